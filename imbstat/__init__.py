@@ -1,0 +1,23 @@
+"""imbstat: imbalance statistics of object-detection datasets.
+
+>>> import imbstat
+>>> ds = imbstat.load("instances_val2017.json")
+>>> imbstat.class_distribution(ds).scores
+"""
+
+from imbstat.data import BoxFilter, Dataset, load
+from imbstat.stats import class_distribution, location_distribution, scale_distribution
+from imbstat.errors import ImbstatError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BoxFilter",
+    "Dataset",
+    "ImbstatError",
+    "__version__",
+    "class_distribution",
+    "load",
+    "location_distribution",
+    "scale_distribution",
+]

@@ -1,0 +1,3 @@
+from imbstat.cli import main
+
+main()

@@ -1,0 +1,271 @@
+"""The ``imbstat`` command: parse options, call the library, render. Nothing else."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from imbstat.data import FORMATS, BoxFilter, Dataset, load
+from imbstat.errors import ImbstatError
+from imbstat.report import terminal
+from imbstat.report.document import document, write_json
+
+app = typer.Typer(
+    name="imbstat",
+    help="Imbalance statistics of object-detection datasets (Oksuz et al., TPAMI 2020).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+PathArg = Annotated[
+    Path,
+    typer.Argument(
+        help="Annotations: COCO/LVIS/Objects365 JSON, VOC folder, Open Images CSV, YOLO data YAML or folder.",
+        show_default=False,
+    ),
+]
+FormatOpt = Annotated[str | None, typer.Option("--format", help=f"Override detection: {', '.join(FORMATS)}.")]
+JsonOpt = Annotated[
+    str | None, typer.Option("--json", help="Write the JSON report to FILE ('-' = stdout).", metavar="FILE")
+]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Write CSV tables and PNG figures to DIR.", metavar="DIR")]
+CrowdOpt = Annotated[bool, typer.Option("--include-crowd", help="Count COCO crowd boxes (iscrowd=1).")]
+DifficultOpt = Annotated[bool, typer.Option("--include-difficult", help="Count VOC difficult boxes.")]
+SplitOpt = Annotated[str | None, typer.Option("--split", help="VOC ImageSets/Main split or YOLO split.")]
+ClassesOpt = Annotated[Path | None, typer.Option("--classes", help="Open Images class-descriptions CSV.")]
+SizesOpt = Annotated[Path | None, typer.Option("--sizes", help="Image sizes CSV: ImageID,Width,Height.")]
+ImagesOpt = Annotated[Path | None, typer.Option("--images", help="Folder of images whose headers give sizes.")]
+
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+def handles_input_errors(command: F) -> F:
+    """The one place where bad input becomes a one-line message and exit code 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ImbstatError as e:
+            typer.echo(f"imbstat: error: {e}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _load(
+    path: Path,
+    format: str | None,
+    split: str | None = None,
+    classes: Path | None = None,
+    sizes: Path | None = None,
+    images: Path | None = None,
+) -> Dataset:
+    ds = load(path, format, split=split, classes=classes, sizes=sizes, images=images)
+    if len(ds.problems):
+        counts = ", ".join(f"{k} {n:,}" for k, n in ds.problems.counts().items())
+        typer.echo(
+            f"imbstat: note: {len(ds.problems):,} problems while loading ({counts}); "
+            f"'imbstat validate {path}' lists them",
+            err=True,
+        )
+    return ds
+
+
+def _emit(command: str, ds: Dataset, body: dict, options: dict, json_target: str | None, tables: list) -> None:
+    """Print tables (unless the JSON goes to stdout) and write the JSON report."""
+    if json_target != "-":
+        for table in tables:
+            stdout.print(table)
+    if json_target:
+        write_json(document(command, ds, body, options), json_target)
+
+
+@app.command("info")
+@handles_input_errors
+def info(
+    path: PathArg,
+    format: FormatOpt = None,
+    split: SplitOpt = None,
+    classes: ClassesOpt = None,
+    sizes: SizesOpt = None,
+    images: ImagesOpt = None,
+    json: JsonOpt = None,
+) -> None:
+    """Format, images, boxes, classes, flagged boxes, invalid annotations by reason, load time."""
+    ds = load(path, format, split=split, classes=classes, sizes=sizes, images=images)
+    _emit("info", ds, {}, {}, json, [terminal.dataset_table(ds), terminal.problems_table(ds)])
+
+
+@app.command("validate")
+@handles_input_errors
+def validate(
+    path: PathArg,
+    format: FormatOpt = None,
+    split: SplitOpt = None,
+    classes: ClassesOpt = None,
+    sizes: SizesOpt = None,
+    images: ImagesOpt = None,
+    json: JsonOpt = None,
+) -> None:
+    """List every invalid or suspicious annotation with its location; exit 1 if any is an error."""
+    ds = load(path, format, split=split, classes=classes, sizes=sizes, images=images)
+    problems = ds.problems
+    rows = [
+        {"location": loc, "reason": r.key, "severity": r.severity, "action": r.action, "detail": detail}
+        for r, loc, detail in zip(problems.reasons(), problems.location, problems.detail, strict=True)
+    ]
+    if json != "-":
+        for row in rows:
+            detail = f" [{row['detail']}]" if row["detail"] else ""
+            typer.echo(f"{ds.path}: {row['location']}: {row['severity']}: {row['reason']} ({row['action']}){detail}")
+        typer.echo(
+            f"{len(rows):,} problems, {problems.num_errors:,} errors, in {ds.num_images:,} images "
+            f"and {len(ds.boxes) + problems.num_errors:,} boxes read"
+        )
+    if json:
+        write_json(document("validate", ds, {"problems": rows, "errors": problems.num_errors}), json)
+    if problems.num_errors:
+        raise typer.Exit(1)
+
+
+@app.command("class-dist")
+@handles_input_errors
+def class_dist(
+    path: PathArg,
+    format: FormatOpt = None,
+    json: JsonOpt = None,
+    out: OutOpt = None,
+    include_crowd: CrowdOpt = False,
+    include_difficult: DifficultOpt = False,
+    split: SplitOpt = None,
+    classes: ClassesOpt = None,
+    sizes: SizesOpt = None,
+    images: ImagesOpt = None,
+) -> None:
+    """Fig. 5: instances and images per class (long tail), objects and classes per image, class scores."""
+    from imbstat.stats import class_distribution
+
+    ds = _load(path, format, split, classes, sizes, images)
+    box_filter = BoxFilter(include_crowd, include_difficult)
+    result = class_distribution(ds, box_filter)
+    _emit(
+        "class-dist",
+        ds,
+        result.to_dict(),
+        asdict(box_filter),
+        json,
+        [terminal.class_table(result), terminal.scores_table("class imbalance", result.to_dict()["scores"])],
+    )
+    if out:
+        from imbstat.plots import plot_classes
+        from imbstat.report.tables import class_tables
+
+        _written(class_tables(result, out) + plot_classes(result, out))
+
+
+@app.command("scale")
+@handles_input_errors
+def scale(
+    path: PathArg,
+    format: FormatOpt = None,
+    json: JsonOpt = None,
+    out: OutOpt = None,
+    include_crowd: CrowdOpt = False,
+    include_difficult: DifficultOpt = False,
+    split: SplitOpt = None,
+    classes: ClassesOpt = None,
+    sizes: SizesOpt = None,
+    images: ImagesOpt = None,
+    bins: Annotated[int, typer.Option(min=2, help="Bins of the relative size histograms on [0, 1].")] = 50,
+) -> None:
+    """Fig. 7: relative width, height, area; COCO size buckets; aspect ratio; FPN levels."""
+    from imbstat.stats import scale_distribution
+
+    ds = _load(path, format, split, classes, sizes, images)
+    box_filter = BoxFilter(include_crowd, include_difficult)
+    result = scale_distribution(ds, box_filter, bins=bins)
+    if result.missing:
+        typer.echo(f"imbstat: note: {result.missing}", err=True)
+    _emit("scale", ds, result.to_dict(), {**asdict(box_filter), "bins": bins}, json, [terminal.scale_table(result)])
+    if out:
+        from imbstat.plots import plot_scale
+        from imbstat.report.tables import scale_tables
+
+        _written(scale_tables(result, out) + plot_scale(result, out))
+
+
+@app.command("location")
+@handles_input_errors
+def location(
+    path: PathArg,
+    format: FormatOpt = None,
+    json: JsonOpt = None,
+    out: OutOpt = None,
+    include_crowd: CrowdOpt = False,
+    include_difficult: DifficultOpt = False,
+    split: SplitOpt = None,
+    classes: ClassesOpt = None,
+    sizes: SizesOpt = None,
+    images: ImagesOpt = None,
+    grid: Annotated[int, typer.Option(min=2, max=256, help="Cells per side of the centre grid.")] = 32,
+    per_class: Annotated[bool, typer.Option("--per-class", help="Also per class.")] = False,
+) -> None:
+    """Fig. 13: box centres over the normalised image, with marginal and 2-D W1 scores."""
+    from imbstat.stats import location_distribution
+
+    ds = _load(path, format, split, classes, sizes, images)
+    box_filter = BoxFilter(include_crowd, include_difficult)
+    result = location_distribution(ds, box_filter, grid=grid)
+    _emit(
+        "location",
+        ds,
+        result.to_dict(per_class=per_class),
+        {**asdict(box_filter), "grid": grid},
+        json,
+        [terminal.location_table(result, per_class)],
+    )
+    if out:
+        from imbstat.plots import plot_location
+        from imbstat.report.tables import location_tables
+
+        _written(location_tables(result, out) + plot_location(result, out, per_class=12 if per_class else 0))
+
+
+@app.command("demo")
+@handles_input_errors
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the sample and its report.")] = Path("imbstat-demo"),
+) -> None:
+    """Generate the built-in sample dataset and write its statistics, tables and figures to --out."""
+    from imbstat.data.sample import write_sample
+    from imbstat.report.summary import write_summary
+
+    sample = write_sample(out / "sample.json")
+    ds = _load(sample, "coco")
+    tables = write_summary(ds, out)
+    for table in tables:
+        stdout.print(table)
+    stdout.print(f"Report written to {out}/ (report.json, CSV tables, PNG figures).")
+
+
+def _written(paths: list[Path]) -> None:
+    typer.echo(f"wrote {len(paths)} files to {paths[0].parent}" if paths else "wrote no files", err=True)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,320 @@
+"""The columnar Dataset every loader produces (DESIGN.md §1).
+
+One row per image, per box and per category, held as numpy arrays: no Python
+object per box survives loading. Boxes are absolute pixel corners
+``x1, y1, x2, y2`` (float64, ``x2 > x1``, ``y2 > y1``), clipped to their image.
+When a format does not give image sizes (Open Images without ``--sizes``),
+``width == height == 1`` with ``size_known`` False, and the boxes are in
+normalised image units: image-relative statistics still hold, pixel-based ones
+call :meth:`Dataset.require_sizes`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from imbstat.errors import ImbstatError
+
+
+class Reason(enum.Enum):
+    """Why an annotation or image was excluded or repaired while loading.
+
+    Each member is ``(severity, action, description)``: ``error`` problems
+    exclude what they name, ``warning`` problems repair it or keep it as is.
+    """
+
+    UNKNOWN_IMAGE = ("error", "excluded", "box refers to an image id that is not in the images")
+    UNKNOWN_CATEGORY = ("error", "excluded", "box refers to a category id that is not in the categories")
+    NAN_COORDINATE = ("error", "excluded", "box has a NaN or infinite coordinate")
+    NON_POSITIVE_SIZE = ("error", "excluded", "box has zero or negative width or height")
+    OUTSIDE_IMAGE = ("error", "excluded", "box lies wholly outside its image")
+    IMAGE_EXCLUDED = ("error", "excluded", "box belongs to an image that was excluded")
+    DUPLICATE_IMAGE_ID = ("error", "excluded", "image id repeats an earlier image; the later entry is excluded")
+    INVALID_IMAGE_SIZE = ("error", "excluded", "image width or height is missing, zero or negative")
+    CLIPPED_TO_IMAGE = ("warning", "repaired", "box extends outside its image and was clipped to it")
+    DUPLICATE_ANNOTATION_ID = ("warning", "kept", "annotation id repeats an earlier annotation")
+    UNLABELLED_FILE = ("warning", "kept", "label file has no matching image; its image size is unknown")
+
+    @property
+    def key(self) -> str:
+        return self.name.lower()
+
+    @property
+    def severity(self) -> str:
+        return self.value[0]
+
+    @property
+    def action(self) -> str:
+        return self.value[1]
+
+    @property
+    def description(self) -> str:
+        return self.value[2]
+
+
+_REASONS = list(Reason)
+
+
+@dataclass(frozen=True)
+class Problems:
+    """Every excluded or repaired item, one row each: reason code and location.
+
+    ``reason[i]`` indexes ``list(Reason)``; ``location[i]`` says where in the
+    source it is (file and JSON path, CSV line or XML file), ``detail[i]`` what
+    was found.
+    """
+
+    reason: np.ndarray  # [P] int8
+    location: np.ndarray  # [P] object (str)
+    detail: np.ndarray  # [P] object (str)
+
+    @classmethod
+    def empty(cls) -> Problems:
+        return cls(np.zeros(0, np.int8), np.zeros(0, object), np.zeros(0, object))
+
+    @classmethod
+    def of(cls, reason: Reason, location: Sequence[str], detail: Sequence[str] | None = None) -> Problems:
+        n = len(location)
+        code = np.full(n, _REASONS.index(reason), np.int8)
+        detail = [""] * n if detail is None else detail
+        return cls(code, np.asarray(location, object).reshape(n), np.asarray(detail, object).reshape(n))
+
+    @classmethod
+    def concat(cls, parts: Sequence[Problems]) -> Problems:
+        if not parts:
+            return cls.empty()
+        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(cls)))
+
+    def __len__(self) -> int:
+        return len(self.reason)
+
+    def reasons(self) -> list[Reason]:
+        return [_REASONS[c] for c in self.reason]
+
+    def counts(self) -> dict[str, int]:
+        """``{reason key: count}`` for the reasons that occur, in declaration order."""
+        counts = np.bincount(self.reason.astype(np.int64), minlength=len(_REASONS))
+        return {r.key: int(c) for r, c in zip(_REASONS, counts, strict=True) if c}
+
+    @property
+    def num_errors(self) -> int:
+        error_codes = [i for i, r in enumerate(_REASONS) if r.severity == "error"]
+        return int(np.isin(self.reason, error_codes).sum())
+
+
+@dataclass(frozen=True)
+class Images:
+    image_id: np.ndarray  # [I] int64 or str: the dataset's own id
+    file_name: np.ndarray  # [I] str
+    width: np.ndarray  # [I] float64 pixels > 0 (1.0 where size_known is False)
+    height: np.ndarray  # [I] float64
+    size_known: np.ndarray  # [I] bool
+
+    def __len__(self) -> int:
+        return len(self.image_id)
+
+    def select(self, mask: np.ndarray) -> Images:
+        return Images(*(getattr(self, f.name)[mask] for f in dataclasses.fields(self)))
+
+
+@dataclass(frozen=True)
+class Categories:
+    category_id: np.ndarray  # [K] int64 or str: the dataset's own id
+    name: np.ndarray  # [K] str
+    supercategory: np.ndarray | None = None  # [K] str
+    frequency: np.ndarray | None = None  # [K] str, LVIS "r" / "c" / "f"
+
+    def __len__(self) -> int:
+        return len(self.category_id)
+
+
+@dataclass(frozen=True)
+class Boxes:
+    image: np.ndarray  # [N] int64 row index into Images
+    category: np.ndarray  # [N] int64 row index into Categories
+    xyxy: np.ndarray  # [N, 4] float64 absolute pixel corners
+    iscrowd: np.ndarray  # [N] bool
+    difficult: np.ndarray  # [N] bool
+    group_of: np.ndarray  # [N] bool
+
+    def __len__(self) -> int:
+        return len(self.image)
+
+    @classmethod
+    def build(
+        cls,
+        image: np.ndarray,
+        category: np.ndarray,
+        xyxy: np.ndarray,
+        iscrowd: np.ndarray | None = None,
+        difficult: np.ndarray | None = None,
+        group_of: np.ndarray | None = None,
+    ) -> Boxes:
+        """Boxes from columns, with absent flag columns as all False."""
+        n = len(image)
+        xyxy = np.asarray(xyxy, np.float64).reshape(n, 4)
+
+        def flag(a: np.ndarray | None) -> np.ndarray:
+            return np.zeros(n, bool) if a is None else np.asarray(a, bool).reshape(n)
+
+        return cls(
+            np.asarray(image, np.int64).reshape(n),
+            np.asarray(category, np.int64).reshape(n),
+            xyxy,
+            flag(iscrowd),
+            flag(difficult),
+            flag(group_of),
+        )
+
+    def select(self, mask: np.ndarray) -> Boxes:
+        return Boxes(*(getattr(self, f.name)[mask] for f in dataclasses.fields(self)))
+
+    @property
+    def width(self) -> np.ndarray:
+        return self.xyxy[:, 2] - self.xyxy[:, 0]
+
+    @property
+    def height(self) -> np.ndarray:
+        return self.xyxy[:, 3] - self.xyxy[:, 1]
+
+
+@dataclass(frozen=True)
+class BoxFilter:
+    """Which flagged boxes the statistics count (DESIGN.md §2).
+
+    Crowd (COCO ``iscrowd``) and difficult (VOC) boxes are left out by default,
+    as the COCO and VOC evaluations do; group-of boxes (Open Images) are kept.
+    """
+
+    include_crowd: bool = False
+    include_difficult: bool = False
+    include_group_of: bool = True
+
+    def mask(self, boxes: Boxes) -> np.ndarray:
+        keep = np.ones(len(boxes), bool)
+        if not self.include_crowd:
+            keep &= ~boxes.iscrowd
+        if not self.include_difficult:
+            keep &= ~boxes.difficult
+        if not self.include_group_of:
+            keep &= ~boxes.group_of
+        return keep
+
+
+@dataclass(frozen=True)
+class Dataset:
+    path: str
+    format: str
+    images: Images
+    boxes: Boxes
+    categories: Categories
+    problems: Problems = dataclasses.field(default_factory=Problems.empty)
+    load_seconds: float = 0.0
+
+    @property
+    def num_images(self) -> int:
+        return len(self.images)
+
+    def counted_boxes(self, box_filter: BoxFilter = BoxFilter()) -> Boxes:
+        return self.boxes.select(box_filter.mask(self.boxes))
+
+    def require_sizes(self, what: str) -> None:
+        """Raise ImbstatError unless every image's pixel size is known."""
+        missing = int((~self.images.size_known).sum())
+        if missing:
+            raise ImbstatError(
+                f"{what} needs image sizes in pixels, unknown for {missing} of {self.num_images} images; "
+                "pass --sizes SIZES.csv (ImageID,Width,Height) or --images DIR",
+                self.path,
+            )
+
+    def counts(self) -> dict[str, int]:
+        b = self.boxes
+        return {
+            "images": self.num_images,
+            "boxes": len(b),
+            "categories": len(self.categories),
+            "crowd": int(b.iscrowd.sum()),
+            "difficult": int(b.difficult.sum()),
+            "group_of": int(b.group_of.sum()),
+            "images_without_boxes": int(self.num_images - np.unique(b.image).size),
+        }
+
+
+def assemble(
+    path: str,
+    format: str,
+    images: Images,
+    categories: Categories,
+    boxes: Boxes,
+    describe: Callable[[np.ndarray], Sequence[str]],
+    problems: Sequence[Problems] = (),
+    normalized: bool = False,
+) -> Dataset:
+    """Validate raw boxes once, for every format, and build the Dataset.
+
+    ``boxes.image`` / ``boxes.category`` hold -1 where the source named an
+    unknown id, and ``boxes.image`` holds -2 where its image was excluded.
+    ``boxes.xyxy`` may hold NaN and inverted corners; with ``normalized`` it is
+    in [0, 1] image units and is scaled here by each image's size.
+    ``describe(rows)`` returns the source location of the given raw box rows,
+    called only for rows that have a problem. Each box gets the first reason
+    that applies, in the order of :class:`Reason`; excluded boxes are dropped,
+    boxes partly outside their image are clipped to it.
+    """
+    if len(images) == 0:
+        raise ImbstatError("no images found; expected at least one image", path)
+    parts = list(problems)
+    reason = np.full(len(boxes), -1, np.int64)
+
+    def flag(mask: np.ndarray, r: Reason) -> None:
+        reason[mask & (reason < 0)] = _REASONS.index(r)
+
+    flag(boxes.image == -1, Reason.UNKNOWN_IMAGE)
+    flag(boxes.image == -2, Reason.IMAGE_EXCLUDED)
+    flag(boxes.category < 0, Reason.UNKNOWN_CATEGORY)
+    xyxy = boxes.xyxy.copy()
+    flag(~np.isfinite(xyxy).all(axis=1), Reason.NAN_COORDINATE)
+    with np.errstate(invalid="ignore"):
+        flag((xyxy[:, 2] <= xyxy[:, 0]) | (xyxy[:, 3] <= xyxy[:, 1]), Reason.NON_POSITIVE_SIZE)
+        ok = reason < 0
+        img = np.where(ok, boxes.image, 0)
+        w, h = images.width[img], images.height[img]
+        if normalized:
+            xyxy *= np.stack([w, h, w, h], axis=1)
+        bound = np.stack([np.zeros_like(w), np.zeros_like(h), w, h], axis=1)
+        clipped = np.clip(xyxy, bound[:, [0, 1, 0, 1]], bound[:, [2, 3, 2, 3]])
+        flag(ok & ((clipped[:, 2] <= clipped[:, 0]) | (clipped[:, 3] <= clipped[:, 1])), Reason.OUTSIDE_IMAGE)
+        repaired = (reason < 0) & (clipped != xyxy).any(axis=1)
+    flag(repaired, Reason.CLIPPED_TO_IMAGE)
+
+    bad = np.flatnonzero(reason >= 0)
+    if bad.size:
+        locations = list(describe(bad))
+        details = [f"x1={a:g} y1={b:g} x2={c:g} y2={d:g}" for a, b, c, d in boxes.xyxy[bad]]
+        parts.append(Problems(reason[bad].astype(np.int8), np.asarray(locations, object), np.asarray(details, object)))
+    keep = (reason < 0) | repaired
+    kept = dataclasses.replace(boxes.select(keep), xyxy=clipped[keep])
+    return Dataset(path, format, images, kept, categories, Problems.concat(parts))
+
+
+def first_occurrence(ids: np.ndarray) -> np.ndarray:
+    """[I] bool: True at the first row holding each id (later repeats False)."""
+    _, first = np.unique(ids, return_index=True)
+    mask = np.zeros(len(ids), bool)
+    mask[first] = True
+    return mask
+
+
+def index_of(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """[Q] int64: row of each query in the unique ``keys``, -1 where absent."""
+    import pandas as pd
+
+    if len(keys) == 0:
+        return np.full(len(query), -1, np.int64)
+    return pd.Index(keys).get_indexer(query).astype(np.int64)

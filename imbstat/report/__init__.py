@@ -1,0 +1,1 @@
+"""Writers: the versioned JSON document, CSV tables and terminal tables."""

@@ -1,0 +1,74 @@
+"""The versioned JSON report: the contract for CI jobs and scripts (README, "JSON output")."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imbstat.data import Dataset
+from imbstat.errors import ImbstatError
+
+# Bumped only when a field changes meaning or goes away; new fields may appear in any version.
+SCHEMA_VERSION = 1
+
+
+def dataset_section(ds: Dataset) -> dict[str, Any]:
+    """What was read: path, format, counts, and every excluded or repaired item by reason."""
+    return {
+        "path": ds.path,
+        "format": ds.format,
+        **ds.counts(),
+        "invalid": ds.problems.counts(),
+        "invalid_total": len(ds.problems),
+        "load_seconds": round(ds.load_seconds, 4),
+    }
+
+
+def document(command: str, ds: Dataset, body: dict[str, Any], options: dict[str, Any] | None = None) -> dict[str, Any]:
+    from imbstat import __version__
+
+    return {
+        "imbstat_version": __version__,
+        "schema_version": SCHEMA_VERSION,
+        "command": command,
+        "dataset": dataset_section(ds),
+        "options": options or {},
+        **body,
+    }
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: numpy scalars and arrays as Python values, NaN and infinity as null."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def dumps(doc: dict[str, Any]) -> str:
+    return json.dumps(_plain(doc), indent=2, allow_nan=False) + "\n"
+
+
+def write_json(doc: dict[str, Any], target: str | Path) -> None:
+    """Write ``doc`` to the file ``target``, or to stdout when it is ``-``."""
+    text = dumps(doc)
+    if str(target) == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        Path(target).write_text(text)
+    except OSError as e:
+        raise ImbstatError(f"cannot write the JSON report: {e.strerror}", target) from None

@@ -1,0 +1,54 @@
+"""CSV tables written with ``--out``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from imbstat.errors import ImbstatError
+from imbstat.stats import ClassDistribution, Histogram, LocationDistribution, ScaleDistribution
+
+
+def _histogram_frame(h: Histogram) -> pd.DataFrame:
+    return pd.DataFrame({"low": h.edges[:-1], "high": h.edges[1:], "count": h.counts})
+
+
+def _write(frames: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for name, frame in frames.items():
+            path = out_dir / f"{name}.csv"
+            frame.to_csv(path, index=False)
+            paths.append(path)
+        return paths
+    except OSError as e:
+        raise ImbstatError(f"cannot write tables: {e.strerror}", out_dir) from None
+
+
+def class_tables(result: ClassDistribution, out_dir: Path) -> list[Path]:
+    return _write(
+        {
+            "classes": result.to_frame(),
+            "objects_per_image": _histogram_frame(result.objects_per_image),
+            "classes_per_image": _histogram_frame(result.classes_per_image),
+        },
+        out_dir,
+    )
+
+
+def scale_tables(result: ScaleDistribution, out_dir: Path) -> list[Path]:
+    frames = {"scale_histograms": result.to_frame()}
+    if result.size_buckets is not None and result.fpn_levels is not None:
+        d = result.to_dict()
+        frames["scale_size_buckets"] = pd.DataFrame(list(d["size_buckets"].items()), columns=["bucket", "count"])
+        frames["scale_fpn_levels"] = pd.DataFrame(list(d["fpn_levels"].items()), columns=["level", "count"])
+    return _write(frames, out_dir)
+
+
+def location_tables(result: LocationDistribution, out_dir: Path) -> list[Path]:
+    # The grid as a matrix: row i = y cell i (top first), column j = x cell j.
+    grid = pd.DataFrame(result.counts, columns=[f"x{j}" for j in range(result.grid)])
+    grid.insert(0, "y", range(result.grid))
+    return _write({"location_centers": grid}, out_dir)

@@ -1,0 +1,150 @@
+"""Class imbalance: instances and images per class, objects and classes per image (Fig. 5)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from imbstat.data import BoxFilter, Dataset
+from imbstat.scores import ClassScores, score_1d
+from imbstat.stats.histogram import Histogram
+
+# LVIS groups classes by the number of training images that contain them.
+RARE_MAX_IMAGES = 10
+COMMON_MAX_IMAGES = 100
+
+
+@dataclass(frozen=True)
+class ClassDistribution:
+    """Per-class and per-image counts of a dataset's counted boxes.
+
+    ``instances[k]`` is the number of boxes of category row ``k``; ``images[k]``
+    the number of images with at least one. ``objects_per_image`` and
+    ``classes_per_image`` are histograms over every image (an image without a
+    box counts in bin 0).
+    """
+
+    category_id: np.ndarray  # [K]
+    name: np.ndarray  # [K] str
+    instances: np.ndarray  # [K] int64
+    images: np.ndarray  # [K] int64
+    objects_per_image: Histogram
+    classes_per_image: Histogram
+    num_images: int
+    frequency: np.ndarray | None = None  # [K] the dataset's own LVIS tag, if any
+
+    @classmethod
+    def empty(cls, ds: Dataset) -> ClassDistribution:
+        k = len(ds.categories)
+        zero = Histogram.of_integers(np.zeros(0, np.int64))
+        return cls(
+            ds.categories.category_id,
+            ds.categories.name,
+            np.zeros(k, np.int64),
+            np.zeros(k, np.int64),
+            zero,
+            zero,
+            0,
+            ds.categories.frequency,
+        )
+
+    @classmethod
+    def merge(cls, parts: Sequence[ClassDistribution]) -> ClassDistribution:
+        """Combine results over disjoint sets of images (shards) of one dataset."""
+        first = parts[0]
+        for p in parts[1:]:
+            if not np.array_equal(p.category_id, first.category_id):
+                raise ValueError("cannot merge class distributions over different categories")
+        return cls(
+            first.category_id,
+            first.name,
+            sum(p.instances for p in parts),
+            sum(p.images for p in parts),
+            Histogram.merge([p.objects_per_image for p in parts]),
+            Histogram.merge([p.classes_per_image for p in parts]),
+            sum(p.num_images for p in parts),
+            first.frequency,
+        )
+
+    @property
+    def groups(self) -> np.ndarray:
+        """[K] str LVIS-style group by images: rare 1–10, common 11–100, frequent > 100, absent 0."""
+        return np.select(
+            [self.images == 0, self.images <= RARE_MAX_IMAGES, self.images <= COMMON_MAX_IMAGES],
+            ["absent", "rare", "common"],
+            "frequent",
+        ).astype(object)
+
+    @property
+    def order(self) -> np.ndarray:
+        """[K] rows by instances descending (the rank–frequency order); ties keep dataset order."""
+        return np.argsort(-self.instances, kind="stable")
+
+    @property
+    def scores(self) -> ClassScores:
+        return ClassScores.of(self.instances)
+
+    def histogram_scores(self) -> dict[str, float]:
+        return {
+            "objects_per_image": score_1d(self.objects_per_image.counts),
+            "classes_per_image": score_1d(self.classes_per_image.counts),
+        }
+
+    def group_counts(self) -> dict[str, int]:
+        groups = self.groups
+        return {g: int((groups == g).sum()) for g in ("rare", "common", "frequent", "absent")}
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per category, in rank–frequency order."""
+        frame = pd.DataFrame(
+            {
+                "category_id": self.category_id,
+                "name": self.name,
+                "instances": self.instances,
+                "images": self.images,
+                "group": self.groups,
+            }
+        )
+        if self.frequency is not None:
+            frame["frequency"] = self.frequency
+        return frame.iloc[self.order].reset_index(drop=True)
+
+    def to_dict(self) -> dict:
+        classes = self.to_frame().to_dict(orient="records")
+        return {
+            "classes": [{k: _plain(v) for k, v in row.items()} for row in classes],
+            "groups": self.group_counts(),
+            "objects_per_image": self.objects_per_image.to_dict(),
+            "classes_per_image": self.classes_per_image.to_dict(),
+            "scores": {**self.scores.to_dict(), **self.histogram_scores()},
+        }
+
+
+def _plain(value: object) -> object:
+    """numpy scalars as the Python values JSON expects."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def class_distribution(ds: Dataset, box_filter: BoxFilter = BoxFilter()) -> ClassDistribution:
+    """Fig. 5a–c of the survey for ``ds``: per-class instances and images, per-image histograms."""
+    boxes = ds.counted_boxes(box_filter)
+    k, n_img = len(ds.categories), ds.num_images
+    instances = np.bincount(boxes.category, minlength=k)
+    # One entry per (image, class) pair present, through a flattened index.
+    pairs = np.unique(boxes.image * k + boxes.category)
+    images = np.bincount(pairs % k, minlength=k)
+    objects = np.bincount(boxes.image, minlength=n_img)
+    classes = np.bincount(pairs // k, minlength=n_img)
+    return ClassDistribution(
+        ds.categories.category_id,
+        ds.categories.name,
+        instances.astype(np.int64),
+        images.astype(np.int64),
+        Histogram.of_integers(objects),
+        Histogram.of_integers(classes),
+        n_img,
+        ds.categories.frequency,
+    )

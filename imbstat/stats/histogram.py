@@ -1,0 +1,72 @@
+"""A 1-D histogram with fixed edges that merges by adding counts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Counts over ordered bins.
+
+    Bin ``i`` is ``[edges[i], edges[i + 1])``; the last bin is closed on the
+    right too (numpy's convention), so a relative width of exactly 1.0 is
+    counted in it.
+    """
+
+    edges: np.ndarray  # [B + 1] float64, increasing
+    counts: np.ndarray  # [B] int64
+
+    @classmethod
+    def of(cls, values: np.ndarray, edges: np.ndarray, clip: bool = False) -> Histogram:
+        """Histogram of ``values`` on ``edges``.
+
+        With ``clip``, values beyond the end edges fall into the end bins
+        (open-ended end bins, e.g. aspect ratios beyond 16:1); without, they
+        must already lie within the edges (asserted: a bug otherwise).
+        """
+        edges = np.asarray(edges, np.float64)
+        values = np.asarray(values, np.float64)
+        if clip:
+            values = np.clip(values, edges[0], edges[-1])
+        counts, _ = np.histogram(values, bins=edges)
+        assert counts.sum() == values.size, "values outside the histogram's edges"
+        return cls(edges, counts.astype(np.int64))
+
+    @classmethod
+    def uniform(cls, values: np.ndarray, low: float, high: float, bins: int, clip: bool = False) -> Histogram:
+        return cls.of(values, np.linspace(low, high, bins + 1), clip=clip)
+
+    @classmethod
+    def of_integers(cls, values: np.ndarray) -> Histogram:
+        """Counts of each non-negative integer 0..max: bin ``i`` holds value ``i``."""
+        counts = np.bincount(np.asarray(values, np.int64), minlength=1)
+        return cls(np.arange(counts.size + 1, dtype=np.float64), counts.astype(np.int64))
+
+    @classmethod
+    def merge(cls, parts: Sequence[Histogram]) -> Histogram:
+        """Sum of histograms with the same edges; integer histograms are padded to the longest."""
+        longest = max(parts, key=lambda h: h.counts.size)
+        counts = np.zeros(longest.counts.size, np.int64)
+        for h in parts:
+            if not np.array_equal(h.edges, longest.edges[: h.edges.size]) or (
+                h.edges.size != longest.edges.size and not _is_integer(h)
+            ):
+                raise ValueError("cannot merge histograms with different edges")
+            counts[: h.counts.size] += h.counts
+        return cls(longest.edges, counts)
+
+    @property
+    def total(self) -> int:
+        return int(self.counts.sum())
+
+    def to_dict(self) -> dict[str, list]:
+        edges = self.edges.astype(np.int64) if _is_integer(self) else self.edges
+        return {"edges": edges.tolist(), "counts": self.counts.tolist()}
+
+
+def _is_integer(h: Histogram) -> bool:
+    return bool(np.array_equal(h.edges, np.arange(h.edges.size)))

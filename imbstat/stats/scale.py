@@ -1,0 +1,142 @@
+"""Scale imbalance: relative sizes, COCO size buckets, aspect ratio, FPN levels (Fig. 7, Sec. 5.2)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from imbstat.anchors.resize import Resize
+from imbstat.data import BoxFilter, Dataset
+from imbstat.scores import score_1d
+from imbstat.stats.histogram import Histogram
+
+# COCO's absolute-size buckets: small < 32², medium < 96², large otherwise.
+SMALL_MAX_AREA = 32.0**2
+MEDIUM_MAX_AREA = 96.0**2
+SIZE_BUCKETS = ("small", "medium", "large")
+FPN_LEVELS = (2, 3, 4, 5)
+# log2(w/h) beyond ±4 (16:1) is counted in the end bins.
+ASPECT_LIMIT = 4.0
+
+
+@dataclass(frozen=True)
+class ScaleDistribution:
+    """Histograms of box sizes relative to their image, and pixel-size counts.
+
+    ``size_buckets`` ([3]: small, medium, large, by ``w·h`` in the original
+    image), ``fpn_levels`` ([4]: levels 2..5 of ``floor(4 + log2(sqrt(wh)/224))``
+    with ``w, h`` after ``resize``) and ``aspect_ratio`` (``log2(w/h)`` in
+    pixels) need pixel sizes: they are None when some image's size is unknown,
+    and ``missing`` says what to pass.
+    """
+
+    relative_width: Histogram
+    relative_height: Histogram
+    relative_area: Histogram
+    aspect_ratio: Histogram | None
+    size_buckets: np.ndarray | None  # [3] int64
+    fpn_levels: np.ndarray | None  # [4] int64
+    resize: Resize
+    missing: str | None = None
+
+    @classmethod
+    def merge(cls, parts: Sequence[ScaleDistribution]) -> ScaleDistribution:
+        first = parts[0]
+        pixel = all(p.size_buckets is not None for p in parts)
+        return cls(
+            Histogram.merge([p.relative_width for p in parts]),
+            Histogram.merge([p.relative_height for p in parts]),
+            Histogram.merge([p.relative_area for p in parts]),
+            Histogram.merge([p.aspect_ratio for p in parts]) if pixel else None,  # type: ignore[misc]
+            sum(p.size_buckets for p in parts) if pixel else None,  # type: ignore[misc]
+            sum(p.fpn_levels for p in parts) if pixel else None,  # type: ignore[misc]
+            first.resize,
+            None if pixel else next(p.missing for p in parts if p.missing),
+        )
+
+    def histograms(self) -> dict[str, Histogram]:
+        found = {
+            "relative_width": self.relative_width,
+            "relative_height": self.relative_height,
+            "relative_area": self.relative_area,
+        }
+        if self.aspect_ratio is not None:
+            found["aspect_ratio"] = self.aspect_ratio
+        return found
+
+    @property
+    def scores(self) -> dict[str, float]:
+        """Imbalance score of each ordered distribution (2·W1 against uniform)."""
+        scores = {name: score_1d(h.counts) for name, h in self.histograms().items()}
+        if self.size_buckets is not None and self.fpn_levels is not None:
+            scores["size_buckets"] = score_1d(self.size_buckets)
+            scores["fpn_levels"] = score_1d(self.fpn_levels)
+        return scores
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per histogram bin: distribution, low, high, count."""
+        rows = [
+            pd.DataFrame({"distribution": name, "low": h.edges[:-1], "high": h.edges[1:], "count": h.counts})
+            for name, h in self.histograms().items()
+        ]
+        return pd.concat(rows, ignore_index=True)
+
+    def to_dict(self) -> dict:
+        out: dict = {name: h.to_dict() for name, h in self.histograms().items()}
+        if self.aspect_ratio is None:
+            out["aspect_ratio"] = None
+        out["size_buckets"] = (
+            None if self.size_buckets is None else dict(zip(SIZE_BUCKETS, self.size_buckets.tolist(), strict=True))
+        )
+        out["fpn_levels"] = (
+            None
+            if self.fpn_levels is None
+            else {str(k): int(n) for k, n in zip(FPN_LEVELS, self.fpn_levels, strict=True)}
+        )
+        out["resize"] = {"short": self.resize.short, "long": self.resize.long}
+        if self.missing:
+            out["missing"] = self.missing
+        out["scores"] = self.scores
+        return out
+
+
+def scale_distribution(
+    ds: Dataset, box_filter: BoxFilter = BoxFilter(), bins: int = 50, resize: Resize = Resize()
+) -> ScaleDistribution:
+    """Fig. 7 of the survey for ``ds``, with COCO size buckets and FPN levels (Sec. 5.2)."""
+    boxes = ds.counted_boxes(box_filter)
+    img_w, img_h = ds.images.width[boxes.image], ds.images.height[boxes.image]
+    w, h = boxes.width, boxes.height
+    rel_w, rel_h = w / img_w, h / img_h
+    hist = {
+        "relative_width": Histogram.uniform(rel_w, 0.0, 1.0, bins),
+        "relative_height": Histogram.uniform(rel_h, 0.0, 1.0, bins),
+        "relative_area": Histogram.uniform(rel_w * rel_h, 0.0, 1.0, bins),
+    }
+    if not ds.images.size_known.all():
+        missing = (
+            f"size buckets, aspect ratio and FPN levels need image sizes in pixels, unknown for "
+            f"{int((~ds.images.size_known).sum())} images; pass --sizes SIZES.csv or --images DIR"
+        )
+        return ScaleDistribution(
+            **hist, aspect_ratio=None, size_buckets=None, fpn_levels=None, resize=resize, missing=missing
+        )
+    area = w * h
+    buckets = np.bincount((area >= SMALL_MAX_AREA).astype(np.int64) + (area >= MEDIUM_MAX_AREA), minlength=3)
+    # Per-axis scale, as mmdet's Resize and detectron2's ResizeTransform apply to boxes.
+    new_w, new_h = resize.new_size(ds.images.width, ds.images.height)
+    sx = (new_w / ds.images.width)[boxes.image]
+    sy = (new_h / ds.images.height)[boxes.image]
+    level = np.floor(4 + np.log2(np.sqrt(w * sx * h * sy) / 224.0))
+    levels = np.bincount(np.clip(level, FPN_LEVELS[0], FPN_LEVELS[-1]).astype(np.int64) - FPN_LEVELS[0], minlength=4)
+    aspect = Histogram.uniform(np.log2(w / h), -ASPECT_LIMIT, ASPECT_LIMIT, 32, clip=True)
+    return ScaleDistribution(
+        **hist,
+        aspect_ratio=aspect,
+        size_buckets=buckets.astype(np.int64),
+        fpn_levels=levels.astype(np.int64),
+        resize=resize,
+    )

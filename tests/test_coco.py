@@ -1,0 +1,150 @@
+"""COCO loader: values, recoverable problems, and fatal errors with their positions."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import COCO_VAL_MINI, coco_doc, needs_shared_data
+
+import imbstat
+from imbstat import ImbstatError
+
+
+def test_loads_columns(tiny_coco):
+    ds = imbstat.load(tiny_coco)
+    assert ds.format == "coco"
+    assert ds.images.image_id.tolist() == [1, 2, 3]
+    assert ds.images.width.tolist() == [100, 200, 50]
+    # [x, y, w, h] -> corners: [50, 50, 50, 50] -> (50, 50, 100, 100)
+    np.testing.assert_array_equal(ds.boxes.xyxy[1], [50, 50, 100, 100])
+    assert ds.boxes.image.tolist() == [0, 0, 1, 1]
+    assert ds.boxes.category.tolist() == [0, 0, 1, 0]
+    assert ds.boxes.iscrowd.tolist() == [False, False, False, True]
+    assert ds.counts() == {
+        "images": 3,
+        "boxes": 4,
+        "categories": 3,
+        "crowd": 1,
+        "difficult": 0,
+        "group_of": 0,
+        "images_without_boxes": 1,
+    }
+    assert len(ds.problems) == 0
+
+
+def test_lvis_frequency_and_string_ids(write_json):
+    doc = coco_doc([("a", 10, 10)], [("a", 7, [1, 1, 2, 2], 0)], [(7, "x")])
+    doc["categories"][0]["frequency"] = "r"
+    for ann in doc["annotations"]:
+        del ann["iscrowd"]  # LVIS has no iscrowd
+    ds = imbstat.load(write_json(doc))
+    assert ds.categories.frequency.tolist() == ["r"]
+    assert ds.images.image_id.tolist() == ["a"]
+    assert len(ds.boxes) == 1
+
+
+def test_recoverable_problems_are_counted_with_locations(write_json):
+    doc = coco_doc(
+        [(1, 100, 100), (2, 0, 100), (1, 50, 50)],
+        [
+            (1, 1, [10, 10, 20, 20], 0),  # fine
+            (9, 1, [10, 10, 20, 20], 0),  # unknown image
+            (1, 5, [10, 10, 20, 20], 0),  # unknown category
+            (1, 1, [10, 10, 0, 20], 0),  # zero width
+            (1, 1, [10, 10, 20, -1], 0),  # negative height
+            (1, 1, [150, 10, 20, 20], 0),  # wholly outside (x from 150 in a 100-wide image)
+            (1, 1, [90, 90, 20, 20], 0),  # partly outside: clipped to (90, 90, 100, 100)
+            (2, 1, [10, 10, 20, 20], 0),  # its image has width 0
+        ],
+        [(1, "a")],
+    )
+    doc["annotations"][1]["id"] = 1  # repeats annotation id 1
+    ds = imbstat.load(write_json(doc))
+    assert ds.problems.counts() == {
+        "unknown_image": 1,
+        "unknown_category": 1,
+        "non_positive_size": 2,
+        "outside_image": 1,
+        "image_excluded": 1,
+        "duplicate_image_id": 1,
+        "invalid_image_size": 1,
+        "clipped_to_image": 1,
+        "duplicate_annotation_id": 1,
+    }
+    assert ds.problems.num_errors == 8  # all but the clipped box and the repeated annotation id
+    assert len(ds.boxes) == 2  # the good box and the clipped one
+    np.testing.assert_array_equal(ds.boxes.xyxy[1], [90, 90, 100, 100])
+    assert ds.num_images == 1
+    locations = dict(zip([r.key for r in ds.problems.reasons()], ds.problems.location, strict=True))
+    assert locations["unknown_image"] == "annotations[1] (id 1)"
+    assert locations["duplicate_image_id"] == "images[2] (id 1)"
+    assert locations["invalid_image_size"] == "images[1] (id 2)"
+
+
+def test_nan_box_from_python_json_dump(write_json):
+    doc = coco_doc([(1, 100, 100)], [(1, 1, [1, 1, 5, 5], 0), (1, 1, [float("nan"), 1, 5, 5], 0)], [(1, "a")])
+    ds = imbstat.load(write_json(json.dumps(doc)))  # json.dumps writes NaN, which strict JSON lacks
+    assert ds.problems.counts() == {"nan_coordinate": 1}
+    assert len(ds.boxes) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"images": [', "(byte 12): JSON ends early; expected the rest of the document"),
+        ('{"images": [}', "(byte 12): JSON is malformed: invalid character; expected a COCO instances JSON document"),
+        ('{"images": [], "annotations": []}', "($): Object missing required field 'categories'"),
+        (
+            '{"images": [{"id": 1, "width": 5}], "categories": []}',
+            "($.images[0]): Object missing required field 'height'",
+        ),
+        (
+            '{"images": [{"id": 1, "width": "5", "height": 5}], "categories": []}',
+            "($.images[0].width): Expected 'float', got 'str'",
+        ),
+        (
+            '{"images": [{"id": 1, "width": 5, "height": 5}], "categories": [], '
+            '"annotations": [{"image_id": 1, "category_id": 1, "bbox": [1, 2, 3]}]}',
+            "($.annotations[0].bbox): Expected 'array' of length 4",
+        ),
+        ('{"images": [], "categories": []}', ": no images found; expected at least one image"),
+        (
+            '{"images": [{"id": 1, "width": 5, "height": 5}], "categories": [{"id": 1, "name": "a"}, '
+            '{"id": 1, "name": "b"}]}',
+            "($.categories[1]): category id 1 repeats an earlier category; expected unique ids",
+        ),
+    ],
+)
+def test_fatal_errors_name_file_and_position(write_json, text, message):
+    path = write_json(text)
+    with pytest.raises(ImbstatError) as info:
+        imbstat.load(path)
+    assert str(info.value) == f"{path} {message}".replace(f"{path} :", f"{path}:")
+
+
+def test_unreadable_and_missing_paths(tmp_path):
+    folder = tmp_path / "dir.json"
+    folder.mkdir()
+    with pytest.raises(ImbstatError, match=r"dir\.json: cannot read file: Is a directory"):
+        imbstat.load(folder, "coco")
+    with pytest.raises(ImbstatError, match=r"nope\.json: no such file or directory"):
+        imbstat.load(tmp_path / "nope.json")
+
+
+@needs_shared_data
+def test_real_file_matches_pycocotools():
+    from pycocotools.coco import COCO
+
+    coco = COCO(str(COCO_VAL_MINI))
+    ds = imbstat.load(COCO_VAL_MINI)
+    result = imbstat.class_distribution(ds)
+    crowd = imbstat.class_distribution(ds, imbstat.BoxFilter(include_crowd=True))
+    for k, cat in enumerate(ds.categories.category_id.tolist()):
+        assert result.instances[k] == len(coco.getAnnIds(catIds=[cat], iscrowd=False))  # pycocotools
+        assert crowd.instances[k] == len(coco.getAnnIds(catIds=[cat]))
+        assert crowd.images[k] == len(coco.getImgIds(catIds=[cat]))
+        non_crowd_images = {a["image_id"] for a in coco.loadAnns(coco.getAnnIds(catIds=[cat], iscrowd=False))}
+        assert result.images[k] == len(non_crowd_images)
+    assert ds.num_images == len(coco.getImgIds())
