@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.stats import wasserstein_distance
 from conftest import COCO_TRAIN_MINI, COCO_VAL_MINI, TINY_CATEGORIES, coco_doc, needs_shared_data
 
 import imbstat
@@ -79,6 +80,18 @@ def _assert_same(a, b) -> None:
             assert x == y, field
 
 
+def test_merge_of_selected_images_equals_whole(tiny_coco):
+    ds = imbstat.load(tiny_coco)
+    parts = [ds.select_images(np.array(keep)) for keep in ([True, False, True], [False, True, False])]
+    assert [p.num_images for p in parts] == [2, 1] and [len(p.boxes) for p in parts] == [2, 2]
+    for fn, cls in (
+        (imbstat.class_distribution, ClassDistribution),
+        (imbstat.scale_distribution, ScaleDistribution),
+        (imbstat.location_distribution, LocationDistribution),
+    ):
+        _assert_same(cls.merge([fn(p) for p in parts]), fn(ds))
+
+
 def test_merge_of_shards_equals_whole(write_json):
     from conftest import TINY_ANNOTATIONS, TINY_IMAGES
 
@@ -104,3 +117,7 @@ def test_real_file_relative_sizes_by_second_method(path):
     r = imbstat.scale_distribution(imbstat.load(path))
     expected, _ = np.histogram(np.clip(rel_w, 0, 1), bins=50, range=(0, 1))  # plain per-annotation loop
     np.testing.assert_array_equal(r.relative_width.counts, expected)
+    for name, h in r.histograms().items():
+        t = np.linspace(0, 1, h.counts.size)
+        expected_score = 2 * wasserstein_distance(t, t, h.counts, np.ones(h.counts.size))  # scipy
+        assert r.scores[name] == pytest.approx(expected_score, abs=1e-12), name

@@ -220,6 +220,16 @@ class Dataset:
     def num_images(self) -> int:
         return len(self.images)
 
+    def select_images(self, keep: np.ndarray) -> Dataset:
+        """The dataset restricted to the images where ``keep`` ([I] bool) is True, with their boxes.
+
+        Statistics of disjoint selections merge into those of the whole: the basis of sharding.
+        """
+        new_row = np.cumsum(keep) - 1  # old image row -> new image row
+        boxes = self.boxes.select(keep[self.boxes.image])
+        boxes = dataclasses.replace(boxes, image=new_row[boxes.image])
+        return dataclasses.replace(self, images=self.images.select(keep), boxes=boxes)
+
     def counted_boxes(self, box_filter: BoxFilter = BoxFilter()) -> Boxes:
         return self.boxes.select(box_filter.mask(self.boxes))
 

@@ -1,0 +1,188 @@
+"""Figures of class imbalance (survey Fig. 5): long tail, objects per image, classes per image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
+
+from imbstat.plots.figure import (
+    GROUP_COLORS,
+    bar_histogram,
+    fmt_score,
+    log_count_axis,
+    new_figure,
+    note_empty,
+    save,
+    short_name,
+)
+from imbstat.stats.classes import COMMON_MAX_IMAGES, RARE_MAX_IMAGES, ClassDistribution
+from imbstat.stats.histogram import Histogram
+
+# Up to this many classes every class gets a labelled bar (COCO's 80 fit at 7 pt);
+# beyond it (LVIS 1,203, Open Images 600) the tail is a filled profile and only
+# the head and the tail are named.
+MAX_LABELLED_CLASSES = 80
+FEW_CLASSES = 8  # names fit side by side, unrotated
+HEAD_NAMES = 10
+TAIL_NAMES = 5
+GROUP_LABELS = {
+    "frequent": f"frequent (> {COMMON_MAX_IMAGES} images)",
+    "common": f"common ({RARE_MAX_IMAGES + 1}–{COMMON_MAX_IMAGES} images)",
+    "rare": f"rare (1–{RARE_MAX_IMAGES} images)",
+    "absent": "absent (0 images)",
+}
+
+
+def plot_classes(result: ClassDistribution, out_dir: str | Path) -> list[Path]:
+    """Write Fig. 5a–c of ``result`` as PNGs in ``out_dir``; returns their paths.
+
+    ``classes_long_tail.png`` (instances per class in rank–frequency order, log y,
+    coloured by LVIS-style group of images per class), ``objects_per_image.png``
+    and ``classes_per_image.png`` (number of images per count, log y).
+    """
+    return [
+        _long_tail(result, out_dir),
+        _per_image(
+            result.objects_per_image,
+            result.num_images,
+            "Objects per image",
+            "objects in the image",
+            result.histogram_scores()["objects_per_image"],
+            out_dir,
+            "objects_per_image.png",
+        ),
+        _per_image(
+            result.classes_per_image,
+            result.num_images,
+            "Distinct classes per image",
+            "distinct classes in the image",
+            result.histogram_scores()["classes_per_image"],
+            out_dir,
+            "classes_per_image.png",
+        ),
+    ]
+
+
+def _long_tail(result: ClassDistribution, out_dir: str | Path) -> Path:
+    order = result.order
+    counts = result.instances[order]  # [K] descending
+    names = result.name[order]
+    groups = result.groups[order]
+    k = counts.size
+    labelled = k <= MAX_LABELLED_CLASSES
+    fig = new_figure(max(7.0, 0.16 * k + 1.8) if labelled else 12.0, 5.2 if labelled else 5.6)
+    ax = fig.add_subplot()
+    if labelled:
+        _labelled_bars(ax, counts, names, groups)
+    else:
+        _profile(ax, counts, names, groups)
+    log_count_axis(ax, counts)
+    ax.set_ylabel("instances (log scale)")
+    ax.grid(axis="y", which="major", alpha=0.3)
+    if k == 0:
+        note_empty(ax, "no classes")
+    elif not counts.any():
+        note_empty(ax)
+    present = [g for g in GROUP_LABELS if (groups == g).any()]
+    if present:
+        handles = [Patch(color=GROUP_COLORS[g], label=f"{GROUP_LABELS[g]}: {(groups == g).sum():,}") for g in present]
+        ax.legend(handles=handles, title="group by images per class", loc="upper right", fontsize=8, title_fontsize=8)
+    s = result.scores
+    ax.set_title(
+        f"Instances per class, rank–frequency ({k:,} classes, {int(counts.sum()):,} instances) — "
+        f"W1 score {fmt_score(s.w1_score)}\n"
+        f"imbalance ratio {_ratio(s.imbalance_ratio)} · Gini {fmt_score(s.gini)} · "
+        f"top-10% share {fmt_score(s.top10_share)} · normalised entropy {fmt_score(s.normalized_entropy)}",
+        fontsize=10,
+    )
+    return save(fig, out_dir, "classes_long_tail.png")
+
+
+def _labelled_bars(ax: Axes, counts: np.ndarray, names: np.ndarray, groups: np.ndarray) -> None:
+    """One bar per class, every class named under its bar."""
+    x = np.arange(counts.size)
+    ax.bar(x, counts, width=0.8, color=[GROUP_COLORS[g] for g in groups], linewidth=0)
+    few = counts.size <= FEW_CLASSES
+    ax.set_xticks(x, [short_name(n) for n in names], rotation=0 if few else 90, fontsize=9 if few else 7)
+    for label, group in zip(ax.get_xticklabels(), groups, strict=True):
+        if group == "absent":
+            label.set_color("0.5")
+    ax.set_xlim(-0.7, max(counts.size, 1) - 0.3)
+
+
+def _profile(ax: Axes, counts: np.ndarray, names: np.ndarray, groups: np.ndarray) -> None:
+    """The rank–frequency profile as filled steps per group; head and tail classes named with leaders."""
+    k = counts.size
+    edges = np.arange(k + 1) + 0.5  # rank r spans [r - 0.5, r + 0.5]
+    for g in ("frequent", "common", "rare"):
+        ax.stairs(np.where(groups == g, counts, 0), edges, fill=True, color=GROUP_COLORS[g], linewidth=0)
+    nonzero = int(np.count_nonzero(counts))  # a prefix: counts are sorted descending
+    if nonzero:
+        ax.stairs(counts[:nonzero], edges[: nonzero + 1], color="0.15", linewidth=0.7)
+    if nonzero < k:
+        ax.axvspan(edges[nonzero], edges[-1], color=GROUP_COLORS["absent"], alpha=0.25, linewidth=0)
+    ax.set_xlim(edges[0], edges[-1])
+    ax.set_xlabel("class rank (by instances)")
+    head = np.arange(min(HEAD_NAMES, nonzero))
+    for i, r in enumerate(head):
+        _annotate(ax, f"#{r + 1} {short_name(names[r])} ({int(counts[r]):,})", r, counts[r], 0.16, 0.95 - 0.052 * i)
+    tail = np.arange(max(head.size, nonzero - TAIL_NAMES), nonzero)
+    if tail.size:
+        # The tail's counts are the smallest and often equal: one block of names with one leader,
+        # above and left of the tail.
+        lines = [f"#{r + 1} {short_name(names[r])} ({int(counts[r]):,})" for r in tail]
+        text = f"tail, ranks {tail[0] + 1:,}–{tail[-1] + 1:,}:\n" + "\n".join(lines)
+        mid = tail[tail.size // 2]
+        _annotate(ax, text, mid, counts[mid], min(0.8, max(0.4, (nonzero - 0.5) / k - 0.1)), 0.62, ha="right")
+
+
+def _annotate(ax: Axes, text: str, row: int, count: int, x: float, y: float, ha: str = "left") -> None:
+    """``text`` at axes fraction ``(x, y)`` with a leader line to the class of 0-based rank ``row``."""
+    ax.annotate(
+        text,
+        xy=(row + 1, count),
+        xycoords="data",
+        xytext=(x, y),
+        textcoords="axes fraction",
+        ha=ha,
+        va="top" if "\n" in text else "center",
+        fontsize=7.5,
+        bbox={"boxstyle": "square,pad=0.2", "facecolor": "white", "edgecolor": "none", "alpha": 0.85},
+        arrowprops={"arrowstyle": "-", "color": "0.45", "linewidth": 0.6, "shrinkA": 0, "shrinkB": 1},
+    )
+
+
+def _per_image(
+    hist: Histogram, num_images: int, what: str, xlabel: str, score: float, out_dir: str | Path, name: str
+) -> Path:
+    """Images per integer count (bin ``i`` holds value ``i``), bars centred on the integers, log y."""
+    fig = new_figure(7.0, 4.2)
+    ax = fig.add_subplot()
+    counts = hist.counts
+    bar_histogram(ax, hist.edges - 0.5, counts)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    values = np.arange(counts.size)
+    total = int(counts.sum())
+    if total:
+        mean = float((values * counts).sum() / total)
+        ax.text(
+            0.98,
+            0.95,
+            f"mean {mean:.2f} · max {int(values[counts > 0].max())} · images with 0: {int(counts[0]):,}",
+            transform=ax.transAxes,
+            ha="right",
+            va="top",
+            fontsize=8.5,
+        )
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("images (log scale)")
+    ax.set_title(f"{what} ({num_images:,} images) — W1 score {fmt_score(score)}", fontsize=10)
+    return save(fig, out_dir, name)
+
+
+def _ratio(value: float) -> str:
+    return fmt_score(value) if not np.isfinite(value) or value < 100 else f"{value:,.0f}"

@@ -1,0 +1,143 @@
+"""The CLI through typer's runner: exit codes, exact error lines, the JSON contract."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from imbstat import __version__
+from imbstat.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_class_dist_json_contract(tiny_coco):
+    result = run("class-dist", tiny_coco, "--json", "-")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["imbstat_version"] == __version__
+    assert doc["command"] == "class-dist"
+    assert doc["dataset"]["path"] == str(tiny_coco)
+    assert doc["dataset"]["format"] == "coco"
+    assert (doc["dataset"]["images"], doc["dataset"]["boxes"], doc["dataset"]["invalid"]) == (3, 4, {})
+    assert doc["classes"][0] == {"category_id": 1, "name": "cat", "instances": 2, "images": 1, "group": "rare"}
+    assert [c["name"] for c in doc["classes"]] == ["cat", "dog", "emu"]
+    assert doc["objects_per_image"] == {"edges": [0, 1, 2, 3], "counts": [1, 1, 1]}
+    assert doc["classes_per_image"] == {"edges": [0, 1, 2], "counts": [1, 2]}
+    assert set(doc["scores"]) >= {"imbalance_ratio", "gini", "normalized_entropy", "top10_share", "w1_score"}
+    assert doc["scores"]["imbalance_ratio"] == 2.0  # 2 cats / 1 dog; the emu has none
+
+
+def test_include_crowd_option(tiny_coco):
+    doc = json.loads(run("class-dist", tiny_coco, "--json", "-", "--include-crowd").stdout)
+    assert doc["classes"][0]["instances"] == 3
+    assert doc["options"]["include_crowd"] is True
+
+
+def test_scale_and_location_json(tiny_coco):
+    scale = json.loads(run("scale", tiny_coco, "--json", "-", "--bins", "10").stdout)
+    assert scale["size_buckets"] == {"small": 1, "medium": 1, "large": 1}
+    assert scale["fpn_levels"] == {"2": 1, "3": 0, "4": 1, "5": 1}
+    assert scale["relative_width"]["counts"] == [0, 1, 0, 0, 0, 1, 0, 0, 0, 1]
+    assert set(scale["scores"]) >= {"relative_width", "relative_height", "relative_area", "aspect_ratio"}
+    location = json.loads(run("location", tiny_coco, "--json", "-", "--grid", "4").stdout)
+    assert location["centers"]["grid"] == 4
+    assert location["centers"]["counts"][3][3] == 1  # box b, centre (0.75, 0.75)
+    assert set(location["scores"]) == {"x", "y", "xy"}
+
+
+def test_table_output(tiny_coco):
+    result = run("class-dist", tiny_coco)
+    assert result.exit_code == 0
+    assert "cat" in result.stdout and "imbalance_ratio" in result.stdout
+
+
+def test_info(tiny_coco):
+    result = run("info", tiny_coco)
+    assert result.exit_code == 0
+    assert "images without boxes" in result.stdout
+    doc = json.loads(run("info", tiny_coco, "--json", "-").stdout)
+    assert doc["dataset"]["crowd"] == 1
+
+
+def test_malformed_input_is_one_line_and_exit_2(write_json):
+    path = write_json('{"images": [')
+    result = run("class-dist", path)
+    assert result.exit_code == 2
+    assert result.stderr == f"imbstat: error: {path} (byte 12): JSON ends early; expected the rest of the document\n"
+    assert result.stdout == ""
+
+
+def test_unknown_format_option(tiny_coco):
+    result = run("info", tiny_coco, "--format", "pascal")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"imbstat: error: {tiny_coco}: unknown format 'pascal'; expected one of coco, voc, openimages, yolo\n"
+    )
+
+
+def test_validate_lists_problems_and_exits_1(write_json):
+    from conftest import coco_doc
+
+    path = write_json(coco_doc([(1, 100, 100)], [(1, 1, [1, 1, 5, 5], 0), (1, 2, [1, 1, 5, 5], 0)], [(1, "a")]))
+    result = run("validate", path)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[0] == (
+        f"{path}: annotations[1] (id 2): error: unknown_category (excluded) [x1=1 y1=1 x2=6 y2=6]"
+    )
+    doc = json.loads(run("validate", path, "--json", "-").stdout)
+    assert doc["errors"] == 1 and doc["dataset"]["invalid"] == {"unknown_category": 1}
+
+
+def test_validate_clean_exits_0(tiny_coco):
+    result = run("validate", tiny_coco)
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[-1].startswith("0 problems, 0 errors")
+
+
+def test_problems_noted_on_analysis_commands(write_json):
+    from conftest import coco_doc
+
+    path = write_json(coco_doc([(1, 100, 100)], [(1, 1, [1, 1, 5, 5], 0), (9, 1, [1, 1, 5, 5], 0)], [(1, "a")]))
+    result = run("class-dist", path)
+    assert result.exit_code == 0
+    assert "1 problems while loading (unknown_image 1)" in result.stderr
+
+
+def test_out_writes_tables_and_figures(tiny_coco, tmp_path):
+    out = tmp_path / "out"
+    for command in ("class-dist", "scale", "location"):
+        assert run(command, tiny_coco, "--out", out).exit_code == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"classes.csv", "objects_per_image.csv", "scale_histograms.csv", "location_centers.csv"} <= names
+    assert any(n.endswith(".png") for n in names)
+
+
+def test_demo_writes_report(tmp_path):
+    out = tmp_path / "demo"
+    result = run("demo", "--out", out)
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["dataset"]["images"] == 300
+    assert doc["dataset"]["invalid"] == {"non_positive_size": 1, "clipped_to_image": 1}  # planted in the sample
+    assert len(list(out.glob("*.png"))) >= 4
+
+
+def test_python_dash_m():
+    result = subprocess.run([sys.executable, "-m", "imbstat", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "class-dist" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["info", "validate", "class-dist", "scale", "location"])
+def test_missing_path(command, tmp_path):
+    result = run(command, tmp_path / "missing.json")
+    assert result.exit_code == 2
+    assert result.stderr == f"imbstat: error: {tmp_path / 'missing.json'}: no such file or directory\n"
