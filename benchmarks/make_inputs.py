@@ -1,0 +1,199 @@
+"""Build COCO-sized benchmark inputs by replicating the real mini files in ``../shared/data/coco``.
+
+Each copy of the source gets fresh image ids, fresh annotation ids (its boxes are remapped to
+its own image ids) and unique file names; everything else, segmentations included, is kept
+as in the source, so the byte mix of the output is that of a real COCO file::
+
+    python -m benchmarks.make_inputs [--out benchmarks/inputs] [--sizes val,train] [--force]
+
+The output is written in chunks (one copy at a time), so memory stays near that of the source
+file whatever the factor. The first line of every output is ``{"info":{...},`` where ``info``
+records the source and the factor; an existing output whose line matches is not rebuilt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+try:
+    import orjson
+except ImportError:  # the stdlib writer gives the same document, only slower
+    orjson = None
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco"
+DEFAULT_OUT = Path(__file__).resolve().parent / "inputs"
+MARKER = "imbstat_benchmark"  # key in the output's info that records how it was built
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One benchmark input: ``source`` replicated ``factor`` times into ``output``."""
+
+    source: str
+    factor: int
+    output: str
+
+
+SPECS: dict[str, Spec] = {
+    # 79 images x 64 = 5,056 images, 624 x 64 = 39,936 boxes (COCO val2017: 5,000 / 36,781).
+    "val": Spec("coco2017_val_mini.json", 64, "coco_val_sized.json"),
+    # 80 images x 1,500 = 120,000 images, 739 x 1,500 = 1,108,500 boxes (train2017: 118,287 / 860,001).
+    "train": Spec("coco2017_train_mini.json", 1500, "coco_train_sized.json"),
+}
+
+
+def _dumps() -> Callable[[Any], bytes]:
+    if orjson is not None:
+        return orjson.dumps
+    return lambda obj: json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _unique_name(file_name: str, copy: int) -> str:
+    """``000000397133.jpg`` of copy 12 -> ``000000397133_r00012.jpg``."""
+    stem, dot, suffix = file_name.rpartition(".")
+    if not dot:
+        return f"{file_name}_r{copy:05d}"
+    return f"{stem}_r{copy:05d}.{suffix}"
+
+
+def _write_array(out: BinaryIO, chunks: Iterable[bytes]) -> None:
+    """Write ``[`` + the chunks (each a JSON array) joined into one array + ``]``."""
+    out.write(b"[")
+    first = True
+    for chunk in chunks:
+        body = chunk[1:-1]  # strip the chunk's own brackets
+        if not body:
+            continue
+        if not first:
+            out.write(b",")
+        out.write(body)
+        first = False
+    out.write(b"]")
+
+
+def info_line(info: dict[str, Any]) -> bytes:
+    """The output's first line, ``{"info":{...},`` + newline; :func:`built_as` reads it back."""
+    return b'{"info":' + _dumps()(info) + b",\n"
+
+
+def built_as(path: Path) -> dict[str, Any] | None:
+    """The build record in the ``info`` of an existing output, or None if absent or unreadable."""
+    try:
+        with path.open("rb") as f:
+            line = f.readline(1 << 20)
+        if not (line.startswith(b'{"info":') and line.endswith(b",\n")):
+            return None
+        info = json.loads(line[len(b'{"info":') : -2])
+    except (OSError, ValueError):
+        return None
+    record = info.get(MARKER) if isinstance(info, dict) else None
+    return record if isinstance(record, dict) else None
+
+
+def replicate(source: Path, factor: int, output: Path) -> tuple[int, int]:
+    """Write ``source`` replicated ``factor`` times to ``output``; return (images, annotations).
+
+    Image ids are ``copy * n_images + i + 1`` and annotation ids ``copy * n_annotations + j + 1``
+    (1-based, unique across copies); each annotation's ``image_id`` is its copy's id of its image.
+    Written to a temporary file and renamed, so an interrupted build leaves no output.
+    """
+    doc = json.loads(source.read_bytes())
+    images: list[dict[str, Any]] = doc["images"]
+    annotations: list[dict[str, Any]] = doc["annotations"]
+    n_img, n_ann = len(images), len(annotations)
+    position = {im["id"]: i for i, im in enumerate(images)}
+    ann_image = [position[a["image_id"]] for a in annotations]  # KeyError: a box of an unknown image
+    dumps = _dumps()
+
+    info = dict(doc.get("info") or {})
+    info[MARKER] = {"source": source.name, "factor": factor, "images": n_img * factor, "annotations": n_ann * factor}
+
+    def image_chunks() -> Iterable[bytes]:
+        for k in range(factor):
+            base = k * n_img + 1
+            yield dumps(
+                [
+                    {**im, "id": base + i, "file_name": _unique_name(str(im.get("file_name", im["id"])), k)}
+                    for i, im in enumerate(images)
+                ]
+            )
+
+    def annotation_chunks() -> Iterable[bytes]:
+        for k in range(factor):
+            img_base, ann_base = k * n_img + 1, k * n_ann + 1
+            yield dumps(
+                [{**a, "image_id": img_base + ann_image[j], "id": ann_base + j} for j, a in enumerate(annotations)]
+            )
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp")
+    with tmp.open("wb") as out:
+        out.write(info_line(info))
+        for key in doc:
+            if key in ("info", "images", "annotations"):
+                continue
+            if key == "categories":
+                continue  # written last, as COCO does
+            out.write(b'"' + key.encode() + b'":' + dumps(doc[key]) + b",\n")
+        out.write(b'"images":')
+        _write_array(out, image_chunks())
+        out.write(b',\n"annotations":')
+        _write_array(out, annotation_chunks())
+        out.write(b',\n"categories":' + dumps(doc.get("categories", [])) + b"}\n")
+    os.replace(tmp, output)
+    return n_img * factor, n_ann * factor
+
+
+def build(size: str, data: Path, out: Path, force: bool = False) -> Path:
+    """Build the input named ``size`` (a key of :data:`SPECS`) unless an identical one exists."""
+    spec = SPECS[size]
+    source, output = data / spec.source, out / spec.output
+    if not source.is_file():
+        sys.exit(f"make_inputs: error: {source} not found; pass --data DIR (the folder with {spec.source})")
+    record = built_as(output)
+    if not force and record is not None and record.get("source") == spec.source and record.get("factor") == spec.factor:
+        print(f"{output}: up to date (x{spec.factor} of {spec.source}); --force rebuilds")
+        return output
+    start = time.perf_counter()
+    n_img, n_ann = replicate(source, spec.factor, output)
+    mb = output.stat().st_size / 1e6
+    print(
+        f"{output}: {n_img:,} images, {n_ann:,} annotations, {mb:,.0f} MB "
+        f"(x{spec.factor} of {spec.source}) in {time.perf_counter() - start:.1f} s"
+    )
+    return output
+
+
+def parse_sizes(text: str) -> list[str]:
+    """``"val,train"`` -> ``["val", "train"]``, rejecting unknown names."""
+    sizes = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in sizes if s not in SPECS]
+    if unknown or not sizes:
+        raise argparse.ArgumentTypeError(f"unknown size(s) {unknown}; expected a comma list of {', '.join(SPECS)}")
+    return sizes
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: build the requested inputs."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.make_inputs", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
+    parser.add_argument("--sizes", type=parse_sizes, default=list(SPECS), help="comma list of: val, train")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"folder of the mini files ({DEFAULT_DATA})")
+    parser.add_argument("--force", action="store_true", help="rebuild even if an up-to-date output exists")
+    args = parser.parse_args(argv)
+    if not args.data.is_dir():
+        sys.exit(f"make_inputs: error: data folder {args.data} not found; pass --data DIR")
+    for size in args.sizes:
+        build(size, args.data, args.out, force=args.force)
+
+
+if __name__ == "__main__":
+    main()
