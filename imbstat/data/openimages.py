@@ -1,0 +1,316 @@
+"""Open Images box CSV, class descriptions and image sizes (DESIGN.md §1).
+
+The box CSV has one row per box (``ImageID, Source, LabelName, Confidence, XMin,
+XMax, YMin, YMax, IsOccluded, IsTruncated, IsGroupOf, IsDepiction, IsInside``)
+with coordinates normalised to [0, 1]; the train file has 14M rows, so it is
+read by pandas' C parser into columns and never visited row by row. Image sizes
+are not in it: they come from a sizes CSV or the image files' headers, and are
+unknown (``width == height == 1``, ``size_known`` False) otherwise.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import imagesize
+import numpy as np
+import pandas as pd
+
+from imbstat.data.dataset import Boxes, Categories, Dataset, Images, Problems, Reason, assemble, index_of
+from imbstat.errors import ImbstatError
+
+REQUIRED = ("ImageID", "LabelName", "XMin", "XMax", "YMin", "YMax")
+_COORDINATES = ("XMin", "YMin", "XMax", "YMax")  # xyxy order
+# The spellings of a missing number that pandas' float parser leaves to its NA list.
+NA_STRINGS = ["", "nan", "NaN", "NAN", "-nan", "-NaN", "NA", "N/A", "n/a", "null", "NULL", "None"]
+CHUNK_ROWS = 1 << 21
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def load_openimages(
+    path: str | Path,
+    classes: str | Path | None = None,
+    sizes: str | Path | None = None,
+    images: str | Path | None = None,
+) -> Dataset:
+    """Load an Open Images box CSV into a Dataset.
+
+    Args:
+        path: the box CSV; only ``ImageID, LabelName, XMin, XMax, YMin, YMax``
+            are required, ``IsGroupOf`` (1 = group-of) is read when present.
+        classes: class descriptions CSV ``LabelName,DisplayName`` (no header in
+            the official file; a first row ``LabelName,DisplayName`` is taken
+            as a header). Categories are all its classes in file order; boxes
+            of a LabelName it lacks get :attr:`Reason.UNKNOWN_CATEGORY`.
+            Without it, categories are the sorted LabelNames of the boxes and
+            names are the LabelNames.
+        sizes: CSV ``ImageID,Width,Height`` in pixels (header optional).
+        images: a folder holding ``<ImageID>.jpg`` (or another image suffix),
+            whose headers give the sizes; used for images ``sizes`` lacks.
+
+    Images are the distinct ImageIDs in order of first appearance. Images of
+    unknown size keep their boxes in normalised units (see :mod:`dataset`);
+    a size given as zero or negative excludes the image
+    (:attr:`Reason.INVALID_IMAGE_SIZE`). Problem locations are ``line N``, the
+    1-based line of the box in the CSV (header = line 1).
+
+    Raises:
+        ImbstatError: unreadable CSV, missing required columns (line 1), a
+            non-numeric coordinate or IsGroupOf (line and column), a malformed
+            classes or sizes file.
+    """
+    path = Path(path)
+    columns = _read_boxes(path)
+    image_id = columns.image_id
+    width, height, known, problems = _image_sizes(image_id, sizes, images)
+    sized = ~known | ((width > 0) & (height > 0))
+    kept_row = np.where(sized, np.cumsum(sized) - 1, -2)  # boxes of an excluded image get -2
+    images_table = Images(
+        image_id[sized],
+        np.asarray([f"{i}.jpg" for i in image_id[sized]], object),
+        np.where(known, width, 1.0)[sized],
+        np.where(known, height, 1.0)[sized],
+        known[sized],
+    )
+    if classes is None:
+        order = np.argsort(columns.label_name.astype(str), kind="stable")
+        categories = Categories(columns.label_name[order], columns.label_name[order].copy())
+    else:
+        categories = _read_classes(Path(classes))
+    # One lookup per distinct label, then a gather per box; the appended -1 maps code -1 (empty) to -1.
+    label_category = np.append(index_of(categories.category_id, columns.label_name), -1)
+    image_row = np.append(kept_row, -1)
+    boxes = Boxes.build(
+        image_row[columns.image_code],
+        label_category[columns.label_code],
+        columns.xyxy,
+        group_of=columns.group_of,
+    )
+
+    def describe(rows: np.ndarray) -> list[str]:
+        return [f"line {i + 2}" for i in rows]
+
+    return assemble(str(path), "openimages", images_table, categories, boxes, describe, problems, normalized=True)
+
+
+@dataclass(frozen=True)
+class _BoxColumns:
+    image_code: np.ndarray  # [N] int64 row into image_id, -1 where ImageID is empty
+    image_id: np.ndarray  # [I] object str, in order of first appearance
+    label_code: np.ndarray  # [N] int64 row into label_name, -1 where LabelName is empty
+    label_name: np.ndarray  # [L] object str, in order of first appearance
+    xyxy: np.ndarray  # [N, 4] float64 normalised XMin, YMin, XMax, YMax
+    group_of: np.ndarray | None  # [N] bool IsGroupOf == 1, None without the column
+
+
+class _Codes:
+    """Integer codes for strings read chunk by chunk, numbered in order of first appearance."""
+
+    def __init__(self) -> None:
+        self.uniques = pd.Index([], dtype=object)
+
+    def __call__(self, values: pd.Series) -> np.ndarray:
+        codes, uniques = pd.factorize(values)  # NaN (empty field) -> -1
+        where = self.uniques.get_indexer(uniques)
+        new = where < 0
+        where[new] = np.arange(len(self.uniques), len(self.uniques) + int(new.sum()))
+        self.uniques = self.uniques.append(pd.Index(uniques[new], dtype=object))
+        return np.append(where, -1)[codes]
+
+
+def _read_boxes(path: Path) -> _BoxColumns:
+    """The box CSV's used columns, read in chunks so that only one chunk's strings are alive at a time."""
+    try:
+        header = pd.read_csv(path, nrows=0).columns
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise _read_error(e, path) from None
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise ImbstatError(
+            f"missing columns {', '.join(missing)}; expected an Open Images box CSV header with " + ", ".join(REQUIRED),
+            path,
+            "line 1",
+        )
+    numeric = [*_COORDINATES, *(["IsGroupOf"] if "IsGroupOf" in header else [])]
+    # Ids stay strings ("007" is not 7): dtype "category" would infer integers. Only an empty field is
+    # missing in an id; numbers also accept the usual NaN spellings.
+    dtypes = {"ImageID": str, "LabelName": str} | dict.fromkeys(numeric, np.float64)
+    missing_values = {"ImageID": [""], "LabelName": [""]} | dict.fromkeys(numeric, NA_STRINGS)
+    images, labels = _Codes(), _Codes()
+    parts = []
+    try:
+        with pd.read_csv(
+            path,
+            usecols=["ImageID", "LabelName", *numeric],
+            dtype=dtypes,
+            keep_default_na=False,
+            na_values=missing_values,
+            chunksize=CHUNK_ROWS,
+        ) as reader:
+            for chunk in reader:
+                parts.append(
+                    (images(chunk["ImageID"]), labels(chunk["LabelName"]), chunk[numeric].to_numpy(np.float64))
+                )
+    except ValueError as e:
+        if isinstance(e, pd.errors.ParserError | pd.errors.EmptyDataError):
+            raise _read_error(e, path) from None
+        _raise_non_numeric(path, numeric)
+        raise ImbstatError(f"cannot read the box CSV: {e}", path) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise _read_error(e, path) from None
+    values = np.concatenate([v for _, _, v in parts]) if parts else np.zeros((0, len(numeric)))
+    return _BoxColumns(
+        np.concatenate([c for c, _, _ in parts]) if parts else np.zeros(0, np.int64),
+        np.asarray(images.uniques, object),
+        np.concatenate([c for _, c, _ in parts]) if parts else np.zeros(0, np.int64),
+        np.asarray(labels.uniques, object),
+        values[:, :4],
+        values[:, 4] == 1 if len(numeric) > 4 else None,
+    )
+
+
+def _raise_non_numeric(path: Path, columns: list[str]) -> None:
+    """Raise naming the first line and column whose value is not a number (slow path: errors only)."""
+    text = pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False)
+    first: tuple[int, str, str] | None = None
+    for column in columns:
+        values = text[column]
+        numbers = pd.to_numeric(values.where(~values.isin(NA_STRINGS), "nan"), errors="coerce")
+        bad = np.flatnonzero((numbers.isna() & ~values.isin(NA_STRINGS)).to_numpy())
+        if bad.size and (first is None or bad[0] < first[0]):
+            first = (int(bad[0]), column, values.iloc[bad[0]])
+    if first is not None:
+        row, column, value = first
+        raise ImbstatError(f"expected a number, got {value!r}", path, f"line {row + 2}, column {column}")
+
+
+def _read_error(e: Exception, path: Path) -> ImbstatError:
+    if isinstance(e, OSError):
+        return ImbstatError(f"cannot read file: {e.strerror}", path)
+    if isinstance(e, pd.errors.EmptyDataError):
+        return ImbstatError("empty file; expected a CSV header line", path)
+    if isinstance(e, UnicodeDecodeError):
+        return ImbstatError(f"not UTF-8 text ({e.reason}); expected a CSV file", path, f"byte {e.start}")
+    message = str(e).removeprefix("Error tokenizing data. C error: ")
+    found = re.search(r"line (\d+)", message)
+    position = f"line {found.group(1)}" if found else None
+    found = re.search(r"starting at row (\d+)", message)
+    if found:  # pandas counts rows from 0 at the header line
+        position = f"line {int(found.group(1)) + 1}"
+        message = message[: found.start()].rstrip() + "; expected a closing quote"
+    return ImbstatError(f"malformed CSV: {message}", path, position)
+
+
+def _read_classes(path: Path) -> Categories:
+    """Class descriptions ``LabelName,DisplayName`` as categories in file order."""
+    label_names: list[str] = []
+    display_names: list[str] = []
+    seen: dict[str, int] = {}
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            for number, row in enumerate(csv.reader(f), 1):
+                if number == 1 and row == ["LabelName", "DisplayName"]:
+                    continue
+                if not row:
+                    continue
+                if len(row) != 2:
+                    raise ImbstatError(
+                        f"expected 2 fields 'LabelName,DisplayName', got {len(row)}", path, f"line {number}"
+                    )
+                if row[0] in seen:
+                    raise ImbstatError(
+                        f"LabelName {row[0]!r} repeats line {seen[row[0]]}; expected unique classes",
+                        path,
+                        f"line {number}",
+                    )
+                seen[row[0]] = number
+                label_names.append(row[0])
+                display_names.append(row[1])
+    except OSError as e:
+        raise _read_error(e, path) from None
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise ImbstatError(f"malformed class descriptions CSV: {e}", path) from None
+    return Categories(np.asarray(label_names, object), np.asarray(display_names, object))
+
+
+def _image_sizes(
+    image_id: np.ndarray, sizes: str | Path | None, images: str | Path | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Problems]]:
+    """(width, height, known, problems) per image: the sizes CSV first, then image headers."""
+    n = len(image_id)
+    width, height = np.full(n, np.nan), np.full(n, np.nan)
+    if sizes is not None:
+        table = _read_sizes(Path(sizes))
+        row = index_of(table.index.to_numpy(), image_id)
+        found = row >= 0
+        width[found] = table["Width"].to_numpy()[row[found]]
+        height[found] = table["Height"].to_numpy()[row[found]]
+    if images is not None:
+        folder = Path(images)
+        if not folder.is_dir():
+            raise ImbstatError("no such folder; expected a folder of <ImageID>.jpg files", folder)
+        files = _image_files(folder)
+        for i in np.flatnonzero(np.isnan(width)):
+            file = files.get(image_id[i])
+            if file is not None:
+                # Header only; -1 when the format is not recognised (the size stays unknown).
+                w, h = imagesize.get(file)
+                if w > 0 and h > 0:
+                    width[i], height[i] = w, h
+    known = ~np.isnan(width) & ~np.isnan(height)
+    problems = []
+    bad = np.flatnonzero(known & ~((width > 0) & (height > 0)))
+    if bad.size:
+        problems.append(
+            Problems.of(
+                Reason.INVALID_IMAGE_SIZE,
+                [f"{sizes} (ImageID {image_id[i]})" for i in bad],
+                [f"width={width[i]:g} height={height[i]:g}" for i in bad],
+            )
+        )
+    return width, height, known, problems
+
+
+def _image_files(folder: Path) -> dict[str, str]:
+    """``{stem: path}`` for the image files directly in ``folder`` (one directory listing)."""
+    files: dict[str, str] = {}
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            stem, suffix = os.path.splitext(entry.name)
+            if suffix.lower() in IMAGE_SUFFIXES:
+                files.setdefault(stem, entry.path)
+    return files
+
+
+def _read_sizes(path: Path) -> pd.DataFrame:
+    """Sizes CSV as a frame indexed by ImageID (first row per id) with float Width, Height."""
+    try:
+        with path.open(encoding="utf-8") as f:
+            has_header = f.readline().split(",")[0].strip() == "ImageID"
+        if has_header:
+            table = pd.read_csv(path, usecols=["ImageID", "Width", "Height"], dtype=str, keep_default_na=False)
+        else:
+            names = ["ImageID", "Width", "Height"]
+            table = pd.read_csv(path, header=None, usecols=[0, 1, 2], names=names, dtype=str, keep_default_na=False)
+    except ValueError as e:
+        if isinstance(e, pd.errors.ParserError | pd.errors.EmptyDataError):
+            raise _read_error(e, path) from None
+        raise ImbstatError(f"{e}; expected columns ImageID,Width,Height", path, "line 1") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise _read_error(e, path) from None
+    offset = 2 if has_header else 1
+    for column in ("Width", "Height"):
+        values = pd.to_numeric(table[column], errors="coerce")
+        bad = np.flatnonzero(values.isna().to_numpy())
+        if bad.size:
+            raise ImbstatError(
+                f"expected a number, got {table[column].iloc[bad[0]]!r}",
+                path,
+                f"line {bad[0] + offset}, column {column}",
+            )
+        table[column] = values.astype(np.float64)
+    return table.drop_duplicates("ImageID").set_index("ImageID")
