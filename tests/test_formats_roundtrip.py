@@ -28,6 +28,7 @@ IMAGES = [
     {"id": 16, "file_name": "f.jpg", "width": 640, "height": 427},  # no boxes
 ]
 # (image_id, category_id, [x, y, w, h]) with non-integer corners; one box touches the right and bottom edges.
+# No box sits exactly on a histogram edge (e.g. w/h = 2): a normalised format moves such values by an ulp.
 ANNOTATIONS = [
     (11, 1, [10.25, 20.5, 100.125, 200.75]),
     (11, 1, [300.1, 40.7, 50.3, 80.9]),
@@ -36,7 +37,7 @@ ANNOTATIONS = [
     (12, 7, [12.34, 56.78, 90.12, 34.56]),
     (12, 7, [1.1, 2.2, 3.3, 4.4]),
     (12, 1, [250.0, 100.0, 249.0, 275.0]),  # x2 = 499, y2 = 375: the bottom edge
-    (12, 3, [100.0, 100.0, 0.5, 0.25]),
+    (12, 3, [100.0, 100.0, 0.5, 0.26]),
     (13, 9, [1.0 / 3, 2.0 / 3, 100.0 / 7, 200.0 / 9]),
     (13, 9, [50.5, 60.5, 70.5, 80.5]),
     (13, 1, [0.1, 0.2, 0.3, 0.4]),
@@ -44,7 +45,7 @@ ANNOTATIONS = [
     (14, 3, [1000.5, 700.25, 23.5, 67.75]),  # x2 = 1024, y2 = 768: the bottom-right corner
     (14, 7, [512.0, 384.0, 1.5, 2.5]),
     (14, 1, [0.001, 0.002, 10.003, 20.004]),
-    (14, 9, [800.8, 600.6, 100.1, 50.05]),
+    (14, 9, [800.8, 600.6, 100.1, 50.07]),
     (15, 7, [10.0, 10.0, 280.0, 180.0]),
     (15, 1, [99.9, 49.9, 0.2, 0.2]),
     (15, 3, [0.5, 0.5, 299.5, 199.5]),
@@ -214,3 +215,41 @@ def test_writer_errors(coco_ds: Dataset, tmp_path: Path):
     same = dataclasses.replace(coco_ds.categories, name=np.asarray(["a", "a", "b", "c"], object))
     with pytest.raises(ImbstatError, match="category names repeat"):
         write_voc(dataclasses.replace(coco_ds, categories=same), tmp_path / "v")
+
+
+def _statistics(ds: Dataset) -> dict:
+    """The three dataset statistics, keyed by class name so that category order does not matter."""
+    import imbstat
+
+    classes = imbstat.class_distribution(ds)
+    names = ds.categories.name.astype(str)
+    scale = imbstat.scale_distribution(ds)
+    location = imbstat.location_distribution(ds)
+    return {
+        "instances": {n: int(c) for n, c in zip(names, classes.instances, strict=True) if c},
+        "images": {n: int(c) for n, c in zip(names, classes.images, strict=True) if c},
+        "classes_per_image": classes.classes_per_image.counts[1:].tolist(),  # Open Images has no empty images
+        "objects_per_image": classes.objects_per_image.counts[1:].tolist(),
+        "scale": {k: v for k, v in scale.to_dict().items() if k != "scores"},
+        "location": location.counts.tolist(),
+        "location_per_class": {
+            n: location.per_class[k].tolist() for k, n in enumerate(names) if location.per_class[k].any()
+        },  # fmt: skip
+    }
+
+
+def test_every_format_gives_identical_statistics(coco_ds: Dataset, tmp_path: Path):
+    plain = ~coco_ds.boxes.iscrowd
+    expected = _statistics(coco_ds.select_images(np.ones(coco_ds.num_images, bool)))
+    written = {
+        "voc": (write_voc, lambda p: load(p)),
+        "openimages": (
+            write_openimages,
+            lambda p: load(p / "boxes.csv", classes=p / "class-descriptions.csv", sizes=p / "sizes.csv"),
+        ),
+        "yolo": (write_yolo, lambda p: load(p / "data.yaml")),
+    }
+    for name, (write, read) in written.items():
+        folder = tmp_path / name
+        write(dataclasses.replace(coco_ds, boxes=coco_ds.boxes.select(plain)), folder)
+        assert _statistics(read(folder)) == expected, name

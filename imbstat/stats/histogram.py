@@ -64,7 +64,8 @@ class Histogram:
         return int(self.counts.sum())
 
     def to_dict(self) -> dict[str, list]:
-        edges = self.edges.astype(np.int64) if _is_integer(self) else self.edges
+        # linspace edges such as 0.15000000000000002 read better rounded; counts are what matter.
+        edges = self.edges.astype(np.int64) if _is_integer(self) else np.round(self.edges, 12)
         return {"edges": edges.tolist(), "counts": self.counts.tolist()}
 
 
