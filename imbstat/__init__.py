@@ -6,8 +6,8 @@
 """
 
 from imbstat.data import BoxFilter, Dataset, load
-from imbstat.stats import class_distribution, location_distribution, scale_distribution
 from imbstat.errors import ImbstatError
+from imbstat.stats import class_distribution, location_distribution, scale_distribution
 
 __version__ = "0.1.0"
 

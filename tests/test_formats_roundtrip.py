@@ -234,7 +234,7 @@ def _statistics(ds: Dataset) -> dict:
         "location": location.counts.tolist(),
         "location_per_class": {
             n: location.per_class[k].tolist() for k, n in enumerate(names) if location.per_class[k].any()
-        },  # fmt: skip
+        },
     }
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.stats import wasserstein_distance
 from conftest import COCO_TRAIN_MINI, COCO_VAL_MINI, TINY_CATEGORIES, coco_doc, needs_shared_data
+from scipy.stats import wasserstein_distance
 
 import imbstat
 from imbstat import BoxFilter
