@@ -7,7 +7,7 @@
 
 from imbstat.data import BoxFilter, Dataset, load
 from imbstat.errors import ImbstatError
-from imbstat.stats import class_distribution, location_distribution, scale_distribution
+from imbstat.stats import anchor_stats, class_distribution, location_distribution, scale_distribution
 
 __version__ = "0.1.0"
 
@@ -16,6 +16,7 @@ __all__ = [
     "Dataset",
     "ImbstatError",
     "__version__",
+    "anchor_stats",
     "class_distribution",
     "load",
     "location_distribution",

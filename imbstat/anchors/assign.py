@@ -1,0 +1,90 @@
+"""MaxIoUAssigner labeling of anchors, the dense path (DESIGN.md §3).
+
+Semantics (mmdetection 2.x ``MaxIoUAssigner`` with ``gt_max_assign_all``):
+
+1. An anchor's max IoU over its image's GTs ``>= pos_iou`` -> foreground,
+   assigned to the argmax GT (ties: the lowest GT index);
+   ``< neg_iou`` -> background (also when the image has no GT);
+   otherwise ignored.
+2. Low-quality matching: for each GT ``j`` in order whose maximum IoU over the
+   anchors is ``> 0`` and ``>= min_pos_iou``, every anchor whose IoU with ``j``
+   equals that maximum (float64 ``==``) becomes foreground assigned to ``j``;
+   a later GT overwrites an earlier one.
+
+Unlike detectron2's Matcher, step 2 reassigns the anchor to the GT it is best
+for. A foreground anchor's IoU is its IoU with the GT it is assigned to.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from imbstat.anchors.iou import box_iou
+from imbstat.anchors.matches import Matches
+from imbstat.anchors.presets import Preset
+
+
+def match_dense(
+    anchors: torch.Tensor,
+    gts: torch.Tensor,
+    num_gts: torch.Tensor,
+    preset: Preset,
+    chunk_anchors: int = 65536,
+) -> Matches:
+    """Label all anchors × all GTs of a batch, reducing per chunk of anchors.
+
+    Args:
+        anchors: [N, 4] float64 on the working device.
+        gts: [B, M, 4] float64, rows ``>= num_gts[b]`` are padding.
+        num_gts: [B] int64.
+        chunk_anchors: anchors per chunk; the IoU block is [B, chunk, M].
+    """
+    device = anchors.device
+    b, m = gts.shape[:2]
+    n = anchors.shape[0]
+    valid = torch.arange(m, device=device)[None, :] < num_gts[:, None]  # [B, M]
+    max_iou = torch.full((b, n), -1.0, dtype=torch.float64, device=device)
+    argmax = torch.zeros((b, n), dtype=torch.int64, device=device)
+    gt_max = torch.zeros((b, m), dtype=torch.float64, device=device)
+
+    def iou_block(start: int) -> torch.Tensor:
+        iou = box_iou(anchors[start : start + chunk_anchors], gts, preset.legacy)  # [B, n, M]
+        return iou.masked_fill_(~valid[:, None, :], -1.0)
+
+    for start in range(0, n if m else 0, chunk_anchors):
+        iou = iou_block(start)
+        block_max, block_arg = iou.max(dim=2)  # ties: first index
+        max_iou[:, start : start + chunk_anchors] = block_max
+        argmax[:, start : start + chunk_anchors] = block_arg
+        gt_max = torch.maximum(gt_max, iou.amax(dim=1))
+
+    fg = max_iou >= preset.pos_iou
+    ignored = (max_iou >= preset.neg_iou) & ~fg
+    assigned = argmax.clone()
+    iou_of_assigned = max_iou.clone()
+    if preset.low_quality and m:
+        eligible = valid & (gt_max > 0) & (gt_max >= preset.min_pos_iou)  # [B, M]
+        gt_index = torch.arange(m, device=device)
+        for start in range(0, n, chunk_anchors):
+            stop = min(start + chunk_anchors, n)
+            best = (iou_block(start) == gt_max[:, None, :]) & eligible[:, None, :]  # [B, n, M]
+            last = torch.where(best, gt_index, -1).amax(dim=2)  # [B, n]: the last GT it is best for
+            hit = last >= 0
+            assigned[:, start:stop] = torch.where(hit, last, assigned[:, start:stop])
+            iou_of_assigned[:, start:stop] = torch.where(
+                hit, gt_max.gather(1, last.clamp(min=0)), iou_of_assigned[:, start:stop]
+            )
+            fg[:, start:stop] |= hit
+            ignored[:, start:stop] &= ~hit
+
+    fg_image, fg_anchor = torch.nonzero(fg, as_tuple=True)
+    ig_image, ig_anchor = torch.nonzero(ignored, as_tuple=True)
+    return Matches(
+        fg_image.cpu().numpy(),
+        fg_anchor.cpu().numpy(),
+        assigned[fg_image, fg_anchor].cpu().numpy(),
+        iou_of_assigned[fg_image, fg_anchor].cpu().numpy(),
+        ig_image.cpu().numpy(),
+        ig_anchor.cpu().numpy(),
+        gt_max.clamp(min=0).cpu().numpy(),
+    )

@@ -1,0 +1,132 @@
+"""Run a labeling path over a whole Dataset: resize GTs, group images by padded size, batch.
+
+Images with the same padded size share one anchor grid, so a batch is one
+anchor tensor against [B, M, 4] padded GTs. GTs keep their dataset order
+within an image: that order decides ties in low-quality matching.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from imbstat.anchors.generate import AnchorGrid, anchor_grid, padded_size
+from imbstat.anchors.matches import Matches
+from imbstat.anchors.presets import Preset
+from imbstat.data import BoxFilter, Dataset
+from imbstat.errors import ImbstatError
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """The GTs that take part in matching, in resized-image pixels.
+
+    ``box`` holds, per GT, its row in the dataset's boxes; GTs are sorted by
+    image (stable), and ``start[i]:start[i + 1]`` are image ``i``'s GTs.
+    """
+
+    box: np.ndarray  # [T] int64 row into ds.boxes
+    image: np.ndarray  # [T] int64
+    xyxy: np.ndarray  # [T, 4] float64, resized and clipped to the resized image
+    start: np.ndarray  # [I + 1] int64
+    new_width: np.ndarray  # [I] float64 resized image size
+    new_height: np.ndarray  # [I] float64
+    padded_width: np.ndarray  # [I] int64
+    padded_height: np.ndarray  # [I] int64
+    dropped: int  # GTs with no area left after resize and clipping
+
+
+def ground_truth(ds: Dataset, preset: Preset, box_filter: BoxFilter = BoxFilter()) -> GroundTruth:
+    """Scale the counted boxes per axis by ``new / old`` (mmdet 2.x Resize), clip, drop empty ones."""
+    ds.require_sizes("anchor statistics")
+    keep = box_filter.mask(ds.boxes)
+    if preset.ignore_crowd:
+        keep &= ~ds.boxes.iscrowd
+    rows = np.flatnonzero(keep)
+    rows = rows[np.argsort(ds.boxes.image[rows], kind="stable")]
+    image = ds.boxes.image[rows]
+    width, height = ds.images.width, ds.images.height
+    new_w, new_h = preset.resize.new_size(width, height)
+    scale = np.stack([new_w / width, new_h / height, new_w / width, new_h / height], axis=1)[image]  # [T, 4]
+    limit = np.stack([new_w, new_h, new_w, new_h], axis=1)[image]
+    xyxy = np.clip(ds.boxes.xyxy[rows] * scale, 0.0, limit)
+    alive = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
+    rows, image, xyxy = rows[alive], image[alive], xyxy[alive]
+    start = np.searchsorted(image, np.arange(ds.num_images + 1))
+    pad_w, pad_h = padded_size(preset, width, height)
+    return GroundTruth(rows, image, xyxy, start, new_w, new_h, pad_w, pad_h, int((~alive).sum()))
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Images that share one anchor grid, with their GTs padded to [B, M]."""
+
+    grid: AnchorGrid
+    images: np.ndarray  # [B] int64 image rows
+    gts: np.ndarray  # [B, M, 4] float64
+    gt_rows: np.ndarray  # [B, M] int64 index into GroundTruth arrays, -1 for padding
+    num_gts: np.ndarray  # [B] int64
+
+
+def batches(gt: GroundTruth, preset: Preset, batch_size: int = 32) -> Iterator[Batch]:
+    """Batches of at most ``batch_size`` images of one padded size, in a deterministic order."""
+    counts = np.diff(gt.start)
+    order = np.lexsort((np.arange(len(counts)), gt.padded_height, gt.padded_width))
+    sizes = np.stack([gt.padded_width[order], gt.padded_height[order]], axis=1)
+    breaks = np.flatnonzero((np.diff(sizes, axis=0) != 0).any(axis=1)) + 1
+    for group in np.split(order, breaks):
+        grid = anchor_grid(preset, int(gt.padded_width[group[0]]), int(gt.padded_height[group[0]]))
+        for lo in range(0, len(group), batch_size):
+            images = group[lo : lo + batch_size]
+            num = counts[images]
+            m = int(num.max(initial=0))
+            slot = np.arange(m)[None, :]
+            gt_rows = np.where(slot < num[:, None], gt.start[images][:, None] + slot, -1)  # [B, M]
+            gts = np.zeros((len(images), m, 4), np.float64)
+            gts[gt_rows >= 0] = gt.xyxy[gt_rows[gt_rows >= 0]]
+            yield Batch(grid, images, gts, gt_rows, num)
+
+
+Matcher = Callable[[Batch], Matches]
+METHODS = ("auto", "sparse", "dense")
+
+
+def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", chunk_anchors: int = 65536) -> Matcher:
+    """A function that labels one batch with the chosen path on the chosen device.
+
+    ``auto`` is sparse on the CPU and dense on CUDA. Both paths give identical
+    Matches (DESIGN.md §3).
+    """
+    import torch
+
+    from imbstat.anchors.assign import match_dense
+
+    if method not in METHODS:
+        raise ImbstatError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    try:
+        dev = torch.device(device)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ImbstatError(f"device {device!r} requested but torch sees no CUDA device; use --device cpu")
+    except RuntimeError as e:
+        raise ImbstatError(f"unknown device {device!r}: {e}; expected cpu, cuda or cuda:N") from None
+    if method == "auto":
+        method = "dense" if dev.type == "cuda" else "sparse"
+    if method == "sparse":
+        from imbstat.anchors.sparse import match_sparse
+
+        return lambda batch: match_sparse(batch.grid, batch.gts, batch.num_gts, preset)
+
+    anchors_on_device: dict[int, torch.Tensor] = {}
+
+    def dense(batch: Batch) -> Matches:
+        key = id(batch.grid)
+        if key not in anchors_on_device:
+            anchors_on_device.clear()  # grids come grouped by size: keep only the current one
+            anchors_on_device[key] = torch.from_numpy(batch.grid.xyxy).to(dev)
+        gts = torch.from_numpy(batch.gts).to(dev)
+        num = torch.from_numpy(batch.num_gts).to(dev)
+        return match_dense(anchors_on_device[key], gts, num, preset, chunk_anchors)
+
+    return dense

@@ -1,0 +1,82 @@
+"""Anchors of a padded image size for a preset (DESIGN.md §3), as mmdetection orders them.
+
+Order: level (stride ascending), then cell row-major (y, then x), then the
+cell's shapes (ratio-major, then size). All geometry is float64.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from imbstat.anchors.presets import Preset
+
+
+@dataclass(frozen=True)
+class AnchorGrid:
+    """All anchors of one padded image size.
+
+    ``xyxy[a]`` is anchor ``a``'s corners in resized-image pixels; ``level``,
+    ``shape`` (index into the level's shapes), ``row`` and ``col`` locate it.
+    ``cells[l]`` is ``(rows, cols)`` of level ``l``.
+    """
+
+    preset: Preset
+    padded_width: int
+    padded_height: int
+    xyxy: np.ndarray  # [N, 4] float64
+    level: np.ndarray  # [N] int8, index into preset.strides
+    shape: np.ndarray  # [N] int8, index into preset.shapes(stride)
+    cells: tuple[tuple[int, int], ...]
+
+    def __len__(self) -> int:
+        return len(self.xyxy)
+
+    @functools.cached_property
+    def level_offsets(self) -> np.ndarray:
+        """[L + 1] index of each level's first anchor, and the total."""
+        per_level = [r * c * self.preset.anchors_per_cell for r, c in self.cells]
+        return np.concatenate([[0], np.cumsum(per_level)]).astype(np.int64)
+
+
+def base_anchors(preset: Preset, stride: int) -> np.ndarray:
+    """[S, 4] float64 corners of one cell's anchors around the cell's centre offset.
+
+    Default: ``(-w/2, -h/2, w/2, h/2)``. Legacy (mmdetection 1.x): around
+    ``(stride - 1) / 2`` with ``±(w - 1) / 2``, rounded half to even as torch rounds.
+    """
+    wh = np.array(preset.shapes(stride), np.float64)  # [S, 2]
+    if preset.legacy:
+        c = (stride - 1) / 2
+        half = (wh - 1) / 2
+        return np.round(np.concatenate([c - half, c + half], axis=1))
+    c = preset.center_offset * stride
+    return np.concatenate([c - wh / 2, c + wh / 2], axis=1)
+
+
+def padded_size(preset: Preset, width: np.ndarray, height: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """([I], [I]) int64 padded (width, height) after the preset's resize."""
+    new_w, new_h = preset.resize.new_size(width, height)
+    d = preset.pad_divisor
+    return (np.ceil(new_w / d) * d).astype(np.int64), (np.ceil(new_h / d) * d).astype(np.int64)
+
+
+@functools.lru_cache(maxsize=64)
+def anchor_grid(preset: Preset, padded_width: int, padded_height: int) -> AnchorGrid:
+    """The anchors of every level for one padded size (cached: sizes repeat across a dataset)."""
+    xyxy, level, shape, cells = [], [], [], []
+    for index, stride in enumerate(preset.strides):
+        rows, cols = -(-padded_height // stride), -(-padded_width // stride)
+        base = base_anchors(preset, stride)  # [S, 4]
+        ys, xs = np.meshgrid(np.arange(rows) * float(stride), np.arange(cols) * float(stride), indexing="ij")
+        shifts = np.stack([xs.ravel(), ys.ravel(), xs.ravel(), ys.ravel()], axis=1)  # [C, 4]
+        xyxy.append((shifts[:, None, :] + base[None, :, :]).reshape(-1, 4))  # [C·S, 4]
+        level.append(np.full(rows * cols * len(base), index, np.int8))
+        shape.append(np.tile(np.arange(len(base), dtype=np.int8), rows * cols))
+        cells.append((rows, cols))
+    return AnchorGrid(
+        preset, padded_width, padded_height, np.concatenate(xyxy), np.concatenate(level), np.concatenate(shape),
+        tuple(cells),
+    )  # fmt: skip

@@ -1,0 +1,191 @@
+"""MaxIoUAssigner labeling, the sparse path: only anchors that can matter are examined.
+
+For one anchor shape, the intersection with a GT is ``ox · oy`` where ``ox``
+depends only on the horizontal centre offset and does not grow as it grows;
+so ``IoU >= T`` needs ``ox >= T (A + G) / ((1 + T) · min(h_a, h_g))`` (and
+likewise ``oy``), and the anchor centres meeting that form an interval, hence
+a window of grid cells. With ``T`` just below the lowest threshold that can
+decide a label — ``min(neg_iou, a lower bound of the GT's best IoU)`` — every
+anchor that is foreground, ignored, or a GT's (tied) best lies in its GT's
+window; everything else is background. The lower bound is the exact IoU of
+the anchors at the cells nearest the GT's centre, which is where each shape
+peaks. Windows are widened by a margin, and every candidate's IoU is then
+computed with exactly the float64 formula of the dense path, so both paths
+label every anchor identically (DESIGN.md §3).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from imbstat.anchors.generate import AnchorGrid, base_anchors
+from imbstat.anchors.matches import Matches
+from imbstat.anchors.presets import Preset
+
+# IoU margin below the threshold, and pixel margin on window ends: float error is ~1e-13 of these scales.
+IOU_MARGIN = 1e-9
+PIXEL_MARGIN = 1e-6
+
+
+_SHAPES: dict[tuple, dict[str, np.ndarray]] = {}
+
+
+def _shapes(grid: AnchorGrid) -> dict[str, np.ndarray]:
+    """Per (level, shape) q: base corners [Q, 4], stride, grid size and first anchor index."""
+    key = (grid.preset, grid.padded_width, grid.padded_height)
+    if key not in _SHAPES:
+        if len(_SHAPES) > 256:
+            _SHAPES.clear()
+        _SHAPES[key] = _shapes_of(grid)
+    return _SHAPES[key]
+
+
+def _shapes_of(grid: AnchorGrid) -> dict[str, np.ndarray]:
+    preset = grid.preset
+    rows = []
+    for level, stride in enumerate(preset.strides):
+        base = base_anchors(preset, stride)
+        r, c = grid.cells[level]
+        for s in range(len(base)):
+            rows.append((*base[s], stride, r, c, grid.level_offsets[level], s, len(base)))
+    t = np.array(rows, np.float64)
+    return {
+        "base": t[:, :4],
+        "stride": t[:, 4],
+        "rows": t[:, 5].astype(np.int64),
+        "cols": t[:, 6].astype(np.int64),
+        "offset": t[:, 7].astype(np.int64),
+        "shape": t[:, 8].astype(np.int64),
+        "per_cell": t[:, 9].astype(np.int64),
+    }
+
+
+def exact_iou(anchors: np.ndarray, gts: np.ndarray, legacy: bool) -> np.ndarray:
+    """[P] float64 IoU of paired rows, with the operations and order of ``iou.box_iou``."""
+    one = 1.0 if legacy else 0.0
+    iw = np.maximum(np.minimum(anchors[:, 2], gts[:, 2]) - np.maximum(anchors[:, 0], gts[:, 0]) + one, 0.0)
+    ih = np.maximum(np.minimum(anchors[:, 3], gts[:, 3]) - np.maximum(anchors[:, 1], gts[:, 1]) + one, 0.0)
+    inter = iw * ih
+    area_a = (anchors[:, 2] - anchors[:, 0] + one) * (anchors[:, 3] - anchors[:, 1] + one)
+    area_g = (gts[:, 2] - gts[:, 0] + one) * (gts[:, 3] - gts[:, 1] + one)
+    return inter / (area_a + area_g - inter)
+
+
+def _cell_range(
+    g_lo: np.ndarray, g_hi: np.ndarray, need: np.ndarray, base_lo: np.ndarray, base_hi: np.ndarray,
+    stride: np.ndarray, cells: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Cells ``[first, last]`` whose anchor overlaps ``[g_lo, g_hi]`` by at least ``need`` along one axis.
+
+    Overlap ``min(a_hi, g_hi) - max(a_lo, g_lo) >= need`` holds iff each of
+    its four differences does: ``a_hi - g_lo >= need`` and ``g_hi - a_lo >= need``
+    bound the cell, ``a_hi - a_lo`` and ``g_hi - g_lo >= need`` decide if any does.
+    """
+    lo = np.ceil((g_lo + need - base_hi) / stride - PIXEL_MARGIN)
+    hi = np.floor((g_hi - need - base_lo) / stride + PIXEL_MARGIN)
+    possible = (base_hi - base_lo >= need) & (g_hi - g_lo >= need)
+    first = np.clip(lo, 0, cells - 1).astype(np.int64)
+    last = np.where(possible & (hi >= 0) & (lo <= cells - 1), np.clip(hi, 0, cells - 1), first - 1).astype(np.int64)
+    return first, last
+
+
+def _nearest_cells(g_lo: np.ndarray, g_hi: np.ndarray, base_lo: np.ndarray, base_hi: np.ndarray,
+                   stride: np.ndarray, cells: np.ndarray) -> np.ndarray:  # fmt: skip
+    """[T, Q] the cell whose anchor centre is nearest the GT centre (clipped to the grid)."""
+    centre = ((g_lo + g_hi) / 2 - (base_lo + base_hi) / 2) / stride
+    return np.clip(np.rint(centre), 0, cells - 1).astype(np.int64)
+
+
+def match_sparse(grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset: Preset) -> Matches:
+    """Label the anchors of a batch exactly as :func:`assign.match_dense` does.
+
+    Args:
+        grid: the anchors shared by the batch.
+        gts: [B, M, 4] float64 GT corners; rows ``>= num_gts[b]`` are padding.
+        num_gts: [B] int64.
+    """
+    b, m = gts.shape[:2]
+    n = len(grid)
+    slot = np.arange(m)[None, :]
+    img, gslot = np.nonzero(slot < num_gts[:, None])  # [T] the real GTs
+    g = gts[img, gslot]  # [T, 4]
+    legacy = 1.0 if preset.legacy else 0.0
+    q = _shapes(grid)
+    base = q["base"][None, :, :]  # [1, Q, 4]
+    # Effective extents: legacy "+1" pixel areas are intervals [x1, x2 + 1].
+    gl = g[:, None, :2]  # [T, 1, 2]
+    gh = g[:, None, 2:] + legacy
+    bl, bh = base[..., :2], base[..., 2:] + legacy  # [1, Q, 2]
+    stride = q["stride"][None, :, None]
+    cells = np.stack([q["cols"], q["rows"]], axis=1)[None, :, :]  # [1, Q, 2] (x, y)
+
+    def anchor_index(cx: np.ndarray, cy: np.ndarray, qi: np.ndarray) -> np.ndarray:
+        return q["offset"][qi] + (cy * q["cols"][qi] + cx) * q["per_cell"][qi] + q["shape"][qi]
+
+    # 1. A lower bound of each GT's best IoU: the exact IoU at each shape's nearest cell.
+    near = _nearest_cells(gl, gh, bl, bh, stride, cells)  # [T, Q, 2]
+    t_idx, q_idx = np.meshgrid(np.arange(len(g)), np.arange(len(q["stride"])), indexing="ij")
+    near_anchor = anchor_index(near[..., 0], near[..., 1], q_idx)  # [T, Q]
+    near_iou = exact_iou(grid.xyxy[near_anchor.ravel()], g[t_idx.ravel()], preset.legacy).reshape(near_anchor.shape)
+    best_bound = near_iou.max(axis=1, initial=0.0)  # [T]
+
+    # 2. Per GT and shape, the window of cells where IoU can reach the threshold.
+    threshold = np.maximum(np.minimum(preset.neg_iou, best_bound) - IOU_MARGIN, 0.0)[:, None, None]  # [T, 1, 1]
+    area_g = np.prod(gh - gl, axis=2, keepdims=True)  # [T, 1, 1]
+    area_a = np.prod(bh - bl, axis=2, keepdims=True)  # [1, Q, 1]
+    inter_needed = threshold * (area_a + area_g) / (1 + threshold)  # [T, Q, 1]
+    side = np.minimum(bh - bl, gh - gl)  # [T, Q, 2]: the longest the other axis can overlap
+    need = np.maximum(inter_needed / side[..., ::-1] * (1 - IOU_MARGIN), PIXEL_MARGIN)  # [T, Q, 2]
+    first, last = _cell_range(gl, gh, need, bl, bh, stride, cells)  # [T, Q, 2] each
+    span = np.maximum(last - first + 1, 0)  # [T, Q, 2]
+    count = (span[..., 0] * span[..., 1]).ravel()  # [T·Q]
+
+    # 3. Enumerate the windows' cells without a loop: a ragged arange.
+    pair = np.repeat(np.arange(count.size), count)
+    local = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    nx = span[..., 0].ravel()[pair]
+    cx = first[..., 0].ravel()[pair] + local % nx
+    cy = first[..., 1].ravel()[pair] + local // nx
+    t = pair // len(q["stride"])
+    anchor = anchor_index(cx, cy, pair % len(q["stride"]))
+    cand_img, cand_slot = img[t], gslot[t]
+    iou = exact_iou(grid.xyxy[anchor], g[t], preset.legacy)
+    key = cand_img * n + anchor  # one key per (image, anchor)
+
+    # 4. Each GT's maximum over its window (= over all anchors: its argmax anchors are inside).
+    gt_max = np.zeros((b, m), np.float64)
+    np.maximum.at(gt_max, (cand_img, cand_slot), iou)
+
+    # 5. Each anchor's max IoU over GTs, ties to the lowest GT index.
+    order = np.lexsort((cand_slot, -iou, key))
+    key_sorted = key[order]
+    head = order[np.r_[True, key_sorted[1:] != key_sorted[:-1]]] if order.size else order
+    a_key, a_iou, a_slot = key[head], iou[head], cand_slot[head]
+    fg = a_iou >= preset.pos_iou
+    ignored = (a_iou >= preset.neg_iou) & ~fg
+    assigned, assigned_iou = a_slot.copy(), a_iou.copy()
+
+    # 6. Low-quality matching: an anchor tied at a GT's maximum goes to the last such GT.
+    if preset.low_quality:
+        peak = gt_max[cand_img, cand_slot]
+        best = (iou == peak) & (peak > 0) & (peak >= preset.min_pos_iou)
+        b_key, b_slot = key[best], cand_slot[best]
+        by = np.lexsort((-b_slot, b_key))  # per key, highest slot first
+        b_key, b_slot = b_key[by], b_slot[by]
+        first_of_key = np.r_[True, b_key[1:] != b_key[:-1]] if b_key.size else np.zeros(0, bool)
+        b_key, b_slot = b_key[first_of_key], b_slot[first_of_key]
+        where = np.searchsorted(a_key, b_key)  # a_key is sorted and holds every candidate key
+        assigned[where] = b_slot
+        assigned_iou[where] = gt_max[b_key // n, b_slot]
+        fg[where] = True
+        ignored[where] = False
+
+    return Matches(
+        fg_image=a_key[fg] // n,
+        fg_anchor=a_key[fg] % n,
+        fg_gt=assigned[fg],
+        fg_iou=assigned_iou[fg],
+        ignored_image=a_key[ignored] // n,
+        ignored_anchor=a_key[ignored] % n,
+        gt_max_iou=gt_max,
+    )

@@ -1,0 +1,318 @@
+"""Anchor-level imbalance: fg/bg, per class, positive IoU, per GT, relative spatial, overlap (Figs. 4, 12a, 14, 15)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from imbstat.anchors.engine import Batch, GroundTruth, batches, ground_truth, make_matcher
+from imbstat.anchors.matches import Matches
+from imbstat.anchors.presets import Preset, load_preset
+from imbstat.data import BoxFilter, Dataset
+from imbstat.scores import ClassScores, score_1d, score_2d
+from imbstat.stats.histogram import Histogram
+from imbstat.stats.scale import MEDIUM_MAX_AREA, SIZE_BUCKETS, SMALL_MAX_AREA
+
+IOU_BINS = 20  # 0.05 wide on [0, 1]
+RELATIVE_LIMIT = 0.5  # relative spatial maps cover [-0.5, 0.5]²; offsets beyond fall in the edge cells
+
+
+@dataclass(frozen=True)
+class AnchorStats:
+    """Anchor labels of a whole dataset under one preset, summed over images.
+
+    ``per_image[i]`` is (foreground, background, ignored) anchors of image row
+    ``i``. Per-GT arrays are [K, 3]: category row × COCO size bucket of the GT
+    in its original image. Relative spatial maps are G×G histograms over
+    [-0.5, 0.5]² (row = y); overlap maps are G×G sums over images of the
+    number of anchors covering each cell centre of the normalised image.
+    """
+
+    preset: Preset
+    category_id: np.ndarray  # [K]
+    name: np.ndarray  # [K]
+    per_image: np.ndarray  # [I, 3] int64
+    class_foreground: np.ndarray  # [K] int64
+    positive_iou: np.ndarray  # [IOU_BINS] int64, every foreground anchor
+    positive_iou_low_quality: np.ndarray  # [IOU_BINS] int64, those below pos_iou
+    gt_count: np.ndarray  # [K, 3] int64
+    gt_foreground: np.ndarray  # [K, 3] int64 foreground anchors assigned to those GTs
+    gt_unmatched: np.ndarray  # [K, 3] int64 GTs with no foreground anchor
+    gt_low_quality_only: np.ndarray  # [K, 3] int64 GTs whose foreground anchors are all below pos_iou
+    gt_below_pos: np.ndarray  # [K, 3] int64 GTs with no anchor at IoU >= pos_iou
+    foreground_per_gt: Histogram
+    relative_top_left: np.ndarray  # [G, G] int64
+    relative_center: np.ndarray  # [G, G] int64
+    overlap_foreground: np.ndarray  # [G, G] int64
+    overlap_background: np.ndarray  # [G, G] int64
+    gts_dropped: int
+
+    @classmethod
+    def merge(cls, parts: Sequence[AnchorStats]) -> AnchorStats:
+        """Combine results over disjoint sets of images (shards) of one dataset."""
+        first = parts[0]
+        summed = {
+            name: sum(getattr(p, name) for p in parts)
+            for name in cls.__dataclass_fields__
+            if name not in ("preset", "category_id", "name", "per_image", "foreground_per_gt")
+        }
+        return cls(
+            preset=first.preset,
+            category_id=first.category_id,
+            name=first.name,
+            per_image=np.concatenate([p.per_image for p in parts]),
+            foreground_per_gt=Histogram.merge([p.foreground_per_gt for p in parts]),
+            **summed,
+        )
+
+    @property
+    def grid(self) -> int:
+        return self.relative_top_left.shape[0]
+
+    @property
+    def num_images(self) -> int:
+        return len(self.per_image)
+
+    @property
+    def totals(self) -> dict[str, int]:
+        fg, bg, ig = (int(v) for v in self.per_image.sum(axis=0))
+        return {"total": fg + bg + ig, "foreground": fg, "background": bg, "ignored": ig}
+
+    @property
+    def iou_edges(self) -> np.ndarray:
+        return np.linspace(0.0, 1.0, IOU_BINS + 1)
+
+    @property
+    def scores(self) -> dict[str, float]:
+        return {
+            "positive_iou": score_1d(self.positive_iou),
+            "foreground_classes": ClassScores.of(self.class_foreground).w1_score,
+            "relative_top_left": score_2d(self.relative_top_left),
+            "relative_center": score_2d(self.relative_center),
+            "overlap_foreground": score_2d(self.overlap_foreground),
+            "overlap_background": score_2d(self.overlap_background),
+        }
+
+    def to_dict(self) -> dict:
+        totals = self.totals
+        n = max(self.num_images, 1)
+        mean = self.per_image.mean(axis=0) if self.num_images else np.zeros(3)
+        instances = self.gt_count.sum(axis=1)
+        return {
+            "anchors": totals,
+            "fg_bg_ratio": totals["foreground"] / totals["background"] if totals["background"] else math.nan,
+            "per_image": {
+                "foreground_mean": float(mean[0]),
+                "background_mean": float(mean[1]),
+                "ignored_mean": float(mean[2]),
+                **{
+                    f"{label}_quantiles": np.quantile(self.per_image[:, j], [0, 0.25, 0.5, 0.75, 1]).tolist()
+                    if self.num_images
+                    else None
+                    for j, label in enumerate(("foreground", "background", "ignored"))
+                },
+            },
+            "per_class": [
+                {
+                    "category_id": _plain(self.category_id[k]),
+                    "name": str(self.name[k]),
+                    "foreground": int(self.class_foreground[k]),
+                    "foreground_per_image": float(self.class_foreground[k] / n),
+                    "instances": int(instances[k]),
+                }
+                for k in np.argsort(-self.class_foreground, kind="stable")
+            ],
+            "positive_iou": {
+                "edges": self.iou_edges.tolist(),
+                "counts": self.positive_iou.tolist(),
+                "low_quality": self.positive_iou_low_quality.tolist(),
+            },
+            "per_gt": {
+                "by_size": {bucket: _gt_row(self, slice(None), b) for b, bucket in enumerate(SIZE_BUCKETS)},
+                "all": _gt_row(self, slice(None), slice(None)),
+                "foreground_per_gt": self.foreground_per_gt.to_dict(),
+                "gts_dropped": self.gts_dropped,
+            },
+            "relative_spatial": {
+                "grid": self.grid,
+                "extent": [-RELATIVE_LIMIT, RELATIVE_LIMIT],
+                "top_left": self.relative_top_left.tolist(),
+                "center": self.relative_center.tolist(),
+            },
+            "overlap": {
+                "grid": self.grid,
+                "foreground": (self.overlap_foreground / n).tolist(),
+                "background": (self.overlap_background / n).tolist(),
+            },
+            "scores": self.scores,
+            "preset": self.preset.to_dict(),
+        }
+
+
+def _gt_row(s: AnchorStats, k: slice, b: slice | int) -> dict[str, float]:
+    gts = int(s.gt_count[k, b].sum())
+    fg = int(s.gt_foreground[k, b].sum())
+    return {
+        "gts": gts,
+        "foreground": fg,
+        "foreground_per_gt": fg / gts if gts else math.nan,
+        "unmatched": int(s.gt_unmatched[k, b].sum()),
+        "low_quality_only": int(s.gt_low_quality_only[k, b].sum()),
+        "below_pos": int(s.gt_below_pos[k, b].sum()),
+    }
+
+
+def _plain(value: object) -> object:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def coverage(xyxy: np.ndarray, new_w: np.ndarray, new_h: np.ndarray, grid: int) -> np.ndarray:
+    """[G, G] int64: for each cell of the normalised image, how many boxes cover its centre.
+
+    A box covers cell (r, c) when ``x1 <= (c + 0.5)·W/G < x2`` and likewise
+    in y, with W, H the box's resized image size; summed with a 2-D
+    difference array, no loop per box.
+    """
+    x = np.clip(np.ceil(xyxy[:, [0, 2]] * (grid / new_w)[:, None] - 0.5), 0, grid).astype(np.int64)  # [A, 2]
+    y = np.clip(np.ceil(xyxy[:, [1, 3]] * (grid / new_h)[:, None] - 0.5), 0, grid).astype(np.int64)
+    live = (x[:, 1] > x[:, 0]) & (y[:, 1] > y[:, 0])
+    x, y = x[live], y[live]
+    side = grid + 1
+    corners = np.concatenate([y[:, 0] * side + x[:, 0], y[:, 0] * side + x[:, 1], y[:, 1] * side + x[:, 0],
+                              y[:, 1] * side + x[:, 1]])  # fmt: skip
+    signs = np.repeat([1, -1, -1, 1], len(x))
+    diff = np.bincount(corners, weights=signs, minlength=side * side).reshape(side, side)
+    return np.rint(diff.cumsum(axis=0).cumsum(axis=1)[:grid, :grid]).astype(np.int64)
+
+
+def _hist2d(x: np.ndarray, y: np.ndarray, grid: int) -> np.ndarray:
+    """[G, G] int64 counts of points on [-0.5, 0.5]², row = y; points beyond fall in edge cells."""
+    col = np.clip(np.floor((x + RELATIVE_LIMIT) * grid), 0, grid - 1).astype(np.int64)
+    row = np.clip(np.floor((y + RELATIVE_LIMIT) * grid), 0, grid - 1).astype(np.int64)
+    return np.bincount(row * grid + col, minlength=grid * grid).reshape(grid, grid)
+
+
+class _Accumulator:
+    """Sums one batch at a time into the arrays of an AnchorStats."""
+
+    def __init__(self, ds: Dataset, preset: Preset, gt: GroundTruth, grid: int):
+        self.ds, self.preset, self.gt, self.grid = ds, preset, gt, grid
+        k = len(ds.categories)
+        self.category = ds.boxes.category[gt.box]  # [T]
+        area = ds.boxes.width[gt.box] * ds.boxes.height[gt.box]
+        self.bucket = (area >= SMALL_MAX_AREA).astype(np.int64) + (area >= MEDIUM_MAX_AREA)  # [T]
+        self.per_image = np.zeros((ds.num_images, 3), np.int64)
+        self.class_foreground = np.zeros(k, np.int64)
+        self.positive_iou = np.zeros(IOU_BINS, np.int64)
+        self.positive_iou_low_quality = np.zeros(IOU_BINS, np.int64)
+        self.fg_per_gt = np.zeros(len(gt.box), np.int64)
+        self.fg_high_per_gt = np.zeros(len(gt.box), np.int64)
+        self.gt_max_iou = np.zeros(len(gt.box), np.float64)
+        self.relative_top_left = np.zeros((grid, grid), np.int64)
+        self.relative_center = np.zeros((grid, grid), np.int64)
+        self.overlap_foreground = np.zeros((grid, grid), np.int64)
+        self.overlap_all = np.zeros((grid, grid), np.int64)
+        self.overlap_ignored = np.zeros((grid, grid), np.int64)
+        self._all_cache: dict[tuple, np.ndarray] = {}
+
+    def add(self, batch: Batch, m: Matches) -> None:
+        b = len(batch.images)
+        n = len(batch.grid)
+        fg = np.bincount(m.fg_image, minlength=b)
+        ig = np.bincount(m.ignored_image, minlength=b)
+        self.per_image[batch.images] = np.stack([fg, n - fg - ig, ig], axis=1)
+        rows = batch.gt_rows[m.fg_image, m.fg_gt]  # [F] into GroundTruth
+        assert (rows >= 0).all(), "a foreground anchor was assigned to a padding GT"
+        np.add.at(self.class_foreground, self.category[rows], 1)
+        low = m.fg_iou < self.preset.pos_iou
+        self.positive_iou += np.histogram(m.fg_iou, bins=IOU_BINS, range=(0.0, 1.0))[0]
+        self.positive_iou_low_quality += np.histogram(m.fg_iou[low], bins=IOU_BINS, range=(0.0, 1.0))[0]
+        self.fg_per_gt += np.bincount(rows, minlength=len(self.fg_per_gt))
+        self.fg_high_per_gt += np.bincount(rows[~low], minlength=len(self.fg_per_gt))
+        valid = batch.gt_rows >= 0
+        self.gt_max_iou[batch.gt_rows[valid]] = m.gt_max_iou[valid]
+
+        anchors = batch.grid.xyxy[m.fg_anchor]  # [F, 4]
+        gts = self.gt.xyxy[rows]
+        gw, gh = gts[:, 2] - gts[:, 0], gts[:, 3] - gts[:, 1]
+        self.relative_top_left += _hist2d((anchors[:, 0] - gts[:, 0]) / gw, (anchors[:, 1] - gts[:, 1]) / gh,
+                                          self.grid)  # fmt: skip
+        centre = (anchors[:, :2] + anchors[:, 2:]) / 2 - (gts[:, :2] + gts[:, 2:]) / 2
+        self.relative_center += _hist2d(centre[:, 0] / gw, centre[:, 1] / gh, self.grid)
+
+        image = batch.images
+        self.overlap_foreground += coverage(anchors, self.gt.new_width[image][m.fg_image],
+                                            self.gt.new_height[image][m.fg_image], self.grid)  # fmt: skip
+        self.overlap_ignored += coverage(batch.grid.xyxy[m.ignored_anchor], self.gt.new_width[image][m.ignored_image],
+                                         self.gt.new_height[image][m.ignored_image], self.grid)  # fmt: skip
+        for i in image:
+            key = (batch.grid.padded_width, batch.grid.padded_height, self.gt.new_width[i], self.gt.new_height[i])
+            if key not in self._all_cache:
+                ones = np.ones(n)
+                self._all_cache[key] = coverage(batch.grid.xyxy, ones * key[2], ones * key[3], self.grid)
+            self.overlap_all += self._all_cache[key]
+
+    def result(self) -> AnchorStats:
+        k = len(self.ds.categories)
+        cell = self.category * 3 + self.bucket
+
+        def per_gt(mask: np.ndarray | None = None, weights: np.ndarray | None = None) -> np.ndarray:
+            c = cell if mask is None else cell[mask]
+            return np.bincount(c, weights=weights, minlength=k * 3).reshape(k, 3).astype(np.int64)
+
+        fg = self.fg_per_gt
+        overlap_fg = self.overlap_foreground
+        return AnchorStats(
+            preset=self.preset,
+            category_id=self.ds.categories.category_id,
+            name=self.ds.categories.name,
+            per_image=self.per_image,
+            class_foreground=self.class_foreground,
+            positive_iou=self.positive_iou,
+            positive_iou_low_quality=self.positive_iou_low_quality,
+            gt_count=per_gt(),
+            gt_foreground=per_gt(weights=fg),
+            gt_unmatched=per_gt(fg == 0),
+            gt_low_quality_only=per_gt((fg > 0) & (self.fg_high_per_gt == 0)),
+            gt_below_pos=per_gt(self.gt_max_iou < self.preset.pos_iou),
+            foreground_per_gt=Histogram.of_integers(fg),
+            relative_top_left=self.relative_top_left,
+            relative_center=self.relative_center,
+            overlap_foreground=overlap_fg,
+            overlap_background=self.overlap_all - overlap_fg - self.overlap_ignored,
+            gts_dropped=self.gt.dropped,
+        )
+
+
+def anchor_stats(
+    ds: Dataset,
+    preset: str | Preset = "retinanet",
+    device: str = "cpu",
+    method: str = "auto",
+    batch_size: int = 32,
+    box_filter: BoxFilter = BoxFilter(),
+    grid: int = 32,
+    progress: Callable[[int], None] | None = None,
+) -> AnchorStats:
+    """Label every anchor of every image of ``ds`` and return the survey's anchor statistics.
+
+    ``method`` is ``dense`` (all anchors × all GTs in torch on ``device``),
+    ``sparse`` (only the anchors that can reach the lowest threshold), or
+    ``auto`` (sparse on CPU, dense on CUDA). Both give identical results.
+    ``progress(n)`` is called after each batch with its number of images.
+    """
+    preset = preset if isinstance(preset, Preset) else load_preset(preset)
+    gt = ground_truth(ds, preset, box_filter)
+    matcher = make_matcher(preset, device, method)
+    acc = _Accumulator(ds, preset, gt, grid)
+    for batch in batches(gt, preset, batch_size):
+        acc.add(batch, matcher(batch))
+        if progress:
+            progress(len(batch.images))
+    return acc.result()
+
+
+__all__ = ["AnchorStats", "anchor_stats", "coverage"]
