@@ -93,11 +93,16 @@ Matcher = Callable[[Batch], Matches]
 METHODS = ("auto", "sparse", "dense")
 
 
-def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", chunk_anchors: int = 65536) -> Matcher:
+# Live float64 [B, chunk, M] tensors in one dense IoU block (iw, ih, inter, union, iou, comparisons).
+_BLOCK_TENSORS = 8
+
+
+def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memory_mb: float = 1024) -> Matcher:
     """A function that labels one batch with the chosen path on the chosen device.
 
     ``auto`` is sparse on the CPU and dense on CUDA. Both paths give identical
-    Matches (DESIGN.md §3).
+    Matches (DESIGN.md §3). The dense path sizes its anchor chunks so that one
+    IoU block stays within ``memory_mb`` of device memory.
     """
     import torch
 
@@ -127,6 +132,8 @@ def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", chun
             anchors_on_device[key] = torch.from_numpy(batch.grid.xyxy).to(dev)
         gts = torch.from_numpy(batch.gts).to(dev)
         num = torch.from_numpy(batch.num_gts).to(dev)
-        return match_dense(anchors_on_device[key], gts, num, preset, chunk_anchors)
+        block_bytes_per_anchor = _BLOCK_TENSORS * 8 * max(gts.shape[0] * gts.shape[1], 1)
+        chunk = max(1024, int(memory_mb * 2**20 // block_bytes_per_anchor))
+        return match_dense(anchors_on_device[key], gts, num, preset, chunk)
 
     return dense

@@ -1,7 +1,8 @@
 """One figure family per statistic (matplotlib on an Agg canvas, no pyplot): PNG files in, paths out."""
 
+from imbstat.plots.anchors import plot_anchors
 from imbstat.plots.classes import plot_classes
 from imbstat.plots.location import plot_location
 from imbstat.plots.scale import plot_scale
 
-__all__ = ["plot_classes", "plot_location", "plot_scale"]
+__all__ = ["plot_anchors", "plot_classes", "plot_location", "plot_scale"]

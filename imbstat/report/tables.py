@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from imbstat.errors import ImbstatError
-from imbstat.stats import ClassDistribution, Histogram, LocationDistribution, ScaleDistribution
+from imbstat.stats import AnchorStats, ClassDistribution, Histogram, LocationDistribution, ScaleDistribution
 
 
 def _histogram_frame(h: Histogram) -> pd.DataFrame:
@@ -52,3 +53,32 @@ def location_tables(result: LocationDistribution, out_dir: Path) -> list[Path]:
     grid = pd.DataFrame(result.counts, columns=[f"x{j}" for j in range(result.grid)])
     grid.insert(0, "y", range(result.grid))
     return _write({"location_centers": grid}, out_dir)
+
+
+def anchor_tables(result: AnchorStats, image_id: np.ndarray, out_dir: Path) -> list[Path]:
+    d = result.to_dict()
+    per_image = pd.DataFrame(result.per_image, columns=["foreground", "background", "ignored"])
+    per_image.insert(0, "image_id", image_id)
+    iou = pd.DataFrame({"low": result.iou_edges[:-1], "high": result.iou_edges[1:], "count": result.positive_iou,
+                        "low_quality": result.positive_iou_low_quality})  # fmt: skip
+    per_gt = pd.DataFrame([{"size": k, **v} for k, v in [*d["per_gt"]["by_size"].items(), ("all", d["per_gt"]["all"])]])
+
+    def grid(counts: np.ndarray) -> pd.DataFrame:
+        frame = pd.DataFrame(counts, columns=[f"x{j}" for j in range(counts.shape[1])])
+        frame.insert(0, "y", range(counts.shape[0]))
+        return frame
+
+    n = max(result.num_images, 1)
+    return _write(
+        {
+            "anchors_per_image": per_image,
+            "anchors_per_class": pd.DataFrame(d["per_class"]),
+            "anchors_positive_iou": iou,
+            "anchors_per_gt": per_gt,
+            "anchors_relative_top_left": grid(result.relative_top_left),
+            "anchors_relative_center": grid(result.relative_center),
+            "anchors_overlap_foreground": grid(result.overlap_foreground / n),
+            "anchors_overlap_background": grid(result.overlap_background / n),
+        },
+        out_dir,
+    )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 from rich.table import Table
 
+from imbstat.anchors.presets import Preset
 from imbstat.data import Dataset, Reason
-from imbstat.stats import ClassDistribution, LocationDistribution, ScaleDistribution
+from imbstat.stats import AnchorStats, ClassDistribution, LocationDistribution, ScaleDistribution
 
 HEAD_ROWS = 10
 TAIL_ROWS = 5
@@ -98,3 +99,74 @@ def location_table(result: LocationDistribution, per_class: bool = False) -> Tab
             if totals[k]:
                 add(str(result.name[k]), result.per_class[k])
     return table
+
+
+def anchor_grid_table(preset: Preset, width: int, height: int) -> Table:
+    """The anchors one image of ``width`` × ``height`` gets: levels, shapes, counts."""
+    from imbstat.anchors.generate import anchor_grid, padded_size
+
+    new_w, new_h = preset.resize.new_size(np.array([width]), np.array([height]))
+    pad_w, pad_h = padded_size(preset, np.array([width]), np.array([height]))
+    grid = anchor_grid(preset, int(pad_w[0]), int(pad_h[0]))
+    table = Table(
+        title=f"preset {preset.name}: {width}×{height} -> resized {int(new_w[0])}×{int(new_h[0])}, "
+        f"padded {int(pad_w[0])}×{int(pad_h[0])}; {len(grid):,} anchors",
+        title_justify="left",
+        caption=f"labels: foreground IoU >= {preset.pos_iou}, background < {preset.neg_iou}, low-quality matching "
+        + (f"on (min IoU {preset.min_pos_iou})" if preset.low_quality else "off")
+        + (", legacy +1 pixel convention" if preset.legacy else ""),
+        caption_justify="left",
+    )
+    for col in ("level", "stride", "cells (rows×cols)", "anchor shapes w×h", "anchors"):
+        table.add_column(col, justify="left" if col == "anchor shapes w×h" else "right")
+    for level, (stride, (rows, cols)) in enumerate(zip(preset.strides, grid.cells, strict=True)):
+        shapes = ", ".join(f"{w:.1f}×{h:.1f}" for w, h in preset.shapes(stride))
+        table.add_row(f"P{int(np.log2(stride))}" if stride & (stride - 1) == 0 else str(level), str(stride),
+                      f"{rows}×{cols}", shapes, f"{rows * cols * preset.anchors_per_cell:,}")  # fmt: skip
+    return table
+
+
+def anchor_tables(result: AnchorStats) -> list[Table]:
+    d = result.to_dict()
+    totals = Table(title=f"anchors ({result.preset.name}) over {result.num_images:,} images", title_justify="left")
+    for col in ("", "total", "per image (mean)"):
+        totals.add_column(col, justify="left" if not col else "right")
+    per_image = d["per_image"]
+    for key in ("foreground", "background", "ignored"):
+        totals.add_row(key, f"{d['anchors'][key]:,}", _fmt(per_image[f"{key}_mean"]))
+    totals.add_row("all", f"{d['anchors']['total']:,}", "")
+    totals.add_row("fg:bg ratio", _fmt(d["fg_bg_ratio"]), "")
+
+    per_class = Table(title="foreground anchors per class (head and tail)", title_justify="left")
+    for col in ("name", "fg anchors", "fg per image", "instances", "fg per instance"):
+        per_class.add_column(col, justify="left" if col == "name" else "right")
+    rows = d["per_class"]
+    shown = rows[:HEAD_ROWS] + (rows[-TAIL_ROWS:] if len(rows) > HEAD_ROWS + TAIL_ROWS else rows[HEAD_ROWS:])
+    for row in shown:
+        ratio = row["foreground"] / row["instances"] if row["instances"] else float("nan")
+        per_class.add_row(row["name"], f"{row['foreground']:,}", _fmt(row["foreground_per_image"]),
+                          f"{row['instances']:,}", _fmt(ratio))  # fmt: skip
+
+    per_gt = Table(title=f"per GT (positive IoU >= {result.preset.pos_iou})", title_justify="left")
+    for col in (
+        "size",
+        "GTs",
+        "fg anchors per GT",
+        "no fg anchor",
+        "low-quality only",
+        f"none >= {result.preset.pos_iou}",
+    ):
+        per_gt.add_column(col, justify="left" if col == "size" else "right")
+    for name, row in [*d["per_gt"]["by_size"].items(), ("all", d["per_gt"]["all"])]:
+        per_gt.add_row(name, f"{row['gts']:,}", _fmt(row["foreground_per_gt"]), f"{row['unmatched']:,}",
+                       f"{row['low_quality_only']:,}", f"{row['below_pos']:,}")  # fmt: skip
+
+    iou = Table(title="IoU of foreground anchors (low-quality: below the positive threshold)", title_justify="left")
+    for col in ("IoU", "anchors", "low-quality"):
+        iou.add_column(col, justify="right")
+    edges, counts, low = d["positive_iou"]["edges"], d["positive_iou"]["counts"], d["positive_iou"]["low_quality"]
+    for i, n in enumerate(counts):
+        if n:
+            close = "]" if i == len(counts) - 1 else ")"
+            iou.add_row(f"[{edges[i]:.2f}, {edges[i + 1]:.2f}{close}", f"{n:,}", f"{low[i]:,}")
+    return [totals, per_class, per_gt, iou, scores_table("anchor imbalance scores", d["scores"])]

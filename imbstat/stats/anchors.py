@@ -296,17 +296,19 @@ def anchor_stats(
     box_filter: BoxFilter = BoxFilter(),
     grid: int = 32,
     progress: Callable[[int], None] | None = None,
+    memory_mb: float = 1024,
 ) -> AnchorStats:
     """Label every anchor of every image of ``ds`` and return the survey's anchor statistics.
 
     ``method`` is ``dense`` (all anchors × all GTs in torch on ``device``),
     ``sparse`` (only the anchors that can reach the lowest threshold), or
     ``auto`` (sparse on CPU, dense on CUDA). Both give identical results.
-    ``progress(n)`` is called after each batch with its number of images.
+    ``progress(n)`` is called after each batch with its number of images;
+    ``memory_mb`` bounds the dense path's IoU block on the device.
     """
     preset = preset if isinstance(preset, Preset) else load_preset(preset)
     gt = ground_truth(ds, preset, box_filter)
-    matcher = make_matcher(preset, device, method)
+    matcher = make_matcher(preset, device, method, memory_mb)
     acc = _Accumulator(ds, preset, gt, grid)
     for batch in batches(gt, preset, batch_size):
         acc.add(batch, matcher(batch))
