@@ -116,6 +116,9 @@ def test_anchor_iou_json_contract(tiny_coco):
     assert len(doc["positive_iou"]["counts"]) == 20 and len(doc["positive_iou"]["low_quality"]) == 20
     assert sum(doc["positive_iou"]["counts"]) == a["foreground"]
     assert {"per_gt", "relative_spatial", "overlap", "scores"} <= doc.keys()
+    by_class = {c["name"]: c["gts"] for c in doc["per_gt"]["by_class"]}
+    assert by_class == {"cat": 2, "dog": 1}  # the crowd cat takes no part in matching
+    assert doc["per_gt"]["all"]["foreground"] == a["foreground"]
     assert doc["preset"]["name"] == "retinanet" and doc["preset"]["strides"] == [8, 16, 32, 64, 128]
     assert len(doc["overlap"]["foreground"]) == 32
 

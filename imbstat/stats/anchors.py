@@ -133,6 +133,14 @@ class AnchorStats:
             "per_gt": {
                 "by_size": {bucket: _gt_row(self, slice(None), b) for b, bucket in enumerate(SIZE_BUCKETS)},
                 "all": _gt_row(self, slice(None), slice(None)),
+                "by_class": [
+                    {
+                        "category_id": _plain(self.category_id[k]),
+                        "name": str(self.name[k]),
+                        **_gt_row(self, slice(k, k + 1), slice(None)),
+                    }
+                    for k in np.flatnonzero(instances)
+                ],
                 "foreground_per_gt": self.foreground_per_gt.to_dict(),
                 "gts_dropped": self.gts_dropped,
             },
