@@ -354,12 +354,13 @@ def demo(
 ) -> None:
     """Generate the built-in sample dataset and write its statistics, tables and figures to --out."""
     from imbstat.data.sample import write_sample
-    from imbstat.report.summary import write_summary
+    from imbstat.report.build import compute
 
     sample = write_sample(out / "sample.json")
-    ds = _load(sample, "coco")
-    tables = write_summary(ds, out)
-    for table in tables:
+    results = compute(_load(sample, "coco"))
+    write_json(results.document(), out / "report.json")
+    results.write_files(out)
+    for table in results.terminal_tables():
         stdout.print(table)
     stdout.print(f"Report written to {out}/ (report.json, CSV tables, PNG figures).")
 

@@ -87,7 +87,10 @@ class AnchorStats:
 
     @property
     def scores(self) -> dict[str, float]:
+        totals = self.totals
         return {
+            # fg vs bg as a 2-bin distribution: 2·W1 against (1/2, 1/2) = |2·fg/(fg + bg) - 1|
+            "foreground_background": score_1d([totals["foreground"], totals["background"]]),
             "positive_iou": score_1d(self.positive_iou),
             "foreground_classes": ClassScores.of(self.class_foreground).w1_score,
             "relative_top_left": score_2d(self.relative_top_left),
