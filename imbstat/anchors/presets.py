@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-
-import tomllib
 
 from imbstat.anchors.resize import Resize
 from imbstat.errors import ImbstatError
