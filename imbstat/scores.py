@@ -30,6 +30,35 @@ def score_1d(counts: np.ndarray) -> float:
     return 2.0 * w1_uniform(counts)
 
 
+def w1_between(counts_a: np.ndarray, counts_b: np.ndarray) -> float:
+    """W1 between two histograms on the same K ordered bins, each normalised to total 1.
+
+    Bins sit at ``t_i = i / (K - 1)`` as in :func:`w1_uniform`, so W1 is
+    ``sum_{i < K-1} |A_i - B_i| / (K - 1)`` with A and B cumulative: the value of
+    ``scipy.stats.wasserstein_distance(t, t, a, b)``. In [0, 1] (1: point masses at
+    opposite ends); NaN when either histogram is empty, 0 for a single bin.
+    """
+    a = np.asarray(counts_a, np.float64).ravel()
+    b = np.asarray(counts_b, np.float64).ravel()
+    assert a.size == b.size, "histograms over different bins"
+    if a.sum() == 0 or b.sum() == 0:
+        return float("nan")
+    if a.size == 1:
+        return 0.0
+    cum_a = np.cumsum(a)[:-1] / a.sum()
+    cum_b = np.cumsum(b)[:-1] / b.sum()
+    return float(np.abs(cum_a - cum_b).sum() / (a.size - 1))
+
+
+def shift_1d(counts_a: np.ndarray, counts_b: np.ndarray) -> float:
+    """Shift score of two ordered histograms: ``2 · W1(a, b)``, on the scale of :func:`score_1d`.
+
+    ``shift_1d(p, uniform) == score_1d(p)``. In [0, 2]: at most 1 when either side
+    is uniform, 2 only for point masses at opposite ends.
+    """
+    return 2.0 * w1_between(counts_a, counts_b)
+
+
 @dataclass(frozen=True)
 class ClassScores:
     """Class imbalance measures of per-class instance counts (DESIGN.md §4).
@@ -79,14 +108,28 @@ def _cell_centres(grid: int) -> np.ndarray:
     return np.stack([x.ravel(), y.ravel()], axis=1)
 
 
-def _emd_to_uniform(mass: np.ndarray, centres: np.ndarray) -> float:
+def _corner_w1(grid: int) -> float:
+    """W1 between a point mass at a corner cell of a G×G grid and the uniform histogram."""
+    centres = _cell_centres(grid)
+    # A single source must send its mass to every cell: W1 is the mean distance from the corner.
+    return float(np.hypot(*(centres - centres[0]).T).mean())
+
+
+def _emd(a: np.ndarray, b: np.ndarray, centres: np.ndarray) -> float:
+    """Exact W1 between masses ``a`` and ``b`` [N] on the points ``centres`` [N, 2], each normalised to 1."""
     import ot
 
-    src = np.flatnonzero(mass)  # cells without mass add nothing; dropping them shrinks the problem
-    a = mass[src] / mass.sum()
-    b = np.full(len(centres), 1.0 / len(centres))
-    cost = ot.dist(centres[src], centres, metric="euclidean")
-    return float(ot.emd2(a, b, cost, numItermax=10_000_000))
+    # With a metric cost, mass both sides share stays where it is (Kantorovich–Rubinstein: W1
+    # depends on a - b only), so only the surplus cells send and only the deficit cells receive:
+    # two disjoint sets, a problem several times smaller than all cells × all cells.
+    diff = a / a.sum() - b / b.sum()
+    src, dst = np.flatnonzero(diff > 0), np.flatnonzero(diff < 0)
+    if src.size == 0 or dst.size == 0:
+        return 0.0
+    supply, demand = diff[src], -diff[dst]
+    moved = (supply.sum() + demand.sum()) / 2
+    cost = ot.dist(centres[src], centres[dst], metric="euclidean")  # [S, D]
+    return float(ot.emd2(supply / supply.sum(), demand / demand.sum(), cost, numItermax=10_000_000)) * moved
 
 
 def score_2d(grid_counts: np.ndarray) -> float:
@@ -99,7 +142,29 @@ def score_2d(grid_counts: np.ndarray) -> float:
     assert counts.ndim == 2 and counts.shape[0] == counts.shape[1]
     if counts.sum() == 0:
         return float("nan")
-    centres = _cell_centres(counts.shape[0])
-    # A single source must send its mass to every cell: W1 is the mean distance from the corner.
-    corner_w1 = float(np.hypot(*(centres - centres[0]).T).mean())
-    return _emd_to_uniform(counts.ravel(), centres) / corner_w1
+    grid = counts.shape[0]
+    return _emd(counts.ravel(), np.ones(grid * grid), _cell_centres(grid)) / _corner_w1(grid)
+
+
+def w1_2d_between(counts_a: np.ndarray, counts_b: np.ndarray) -> float:
+    """Exact W1 between two G×G histograms, each normalised to total 1; NaN when either is empty.
+
+    Euclidean ground metric on cell centres in [0, 1]² (row = y); optimal
+    transport by POT's ``ot.emd2``. A point mass moved k cells along a row has W1 = k / G.
+    """
+    a = np.asarray(counts_a, np.float64)
+    b = np.asarray(counts_b, np.float64)
+    assert a.shape == b.shape and a.ndim == 2 and a.shape[0] == a.shape[1], "maps over different grids"
+    if a.sum() == 0 or b.sum() == 0:
+        return float("nan")
+    return _emd(a.ravel(), b.ravel(), _cell_centres(a.shape[0]))
+
+
+def shift_2d(counts_a: np.ndarray, counts_b: np.ndarray) -> float:
+    """Shift score of two G×G maps: ``W1(a, b)`` over the corner W1 that :func:`score_2d` divides by.
+
+    On the scale of :func:`score_2d`: ``shift_2d(p, uniform) == score_2d(p)``. In
+    [0, √2·(G-1)/G / corner W1], about [0, 1.85]; the top only for point masses at
+    opposite corners.
+    """
+    return w1_2d_between(counts_a, counts_b) / _corner_w1(np.shape(counts_a)[0])
