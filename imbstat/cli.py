@@ -347,6 +347,177 @@ def _progress(total: int, quiet: bool) -> Iterator[Callable[[int], None]]:
         yield lambda n: bar.advance(task, n)
 
 
+AnchorsOpt = Annotated[bool, typer.Option("--anchors", help="Also label the anchors of --preset (fg/bg, IoU; slower).")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")]
+MethodOpt = Annotated[str, typer.Option("--method", help="auto (sparse on CPU, dense on CUDA), sparse or dense.")]
+BatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
+
+@app.command("report")
+@handles_input_errors
+def report(
+    path: PathArg,
+    anchors: AnchorsOpt = False,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the report.", metavar="DIR")] = Path("imbstat-report"),
+    preset: PresetOpt = "retinanet",
+    device: DeviceOpt = "cpu",
+    method: MethodOpt = "auto",
+    batch_size: BatchSizeOpt = 32,
+    format: FormatOpt = None,
+    include_crowd: CrowdOpt = False,
+    include_difficult: DifficultOpt = False,
+    split: SplitOpt = None,
+    classes: ClassesOpt = None,
+    sizes: SizesOpt = None,
+    images: ImagesOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Every statistic in one folder: report.json, CSV tables, PNG figures and a self-contained index.html."""
+    results = _compute(path, format, BoxFilter(include_crowd, include_difficult), split, classes, sizes, images,
+                       anchors, preset, device, method, batch_size, quiet)  # fmt: skip
+    doc, index = _write_report(results, out)
+    stdout.print(_taxonomy_table(doc))
+    stdout.print(f"Report written to {out}/; open {index} in a browser.")
+
+
+@app.command("summary")
+@handles_input_errors
+def summary(
+    path: PathArg,
+    anchors: AnchorsOpt = False,
+    json: JsonOpt = None,
+    preset: PresetOpt = "retinanet",
+    device: DeviceOpt = "cpu",
+    format: FormatOpt = None,
+    include_crowd: CrowdOpt = False,
+    include_difficult: DifficultOpt = False,
+    split: SplitOpt = None,
+    classes: ClassesOpt = None,
+    sizes: SizesOpt = None,
+    images: ImagesOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """One score per imbalance problem of the survey's Table 1: class, scale, spatial, objective."""
+    from dataclasses import asdict as row_dict
+
+    from imbstat.report.taxonomy import taxonomy_rows
+
+    box_filter = BoxFilter(include_crowd, include_difficult)
+    results = _compute(path, format, box_filter, split, classes, sizes, images, anchors, preset, device, quiet=quiet)
+    doc = results.document() | {"command": "summary"}
+    if json != "-":
+        stdout.print(_taxonomy_table(doc))
+    if json:
+        write_json(doc | {"taxonomy": [row_dict(r) for r in taxonomy_rows(doc)]}, json)
+
+
+SideArg = Annotated[
+    Path, typer.Argument(help="A dataset (as for report) or the report.json of 'imbstat report'.", show_default=False)
+]
+
+
+@app.command("compare")
+@handles_input_errors
+def compare(
+    a: SideArg,
+    b: SideArg,
+    json: JsonOpt = None,
+    out: OutOpt = None,
+    anchors: AnchorsOpt = False,
+    preset: PresetOpt = "retinanet",
+    device: DeviceOpt = "cpu",
+    format: FormatOpt = None,
+    format_b: Annotated[str | None, typer.Option("--format-b", help="Format of B, when not --format.")] = None,
+    include_crowd: CrowdOpt = False,
+    include_difficult: DifficultOpt = False,
+    split: SplitOpt = None,
+    classes: ClassesOpt = None,
+    sizes: SizesOpt = None,
+    images: ImagesOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Shift of every distribution from A to B (train vs val, old vs new): W1 between them, classes gained and lost."""
+    from imbstat.report.compare import compare as compare_reports
+    from imbstat.report.compare import read_report, terminal_tables, write_files
+
+    for path in (a, b):  # before a long computation of A
+        if not path.exists():
+            raise ImbstatError("no such file or directory", path)
+    box_filter = BoxFilter(include_crowd, include_difficult)
+    load_options = (split, classes, sizes, images)
+    docs = [
+        read_report(path)
+        or _compute(path, fmt, box_filter, *load_options, anchors, preset, device, quiet=quiet).document()
+        for path, fmt in ((a, format), (b, format_b or format))
+    ]
+    result = compare_reports(*docs)
+    for key, why in result["skipped"].items():
+        typer.echo(f"imbstat: note: {key} not compared: {why}", err=True)
+    if json != "-":
+        for table in terminal_tables(result):
+            stdout.print(table)
+    if json:
+        write_json(result, json)
+    if out:
+        _written(write_files(*docs, result, out))
+
+
+def _compute(
+    path: Path,
+    format: str | None,
+    box_filter: BoxFilter,
+    split: str | None = None,
+    classes: Path | None = None,
+    sizes: Path | None = None,
+    images: Path | None = None,
+    anchors: bool = False,
+    preset: str = "retinanet",
+    device: str = "cpu",
+    method: str = "auto",
+    batch_size: int = 32,
+    quiet: bool = False,
+) -> Any:
+    """Load and compute every statistic (``report.build.compute``), with a progress bar when labeling anchors."""
+    from imbstat.anchors.presets import load_preset
+    from imbstat.report.build import compute
+
+    chosen = load_preset(preset)  # a bad preset fails before a long load
+    ds = _load(path, format, split, classes, sizes, images)
+    with _progress(ds.num_images, quiet or not anchors) as advance:
+        return compute(ds, box_filter, anchors, chosen, device, method, batch_size, advance)
+
+
+def _write_report(results: Any, out: Path) -> tuple[dict, Path]:
+    """report.json, CSV tables, PNG figures and index.html of ``results`` in ``out``; the document and index path."""
+    from imbstat.report.html import write_index
+
+    doc = results.document()  # once: the anchor scores solve transport problems
+    write_json(doc, out / "report.json")
+    return doc, write_index(doc, results.write_files(out), out)
+
+
+def _taxonomy_table(doc: dict) -> Any:
+    """The survey's Table 1 with the scores of ``doc``, as a rich table."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from imbstat.report.taxonomy import taxonomy_rows
+
+    table = Table(title="imbalance problems (survey Table 1): 0 = balanced, 1 = extreme", title_justify="left")
+    table.add_column("type", ratio=1)
+    table.add_column("problem", ratio=1)
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("statistic", ratio=2)
+    for row in taxonomy_rows(doc):
+        statistic = Text(row.statistic)
+        if row.note:
+            statistic.append(f"\n{row.note}", style="dim")
+        score = "–" if row.value is None else f"{row.value:.3f}"
+        table.add_row(Text(row.problem), Text(row.sub_problem), score, statistic)
+    return table
+
+
 @app.command("demo")
 @handles_input_errors
 def demo(
@@ -358,11 +529,10 @@ def demo(
 
     sample = write_sample(out / "sample.json")
     results = compute(_load(sample, "coco"))
-    write_json(results.document(), out / "report.json")
-    results.write_files(out)
+    _, index = _write_report(results, out)
     for table in results.terminal_tables():
         stdout.print(table)
-    stdout.print(f"Report written to {out}/ (report.json, CSV tables, PNG figures).")
+    stdout.print(f"Report written to {out}/ (report.json, CSV tables, PNG figures); open {index} in a browser.")
 
 
 def _written(paths: list[Path]) -> None:
