@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from rich.table import Table
+from rich.text import Text
 
 from imbstat.anchors.presets import Preset
 from imbstat.data import Dataset, Reason
@@ -170,3 +171,21 @@ def anchor_tables(result: AnchorStats) -> list[Table]:
             close = "]" if i == len(counts) - 1 else ")"
             iou.add_row(f"[{edges[i]:.2f}, {edges[i + 1]:.2f}{close}", f"{n:,}", f"{low[i]:,}")
     return [totals, per_class, per_gt, iou, scores_table("anchor imbalance scores", d["scores"])]
+
+
+def taxonomy_table(doc: dict) -> Table:
+    """The survey's Table 1 with the scores of ``doc``, as a rich table."""
+    from imbstat.report.taxonomy import taxonomy_rows
+
+    table = Table(title="imbalance problems (survey Table 1): 0 = balanced, 1 = extreme", title_justify="left")
+    table.add_column("type", ratio=1)
+    table.add_column("problem", ratio=1)
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("statistic", ratio=2)
+    for row in taxonomy_rows(doc):
+        statistic = Text(row.statistic)
+        if row.note:
+            statistic.append(f"\n{row.note}", style="dim")
+        score = "–" if row.value is None else f"{row.value:.3f}"
+        table.add_row(Text(row.problem), Text(row.sub_problem), score, statistic)
+    return table

@@ -1,0 +1,114 @@
+"""Anchor commands: anchors, anchor-iou (Figs. 4, 12a, 14, 15)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+
+from imbstat import __version__
+from imbstat.cli.common import (
+    ClassesOpt,
+    CrowdOpt,
+    DifficultOpt,
+    FormatOpt,
+    ImagesOpt,
+    JsonOpt,
+    OutOpt,
+    PathArg,
+    PresetOpt,
+    SizesOpt,
+    SplitOpt,
+    app,
+    emit,
+    handles_input_errors,
+    load_dataset,
+    progress,
+    report_written,
+    stdout,
+)
+from imbstat.data import BoxFilter
+from imbstat.errors import ImbstatError
+from imbstat.report import terminal
+from imbstat.report.document import write_json
+
+
+@app.command("anchors")
+@handles_input_errors
+def anchors(
+    preset: PresetOpt = "retinanet",
+    image_size: Annotated[str, typer.Option("--image-size", help="WIDTHxHEIGHT of an original image.")] = "640x480",
+    json: JsonOpt = None,
+) -> None:
+    """Print the anchor set of one image size under a preset, to check a preset before a long run."""
+    from imbstat.anchors.generate import anchor_grid, padded_size
+    from imbstat.anchors.presets import load_preset
+
+    chosen = load_preset(preset)
+    width, height = _image_size(image_size)
+    if json != "-":
+        stdout.print(terminal.anchor_grid_table(chosen, width, height))
+    if json:
+        import numpy as np
+
+        pad_w, pad_h = padded_size(chosen, np.array([width]), np.array([height]))
+        grid = anchor_grid(chosen, int(pad_w[0]), int(pad_h[0]))
+        levels = [
+            {"stride": s, "rows": r, "cols": c, "shapes": chosen.shapes(s), "anchors": r * c * chosen.anchors_per_cell}
+            for s, (r, c) in zip(chosen.strides, grid.cells, strict=True)
+        ]
+        doc = {"preset": chosen.to_dict(), "image_size": [width, height], "padded_size": [grid.padded_width,
+               grid.padded_height], "levels": levels, "total": len(grid)}  # fmt: skip
+        write_json({"imbstat_version": __version__, "command": "anchors", **doc}, json)
+
+
+def _image_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ImbstatError(f"--image-size {text!r}: expected WIDTHxHEIGHT in pixels, e.g. 640x480") from None
+    if width <= 0 or height <= 0:
+        raise ImbstatError(f"--image-size {text!r}: expected positive width and height")
+    return width, height
+
+
+@app.command("anchor-iou")
+@handles_input_errors
+def anchor_iou(
+    path: PathArg,
+    preset: PresetOpt = "retinanet",
+    device: Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")] = "cpu",
+    method: Annotated[str, typer.Option("--method", help="auto (sparse on CPU, dense on CUDA), sparse or dense.")] = (
+        "auto"
+    ),
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch.")] = 32,
+    grid: Annotated[int, typer.Option(min=2, max=256, help="Cells per side of the spatial maps.")] = 32,
+    format: FormatOpt = None,
+    json: JsonOpt = None,
+    out: OutOpt = None,
+    include_crowd: CrowdOpt = False,
+    include_difficult: DifficultOpt = False,
+    split: SplitOpt = None,
+    classes: ClassesOpt = None,
+    sizes: SizesOpt = None,
+    images: ImagesOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    memory: Annotated[float, typer.Option("--memory-mb", min=1, help="Device memory for one dense IoU block.")] = 1024,
+) -> None:
+    """Figs. 4, 12a, 14, 15: label every anchor (MaxIoUAssigner) and report fg/bg, per class, IoU, per GT, maps."""
+    from imbstat.anchors.presets import load_preset
+    from imbstat.stats import anchor_stats
+
+    chosen = load_preset(preset)
+    ds = load_dataset(path, format, split, classes, sizes, images)
+    box_filter = BoxFilter(include_crowd, include_difficult)
+    with progress(ds.num_images, quiet) as advance:
+        result = anchor_stats(ds, chosen, device, method, batch_size, box_filter, grid, advance, memory)
+    options = {**asdict(box_filter), "device": device, "method": method, "batch_size": batch_size, "grid": grid}
+    emit("anchor-iou", ds, result.to_dict(), options, json, terminal.anchor_tables(result))
+    if out:
+        from imbstat.plots import plot_anchors
+        from imbstat.report.tables import anchor_tables
+
+        report_written(anchor_tables(result, ds.images.image_id, out) + plot_anchors(result, out))

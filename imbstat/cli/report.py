@@ -1,0 +1,197 @@
+"""Whole-dataset commands: report, summary, compare, demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from imbstat.cli.common import (
+    AnchorsOpt,
+    BatchSizeOpt,
+    ClassesOpt,
+    CrowdOpt,
+    DeviceOpt,
+    DifficultOpt,
+    FormatOpt,
+    ImagesOpt,
+    JsonOpt,
+    MethodOpt,
+    OutOpt,
+    PathArg,
+    PresetOpt,
+    QuietOpt,
+    SizesOpt,
+    SplitOpt,
+    app,
+    handles_input_errors,
+    load_dataset,
+    progress,
+    report_written,
+    stdout,
+)
+from imbstat.data import BoxFilter
+from imbstat.errors import ImbstatError
+from imbstat.report import terminal
+from imbstat.report.document import write_json
+
+
+@app.command("report")
+@handles_input_errors
+def report(
+    path: PathArg,
+    anchors: AnchorsOpt = False,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the report.", metavar="DIR")] = Path("imbstat-report"),
+    preset: PresetOpt = "retinanet",
+    device: DeviceOpt = "cpu",
+    method: MethodOpt = "auto",
+    batch_size: BatchSizeOpt = 32,
+    format: FormatOpt = None,
+    include_crowd: CrowdOpt = False,
+    include_difficult: DifficultOpt = False,
+    split: SplitOpt = None,
+    classes: ClassesOpt = None,
+    sizes: SizesOpt = None,
+    images: ImagesOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Every statistic in one folder: report.json, CSV tables, PNG figures and a self-contained index.html."""
+    results = _compute(path, format, BoxFilter(include_crowd, include_difficult), split, classes, sizes, images,
+                       anchors, preset, device, method, batch_size, quiet)  # fmt: skip
+    doc, index = _write_report(results, out)
+    stdout.print(terminal.taxonomy_table(doc))
+    stdout.print(f"Report written to {out}/; open {index} in a browser.")
+
+
+@app.command("summary")
+@handles_input_errors
+def summary(
+    path: PathArg,
+    anchors: AnchorsOpt = False,
+    json: JsonOpt = None,
+    preset: PresetOpt = "retinanet",
+    device: DeviceOpt = "cpu",
+    format: FormatOpt = None,
+    include_crowd: CrowdOpt = False,
+    include_difficult: DifficultOpt = False,
+    split: SplitOpt = None,
+    classes: ClassesOpt = None,
+    sizes: SizesOpt = None,
+    images: ImagesOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """One score per imbalance problem of the survey's Table 1: class, scale, spatial, objective."""
+    from dataclasses import asdict as row_dict
+
+    from imbstat.report.taxonomy import taxonomy_rows
+
+    box_filter = BoxFilter(include_crowd, include_difficult)
+    results = _compute(path, format, box_filter, split, classes, sizes, images, anchors, preset, device, quiet=quiet)
+    doc = results.document() | {"command": "summary"}
+    if json != "-":
+        stdout.print(terminal.taxonomy_table(doc))
+    if json:
+        write_json(doc | {"taxonomy": [row_dict(r) for r in taxonomy_rows(doc)]}, json)
+
+
+SideArg = Annotated[
+    Path, typer.Argument(help="A dataset (as for report) or the report.json of 'imbstat report'.", show_default=False)
+]
+
+
+@app.command("compare")
+@handles_input_errors
+def compare(
+    a: SideArg,
+    b: SideArg,
+    json: JsonOpt = None,
+    out: OutOpt = None,
+    anchors: AnchorsOpt = False,
+    preset: PresetOpt = "retinanet",
+    device: DeviceOpt = "cpu",
+    format: FormatOpt = None,
+    format_b: Annotated[str | None, typer.Option("--format-b", help="Format of B, when not --format.")] = None,
+    include_crowd: CrowdOpt = False,
+    include_difficult: DifficultOpt = False,
+    split: SplitOpt = None,
+    classes: ClassesOpt = None,
+    sizes: SizesOpt = None,
+    images: ImagesOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Shift of every distribution from A to B (train vs val, old vs new): W1 between them, classes gained and lost."""
+    from imbstat.report.compare import compare as compare_reports
+    from imbstat.report.compare import read_report, terminal_tables, write_files
+
+    for path in (a, b):  # before a long computation of A
+        if not path.exists():
+            raise ImbstatError("no such file or directory", path)
+    box_filter = BoxFilter(include_crowd, include_difficult)
+    load_options = (split, classes, sizes, images)
+    docs = [
+        read_report(path)
+        or _compute(path, fmt, box_filter, *load_options, anchors, preset, device, quiet=quiet).document()
+        for path, fmt in ((a, format), (b, format_b or format))
+    ]
+    result = compare_reports(*docs)
+    for key, why in result["skipped"].items():
+        typer.echo(f"imbstat: note: {key} not compared: {why}", err=True)
+    if json != "-":
+        for table in terminal_tables(result):
+            stdout.print(table)
+    if json:
+        write_json(result, json)
+    if out:
+        report_written(write_files(*docs, result, out))
+
+
+def _compute(
+    path: Path,
+    format: str | None,
+    box_filter: BoxFilter,
+    split: str | None = None,
+    classes: Path | None = None,
+    sizes: Path | None = None,
+    images: Path | None = None,
+    anchors: bool = False,
+    preset: str = "retinanet",
+    device: str = "cpu",
+    method: str = "auto",
+    batch_size: int = 32,
+    quiet: bool = False,
+) -> Any:
+    """Load and compute every statistic (``report.build.compute``), with a progress bar when labeling anchors."""
+    from imbstat.anchors.presets import load_preset
+    from imbstat.report.build import compute
+
+    chosen = load_preset(preset)  # a bad preset fails before a long load
+    ds = load_dataset(path, format, split, classes, sizes, images)
+    with progress(ds.num_images, quiet or not anchors) as advance:
+        return compute(ds, box_filter, anchors, chosen, device, method, batch_size, advance)
+
+
+def _write_report(results: Any, out: Path) -> tuple[dict, Path]:
+    """report.json, CSV tables, PNG figures and index.html of ``results`` in ``out``; the document and index path."""
+    from imbstat.report.html import write_index
+
+    doc = results.document()  # once: the anchor scores solve transport problems
+    write_json(doc, out / "report.json")
+    return doc, write_index(doc, results.write_files(out), out)
+
+
+@app.command("demo")
+@handles_input_errors
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the sample and its report.")] = Path("imbstat-demo"),
+) -> None:
+    """Generate the built-in sample dataset and write its statistics, tables and figures to --out."""
+    from imbstat.data.sample import write_sample
+    from imbstat.report.build import compute
+
+    sample = write_sample(out / "sample.json")
+    results = compute(load_dataset(sample, "coco"))
+    _, index = _write_report(results, out)
+    for table in results.terminal_tables():
+        stdout.print(table)
+    stdout.print(f"Report written to {out}/ (report.json, CSV tables, PNG figures); open {index} in a browser.")

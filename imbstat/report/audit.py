@@ -1,0 +1,153 @@
+"""Audit thresholds on a report's metrics, for CI jobs (README, "Audit").
+
+A config is TOML::
+
+    anchors = false            # compute anchor statistics (implied by any anchors.* check)
+    preset = "retinanet"       # for anchors.* checks
+    include_crowd = false
+    include_difficult = false
+    checks = [
+      "classes.imbalance_ratio <= 200",
+      "location.w1_score <= 0.35",
+      "compare.classes.tv_distance <= 0.05",   # needs --baseline
+    ]
+
+Each check is ``METRIC OP LIMIT`` with OP one of ``<= < >= > ==``; metric
+names are those of :func:`imbstat.report.metrics.metrics`. A metric whose
+value is undefined (NaN, e.g. a score of an empty distribution) fails.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from xml.etree import ElementTree
+
+from imbstat.errors import ImbstatError
+
+OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    "<": operator.lt,
+    ">=": operator.ge,
+    ">": operator.gt,
+    "==": operator.eq,
+}
+SECTION_PREFIXES = ("classes.", "scale.", "location.", "anchors.", "dataset.", "compare.")
+_CHECK = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+|nan|inf)\s*$")
+_KEYS = {"anchors": bool, "preset": str, "include_crowd": bool, "include_difficult": bool, "checks": list}
+
+
+@dataclass(frozen=True)
+class Check:
+    metric: str
+    op: str
+    limit: float
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.limit:g}"
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    checks: tuple[Check, ...]
+    anchors: bool = False
+    preset: str = "retinanet"
+    include_crowd: bool = False
+    include_difficult: bool = False
+
+    @property
+    def needs_anchors(self) -> bool:
+        return self.anchors or any(c.metric.startswith("anchors.") for c in self.checks)
+
+    @property
+    def needs_baseline(self) -> bool:
+        return any(c.metric.startswith("compare.") for c in self.checks)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: Check
+    value: float
+
+    @property
+    def passed(self) -> bool:
+        return not math.isnan(self.value) and OPERATORS[self.check.op](self.value, self.check.limit)
+
+
+def load_config(path: str | Path) -> AuditConfig:
+    """Read and check an audit config; every problem is an ImbstatError naming the file and key."""
+    path = Path(path)
+    try:
+        table = tomllib.loads(path.read_text())
+    except OSError as e:
+        raise ImbstatError(f"cannot read audit config: {e.strerror}", path) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ImbstatError(f"malformed TOML: {e}", path) from None
+    unknown = sorted(set(table) - set(_KEYS))
+    if unknown:
+        raise ImbstatError(f"unknown keys {', '.join(unknown)}; expected some of {', '.join(_KEYS)}", path)
+    for key, kind in _KEYS.items():
+        if key in table and not isinstance(table[key], kind):
+            raise ImbstatError(f"expected {kind.__name__}, got {type(table[key]).__name__}", path, key)
+    raw = table.get("checks")
+    if not raw:
+        raise ImbstatError('no checks; expected checks = ["METRIC OP LIMIT", ...]', path, "checks")
+    checks = []
+    for i, text in enumerate(raw):
+        found = _CHECK.match(text) if isinstance(text, str) else None
+        if not found:
+            raise ImbstatError(
+                f"expected 'METRIC OP LIMIT' with OP one of {' '.join(OPERATORS)}, got {text!r}", path, f"checks[{i}]"
+            )
+        metric, op, limit = found.groups()
+        if not metric.startswith(SECTION_PREFIXES):
+            raise ImbstatError(
+                f"unknown metric {metric!r}; metric names start with {', '.join(SECTION_PREFIXES)}",
+                path,
+                f"checks[{i}]",
+            )
+        checks.append(Check(metric, op, float(limit)))
+    options = {k: table[k] for k in ("anchors", "preset", "include_crowd", "include_difficult") if k in table}
+    return AuditConfig(tuple(checks), **options)
+
+
+def run_checks(config: AuditConfig, values: dict[str, float], path: str | Path = "") -> list[CheckResult]:
+    """Each check against ``values``; a metric that is not there is an ImbstatError listing the valid names."""
+    missing = [c.metric for c in config.checks if c.metric not in values]
+    if missing:
+        raise ImbstatError(
+            f"unknown metric {missing[0]!r}; valid names: {', '.join(sorted(values))}", path or None, "checks"
+        )
+    return [CheckResult(c, values[c.metric]) for c in config.checks]
+
+
+def junit_xml(results: list[CheckResult], suite: str = "imbstat audit") -> str:
+    """JUnit XML: one testcase per check, a failure element for each failed one."""
+    failures = sum(not r.passed for r in results)
+    root = ElementTree.Element("testsuites", tests=str(len(results)), failures=str(failures))
+    node = ElementTree.SubElement(root, "testsuite", name=suite, tests=str(len(results)), failures=str(failures))
+    for r in results:
+        case = ElementTree.SubElement(node, "testcase", classname="imbstat.audit", name=str(r.check))
+        if not r.passed:
+            ElementTree.SubElement(case, "failure", message=f"{r.check.metric} = {r.value:g}, limit {r.check.op} "
+                                   f"{r.check.limit:g}")  # fmt: skip
+    ElementTree.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ElementTree.tostring(root, encoding="unicode") + "\n"
+
+
+def markdown(results: list[CheckResult], title: str) -> str:
+    """A Markdown summary for a CI job's summary page."""
+    failed = sum(not r.passed for r in results)
+    head = f"### imbstat audit: {title}\n\n" + (
+        f"**{failed} of {len(results)} checks failed**\n\n" if failed else f"All {len(results)} checks passed\n\n"
+    )
+    rows = ["| check | value | limit | result |", "|---|---:|---|---|"]
+    for r in results:
+        verdict = "pass" if r.passed else "**FAIL**"
+        rows.append(f"| `{r.check.metric}` | {r.value:.4g} | {r.check.op} {r.check.limit:g} | {verdict} |")
+    return head + "\n".join(rows) + "\n"
