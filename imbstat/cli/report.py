@@ -195,3 +195,76 @@ def demo(
     for table in results.terminal_tables():
         stdout.print(table)
     stdout.print(f"Report written to {out}/ (report.json, CSV tables, PNG figures); open {index} in a browser.")
+
+
+@app.command("audit")
+@handles_input_errors
+def audit(
+    path: PathArg,
+    config: Annotated[Path, typer.Option("--config", help="Audit config (TOML): checks = ['METRIC OP LIMIT', ...].")],
+    baseline: Annotated[
+        Path | None, typer.Option("--baseline", help="report.json (or dataset) to compare against for compare.*.")
+    ] = None,
+    junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML to FILE.", metavar="FILE")] = None,
+    markdown: Annotated[
+        Path | None, typer.Option("--markdown", help="Write a Markdown summary to FILE.", metavar="FILE")
+    ] = None,
+    json: JsonOpt = None,
+    device: DeviceOpt = "cpu",
+    format: FormatOpt = None,
+    split: SplitOpt = None,
+    classes: ClassesOpt = None,
+    sizes: SizesOpt = None,
+    images: ImagesOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Check thresholds on scores and statistics: exit 0 all pass, 1 any fails, 2 bad config or input."""
+    from imbstat.report import audit as audits
+    from imbstat.report.compare import compare as compare_reports
+    from imbstat.report.compare import read_report
+    from imbstat.report.metrics import metrics
+
+    cfg = audits.load_config(config)
+    if cfg.needs_baseline and baseline is None:
+        raise ImbstatError("checks name compare.* metrics; pass --baseline REPORT.json", config)
+    for given in (path, baseline):
+        if given is not None and not given.exists():
+            raise ImbstatError("no such file or directory", given)
+    box_filter = BoxFilter(cfg.include_crowd, cfg.include_difficult)
+    load_options = (split, classes, sizes, images)
+    doc = _compute(
+        path, format, box_filter, *load_options, cfg.needs_anchors, cfg.preset, device, quiet=quiet
+    ).document()
+    values = metrics(doc)
+    if baseline is not None:
+        base = (
+            read_report(baseline)
+            or _compute(
+                baseline, format, box_filter, *load_options, cfg.needs_anchors, cfg.preset, device, quiet=quiet
+            ).document()
+        )
+        values |= metrics(compare_reports(base, doc), prefix="compare.")
+    results = audits.run_checks(cfg, values, config)
+    failed = sum(not r.passed for r in results)
+    if json != "-":
+        stdout.print(terminal.audit_table(results, str(path)))
+        stdout.print(f"{len(results) - failed} passed, {failed} failed")
+    if junit:
+        _write_text(junit, audits.junit_xml(results))
+    if markdown:
+        _write_text(markdown, audits.markdown(results, str(path)))
+    if json:
+        rows = [{"check": str(r.check), "metric": r.check.metric, "op": r.check.op, "limit": r.check.limit,
+                 "value": r.value, "passed": r.passed} for r in results]  # fmt: skip
+        head = {k: doc[k] for k in ("imbstat_version", "schema_version", "dataset", "options")}
+        write_json(head | {"command": "audit", "config": str(config), "checks": rows, "failed": failed}, json)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _write_text(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    except OSError as e:
+        raise ImbstatError(f"cannot write: {e.strerror}", path) from None

@@ -28,7 +28,8 @@ def metrics(doc: dict[str, Any], prefix: str = "") -> dict[str, float]:
         found["location.w1_score"] = found["location.xy"]
     anchors = doc.get("anchors")
     if isinstance(anchors, dict):
-        found["anchors.fg_bg_ratio"] = _number(anchors.get("fg_bg_ratio"))
+        if "fg_bg_ratio" in anchors:
+            found["anchors.fg_bg_ratio"] = _number(anchors["fg_bg_ratio"])
         for key, value in (anchors.get("per_image") or {}).items():
             if key.endswith("_mean"):
                 found[f"anchors.{key}"] = _number(value)

@@ -8,6 +8,7 @@ from rich.text import Text
 
 from imbstat.anchors.presets import Preset
 from imbstat.data import Dataset, Reason
+from imbstat.report.audit import CheckResult
 from imbstat.stats import AnchorStats, ClassDistribution, LocationDistribution, ScaleDistribution
 
 HEAD_ROWS = 10
@@ -188,4 +189,14 @@ def taxonomy_table(doc: dict) -> Table:
             statistic.append(f"\n{row.note}", style="dim")
         score = "–" if row.value is None else f"{row.value:.3f}"
         table.add_row(Text(row.problem), Text(row.sub_problem), score, statistic)
+    return table
+
+
+def audit_table(results: list[CheckResult], title: str) -> Table:
+    table = Table(title=f"audit of {title}", title_justify="left")
+    for col in ("metric", "value", "limit", "result"):
+        table.add_column(col, justify="right" if col == "value" else "left")
+    for r in results:
+        verdict = Text("pass", style="green") if r.passed else Text("FAIL", style="bold red")
+        table.add_row(r.check.metric, _fmt(r.value), f"{r.check.op} {r.check.limit:g}", verdict)
     return table
