@@ -129,6 +129,7 @@ def test_demo_writes_report(tmp_path):
     assert doc["dataset"]["images"] == 300
     assert doc["dataset"]["invalid"] == {"non_positive_size": 1, "clipped_to_image": 1}  # planted in the sample
     assert len(list(out.glob("*.png"))) >= 4
+    assert (out / "index.html").stat().st_size > 10_000  # figures embedded
 
 
 def test_python_dash_m():
