@@ -104,10 +104,10 @@ def cli_command(path: Path) -> list[str]:
     return [*(exe or [sys.executable, "-m", "imbstat"]), "class-dist", str(path), "--json", os.devnull]
 
 
-def run_cli(path: Path) -> dict[str, float]:
-    """Wall time and peak RSS of the whole CLI process."""
+def run_cli(path: Path, command: Sequence[str] | None = None) -> dict[str, float]:
+    """Wall time and peak RSS of the whole CLI process (``command``, by default ``cli_command(path)``)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cli_command(path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(command or cli_command(path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -284,12 +284,12 @@ def header() -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(text: str, path: Path = RESULTS) -> None:
-    """Replace this benchmark's section of ``path`` (or append it; create the file if absent)."""
+def write_results(text: str, path: Path = RESULTS, begin: str = BEGIN, end: str = END) -> None:
+    """Replace the section between ``begin`` and ``end`` of ``path`` (or append it; create the file if absent)."""
     old = path.read_text() if path.exists() else header()
-    if BEGIN in old and END in old:
-        before, rest = old.split(BEGIN, 1)
-        new = before + text + rest.split(END, 1)[1]
+    if begin in old and end in old:
+        before, rest = old.split(begin, 1)
+        new = before + text + rest.split(end, 1)[1]
     else:
         new = old.rstrip("\n") + "\n\n" + text + "\n"
     path.write_text(new)
