@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
+from types import ModuleType
 
 import numpy as np
 
@@ -115,9 +117,19 @@ def _corner_w1(grid: int) -> float:
     return float(np.hypot(*(centres - centres[0]).T).mean())
 
 
+def _import_ot() -> ModuleType:
+    # POT imports every array backend it finds (torch: ~0.9 s); imbstat passes it numpy arrays only.
+    # setdefault: a caller who set these, or imported POT first, keeps their choice.
+    for backend in ("PYTORCH", "JAX", "CUPY", "TENSORFLOW"):
+        os.environ.setdefault(f"POT_BACKEND_DISABLE_{backend}", "1")
+    import ot
+
+    return ot
+
+
 def _emd(a: np.ndarray, b: np.ndarray, centres: np.ndarray) -> float:
     """Exact W1 between masses ``a`` and ``b`` [N] on the points ``centres`` [N, 2], each normalised to 1."""
-    import ot
+    ot = _import_ot()
 
     # With a metric cost, mass both sides share stays where it is (Kantorovich–Rubinstein: W1
     # depends on a - b only), so only the surplus cells send and only the deficit cells receive:

@@ -41,6 +41,16 @@ def test_coverage_by_hand():
     assert coverage(np.array([[8.0, 8, 24, 24]]), np.array([64.0]), np.array([64.0]), 4).sum() == 1
 
 
+def test_grid_coverage_equals_coverage_of_every_anchor():
+    from imbstat.stats.anchors import grid_coverage
+
+    preset = imbstat.anchors.presets.PRESETS["retinanet"]
+    grid = anchor_grid(preset, 224, 160)
+    ones = np.ones(len(grid))
+    expected = coverage(grid.xyxy, ones * 213, ones * 150, 16)  # the difference array over all anchors
+    np.testing.assert_array_equal(grid_coverage(grid, 213, 150, 16), expected)
+
+
 def test_toy_dataset_by_hand(write_json):
     ds = imbstat.load(write_json(coco_doc([(1, 64, 64)], [(1, 1, [4, 0, 32, 32], 0)], [(1, "a"), (2, "b")])))
     s = imbstat.anchor_stats(ds, TOY, grid=4)

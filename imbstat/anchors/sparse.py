@@ -153,38 +153,57 @@ def match_sparse(grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset:
     key = cand_img * n + anchor  # one key per (image, anchor)
 
     # 4. Each GT's maximum over its window (= over all anchors: its argmax anchors are inside).
+    #    Candidates come GT by GT, so each GT's are one contiguous run.
+    per_gt = count.reshape(len(g), len(q["stride"])).sum(axis=1)  # [T]
+    run_start = np.cumsum(per_gt) - per_gt
+    t_max = np.zeros(len(g), np.float64)
+    has = per_gt > 0
+    if iou.size:
+        t_max[has] = np.maximum.reduceat(iou, run_start[has])
     gt_max = np.zeros((b, m), np.float64)
-    np.maximum.at(gt_max, (cand_img, cand_slot), iou)
+    gt_max[img, gslot] = t_max
 
-    # 5. Each anchor's max IoU over GTs, ties to the lowest GT index.
-    order = np.lexsort((cand_slot, -iou, key))
-    key_sorted = key[order]
-    head = order[np.r_[True, key_sorted[1:] != key_sorted[:-1]]] if order.size else order
-    a_key, a_iou, a_slot = key[head], iou[head], cand_slot[head]
+    # 5. Each anchor's max IoU over GTs, ties to the lowest GT index. Only candidates at
+    #    IoU >= neg_iou can make an anchor foreground or ignored here; a stable sort by key keeps
+    #    a key's candidates in GT order, so the first maximum of a run is the lowest GT.
+    keep = np.flatnonzero(iou >= preset.neg_iou)
+    order = keep[np.argsort(key[keep], kind="stable")]
+    k_sorted, iou_sorted = key[order], iou[order]
+    starts = np.flatnonzero(np.r_[True, k_sorted[1:] != k_sorted[:-1]]) if order.size else np.zeros(0, np.int64)
+    run_max = np.maximum.reduceat(iou_sorted, starts) if order.size else np.zeros(0)
+    run_of = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, order.size]))
+    at_max = np.flatnonzero(iou_sorted == run_max[run_of])
+    first_max = at_max[np.r_[True, run_of[at_max][1:] != run_of[at_max][:-1]]] if at_max.size else at_max
+    a_key, a_iou, a_slot = k_sorted[first_max], iou_sorted[first_max], cand_slot[order][first_max]
     fg = a_iou >= preset.pos_iou
-    ignored = (a_iou >= preset.neg_iou) & ~fg
+    ignored = ~fg  # every kept key has IoU >= neg_iou
     assigned, assigned_iou = a_slot.copy(), a_iou.copy()
+    extra_key = extra_slot = np.zeros(0, np.int64)
 
     # 6. Low-quality matching: an anchor tied at a GT's maximum goes to the last such GT.
     if preset.low_quality:
-        peak = gt_max[cand_img, cand_slot]
+        peak = t_max[t]
         best = (iou == peak) & (peak > 0) & (peak >= preset.min_pos_iou)
         b_key, b_slot = key[best], cand_slot[best]
         by = np.lexsort((-b_slot, b_key))  # per key, highest slot first
         b_key, b_slot = b_key[by], b_slot[by]
         first_of_key = np.r_[True, b_key[1:] != b_key[:-1]] if b_key.size else np.zeros(0, bool)
         b_key, b_slot = b_key[first_of_key], b_slot[first_of_key]
-        where = np.searchsorted(a_key, b_key)  # a_key is sorted and holds every candidate key
-        assigned[where] = b_slot
-        assigned_iou[where] = gt_max[b_key // n, b_slot]
+        where = np.minimum(np.searchsorted(a_key, b_key), max(a_key.size - 1, 0))  # a_key is sorted
+        present = (where < a_key.size) & (a_key[where] == b_key) if a_key.size else np.zeros(b_key.size, bool)
+        where = where[present]
+        assigned[where] = b_slot[present]
+        assigned_iou[where] = gt_max[b_key[present] // n, b_slot[present]]
         fg[where] = True
         ignored[where] = False
+        extra_key, extra_slot = b_key[~present], b_slot[~present]  # best anchors below neg_iou
 
+    fg_key = np.concatenate([a_key[fg], extra_key])
     return Matches(
-        fg_image=a_key[fg] // n,
-        fg_anchor=a_key[fg] % n,
-        fg_gt=assigned[fg],
-        fg_iou=assigned_iou[fg],
+        fg_image=fg_key // n,
+        fg_anchor=fg_key % n,
+        fg_gt=np.concatenate([assigned[fg], extra_slot]),
+        fg_iou=np.concatenate([assigned_iou[fg], gt_max[extra_key // n, extra_slot]]),
         ignored_image=a_key[ignored] // n,
         ignored_anchor=a_key[ignored] % n,
         gt_max_iou=gt_max,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from imbstat.anchors.engine import Batch, GroundTruth, batches, ground_truth, make_matcher
+from imbstat.anchors.generate import AnchorGrid
 from imbstat.anchors.matches import Matches
 from imbstat.anchors.presets import Preset, load_preset
 from imbstat.data import BoxFilter, Dataset
@@ -85,7 +87,7 @@ class AnchorStats:
     def iou_edges(self) -> np.ndarray:
         return np.linspace(0.0, 1.0, IOU_BINS + 1)
 
-    @property
+    @functools.cached_property  # solves transport problems: once per result
     def scores(self) -> dict[str, float]:
         totals = self.totals
         return {
@@ -180,23 +182,51 @@ def _plain(value: object) -> object:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _cells(lo: np.ndarray, hi: np.ndarray, size: np.ndarray, grid: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cell centres ``(k + 0.5)·size/G`` in ``[lo, hi)`` along one axis: the range ``[first, last)``."""
+    first = np.clip(np.ceil(lo * (grid / size) - 0.5), 0, grid).astype(np.int64)
+    last = np.clip(np.ceil(hi * (grid / size) - 0.5), 0, grid).astype(np.int64)
+    return first, last
+
+
 def coverage(xyxy: np.ndarray, new_w: np.ndarray, new_h: np.ndarray, grid: int) -> np.ndarray:
     """[G, G] int64: for each cell of the normalised image, how many boxes cover its centre.
 
     A box covers cell (r, c) when ``x1 <= (c + 0.5)·W/G < x2`` and likewise
     in y, with W, H the box's resized image size; summed with a 2-D
-    difference array, no loop per box.
+    difference array, no loop per box (a box covering no centre adds +1 and
+    -1 to the same entry).
     """
-    x = np.clip(np.ceil(xyxy[:, [0, 2]] * (grid / new_w)[:, None] - 0.5), 0, grid).astype(np.int64)  # [A, 2]
-    y = np.clip(np.ceil(xyxy[:, [1, 3]] * (grid / new_h)[:, None] - 0.5), 0, grid).astype(np.int64)
-    live = (x[:, 1] > x[:, 0]) & (y[:, 1] > y[:, 0])
-    x, y = x[live], y[live]
+    x0, x1 = _cells(xyxy[:, 0], xyxy[:, 2], new_w, grid)
+    y0, y1 = _cells(xyxy[:, 1], xyxy[:, 3], new_h, grid)
     side = grid + 1
-    corners = np.concatenate([y[:, 0] * side + x[:, 0], y[:, 0] * side + x[:, 1], y[:, 1] * side + x[:, 0],
-                              y[:, 1] * side + x[:, 1]])  # fmt: skip
-    signs = np.repeat([1, -1, -1, 1], len(x))
+    corners = np.concatenate([y0 * side + x0, y0 * side + x1, y1 * side + x0, y1 * side + x1])
+    signs = np.repeat([1, -1, -1, 1], len(x0))
     diff = np.bincount(corners, weights=signs, minlength=side * side).reshape(side, side)
     return np.rint(diff.cumsum(axis=0).cumsum(axis=1)[:grid, :grid]).astype(np.int64)
+
+
+def grid_coverage(grid: AnchorGrid, new_w: float, new_h: float, cells: int) -> np.ndarray:
+    """:func:`coverage` of every anchor of ``grid``, by separation.
+
+    Within one level and shape, anchor (r, c) spans the x-interval of column c
+    and the y-interval of row r, so the count at a cell is
+    ``#columns covering its x · #rows covering its y``: an outer product per
+    shape instead of a difference array over all anchors.
+    """
+    total = np.zeros((cells, cells), np.int64)
+    per_cell = grid.preset.anchors_per_cell
+    for level, (rows, cols) in enumerate(grid.cells):
+        base = grid.level_offsets[level]
+        for shape in range(per_cell):
+            along_x = grid.xyxy[base + shape + per_cell * np.arange(cols)]  # row 0: every column's x-interval
+            along_y = grid.xyxy[base + shape + per_cell * cols * np.arange(rows)]  # column 0: every row's y
+            x0, x1 = _cells(along_x[:, 0], along_x[:, 2], np.float64(new_w), cells)
+            y0, y1 = _cells(along_y[:, 1], along_y[:, 3], np.float64(new_h), cells)
+            count_x = np.cumsum(np.bincount(x0, minlength=cells + 1) - np.bincount(x1, minlength=cells + 1))[:cells]
+            count_y = np.cumsum(np.bincount(y0, minlength=cells + 1) - np.bincount(y1, minlength=cells + 1))[:cells]
+            total += np.outer(count_y, count_x)
+    return total
 
 
 def _hist2d(x: np.ndarray, y: np.ndarray, grid: int) -> np.ndarray:
@@ -262,8 +292,7 @@ class _Accumulator:
         for i in image:
             key = (batch.grid.padded_width, batch.grid.padded_height, self.gt.new_width[i], self.gt.new_height[i])
             if key not in self._all_cache:
-                ones = np.ones(n)
-                self._all_cache[key] = coverage(batch.grid.xyxy, ones * key[2], ones * key[3], self.grid)
+                self._all_cache[key] = grid_coverage(batch.grid, key[2], key[3], self.grid)
             self.overlap_all += self._all_cache[key]
 
     def result(self) -> AnchorStats:

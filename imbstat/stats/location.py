@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -44,7 +45,7 @@ class LocationDistribution:
         """Marginal 1-D scores of x and y and the exact 2-D score of a G×G map."""
         return {"x": score_1d(counts.sum(axis=0)), "y": score_1d(counts.sum(axis=1)), "xy": score_2d(counts)}
 
-    @property
+    @functools.cached_property  # solves a transport problem: once per result
     def scores(self) -> dict[str, float]:
         return self.grid_scores(self.counts)
 
