@@ -9,19 +9,20 @@ from matplotlib.axes import Axes
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
-from imbstat.plots.classes import FEW_CLASSES, HEAD_NAMES, MAX_LABELLED_CLASSES, TAIL_NAMES, _annotate
+from imbstat.plots.classes import FEW_CLASSES, MAX_LABELLED_CLASSES
 from imbstat.plots.figure import (
     BAR_COLOR,
     GROUP_COLORS,
     bar_histogram,
     fmt_score,
+    heatmap,
+    label_head_and_tail,
     log_count_axis,
     new_figure,
     note_empty,
     save,
     short_name,
 )
-from imbstat.plots.location import CMAP, _heatmap
 from imbstat.scores import ClassScores
 from imbstat.stats.anchors import RELATIVE_LIMIT, AnchorStats
 from imbstat.stats.scale import MEDIUM_MAX_AREA, SIZE_BUCKETS, SMALL_MAX_AREA
@@ -232,15 +233,7 @@ def _class_profile(ax: Axes, fg: np.ndarray, inst: np.ndarray, names: np.ndarray
         ax.axvspan(edges[nonzero], edges[-1], color=GROUP_COLORS["absent"], alpha=0.25, linewidth=0)
     ax.set_xlim(edges[0], edges[-1])
     ax.set_xlabel("class rank (by foreground anchors)")
-    head = np.arange(min(HEAD_NAMES, nonzero))
-    for i, r in enumerate(head):
-        _annotate(ax, f"#{r + 1} {short_name(names[r])} ({fg[r]:,.2f})", r, fg[r], 0.16, 0.95 - 0.052 * i)
-    tail = np.arange(max(head.size, nonzero - TAIL_NAMES), nonzero)
-    if tail.size:
-        lines = [f"#{r + 1} {short_name(names[r])} ({fg[r]:,.3g})" for r in tail]
-        text = f"tail, ranks {tail[0] + 1:,}–{tail[-1] + 1:,}:\n" + "\n".join(lines)
-        mid = tail[tail.size // 2]
-        _annotate(ax, text, mid, fg[mid], min(0.8, max(0.4, (nonzero - 0.5) / k - 0.1)), 0.62, ha="right")
+    label_head_and_tail(ax, names, fg, lambda v: f"{v:,.3g}")
 
 
 # --- Fig. 12a: IoU of positive anchors ------------------------------------------------------------------------------
@@ -365,8 +358,8 @@ def _relative_spatial(result: AnchorStats, scores: dict[str, float], out_dir: st
         (right, result.relative_center, "relative_center", "centre", "cx", "cy", "GT centre"),
     )
     for ax, counts, key, what, x, y, origin in panels:
-        im = ax.imshow(counts, extent=RELATIVE_EXTENT, origin="upper", cmap=CMAP, vmin=0.0,
-                       vmax=max(1.0, float(counts.max(initial=0))), interpolation="nearest")  # fmt: skip
+        im = heatmap(ax, counts, vmax=max(1.0, float(counts.max(initial=0))), extent=RELATIVE_EXTENT)
+        ax.set_aspect("equal")
         fig.colorbar(im, ax=ax, label="foreground anchors per cell", shrink=0.85)
         if key == "relative_top_left":  # the GT itself covers [0, 1]² of its frame: only its top-left quarter shows
             ax.add_patch(Rectangle((0.0, 0.0), 1.0, 1.0, fill=False, edgecolor="white", linestyle="--", linewidth=1.0))
@@ -405,7 +398,7 @@ def _overlap(result: AnchorStats, scores: dict[str, float], out_dir: str | Path)
     )
     for ax, sums, key, what in panels:
         mean = sums / max(n, 1)  # [G, G] anchors covering the cell, mean over images
-        im = _heatmap(ax, mean, vmax=float(mean.max(initial=0)) or 1.0)
+        im = heatmap(ax, mean, vmax=float(mean.max(initial=0)) or 1.0)
         ax.set_box_aspect(1.0)
         fig.colorbar(im, ax=ax, label="anchors covering the cell (mean per image)", shrink=0.85)
         ax.set_xlabel("x / W  (normalised image)")

@@ -13,6 +13,7 @@ from imbstat.plots.figure import (
     GROUP_COLORS,
     bar_histogram,
     fmt_score,
+    label_head_and_tail,
     log_count_axis,
     new_figure,
     note_empty,
@@ -27,8 +28,6 @@ from imbstat.stats.histogram import Histogram
 # the head and the tail are named.
 MAX_LABELLED_CLASSES = 80
 FEW_CLASSES = 8  # names fit side by side, unrotated
-HEAD_NAMES = 10
-TAIL_NAMES = 5
 GROUP_LABELS = {
     "frequent": f"frequent (> {COMMON_MAX_IMAGES} images)",
     "common": f"common ({RARE_MAX_IMAGES + 1}–{COMMON_MAX_IMAGES} images)",
@@ -127,33 +126,7 @@ def _profile(ax: Axes, counts: np.ndarray, names: np.ndarray, groups: np.ndarray
         ax.axvspan(edges[nonzero], edges[-1], color=GROUP_COLORS["absent"], alpha=0.25, linewidth=0)
     ax.set_xlim(edges[0], edges[-1])
     ax.set_xlabel("class rank (by instances)")
-    head = np.arange(min(HEAD_NAMES, nonzero))
-    for i, r in enumerate(head):
-        _annotate(ax, f"#{r + 1} {short_name(names[r])} ({int(counts[r]):,})", r, counts[r], 0.16, 0.95 - 0.052 * i)
-    tail = np.arange(max(head.size, nonzero - TAIL_NAMES), nonzero)
-    if tail.size:
-        # The tail's counts are the smallest and often equal: one block of names with one leader,
-        # above and left of the tail.
-        lines = [f"#{r + 1} {short_name(names[r])} ({int(counts[r]):,})" for r in tail]
-        text = f"tail, ranks {tail[0] + 1:,}–{tail[-1] + 1:,}:\n" + "\n".join(lines)
-        mid = tail[tail.size // 2]
-        _annotate(ax, text, mid, counts[mid], min(0.8, max(0.4, (nonzero - 0.5) / k - 0.1)), 0.62, ha="right")
-
-
-def _annotate(ax: Axes, text: str, row: int, count: int, x: float, y: float, ha: str = "left") -> None:
-    """``text`` at axes fraction ``(x, y)`` with a leader line to the class of 0-based rank ``row``."""
-    ax.annotate(
-        text,
-        xy=(row + 1, count),
-        xycoords="data",
-        xytext=(x, y),
-        textcoords="axes fraction",
-        ha=ha,
-        va="top" if "\n" in text else "center",
-        fontsize=7.5,
-        bbox={"boxstyle": "square,pad=0.2", "facecolor": "white", "edgecolor": "none", "alpha": 0.85},
-        arrowprops={"arrowstyle": "-", "color": "0.45", "linewidth": 0.6, "shrinkA": 0, "shrinkB": 1},
-    )
+    label_head_and_tail(ax, names, counts, lambda v: f"{int(v):,}")
 
 
 def _per_image(

@@ -11,10 +11,8 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.image import AxesImage
 
-from imbstat.plots.figure import fmt_score, new_figure, note_empty, save, short_name
-from imbstat.plots.location import CMAP, EXTENT
+from imbstat.plots.figure import fmt_score, heatmap, new_figure, note_empty, save, short_name
 from imbstat.plots.scale import RELATIVE_PANELS
 
 SIDE_COLORS = ("#1f77b4", "#d62728")  # A, B
@@ -123,16 +121,6 @@ def _scale(doc_a: dict, doc_b: dict, compared: dict, labels: tuple[str, str], ou
     return save(fig, out_dir, "compare_scale.png")
 
 
-def _heatmap(ax: Axes, values: np.ndarray, cmap: str, vmin: float, vmax: float) -> AxesImage:
-    im = ax.imshow(
-        values, extent=EXTENT, origin="upper", cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest", aspect="auto"
-    )
-    ax.set_xlim(0.0, 1.0)
-    ax.set_ylim(1.0, 0.0)
-    ax.set_xlabel("x / W")
-    return im
-
-
 def _location(doc_a: dict, doc_b: dict, compared: dict, labels: tuple[str, str], out_dir: str | Path) -> Path:
     maps = [_shares(doc["location"]["centers"]["counts"]) for doc in (doc_a, doc_b)]  # [G, G] each, row = y
     fig = new_figure(14.0, 4.6)
@@ -140,7 +128,8 @@ def _location(doc_a: dict, doc_b: dict, compared: dict, labels: tuple[str, str],
     vmax = max(1e-12, *(float(m.max(initial=0)) for m in maps))
     im = None
     for ax, m, label in zip(axes[:2], maps, labels, strict=True):
-        im = _heatmap(ax, m, CMAP, 0.0, vmax)
+        im = heatmap(ax, m, vmax)
+        ax.set_xlabel("x / W")
         ax.set_title(f"{label} ({m.shape[0]}×{m.shape[0]} cells)", fontsize=10)
         if not m.sum():
             note_empty(ax)
@@ -150,7 +139,8 @@ def _location(doc_a: dict, doc_b: dict, compared: dict, labels: tuple[str, str],
     if maps[0].shape == maps[1].shape:
         diff = maps[1] - maps[0]
         limit = max(1e-12, float(np.abs(diff).max(initial=0)))
-        diff_im = _heatmap(axes[2], diff, DIFF_CMAP, -limit, limit)
+        diff_im = heatmap(axes[2], diff, limit, vmin=-limit, cmap=DIFF_CMAP)
+        axes[2].set_xlabel("x / W")
         fig.colorbar(diff_im, ax=axes[2], label="share B − share A", shrink=0.9)
         axes[2].set_title(f"B − A — shift xy {fmt_score(scores.get('xy'))}", fontsize=10)
     else:

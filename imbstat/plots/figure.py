@@ -9,12 +9,14 @@ switch) and works without a display.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 from matplotlib.ticker import FuncFormatter, LogLocator
 
 DPI = 120
@@ -94,3 +96,64 @@ def short_name(name: object, limit: int = 32) -> str:
     """A class name cut to ``limit`` characters with an ellipsis, for tick labels and annotations."""
     text = str(name)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# Maps over the normalised image are drawn as an image is: x to the right, y down, row 0 at the top.
+CMAP = "viridis"
+IMAGE_EXTENT = (0.0, 1.0, 1.0, 0.0)
+
+
+def heatmap(
+    ax: Axes,
+    values: np.ndarray,
+    vmax: float,
+    vmin: float = 0.0,
+    cmap: str = CMAP,
+    extent: tuple[float, float, float, float] = IMAGE_EXTENT,
+) -> AxesImage:
+    """A [rows, cols] map with row 0 at the top, on ``extent`` (left, right, bottom, top)."""
+    im = ax.imshow(values, extent=extent, origin="upper", cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest",
+                   aspect="auto")  # fmt: skip
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    return im
+
+
+HEAD_NAMES = 10
+TAIL_NAMES = 5
+
+
+def annotate(ax: Axes, text: str, row: int, count: float, x: float, y: float, ha: str = "left") -> None:
+    """``text`` at axes fraction ``(x, y)`` with a leader line to the class of 0-based rank ``row``."""
+    ax.annotate(
+        text,
+        xy=(row + 1, count),
+        xycoords="data",
+        xytext=(x, y),
+        textcoords="axes fraction",
+        ha=ha,
+        va="top" if "\n" in text else "center",
+        fontsize=7.5,
+        bbox={"boxstyle": "square,pad=0.2", "facecolor": "white", "edgecolor": "none", "alpha": 0.85},
+        arrowprops={"arrowstyle": "-", "color": "0.45", "linewidth": 0.6, "shrinkA": 0, "shrinkB": 1},
+    )
+
+
+def label_head_and_tail(ax: Axes, names: np.ndarray, values: np.ndarray, value_text: Callable[[float], str]) -> None:
+    """Name the top classes one by one and the last non-zero ones in one block, of a rank-ordered profile.
+
+    ``values`` are sorted descending, so the non-zero ones are a prefix. The
+    tail's values are the smallest and often equal: one block of names with one
+    leader, above and left of the tail.
+    """
+    k = len(values)
+    nonzero = int(np.count_nonzero(values))
+    head = np.arange(min(HEAD_NAMES, nonzero))
+    for i, r in enumerate(head):
+        annotate(ax, f"#{r + 1} {short_name(names[r])} ({value_text(values[r])})", r, values[r], 0.16, 0.95 - 0.052 * i)
+    tail = np.arange(max(head.size, nonzero - TAIL_NAMES), nonzero)
+    if tail.size:
+        lines = [f"#{r + 1} {short_name(names[r])} ({value_text(values[r])})" for r in tail]
+        text = f"tail, ranks {tail[0] + 1:,}–{tail[-1] + 1:,}:\n" + "\n".join(lines)
+        mid = tail[tail.size // 2]
+        annotate(ax, text, mid, values[mid], min(0.8, max(0.4, (nonzero - 0.5) / k - 0.1)), 0.62, ha="right")

@@ -6,15 +6,10 @@ import math
 from pathlib import Path
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.image import AxesImage
 
-from imbstat.plots.figure import BAR_COLOR, UNIFORM_STYLE, fmt_score, new_figure, note_empty, save, short_name
+from imbstat.plots.figure import BAR_COLOR, UNIFORM_STYLE, fmt_score, heatmap, new_figure, note_empty, save, short_name
 from imbstat.stats.location import LocationDistribution
 
-CMAP = "viridis"
-# The normalised image, drawn as an image is: x to the right, y down, row 0 (top) at y = 0.
-EXTENT = (0.0, 1.0, 1.0, 0.0)
 MAX_COLUMNS = 5
 
 
@@ -32,15 +27,6 @@ def plot_location(result: LocationDistribution, out_dir: str | Path, per_class: 
     return paths
 
 
-def _heatmap(ax: Axes, counts: np.ndarray, vmax: float) -> AxesImage:
-    im = ax.imshow(
-        counts, extent=EXTENT, origin="upper", cmap=CMAP, vmin=0.0, vmax=vmax, interpolation="nearest", aspect="auto"
-    )
-    ax.set_xlim(0.0, 1.0)
-    ax.set_ylim(1.0, 0.0)
-    return im
-
-
 def _centers(result: LocationDistribution, out_dir: str | Path) -> Path:
     counts = result.counts  # [G, G], row = y (top first)
     g = result.grid
@@ -50,7 +36,7 @@ def _centers(result: LocationDistribution, out_dir: str | Path) -> Path:
     heat = fig.add_subplot(spec[1, 0])
     top = fig.add_subplot(spec[0, 0], sharex=heat)
     right = fig.add_subplot(spec[1, 1], sharey=heat)
-    im = _heatmap(heat, counts, vmax=max(1.0, float(counts.max(initial=0))))
+    im = heatmap(heat, counts, vmax=max(1.0, float(counts.max(initial=0))))
     fig.colorbar(im, cax=fig.add_subplot(spec[1, 2]), label="box centres per cell")
     heat.set_xlabel("x / W  (centre, normalised image)")
     heat.set_ylabel("y / H  (down, as in the image)")
@@ -97,7 +83,7 @@ def _per_class(result: LocationDistribution, out_dir: str | Path, n: int) -> Pat
     im = None
     for ax, k in zip(axes, rows, strict=False):
         m = result.per_class[k]
-        im = _heatmap(ax, m / m.max(), vmax=1.0)
+        im = heatmap(ax, m / m.max(), vmax=1.0)
         ax.set_title(f"{short_name(result.name[k], 20)} ({int(instances[k]):,})", fontsize=9)
     for i, ax in enumerate(axes):
         ax.set_xticks([0.0, 0.5, 1.0])
