@@ -60,3 +60,15 @@ def test_score_2d_known_answers():
     corner_w1 = (0 + 0.5 + 0.5 + np.sqrt(0.5)) / 4
     assert score_2d(diagonal) == pytest.approx(0.25 / corner_w1)
     assert np.isnan(score_2d(np.zeros((4, 4))))
+
+
+def test_warm_start_gives_the_cold_solution():
+    from imbstat.scores import WARM_START_GRID, _emd_grid
+
+    g = WARM_START_GRID
+    y, x = np.mgrid[:g, :g]
+    centre_map = np.exp(-((x - g / 2) ** 2 + (y - 0.6 * g) ** 2) / (2 * (g / 6) ** 2))  # like real centre maps
+    uniform = np.ones((g, g))
+    warm, _ = _emd_grid(centre_map, uniform)
+    cold, _ = _emd_grid(centre_map, uniform, warm=False)
+    assert warm == pytest.approx(cold, rel=1e-12)  # the starting potentials change the path, not the optimum
