@@ -9,26 +9,19 @@ import typer
 
 from imbstat import __version__
 from imbstat.cli.common import (
-    ClassesOpt,
-    CrowdOpt,
-    DifficultOpt,
-    FormatOpt,
-    ImagesOpt,
     JsonOpt,
     OutOpt,
     PathArg,
     PresetOpt,
-    SizesOpt,
-    SplitOpt,
+    Source,
     app,
     emit,
     handles_input_errors,
-    load_dataset,
     progress,
     report_written,
+    source_options,
     stdout,
 )
-from imbstat.data import BoxFilter
 from imbstat.errors import ImbstatError
 from imbstat.report import terminal
 from imbstat.report.document import write_json
@@ -75,6 +68,7 @@ def _image_size(text: str) -> tuple[int, int]:
 
 @app.command("anchor-iou")
 @handles_input_errors
+@source_options()
 def anchor_iou(
     path: PathArg,
     preset: PresetOpt = "retinanet",
@@ -84,25 +78,19 @@ def anchor_iou(
     ),
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch.")] = 32,
     grid: Annotated[int, typer.Option(min=2, max=256, help="Cells per side of the spatial maps.")] = 32,
-    format: FormatOpt = None,
     json: JsonOpt = None,
     out: OutOpt = None,
-    include_crowd: CrowdOpt = False,
-    include_difficult: DifficultOpt = False,
-    split: SplitOpt = None,
-    classes: ClassesOpt = None,
-    sizes: SizesOpt = None,
-    images: ImagesOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     memory: Annotated[float, typer.Option("--memory-mb", min=1, help="Device memory for one dense IoU block.")] = 1024,
+    source: Source = Source(),
 ) -> None:
     """Figs. 4, 12a, 14, 15: label every anchor (MaxIoUAssigner) and report fg/bg, per class, IoU, per GT, maps."""
     from imbstat.anchors.presets import load_preset
     from imbstat.stats import anchor_stats
 
     chosen = load_preset(preset)
-    ds = load_dataset(path, format, split, classes, sizes, images)
-    box_filter = BoxFilter(include_crowd, include_difficult)
+    ds = source.load(path)
+    box_filter = source.box_filter
     with progress(ds.num_images, quiet) as advance:
         result = anchor_stats(ds, chosen, device, method, batch_size, box_filter, grid, advance, memory)
     options = {**asdict(box_filter), "device": device, "method": method, "batch_size": batch_size, "grid": grid}

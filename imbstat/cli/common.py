@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from imbstat.data import FORMATS, Dataset, load
+from imbstat.data import FORMATS, BoxFilter, Dataset, load
 from imbstat.errors import ImbstatError
 from imbstat.report.document import document, write_json
 
@@ -62,23 +64,66 @@ def handles_input_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def load_dataset(
-    path: Path,
-    format: str | None,
-    split: str | None = None,
-    classes: Path | None = None,
-    sizes: Path | None = None,
-    images: Path | None = None,
-) -> Dataset:
-    ds = load(path, format, split=split, classes=classes, sizes=sizes, images=images)
-    if len(ds.problems):
-        counts = ", ".join(f"{k} {n:,}" for k, n in ds.problems.counts().items())
-        typer.echo(
-            f"imbstat: note: {len(ds.problems):,} problems while loading ({counts}); "
-            f"'imbstat validate {path}' lists them",
-            err=True,
-        )
-    return ds
+@dataclass(frozen=True)
+class Source:
+    """How to read a dataset: the options every command that loads one shares."""
+
+    format: str | None = None
+    split: str | None = None
+    classes: Path | None = None
+    sizes: Path | None = None
+    images: Path | None = None
+    include_crowd: bool = False
+    include_difficult: bool = False
+
+    @property
+    def box_filter(self) -> BoxFilter:
+        return BoxFilter(self.include_crowd, self.include_difficult)
+
+    def load(self, path: Path, format: str | None = None, notes: bool = True) -> Dataset:
+        """Load ``path`` (``format`` overrides ``self.format``); note any problems on stderr."""
+        ds = load(path, format or self.format, split=self.split, classes=self.classes, sizes=self.sizes,
+                  images=self.images)  # fmt: skip
+        if notes and len(ds.problems):
+            counts = ", ".join(f"{k} {n:,}" for k, n in ds.problems.counts().items())
+            typer.echo(
+                f"imbstat: note: {len(ds.problems):,} problems while loading ({counts}); "
+                f"'imbstat validate {path}' lists them",
+                err=True,
+            )
+        return ds
+
+
+_LOAD_OPTIONS = {"format": FormatOpt, "split": SplitOpt, "classes": ClassesOpt, "sizes": SizesOpt, "images": ImagesOpt}
+_COUNT_OPTIONS = {"include_crowd": CrowdOpt, "include_difficult": DifficultOpt}
+
+
+def source_options(counting: bool = True) -> Callable[[F], F]:
+    """Give a command the shared dataset options, passed to it as one ``source: Source`` argument.
+
+    The options are declared once here and added to the command's signature,
+    which typer reads; ``counting`` adds --include-crowd and --include-difficult.
+    """
+    options = _LOAD_OPTIONS | (_COUNT_OPTIONS if counting else {})
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None if name in _LOAD_OPTIONS else False,
+                          annotation=annotation)
+        for name, annotation in options.items()
+    ]  # fmt: skip
+
+    def decorate(command: F) -> F:
+        signature = inspect.signature(command, eval_str=True)  # typer reads annotations as objects
+        own = [p for p in signature.parameters.values() if p.name != "source"]
+
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            source = Source(**{name: kwargs.pop(name) for name in options})
+            return command(*args, source=source, **kwargs)
+
+        wrapper.__signature__ = signature.replace(parameters=own + added)  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 def emit(command: str, ds: Dataset, body: dict, options: dict, json_target: str | None, tables: list) -> None:

@@ -8,56 +8,43 @@ from typing import Annotated
 import typer
 
 from imbstat.cli.common import (
-    ClassesOpt,
-    CrowdOpt,
-    DifficultOpt,
-    FormatOpt,
-    ImagesOpt,
     JsonOpt,
     OutOpt,
     PathArg,
-    SizesOpt,
-    SplitOpt,
+    Source,
     app,
     emit,
     handles_input_errors,
-    load_dataset,
     report_written,
+    source_options,
 )
-from imbstat.data import BoxFilter, load
 from imbstat.report import terminal
 from imbstat.report.document import document, write_json
 
 
 @app.command("info")
 @handles_input_errors
+@source_options(counting=False)
 def info(
     path: PathArg,
-    format: FormatOpt = None,
-    split: SplitOpt = None,
-    classes: ClassesOpt = None,
-    sizes: SizesOpt = None,
-    images: ImagesOpt = None,
     json: JsonOpt = None,
+    source: Source = Source(),
 ) -> None:
     """Format, images, boxes, classes, flagged boxes, invalid annotations by reason, load time."""
-    ds = load(path, format, split=split, classes=classes, sizes=sizes, images=images)
+    ds = source.load(path, notes=False)
     emit("info", ds, {}, {}, json, [terminal.dataset_table(ds), terminal.problems_table(ds)])
 
 
 @app.command("validate")
 @handles_input_errors
+@source_options(counting=False)
 def validate(
     path: PathArg,
-    format: FormatOpt = None,
-    split: SplitOpt = None,
-    classes: ClassesOpt = None,
-    sizes: SizesOpt = None,
-    images: ImagesOpt = None,
     json: JsonOpt = None,
+    source: Source = Source(),
 ) -> None:
     """List every invalid or suspicious annotation with its location; exit 1 if any is an error."""
-    ds = load(path, format, split=split, classes=classes, sizes=sizes, images=images)
+    ds = source.load(path, notes=False)
     problems = ds.problems
     rows = [
         {"location": loc, "reason": r.key, "severity": r.severity, "action": r.action, "detail": detail}
@@ -79,23 +66,18 @@ def validate(
 
 @app.command("class-dist")
 @handles_input_errors
+@source_options()
 def class_dist(
     path: PathArg,
-    format: FormatOpt = None,
     json: JsonOpt = None,
     out: OutOpt = None,
-    include_crowd: CrowdOpt = False,
-    include_difficult: DifficultOpt = False,
-    split: SplitOpt = None,
-    classes: ClassesOpt = None,
-    sizes: SizesOpt = None,
-    images: ImagesOpt = None,
+    source: Source = Source(),
 ) -> None:
     """Fig. 5: instances and images per class (long tail), objects and classes per image, class scores."""
     from imbstat.stats import class_distribution
 
-    ds = load_dataset(path, format, split, classes, sizes, images)
-    box_filter = BoxFilter(include_crowd, include_difficult)
+    ds = source.load(path)
+    box_filter = source.box_filter
     result = class_distribution(ds, box_filter)
     emit(
         "class-dist",
@@ -114,24 +96,19 @@ def class_dist(
 
 @app.command("scale")
 @handles_input_errors
+@source_options()
 def scale(
     path: PathArg,
-    format: FormatOpt = None,
     json: JsonOpt = None,
     out: OutOpt = None,
-    include_crowd: CrowdOpt = False,
-    include_difficult: DifficultOpt = False,
-    split: SplitOpt = None,
-    classes: ClassesOpt = None,
-    sizes: SizesOpt = None,
-    images: ImagesOpt = None,
     bins: Annotated[int, typer.Option(min=2, help="Bins of the relative size histograms on [0, 1].")] = 50,
+    source: Source = Source(),
 ) -> None:
     """Fig. 7: relative width, height, area; COCO size buckets; aspect ratio; FPN levels."""
     from imbstat.stats import scale_distribution
 
-    ds = load_dataset(path, format, split, classes, sizes, images)
-    box_filter = BoxFilter(include_crowd, include_difficult)
+    ds = source.load(path)
+    box_filter = source.box_filter
     result = scale_distribution(ds, box_filter, bins=bins)
     if result.missing:
         typer.echo(f"imbstat: note: {result.missing}", err=True)
@@ -145,25 +122,20 @@ def scale(
 
 @app.command("location")
 @handles_input_errors
+@source_options()
 def location(
     path: PathArg,
-    format: FormatOpt = None,
     json: JsonOpt = None,
     out: OutOpt = None,
-    include_crowd: CrowdOpt = False,
-    include_difficult: DifficultOpt = False,
-    split: SplitOpt = None,
-    classes: ClassesOpt = None,
-    sizes: SizesOpt = None,
-    images: ImagesOpt = None,
     grid: Annotated[int, typer.Option(min=2, max=256, help="Cells per side of the centre grid.")] = 32,
     per_class: Annotated[bool, typer.Option("--per-class", help="Also per class.")] = False,
+    source: Source = Source(),
 ) -> None:
     """Fig. 13: box centres over the normalised image, with marginal and 2-D W1 scores."""
     from imbstat.stats import location_distribution
 
-    ds = load_dataset(path, format, split, classes, sizes, images)
-    box_filter = BoxFilter(include_crowd, include_difficult)
+    ds = source.load(path)
+    box_filter = source.box_filter
     result = location_distribution(ds, box_filter, grid=grid)
     emit(
         "location",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,28 +11,21 @@ import typer
 from imbstat.cli.common import (
     AnchorsOpt,
     BatchSizeOpt,
-    ClassesOpt,
-    CrowdOpt,
     DeviceOpt,
-    DifficultOpt,
-    FormatOpt,
-    ImagesOpt,
     JsonOpt,
     MethodOpt,
     OutOpt,
     PathArg,
     PresetOpt,
     QuietOpt,
-    SizesOpt,
-    SplitOpt,
+    Source,
     app,
     handles_input_errors,
-    load_dataset,
     progress,
     report_written,
+    source_options,
     stdout,
 )
-from imbstat.data import BoxFilter
 from imbstat.errors import ImbstatError
 from imbstat.report import terminal
 from imbstat.report.document import write_json
@@ -39,6 +33,7 @@ from imbstat.report.document import write_json
 
 @app.command("report")
 @handles_input_errors
+@source_options()
 def report(
     path: PathArg,
     anchors: AnchorsOpt = False,
@@ -47,18 +42,11 @@ def report(
     device: DeviceOpt = "cpu",
     method: MethodOpt = "auto",
     batch_size: BatchSizeOpt = 32,
-    format: FormatOpt = None,
-    include_crowd: CrowdOpt = False,
-    include_difficult: DifficultOpt = False,
-    split: SplitOpt = None,
-    classes: ClassesOpt = None,
-    sizes: SizesOpt = None,
-    images: ImagesOpt = None,
     quiet: QuietOpt = False,
+    source: Source = Source(),
 ) -> None:
     """Every statistic in one folder: report.json, CSV tables, PNG figures and a self-contained index.html."""
-    results = _compute(path, format, BoxFilter(include_crowd, include_difficult), split, classes, sizes, images,
-                       anchors, preset, device, method, batch_size, quiet)  # fmt: skip
+    results = _compute(path, source, anchors, preset, device, method, batch_size, quiet)
     doc, index = _write_report(results, out)
     stdout.print(terminal.taxonomy_table(doc))
     stdout.print(f"Report written to {out}/; open {index} in a browser.")
@@ -66,28 +54,22 @@ def report(
 
 @app.command("summary")
 @handles_input_errors
+@source_options()
 def summary(
     path: PathArg,
     anchors: AnchorsOpt = False,
     json: JsonOpt = None,
     preset: PresetOpt = "retinanet",
     device: DeviceOpt = "cpu",
-    format: FormatOpt = None,
-    include_crowd: CrowdOpt = False,
-    include_difficult: DifficultOpt = False,
-    split: SplitOpt = None,
-    classes: ClassesOpt = None,
-    sizes: SizesOpt = None,
-    images: ImagesOpt = None,
     quiet: QuietOpt = False,
+    source: Source = Source(),
 ) -> None:
     """One score per imbalance problem of the survey's Table 1: class, scale, spatial, objective."""
     from dataclasses import asdict as row_dict
 
     from imbstat.report.taxonomy import taxonomy_rows
 
-    box_filter = BoxFilter(include_crowd, include_difficult)
-    results = _compute(path, format, box_filter, split, classes, sizes, images, anchors, preset, device, quiet=quiet)
+    results = _compute(path, source, anchors, preset, device, quiet=quiet)
     doc = results.document() | {"command": "summary"}
     if json != "-":
         stdout.print(terminal.taxonomy_table(doc))
@@ -102,6 +84,7 @@ SideArg = Annotated[
 
 @app.command("compare")
 @handles_input_errors
+@source_options()
 def compare(
     a: SideArg,
     b: SideArg,
@@ -110,15 +93,9 @@ def compare(
     anchors: AnchorsOpt = False,
     preset: PresetOpt = "retinanet",
     device: DeviceOpt = "cpu",
-    format: FormatOpt = None,
     format_b: Annotated[str | None, typer.Option("--format-b", help="Format of B, when not --format.")] = None,
-    include_crowd: CrowdOpt = False,
-    include_difficult: DifficultOpt = False,
-    split: SplitOpt = None,
-    classes: ClassesOpt = None,
-    sizes: SizesOpt = None,
-    images: ImagesOpt = None,
     quiet: QuietOpt = False,
+    source: Source = Source(),
 ) -> None:
     """Shift of every distribution from A to B (train vs val, old vs new): W1 between them, classes gained and lost."""
     from imbstat.report.compare import compare as compare_reports
@@ -127,12 +104,9 @@ def compare(
     for path in (a, b):  # before a long computation of A
         if not path.exists():
             raise ImbstatError("no such file or directory", path)
-    box_filter = BoxFilter(include_crowd, include_difficult)
-    load_options = (split, classes, sizes, images)
     docs = [
-        read_report(path)
-        or _compute(path, fmt, box_filter, *load_options, anchors, preset, device, quiet=quiet).document()
-        for path, fmt in ((a, format), (b, format_b or format))
+        read_report(path) or _compute(path, side, anchors, preset, device, quiet=quiet).document()
+        for path, side in ((a, source), (b, dataclasses.replace(source, format=format_b or source.format)))
     ]
     result = compare_reports(*docs)
     for key, why in result["skipped"].items():
@@ -148,12 +122,7 @@ def compare(
 
 def _compute(
     path: Path,
-    format: str | None,
-    box_filter: BoxFilter,
-    split: str | None = None,
-    classes: Path | None = None,
-    sizes: Path | None = None,
-    images: Path | None = None,
+    source: Source,
     anchors: bool = False,
     preset: str = "retinanet",
     device: str = "cpu",
@@ -166,9 +135,9 @@ def _compute(
     from imbstat.report.build import compute
 
     chosen = load_preset(preset)  # a bad preset fails before a long load
-    ds = load_dataset(path, format, split, classes, sizes, images)
+    ds = source.load(path)
     with progress(ds.num_images, quiet or not anchors) as advance:
-        return compute(ds, box_filter, anchors, chosen, device, method, batch_size, advance)
+        return compute(ds, source.box_filter, anchors, chosen, device, method, batch_size, advance)
 
 
 def _write_report(results: Any, out: Path) -> tuple[dict, Path]:
@@ -190,7 +159,7 @@ def demo(
     from imbstat.report.build import compute
 
     sample = write_sample(out / "sample.json")
-    results = compute(load_dataset(sample, "coco"))
+    results = compute(Source(format="coco").load(sample))
     _, index = _write_report(results, out)
     for table in results.terminal_tables():
         stdout.print(table)
@@ -199,6 +168,7 @@ def demo(
 
 @app.command("audit")
 @handles_input_errors
+@source_options(counting=False)
 def audit(
     path: PathArg,
     config: Annotated[Path, typer.Option("--config", help="Audit config (TOML): checks = ['METRIC OP LIMIT', ...].")],
@@ -211,12 +181,8 @@ def audit(
     ] = None,
     json: JsonOpt = None,
     device: DeviceOpt = "cpu",
-    format: FormatOpt = None,
-    split: SplitOpt = None,
-    classes: ClassesOpt = None,
-    sizes: SizesOpt = None,
-    images: ImagesOpt = None,
     quiet: QuietOpt = False,
+    source: Source = Source(),
 ) -> None:
     """Check thresholds on scores and statistics: exit 0 all pass, 1 any fails, 2 bad config or input."""
     from imbstat.report import audit as audits
@@ -230,19 +196,12 @@ def audit(
     for given in (path, baseline):
         if given is not None and not given.exists():
             raise ImbstatError("no such file or directory", given)
-    box_filter = BoxFilter(cfg.include_crowd, cfg.include_difficult)
-    load_options = (split, classes, sizes, images)
-    doc = _compute(
-        path, format, box_filter, *load_options, cfg.needs_anchors, cfg.preset, device, quiet=quiet
-    ).document()
+    source = dataclasses.replace(source, include_crowd=cfg.include_crowd, include_difficult=cfg.include_difficult)
+    doc = _compute(path, source, cfg.needs_anchors, cfg.preset, device, quiet=quiet).document()
     values = metrics(doc)
     if baseline is not None:
-        base = (
-            read_report(baseline)
-            or _compute(
-                baseline, format, box_filter, *load_options, cfg.needs_anchors, cfg.preset, device, quiet=quiet
-            ).document()
-        )
+        base = read_report(baseline) or _compute(baseline, source, cfg.needs_anchors, cfg.preset, device,
+                                                 quiet=quiet).document()  # fmt: skip
         values |= metrics(compare_reports(base, doc), prefix="compare.")
     results = audits.run_checks(cfg, values, config)
     failed = sum(not r.passed for r in results)
