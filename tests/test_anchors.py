@@ -17,6 +17,7 @@ from imbstat.anchors.matches import Matches
 from imbstat.anchors.presets import PRESETS, Preset, load_preset
 from imbstat.anchors.resize import Resize
 from imbstat.anchors.sparse import match_sparse
+from imbstat.anchors.sparse_kernel import match_sparse_compiled
 
 # A toy preset: one level of stride 16, one 32×32 anchor per cell, on a 64×64 image (4×4 cells).
 TOY = Preset(name="toy", resize=Resize(64, 64), strides=(16,), octave_base_scale=2.0, scales_per_octave=1,
@@ -114,7 +115,11 @@ def _both(grid, gts: list[list[float]], preset: Preset) -> tuple[Matches, Matche
     g = np.array(gts, np.float64).reshape(1, -1, 4)
     num = np.array([g.shape[1]])
     dense = match_dense(torch.from_numpy(grid.xyxy), torch.from_numpy(g), torch.from_numpy(num), preset, 7)
-    return dense, match_sparse(grid, g, num, preset)
+    compiled = match_sparse_compiled(grid, g, num, preset)
+    sparse = match_sparse(grid, g, num, preset)
+    for field in dataclasses.fields(Matches):
+        np.testing.assert_array_equal(getattr(compiled.sorted(), field.name), getattr(sparse.sorted(), field.name))
+    return dense, sparse
 
 
 def test_hand_cases_on_toy_grid():
@@ -157,7 +162,7 @@ def test_no_gts_is_all_background():
     g = np.zeros((2, 0, 4))
     num = np.zeros(2, np.int64)
     for m in (match_dense(torch.from_numpy(grid.xyxy), torch.from_numpy(g), torch.from_numpy(num), TOY),
-              match_sparse(grid, g, num, TOY)):  # fmt: skip
+              match_sparse(grid, g, num, TOY), match_sparse_compiled(grid, g, num, TOY)):  # fmt: skip
         assert len(m.fg_anchor) == 0 and len(m.ignored_anchor) == 0 and m.gt_max_iou.shape == (2, 0)
 
 
@@ -179,16 +184,20 @@ def _random_gts(rng: np.random.Generator, b: int, m: int, w: float, h: float) ->
     return gts, num
 
 
+SPARSE_PATHS = [match_sparse, match_sparse_compiled]
+
+
+@pytest.mark.parametrize("sparse_path", SPARSE_PATHS, ids=["numpy", "numba"])
 @pytest.mark.parametrize("name", ["retinanet", "rpn", "retinanet-v1"])
 @pytest.mark.parametrize("seed", range(3))
-def test_dense_equals_sparse_on_random_images(name, seed):
+def test_dense_equals_sparse_on_random_images(name, seed, sparse_path):
     preset = dataclasses.replace(PRESETS[name], resize=Resize(160, 267))  # small images keep the dense path quick
     rng = np.random.default_rng(seed)
     for pw, ph in ((192, 160), (160, 288)):
         grid = anchor_grid(preset, pw, ph)
         gts, num = _random_gts(rng, 3, 40, pw - 20.0, ph - 5.0)
         dense = match_dense(torch.from_numpy(grid.xyxy), torch.from_numpy(gts), torch.from_numpy(num), preset, 4096)
-        sparse = match_sparse(grid, gts, num, preset)
+        sparse = sparse_path(grid, gts, num, preset)
         d, s = dense.sorted(), sparse.sorted()
         for field in dataclasses.fields(Matches):
             np.testing.assert_array_equal(getattr(d, field.name), getattr(s, field.name), err_msg=field.name)

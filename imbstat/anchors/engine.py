@@ -107,12 +107,8 @@ def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memo
     """
     if method not in METHODS:
         raise ImbstatError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
-    on_cpu = device == "cpu"
-    if on_cpu and method in ("auto", "sparse"):
-        # The sparse path is numpy on the CPU: no need to import torch (~0.7 s).
-        from imbstat.anchors.sparse import match_sparse
-
-        return lambda batch: match_sparse(batch.grid, batch.gts, batch.num_gts, preset)
+    if device == "cpu" and method in ("auto", "sparse"):
+        return _sparse_matcher(preset)  # no torch import (~0.7 s) for the CPU path
 
     import torch
 
@@ -127,11 +123,9 @@ def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memo
     if method == "auto":
         method = "dense" if dev.type == "cuda" else "sparse"
     if method == "sparse":
-        from imbstat.anchors.sparse import match_sparse
-
         if dev.type != "cpu":
             logging.getLogger(__name__).info("the sparse path runs on the CPU; --device %s is not used", device)
-        return lambda batch: match_sparse(batch.grid, batch.gts, batch.num_gts, preset)
+        return _sparse_matcher(preset)
 
     anchors_on_device: dict[int, torch.Tensor] = {}
 
@@ -147,3 +141,12 @@ def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memo
         return match_dense(anchors_on_device[key], gts, num, preset, chunk)
 
     return dense
+
+
+def _sparse_matcher(preset: Preset) -> Matcher:
+    """The compiled sparse path where numba is installed, else its numpy reference (identical Matches)."""
+    try:
+        from imbstat.anchors.sparse_kernel import match_sparse_compiled as match
+    except ImportError:
+        from imbstat.anchors.sparse import match_sparse as match
+    return lambda batch: match(batch.grid, batch.gts, batch.num_gts, preset)

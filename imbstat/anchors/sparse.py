@@ -30,7 +30,7 @@ PIXEL_MARGIN = 1e-6
 _SHAPES: dict[tuple, dict[str, np.ndarray]] = {}
 
 
-def _shapes(grid: AnchorGrid) -> dict[str, np.ndarray]:
+def shapes(grid: AnchorGrid) -> dict[str, np.ndarray]:
     """Per (level, shape) q: base corners [Q, 4], stride, grid size and first anchor index."""
     key = (grid.preset, grid.padded_width, grid.padded_height)
     if key not in _SHAPES:
@@ -110,7 +110,7 @@ def match_sparse(grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset:
     img, gslot = np.nonzero(slot < num_gts[:, None])  # [T] the real GTs
     g = gts[img, gslot]  # [T, 4]
     legacy = 1.0 if preset.legacy else 0.0
-    q = _shapes(grid)
+    q = shapes(grid)
     base = q["base"][None, :, :]  # [1, Q, 4]
     # Effective extents: legacy "+1" pixel areas are intervals [x1, x2 + 1].
     gl = g[:, None, :2]  # [T, 1, 2]

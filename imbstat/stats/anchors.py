@@ -216,16 +216,20 @@ def grid_coverage(grid: AnchorGrid, new_w: float, new_h: float, cells: int) -> n
     """
     total = np.zeros((cells, cells), np.int64)
     per_cell = grid.preset.anchors_per_cell
+    slots = np.arange(per_cell)[:, None]  # [S, 1]: one row of counts per shape, via offset bins
     for level, (rows, cols) in enumerate(grid.cells):
         base = grid.level_offsets[level]
-        for shape in range(per_cell):
-            along_x = grid.xyxy[base + shape + per_cell * np.arange(cols)]  # row 0: every column's x-interval
-            along_y = grid.xyxy[base + shape + per_cell * cols * np.arange(rows)]  # column 0: every row's y
-            x0, x1 = _cells(along_x[:, 0], along_x[:, 2], np.float64(new_w), cells)
-            y0, y1 = _cells(along_y[:, 1], along_y[:, 3], np.float64(new_h), cells)
-            count_x = np.cumsum(np.bincount(x0, minlength=cells + 1) - np.bincount(x1, minlength=cells + 1))[:cells]
-            count_y = np.cumsum(np.bincount(y0, minlength=cells + 1) - np.bincount(y1, minlength=cells + 1))[:cells]
-            total += np.outer(count_y, count_x)
+        along_x = grid.xyxy[base + slots + per_cell * np.arange(cols)]  # [S, cols, 4]: row 0, every column
+        along_y = grid.xyxy[base + slots + per_cell * cols * np.arange(rows)]  # [S, rows, 4]: column 0, every row
+        counts = []
+        for spans, size, lo, hi in ((along_x, new_w, 0, 2), (along_y, new_h, 1, 3)):
+            first, last = _cells(spans[..., lo], spans[..., hi], np.float64(size), cells)  # [S, n] each
+            edges = slots * (cells + 1)
+            diff = np.bincount((first + edges).ravel(), minlength=per_cell * (cells + 1)) - np.bincount(
+                (last + edges).ravel(), minlength=per_cell * (cells + 1)
+            )
+            counts.append(np.cumsum(diff.reshape(per_cell, cells + 1), axis=1)[:, :cells])  # [S, G]
+        total += np.einsum("si,sj->ij", counts[1], counts[0])  # per shape: rows covering y × columns covering x
     return total
 
 
