@@ -280,7 +280,7 @@ def _scale(body: dict[str, Any]) -> str:
     if isinstance(resize, dict) and body.get("fpn_levels"):
         short, long = (_e(fmt_metric("", resize.get(k) or 0)) for k in ("short", "long"))
         note += f'<p class="legend">FPN levels after resizing to short side {short}, long side ≤ {long} '
-        note += "(DESIGN.md §2: k = floor(4 + log2(√(wh)/224)), clamped to 2–5).</p>"
+        note += "(k = floor(4 + log2(√(wh)/224)), clamped to 2–5).</p>"
     return '<div class="tables">' + "".join(tables) + "</div>" + note
 
 

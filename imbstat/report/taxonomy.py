@@ -79,7 +79,7 @@ TAXONOMY: tuple[Problem, ...] = (
         "Scale imbalance",
         "Feature-level (§5.2)",
         "scale.fpn_levels",
-        "boxes per FPN level P2–P5, box sizes after the resize (DESIGN.md §2)",
+        "boxes per FPN level P2–P5, box sizes after the preset's resize",
         "scale",
     ),
     Problem(
