@@ -75,6 +75,7 @@ class Source:
     images: Path | None = None
     include_crowd: bool = False
     include_difficult: bool = False
+    shard: str | None = None
 
     @property
     def box_filter(self) -> BoxFilter:
@@ -82,8 +83,11 @@ class Source:
 
     def load(self, path: Path, format: str | None = None, notes: bool = True) -> Dataset:
         """Load ``path`` (``format`` overrides ``self.format``); note any problems on stderr."""
+        shard = _parse_shard(self.shard) if self.shard else None  # before a long load
         ds = load(path, format or self.format, split=self.split, classes=self.classes, sizes=self.sizes,
                   images=self.images)  # fmt: skip
+        if shard:
+            ds = ds.take_shard(*shard)
         if notes and len(ds.problems):
             counts = ", ".join(f"{k} {n:,}" for k, n in ds.problems.counts().items())
             typer.echo(
@@ -94,8 +98,29 @@ class Source:
         return ds
 
 
-_LOAD_OPTIONS = {"format": FormatOpt, "split": SplitOpt, "classes": ClassesOpt, "sizes": SizesOpt, "images": ImagesOpt}
+ShardOpt = Annotated[
+    str | None,
+    typer.Option("--shard", help="Only shard I of N (0-based, images by file order): I/N. 'imbstat merge' joins them."),
+]
+_LOAD_OPTIONS = {
+    "format": FormatOpt,
+    "split": SplitOpt,
+    "classes": ClassesOpt,
+    "sizes": SizesOpt,
+    "images": ImagesOpt,
+    "shard": ShardOpt,
+}
 _COUNT_OPTIONS = {"include_crowd": CrowdOpt, "include_difficult": DifficultOpt}
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise ImbstatError(f"--shard {text!r}: expected I/N with whole numbers, e.g. 0/4") from None
+    if not 0 <= index < count:
+        raise ImbstatError(f"--shard {text!r}: expected 0 <= I < N")
+    return index, count
 
 
 def source_options(counting: bool = True) -> Callable[[F], F]:

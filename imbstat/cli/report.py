@@ -227,3 +227,15 @@ def _write_text(path: Path, text: str) -> None:
         path.write_text(text)
     except OSError as e:
         raise ImbstatError(f"cannot write: {e.strerror}", path) from None
+
+
+@app.command("merge")
+@handles_input_errors
+def merge(
+    reports: Annotated[list[Path], typer.Argument(help="The JSON reports of every shard (--shard I/N) of one run.")],
+    json: Annotated[str, typer.Option("--json", help="Write the merged report to FILE ('-' = stdout).")] = "-",
+) -> None:
+    """Join the reports of the shards of one run (--shard I/N) into exactly the report of the whole run."""
+    from imbstat.report.merge import merge_documents, read_documents
+
+    write_json(merge_documents(read_documents(reports), reports), json)

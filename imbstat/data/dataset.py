@@ -215,6 +215,7 @@ class Dataset:
     categories: Categories
     problems: Problems = dataclasses.field(default_factory=Problems.empty)
     load_seconds: float = 0.0
+    shard: str | None = None  # "I/N" when this is one shard of the file's images
 
     @property
     def num_images(self) -> int:
@@ -229,6 +230,18 @@ class Dataset:
         boxes = self.boxes.select(keep[self.boxes.image])
         boxes = dataclasses.replace(boxes, image=new_row[boxes.image])
         return dataclasses.replace(self, images=self.images.select(keep), boxes=boxes)
+
+    def take_shard(self, index: int, count: int) -> Dataset:
+        """Shard ``index`` of ``count`` (0-based): the images whose row ``r`` has ``r % count == index``.
+
+        A deterministic split by file order: the ``count`` shards of a file are
+        disjoint and cover it, so their statistics merge into the whole run's.
+        The load problems stay those of the whole file.
+        """
+        if not 0 <= index < count:
+            raise ImbstatError(f"shard {index}/{count}: expected 0 <= I < N", self.path)
+        part = self.select_images(np.arange(self.num_images) % count == index)
+        return dataclasses.replace(part, shard=f"{index}/{count}")
 
     def counted_boxes(self, box_filter: BoxFilter = BoxFilter()) -> Boxes:
         return self.boxes.select(box_filter.mask(self.boxes))

@@ -26,6 +26,7 @@ def dataset_section(ds: Dataset) -> dict[str, Any]:
         "invalid": ds.problems.counts(),
         "invalid_total": len(ds.problems),
         "load_seconds": round(ds.load_seconds, 4),
+        **({"shard": ds.shard} if ds.shard else {}),
     }
 
 

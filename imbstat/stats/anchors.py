@@ -15,7 +15,7 @@ from imbstat.anchors.matches import Matches
 from imbstat.anchors.presets import Preset, load_preset
 from imbstat.data import BoxFilter, Dataset
 from imbstat.scores import ClassScores, score_1d, score_2d
-from imbstat.stats.histogram import Histogram
+from imbstat.stats.histogram import Histogram, plain
 from imbstat.stats.scale import MEDIUM_MAX_AREA, SIZE_BUCKETS, SMALL_MAX_AREA
 
 IOU_BINS = 20  # 0.05 wide on [0, 1]
@@ -122,7 +122,7 @@ class AnchorStats:
             },
             "per_class": [
                 {
-                    "category_id": _plain(self.category_id[k]),
+                    "category_id": plain(self.category_id[k]),
                     "name": str(self.name[k]),
                     "foreground": int(self.class_foreground[k]),
                     "foreground_per_image": float(self.class_foreground[k] / n),
@@ -140,7 +140,7 @@ class AnchorStats:
                 "all": _gt_row(self, slice(None), slice(None)),
                 "by_class": [
                     {
-                        "category_id": _plain(self.category_id[k]),
+                        "category_id": plain(self.category_id[k]),
                         "name": str(self.name[k]),
                         **_gt_row(self, slice(k, k + 1), slice(None)),
                     }
@@ -176,10 +176,6 @@ def _gt_row(s: AnchorStats, k: slice, b: slice | int) -> dict[str, float]:
         "low_quality_only": int(s.gt_low_quality_only[k, b].sum()),
         "below_pos": int(s.gt_below_pos[k, b].sum()),
     }
-
-
-def _plain(value: object) -> object:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _cells(lo: np.ndarray, hi: np.ndarray, size: np.ndarray, grid: int) -> tuple[np.ndarray, np.ndarray]:

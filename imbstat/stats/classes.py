@@ -10,7 +10,7 @@ import pandas as pd
 
 from imbstat.data import BoxFilter, Dataset
 from imbstat.scores import ClassScores, score_1d
-from imbstat.stats.histogram import Histogram
+from imbstat.stats.histogram import Histogram, plain
 
 # LVIS groups classes by the number of training images that contain them.
 RARE_MAX_IMAGES = 10
@@ -69,6 +69,23 @@ class ClassDistribution:
             first.frequency,
         )
 
+    @classmethod
+    def from_dict(cls, d: dict, num_images: int) -> ClassDistribution:
+        """The result back from its JSON fields (:meth:`to_dict`), e.g. to merge shards' reports."""
+        rows = {row["category_id"]: row for row in d["classes"]}
+        ordered = [rows[c] for c in d["category_ids"]]
+        has_frequency = bool(ordered) and "frequency" in ordered[0]
+        return cls(
+            np.asarray(d["category_ids"]),
+            np.asarray([r["name"] for r in ordered], object),
+            np.asarray([r["instances"] for r in ordered], np.int64),
+            np.asarray([r["images"] for r in ordered], np.int64),
+            Histogram.from_dict(d["objects_per_image"]),
+            Histogram.from_dict(d["classes_per_image"]),
+            num_images,
+            np.asarray([r["frequency"] for r in ordered], object) if has_frequency else None,
+        )
+
     @property
     def groups(self) -> np.ndarray:
         """[K] str LVIS-style group by images: rare 1–10, common 11–100, frequent > 100, absent 0."""
@@ -115,17 +132,13 @@ class ClassDistribution:
     def to_dict(self) -> dict:
         classes = self.to_frame().to_dict(orient="records")
         return {
-            "classes": [{k: _plain(v) for k, v in row.items()} for row in classes],
+            "classes": [{k: plain(v) for k, v in row.items()} for row in classes],
+            "category_ids": [plain(c) for c in self.category_id],  # the dataset's order: rank ties keep it
             "groups": self.group_counts(),
             "objects_per_image": self.objects_per_image.to_dict(),
             "classes_per_image": self.classes_per_image.to_dict(),
             "scores": {**self.scores.to_dict(), **self.histogram_scores()},
         }
-
-
-def _plain(value: object) -> object:
-    """numpy scalars as the Python values JSON expects."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def class_distribution(ds: Dataset, box_filter: BoxFilter = BoxFilter()) -> ClassDistribution:

@@ -59,6 +59,11 @@ class Histogram:
             counts[: h.counts.size] += h.counts
         return cls(longest.edges, counts)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Histogram:
+        """Inverse of :meth:`to_dict` (float edges were rounded to 12 decimals there)."""
+        return cls(np.asarray(d["edges"], np.float64), np.asarray(d["counts"], np.int64))
+
     @property
     def total(self) -> int:
         return int(self.counts.sum())
@@ -71,3 +76,8 @@ class Histogram:
 
 def _is_integer(h: Histogram) -> bool:
     return bool(np.array_equal(h.edges, np.arange(h.edges.size)))
+
+
+def plain(value: object) -> object:
+    """A numpy scalar as the Python value JSON expects; anything else as it is."""
+    return value.item() if isinstance(value, np.generic) else value

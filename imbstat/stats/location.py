@@ -11,6 +11,7 @@ import pandas as pd
 
 from imbstat.data import BoxFilter, Dataset
 from imbstat.scores import score_1d, score_2d
+from imbstat.stats.histogram import plain
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,27 @@ class LocationDistribution:
     @classmethod
     def merge(cls, parts: Sequence[LocationDistribution]) -> LocationDistribution:
         first = parts[0]
-        return cls(first.category_id, first.name, sum(p.per_class for p in parts))
+        # Rebuilt from JSON, a part knows only the names of the classes it has boxes of.
+        name = first.name.copy()
+        for p in parts[1:]:
+            missing = np.asarray([n is None for n in name], bool)
+            name[missing] = p.name[missing]
+        return cls(first.category_id, name, sum(p.per_class for p in parts))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LocationDistribution:
+        """The result back from its JSON fields (:meth:`to_dict`); without ``per_class``, one class "all"."""
+        counts = np.asarray(d["centers"]["counts"], np.int64)
+        if "per_class" not in d:
+            return cls(np.asarray(["all"]), np.asarray(["all"], object), counts[None])
+        rows = {row["category_id"]: row for row in d["per_class"]}
+        ids = d["category_ids"]
+        per_class = np.zeros((len(ids), *counts.shape), np.int64)
+        names = np.empty(len(ids), object)
+        for k, c in enumerate(ids):
+            if c in rows:
+                per_class[k], names[k] = rows[c]["counts"], rows[c]["name"]
+        return cls(np.asarray(ids), names, per_class)
 
     @staticmethod
     def grid_scores(counts: np.ndarray) -> dict[str, float]:
@@ -66,12 +87,11 @@ class LocationDistribution:
             "scores": self.scores,
         }
         if per_class:
+            out["category_ids"] = [plain(c) for c in self.category_id]  # the dataset's order
             present = np.flatnonzero(self.per_class.sum(axis=(1, 2)))
             out["per_class"] = [
                 {
-                    "category_id": self.category_id[k].item()
-                    if isinstance(self.category_id[k], np.generic)
-                    else self.category_id[k],
+                    "category_id": plain(self.category_id[k]),
                     "name": str(self.name[k]),
                     "counts": self.per_class[k].tolist(),
                     "scores": s,

@@ -57,6 +57,21 @@ class ScaleDistribution:
             None if pixel else next(p.missing for p in parts if p.missing),
         )
 
+    @classmethod
+    def from_dict(cls, d: dict) -> ScaleDistribution:
+        """The result back from its JSON fields (:meth:`to_dict`), e.g. to merge shards' reports."""
+        pixel = d["size_buckets"] is not None
+        return cls(
+            Histogram.from_dict(d["relative_width"]),
+            Histogram.from_dict(d["relative_height"]),
+            Histogram.from_dict(d["relative_area"]),
+            Histogram.from_dict(d["aspect_ratio"]) if d["aspect_ratio"] is not None else None,
+            np.asarray([d["size_buckets"][b] for b in SIZE_BUCKETS], np.int64) if pixel else None,
+            np.asarray([d["fpn_levels"][str(k)] for k in FPN_LEVELS], np.int64) if pixel else None,
+            Resize(d["resize"]["short"], d["resize"]["long"]),
+            d.get("missing"),
+        )
+
     def histograms(self) -> dict[str, Histogram]:
         found = {
             "relative_width": self.relative_width,

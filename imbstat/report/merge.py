@@ -1,0 +1,100 @@
+"""Join the JSON reports of the shards of one dataset into the report of the whole run.
+
+Each shard is run with ``--shard I/N`` (a deterministic split of the images);
+every statistic is rebuilt from its JSON fields, merged with its own
+``merge`` (sums of counts and histograms) and written again, so the result
+is the one a single run would have printed, scores included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from imbstat.errors import ImbstatError
+from imbstat.stats import ClassDistribution, LocationDistribution, ScaleDistribution
+
+MERGEABLE = ("class-dist", "scale", "location", "report")
+_SUMMED = ("images", "boxes", "crowd", "difficult", "group_of", "images_without_boxes")
+_SAME = ("path", "format", "categories", "invalid", "invalid_total")
+
+
+def read_documents(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    import json
+
+    docs = []
+    for path in paths:
+        try:
+            docs.append(json.loads(Path(path).read_text()))
+        except OSError as e:
+            raise ImbstatError(f"cannot read report: {e.strerror}", path) from None
+        except json.JSONDecodeError as e:
+            raise ImbstatError(f"malformed JSON: {e.msg}", path, f"byte {e.pos}") from None
+        if not isinstance(docs[-1], dict) or "imbstat_version" not in docs[-1]:
+            raise ImbstatError("expected a JSON report written by imbstat --json or imbstat report", path)
+    return docs
+
+
+def merge_documents(docs: Sequence[dict[str, Any]], paths: Sequence[Path | str] = ()) -> dict[str, Any]:
+    """The report of the whole dataset from the reports of all its shards (any order)."""
+    names = [str(p) for p in paths] or [f"report {i + 1}" for i in range(len(docs))]
+    first = docs[0]
+    command = first.get("command")
+    if command not in MERGEABLE:
+        raise ImbstatError(f"cannot merge '{command}' reports; expected one of {', '.join(MERGEABLE)}", names[0])
+    if command == "report" and "anchors" in first:
+        raise ImbstatError("reports with an anchors section cannot be merged yet; run the shards without --anchors",
+                           names[0])  # fmt: skip
+    _check_shards(docs, names)
+    merged: dict[str, Any] = {k: v for k, v in first.items() if k != "dataset"}
+    merged["dataset"] = {k: v for k, v in first["dataset"].items() if k != "shard"}
+    for key in _SUMMED:
+        merged["dataset"][key] = sum(d["dataset"][key] for d in docs)
+    merged["dataset"]["load_seconds"] = round(sum(d["dataset"]["load_seconds"] for d in docs), 4)
+    if command == "report":
+        for section, merge in (("classes", _classes), ("scale", _scale), ("location", _location)):
+            merged[section] = merge([d[section] for d in docs])
+    else:
+        merged |= {"class-dist": _classes, "scale": _scale, "location": _location}[command]([*docs])
+    return merged
+
+
+def _classes(parts: list[dict]) -> dict:
+    # num_images feeds nothing that to_dict writes; the dataset head carries the sum.
+    return ClassDistribution.merge([ClassDistribution.from_dict(p, 0) for p in parts]).to_dict()
+
+
+def _scale(parts: list[dict]) -> dict:
+    return ScaleDistribution.merge([ScaleDistribution.from_dict(p) for p in parts]).to_dict()
+
+
+def _location(parts: list[dict]) -> dict:
+    merged = LocationDistribution.merge([LocationDistribution.from_dict(p) for p in parts])
+    return merged.to_dict(per_class="per_class" in parts[0])
+
+
+def _check_shards(docs: Sequence[dict], names: Sequence[str]) -> None:
+    """All shards of one run of one file: same command, options and dataset; I/N covering 0..N-1 once."""
+    first = docs[0]
+    seen: dict[int, str] = {}
+    count = None
+    for doc, name in zip(docs, names, strict=True):
+        shard = doc.get("dataset", {}).get("shard")
+        if shard is None:
+            raise ImbstatError("not a shard's report; expected one written with --shard I/N", name)
+        index, n = (int(v) for v in shard.split("/"))
+        if count is not None and n != count:
+            raise ImbstatError(f"shard {shard} of another split; expected shards of {count}", name)
+        count = n
+        if index in seen:
+            raise ImbstatError(f"shard {shard} given twice (also in {seen[index]})", name)
+        seen[index] = name
+        if doc.get("command") != first.get("command") or doc.get("options") != first.get("options"):
+            raise ImbstatError("another command or other options than the first report", name)
+        for key in _SAME:
+            if doc["dataset"].get(key) != first["dataset"].get(key):
+                raise ImbstatError(f"another dataset than the first report (dataset.{key} differs)", name)
+    missing = sorted(set(range(count or 0)) - set(seen))
+    if missing:
+        raise ImbstatError(f"shards {', '.join(f'{i}/{count}' for i in missing)} missing; expected all {count}")
