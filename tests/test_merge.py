@@ -51,10 +51,11 @@ def test_merged_shards_equal_the_whole_run(sample, tmp_path, command, extra):
     assert _doc(tmp_path / "m.json") == _doc(tmp_path / "whole.json")
 
 
-def test_merged_report_equals_the_whole_report(sample, tmp_path):
-    _run("report", sample, "--out", tmp_path / "whole", "-q")
+@pytest.mark.parametrize("anchors", [[], ["--anchors"]], ids=["dataset", "anchors"])
+def test_merged_report_equals_the_whole_report(sample, tmp_path, anchors):
+    _run("report", sample, *anchors, "--out", tmp_path / "whole", "-q")
     for i in range(2):
-        _run("report", sample, "--shard", f"{i}/2", "--out", tmp_path / f"part{i}", "-q")
+        _run("report", sample, *anchors, "--shard", f"{i}/2", "--out", tmp_path / f"part{i}", "-q")
     _run("merge", tmp_path / "part0" / "report.json", tmp_path / "part1" / "report.json", "--json", tmp_path / "m.json")
     assert _doc(tmp_path / "m.json") == _doc(tmp_path / "whole" / "report.json")
 
@@ -96,11 +97,3 @@ def test_bad_shard_option(sample):
     result = runner.invoke(app, ["class-dist", str(sample), "--shard", "3/3"])
     assert result.exit_code == 2
     assert result.stderr == "imbstat: error: --shard '3/3': expected 0 <= I < N\n"
-
-
-def test_reports_with_anchors_are_refused_for_now():
-    from imbstat import ImbstatError
-    from imbstat.report.merge import merge_documents
-
-    with pytest.raises(ImbstatError, match="reports with an anchors section cannot be merged yet"):
-        merge_documents([{"command": "report", "anchors": {}, "dataset": {"shard": "0/1"}}], ["r.json"])

@@ -82,6 +82,14 @@ class Preset:
         return d
 
 
+def preset_from_dict(d: dict) -> Preset:
+    """Inverse of :meth:`Preset.to_dict` (as a report's ``preset`` block holds it)."""
+    fields = dict(d)
+    fields["resize"] = Resize(d["resize"]["short"], d["resize"]["long"])
+    fields["strides"], fields["ratios"] = tuple(d["strides"]), tuple(d["ratios"])
+    return Preset(**fields)
+
+
 PRESETS: dict[str, Preset] = {
     "retinanet": Preset(),
     # mmdetection 1.x RetinaNet: centre (stride - 1) / 2, corners centre ± (w - 1) / 2 rounded, "+1" areas.

@@ -86,6 +86,7 @@ def anchor_iou(
 ) -> None:
     """Figs. 4, 12a, 14, 15: label every anchor (MaxIoUAssigner) and report fg/bg, per class, IoU, per GT, maps."""
     from imbstat.anchors.presets import load_preset
+    from imbstat.report.build import anchor_section
     from imbstat.stats import anchor_stats
 
     chosen = load_preset(preset)
@@ -94,7 +95,7 @@ def anchor_iou(
     with progress(ds.num_images, quiet) as advance:
         result = anchor_stats(ds, chosen, device, method, batch_size, box_filter, grid, advance, memory)
     options = {**asdict(box_filter), "device": device, "method": method, "batch_size": batch_size, "grid": grid}
-    emit("anchor-iou", ds, result.to_dict(), options, json, terminal.anchor_tables(result))
+    emit("anchor-iou", ds, anchor_section(result, ds), options, json, terminal.anchor_tables(result))
     if out:
         from imbstat.plots import plot_anchors
         from imbstat.report.tables import anchor_tables

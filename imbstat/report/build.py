@@ -47,7 +47,7 @@ class Results:
             "location": self.location.to_dict(per_class=True),
         }
         if self.anchors is not None:
-            body["anchors"] = self.anchors.to_dict()
+            body["anchors"] = anchor_section(self.anchors, self.ds)
         return document("report", self.ds, body, self.options)
 
     def write_files(self, out_dir: Path) -> list[Path]:
@@ -73,6 +73,11 @@ class Results:
         if self.anchors is not None:
             found += terminal.anchor_tables(self.anchors)
         return found
+
+
+def anchor_section(result: AnchorStats, ds: Dataset) -> dict[str, Any]:
+    """The anchors JSON; a shard's also carries ``raw``, every count, so that ``imbstat merge`` is exact."""
+    return result.to_dict() | ({"raw": result.raw_dict()} if ds.shard else {})
 
 
 def compute(

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from imbstat.errors import ImbstatError
-from imbstat.stats import ClassDistribution, LocationDistribution, ScaleDistribution
+from imbstat.stats import AnchorStats, ClassDistribution, LocationDistribution, ScaleDistribution
 
-MERGEABLE = ("class-dist", "scale", "location", "report")
+MERGEABLE = ("class-dist", "scale", "location", "anchor-iou", "report")  # the commands whose reports merge
 _SUMMED = ("images", "boxes", "crowd", "difficult", "group_of", "images_without_boxes")
 _SAME = ("path", "format", "categories", "invalid", "invalid_total")
 
@@ -43,20 +43,18 @@ def merge_documents(docs: Sequence[dict[str, Any]], paths: Sequence[Path | str] 
     command = first.get("command")
     if command not in MERGEABLE:
         raise ImbstatError(f"cannot merge '{command}' reports; expected one of {', '.join(MERGEABLE)}", names[0])
-    if command == "report" and "anchors" in first:
-        raise ImbstatError("reports with an anchors section cannot be merged yet; run the shards without --anchors",
-                           names[0])  # fmt: skip
     _check_shards(docs, names)
     merged: dict[str, Any] = {k: v for k, v in first.items() if k != "dataset"}
     merged["dataset"] = {k: v for k, v in first["dataset"].items() if k != "shard"}
     for key in _SUMMED:
         merged["dataset"][key] = sum(d["dataset"][key] for d in docs)
     merged["dataset"]["load_seconds"] = round(sum(d["dataset"]["load_seconds"] for d in docs), 4)
-    if command == "report":
-        for section, merge in (("classes", _classes), ("scale", _scale), ("location", _location)):
-            merged[section] = merge([d[section] for d in docs])
-    else:
-        merged |= {"class-dist": _classes, "scale": _scale, "location": _location}[command]([*docs])
+    if command == "report":  # one section per statistic
+        for section, merge in _SECTIONS.items():
+            if section in first:
+                merged[section] = merge([d[section] for d in docs])
+    else:  # the statistic's fields at the top level
+        merged |= _SECTIONS[_COMMAND_SECTION[command]](list(docs))
     return merged
 
 
@@ -72,6 +70,17 @@ def _scale(parts: list[dict]) -> dict:
 def _location(parts: list[dict]) -> dict:
     merged = LocationDistribution.merge([LocationDistribution.from_dict(p) for p in parts])
     return merged.to_dict(per_class="per_class" in parts[0])
+
+
+def _anchors(parts: list[dict]) -> dict:
+    if any("raw" not in p for p in parts):
+        raise ImbstatError("an anchors section without 'raw' counts; write the shards' reports with --shard I/N")
+    results = [AnchorStats.from_raw(p["raw"], p["preset"]) for p in parts]
+    return AnchorStats.merge(results).to_dict()
+
+
+_SECTIONS = {"classes": _classes, "scale": _scale, "location": _location, "anchors": _anchors}
+_COMMAND_SECTION = {"class-dist": "classes", "scale": "scale", "location": "location", "anchor-iou": "anchors"}
 
 
 def _check_shards(docs: Sequence[dict], names: Sequence[str]) -> None:

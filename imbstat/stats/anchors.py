@@ -12,7 +12,7 @@ import numpy as np
 from imbstat.anchors.engine import Batch, GroundTruth, batches, ground_truth, make_matcher
 from imbstat.anchors.generate import AnchorGrid
 from imbstat.anchors.matches import Matches
-from imbstat.anchors.presets import Preset, load_preset
+from imbstat.anchors.presets import Preset, load_preset, preset_from_dict
 from imbstat.data import BoxFilter, Dataset
 from imbstat.scores import ClassScores, score_1d, score_2d
 from imbstat.stats.histogram import Histogram, plain
@@ -100,6 +100,36 @@ class AnchorStats:
             "overlap_foreground": score_2d(self.overlap_foreground),
             "overlap_background": score_2d(self.overlap_background),
         }
+
+    def raw_dict(self) -> dict:
+        """Every field as JSON lists: what a shard's report carries so that shards merge exactly."""
+        out: dict = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if name == "preset":
+                continue
+            if isinstance(value, Histogram):
+                value = value.to_dict()
+            out[name] = value.tolist() if isinstance(value, np.ndarray) else value
+        return out
+
+    @classmethod
+    def from_raw(cls, raw: dict, preset: dict) -> AnchorStats:
+        """Inverse of :meth:`raw_dict`, with the preset from the report's ``preset`` block."""
+        fields = {}
+        for name in cls.__dataclass_fields__:
+            if name == "preset":
+                continue
+            value = raw[name]
+            if name == "foreground_per_gt":
+                value = Histogram.from_dict(value)
+            elif name in ("category_id", "name"):
+                value = np.asarray(value, object if name == "name" else None)
+            elif isinstance(value, list):
+                empty_shape = (0, 3) if name == "per_image" or name.startswith("gt_") else (0,)
+                value = np.asarray(value, np.int64).reshape(np.shape(value) if value else empty_shape)
+            fields[name] = value
+        return cls(preset=preset_from_dict(preset), **fields)
 
     def to_dict(self) -> dict:
         totals = self.totals
