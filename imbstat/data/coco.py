@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
@@ -27,7 +28,11 @@ from imbstat.data.dataset import (
     first_occurrence,
     index_of,
 )
+from imbstat.data.json_stream import BLOCK_BYTES, Span, top_level_arrays
 from imbstat.errors import ImbstatError
+
+# Above this size a file is streamed: decoding it whole holds the bytes and every struct at once.
+STREAM_ABOVE = 1 << 30
 
 
 class _Image(msgspec.Struct):
@@ -97,15 +102,100 @@ def _decode_lenient(raw: bytes, path: Path) -> _File:
         raise ImbstatError(message.replace("`", "'"), path, where.strip("`") or "$") from None
 
 
-def load_coco(path: str | Path) -> Dataset:
-    """Load a COCO-layout instances JSON (COCO, LVIS, Objects365) into a Dataset."""
-    path = Path(path)
+@dataclass
+class _AnnotationColumns:
+    image_id: np.ndarray  # [N] int64 or str
+    category_id: np.ndarray  # [N]
+    xywh: np.ndarray  # [N, 4] float64
+    iscrowd: np.ndarray  # [N] bool
+    ann_id: np.ndarray  # [N] int64, or object when ids are strings or missing
+
+    @classmethod
+    def of(cls, anns: list[_Annotation]) -> _AnnotationColumns:
+        n = len(anns)
+        return cls(
+            np.asarray([a.image_id for a in anns]),
+            np.asarray([a.category_id for a in anns]),
+            np.array([a.bbox for a in anns], np.float64).reshape(n, 4),
+            np.fromiter((a.iscrowd for a in anns), np.int64, n) != 0,
+            np.asarray([a.id for a in anns], dtype=None if all(type(a.id) is int for a in anns) else object),
+        )
+
+    @classmethod
+    def concat(cls, parts: list[_AnnotationColumns]) -> _AnnotationColumns:
+        if not parts:
+            return cls.of([])
+        ids = [p.ann_id for p in parts]
+        kind = object if any(i.dtype == object for i in ids) else None
+        return cls(
+            np.concatenate([p.image_id for p in parts]),
+            np.concatenate([p.category_id for p in parts]),
+            np.concatenate([p.xywh for p in parts]),
+            np.concatenate([p.iscrowd for p in parts]),
+            np.concatenate([i.astype(kind) if kind else i for i in ids]),
+        )
+
+
+def _read_whole(path: Path) -> tuple[list[_Image], list[_Category], _AnnotationColumns]:
     doc = _decode(read_bytes(path), path)
+    return doc.images, doc.categories, _AnnotationColumns.of(doc.annotations)
+
+
+def _read_streaming(path: Path, block_bytes: int) -> tuple[list[_Image], list[_Category], _AnnotationColumns]:
+    """The three arrays decoded span by span: annotations become columns as they come (bounded memory)."""
+    images: list[_Image] = []
+    categories: list[_Category] = []
+    parts: list[_AnnotationColumns] = []
+    seen: set[str] = set()
+    count = {"images": 0, "categories": 0, "annotations": 0}
+    kinds = {"images": list[_Image], "categories": list[_Category], "annotations": list[_Annotation]}
+    for span in top_level_arrays(path, set(kinds), block_bytes):
+        seen.add(span.key)
+        items = _decode_span(span, kinds[span.key], count[span.key], path)
+        count[span.key] += len(items)
+        if span.key == "annotations":
+            parts.append(_AnnotationColumns.of(items))
+        else:
+            (images if span.key == "images" else categories).extend(items)
+    for key in ("images", "categories"):
+        if key not in seen:
+            raise ImbstatError(f"Object missing required field '{key}'", path, "$")
+    return images, categories, _AnnotationColumns.concat(parts)
+
+
+def _decode_span(span: Span, kind: type, first: int, path: Path) -> list:
+    try:
+        return msgspec.json.decode(span.text, type=kind)
+    except msgspec.ValidationError as e:
+        message, _, where = str(e).partition(" - at ")
+        found = re.match(r"`\$\[(\d+)\](.*)`", where)
+        position = f"$.{span.key}[{first + int(found.group(1))}]{found.group(2)}" if found else f"$.{span.key}"
+        raise ImbstatError(message.replace("`", "'"), path, position) from None
+    except msgspec.DecodeError as e:
+        if re.search(rb"\b(NaN|-?Infinity)\b", span.text):  # as json.load accepts
+            return msgspec.convert(json.loads(span.text), type=kind)
+        found = re.search(r"\(byte (\d+)\)", str(e))
+        position = f"byte {span.offset + int(found.group(1)) - 1}" if found else None
+        message = re.sub(r"\s*\(byte \d+\)", "", str(e))
+        raise ImbstatError(f"{message}; expected a COCO instances JSON document", path, position) from None
+
+
+def load_coco(path: str | Path, stream: bool | None = None, block_bytes: int = BLOCK_BYTES) -> Dataset:
+    """Load a COCO-layout instances JSON (COCO, LVIS, Objects365) into a Dataset.
+
+    Files above :data:`STREAM_ABOVE` bytes (or with ``stream``) are read in
+    blocks: their annotations become numpy columns span by span, so memory
+    grows with the columns, not with the file.
+    """
+    path = Path(path)
+    if stream is None:
+        stream = path.is_file() and path.stat().st_size > STREAM_ABOVE
+    images_in, cats, anns = _read_streaming(path, block_bytes) if stream else _read_whole(path)
     problems: list[Problems] = []
 
-    img_ids = np.asarray([im.id for im in doc.images])
-    widths = np.fromiter((im.width for im in doc.images), np.float64, len(doc.images))
-    heights = np.fromiter((im.height for im in doc.images), np.float64, len(doc.images))
+    img_ids = np.asarray([im.id for im in images_in])
+    widths = np.fromiter((im.width for im in images_in), np.float64, len(images_in))
+    heights = np.fromiter((im.height for im in images_in), np.float64, len(images_in))
     first = first_occurrence(img_ids)
     if not first.all():
         rows = np.flatnonzero(~first)
@@ -123,13 +213,13 @@ def load_coco(path: str | Path) -> Dataset:
     keep = first & sized
     images = Images(
         img_ids[keep],
-        np.asarray([im.file_name for im in doc.images])[keep] if len(doc.images) else np.zeros(0, str),
+        np.asarray([im.file_name for im in images_in])[keep] if len(images_in) else np.zeros(0, str),
         widths[keep],
         heights[keep],
         np.ones(int(keep.sum()), bool),
     )
 
-    cat_ids = np.asarray([c.id for c in doc.categories])
+    cat_ids = np.asarray([c.id for c in cats])
     if not first_occurrence(cat_ids).all():
         dup = int(np.flatnonzero(~first_occurrence(cat_ids))[0])
         raise ImbstatError(
@@ -137,7 +227,6 @@ def load_coco(path: str | Path) -> Dataset:
             path,
             f"$.categories[{dup}]",
         )
-    cats = doc.categories
     categories = Categories(
         cat_ids,
         np.asarray([c.name for c in cats], dtype=object),
@@ -145,22 +234,19 @@ def load_coco(path: str | Path) -> Dataset:
         np.asarray([c.frequency or "" for c in cats], dtype=object) if any(c.frequency for c in cats) else None,
     )
 
-    anns = doc.annotations
-    n = len(anns)
-    xywh = np.array([a.bbox for a in anns], np.float64).reshape(n, 4)
-    ann_img = np.asarray([a.image_id for a in anns])
-    image = index_of(images.image_id, ann_img)
+    del images_in
+    image = index_of(images.image_id, anns.image_id)
     # Boxes of an excluded (invalid-size) image are counted apart from unknown ids.
-    image[(image < 0) & np.isin(ann_img, img_ids[first & ~sized])] = -2
-    category = index_of(cat_ids, np.asarray([a.category_id for a in anns]))
-    iscrowd = np.fromiter((a.iscrowd for a in anns), np.int64, n) != 0
-    ann_ids = pd.Series([a.id for a in anns], dtype=object)
+    image[(image < 0) & np.isin(anns.image_id, img_ids[first & ~sized])] = -2
+    category = index_of(cat_ids, anns.category_id)
+    ann_ids = pd.Series(anns.ann_id)
     repeated = np.flatnonzero(ann_ids.duplicated().to_numpy() & ann_ids.notna().to_numpy())
     if repeated.size:
         problems.append(
             Problems.of(Reason.DUPLICATE_ANNOTATION_ID, [f"annotations[{i}] (id {ann_ids[i]})" for i in repeated])
         )
-    del doc, anns
+    xywh, iscrowd = anns.xywh, anns.iscrowd
+    del anns
 
     xyxy = xywh.copy()
     xyxy[:, 2:] += xyxy[:, :2]

@@ -1,0 +1,120 @@
+"""Stream the top-level arrays of a large JSON object without holding the document in memory.
+
+The file is read in blocks; numpy finds the brackets outside strings (a quote
+escaped by an odd run of backslashes does not count) and their nesting depth,
+so no Python code runs per byte or per element. For each top-level key whose
+value is an array of objects or arrays, the caller receives byte spans of
+whole elements, ``[elem,elem,...]``, ready for a typed decoder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from imbstat.errors import ImbstatError
+
+BLOCK_BYTES = 64 << 20
+KEY_CONTEXT = 4096  # bytes kept between blocks to read the key of an array that opens at a block start
+_QUOTE, _BACKSLASH = ord('"'), ord("\\")
+_STEP = np.zeros(256, np.int64)  # depth change of each byte outside strings
+_STEP[[ord("{"), ord("[")]] = 1
+_STEP[[ord("}"), ord("]")]] = -1
+
+
+@dataclass(frozen=True)
+class Span:
+    key: str  # the top-level key whose array this is
+    offset: int  # byte offset in the file of the span's first element
+    text: bytes  # "[elem,elem,...]"
+
+
+class _Scanner:
+    """Brackets outside strings, with the string state and depth carried from block to block."""
+
+    def __init__(self) -> None:
+        self.in_string = False
+        self.backslashes = 0  # backslashes ending the previous block
+        self.depth = 0
+
+    def brackets(self, block: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Positions of ``{}[]`` outside strings, and the depth before and after each."""
+        a = np.frombuffer(block, np.uint8)
+        quotes = np.flatnonzero(a == _QUOTE)
+        not_bs = np.flatnonzero(a != _BACKSLASH)
+        if quotes.size:
+            prev = np.searchsorted(not_bs, quotes) - 1  # the last non-backslash before each quote
+            run = np.where(prev >= 0, quotes - 1 - not_bs[np.maximum(prev, 0)], quotes + self.backslashes)
+            quotes = quotes[run % 2 == 0]  # an odd run of backslashes escapes the quote
+        where = np.flatnonzero(_STEP[a] != 0)
+        outside = (np.searchsorted(quotes, where) + self.in_string) % 2 == 0
+        where = where[outside]
+        after = self.depth + np.cumsum(_STEP[a[where]])
+        before = after - _STEP[a[where]]
+        self.in_string = bool((quotes.size + self.in_string) % 2)
+        self.backslashes = len(a) - 1 - int(not_bs[-1]) if not_bs.size else self.backslashes + len(a)
+        if after.size:
+            self.depth = int(after[-1])
+        return where, before, after
+
+
+def top_level_arrays(path: Path, keys: set[str], block_bytes: int = BLOCK_BYTES) -> Iterator[Span]:
+    """Spans of whole elements of the arrays under ``keys`` in the root object of ``path``, in file order."""
+    scanner = _Scanner()
+    current: str | None = None  # the key of the array being streamed
+    emitted = False  # whether a span of it was handed out
+    pending = b""  # its bytes not handed out yet (or, between arrays, recent bytes to read a key from)
+    pending_offset = 0
+    position = 0  # file offset of the block
+    with open(path, "rb") as f:
+        while block := f.read(block_bytes):
+            where, before, after = scanner.brackets(block)
+            cut = 0  # bytes of the block before `cut` are accounted for
+            root = np.flatnonzero((before <= 1) | (after <= 1))  # few: values of the root object open and close
+            for p, d0, d1 in zip(where[root].tolist(), before[root].tolist(), after[root].tolist(), strict=True):
+                if d0 == 1 and d1 == 2 and block[p] == ord("["):
+                    key = _key_before(pending + block[cut:p])
+                    current, emitted = (key if key in keys else None), False
+                    pending, pending_offset, cut = b"", position + p + 1, p + 1
+                elif d0 == 2 and d1 == 1:
+                    if current is not None:
+                        spans = list(_span(current, pending_offset, pending + block[cut:p]))
+                        # an empty array still says that its key is there
+                        yield from spans or ([] if emitted else [Span(current, pending_offset, b"[]")])
+                    current, pending, cut = None, b"", p + 1
+            if current is not None:
+                # hand out the block's whole elements: up to the last one that closes at depth 2
+                closing = where[(after == 2) & (before == 3)]
+                closing = closing[closing >= cut]
+                if closing.size:
+                    end = int(closing[-1]) + 1
+                    yield from _span(current, pending_offset, pending + block[cut:end])
+                    pending, pending_offset, cut, emitted = b"", position + end, end, True
+                pending += block[cut:]
+            else:
+                pending = (pending + block[cut:])[-KEY_CONTEXT:]
+            position += len(block)
+    if scanner.depth != 0 or scanner.in_string or position == 0:
+        raise ImbstatError("JSON ends early; expected the rest of the document", path, f"byte {position}")
+
+
+def _span(key: str, offset: int, body: bytes) -> Iterator[Span]:
+    """``body`` is elements separated by commas, maybe led by one: as a JSON array."""
+    elements = body.lstrip().removeprefix(b",").lstrip()
+    if elements.rstrip():
+        yield Span(key, offset + len(body) - len(elements), b"[" + elements.rstrip() + b"]")
+
+
+def _key_before(text: bytes) -> str:
+    """The key of ``"key": [`` at the end of ``text``; "" when there is none."""
+    head = text.rstrip()
+    if not head.endswith(b":"):
+        return ""
+    head = head[:-1].rstrip()
+    if not head.endswith(b'"'):
+        return ""
+    start = head.rfind(b'"', 0, len(head) - 1)
+    return head[start + 1 : -1].decode("utf-8", "replace")
