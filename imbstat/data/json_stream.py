@@ -23,6 +23,7 @@ _QUOTE, _BACKSLASH = ord('"'), ord("\\")
 _STEP = np.zeros(256, np.int64)  # depth change of each byte outside strings
 _STEP[[ord("{"), ord("[")]] = 1
 _STEP[[ord("}"), ord("]")]] = -1
+_IS_BRACKET = _STEP != 0  # a bool lookup keeps the per-byte pass at one byte per byte
 
 
 @dataclass(frozen=True)
@@ -44,21 +45,31 @@ class _Scanner:
         """Positions of ``{}[]`` outside strings, and the depth before and after each."""
         a = np.frombuffer(block, np.uint8)
         quotes = np.flatnonzero(a == _QUOTE)
-        not_bs = np.flatnonzero(a != _BACKSLASH)
-        if quotes.size:
-            prev = np.searchsorted(not_bs, quotes) - 1  # the last non-backslash before each quote
-            run = np.where(prev >= 0, quotes - 1 - not_bs[np.maximum(prev, 0)], quotes + self.backslashes)
-            quotes = quotes[run % 2 == 0]  # an odd run of backslashes escapes the quote
-        where = np.flatnonzero(_STEP[a] != 0)
+        # A quote after a backslash is escaped when the run of backslashes before it is odd: rare, so looped.
+        after_bs = quotes[(quotes > 0) & (a[np.maximum(quotes - 1, 0)] == _BACKSLASH)]
+        escaped = [q for q in after_bs.tolist() if self._run_before(a, q) % 2 == 1]
+        if quotes.size and quotes[0] == 0 and self.backslashes % 2 == 1:
+            escaped.append(0)
+        if escaped:
+            quotes = np.setdiff1d(quotes, escaped, assume_unique=True)
+        where = np.flatnonzero(_IS_BRACKET[a])
         outside = (np.searchsorted(quotes, where) + self.in_string) % 2 == 0
         where = where[outside]
-        after = self.depth + np.cumsum(_STEP[a[where]])
-        before = after - _STEP[a[where]]
+        step = _STEP[a[where]]
+        after = self.depth + np.cumsum(step)
+        before = after - step
         self.in_string = bool((quotes.size + self.in_string) % 2)
-        self.backslashes = len(a) - 1 - int(not_bs[-1]) if not_bs.size else self.backslashes + len(a)
+        self.backslashes = self._run_before(a, len(a))
         if after.size:
             self.depth = int(after[-1])
         return where, before, after
+
+    def _run_before(self, a: np.ndarray, end: int) -> int:
+        """Backslashes just before ``end`` (counting into the previous block if they reach the start)."""
+        start = end
+        while start > 0 and a[start - 1] == _BACKSLASH:
+            start -= 1
+        return end - start + (self.backslashes if start == 0 else 0)
 
 
 def top_level_arrays(path: Path, keys: set[str], block_bytes: int = BLOCK_BYTES) -> Iterator[Span]:
