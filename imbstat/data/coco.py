@@ -180,6 +180,16 @@ def _decode_span(span: Span, kind: type, first: int, path: Path) -> list:
         raise ImbstatError(f"{message}; expected a COCO instances JSON document", path, position) from None
 
 
+def _repeated(ids: np.ndarray) -> np.ndarray:
+    """Rows whose annotation id repeats an earlier one (missing ids never repeat)."""
+    if ids.dtype != object:  # integers: sorting is lighter than hashing 25M of them
+        order = np.argsort(ids, kind="stable")
+        same = ids[order[1:]] == ids[order[:-1]]
+        return np.sort(order[1:][same]) if same.any() else np.zeros(0, np.int64)
+    series = pd.Series(ids, dtype=object)
+    return np.flatnonzero(series.duplicated().to_numpy() & series.notna().to_numpy())
+
+
 def load_coco(path: str | Path, stream: bool | None = None, block_bytes: int = BLOCK_BYTES) -> Dataset:
     """Load a COCO-layout instances JSON (COCO, LVIS, Objects365) into a Dataset.
 
@@ -237,10 +247,12 @@ def load_coco(path: str | Path, stream: bool | None = None, block_bytes: int = B
     del images_in
     image = index_of(images.image_id, anns.image_id)
     # Boxes of an excluded (invalid-size) image are counted apart from unknown ids.
-    image[(image < 0) & np.isin(anns.image_id, img_ids[first & ~sized])] = -2
+    excluded = img_ids[first & ~sized]
+    if excluded.size:
+        image[(image < 0) & np.isin(anns.image_id, excluded)] = -2
     category = index_of(cat_ids, anns.category_id)
-    ann_ids = pd.Series(anns.ann_id)
-    repeated = np.flatnonzero(ann_ids.duplicated().to_numpy() & ann_ids.notna().to_numpy())
+    ann_ids = anns.ann_id
+    repeated = _repeated(ann_ids)
     if repeated.size:
         problems.append(
             Problems.of(Reason.DUPLICATE_ANNOTATION_ID, [f"annotations[{i}] (id {ann_ids[i]})" for i in repeated])
@@ -248,9 +260,8 @@ def load_coco(path: str | Path, stream: bool | None = None, block_bytes: int = B
     xywh, iscrowd = anns.xywh, anns.iscrowd
     del anns
 
-    xyxy = xywh.copy()
-    xyxy[:, 2:] += xyxy[:, :2]
-    boxes = Boxes.build(image, category, xyxy, iscrowd=iscrowd)
+    xywh[:, 2:] += xywh[:, :2]  # in place: now corners
+    boxes = Boxes.build(image, category, xywh, iscrowd=iscrowd)
 
     def describe(rows: np.ndarray) -> list[str]:
         return [f"annotations[{i}] (id {ann_ids[i]})" for i in rows]

@@ -58,6 +58,7 @@ class Reason(enum.Enum):
 
 
 _REASONS = list(Reason)
+_CHUNK_ROWS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -293,36 +294,47 @@ def assemble(
     if len(images) == 0:
         raise ImbstatError("no images found; expected at least one image", path)
     parts = list(problems)
-    reason = np.full(len(boxes), -1, np.int64)
+    n = len(boxes)
+    reason = np.full(n, -1, np.int8)
+    code = {r: np.int8(_REASONS.index(r)) for r in Reason}
 
-    def flag(mask: np.ndarray, r: Reason) -> None:
-        reason[mask & (reason < 0)] = _REASONS.index(r)
+    def flag(rows: np.ndarray, mask: np.ndarray, r: Reason) -> None:
+        rows[mask & (rows < 0)] = code[r]
 
-    flag(boxes.image == -1, Reason.UNKNOWN_IMAGE)
-    flag(boxes.image == -2, Reason.IMAGE_EXCLUDED)
-    flag(boxes.category < 0, Reason.UNKNOWN_CATEGORY)
-    xyxy = boxes.xyxy.copy()
-    flag(~np.isfinite(xyxy).all(axis=1), Reason.NAN_COORDINATE)
-    with np.errstate(invalid="ignore"):
-        flag((xyxy[:, 2] <= xyxy[:, 0]) | (xyxy[:, 3] <= xyxy[:, 1]), Reason.NON_POSITIVE_SIZE)
-        ok = reason < 0
-        img = np.where(ok, boxes.image, 0)
-        w, h = images.width[img], images.height[img]
-        if normalized:
-            xyxy *= np.stack([w, h, w, h], axis=1)
-        bound = np.stack([np.zeros_like(w), np.zeros_like(h), w, h], axis=1)
-        clipped = np.clip(xyxy, bound[:, [0, 1, 0, 1]], bound[:, [2, 3, 2, 3]])
-        flag(ok & ((clipped[:, 2] <= clipped[:, 0]) | (clipped[:, 3] <= clipped[:, 1])), Reason.OUTSIDE_IMAGE)
-        repaired = (reason < 0) & (clipped != xyxy).any(axis=1)
-    flag(repaired, Reason.CLIPPED_TO_IMAGE)
+    flag(reason, boxes.image == -1, Reason.UNKNOWN_IMAGE)
+    flag(reason, boxes.image == -2, Reason.IMAGE_EXCLUDED)
+    flag(reason, boxes.category < 0, Reason.UNKNOWN_CATEGORY)
+    clipped = np.empty((n, 4), np.float64)
+    # The geometry runs over row chunks so that its temporaries stay small on 25M-box inputs.
+    for start in range(0, n, _CHUNK_ROWS):
+        rows = slice(start, start + _CHUNK_ROWS)
+        r = reason[rows]  # a view: flags land in reason
+        xyxy = boxes.xyxy[rows].copy()
+        flag(r, ~np.isfinite(xyxy).all(axis=1), Reason.NAN_COORDINATE)
+        with np.errstate(invalid="ignore"):
+            flag(r, (xyxy[:, 2] <= xyxy[:, 0]) | (xyxy[:, 3] <= xyxy[:, 1]), Reason.NON_POSITIVE_SIZE)
+            ok = r < 0
+            img = np.where(ok, boxes.image[rows], 0)
+            size = np.stack([images.width[img], images.height[img]], axis=1)[:, [0, 1, 0, 1]]  # [n, 4] W H W H
+            if normalized:
+                xyxy *= size
+            inside = np.clip(xyxy, 0.0, size)
+            flag(r, ok & ((inside[:, 2] <= inside[:, 0]) | (inside[:, 3] <= inside[:, 1])), Reason.OUTSIDE_IMAGE)
+            flag(r, (inside != xyxy).any(axis=1), Reason.CLIPPED_TO_IMAGE)
+        clipped[rows] = inside
+    repaired = reason == code[Reason.CLIPPED_TO_IMAGE]
 
     bad = np.flatnonzero(reason >= 0)
     if bad.size:
         locations = list(describe(bad))
         details = [f"x1={a:g} y1={b:g} x2={c:g} y2={d:g}" for a, b, c, d in boxes.xyxy[bad]]
-        parts.append(Problems(reason[bad].astype(np.int8), np.asarray(locations, object), np.asarray(details, object)))
+        parts.append(Problems(reason[bad], np.asarray(locations, object), np.asarray(details, object)))
     keep = (reason < 0) | repaired
-    kept = dataclasses.replace(boxes.select(keep), xyxy=clipped[keep])
+    kept = Boxes(
+        boxes.image[keep], boxes.category[keep], clipped[keep], boxes.iscrowd[keep], boxes.difficult[keep],
+        boxes.group_of[keep],
+    )  # fmt: skip
+    del clipped
     return Dataset(path, format, images, kept, categories, Problems.concat(parts))
 
 
