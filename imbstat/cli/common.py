@@ -76,6 +76,7 @@ class Source:
     include_crowd: bool = False
     include_difficult: bool = False
     shard: str | None = None
+    no_cache: bool = False
 
     @property
     def box_filter(self) -> BoxFilter:
@@ -85,7 +86,7 @@ class Source:
         """Load ``path`` (``format`` overrides ``self.format``); note any problems on stderr."""
         shard = _parse_shard(self.shard) if self.shard else None  # before a long load
         ds = load(path, format or self.format, split=self.split, classes=self.classes, sizes=self.sizes,
-                  images=self.images)  # fmt: skip
+                  images=self.images, cache=False if self.no_cache else None)  # fmt: skip
         if shard:
             ds = ds.take_shard(*shard)
         if notes and len(ds.problems):
@@ -109,8 +110,12 @@ _LOAD_OPTIONS = {
     "sizes": SizesOpt,
     "images": ImagesOpt,
     "shard": ShardOpt,
+    "no_cache": Annotated[
+        bool, typer.Option("--no-cache", help="Neither read nor write the Parquet cache of a large source.")
+    ],
 }
 _COUNT_OPTIONS = {"include_crowd": CrowdOpt, "include_difficult": DifficultOpt}
+_FLAGS = {"no_cache", "include_crowd", "include_difficult"}
 
 
 def _parse_shard(text: str) -> tuple[int, int]:
@@ -131,7 +136,7 @@ def source_options(counting: bool = True) -> Callable[[F], F]:
     """
     options = _LOAD_OPTIONS | (_COUNT_OPTIONS if counting else {})
     added = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None if name in _LOAD_OPTIONS else False,
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=False if name in _FLAGS else None,
                           annotation=annotation)
         for name, annotation in options.items()
     ]  # fmt: skip

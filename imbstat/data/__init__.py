@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from pathlib import Path
 
@@ -62,6 +63,7 @@ def load(
     classes: str | Path | None = None,
     sizes: str | Path | None = None,
     images: str | Path | None = None,
+    cache: bool | None = None,
 ) -> Dataset:
     """Load annotations from ``path`` into a :class:`Dataset`.
 
@@ -73,9 +75,41 @@ def load(
         sizes: Open Images image sizes CSV (``ImageID,Width,Height``).
         images: a folder of image files whose headers give image sizes
             (Open Images, YOLO).
+        cache: read and write the Parquet cache of :mod:`imbstat.data.cache`
+            (True), never (False), or for sources over 64 MiB (None).
     """
+    from imbstat.data import cache as columnar_cache
+
     start = time.perf_counter()
     format = format or detect_format(path)
+    source = Path(path)
+    options = columnar_cache.load_options(path, format, split, classes, sizes, images)
+    if cache is not False:
+        cached = columnar_cache.read_cache(source, options)
+        if cached is not None:
+            return dataclasses.replace(cached, load_seconds=time.perf_counter() - start)
+    ds = _parse(source, format, split, classes, sizes, images)
+    if cache or (cache is None and _size(source) > columnar_cache.AUTO_CACHE_ABOVE):
+        try:
+            columnar_cache.write_cache(ds, source, options)
+        except ImbstatError as e:
+            if cache:
+                raise
+            logging.getLogger(__name__).info("no cache written: %s", e)
+    return dataclasses.replace(ds, load_seconds=time.perf_counter() - start)
+
+
+def _size(source: Path) -> int:
+    return (
+        source.stat().st_size if source.is_file() else sum(p.stat().st_size for p in source.rglob("*") if p.is_file())
+    )
+
+
+def _parse(
+    path: Path, format: str, split: str | None, classes: str | Path | None, sizes: str | Path | None,
+    images: str | Path | None,
+) -> Dataset:  # fmt: skip
+    """Read the source itself (no cache)."""
     if format == "coco":
         from imbstat.data.coco import load_coco
 
@@ -94,4 +128,4 @@ def load(
         ds = load_yolo(path, split=split, images=images)
     else:
         raise ImbstatError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}", path)
-    return dataclasses.replace(ds, load_seconds=time.perf_counter() - start)
+    return ds

@@ -1,0 +1,162 @@
+"""A columnar cache of a loaded Dataset: Parquet tables next to a fingerprint of the source.
+
+Parsing a multi-GB annotation file takes minutes; reading its columns back
+from Parquet takes seconds. A cache belongs to one source file or folder and
+one set of load options: it is stale, and ignored, as soon as the source's
+size or modification time differs and its content hash no longer matches, or
+the options or the cache schema differ.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imbstat.data.dataset import Boxes, Categories, Dataset, Images, Problems
+from imbstat.errors import ImbstatError
+
+CACHE_SCHEMA = 1
+# Below this size parsing is about as fast as reading a cache: load() caches bigger sources only.
+AUTO_CACHE_ABOVE = 64 << 20
+_log = logging.getLogger(__name__)
+
+
+def cache_dir(source: Path) -> Path:
+    """``<source>.imbstat-cache/`` beside the source, or under ~/.cache/imbstat where that is not writable."""
+    source = source.resolve()
+    beside = source.parent / f"{source.name}.imbstat-cache"
+    if os.access(source.parent, os.W_OK):
+        return beside
+    key = hashlib.blake2b(str(source).encode(), digest_size=8).hexdigest()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "imbstat" / f"{source.name}-{key}"
+
+
+def fingerprint(source: Path, with_hash: bool = True) -> dict[str, Any]:
+    """Size and mtime of the source (every file of a folder), and a content hash of a single file."""
+    files = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
+    stats = [(str(p.relative_to(source)) if p != source else "", p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    found: dict[str, Any] = {"files": stats}
+    if with_hash and source.is_file():
+        digest = hashlib.blake2b(digest_size=16)
+        with open(source, "rb") as f:
+            while chunk := f.read(16 << 20):
+                digest.update(chunk)
+        found["blake2b"] = digest.hexdigest()
+    return found
+
+
+def load_options(
+    path: str | Path, format: str | None, split: str | None, classes: Any, sizes: Any, images: Any
+) -> dict[str, str | None]:
+    """The load options a cache is valid for, as load() passes them."""
+    from imbstat.data import detect_format
+
+    given = {"format": format or detect_format(path), "split": split, "classes": classes, "sizes": sizes,
+             "images": images}  # fmt: skip
+    return {k: None if v is None else str(v) for k, v in given.items()}
+
+
+def write_cache(ds: Dataset, source: Path, options: dict[str, Any]) -> Path:
+    """Write ``ds`` as Parquet tables with the source's fingerprint; returns the cache folder."""
+    import pandas as pd
+
+    folder = cache_dir(source)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, table in _tables(ds).items():
+            pd.DataFrame(table).to_parquet(folder / f"{name}.parquet", index=False)
+        meta = {
+            "cache_schema": CACHE_SCHEMA,
+            "source": str(source.resolve()),
+            "format": ds.format,
+            "options": options,
+            "fingerprint": fingerprint(source),
+        }
+        (folder / "meta.json").write_text(json.dumps(meta))
+    except OSError as e:
+        raise ImbstatError(f"cannot write the cache: {e.strerror}", folder) from None
+    return folder
+
+
+def read_cache(source: Path, options: dict[str, Any]) -> Dataset | None:
+    """The cached Dataset of ``source``, or None when there is none or it is stale."""
+    import pandas as pd
+
+    folder = cache_dir(source)
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if meta.get("cache_schema") != CACHE_SCHEMA or meta.get("options") != options:
+        return None
+    now = fingerprint(source, with_hash=False)
+    if [list(f) for f in now["files"]] != meta["fingerprint"]["files"]:
+        # Touched or changed: a single file whose content is unchanged still matches by its hash.
+        if "blake2b" not in meta["fingerprint"] or fingerprint(source)["blake2b"] != meta["fingerprint"]["blake2b"]:
+            _log.info("stale cache %s ignored", folder)
+            return None
+        meta["fingerprint"]["files"] = now["files"]  # same content, touched: skip the hash next time
+        with contextlib.suppress(OSError):
+            (folder / "meta.json").write_text(json.dumps(meta))
+    try:
+        tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in _TABLES}
+    except (OSError, ValueError) as e:
+        _log.info("unreadable cache %s ignored: %s", folder, e)
+        return None
+    return _dataset(tables, str(source), meta["format"])
+
+
+_TABLES = ("images", "boxes", "categories", "problems")
+
+
+def _tables(ds: Dataset) -> dict[str, dict[str, np.ndarray]]:
+    b, c = ds.boxes, ds.categories
+    categories = {"category_id": c.category_id, "name": c.name.astype(str)}
+    if c.supercategory is not None:
+        categories["supercategory"] = c.supercategory.astype(str)
+    if c.frequency is not None:
+        categories["frequency"] = c.frequency.astype(str)
+    return {
+        "images": {f.name: getattr(ds.images, f.name) for f in dataclasses.fields(Images)},
+        "boxes": {
+            "image": b.image,
+            "category": b.category,
+            "x1": b.xyxy[:, 0],
+            "y1": b.xyxy[:, 1],
+            "x2": b.xyxy[:, 2],
+            "y2": b.xyxy[:, 3],
+            "iscrowd": b.iscrowd,
+            "difficult": b.difficult,
+            "group_of": b.group_of,
+        },
+        "categories": categories,
+        "problems": {
+            "reason": ds.problems.reason,
+            "location": ds.problems.location.astype(str),
+            "detail": ds.problems.detail.astype(str),
+        },
+    }
+
+
+def _dataset(t: dict, path: str, format: str) -> Dataset:
+    im, bx, ca, pr = (t[name] for name in _TABLES)
+    images = Images(*(im[f.name].to_numpy() for f in dataclasses.fields(Images)))
+    xyxy = np.ascontiguousarray(bx[["x1", "y1", "x2", "y2"]].to_numpy(np.float64))
+    boxes = Boxes(*(bx[k].to_numpy() for k in ("image", "category")), xyxy,
+                  *(bx[k].to_numpy(bool) for k in ("iscrowd", "difficult", "group_of")))  # fmt: skip
+    categories = Categories(
+        ca["category_id"].to_numpy(),
+        ca["name"].to_numpy(object),
+        ca["supercategory"].to_numpy(object) if "supercategory" in ca else None,
+        ca["frequency"].to_numpy(object) if "frequency" in ca else None,
+    )
+    problems = Problems(pr["reason"].to_numpy(np.int8), pr["location"].to_numpy(object), pr["detail"].to_numpy(object))
+    return Dataset(path, format, images, boxes, categories, problems)

@@ -1,0 +1,87 @@
+"""The Parquet cache: same Dataset back, stale when the source or the options change."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+from conftest import TINY_ANNOTATIONS, TINY_CATEGORIES, TINY_IMAGES, coco_doc
+from typer.testing import CliRunner
+
+import imbstat
+from imbstat.cli import app
+from imbstat.data import cache as columnar_cache
+
+
+def _same(a, b) -> None:
+    for part in ("images", "boxes", "categories", "problems"):
+        x, y = getattr(a, part), getattr(b, part)
+        for field in dataclasses.fields(x):
+            u, v = getattr(x, field.name), getattr(y, field.name)
+            assert (u is None and v is None) or np.array_equal(u, v), (part, field.name)
+    assert (a.format, a.path) == (b.format, b.path)
+
+
+def test_cache_round_trip_and_staleness(write_json):
+    doc = coco_doc(TINY_IMAGES, [*TINY_ANNOTATIONS, (9, 1, [1, 1, 2, 2], 0)], TINY_CATEGORIES)  # one problem too
+    doc["categories"][0]["frequency"] = "r"
+    path = write_json(doc)
+    options = columnar_cache.load_options(path, None, None, None, None, None)
+    parsed = imbstat.load(path, cache=True)
+    assert columnar_cache.cache_dir(path).is_dir()
+    cached = columnar_cache.read_cache(path, options)
+    _same(cached, parsed)
+    assert cached.problems.counts() == {"unknown_image": 1}
+    _same(imbstat.load(path), parsed)  # load() finds it
+
+    os.utime(path, ns=(1, 1))  # touched, same content: still valid by its hash
+    assert columnar_cache.read_cache(path, options) is not None
+    assert columnar_cache.read_cache(path, options | {"split": "val"}) is None  # other options
+
+    doc["annotations"].pop()
+    path.write_text(json.dumps(doc))  # changed content
+    assert columnar_cache.read_cache(path, options) is None
+    assert len(imbstat.load(path).problems) == 0  # parsed again, not the stale cache
+
+
+def test_small_sources_are_not_cached_unless_asked(write_json):
+    path = write_json(coco_doc(TINY_IMAGES, TINY_ANNOTATIONS, TINY_CATEGORIES))
+    imbstat.load(path)
+    assert not columnar_cache.cache_dir(path).exists()  # below AUTO_CACHE_ABOVE
+    imbstat.load(path, cache=False)
+    assert not columnar_cache.cache_dir(path).exists()
+
+
+def test_folder_source_is_stale_when_a_file_changes(tmp_path):
+    from imbstat.data.write import write_voc
+
+    coco = tmp_path / "c.json"
+    coco.write_text(json.dumps(coco_doc(TINY_IMAGES, TINY_ANNOTATIONS[:3], TINY_CATEGORIES)))
+    voc = tmp_path / "voc"
+    write_voc(imbstat.load(coco), voc)
+    imbstat.load(voc, cache=True)
+    options = columnar_cache.load_options(voc, None, None, None, None, None)
+    assert columnar_cache.read_cache(voc, options) is not None
+    xml = next((voc / "Annotations").glob("*.xml"))
+    xml.write_text(xml.read_text().replace("<difficult>0</difficult>", "<difficult>1</difficult>"))
+    assert columnar_cache.read_cache(voc, options) is None
+
+
+def test_unwritable_source_folder_caches_in_the_user_cache(write_json, tmp_path, monkeypatch):
+    path = write_json(coco_doc(TINY_IMAGES, TINY_ANNOTATIONS, TINY_CATEGORIES))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home-cache"))
+    monkeypatch.setattr(columnar_cache.os, "access", lambda *a: False)  # as for a read-only dataset folder
+    folder = columnar_cache.cache_dir(path)
+    assert folder.parent == tmp_path / "home-cache" / "imbstat"
+    imbstat.load(path, cache=True)
+    assert (folder / "meta.json").exists()
+
+
+def test_cache_command(write_json):
+    path = write_json(coco_doc(TINY_IMAGES, TINY_ANNOTATIONS, TINY_CATEGORIES))
+    result = CliRunner().invoke(app, ["cache", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"cache written to {columnar_cache.cache_dir(path)}: parse ")
+    assert (columnar_cache.cache_dir(path) / "boxes.parquet").exists()
