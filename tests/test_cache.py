@@ -69,14 +69,21 @@ def test_folder_source_is_stale_when_a_file_changes(tmp_path):
     assert columnar_cache.read_cache(voc, options) is None
 
 
-def test_unwritable_source_folder_caches_in_the_user_cache(write_json, tmp_path, monkeypatch):
-    path = write_json(coco_doc(TINY_IMAGES, TINY_ANNOTATIONS, TINY_CATEGORIES))
+def test_read_only_source_folder_caches_in_the_user_cache(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    path = data / "instances.json"
+    path.write_text(json.dumps(coco_doc(TINY_IMAGES, TINY_ANNOTATIONS, TINY_CATEGORIES)))
+    data.chmod(0o555)  # like ../shared/data: even root must not write there
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "home-cache"))
-    monkeypatch.setattr(columnar_cache.os, "access", lambda *a: False)  # as for a read-only dataset folder
-    folder = columnar_cache.cache_dir(path)
-    assert folder.parent == tmp_path / "home-cache" / "imbstat"
-    imbstat.load(path, cache=True)
-    assert (folder / "meta.json").exists()
+    try:
+        folder = columnar_cache.cache_dir(path)
+        assert folder.parent == tmp_path / "home-cache" / "imbstat"
+        imbstat.load(path, cache=True)
+        assert (folder / "meta.json").exists()
+        assert [p.name for p in data.iterdir()] == ["instances.json"]
+    finally:
+        data.chmod(0o755)
 
 
 def test_cache_command(write_json):

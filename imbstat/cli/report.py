@@ -43,10 +43,20 @@ def report(
     method: MethodOpt = "auto",
     batch_size: BatchSizeOpt = 32,
     quiet: QuietOpt = False,
+    dask: Annotated[
+        str | None,
+        typer.Option("--dask", help="Run shards on Dask: local:N worker processes, or a scheduler address."),
+    ] = None,
+    shards: Annotated[int | None, typer.Option("--shards", min=1, help="Shards for --dask (default 2 per worker).")] = (
+        None
+    ),
     source: Source = Source(),
 ) -> None:
     """Every statistic in one folder: report.json, CSV tables, PNG figures and a self-contained index.html."""
-    results = _compute(path, source, anchors, preset, device, method, batch_size, quiet)
+    if dask:
+        results = _compute_on_dask(path, source, dask, shards, anchors, preset, device, method, batch_size)
+    else:
+        results = _compute(path, source, anchors, preset, device, method, batch_size, quiet)
     doc, index = _write_report(results, out)
     stdout.print(terminal.taxonomy_table(doc))
     stdout.print(f"Report written to {out}/; open {index} in a browser.")
@@ -138,6 +148,34 @@ def _compute(
     ds = source.load(path)
     with progress(ds.num_images, quiet or not anchors) as advance:
         return compute(ds, source.box_filter, anchors, chosen, device, method, batch_size, advance)
+
+
+def _compute_on_dask(
+    path: Path, source: Source, spec: str, shards: int | None, anchors: bool, preset: str, device: str, method: str,
+    batch_size: int,
+) -> Any:  # fmt: skip
+    """The report's Results from one Dask task per shard (report/distributed.py)."""
+    from imbstat.anchors.presets import load_preset
+    from imbstat.report.distributed import compute_distributed, dask_client
+
+    if source.shard:
+        raise ImbstatError("--dask runs every shard itself; leave out --shard")
+    chosen = load_preset(preset)
+    load_kwargs = {"format": source.format, "split": source.split, "classes": source.classes, "sizes": source.sizes,
+                   "images": source.images}  # fmt: skip
+    # The client loads first and writes the Parquet cache, so that workers read columns instead of parsing.
+    ds = source.load(path) if source.no_cache else dataclasses.replace(source, no_cache=False).load(path)
+    if not source.no_cache:
+        from imbstat.data import load
+
+        load(path, **load_kwargs, cache=True)
+    client = dask_client(spec)
+    try:
+        workers = max(1, len(client.scheduler_info().get("workers", {})))
+        return compute_distributed(ds, client, shards or 2 * workers, load_kwargs, source.box_filter, anchors, chosen,
+                                   device, method, batch_size)  # fmt: skip
+    finally:
+        client.close()
 
 
 def _write_report(results: Any, out: Path) -> tuple[dict, Path]:

@@ -33,7 +33,8 @@ def cache_dir(source: Path) -> Path:
     """``<source>.imbstat-cache/`` beside the source, or under ~/.cache/imbstat where that is not writable."""
     source = source.resolve()
     beside = source.parent / f"{source.name}.imbstat-cache"
-    if os.access(source.parent, os.W_OK):
+    # Write bits as well as access: root may write anywhere, but a folder without them is meant read-only.
+    if os.access(source.parent, os.W_OK) and source.parent.stat().st_mode & 0o222:
         return beside
     key = hashlib.blake2b(str(source).encode(), digest_size=8).hexdigest()
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "imbstat" / f"{source.name}-{key}"

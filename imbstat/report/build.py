@@ -80,6 +80,17 @@ def anchor_section(result: AnchorStats, ds: Dataset) -> dict[str, Any]:
     return result.to_dict() | ({"raw": result.raw_dict()} if ds.shard else {})
 
 
+def compute_options(
+    box_filter: BoxFilter, anchors: bool, preset: str | Preset, device: str, method: str
+) -> dict[str, Any]:
+    """The ``options`` block of a report computed with these arguments."""
+    options: dict[str, Any] = asdict(box_filter)
+    if anchors:
+        name = preset.name if isinstance(preset, Preset) else load_preset(preset).name
+        options |= {"anchors": True, "preset": name, "device": device, "method": method}
+    return options
+
+
 def compute(
     ds: Dataset,
     box_filter: BoxFilter = BoxFilter(),
@@ -91,12 +102,11 @@ def compute(
     progress: Callable[[int], None] | None = None,
 ) -> Results:
     """Compute every dataset-level statistic, and the anchor statistics when ``anchors``."""
-    options: dict[str, Any] = asdict(box_filter)
     anchor_result = None
     if anchors:
         chosen = preset if isinstance(preset, Preset) else load_preset(preset)
         anchor_result = anchor_stats(ds, chosen, device, method, batch_size, box_filter, progress=progress)
-        options |= {"anchors": True, "preset": chosen.name, "device": device, "method": method}
+    options = compute_options(box_filter, anchors, preset, device, method)
     return Results(
         ds,
         class_distribution(ds, box_filter),
