@@ -301,8 +301,10 @@ class _Accumulator:
         low = m.fg_iou < self.preset.pos_iou
         self.positive_iou += np.histogram(m.fg_iou, bins=IOU_BINS, range=(0.0, 1.0))[0]
         self.positive_iou_low_quality += np.histogram(m.fg_iou[low], bins=IOU_BINS, range=(0.0, 1.0))[0]
-        self.fg_per_gt += np.bincount(rows, minlength=len(self.fg_per_gt))
-        self.fg_high_per_gt += np.bincount(rows[~low], minlength=len(self.fg_per_gt))
+        # Counts of this batch's GTs only: a bincount over every GT of the dataset per batch is quadratic.
+        for counts, hits in ((self.fg_per_gt, rows), (self.fg_high_per_gt, rows[~low])):
+            gts, n = np.unique(hits, return_counts=True)
+            counts[gts] += n
         valid = batch.gt_rows >= 0
         self.gt_max_iou[batch.gt_rows[valid]] = m.gt_max_iou[valid]
 
