@@ -82,11 +82,14 @@ class Source:
     def box_filter(self) -> BoxFilter:
         return BoxFilter(self.include_crowd, self.include_difficult)
 
-    def load(self, path: Path, format: str | None = None, notes: bool = True) -> Dataset:
-        """Load ``path`` (``format`` overrides ``self.format``); note any problems on stderr."""
+    def load(self, path: Path, format: str | None = None, notes: bool = True, cache: bool | None = None) -> Dataset:
+        """Load ``path`` (``format`` overrides ``self.format``); note any problems on stderr.
+
+        ``cache`` as for :func:`imbstat.load`; ``--no-cache`` overrides it.
+        """
         shard = _parse_shard(self.shard) if self.shard else None  # before a long load
         ds = load(path, format or self.format, split=self.split, classes=self.classes, sizes=self.sizes,
-                  images=self.images, cache=False if self.no_cache else None)  # fmt: skip
+                  images=self.images, cache=False if self.no_cache else cache)  # fmt: skip
         if shard:
             ds = ds.take_shard(*shard)
         if notes and len(ds.problems):

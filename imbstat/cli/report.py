@@ -162,13 +162,9 @@ def _compute_on_dask(
         raise ImbstatError("--dask runs every shard itself; leave out --shard")
     chosen = load_preset(preset)
     load_kwargs = {"format": source.format, "split": source.split, "classes": source.classes, "sizes": source.sizes,
-                   "images": source.images}  # fmt: skip
+                   "images": source.images, "cache": not source.no_cache}  # fmt: skip
     # The client loads first and writes the Parquet cache, so that workers read columns instead of parsing.
-    ds = source.load(path) if source.no_cache else dataclasses.replace(source, no_cache=False).load(path)
-    if not source.no_cache:
-        from imbstat.data import load
-
-        load(path, **load_kwargs, cache=True)
+    ds = source.load(path, cache=True)
     client = dask_client(spec)
     try:
         workers = max(1, len(client.scheduler_info().get("workers", {})))
