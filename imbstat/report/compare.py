@@ -416,15 +416,8 @@ def terminal_tables(compared: dict[str, Any]) -> list[Table]:
 def write_files(doc_a: dict[str, Any], doc_b: dict[str, Any], compared: dict[str, Any], out_dir: Path) -> list[Path]:
     """``compare_scores.csv``, ``compare_class_shifts.csv`` (every class) and the overlaid figures."""
     from imbstat.plots import plot_compare
+    from imbstat.report.tables import write_frames
 
     frames = {"compare_scores": score_frame(compared), "compare_class_shifts": class_shifts(doc_a, doc_b)[0]}
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for name, frame in frames.items():
-            path = out_dir / f"{name}.csv"
-            frame.to_csv(path, index=False)
-            paths.append(path)
-    except OSError as e:
-        raise ImbstatError(f"cannot write tables: {e.strerror}", out_dir) from None
+    paths = write_frames(frames, out_dir)
     return paths + plot_compare(doc_a, doc_b, compared, out_dir)

@@ -15,7 +15,8 @@ def _histogram_frame(h: Histogram) -> pd.DataFrame:
     return pd.DataFrame({"low": h.edges[:-1], "high": h.edges[1:], "count": h.counts})
 
 
-def _write(frames: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
+def write_frames(frames: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
+    """Each frame as ``<name>.csv`` in ``out_dir``; the paths written."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = []
@@ -29,7 +30,7 @@ def _write(frames: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
 
 
 def class_tables(result: ClassDistribution, out_dir: Path) -> list[Path]:
-    return _write(
+    return write_frames(
         {
             "classes": result.to_frame(),
             "objects_per_image": _histogram_frame(result.objects_per_image),
@@ -45,14 +46,18 @@ def scale_tables(result: ScaleDistribution, out_dir: Path) -> list[Path]:
         d = result.to_dict()
         frames["scale_size_buckets"] = pd.DataFrame(list(d["size_buckets"].items()), columns=["bucket", "count"])
         frames["scale_fpn_levels"] = pd.DataFrame(list(d["fpn_levels"].items()), columns=["level", "count"])
-    return _write(frames, out_dir)
+    return write_frames(frames, out_dir)
+
+
+def _grid_frame(counts: np.ndarray) -> pd.DataFrame:
+    """A map as a matrix: row i = y cell i (top first), column j = x cell j."""
+    frame = pd.DataFrame(counts, columns=[f"x{j}" for j in range(counts.shape[1])])
+    frame.insert(0, "y", range(counts.shape[0]))
+    return frame
 
 
 def location_tables(result: LocationDistribution, out_dir: Path) -> list[Path]:
-    # The grid as a matrix: row i = y cell i (top first), column j = x cell j.
-    grid = pd.DataFrame(result.counts, columns=[f"x{j}" for j in range(result.grid)])
-    grid.insert(0, "y", range(result.grid))
-    return _write({"location_centers": grid}, out_dir)
+    return write_frames({"location_centers": _grid_frame(result.counts)}, out_dir)
 
 
 def anchor_tables(result: AnchorStats, image_id: np.ndarray, out_dir: Path) -> list[Path]:
@@ -63,22 +68,17 @@ def anchor_tables(result: AnchorStats, image_id: np.ndarray, out_dir: Path) -> l
                         "low_quality": result.positive_iou_low_quality})  # fmt: skip
     per_gt = pd.DataFrame([{"size": k, **v} for k, v in [*d["per_gt"]["by_size"].items(), ("all", d["per_gt"]["all"])]])
 
-    def grid(counts: np.ndarray) -> pd.DataFrame:
-        frame = pd.DataFrame(counts, columns=[f"x{j}" for j in range(counts.shape[1])])
-        frame.insert(0, "y", range(counts.shape[0]))
-        return frame
-
     n = max(result.num_images, 1)
-    return _write(
+    return write_frames(
         {
             "anchors_per_image": per_image,
             "anchors_per_class": pd.DataFrame(d["per_class"]),
             "anchors_positive_iou": iou,
             "anchors_per_gt": per_gt,
-            "anchors_relative_top_left": grid(result.relative_top_left),
-            "anchors_relative_center": grid(result.relative_center),
-            "anchors_overlap_foreground": grid(result.overlap_foreground / n),
-            "anchors_overlap_background": grid(result.overlap_background / n),
+            "anchors_relative_top_left": _grid_frame(result.relative_top_left),
+            "anchors_relative_center": _grid_frame(result.relative_center),
+            "anchors_overlap_foreground": _grid_frame(result.overlap_foreground / n),
+            "anchors_overlap_background": _grid_frame(result.overlap_background / n),
         },
         out_dir,
     )
