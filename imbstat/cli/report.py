@@ -28,7 +28,7 @@ from imbstat.cli.common import (
 )
 from imbstat.errors import ImbstatError
 from imbstat.report import terminal
-from imbstat.report.document import write_json
+from imbstat.report.document import write_json, write_text
 
 
 @app.command("report")
@@ -243,9 +243,9 @@ def audit(
         stdout.print(terminal.audit_table(results, str(path)))
         stdout.print(f"{len(results) - failed} passed, {failed} failed")
     if junit:
-        _write_text(junit, audits.junit_xml(results))
+        write_text(audits.junit_xml(results), junit, "the JUnit report")
     if markdown:
-        _write_text(markdown, audits.markdown(results, str(path)))
+        write_text(audits.markdown(results, str(path)), markdown, "the Markdown summary")
     if json:
         rows = [{"check": str(r.check), "metric": r.check.metric, "op": r.check.op, "limit": r.check.limit,
                  "value": r.value, "passed": r.passed} for r in results]  # fmt: skip
@@ -253,14 +253,6 @@ def audit(
         write_json(head | {"command": "audit", "config": str(config), "checks": rows, "failed": failed}, json)
     if failed:
         raise typer.Exit(1)
-
-
-def _write_text(path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    except OSError as e:
-        raise ImbstatError(f"cannot write: {e.strerror}", path) from None
 
 
 @app.command("merge")

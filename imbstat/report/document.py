@@ -62,9 +62,8 @@ def dumps(doc: dict[str, Any]) -> str:
     return json.dumps(_plain(doc), indent=2, allow_nan=False) + "\n"
 
 
-def write_json(doc: dict[str, Any], target: str | Path) -> None:
-    """Write ``doc`` to the file ``target``, or to stdout when it is ``-``."""
-    text = dumps(doc)
+def write_text(text: str, target: str | Path, what: str = "the report") -> None:
+    """Write ``text`` to the file ``target`` (its folder made), or to stdout when it is ``-``."""
     if str(target) == "-":
         sys.stdout.write(text)
         return
@@ -72,4 +71,9 @@ def write_json(doc: dict[str, Any], target: str | Path) -> None:
         Path(target).parent.mkdir(parents=True, exist_ok=True)
         Path(target).write_text(text)
     except OSError as e:
-        raise ImbstatError(f"cannot write the JSON report: {e.strerror}", target) from None
+        raise ImbstatError(f"cannot write {what}: {e.strerror}", target) from None
+
+
+def write_json(doc: dict[str, Any], target: str | Path) -> None:
+    """Write ``doc`` to the file ``target``, or to stdout when it is ``-``."""
+    write_text(dumps(doc), target, "the JSON report")
