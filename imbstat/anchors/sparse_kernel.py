@@ -21,14 +21,15 @@ from imbstat.anchors.sparse import IOU_MARGIN, PIXEL_MARGIN, shapes
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _iou(xyxy: np.ndarray, a: int, gx1: float, gy1: float, gx2: float, gy2: float, one: float) -> float:
+def _iou(ax1: float, ay1: float, ax2: float, ay2: float, gx1: float, gy1: float, gx2: float, gy2: float,
+         one: float) -> float:  # fmt: skip
     # The operations and order of iou.box_iou: every path gives the same bits.
-    iw = min(xyxy[a, 2], gx2) - max(xyxy[a, 0], gx1) + one
-    ih = min(xyxy[a, 3], gy2) - max(xyxy[a, 1], gy1) + one
+    iw = min(ax2, gx2) - max(ax1, gx1) + one
+    ih = min(ay2, gy2) - max(ay1, gy1) + one
     iw = iw if iw > 0.0 else 0.0
     ih = ih if ih > 0.0 else 0.0
     inter = iw * ih
-    area_a = (xyxy[a, 2] - xyxy[a, 0] + one) * (xyxy[a, 3] - xyxy[a, 1] + one)
+    area_a = (ax2 - ax1 + one) * (ay2 - ay1 + one)
     area_g = (gx2 - gx1 + one) * (gy2 - gy1 + one)
     return inter / (area_a + area_g - inter)
 
@@ -45,15 +46,22 @@ def _cell_window(g_lo: float, g_hi: float, need: float, b_lo: float, b_hi: float
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _label(xyxy, gts, num_gts, base, stride, rows, cols, offset, shape, per_cell, pos, neg, min_pos, low_quality, one):
+def _label(gts, num_gts, base, stride, rows, cols, offset, shape, per_cell, pos, neg, min_pos, low_quality, one):
     b_count, m = gts.shape[0], gts.shape[1]
     q_count = stride.shape[0]
+    area = (base[:, 2] - base[:, 0] + one) * (base[:, 3] - base[:, 1] + one)  # effective anchor areas
+    # Work arrays are indexed shape-major (q, row, col), so a window's anchors are adjacent in
+    # memory; the output uses mmdetection's index (level, row, col, shape).
+    local_start = np.zeros(q_count + 1, np.int64)
+    for q in range(q_count):
+        local_start[q + 1] = local_start[q] + rows[q] * cols[q]
+    n_local = local_start[q_count]
     gt_max = np.zeros((b_count, m))
-    best_iou = np.full(xyxy.shape[0], -1.0)
-    best_slot = np.zeros(xyxy.shape[0], np.int64)
-    lq_slot = np.full(xyxy.shape[0], -1, np.int64)
+    best_iou = np.full(n_local, -1.0)
+    best_slot = np.zeros(n_local, np.int64)
+    lq_slot = np.full(n_local, -1, np.int64)
     window = np.empty((max(m, 1), q_count, 4), np.int64)
-    touched = np.empty(4096, np.int64)
+    touched = np.empty((4096, 2), np.int64)  # local index, anchor
     fg = np.empty((4096, 3), np.int64)  # image, anchor, slot
     fg_iou = np.empty(4096)
     ignored = np.empty((4096, 2), np.int64)
@@ -64,35 +72,51 @@ def _label(xyxy, gts, num_gts, base, stride, rows, cols, offset, shape, per_cell
         for j in range(num_gts[b]):
             gx1, gy1, gx2, gy2 = gts[b, j, 0], gts[b, j, 1], gts[b, j, 2], gts[b, j, 3]
             ex, ey = gx2 + one, gy2 + one  # effective extents: legacy "+1" areas are [x1, x2 + 1]
+            area_g = (ex - gx1) * (ey - gy1)
             # 1. A lower bound of the GT's best IoU: the exact IoU at each shape's nearest cell.
+            #    IoU <= min(A, G) / max(A, G), so a shape whose area ratio is at most the bound
+            #    so far cannot raise it: most shapes are skipped on one comparison.
             bound = 0.0
             for q in range(q_count):
+                if min(area[q], area_g) <= bound * max(area[q], area_g):
+                    continue
                 bx1, by1, bx2, by2 = base[q, 0], base[q, 1], base[q, 2] + one, base[q, 3] + one
                 cx = min(max(np.rint(((gx1 + ex) / 2 - (bx1 + bx2) / 2) / stride[q]), 0), cols[q] - 1)
                 cy = min(max(np.rint(((gy1 + ey) / 2 - (by1 + by2) / 2) / stride[q]), 0), rows[q] - 1)
-                a = offset[q] + (int(cy) * cols[q] + int(cx)) * per_cell[q] + shape[q]
-                bound = max(bound, _iou(xyxy, a, gx1, gy1, gx2, gy2, one))
+                # Anchor corners as anchor_grid makes them: cell shift (exact) + base corner.
+                sx, sy = cx * stride[q], cy * stride[q]
+                v = _iou(sx + base[q, 0], sy + base[q, 1], sx + base[q, 2], sy + base[q, 3], gx1, gy1, gx2, gy2, one)
+                bound = max(bound, v)
             # 2. Per shape, the window of cells where IoU can reach the threshold; 3. every cell in it.
             threshold = max(min(neg, bound) - IOU_MARGIN, 0.0)
-            area_g = (ex - gx1) * (ey - gy1)
             for q in range(q_count):
+                if min(area[q], area_g) < threshold * max(area[q], area_g):
+                    # No anchor of this shape reaches the threshold (which is IOU_MARGIN below
+                    # any IoU that can decide a label): an empty window.
+                    window[j, q, 0], window[j, q, 1], window[j, q, 2], window[j, q, 3] = 0, -1, 0, -1
+                    continue
                 bx1, by1, bx2, by2 = base[q, 0], base[q, 1], base[q, 2] + one, base[q, 3] + one
-                inter_needed = threshold * ((bx2 - bx1) * (by2 - by1) + area_g) / (1 + threshold)
+                inter_needed = threshold * (area[q] + area_g) / (1 + threshold)
                 need_x = max(inter_needed / min(by2 - by1, ey - gy1) * (1 - IOU_MARGIN), PIXEL_MARGIN)
                 need_y = max(inter_needed / min(bx2 - bx1, ex - gx1) * (1 - IOU_MARGIN), PIXEL_MARGIN)
                 x0, x1 = _cell_window(gx1, ex, need_x, bx1, bx2, stride[q], cols[q])
                 y0, y1 = _cell_window(gy1, ey, need_y, by1, by2, stride[q], rows[q])
                 window[j, q, 0], window[j, q, 1], window[j, q, 2], window[j, q, 3] = x0, x1, y0, y1
                 for cy in range(y0, y1 + 1):
+                    sy = cy * stride[q]
+                    ay1, ay2 = sy + base[q, 1], sy + base[q, 3]
+                    row_local = local_start[q] + cy * cols[q]
                     for cx in range(x0, x1 + 1):
-                        a = offset[q] + (cy * cols[q] + cx) * per_cell[q] + shape[q]
-                        v = _iou(xyxy, a, gx1, gy1, gx2, gy2, one)
+                        sx = cx * stride[q]
+                        v = _iou(sx + base[q, 0], ay1, sx + base[q, 2], ay2, gx1, gy1, gx2, gy2, one)
                         if v > gt_max[b, j]:
                             gt_max[b, j] = v
+                        a = row_local + cx
                         if best_iou[a] < 0.0:
                             if n_touched == touched.shape[0]:
                                 touched = np.concatenate((touched, np.empty_like(touched)))
-                            touched[n_touched] = a
+                            touched[n_touched, 0] = a
+                            touched[n_touched, 1] = offset[q] + (cy * cols[q] + cx) * per_cell[q] + shape[q]
                             n_touched += 1
                             best_iou[a], best_slot[a] = v, j
                         elif v > best_iou[a]:  # strictly: ties keep the lower GT index
@@ -106,27 +130,29 @@ def _label(xyxy, gts, num_gts, base, stride, rows, cols, offset, shape, per_cell
                 gx1, gy1, gx2, gy2 = gts[b, j, 0], gts[b, j, 1], gts[b, j, 2], gts[b, j, 3]
                 for q in range(q_count):
                     for cy in range(window[j, q, 2], window[j, q, 3] + 1):
+                        sy = cy * stride[q]
+                        ay1, ay2 = sy + base[q, 1], sy + base[q, 3]
                         for cx in range(window[j, q, 0], window[j, q, 1] + 1):
-                            a = offset[q] + (cy * cols[q] + cx) * per_cell[q] + shape[q]
-                            if _iou(xyxy, a, gx1, gy1, gx2, gy2, one) == peak:
-                                lq_slot[a] = j
+                            sx = cx * stride[q]
+                            if _iou(sx + base[q, 0], ay1, sx + base[q, 2], ay2, gx1, gy1, gx2, gy2, one) == peak:
+                                lq_slot[local_start[q] + cy * cols[q] + cx] = j
         for k in range(n_touched):
-            a = touched[k]
+            a, anchor = touched[k, 0], touched[k, 1]
             if n_fg == fg.shape[0]:
                 fg = np.concatenate((fg, np.empty_like(fg)))
                 fg_iou = np.concatenate((fg_iou, np.empty_like(fg_iou)))
             if n_ig == ignored.shape[0]:
                 ignored = np.concatenate((ignored, np.empty_like(ignored)))
             if lq_slot[a] >= 0:
-                fg[n_fg, 0], fg[n_fg, 1], fg[n_fg, 2] = b, a, lq_slot[a]
+                fg[n_fg, 0], fg[n_fg, 1], fg[n_fg, 2] = b, anchor, lq_slot[a]
                 fg_iou[n_fg] = gt_max[b, lq_slot[a]]
                 n_fg += 1
             elif best_iou[a] >= pos:
-                fg[n_fg, 0], fg[n_fg, 1], fg[n_fg, 2] = b, a, best_slot[a]
+                fg[n_fg, 0], fg[n_fg, 1], fg[n_fg, 2] = b, anchor, best_slot[a]
                 fg_iou[n_fg] = best_iou[a]
                 n_fg += 1
             elif best_iou[a] >= neg:
-                ignored[n_ig, 0], ignored[n_ig, 1] = b, a
+                ignored[n_ig, 0], ignored[n_ig, 1] = b, anchor
                 n_ig += 1
             best_iou[a] = -1.0
             lq_slot[a] = -1
@@ -137,7 +163,7 @@ def match_sparse_compiled(grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray
     """:func:`sparse.match_sparse`, compiled: same arguments, identical Matches."""
     q = shapes(grid)
     fg, fg_iou, ignored, gt_max = _label(
-        grid.xyxy, np.ascontiguousarray(gts, np.float64), np.asarray(num_gts, np.int64), q["base"], q["stride"],
+        np.ascontiguousarray(gts, np.float64), np.asarray(num_gts, np.int64), q["base"], q["stride"],
         q["rows"], q["cols"], q["offset"], q["shape"], q["per_cell"], float(preset.pos_iou), float(preset.neg_iou),
         float(preset.min_pos_iou), bool(preset.low_quality), 1.0 if preset.legacy else 0.0,
     )  # fmt: skip
