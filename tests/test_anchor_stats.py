@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -102,6 +103,24 @@ def test_dense_equals_sparse_and_shards_merge(tmp_path):
     _assert_same(dataclasses.replace(merged, per_image=merged.per_image[np.argsort(order)]), sparse)
 
 
+@pytest.mark.parametrize("preset_name", ["retinanet", "retinanet-v1"])
+def test_compiled_tally_equals_numpy(tmp_path, write_json, monkeypatch, preset_name):
+    from imbstat.data.sample import write_sample
+
+    ds, _ = _small(write_sample(tmp_path / "sample.json", num_images=24))
+    preset = dataclasses.replace(imbstat.anchors.presets.PRESETS[preset_name], resize=Resize(200, 333))
+    # plus a GT exactly on an anchor (IoU 1.0, the histogram's closed last edge) and one on a 0.5 edge
+    # (anchor [0, 0, 32, 32] -> IoU 1; anchors [16, 0, 48, 32] and [32, 0, 64, 32] vs [32, 0, 48, 32] -> 0.5)
+    toy = imbstat.load(write_json(coco_doc([(1, 64, 64)], [(1, 1, [0, 0, 32, 32], 0), (1, 1, [32, 0, 16, 32], 0)],
+                                           [(1, "a")])))  # fmt: skip
+    compiled = [imbstat.anchor_stats(ds, preset, batch_size=5), imbstat.anchor_stats(toy, TOY, grid=4)]
+    assert compiled[1].positive_iou[[10, 19]].tolist() == [2, 1] and compiled[1].positive_iou_low_quality.sum() == 0
+    assert compiled[0].positive_iou_low_quality.sum() > 0
+    monkeypatch.setitem(sys.modules, "imbstat.stats.anchor_kernel", None)  # import fails: the numpy code runs
+    _assert_same(imbstat.anchor_stats(ds, preset, batch_size=5), compiled[0])
+    _assert_same(imbstat.anchor_stats(toy, TOY, grid=4), compiled[1])
+
+
 def test_pixel_sizes_required(tmp_path):
     boxes = tmp_path / "boxes.csv"
     boxes.write_text("ImageID,LabelName,XMin,XMax,YMin,YMax\na,/m/1,0.1,0.5,0.1,0.5\n")
@@ -168,3 +187,14 @@ def test_cuda_dense_equals_cpu_sparse(tmp_path):
 
     ds = imbstat.load(write_sample(tmp_path / "sample.json", num_images=64))
     _assert_same(imbstat.anchor_stats(ds, device="cuda", method="dense"), imbstat.anchor_stats(ds, method="sparse"))
+
+
+def test_compiled_iou_bin_is_numpys_histogram_rule():
+    from imbstat.stats.anchor_kernel import _iou_bin
+
+    edges = np.linspace(0.0, 1.0, 21)
+    random = np.random.default_rng(0).random(999)
+    values = np.concatenate([edges, np.nextafter(edges, -1), np.nextafter(edges, 2), random])
+    values = values[(values >= 0) & (values <= 1)]
+    expected = np.array([np.histogram([v], bins=20, range=(0.0, 1.0))[0].argmax() for v in values])
+    np.testing.assert_array_equal([_iou_bin(v, edges) for v in values], expected)

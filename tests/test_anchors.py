@@ -237,3 +237,12 @@ def test_preset_toml(tmp_path):
         assert message in str(info.value) and str(path) in str(info.value)
     with pytest.raises(ImbstatError, match="unknown preset; expected one of retinanet, retinanet-v1, rpn"):
         load_preset("yolo")
+
+
+@pytest.mark.parametrize("name", ["retinanet", "retinanet-v1", "rpn"])
+def test_corners_are_the_bits_of_xyxy(name):
+    grid = anchor_grid(PRESETS[name], 224, 160)
+    assert len(grid) == len(grid.xyxy)
+    index = np.arange(len(grid))
+    np.testing.assert_array_equal(grid.corners(index), grid.xyxy)  # exact: the sparse path relies on it
+    np.testing.assert_array_equal(grid.corners(index.reshape(-1, 3)), grid.xyxy.reshape(-1, 3, 4))

@@ -20,25 +20,60 @@ class AnchorGrid:
 
     ``xyxy[a]`` is anchor ``a``'s corners in resized-image pixels; ``level``,
     ``shape`` (index into the level's shapes), ``row`` and ``col`` locate it.
-    ``cells[l]`` is ``(rows, cols)`` of level ``l``.
+    ``cells[l]`` is ``(rows, cols)`` of level ``l``. The [N] arrays are made
+    on first use: the sparse path needs only :meth:`corners` of a few anchors.
     """
 
     preset: Preset
     padded_width: int
     padded_height: int
-    xyxy: np.ndarray  # [N, 4] float64
-    level: np.ndarray  # [N] int8, index into preset.strides
-    shape: np.ndarray  # [N] int8, index into preset.shapes(stride)
     cells: tuple[tuple[int, int], ...]
 
     def __len__(self) -> int:
-        return len(self.xyxy)
+        return int(self.level_offsets[-1])
 
     @functools.cached_property
     def level_offsets(self) -> np.ndarray:
         """[L + 1] index of each level's first anchor, and the total."""
         per_level = [r * c * self.preset.anchors_per_cell for r, c in self.cells]
         return np.concatenate([[0], np.cumsum(per_level)]).astype(np.int64)
+
+    @functools.cached_property
+    def bases(self) -> np.ndarray:
+        """[L, S, 4] float64 each level's cell anchors at cell (0, 0): :func:`base_anchors`."""
+        return np.stack([base_anchors(self.preset, stride) for stride in self.preset.strides])
+
+    @functools.cached_property
+    def xyxy(self) -> np.ndarray:
+        """[N, 4] float64: per level, cell shift ``(col, row) · stride`` plus the cell's base anchors."""
+        parts = []
+        for level, stride in enumerate(self.preset.strides):
+            rows, cols = self.cells[level]
+            ys, xs = np.meshgrid(np.arange(rows) * float(stride), np.arange(cols) * float(stride), indexing="ij")
+            shifts = np.stack([xs.ravel(), ys.ravel(), xs.ravel(), ys.ravel()], axis=1)  # [C, 4]
+            parts.append((shifts[:, None, :] + self.bases[level][None, :, :]).reshape(-1, 4))  # [C·S, 4]
+        return np.concatenate(parts)
+
+    def corners(self, index: np.ndarray) -> np.ndarray:
+        """[n, 4] ``xyxy[index]`` without making ``xyxy``: the same shift + base, the same bits."""
+        level = np.searchsorted(self.level_offsets, index, side="right") - 1
+        cell, shape = np.divmod(index - self.level_offsets[level], self.preset.anchors_per_cell)
+        cols = np.array([c for _, c in self.cells], np.int64)[level]
+        row, col = np.divmod(cell, cols)
+        stride = np.array(self.preset.strides, np.float64)[level]
+        shift = np.stack([col * stride, row * stride, col * stride, row * stride], axis=-1)
+        return shift + self.bases[level, shape]
+
+    @functools.cached_property
+    def level(self) -> np.ndarray:
+        """[N] int8 index into preset.strides."""
+        return np.repeat(np.arange(len(self.cells), dtype=np.int8), np.diff(self.level_offsets))
+
+    @functools.cached_property
+    def shape(self) -> np.ndarray:
+        """[N] int8 index into the level's shapes."""
+        per_cell = self.preset.anchors_per_cell
+        return np.tile(np.arange(per_cell, dtype=np.int8), len(self) // per_cell)
 
 
 def base_anchors(preset: Preset, stride: int) -> np.ndarray:
@@ -66,17 +101,5 @@ def padded_size(preset: Preset, width: np.ndarray, height: np.ndarray) -> tuple[
 @functools.lru_cache(maxsize=64)
 def anchor_grid(preset: Preset, padded_width: int, padded_height: int) -> AnchorGrid:
     """The anchors of every level for one padded size (cached: sizes repeat across a dataset)."""
-    xyxy, level, shape, cells = [], [], [], []
-    for index, stride in enumerate(preset.strides):
-        rows, cols = -(-padded_height // stride), -(-padded_width // stride)
-        base = base_anchors(preset, stride)  # [S, 4]
-        ys, xs = np.meshgrid(np.arange(rows) * float(stride), np.arange(cols) * float(stride), indexing="ij")
-        shifts = np.stack([xs.ravel(), ys.ravel(), xs.ravel(), ys.ravel()], axis=1)  # [C, 4]
-        xyxy.append((shifts[:, None, :] + base[None, :, :]).reshape(-1, 4))  # [C·S, 4]
-        level.append(np.full(rows * cols * len(base), index, np.int8))
-        shape.append(np.tile(np.arange(len(base), dtype=np.int8), rows * cols))
-        cells.append((rows, cols))
-    return AnchorGrid(
-        preset, padded_width, padded_height, np.concatenate(xyxy), np.concatenate(level), np.concatenate(shape),
-        tuple(cells),
-    )  # fmt: skip
+    cells = tuple((-(-padded_height // stride), -(-padded_width // stride)) for stride in preset.strides)
+    return AnchorGrid(preset, padded_width, padded_height, cells)

@@ -215,6 +215,21 @@ def _cells(lo: np.ndarray, hi: np.ndarray, size: np.ndarray, grid: int) -> tuple
     return first, last
 
 
+def coverage_diff(xyxy: np.ndarray, new_w: np.ndarray, new_h: np.ndarray, grid: int) -> np.ndarray:
+    """[G + 1, G + 1] int64 difference array of :func:`coverage`: +1/-1 at each box's cell-range corners."""
+    x0, x1 = _cells(xyxy[:, 0], xyxy[:, 2], new_w, grid)
+    y0, y1 = _cells(xyxy[:, 1], xyxy[:, 3], new_h, grid)
+    side = grid + 1
+    plus = np.bincount(np.concatenate([y0 * side + x0, y1 * side + x1]), minlength=side * side)
+    minus = np.bincount(np.concatenate([y0 * side + x1, y1 * side + x0]), minlength=side * side)
+    return (plus - minus).reshape(side, side)
+
+
+def integrate(diff: np.ndarray) -> np.ndarray:
+    """[G, G] counts from a [G + 1, G + 1] difference array."""
+    return diff.cumsum(axis=0).cumsum(axis=1)[:-1, :-1]
+
+
 def coverage(xyxy: np.ndarray, new_w: np.ndarray, new_h: np.ndarray, grid: int) -> np.ndarray:
     """[G, G] int64: for each cell of the normalised image, how many boxes cover its centre.
 
@@ -223,13 +238,7 @@ def coverage(xyxy: np.ndarray, new_w: np.ndarray, new_h: np.ndarray, grid: int) 
     difference array, no loop per box (a box covering no centre adds +1 and
     -1 to the same entry).
     """
-    x0, x1 = _cells(xyxy[:, 0], xyxy[:, 2], new_w, grid)
-    y0, y1 = _cells(xyxy[:, 1], xyxy[:, 3], new_h, grid)
-    side = grid + 1
-    corners = np.concatenate([y0 * side + x0, y0 * side + x1, y1 * side + x0, y1 * side + x1])
-    signs = np.repeat([1, -1, -1, 1], len(x0))
-    diff = np.bincount(corners, weights=signs, minlength=side * side).reshape(side, side)
-    return np.rint(diff.cumsum(axis=0).cumsum(axis=1)[:grid, :grid]).astype(np.int64)
+    return integrate(coverage_diff(xyxy, new_w, new_h, grid))
 
 
 def grid_coverage(grid: AnchorGrid, new_w: float, new_h: float, cells: int) -> np.ndarray:
@@ -245,8 +254,8 @@ def grid_coverage(grid: AnchorGrid, new_w: float, new_h: float, cells: int) -> n
     slots = np.arange(per_cell)[:, None]  # [S, 1]: one row of counts per shape, via offset bins
     for level, (rows, cols) in enumerate(grid.cells):
         base = grid.level_offsets[level]
-        along_x = grid.xyxy[base + slots + per_cell * np.arange(cols)]  # [S, cols, 4]: row 0, every column
-        along_y = grid.xyxy[base + slots + per_cell * cols * np.arange(rows)]  # [S, rows, 4]: column 0, every row
+        along_x = grid.corners(base + slots + per_cell * np.arange(cols))  # [S, cols, 4]: row 0, every column
+        along_y = grid.corners(base + slots + per_cell * cols * np.arange(rows))  # [S, rows, 4]: column 0, every row
         counts = []
         for spans, size, lo, hi in ((along_x, new_w, 0, 2), (along_y, new_h, 1, 3)):
             first, last = _cells(spans[..., lo], spans[..., hi], np.float64(size), cells)  # [S, n] each
@@ -267,9 +276,13 @@ def _hist2d(x: np.ndarray, y: np.ndarray, grid: int) -> np.ndarray:
 
 
 class _Accumulator:
-    """Sums one batch at a time into the arrays of an AnchorStats."""
+    """Sums one batch at a time into the arrays of an AnchorStats.
 
-    def __init__(self, ds: Dataset, preset: Preset, gt: GroundTruth, grid: int):
+    The per-anchor sums run in the compiled :func:`anchor_kernel.tally` where
+    numba is installed, else in :meth:`_tally_numpy` (identical results).
+    """
+
+    def __init__(self, ds: Dataset, preset: Preset, gt: GroundTruth, grid: int, compiled: bool = True):
         self.ds, self.preset, self.gt, self.grid = ds, preset, gt, grid
         k = len(ds.categories)
         self.category = ds.boxes.category[gt.box]  # [T]
@@ -284,10 +297,18 @@ class _Accumulator:
         self.gt_max_iou = np.zeros(len(gt.box), np.float64)
         self.relative_top_left = np.zeros((grid, grid), np.int64)
         self.relative_center = np.zeros((grid, grid), np.int64)
-        self.overlap_foreground = np.zeros((grid, grid), np.int64)
+        self.diff_foreground = np.zeros((grid + 1, grid + 1), np.int64)
+        self.diff_ignored = np.zeros((grid + 1, grid + 1), np.int64)
         self.overlap_all = np.zeros((grid, grid), np.int64)
-        self.overlap_ignored = np.zeros((grid, grid), np.int64)
         self._all_cache: dict[tuple, np.ndarray] = {}
+        self._tally = self._tally_numpy
+        if compiled:
+            try:
+                from imbstat.stats.anchor_kernel import tally
+            except ImportError:
+                pass
+            else:
+                self._tally = functools.partial(self._tally_compiled, tally)
 
     def add(self, batch: Batch, m: Matches) -> None:
         b = len(batch.images)
@@ -297,6 +318,32 @@ class _Accumulator:
         self.per_image[batch.images] = np.stack([fg, n - fg - ig, ig], axis=1)
         rows = batch.gt_rows[m.fg_image, m.fg_gt]  # [F] into GroundTruth
         assert (rows >= 0).all(), "a foreground anchor was assigned to a padding GT"
+        valid = batch.gt_rows >= 0
+        self.gt_max_iou[batch.gt_rows[valid]] = m.gt_max_iou[valid]
+        self._tally(batch, m, rows)
+        # Every anchor's coverage, one cached map per resized size (images of a batch share the grid).
+        sizes = np.stack([self.gt.new_width[batch.images], self.gt.new_height[batch.images]], axis=1)
+        for (w, h), count in zip(*np.unique(sizes, axis=0, return_counts=True), strict=True):
+            key = (batch.grid.padded_width, batch.grid.padded_height, w, h)
+            if key not in self._all_cache:
+                self._all_cache[key] = grid_coverage(batch.grid, w, h, self.grid)
+            self.overlap_all += count * self._all_cache[key]
+
+    def _tally_compiled(self, tally: Callable, batch: Batch, m: Matches, rows: np.ndarray) -> None:
+        image = batch.images
+        grid = batch.grid
+        tally(
+            grid.level_offsets, np.array([c for _, c in grid.cells], np.int64),
+            np.array(self.preset.strides, np.float64), grid.bases,
+            m.fg_image, m.fg_anchor, rows, m.fg_iou, m.ignored_image, m.ignored_anchor,
+            self.gt.xyxy, self.category, self.gt.new_width[image], self.gt.new_height[image],
+            float(self.preset.pos_iou), np.linspace(0.0, 1.0, IOU_BINS + 1), RELATIVE_LIMIT,
+            self.class_foreground, self.positive_iou, self.positive_iou_low_quality, self.fg_per_gt,
+            self.fg_high_per_gt, self.relative_top_left, self.relative_center, self.diff_foreground,
+            self.diff_ignored,
+        )  # fmt: skip
+
+    def _tally_numpy(self, batch: Batch, m: Matches, rows: np.ndarray) -> None:
         np.add.at(self.class_foreground, self.category[rows], 1)
         low = m.fg_iou < self.preset.pos_iou
         self.positive_iou += np.histogram(m.fg_iou, bins=IOU_BINS, range=(0.0, 1.0))[0]
@@ -305,10 +352,8 @@ class _Accumulator:
         for counts, hits in ((self.fg_per_gt, rows), (self.fg_high_per_gt, rows[~low])):
             gts, n = np.unique(hits, return_counts=True)
             counts[gts] += n
-        valid = batch.gt_rows >= 0
-        self.gt_max_iou[batch.gt_rows[valid]] = m.gt_max_iou[valid]
 
-        anchors = batch.grid.xyxy[m.fg_anchor]  # [F, 4]
+        anchors = batch.grid.corners(m.fg_anchor)  # [F, 4]
         gts = self.gt.xyxy[rows]
         gw, gh = gts[:, 2] - gts[:, 0], gts[:, 3] - gts[:, 1]
         self.relative_top_left += _hist2d((anchors[:, 0] - gts[:, 0]) / gw, (anchors[:, 1] - gts[:, 1]) / gh,
@@ -317,15 +362,11 @@ class _Accumulator:
         self.relative_center += _hist2d(centre[:, 0] / gw, centre[:, 1] / gh, self.grid)
 
         image = batch.images
-        self.overlap_foreground += coverage(anchors, self.gt.new_width[image][m.fg_image],
-                                            self.gt.new_height[image][m.fg_image], self.grid)  # fmt: skip
-        self.overlap_ignored += coverage(batch.grid.xyxy[m.ignored_anchor], self.gt.new_width[image][m.ignored_image],
-                                         self.gt.new_height[image][m.ignored_image], self.grid)  # fmt: skip
-        for i in image:
-            key = (batch.grid.padded_width, batch.grid.padded_height, self.gt.new_width[i], self.gt.new_height[i])
-            if key not in self._all_cache:
-                self._all_cache[key] = grid_coverage(batch.grid, key[2], key[3], self.grid)
-            self.overlap_all += self._all_cache[key]
+        self.diff_foreground += coverage_diff(anchors, self.gt.new_width[image][m.fg_image],
+                                              self.gt.new_height[image][m.fg_image], self.grid)  # fmt: skip
+        self.diff_ignored += coverage_diff(batch.grid.corners(m.ignored_anchor),
+                                           self.gt.new_width[image][m.ignored_image],
+                                           self.gt.new_height[image][m.ignored_image], self.grid)  # fmt: skip
 
     def result(self) -> AnchorStats:
         k = len(self.ds.categories)
@@ -336,7 +377,7 @@ class _Accumulator:
             return np.bincount(c, weights=weights, minlength=k * 3).reshape(k, 3).astype(np.int64)
 
         fg = self.fg_per_gt
-        overlap_fg = self.overlap_foreground
+        overlap_fg = integrate(self.diff_foreground)
         return AnchorStats(
             preset=self.preset,
             category_id=self.ds.categories.category_id,
@@ -354,7 +395,7 @@ class _Accumulator:
             relative_top_left=self.relative_top_left,
             relative_center=self.relative_center,
             overlap_foreground=overlap_fg,
-            overlap_background=self.overlap_all - overlap_fg - self.overlap_ignored,
+            overlap_background=self.overlap_all - overlap_fg - integrate(self.diff_ignored),
             gts_dropped=self.gt.dropped,
         )
 
