@@ -51,12 +51,14 @@ def match_dense(
         iou = box_iou(anchors[start : start + chunk_anchors], gts, preset.legacy)  # [B, n, M]
         return iou.masked_fill_(~valid[:, None, :], -1.0)
 
+    chunk_gt_max = []  # [B, M] per chunk: where each GT's maximum lies, for the second pass
     for start in range(0, n if m else 0, chunk_anchors):
         iou = iou_block(start)
         block_max, block_arg = iou.max(dim=2)  # ties: first index
         max_iou[:, start : start + chunk_anchors] = block_max
         argmax[:, start : start + chunk_anchors] = block_arg
-        gt_max = torch.maximum(gt_max, iou.amax(dim=1))
+        chunk_gt_max.append(iou.amax(dim=1))
+        gt_max = torch.maximum(gt_max, chunk_gt_max[-1])
 
     fg = max_iou >= preset.pos_iou
     ignored = (max_iou >= preset.neg_iou) & ~fg
@@ -65,7 +67,9 @@ def match_dense(
     if preset.low_quality and m:
         eligible = valid & (gt_max > 0) & (gt_max >= preset.min_pos_iou)  # [B, M]
         gt_index = torch.arange(m, device=device)
-        for start in range(0, n, chunk_anchors):
+        for k, start in enumerate(range(0, n, chunk_anchors)):
+            if not ((chunk_gt_max[k] == gt_max) & eligible).any():
+                continue  # no eligible GT peaks in this chunk: its IoU need not be computed again
             stop = min(start + chunk_anchors, n)
             best = (iou_block(start) == gt_max[:, None, :]) & eligible[:, None, :]  # [B, n, M]
             last = torch.where(best, gt_index, -1).amax(dim=2)  # [B, n]: the last GT it is best for
