@@ -174,12 +174,80 @@ def build(size: str, data: Path, out: Path, force: bool = False) -> Path:
     return output
 
 
+# Open Images train: ~1.74M images, 14.6M boxes. 739 boxes x 19,760 copies = 14,602,640 rows.
+OPENIMAGES = Spec("coco2017_train_mini.json", 19_760, "openimages_sized.csv")
+OPENIMAGES_COLUMNS = ["ImageID", "Source", "LabelName", "Confidence", "XMin", "XMax", "YMin", "YMax", "IsOccluded",
+                      "IsTruncated", "IsGroupOf", "IsDepiction", "IsInside"]  # fmt: skip
+
+
+def build_openimages(data: Path, out: Path, force: bool = False, copies_per_chunk: int = 400) -> Path:
+    """An Open Images-layout box CSV (+ ``-classes.csv``, ``-sizes.csv``) from the COCO train mini file.
+
+    Each copy of the source's images gets fresh 16-hex-digit ImageIDs; boxes keep their
+    normalised geometry (6 decimals, as the official files), COCO categories become
+    ``/m/0coco<id>`` LabelNames and ``iscrowd`` becomes ``IsGroupOf``. Written chunk by chunk.
+    """
+    import numpy as np
+    import pandas as pd
+
+    source, output = data / OPENIMAGES.source, out / OPENIMAGES.output
+    classes, sizes = output.with_name("openimages_sized-classes.csv"), output.with_name("openimages_sized-sizes.csv")
+    stamp = output.with_name(output.name + ".built")
+    record = f"{OPENIMAGES.source} x{OPENIMAGES.factor}"
+    if not force and output.exists() and stamp.exists() and stamp.read_text() == record:
+        print(f"{output}: up to date ({record}); --force rebuilds")
+        return output
+    doc = json.loads(source.read_bytes())
+    images, annotations = doc["images"], doc["annotations"]
+    position = {im["id"]: i for i, im in enumerate(images)}
+    w = np.array([im["width"] for im in images], np.float64)
+    h = np.array([im["height"] for im in images], np.float64)
+    img = np.array([position[a["image_id"]] for a in annotations])
+    x, y, bw, bh = np.array([a["bbox"] for a in annotations], np.float64).T
+    one = pd.DataFrame({
+        "Source": "xclick",
+        "LabelName": [f"/m/0coco{a['category_id']}" for a in annotations],
+        "Confidence": 1,
+        "XMin": np.clip(x / w[img], 0, 1), "XMax": np.clip((x + bw) / w[img], 0, 1),
+        "YMin": np.clip(y / h[img], 0, 1), "YMax": np.clip((y + bh) / h[img], 0, 1),
+        "IsOccluded": 0, "IsTruncated": 0,
+        "IsGroupOf": [int(a.get("iscrowd", 0)) for a in annotations],
+        "IsDepiction": 0, "IsInside": 0,
+    })  # fmt: skip
+    n_img = len(images)
+    start = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp")
+    with tmp.open("w", newline="") as f, sizes.open("w", newline="") as fs:
+        f.write(",".join(OPENIMAGES_COLUMNS) + "\n")
+        fs.write("ImageID,Width,Height\n")
+        for first in range(0, OPENIMAGES.factor, copies_per_chunk):
+            copies = np.arange(first, min(first + copies_per_chunk, OPENIMAGES.factor))
+            ids = np.array([f"{c * n_img + i + 1:016x}" for c in copies for i in range(n_img)], object)  # [C·I]
+            chunk = pd.concat([one] * len(copies), ignore_index=True)
+            chunk.insert(0, "ImageID", ids[np.repeat(copies - first, len(img)) * n_img + np.tile(img, len(copies))])
+            chunk.to_csv(f, header=False, index=False, float_format="%.6f")
+            size_rows = {"ImageID": ids, "Width": np.tile(w, len(copies)).astype(int),
+                         "Height": np.tile(h, len(copies)).astype(int)}  # fmt: skip
+            pd.DataFrame(size_rows).to_csv(fs, header=False, index=False)
+    names = {"LabelName": [f"/m/0coco{c['id']}" for c in doc["categories"]],
+             "DisplayName": [c["name"] for c in doc["categories"]]}  # fmt: skip
+    pd.DataFrame(names).to_csv(classes, header=False, index=False)
+    os.replace(tmp, output)
+    stamp.write_text(record)
+    print(f"{output}: {n_img * OPENIMAGES.factor:,} images, {len(img) * OPENIMAGES.factor:,} boxes, "
+          f"{output.stat().st_size / 1e6:,.0f} MB ({record}) in {time.perf_counter() - start:.1f} s")  # fmt: skip
+    return output
+
+
 def parse_sizes(text: str) -> list[str]:
     """``"val,train"`` -> ``["val", "train"]``, rejecting unknown names."""
     sizes = [s.strip() for s in text.split(",") if s.strip()]
-    unknown = [s for s in sizes if s not in SPECS]
+    unknown = [s for s in sizes if s not in (*SPECS, "openimages")]
     if unknown or not sizes:
-        raise argparse.ArgumentTypeError(f"unknown size(s) {unknown}; expected a comma list of {', '.join(SPECS)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown size(s) {unknown}; expected a comma list of {', '.join(SPECS)}, openimages"
+        )
     return sizes
 
 
@@ -187,14 +255,19 @@ def main(argv: list[str] | None = None) -> None:
     """Command line: build the requested inputs."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.make_inputs", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
-    parser.add_argument("--sizes", type=parse_sizes, default=["val", "train"], help="comma list of: val, train, o365")
+    parser.add_argument(
+        "--sizes", type=parse_sizes, default=["val", "train"], help="comma list of: val, train, o365, openimages"
+    )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"folder of the mini files ({DEFAULT_DATA})")
     parser.add_argument("--force", action="store_true", help="rebuild even if an up-to-date output exists")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         sys.exit(f"make_inputs: error: data folder {args.data} not found; pass --data DIR")
     for size in args.sizes:
-        build(size, args.data, args.out, force=args.force)
+        if size == "openimages":
+            build_openimages(args.data, args.out, force=args.force)
+        else:
+            build(size, args.data, args.out, force=args.force)
 
 
 if __name__ == "__main__":

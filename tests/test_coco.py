@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -81,6 +82,27 @@ def test_recoverable_problems_are_counted_with_locations(write_json):
     assert locations["unknown_image"] == "annotations[1] (id 1)"
     assert locations["duplicate_image_id"] == "images[2] (id 1)"
     assert locations["invalid_image_size"] == "images[1] (id 2)"
+
+
+def test_row_chunks_give_the_same_dataset(write_json, monkeypatch):
+    # assemble clips and compacts the columns in place, chunk by chunk: 3-row chunks must change nothing
+    rng = np.random.default_rng(1)
+    rows = [(int(rng.integers(1, 4)), 1, rng.uniform(-40, 120, 4).round(1).tolist(), 0) for _ in range(40)]
+    doc = coco_doc([(1, 100, 100), (2, 60, 80), (3, 0, 10)], rows, [(1, "a")])
+    whole = imbstat.load(write_json(doc))
+    assert 0 < len(whole.boxes) < 40 and len(whole.problems.counts()) >= 3
+    monkeypatch.setattr(imbstat.data.dataset, "_CHUNK_ROWS", 3)
+    chunked = imbstat.load(write_json(doc, "again.json"))
+    for field in dataclasses.fields(whole.boxes):
+        np.testing.assert_array_equal(getattr(chunked.boxes, field.name), getattr(whole.boxes, field.name))
+    for field in ("reason", "location", "detail"):
+        np.testing.assert_array_equal(getattr(chunked.problems, field), getattr(whole.problems, field))
+    # the details keep the source values (corners of the box as written), not the clipped ones
+    boxes = [(loc, d) for loc, d in zip(whole.problems.location, whole.problems.detail, strict=True) if "annot" in loc]
+    for location, detail in boxes:
+        x, y, w, h = rows[int(location.removeprefix("annotations[").split("]")[0])][2]
+        assert detail == f"x1={x:g} y1={y:g} x2={x + w:g} y2={y + h:g}"
+    assert len(boxes) >= 10
 
 
 def test_nan_box_from_python_json_dump(write_json):

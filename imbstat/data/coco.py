@@ -25,6 +25,7 @@ from imbstat.data.dataset import (
     Problems,
     Reason,
     assemble,
+    concat_columns,
     first_occurrence,
     index_of,
 )
@@ -125,15 +126,11 @@ class _AnnotationColumns:
     def concat(cls, parts: list[_AnnotationColumns]) -> _AnnotationColumns:
         if not parts:
             return cls.of([])
-        ids = [p.ann_id for p in parts]
-        kind = object if any(i.dtype == object for i in ids) else None
-        return cls(
-            np.concatenate([p.image_id for p in parts]),
-            np.concatenate([p.category_id for p in parts]),
-            np.concatenate([p.xywh for p in parts]),
-            np.concatenate([p.iscrowd for p in parts]),
-            np.concatenate([i.astype(kind) if kind else i for i in ids]),
-        )
+        kind = object if any(p.ann_id.dtype == object for p in parts) else None
+        rows = [[p.image_id, p.category_id, p.xywh, p.iscrowd, p.ann_id.astype(kind) if kind else p.ann_id]
+                for p in parts]  # fmt: skip
+        parts.clear()  # the column lists now hold the only references, which concat_columns drops
+        return cls(*concat_columns(rows))
 
 
 def _read_whole(path: Path) -> tuple[list[_Image], list[_Category], _AnnotationColumns]:

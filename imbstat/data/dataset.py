@@ -286,7 +286,8 @@ def assemble(
     unknown id, and ``boxes.image`` holds -2 where its image was excluded.
     ``boxes.xyxy`` may hold NaN and inverted corners; with ``normalized`` it is
     in [0, 1] image units and is scaled here by each image's size.
-    ``describe(rows)`` returns the source location of the given raw box rows,
+    The boxes' arrays must be the caller's own: they are clipped and compacted
+    in place. ``describe(rows)`` returns the source location of the given raw box rows,
     called only for rows that have a problem. Each box gets the first reason
     that applies, in the order of :class:`Reason`; excluded boxes are dropped,
     boxes partly outside their image are clipped to it.
@@ -304,8 +305,9 @@ def assemble(
     flag(reason, boxes.image == -1, Reason.UNKNOWN_IMAGE)
     flag(reason, boxes.image == -2, Reason.IMAGE_EXCLUDED)
     flag(reason, boxes.category < 0, Reason.UNKNOWN_CATEGORY)
-    clipped = np.empty((n, 4), np.float64)
-    # The geometry runs over row chunks so that its temporaries stay small on 25M-box inputs.
+    # The geometry runs over row chunks so that its temporaries stay small on 25M-box inputs, and
+    # the boxes' arrays (the loader's own) are clipped and compacted in place: one copy of the columns.
+    raw_of_flagged = []  # source values of the rows given a reason, in row order, for the details
     for start in range(0, n, _CHUNK_ROWS):
         rows = slice(start, start + _CHUNK_ROWS)
         r = reason[rows]  # a view: flags land in reason
@@ -321,21 +323,44 @@ def assemble(
             inside = np.clip(xyxy, 0.0, size)
             flag(r, ok & ((inside[:, 2] <= inside[:, 0]) | (inside[:, 3] <= inside[:, 1])), Reason.OUTSIDE_IMAGE)
             flag(r, (inside != xyxy).any(axis=1), Reason.CLIPPED_TO_IMAGE)
-        clipped[rows] = inside
+        raw_of_flagged.append(boxes.xyxy[rows][r >= 0])
+        boxes.xyxy[rows] = inside
     repaired = reason == code[Reason.CLIPPED_TO_IMAGE]
 
     bad = np.flatnonzero(reason >= 0)
     if bad.size:
         locations = list(describe(bad))
-        details = [f"x1={a:g} y1={b:g} x2={c:g} y2={d:g}" for a, b, c, d in boxes.xyxy[bad]]
+        raw = np.concatenate(raw_of_flagged)
+        details = [f"x1={a:g} y1={b:g} x2={c:g} y2={d:g}" for a, b, c, d in raw]
         parts.append(Problems(reason[bad], np.asarray(locations, object), np.asarray(details, object)))
     keep = (reason < 0) | repaired
-    kept = Boxes(
-        boxes.image[keep], boxes.category[keep], clipped[keep], boxes.iscrowd[keep], boxes.difficult[keep],
-        boxes.group_of[keep],
-    )  # fmt: skip
-    del clipped
+    kept = boxes if keep.all() else Boxes(*(_compact(getattr(boxes, f.name), keep) for f in dataclasses.fields(Boxes)))
     return Dataset(path, format, images, kept, categories, Problems.concat(parts))
+
+
+def concat_columns(parts: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """Concatenate row parts (each a list of columns) column by column, emptying ``parts`` as it goes.
+
+    Each column's parts are released once it is whole, so the peak is the parts plus one
+    column rather than twice the data: what a streamed 25M-row load needs.
+    """
+    columns = []
+    for j in range(len(parts[0])):
+        columns.append(np.concatenate([p[j] for p in parts]))
+        for p in parts:
+            p[j] = None
+    parts.clear()
+    return columns
+
+
+def _compact(column: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``column[keep]`` written over ``column``'s own start, chunk by chunk: no full-size temporary."""
+    end = 0
+    for start in range(0, len(column), _CHUNK_ROWS):
+        part = column[start : start + _CHUNK_ROWS][keep[start : start + _CHUNK_ROWS]]  # a copy, before the write
+        column[end : end + len(part)] = part
+        end += len(part)
+    return column[:end]
 
 
 def first_occurrence(ids: np.ndarray) -> np.ndarray:

@@ -20,7 +20,17 @@ import imagesize
 import numpy as np
 import pandas as pd
 
-from imbstat.data.dataset import Boxes, Categories, Dataset, Images, Problems, Reason, assemble, index_of
+from imbstat.data.dataset import (
+    Boxes,
+    Categories,
+    Dataset,
+    Images,
+    Problems,
+    Reason,
+    assemble,
+    concat_columns,
+    index_of,
+)
 from imbstat.errors import ImbstatError
 
 REQUIRED = ("ImageID", "LabelName", "XMin", "XMax", "YMin", "YMax")
@@ -152,9 +162,9 @@ def _read_boxes(path: Path) -> _BoxColumns:
             chunksize=CHUNK_ROWS,
         ) as reader:
             for chunk in reader:
-                parts.append(
-                    (images(chunk["ImageID"]), labels(chunk["LabelName"]), chunk[numeric].to_numpy(np.float64))
-                )
+                values = chunk[numeric].to_numpy(np.float64)
+                group_of = values[:, 4] == 1 if len(numeric) > 4 else np.zeros(0, bool)
+                parts.append([images(chunk["ImageID"]), labels(chunk["LabelName"]), values[:, :4].copy(), group_of])
     except ValueError as e:
         if isinstance(e, pd.errors.ParserError | pd.errors.EmptyDataError):
             raise _read_error(e, path) from None
@@ -162,14 +172,15 @@ def _read_boxes(path: Path) -> _BoxColumns:
         raise ImbstatError(f"cannot read the box CSV: {e}", path) from None
     except (OSError, UnicodeDecodeError) as e:
         raise _read_error(e, path) from None
-    values = np.concatenate([v for _, _, v in parts]) if parts else np.zeros((0, len(numeric)))
+    empty = [np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0, bool)]
+    image_code, label_code, xyxy, group_of = concat_columns(parts) if parts else empty
     return _BoxColumns(
-        np.concatenate([c for c, _, _ in parts]) if parts else np.zeros(0, np.int64),
+        image_code,
         np.asarray(images.uniques, object),
-        np.concatenate([c for _, c, _ in parts]) if parts else np.zeros(0, np.int64),
+        label_code,
         np.asarray(labels.uniques, object),
-        values[:, :4],
-        values[:, 4] == 1 if len(numeric) > 4 else None,
+        xyxy,
+        group_of if len(numeric) > 4 else None,
     )
 
 
