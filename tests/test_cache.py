@@ -92,3 +92,19 @@ def test_cache_command(write_json):
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(f"cache written to {columnar_cache.cache_dir(path)}: parse ")
     assert (columnar_cache.cache_dir(path) / "boxes.parquet").exists()
+
+
+def test_round_trip_in_small_row_groups_with_string_ids(tmp_path, monkeypatch):
+    from imbstat.data.write import write_openimages
+
+    coco = tmp_path / "c.json"
+    coco.write_text(json.dumps(coco_doc(TINY_IMAGES, TINY_ANNOTATIONS, TINY_CATEGORIES)))
+    write_openimages(imbstat.load(coco), tmp_path / "oi")
+    boxes_csv = tmp_path / "oi" / "boxes.csv"
+    monkeypatch.setattr(columnar_cache, "_ROW_GROUP", 2)  # several row groups per table
+    parsed = imbstat.load(boxes_csv, cache=True)
+    assert parsed.images.image_id.dtype == object and len(parsed.boxes) > 2
+    cached = columnar_cache.read_cache(boxes_csv, columnar_cache.load_options(boxes_csv, None, None, None, None, None))
+    _same(cached, parsed)
+    for column in (cached.boxes.xyxy, cached.boxes.image, cached.images.width):
+        assert column.flags.writeable and column.flags.c_contiguous
