@@ -96,3 +96,13 @@ def test_streamed_empty_arrays(write_json):
     path = write_json({"images": [{"id": 1, "width": 2, "height": 2}], "categories": [], "annotations": []})
     ds = load_coco(path, stream=True, block_bytes=5)
     assert (ds.num_images, len(ds.boxes), len(ds.categories)) == (1, 0, 0)
+
+
+def test_streamed_ids_of_mixed_kinds_across_spans(write_json):
+    # int ids in early spans and string ids in later ones: the columns become strings, as a whole decode makes them
+    doc = coco_doc([(1, 10, 10), (2, 10, 10), ("x", 10, 10)], [(1, 1, [1, 1, 2, 2], 0), ("x", "c", [1, 1, 2, 2], 0)],
+                   [(1, "a"), ("c", "b")])  # fmt: skip
+    path = write_json(doc)
+    whole = load_coco(path, stream=False)
+    assert whole.images.image_id.tolist() == ["1", "2", "x"] and len(whole.boxes) == 2
+    _same(whole, load_coco(path, stream=True, block_bytes=16))

@@ -103,6 +103,48 @@ def _decode_lenient(raw: bytes, path: Path) -> _File:
         raise ImbstatError(message.replace("`", "'"), path, where.strip("`") or "$") from None
 
 
+def _ids(values: list[int | str]) -> np.ndarray:
+    """int64 ids, or str where any id is a string (as np.asarray makes them: 7 -> "7")."""
+    return np.asarray(values) if values else np.zeros(0, np.int64)
+
+
+def _concat_ids(parts: list[np.ndarray]) -> list[np.ndarray]:
+    """Parts of one id column made concatenable: all str if any part holds strings."""
+    if any(p.dtype.kind == "U" for p in parts) and any(p.dtype.kind != "U" for p in parts):
+        return [p.astype(str) for p in parts]
+    return parts
+
+
+@dataclass
+class _ImageColumns:
+    id: np.ndarray  # [I] int64 or str
+    width: np.ndarray  # [I] float64
+    height: np.ndarray  # [I] float64
+    file_name: np.ndarray  # [I] object str
+
+    @classmethod
+    def of(cls, images: list[_Image]) -> _ImageColumns:
+        n = len(images)
+        return cls(
+            _ids([im.id for im in images]),
+            np.fromiter((im.width for im in images), np.float64, n),
+            np.fromiter((im.height for im in images), np.float64, n),
+            np.fromiter((im.file_name for im in images), object, n),
+        )
+
+    @classmethod
+    def concat(cls, parts: list[_ImageColumns]) -> _ImageColumns:
+        if not parts:
+            return cls.of([])
+        ids = _concat_ids([p.id for p in parts])
+        rows = [[i, p.width, p.height, p.file_name] for i, p in zip(ids, parts, strict=True)]
+        parts.clear()
+        return cls(*concat_columns(rows))
+
+    def __len__(self) -> int:
+        return len(self.id)
+
+
 @dataclass
 class _AnnotationColumns:
     image_id: np.ndarray  # [N] int64 or str
@@ -115,8 +157,8 @@ class _AnnotationColumns:
     def of(cls, anns: list[_Annotation]) -> _AnnotationColumns:
         n = len(anns)
         return cls(
-            np.asarray([a.image_id for a in anns]),
-            np.asarray([a.category_id for a in anns]),
+            _ids([a.image_id for a in anns]),
+            _ids([a.category_id for a in anns]),
             np.array([a.bbox for a in anns], np.float64).reshape(n, 4),
             np.fromiter((a.iscrowd for a in anns), np.int64, n) != 0,
             np.asarray([a.id for a in anns], dtype=None if all(type(a.id) is int for a in anns) else object),
@@ -127,20 +169,25 @@ class _AnnotationColumns:
         if not parts:
             return cls.of([])
         kind = object if any(p.ann_id.dtype == object for p in parts) else None
-        rows = [[p.image_id, p.category_id, p.xywh, p.iscrowd, p.ann_id.astype(kind) if kind else p.ann_id]
-                for p in parts]  # fmt: skip
+        image_ids, category_ids = _concat_ids([p.image_id for p in parts]), _concat_ids([p.category_id for p in parts])
+        rows = [[i, c, p.xywh, p.iscrowd, p.ann_id.astype(kind) if kind else p.ann_id]
+                for i, c, p in zip(image_ids, category_ids, parts, strict=True)]  # fmt: skip
         parts.clear()  # the column lists now hold the only references, which concat_columns drops
         return cls(*concat_columns(rows))
 
 
-def _read_whole(path: Path) -> tuple[list[_Image], list[_Category], _AnnotationColumns]:
+def _read_whole(path: Path) -> tuple[_ImageColumns, list[_Category], _AnnotationColumns]:
     doc = _decode(read_bytes(path), path)
-    return doc.images, doc.categories, _AnnotationColumns.of(doc.annotations)
+    return _ImageColumns.of(doc.images), doc.categories, _AnnotationColumns.of(doc.annotations)
 
 
-def _read_streaming(path: Path, block_bytes: int) -> tuple[list[_Image], list[_Category], _AnnotationColumns]:
-    """The three arrays decoded span by span: annotations become columns as they come (bounded memory)."""
-    images: list[_Image] = []
+def _read_streaming(path: Path, block_bytes: int) -> tuple[_ImageColumns, list[_Category], _AnnotationColumns]:
+    """The three arrays decoded span by span: images and annotations become columns as they come.
+
+    Millions of image structs alive at once cost several times their columns (and the
+    allocator keeps the freed memory): columns per span keep the peak near the data.
+    """
+    images: list[_ImageColumns] = []
     categories: list[_Category] = []
     parts: list[_AnnotationColumns] = []
     seen: set[str] = set()
@@ -152,12 +199,14 @@ def _read_streaming(path: Path, block_bytes: int) -> tuple[list[_Image], list[_C
         count[span.key] += len(items)
         if span.key == "annotations":
             parts.append(_AnnotationColumns.of(items))
+        elif span.key == "images":
+            images.append(_ImageColumns.of(items))
         else:
-            (images if span.key == "images" else categories).extend(items)
+            categories.extend(items)
     for key in ("images", "categories"):
         if key not in seen:
             raise ImbstatError(f"Object missing required field '{key}'", path, "$")
-    return images, categories, _AnnotationColumns.concat(parts)
+    return _ImageColumns.concat(images), categories, _AnnotationColumns.concat(parts)
 
 
 def _decode_span(span: Span, kind: type, first: int, path: Path) -> list:
@@ -200,9 +249,7 @@ def load_coco(path: str | Path, stream: bool | None = None, block_bytes: int = B
     images_in, cats, anns = _read_streaming(path, block_bytes) if stream else _read_whole(path)
     problems: list[Problems] = []
 
-    img_ids = np.asarray([im.id for im in images_in])
-    widths = np.fromiter((im.width for im in images_in), np.float64, len(images_in))
-    heights = np.fromiter((im.height for im in images_in), np.float64, len(images_in))
+    img_ids, widths, heights = images_in.id, images_in.width, images_in.height
     first = first_occurrence(img_ids)
     if not first.all():
         rows = np.flatnonzero(~first)
@@ -220,7 +267,7 @@ def load_coco(path: str | Path, stream: bool | None = None, block_bytes: int = B
     keep = first & sized
     images = Images(
         img_ids[keep],
-        np.asarray([im.file_name for im in images_in])[keep] if len(images_in) else np.zeros(0, str),
+        images_in.file_name[keep],
         widths[keep],
         heights[keep],
         np.ones(int(keep.sum()), bool),
