@@ -92,6 +92,19 @@ def test_merge_of_selected_images_equals_whole(tiny_coco):
         _assert_same(cls.merge([fn(p) for p in parts]), fn(ds))
 
 
+def test_statistics_over_box_chunks_equal_one_pass(tmp_path, monkeypatch):
+    from imbstat.data.sample import write_sample
+
+    ds = imbstat.load(write_sample(tmp_path / "sample.json", num_images=30))
+    assert ds.boxes.iscrowd.any() and len(ds.boxes) > 50
+    functions = (imbstat.class_distribution, imbstat.scale_distribution, imbstat.location_distribution)
+    filters = (BoxFilter(), BoxFilter(include_crowd=True))
+    one_pass = [fn(ds, f) for fn in functions for f in filters]
+    monkeypatch.setattr(imbstat.data.dataset, "STATS_CHUNK_ROWS", 7)  # an image's boxes span chunks
+    for got, expected in zip([fn(ds, f) for fn in functions for f in filters], one_pass, strict=True):
+        _assert_same(got, expected)
+
+
 def test_merge_of_shards_equals_whole(write_json):
     from conftest import TINY_ANNOTATIONS, TINY_IMAGES
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +59,7 @@ class Reason(enum.Enum):
 
 _REASONS = list(Reason)
 _CHUNK_ROWS = 1 << 20
+STATS_CHUNK_ROWS = 1 << 22  # boxes per chunk of Dataset.counted_chunks
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,20 @@ class Dataset:
         return dataclasses.replace(part, shard=f"{index}/{count}")
 
     def counted_boxes(self, box_filter: BoxFilter = BoxFilter()) -> Boxes:
+        """The boxes the statistics count, as one table (a copy)."""
         return self.boxes.select(box_filter.mask(self.boxes))
+
+    def counted_chunks(self, box_filter: BoxFilter = BoxFilter()) -> Iterator[Boxes]:
+        """The boxes the statistics count, in row chunks (at least one, maybe empty).
+
+        Statistics sum over the chunks, so their float temporaries are those of one chunk,
+        not of 25M boxes; a chunk with nothing filtered out is a view, not a copy.
+        """
+        rows = STATS_CHUNK_ROWS
+        for start in range(0, max(len(self.boxes), 1), rows):
+            part = Boxes(*(getattr(self.boxes, f.name)[start : start + rows] for f in dataclasses.fields(Boxes)))
+            keep = box_filter.mask(part)
+            yield part if keep.all() else part.select(keep)
 
     def require_sizes(self, what: str) -> None:
         """Raise ImbstatError unless every image's pixel size is known."""

@@ -143,13 +143,16 @@ class ClassDistribution:
 
 def class_distribution(ds: Dataset, box_filter: BoxFilter = BoxFilter()) -> ClassDistribution:
     """Fig. 5a–c of the survey for ``ds``: per-class instances and images, per-image histograms."""
-    boxes = ds.counted_boxes(box_filter)
     k, n_img = len(ds.categories), ds.num_images
-    instances = np.bincount(boxes.category, minlength=k)
-    # One entry per (image, class) pair present, through a flattened index.
-    pairs = np.unique(boxes.image * k + boxes.category)
+    instances, objects = np.zeros(k, np.int64), np.zeros(n_img, np.int64)
+    chunk_pairs = []
+    for boxes in ds.counted_chunks(box_filter):
+        instances += np.bincount(boxes.category, minlength=k)
+        objects += np.bincount(boxes.image, minlength=n_img)
+        # One entry per (image, class) pair present, through a flattened index.
+        chunk_pairs.append(np.unique(boxes.image * k + boxes.category))
+    pairs = np.unique(np.concatenate(chunk_pairs))  # an image's boxes may span chunks
     images = np.bincount(pairs % k, minlength=k)
-    objects = np.bincount(boxes.image, minlength=n_img)
     classes = np.bincount(pairs // k, minlength=n_img)
     return ClassDistribution(
         ds.categories.category_id,

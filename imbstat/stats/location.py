@@ -103,12 +103,12 @@ class LocationDistribution:
 
 def location_distribution(ds: Dataset, box_filter: BoxFilter = BoxFilter(), grid: int = 32) -> LocationDistribution:
     """Fig. 13 of the survey for ``ds``: centre histogram on a ``grid`` × ``grid`` normalised image."""
-    boxes = ds.counted_boxes(box_filter)
-    cx = (boxes.xyxy[:, 0] + boxes.xyxy[:, 2]) / 2 / ds.images.width[boxes.image]
-    cy = (boxes.xyxy[:, 1] + boxes.xyxy[:, 3]) / 2 / ds.images.height[boxes.image]
-    col = np.minimum((cx * grid).astype(np.int64), grid - 1)
-    row = np.minimum((cy * grid).astype(np.int64), grid - 1)
     k = len(ds.categories)
-    flat = (boxes.category * grid + row) * grid + col
-    per_class = np.bincount(flat, minlength=k * grid * grid).reshape(k, grid, grid)
-    return LocationDistribution(ds.categories.category_id, ds.categories.name, per_class.astype(np.int64))
+    per_class = np.zeros(k * grid * grid, np.int64)
+    for boxes in ds.counted_chunks(box_filter):
+        cx = (boxes.xyxy[:, 0] + boxes.xyxy[:, 2]) / 2 / ds.images.width[boxes.image]
+        cy = (boxes.xyxy[:, 1] + boxes.xyxy[:, 3]) / 2 / ds.images.height[boxes.image]
+        col = np.minimum((cx * grid).astype(np.int64), grid - 1)
+        row = np.minimum((cy * grid).astype(np.int64), grid - 1)
+        per_class += np.bincount((boxes.category * grid + row) * grid + col, minlength=k * grid * grid)
+    return LocationDistribution(ds.categories.category_id, ds.categories.name, per_class.reshape(k, grid, grid))

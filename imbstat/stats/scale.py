@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from imbstat.anchors.resize import Resize
-from imbstat.data import BoxFilter, Dataset
+from imbstat.data import Boxes, BoxFilter, Dataset
 from imbstat.scores import score_1d
 from imbstat.stats.histogram import Histogram
 
@@ -122,7 +122,10 @@ def scale_distribution(
     ds: Dataset, box_filter: BoxFilter = BoxFilter(), bins: int = 50, resize: Resize = Resize()
 ) -> ScaleDistribution:
     """Fig. 7 of the survey for ``ds``, with COCO size buckets and FPN levels (Sec. 5.2)."""
-    boxes = ds.counted_boxes(box_filter)
+    return ScaleDistribution.merge([_scale(ds, boxes, bins, resize) for boxes in ds.counted_chunks(box_filter)])
+
+
+def _scale(ds: Dataset, boxes: Boxes, bins: int, resize: Resize) -> ScaleDistribution:
     img_w, img_h = ds.images.width[boxes.image], ds.images.height[boxes.image]
     w, h = boxes.width, boxes.height
     rel_w, rel_h = w / img_w, h / img_h

@@ -1,0 +1,164 @@
+"""The dense anchor path on a GPU: images/s of the anchor phase on the COCO-train-sized input.
+
+Target (issue: anchor engine): >= 50,000 images/s for the anchor phase on one H100, with
+results identical to the sparse CPU path. Needs a CUDA machine; ``--device cpu --images 64``
+is a dry run of this script anywhere. On a machine lent through the device tool, whose
+python3 (3.12) has torch, numba, pandas and pyarrow but not imbstat's other dependencies:
+
+    # here, once: the mini file and cp312 wheels of what the device lacks, in ignored folders
+    echo /.whl/ >> .git/info/exclude; echo /.device-data/ >> .git/info/exclude
+    mkdir -p .device-data && cp ../shared/data/coco/coco2017_train_mini.json .device-data/
+    python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \\
+        --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \\
+        msgspec imagesize defusedxml pycocotools POT
+    # there, one call carrying .whl and .device-data:
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:.
+    python3 -m benchmarks.make_inputs --data .device-data --sizes train
+    python3 -m pytest -q -m cuda tests && python3 -m benchmarks.bench_gpu --section-to $OUT/gpu.md
+    # back here: python -m benchmarks.bench_gpu --insert <files_at>/gpu.md
+
+Times exclude the load. "Anchor phase" = every batch labelled by the dense matcher
+(anchors on the device, GT upload, IoU, max/argmax, low-quality pass, labels back to the
+host), after a warm-up batch; ``anchor_stats`` adds the statistics. The sparse CPU path runs
+on the same machine, and the two results are compared field by field.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.bench_dataset import write_results
+
+BEGIN, END = "<!-- bench_gpu:begin -->", "<!-- bench_gpu:end -->"
+INPUT = Path(__file__).resolve().parent / "inputs" / "coco_train_sized.json"
+TARGET_IMAGES_PER_S = 50_000
+
+
+def _synchronize(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def measure(path: Path, device: str, batch_sizes: list[int], memory_mb: float, images: int | None) -> dict:
+    import torch
+
+    import imbstat
+    from imbstat.anchors.engine import batches, ground_truth, make_matcher
+    from imbstat.anchors.presets import load_preset
+    from imbstat.stats.anchors import anchor_stats
+
+    ds = imbstat.load(path, cache=False)
+    if images is not None:
+        ds = ds.select_images(np.arange(ds.num_images) < images)
+    preset = load_preset("retinanet")
+    out: dict = {"images": ds.num_images, "boxes": len(ds.boxes), "device": device, "memory_mb": memory_mb}
+    out["device_name"] = torch.cuda.get_device_name(device) if device.startswith("cuda") else platform.processor()
+    start = time.perf_counter()
+    gt = ground_truth(ds, preset)
+    out["ground_truth_s"] = time.perf_counter() - start
+
+    matcher = make_matcher(preset, device, "dense", memory_mb)
+    out["phase"] = {}
+    for size in batch_sizes:
+        first = next(batches(gt, preset, size))
+        matcher(first)  # warm-up: CUDA context, kernels, the allocator's pool
+        _synchronize(device)
+        start = time.perf_counter()
+        labelled = 0
+        for batch in batches(gt, preset, size):
+            labelled += len(matcher(batch).fg_iou)  # the labels are back on the host: synchronised
+        _synchronize(device)
+        seconds = time.perf_counter() - start
+        out["phase"][size] = {"seconds": seconds, "images_per_s": ds.num_images / seconds, "foreground": labelled}
+        print(f"batch {size}: {seconds:.2f} s, {ds.num_images / seconds:,.0f} images/s", file=sys.stderr, flush=True)
+    best = max(out["phase"], key=lambda s: out["phase"][s]["images_per_s"])
+    out["best_batch"] = best
+
+    start = time.perf_counter()
+    dense = anchor_stats(ds, preset, device=device, method="dense", batch_size=best, memory_mb=memory_mb)
+    _synchronize(device)
+    out["anchor_stats_dense_s"] = time.perf_counter() - start
+    anchor_stats(ds.select_images(np.arange(ds.num_images) < 8), preset, method="sparse")  # numba's cache load
+    start = time.perf_counter()
+    sparse = anchor_stats(ds, preset, method="sparse")
+    out["anchor_stats_sparse_s"] = time.perf_counter() - start
+    a, b = dense.raw_dict(), sparse.raw_dict()
+    out["identical"] = a == b
+    out["differing_fields"] = [k for k in a if a[k] != b[k]]
+    out["totals"] = dense.totals
+    return out
+
+
+def section(r: dict) -> str:
+    when = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    best = r["phase"][r["best_batch"]]
+    rate = best["images_per_s"]
+    verdict = "PASS" if rate >= TARGET_IMAGES_PER_S and r["identical"] else "**FAIL**"
+    same = "yes" if r["identical"] else "NO: " + ", ".join(r["differing_fields"])
+    rows = [
+        f"| anchor phase, batch {size} | {p['seconds']:.2f} s | {p['images_per_s']:,.0f} |"
+        for size, p in r["phase"].items()
+    ]
+    return "\n".join([
+        BEGIN,
+        "## Dense anchor path on a GPU (`benchmarks/bench_gpu.py`)",
+        "",
+        f"Measured {when} on {r['device_name']} (`--device {r['device']}`, `--memory-mb {r['memory_mb']:g}`); "
+        f"Python {platform.python_version()}, numpy {np.__version__}. Input: {r['images']:,} images, "
+        f"{r['boxes']:,} boxes (COCO-train-sized); preset `retinanet`. Load and `ground_truth` "
+        f"({r['ground_truth_s']:.2f} s) excluded.",
+        "",
+        "| measurement | time | images/s |",
+        "|---|---:|---:|",
+        *rows,
+        f"| `anchor_stats(method=\"dense\", batch_size={r['best_batch']})` (statistics included) | "
+        f"{r['anchor_stats_dense_s']:.2f} s | {r['images'] / r['anchor_stats_dense_s']:,.0f} |",
+        f"| `anchor_stats(method=\"sparse\")` on this machine's CPU | {r['anchor_stats_sparse_s']:.2f} s | "
+        f"{r['images'] / r['anchor_stats_sparse_s']:,.0f} |",
+        "",
+        f"Dense and sparse results identical, every field: {same}.",
+        "",
+        f"Target: ≥ {TARGET_IMAGES_PER_S:,} images/s for the anchor phase — {rate:,.0f}: {verdict}.",
+        END,
+    ])  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_gpu", description=__doc__.split("\n")[0])
+    parser.add_argument("--input", type=Path, default=INPUT)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--batch-sizes", default="32,128,512", help="comma list")
+    parser.add_argument("--memory-mb", type=float, default=4096)
+    parser.add_argument("--images", type=int, help="only the first N images (a dry run)")
+    parser.add_argument("--section-to", type=Path, help="write the RESULTS.md section to this file")
+    parser.add_argument("--insert", type=Path, help="put a section written by --section-to into RESULTS.md, and stop")
+    parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
+    args = parser.parse_args(argv)
+    if args.insert:
+        write_results(args.insert.read_text(), begin=BEGIN, end=END)
+        return
+    if not args.input.exists():
+        sys.exit(f"{args.input} is missing: python -m benchmarks.make_inputs --sizes train")
+    sizes = [int(s) for s in args.batch_sizes.split(",")]
+    result = measure(args.input, args.device, sizes, args.memory_mb, args.images)
+    print(json.dumps(result, default=str))
+    text = section(result)
+    print(text)
+    if args.section_to:
+        args.section_to.write_text(text)
+    if args.write:
+        write_results(text, begin=BEGIN, end=END)
+
+
+if __name__ == "__main__":
+    main()
