@@ -61,8 +61,8 @@ def measure(path: Path, device: str, batch_sizes: list[int], memory_mb: float, i
     if images is not None:
         ds = ds.select_images(np.arange(ds.num_images) < images)
     preset = load_preset("retinanet")
-    out: dict = {"images": ds.num_images, "boxes": len(ds.boxes), "device": device, "memory_mb": memory_mb}
-    out["device_name"] = torch.cuda.get_device_name(device) if device.startswith("cuda") else platform.processor()
+    out: dict = {"input": path.name, "images": ds.num_images, "boxes": len(ds.boxes), "device": device, "memory_mb": memory_mb}
+    out["device_name"] = torch.cuda.get_device_name(device) if device.startswith("cuda") else platform.processor() or "CPU"
     start = time.perf_counter()
     gt = ground_truth(ds, preset)
     out["ground_truth_s"] = time.perf_counter() - start
@@ -115,7 +115,7 @@ def section(r: dict) -> str:
         "",
         f"Measured {when} on {r['device_name']} (`--device {r['device']}`, `--memory-mb {r['memory_mb']:g}`); "
         f"Python {platform.python_version()}, numpy {np.__version__}. Input: {r['images']:,} images, "
-        f"{r['boxes']:,} boxes (COCO-train-sized); preset `retinanet`. Load and `ground_truth` "
+        f"{r['boxes']:,} boxes (`{r['input']}`); preset `retinanet`. Load and `ground_truth` "
         f"({r['ground_truth_s']:.2f} s) excluded.",
         "",
         "| measurement | time | images/s |",
