@@ -61,8 +61,10 @@ def measure(path: Path, device: str, batch_sizes: list[int], memory_mb: float, i
     if images is not None:
         ds = ds.select_images(np.arange(ds.num_images) < images)
     preset = load_preset("retinanet")
-    out: dict = {"input": path.name, "images": ds.num_images, "boxes": len(ds.boxes), "device": device, "memory_mb": memory_mb}
-    out["device_name"] = torch.cuda.get_device_name(device) if device.startswith("cuda") else platform.processor() or "CPU"
+    out: dict = {"input": path.name, "images": ds.num_images, "boxes": len(ds.boxes), "device": device}
+    out["memory_mb"] = memory_mb
+    cuda = device.startswith("cuda")
+    out["device_name"] = torch.cuda.get_device_name(device) if cuda else platform.processor() or "CPU"
     start = time.perf_counter()
     gt = ground_truth(ds, preset)
     out["ground_truth_s"] = time.perf_counter() - start
