@@ -28,6 +28,8 @@ OPENIMAGES = INPUTS / "openimages_sized.csv"
 TARGET_RSS_GB = 6.0
 TARGET_RATIO = 2.5
 STEPS = ("json", "cache-write", "cache-read", "anchors", "openimages")
+# Each step's last measured figures: a run of some steps with --write keeps the others' figures.
+RAW = Path(__file__).resolve().parent / "bench_large.json"
 
 CHILD = """
 import dataclasses, json, resource, sys, time
@@ -86,6 +88,7 @@ def measure(step: str, path: Path, extra: dict | None = None) -> dict:
     if done.returncode:
         sys.exit(f"bench_large: step {step} failed:\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["measured"] = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     print(step, result, file=sys.stderr, flush=True)
     return result
 
@@ -121,13 +124,15 @@ def section(results: dict[str, dict]) -> str:
         BEGIN,
         "## Objects365- and Open Images-sized inputs (`benchmarks/bench_large.py`)",
         "",
-        f"Measured {when} on {m['CPUs (nproc)']} × {m['CPU model']}, {m['memory']}; Python {m['Python']}, "
+        f"Written {when} on {m['CPUs (nproc)']} × {m['CPU model']}, {m['memory']}; Python {m['Python']}, "
         f"numpy {m['numpy']}, msgspec {m['msgspec']}.",
         "",
         "```sh",
         "python -m benchmarks.make_inputs --sizes o365,openimages",
-        f"python -m benchmarks.bench_large --steps {','.join(results)} --write",
+        "python -m benchmarks.bench_large --write   # or --steps a,b: the others keep their figures",
         "```",
+        "",
+        "Steps measured: " + ", ".join(f"{s} {r.get('measured', 'earlier')}" for s, r in results.items()) + ".",
         "",
         "Every step is a fresh child process; peak RSS is its `ru_maxrss` (interpreter, numpy, pandas, pyarrow and "
         "imbstat included: their RSS before any data is given). Columns = the Dataset's arrays (images and "
@@ -210,7 +215,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_large", description=__doc__.split("\n")[0])
     parser.add_argument("--steps", default=",".join(STEPS), help=f"comma list of: {', '.join(STEPS)}")
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
+    parser.add_argument("--render", action="store_true", help=f"only rewrite RESULTS.md from {RAW.name}")
     args = parser.parse_args(argv)
+    if args.render:
+        write_results(section(json.loads(RAW.read_text())), begin=BEGIN, end=END)
+        return
     steps = [s for s in args.steps.split(",") if s]
     if unknown := [s for s in steps if s not in STEPS]:
         sys.exit(f"bench_large: unknown steps {unknown}; expected {', '.join(STEPS)}")
@@ -218,7 +227,12 @@ def main(argv: list[str] | None = None) -> None:
         needed = "openimages" in steps if size == "openimages" else any(s != "openimages" for s in steps)
         if needed and not path.exists():
             sys.exit(f"{path} is missing: python -m benchmarks.make_inputs --sizes {size}")
-    text = section(run(steps))
+    results = run(steps)
+    if args.write:
+        kept = json.loads(RAW.read_text()) if RAW.exists() else {}
+        results = {step: {**kept, **results}[step] for step in STEPS if step in kept or step in results}
+        RAW.write_text(json.dumps(results, indent=1) + "\n")
+    text = section(results)
     print(text)
     if args.write:
         write_results(text, begin=BEGIN, end=END)

@@ -29,7 +29,6 @@ class GroundTruth:
     """
 
     box: np.ndarray  # [T] int64 row into ds.boxes
-    image: np.ndarray  # [T] int64
     xyxy: np.ndarray  # [T, 4] float64, resized and clipped to the resized image
     start: np.ndarray  # [I + 1] int64
     new_width: np.ndarray  # [I] float64 resized image size
@@ -37,6 +36,9 @@ class GroundTruth:
     padded_width: np.ndarray  # [I] int64
     padded_height: np.ndarray  # [I] int64
     dropped: int  # GTs with no area left after resize and clipping
+
+
+_CHUNK_GTS = 1 << 20
 
 
 def ground_truth(ds: Dataset, preset: Preset, box_filter: BoxFilter = BoxFilter()) -> GroundTruth:
@@ -50,14 +52,21 @@ def ground_truth(ds: Dataset, preset: Preset, box_filter: BoxFilter = BoxFilter(
     image = ds.boxes.image[rows]
     width, height = ds.images.width, ds.images.height
     new_w, new_h = preset.resize.new_size(width, height)
-    scale = np.stack([new_w / width, new_h / height, new_w / width, new_h / height], axis=1)[image]  # [T, 4]
-    limit = np.stack([new_w, new_h, new_w, new_h], axis=1)[image]
-    xyxy = np.clip(ds.boxes.xyxy[rows] * scale, 0.0, limit)
+    sx, sy = new_w / width, new_h / height
+    xyxy = np.empty((len(rows), 4), np.float64)
+    # In row chunks: [T, 4] temporaries of 25M GTs would be several GB.
+    for start in range(0, len(rows), _CHUNK_GTS):
+        part = slice(start, start + _CHUNK_GTS)
+        img = image[part]
+        scale = np.stack([sx[img], sy[img], sx[img], sy[img]], axis=1)
+        limit = np.stack([new_w[img], new_h[img], new_w[img], new_h[img]], axis=1)
+        xyxy[part] = np.clip(ds.boxes.xyxy[rows[part]] * scale, 0.0, limit)
     alive = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
-    rows, image, xyxy = rows[alive], image[alive], xyxy[alive]
+    if not alive.all():
+        rows, image, xyxy = rows[alive], image[alive], xyxy[alive]
     start = np.searchsorted(image, np.arange(ds.num_images + 1))
     pad_w, pad_h = padded_size(preset, width, height)
-    return GroundTruth(rows, image, xyxy, start, new_w, new_h, pad_w, pad_h, int((~alive).sum()))
+    return GroundTruth(rows, xyxy, start, new_w, new_h, pad_w, pad_h, int((~alive).sum()))
 
 
 @dataclass(frozen=True)

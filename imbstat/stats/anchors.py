@@ -285,16 +285,19 @@ class _Accumulator:
     def __init__(self, ds: Dataset, preset: Preset, gt: GroundTruth, grid: int, compiled: bool = True):
         self.ds, self.preset, self.gt, self.grid = ds, preset, gt, grid
         k = len(ds.categories)
-        self.category = ds.boxes.category[gt.box]  # [T]
-        area = ds.boxes.width[gt.box] * ds.boxes.height[gt.box]
-        self.bucket = (area >= SMALL_MAX_AREA).astype(np.int64) + (area >= MEDIUM_MAX_AREA)  # [T]
+        # Per-GT arrays are 25M long at the Objects365 size: the narrowest types that hold them.
+        self.category = ds.boxes.category[gt.box].astype(np.int16 if k < 2**15 else np.int64)  # [T]
+        corners = ds.boxes.xyxy[gt.box]
+        area = (corners[:, 2] - corners[:, 0]) * (corners[:, 3] - corners[:, 1])
+        del corners
+        self.bucket = (area >= SMALL_MAX_AREA).astype(np.int8) + (area >= MEDIUM_MAX_AREA)  # [T]
         self.per_image = np.zeros((ds.num_images, 3), np.int64)
         self.class_foreground = np.zeros(k, np.int64)
         self.positive_iou = np.zeros(IOU_BINS, np.int64)
         self.positive_iou_low_quality = np.zeros(IOU_BINS, np.int64)
-        self.fg_per_gt = np.zeros(len(gt.box), np.int64)
-        self.fg_high_per_gt = np.zeros(len(gt.box), np.int64)
-        self.gt_max_iou = np.zeros(len(gt.box), np.float64)
+        self.fg_per_gt = np.zeros(len(gt.box), np.int32)
+        self.fg_high_per_gt = np.zeros(len(gt.box), np.int32)
+        self.gt_below_pos = np.zeros(len(gt.box), bool)  # no anchor at IoU >= pos_iou
         self.relative_top_left = np.zeros((grid, grid), np.int64)
         self.relative_center = np.zeros((grid, grid), np.int64)
         self.diff_foreground = np.zeros((grid + 1, grid + 1), np.int64)
@@ -319,7 +322,7 @@ class _Accumulator:
         rows = batch.gt_rows[m.fg_image, m.fg_gt]  # [F] into GroundTruth
         assert (rows >= 0).all(), "a foreground anchor was assigned to a padding GT"
         valid = batch.gt_rows >= 0
-        self.gt_max_iou[batch.gt_rows[valid]] = m.gt_max_iou[valid]
+        self.gt_below_pos[batch.gt_rows[valid]] = m.gt_max_iou[valid] < self.preset.pos_iou
         self._tally(batch, m, rows)
         # Every anchor's coverage, one cached map per resized size (images of a batch share the grid).
         sizes = np.stack([self.gt.new_width[batch.images], self.gt.new_height[batch.images]], axis=1)
@@ -370,7 +373,7 @@ class _Accumulator:
 
     def result(self) -> AnchorStats:
         k = len(self.ds.categories)
-        cell = self.category * 3 + self.bucket
+        cell = self.category.astype(np.int64) * 3 + self.bucket
 
         def per_gt(mask: np.ndarray | None = None, weights: np.ndarray | None = None) -> np.ndarray:
             c = cell if mask is None else cell[mask]
@@ -390,7 +393,7 @@ class _Accumulator:
             gt_foreground=per_gt(weights=fg),
             gt_unmatched=per_gt(fg == 0),
             gt_low_quality_only=per_gt((fg > 0) & (self.fg_high_per_gt == 0)),
-            gt_below_pos=per_gt(self.gt_max_iou < self.preset.pos_iou),
+            gt_below_pos=per_gt(self.gt_below_pos),
             foreground_per_gt=Histogram.of_integers(fg),
             relative_top_left=self.relative_top_left,
             relative_center=self.relative_center,
