@@ -132,7 +132,7 @@ def section(results: dict[str, dict]) -> str:
         "python -m benchmarks.bench_large --write   # or --steps a,b: the others keep their figures",
         "```",
         "",
-        "Steps measured: " + ", ".join(f"{s} {r.get('measured', 'earlier')}" for s, r in results.items()) + ".",
+        "Steps measured: " + "; ".join(f"{s}: {r.get('measured', 'earlier')}" for s, r in results.items()) + ".",
         "",
         "Every step is a fresh child process; peak RSS is its `ru_maxrss` (interpreter, numpy, pandas, pyarrow and "
         "imbstat included: their RSS before any data is given). Columns = the Dataset's arrays (images and "
@@ -167,7 +167,7 @@ def section(results: dict[str, dict]) -> str:
         if "cache-write" in results:
             r = results["cache-write"]
             lines.append(
-                f"| `imbstat cache PATH`: parse {r['load_s']:.1f} s, then write the Parquet cache | "
+                f"| what `imbstat cache PATH` does: parse ({r['load_s']:.1f} s), then `write_cache` | "
                 f"{r['write_s']:.1f} s | {r['rss_peak_gb']:.2f} GB | {_ratio(r)} |"
             )
             checks.append(_ratio_check("cache write: peak ≤ 2.5× columns", r))
