@@ -171,6 +171,11 @@ def test_anchor_iou_bad_options(tiny_coco, args, message):
     assert message in result.stderr and result.stderr.count("\n") == 1
 
 
+def test_sparse_with_a_cuda_device_says_it_runs_on_the_cpu(tiny_coco):
+    result = runner.invoke(app, ["anchor-iou", str(tiny_coco), "--quiet", "--method", "sparse", "--device", "cuda"])
+    assert result.stderr.startswith("imbstat: note: the sparse path runs on the CPU; --device cuda is not used\n")
+
+
 def test_anchors_command():
     result = runner.invoke(app, ["anchors", "--image-size", "640x480", "--json", "-"])
     doc = json.loads(result.stdout)

@@ -92,6 +92,8 @@ def anchor_iou(
     chosen = load_preset(preset)
     ds = source.load(path)
     box_filter = source.box_filter
+    if method == "sparse" and device != "cpu":
+        typer.echo(f"imbstat: note: the sparse path runs on the CPU; --device {device} is not used", err=True)
     with progress(ds.num_images, quiet) as advance:
         result = anchor_stats(ds, chosen, device, method, batch_size, box_filter, grid, advance, memory)
     options = {**asdict(box_filter), "device": device, "method": method, "batch_size": batch_size, "grid": grid}
