@@ -157,7 +157,8 @@ def test_anchor_iou_json_contract(tiny_coco):
     [
         (["--device", "cuda:7"], "device 'cuda:7' requested but torch sees no CUDA device; use --device cpu"),
         (["--device", "tpu"], "unknown device 'tpu'"),
-        (["--method", "fast"], "unknown method 'fast'; expected one of auto, sparse, dense"),
+        (["--method", "fast"], "unknown method 'fast'; expected one of auto, sparse, dense, fused"),
+        (["--method", "fused"], "--method fused runs Triton kernels on CUDA, not on 'cpu'; use --method dense"),
         (["--preset", "ssd"], "ssd: unknown preset; expected one of retinanet, retinanet-v1, rpn or a .toml file"),
     ],
 )
@@ -187,11 +188,14 @@ def test_anchors_command():
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_dense_equals_cpu_sparse(tmp_path):
+@pytest.mark.parametrize("method", ["dense", "fused"])
+def test_cuda_dense_equals_cpu_sparse(tmp_path, method):
     from imbstat.data.sample import write_sample
 
+    if method == "fused":
+        pytest.importorskip("triton")
     ds = imbstat.load(write_sample(tmp_path / "sample.json", num_images=64))
-    _assert_same(imbstat.anchor_stats(ds, device="cuda", method="dense"), imbstat.anchor_stats(ds, method="sparse"))
+    _assert_same(imbstat.anchor_stats(ds, device="cuda", method=method), imbstat.anchor_stats(ds, method="sparse"))
 
 
 def test_compiled_iou_bin_is_numpys_histogram_rule():

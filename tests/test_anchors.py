@@ -246,3 +246,45 @@ def test_corners_are_the_bits_of_xyxy(name):
     index = np.arange(len(grid))
     np.testing.assert_array_equal(grid.corners(index), grid.xyxy)  # exact: the sparse path relies on it
     np.testing.assert_array_equal(grid.corners(index.reshape(-1, 3)), grid.xyxy.reshape(-1, 3, 4))
+
+
+FUSED_CHECK = """
+import dataclasses, sys
+import numpy as np, torch
+import triton.runtime.interpreter as interpreter
+# Triton 3.6's interpreter takes int() of 1-element arrays, which numpy >= 2.3 refuses: a test-only shim.
+patch = interpreter._patch_lang_tensor
+def _patch_lang_tensor(tensor, scope):
+    patch(tensor, scope)
+    scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
+interpreter._patch_lang_tensor = _patch_lang_tensor
+sys.path.insert(0, "tests")
+from test_anchors import PRESETS, Resize, _random_gts, anchor_grid, match_dense, match_sparse_compiled, Matches
+for name in ("retinanet", "rpn", "retinanet-v1"):
+    preset = dataclasses.replace(PRESETS[name], resize=Resize(160, 267))
+    rng = np.random.default_rng(0)
+    for pw, ph in ((192, 160), (160, 288)):
+        grid = anchor_grid(preset, pw, ph)
+        gts, num = _random_gts(rng, 3, 40, pw - 20.0, ph - 5.0)
+        num[0] = 0  # an image without GTs in the batch
+        args = (torch.from_numpy(grid.xyxy), torch.from_numpy(gts), torch.from_numpy(num), preset)
+        fused = match_dense(*args, fused=True).sorted()
+        for other in (match_dense(*args, 4096).sorted(), match_sparse_compiled(grid, gts, num, preset).sorted()):
+            for field in dataclasses.fields(Matches):
+                np.testing.assert_array_equal(getattr(fused, field.name), getattr(other, field.name), field.name)
+        assert len(fused.fg_anchor) > 0
+print("fused ok")
+"""
+
+
+def test_fused_triton_kernels_in_the_interpreter():
+    # Triton's interpreter runs the kernels with numpy on the CPU: the same float64 expression,
+    # hence the same labels as the torch and sparse paths. On a GPU, `pytest -m cuda` runs them compiled.
+    pytest.importorskip("triton")
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    done = subprocess.run([sys.executable, "-c", FUSED_CHECK], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and "fused ok" in done.stdout, done.stderr[-3000:]

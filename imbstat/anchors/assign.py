@@ -30,14 +30,56 @@ def match_dense(
     num_gts: torch.Tensor,
     preset: Preset,
     chunk_anchors: int = 65536,
+    fused: bool = False,
 ) -> Matches:
-    """Label all anchors × all GTs of a batch, reducing per chunk of anchors.
+    """Label all anchors × all GTs of a batch.
 
     Args:
         anchors: [N, 4] float64 on the working device.
         gts: [B, M, 4] float64, rows ``>= num_gts[b]`` are padding.
         num_gts: [B] int64.
-        chunk_anchors: anchors per chunk; the IoU block is [B, chunk, M].
+        chunk_anchors: anchors per chunk of the torch reductions; the IoU block is [B, chunk, M].
+        fused: reduce with the Triton kernels of :mod:`fused` instead (CUDA; identical labels).
+    """
+    if fused:
+        from imbstat.anchors.fused import fused_reductions
+
+        max_iou, argmax, gt_max, last = fused_reductions(
+            anchors, gts, num_gts, preset.legacy, preset.low_quality, preset.min_pos_iou
+        )
+    else:
+        max_iou, argmax, gt_max, last = _torch_reductions(anchors, gts, num_gts, preset, chunk_anchors)
+
+    fg = max_iou >= preset.pos_iou
+    ignored = (max_iou >= preset.neg_iou) & ~fg
+    assigned, iou_of_assigned = argmax, max_iou
+    if last is not None:
+        hit = last >= 0
+        assigned = torch.where(hit, last, argmax)
+        iou_of_assigned = torch.where(hit, gt_max.gather(1, last.clamp(min=0)), max_iou)
+        fg |= hit
+        ignored &= ~hit
+
+    fg_image, fg_anchor = torch.nonzero(fg, as_tuple=True)
+    ig_image, ig_anchor = torch.nonzero(ignored, as_tuple=True)
+    return Matches(
+        fg_image.cpu().numpy(),
+        fg_anchor.cpu().numpy(),
+        assigned[fg_image, fg_anchor].cpu().numpy(),
+        iou_of_assigned[fg_image, fg_anchor].cpu().numpy(),
+        ig_image.cpu().numpy(),
+        ig_anchor.cpu().numpy(),
+        gt_max.clamp(min=0).cpu().numpy(),
+    )
+
+
+def _torch_reductions(
+    anchors: torch.Tensor, gts: torch.Tensor, num_gts: torch.Tensor, preset: Preset, chunk_anchors: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """(max_iou [B, N], argmax [B, N], gt_max [B, M], last [B, N] or None), per chunk of anchors.
+
+    ``last`` is, per anchor, the last eligible GT whose maximum it attains (-1: none), None
+    without low-quality matching.
     """
     device = anchors.device
     b, m = gts.shape[:2]
@@ -59,36 +101,15 @@ def match_dense(
         argmax[:, start : start + chunk_anchors] = block_arg
         chunk_gt_max.append(iou.amax(dim=1))
         gt_max = torch.maximum(gt_max, chunk_gt_max[-1])
+    if not (preset.low_quality and m):
+        return max_iou, argmax, gt_max, None
 
-    fg = max_iou >= preset.pos_iou
-    ignored = (max_iou >= preset.neg_iou) & ~fg
-    assigned = argmax.clone()
-    iou_of_assigned = max_iou.clone()
-    if preset.low_quality and m:
-        eligible = valid & (gt_max > 0) & (gt_max >= preset.min_pos_iou)  # [B, M]
-        gt_index = torch.arange(m, device=device)
-        for k, start in enumerate(range(0, n, chunk_anchors)):
-            if not ((chunk_gt_max[k] == gt_max) & eligible).any():
-                continue  # no eligible GT peaks in this chunk: its IoU need not be computed again
-            stop = min(start + chunk_anchors, n)
-            best = (iou_block(start) == gt_max[:, None, :]) & eligible[:, None, :]  # [B, n, M]
-            last = torch.where(best, gt_index, -1).amax(dim=2)  # [B, n]: the last GT it is best for
-            hit = last >= 0
-            assigned[:, start:stop] = torch.where(hit, last, assigned[:, start:stop])
-            iou_of_assigned[:, start:stop] = torch.where(
-                hit, gt_max.gather(1, last.clamp(min=0)), iou_of_assigned[:, start:stop]
-            )
-            fg[:, start:stop] |= hit
-            ignored[:, start:stop] &= ~hit
-
-    fg_image, fg_anchor = torch.nonzero(fg, as_tuple=True)
-    ig_image, ig_anchor = torch.nonzero(ignored, as_tuple=True)
-    return Matches(
-        fg_image.cpu().numpy(),
-        fg_anchor.cpu().numpy(),
-        assigned[fg_image, fg_anchor].cpu().numpy(),
-        iou_of_assigned[fg_image, fg_anchor].cpu().numpy(),
-        ig_image.cpu().numpy(),
-        ig_anchor.cpu().numpy(),
-        gt_max.clamp(min=0).cpu().numpy(),
-    )
+    last = torch.full((b, n), -1, dtype=torch.int64, device=device)
+    eligible = valid & (gt_max > 0) & (gt_max >= preset.min_pos_iou)  # [B, M]
+    gt_index = torch.arange(m, device=device)
+    for k, start in enumerate(range(0, n, chunk_anchors)):
+        if not ((chunk_gt_max[k] == gt_max) & eligible).any():
+            continue  # no eligible GT peaks in this chunk: its IoU need not be computed again
+        best = (iou_block(start) == gt_max[:, None, :]) & eligible[:, None, :]  # [B, n, M]
+        last[:, start : start + chunk_anchors] = torch.where(best, gt_index, -1).amax(dim=2)
+    return max_iou, argmax, gt_max, last

@@ -100,7 +100,7 @@ def batches(gt: GroundTruth, preset: Preset, batch_size: int = 32) -> Iterator[B
 
 
 Matcher = Callable[[Batch], Matches]
-METHODS = ("auto", "sparse", "dense")
+METHODS = ("auto", "sparse", "dense", "fused")
 
 
 # Live float64 [B, chunk, M] tensors in one dense IoU block (iw, ih, inter, union, iou, comparisons).
@@ -110,8 +110,10 @@ _BLOCK_TENSORS = 8
 def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memory_mb: float = 1024) -> Matcher:
     """A function that labels one batch with the chosen path on the chosen device.
 
-    ``auto`` is sparse on the CPU and dense on CUDA. Both paths give identical
-    Matches (DESIGN.md §3). The dense path sizes its anchor chunks so that one
+    ``auto`` is sparse on the CPU and dense on CUDA. ``fused`` is the dense
+    path with the Triton kernels of :mod:`fused` (CUDA only; not yet measured
+    on a GPU, so not what ``auto`` picks). All paths give identical Matches
+    (DESIGN.md §3). The torch dense path sizes its anchor chunks so that one
     IoU block stays within ``memory_mb`` of device memory.
     """
     if method not in METHODS:
@@ -135,6 +137,14 @@ def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memo
         if dev.type != "cpu":
             logging.getLogger(__name__).info("the sparse path runs on the CPU; --device %s is not used", device)
         return _sparse_matcher(preset)
+    fused = method == "fused"
+    if fused:
+        if dev.type != "cuda":
+            raise ImbstatError(f"--method fused runs Triton kernels on CUDA, not on {device!r}; use --method dense")
+        try:
+            import imbstat.anchors.fused  # noqa: F401
+        except ImportError:
+            raise ImbstatError("--method fused needs Triton (CUDA builds of torch include it)") from None
 
     anchors_on_device: dict[int, torch.Tensor] = {}
 
@@ -147,7 +157,7 @@ def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memo
         num = torch.from_numpy(batch.num_gts).to(dev)
         block_bytes_per_anchor = _BLOCK_TENSORS * 8 * max(gts.shape[0] * gts.shape[1], 1)
         chunk = max(1024, int(memory_mb * 2**20 // block_bytes_per_anchor))
-        return match_dense(anchors_on_device[key], gts, num, preset, chunk)
+        return match_dense(anchors_on_device[key], gts, num, preset, chunk, fused)
 
     return dense
 

@@ -9,10 +9,14 @@ import typer
 
 from imbstat import __version__
 from imbstat.cli.common import (
+    BatchSizeOpt,
+    DeviceOpt,
     JsonOpt,
+    MethodOpt,
     OutOpt,
     PathArg,
     PresetOpt,
+    QuietOpt,
     Source,
     app,
     emit,
@@ -72,15 +76,13 @@ def _image_size(text: str) -> tuple[int, int]:
 def anchor_iou(
     path: PathArg,
     preset: PresetOpt = "retinanet",
-    device: Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")] = "cpu",
-    method: Annotated[str, typer.Option("--method", help="auto (sparse on CPU, dense on CUDA), sparse or dense.")] = (
-        "auto"
-    ),
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch.")] = 32,
+    device: DeviceOpt = "cpu",
+    method: MethodOpt = "auto",
+    batch_size: BatchSizeOpt = 32,
     grid: Annotated[int, typer.Option(min=2, max=256, help="Cells per side of the spatial maps.")] = 32,
     json: JsonOpt = None,
     out: OutOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: QuietOpt = False,
     memory: Annotated[float, typer.Option("--memory-mb", min=1, help="Device memory for one dense IoU block.")] = 1024,
     source: Source = Source(),
 ) -> None:

@@ -173,7 +173,9 @@ PresetOpt = Annotated[str, typer.Option("--preset", help="retinanet, retinanet-v
 
 AnchorsOpt = Annotated[bool, typer.Option("--anchors", help="Also label the anchors of --preset (fg/bg, IoU; slower).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")]
-MethodOpt = Annotated[str, typer.Option("--method", help="auto (sparse on CPU, dense on CUDA), sparse or dense.")]
+MethodOpt = Annotated[
+    str, typer.Option("--method", help="auto (sparse on CPU, dense on CUDA), sparse, dense or fused (Triton, CUDA).")
+]
 BatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
