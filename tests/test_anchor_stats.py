@@ -198,6 +198,16 @@ def test_cuda_dense_equals_cpu_sparse(tmp_path, method):
     _assert_same(imbstat.anchor_stats(ds, device="cuda", method=method), imbstat.anchor_stats(ds, method="sparse"))
 
 
+def test_compiled_relative_cell_clips_huge_offsets_like_numpy():
+    from imbstat.stats.anchor_kernel import _relative_cell
+    from imbstat.stats.anchors import _hist2d
+
+    # offsets in a GT's frame grow without bound as its width goes to 0: 1e18 must not wrap an int64
+    for x in (-np.inf, -1e300, -1e18, -0.5, 0.0, 0.49, 1e17, 1e18, 1e300, np.inf):
+        expected = int(np.flatnonzero(_hist2d(np.array([x]), np.array([0.0]), 32).sum(axis=0))[0])
+        assert _relative_cell(x, 0.5, 32) == expected, x
+
+
 def test_compiled_iou_bin_is_numpys_histogram_rule():
     from imbstat.stats.anchor_kernel import _iou_bin
 

@@ -225,7 +225,8 @@ def test_preset_toml(tmp_path):
     assert (p.name, p.strides, p.pos_iou, p.neg_iou, p.resize.short, p.octave_base_scale) == (
         "mine", (8, 16), 0.6, 0.3, 600, 8.0)  # fmt: skip
     for text, message in (
-        ("pos_iou = 0.3\nneg_iou = 0.4\n", "inconsistent preset: need 0 <= neg_iou <= pos_iou <= 1"),
+        ("pos_iou = 0.3\nneg_iou = 0.4\n", "inconsistent preset: need 0 < neg_iou <= pos_iou <= 1"),
+        ("neg_iou = 0\n", "need 0 < neg_iou <= pos_iou <= 1, got neg_iou=0.0"),  # no anchor could be background
         ("strides = 8\n", "(strides): expected a list of numbers"),
         ("pos_iou = 'high'\n", "(pos_iou): expected float, got str"),
         ("stride = [8]\n", "unknown keys stride; expected some of"),
@@ -237,6 +238,19 @@ def test_preset_toml(tmp_path):
         assert message in str(info.value) and str(path) in str(info.value)
     with pytest.raises(ImbstatError, match="unknown preset; expected one of retinanet, retinanet-v1, rpn"):
         load_preset("yolo")
+
+
+@pytest.mark.parametrize("name", ["retinanet", "retinanet-v1"])
+def test_gt_a_ten_millionth_of_a_pixel_wide(name):
+    # its best IoU (~1e-9) is below IOU_MARGIN, so its windows hold every anchor touching it: low-quality
+    # matching still finds the anchors the dense path gives it
+    preset = dataclasses.replace(PRESETS[name], resize=Resize(96, 160))
+    grid = anchor_grid(preset, 128, 96)
+    dense, sparse = _both(grid, [[31.0, 24.0, 31.0 + 1e-7, 40.0], [60.0, 20.0, 90.0, 70.0]], preset)
+    d, s = dense.sorted(), sparse.sorted()
+    for field in dataclasses.fields(Matches):
+        np.testing.assert_array_equal(getattr(d, field.name), getattr(s, field.name), err_msg=field.name)
+    assert (d.fg_gt == 0).any() and (preset.legacy or 0 < d.gt_max_iou[0, 0] < 1e-6)  # legacy: 1 px wide
 
 
 @pytest.mark.parametrize("name", ["retinanet", "retinanet-v1", "rpn"])

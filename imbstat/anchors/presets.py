@@ -51,8 +51,9 @@ class Preset:
             problems.append("octave_base_scale must be > 0 and scales_per_octave >= 1")
         if not self.ratios or any(not (r > 0) for r in self.ratios):
             problems.append("ratios must be positive")
-        if not (0 <= self.neg_iou <= self.pos_iou <= 1):
-            problems.append(f"need 0 <= neg_iou <= pos_iou <= 1, got neg_iou={self.neg_iou} pos_iou={self.pos_iou}")
+        # neg_iou = 0 would make every anchor of an image with a GT ignored (IoU >= 0): no background.
+        if not (0 < self.neg_iou <= self.pos_iou <= 1):
+            problems.append(f"need 0 < neg_iou <= pos_iou <= 1, got neg_iou={self.neg_iou} pos_iou={self.pos_iou}")
         if not (0 <= self.min_pos_iou <= 1):
             problems.append("min_pos_iou must be in [0, 1]")
         if problems:

@@ -135,7 +135,9 @@ def match_sparse(grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset:
     area_a = np.prod(bh - bl, axis=2, keepdims=True)  # [1, Q, 1]
     inter_needed = threshold * (area_a + area_g) / (1 + threshold)  # [T, Q, 1]
     side = np.minimum(bh - bl, gh - gl)  # [T, Q, 2]: the longest the other axis can overlap
-    need = np.maximum(inter_needed / side[..., ::-1] * (1 - IOU_MARGIN), PIXEL_MARGIN)  # [T, Q, 2]
+    # need 0 where the threshold is 0 (a GT whose best IoU is below IOU_MARGIN): the window is every
+    # anchor touching it, so that even a GT 1e-7 px wide finds its low-quality match.
+    need = inter_needed / side[..., ::-1] * (1 - IOU_MARGIN)  # [T, Q, 2]
     first, last = _cell_range(gl, gh, need, bl, bh, stride, cells)  # [T, Q, 2] each
     span = np.maximum(last - first + 1, 0)  # [T, Q, 2]
     count = (span[..., 0] * span[..., 1]).ravel()  # [T·Q]

@@ -79,8 +79,8 @@ def _windows(gts, num_gts, base, stride, rows, cols, neg, one):
                     continue  # no anchor of this shape reaches the threshold
                 bx1, by1, bx2, by2 = base[q, 0], base[q, 1], base[q, 2] + one, base[q, 3] + one
                 inter_needed = threshold * (area[q] + area_g) / (1 + threshold)
-                need_x = max(inter_needed / min(by2 - by1, ey - gy1) * (1 - IOU_MARGIN), PIXEL_MARGIN)
-                need_y = max(inter_needed / min(bx2 - bx1, ex - gx1) * (1 - IOU_MARGIN), PIXEL_MARGIN)
+                need_x = inter_needed / min(by2 - by1, ey - gy1) * (1 - IOU_MARGIN)  # 0 with the threshold
+                need_y = inter_needed / min(bx2 - bx1, ex - gx1) * (1 - IOU_MARGIN)
                 x0, x1 = _cell_window(gx1, ex, need_x, bx1, bx2, stride[q], cols[q])
                 y0, y1 = _cell_window(gy1, ey, need_y, by1, by2, stride[q], rows[q])
                 if x1 >= x0 and y1 >= y0:

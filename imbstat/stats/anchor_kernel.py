@@ -30,7 +30,8 @@ def _iou_bin(v: float, edges: np.ndarray) -> int:
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _relative_cell(x: float, limit: float, grid: int) -> int:
-    return int(min(max(math.floor((x + limit) * grid), 0), grid - 1))
+    # Clipped as a float, as _hist2d's np.clip: an offset of 1e18 (a GT 1e-18 px wide) must not wrap an int.
+    return int(min(max(np.floor((x + limit) * grid), 0.0), grid - 1.0))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
