@@ -93,8 +93,9 @@ def test_dense_equals_sparse_and_shards_merge(tmp_path):
     from imbstat.data.sample import write_sample
 
     ds, preset = _small(write_sample(tmp_path / "sample.json", num_images=24))
-    sparse = imbstat.anchor_stats(ds, preset, method="sparse", batch_size=5)
+    sparse = imbstat.anchor_stats(ds, preset, method="sparse", batch_size=5, threads=1)
     _assert_same(imbstat.anchor_stats(ds, preset, method="dense", batch_size=3), sparse)
+    _assert_same(imbstat.anchor_stats(ds, preset, method="sparse", batch_size=2, threads=3), sparse)  # 2·3 in flight
     assert sparse.totals["foreground"] > 0 and sparse.positive_iou_low_quality.sum() > 0
     half = np.arange(ds.num_images) % 2 == 0
     parts = [imbstat.anchor_stats(ds.select_images(k), preset) for k in (half, ~half)]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+import os
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
-from imbstat.anchors.engine import Batch, GroundTruth, batches, ground_truth, make_matcher
+from imbstat.anchors.engine import Batch, GroundTruth, Matcher, batches, ground_truth, make_matcher
 from imbstat.anchors.generate import AnchorGrid
 from imbstat.anchors.matches import Matches
 from imbstat.anchors.presets import Preset, load_preset, preset_from_dict
@@ -413,24 +416,47 @@ def anchor_stats(
     grid: int = 32,
     progress: Callable[[int], None] | None = None,
     memory_mb: float = 1024,
+    threads: int | None = None,
 ) -> AnchorStats:
     """Label every anchor of every image of ``ds`` and return the survey's anchor statistics.
 
     ``method`` is ``dense`` (all anchors × all GTs in torch on ``device``),
-    ``sparse`` (only the anchors that can reach the lowest threshold), or
-    ``auto`` (sparse on CPU, dense on CUDA). Both give identical results.
-    ``progress(n)`` is called after each batch with its number of images;
-    ``memory_mb`` bounds the dense path's IoU block on the device.
+    ``sparse`` (only the anchors that can reach the lowest threshold), ``fused``
+    (dense with Triton kernels, CUDA) or ``auto`` (sparse on CPU, dense on
+    CUDA). All give identical results. The sparse path labels batches on
+    ``threads`` threads (default: every core; its kernel releases the GIL) while
+    this thread sums them, in batch order. ``progress(n)`` is called after each
+    batch with its number of images; ``memory_mb`` bounds the dense path's IoU
+    block on the device.
     """
     preset = preset if isinstance(preset, Preset) else load_preset(preset)
     gt = ground_truth(ds, preset, box_filter)
     matcher = make_matcher(preset, device, method, memory_mb)
     acc = _Accumulator(ds, preset, gt, grid)
-    for batch in batches(gt, preset, batch_size):
-        acc.add(batch, matcher(batch))
+    sparse = method == "sparse" or (method == "auto" and device == "cpu")
+    workers = (threads or os.cpu_count() or 1) if sparse else 1
+    for batch, matches in _labelled(batches(gt, preset, batch_size), matcher, workers):
+        acc.add(batch, matches)
         if progress:
             progress(len(batch.images))
     return acc.result()
+
+
+def _labelled(todo: Iterator[Batch], matcher: Matcher, workers: int) -> Iterator[tuple[Batch, Matches]]:
+    """``(batch, matcher(batch))`` in batch order, labelled ``workers`` at a time; at most 2·workers in flight."""
+    if workers <= 1:
+        yield from ((batch, matcher(batch)) for batch in todo)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="imbstat-label") as pool:
+        pending: deque[tuple[Batch, Future[Matches]]] = deque()
+        for batch in todo:
+            pending.append((batch, pool.submit(matcher, batch)))
+            if len(pending) >= 2 * workers:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
 
 
 __all__ = ["AnchorStats", "anchor_stats", "coverage"]
