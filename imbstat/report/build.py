@@ -100,12 +100,17 @@ def compute(
     method: str = "auto",
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
+    threads: int | None = None,
 ) -> Results:
-    """Compute every dataset-level statistic, and the anchor statistics when ``anchors``."""
+    """Compute every dataset-level statistic, and the anchor statistics when ``anchors``.
+
+    ``threads`` label anchors on the sparse path (default: every core).
+    """
     anchor_result = None
     if anchors:
         chosen = preset if isinstance(preset, Preset) else load_preset(preset)
-        anchor_result = anchor_stats(ds, chosen, device, method, batch_size, box_filter, progress=progress)
+        anchor_result = anchor_stats(ds, chosen, device, method, batch_size, box_filter, progress=progress,
+                                     threads=threads)  # fmt: skip
     options = compute_options(box_filter, anchors, preset, device, method)
     return Results(
         ds,

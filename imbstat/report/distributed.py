@@ -56,8 +56,9 @@ def compute_distributed(
     batch_size: int = 32,
 ) -> Results:
     """:func:`build.compute` of ``ds`` (loaded from ``ds.path`` with ``load_kwargs``), one task per shard."""
+    # threads=1: a worker is one slot of the cluster; the cores are the other workers'.
     kwargs = {"box_filter": box_filter, "anchors": anchors, "preset": preset, "device": device, "method": method,
-              "batch_size": batch_size}  # fmt: skip
+              "batch_size": batch_size, "threads": 1}  # fmt: skip
     futures = client.map(_shard_results, range(shards), path=ds.path, shards=shards, load_kwargs=load_kwargs,
                          compute_kwargs=kwargs, pure=False)  # fmt: skip
     parts = client.gather(futures)  # in shard order
