@@ -334,7 +334,7 @@ def run_baseline(path: Path, n: int, passes: int) -> Baseline:
         others = Others()
         for image in sample:
             pw, ph = int(gt.padded_width[image]), int(gt.padded_height[image])
-            gts = torch.from_numpy(gt.xyxy[gt.start[image] : gt.start[image + 1]])
+            gts = torch.from_numpy(gt.xyxy_of(np.arange(gt.start[image], gt.start[image + 1])))
             t0 = time.perf_counter()
             anchors = baseline_anchors(preset, pw, ph)
             t1 = time.perf_counter()

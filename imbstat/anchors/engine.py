@@ -7,6 +7,7 @@ within an image: that order decides ties in low-quality matching.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,20 +23,34 @@ from imbstat.errors import ImbstatError
 
 @dataclass(frozen=True)
 class GroundTruth:
-    """The GTs that take part in matching, in resized-image pixels.
+    """The GTs that take part in matching.
 
     ``box`` holds, per GT, its row in the dataset's boxes; GTs are sorted by
-    image (stable), and ``start[i]:start[i + 1]`` are image ``i``'s GTs.
+    image (stable), and ``start[i]:start[i + 1]`` are image ``i``'s GTs. Their
+    corners in resized-image pixels come from :meth:`xyxy_of`, computed batch
+    by batch: stored, they would be 0.8 GB at 25M GTs.
     """
 
     box: np.ndarray  # [T] int64 row into ds.boxes
-    xyxy: np.ndarray  # [T, 4] float64, resized and clipped to the resized image
     start: np.ndarray  # [I + 1] int64
     new_width: np.ndarray  # [I] float64 resized image size
     new_height: np.ndarray  # [I] float64
     padded_width: np.ndarray  # [I] int64
     padded_height: np.ndarray  # [I] int64
     dropped: int  # GTs with no area left after resize and clipping
+    source: np.ndarray  # [N, 4] the dataset's box corners (a reference)
+    scale_x: np.ndarray  # [I] float64 new / old width
+    scale_y: np.ndarray  # [I] float64
+
+    def xyxy_of(self, rows: np.ndarray) -> np.ndarray:
+        """[n, 4] float64 corners of GT ``rows``, resized and clipped to the resized image."""
+        image = np.searchsorted(self.start, rows, side="right") - 1
+        return self._resize(self.source[self.box[rows]], image)
+
+    def _resize(self, xyxy: np.ndarray, image: np.ndarray) -> np.ndarray:
+        sx, sy = self.scale_x[image], self.scale_y[image]
+        w, h = self.new_width[image], self.new_height[image]
+        return np.clip(xyxy * np.stack([sx, sy, sx, sy], axis=1), 0.0, np.stack([w, h, w, h], axis=1))
 
 
 _CHUNK_GTS = 1 << 20
@@ -52,21 +67,18 @@ def ground_truth(ds: Dataset, preset: Preset, box_filter: BoxFilter = BoxFilter(
     image = ds.boxes.image[rows]
     width, height = ds.images.width, ds.images.height
     new_w, new_h = preset.resize.new_size(width, height)
-    sx, sy = new_w / width, new_h / height
-    xyxy = np.empty((len(rows), 4), np.float64)
-    # In row chunks: [T, 4] temporaries of 25M GTs would be several GB.
-    for start in range(0, len(rows), _CHUNK_GTS):
-        part = slice(start, start + _CHUNK_GTS)
-        img = image[part]
-        scale = np.stack([sx[img], sy[img], sx[img], sy[img]], axis=1)
-        limit = np.stack([new_w[img], new_h[img], new_w[img], new_h[img]], axis=1)
-        xyxy[part] = np.clip(ds.boxes.xyxy[rows[part]] * scale, 0.0, limit)
-    alive = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
-    if not alive.all():
-        rows, image, xyxy = rows[alive], image[alive], xyxy[alive]
-    start = np.searchsorted(image, np.arange(ds.num_images + 1))
     pad_w, pad_h = padded_size(preset, width, height)
-    return GroundTruth(rows, xyxy, start, new_w, new_h, pad_w, pad_h, int((~alive).sum()))
+    gt = GroundTruth(rows, np.zeros(0, np.int64), new_w, new_h, pad_w, pad_h, 0, ds.boxes.xyxy, new_w / width,
+                     new_h / height)  # fmt: skip
+    alive = np.empty(len(rows), bool)
+    for lo in range(0, len(rows), _CHUNK_GTS):  # in row chunks: [T, 4] temporaries would be GBs
+        part = slice(lo, lo + _CHUNK_GTS)
+        xyxy = gt._resize(ds.boxes.xyxy[rows[part]], image[part])
+        alive[part] = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
+    if not alive.all():
+        rows, image = rows[alive], image[alive]
+    start = np.searchsorted(image, np.arange(ds.num_images + 1))
+    return dataclasses.replace(gt, box=rows, start=start, dropped=int((~alive).sum()))
 
 
 @dataclass(frozen=True)
@@ -95,7 +107,7 @@ def batches(gt: GroundTruth, preset: Preset, batch_size: int = 32) -> Iterator[B
             slot = np.arange(m)[None, :]
             gt_rows = np.where(slot < num[:, None], gt.start[images][:, None] + slot, -1)  # [B, M]
             gts = np.zeros((len(images), m, 4), np.float64)
-            gts[gt_rows >= 0] = gt.xyxy[gt_rows[gt_rows >= 0]]
+            gts[gt_rows >= 0] = gt.xyxy_of(gt_rows[gt_rows >= 0])
             yield Batch(grid, images, gts, gt_rows, num)
 
 

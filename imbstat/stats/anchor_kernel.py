@@ -65,7 +65,7 @@ def _add_coverage(diff: np.ndarray, ax1: float, ay1: float, ax2: float, ay2: flo
 @njit(cache=True, nogil=True, error_model="numpy")
 def tally(
     level_offsets, cols, strides, bases, fg_image, fg_anchor, fg_row, fg_iou, ignored_image, ignored_anchor,
-    gt_xyxy, category, new_width, new_height, pos_iou, edges, limit, class_foreground, positive_iou,
+    gts, fg_gt, category, new_width, new_height, pos_iou, edges, limit, class_foreground, positive_iou,
     positive_iou_low_quality, fg_per_gt, fg_high_per_gt, relative_top_left, relative_center, diff_foreground,
     diff_ignored,
 ):  # fmt: skip
@@ -73,13 +73,14 @@ def tally(
 
     The grid is given by its level offsets, columns, strides and [L, S, 4]
     base anchors (see AnchorGrid.corners); ``fg_row`` the foreground anchors'
-    GTs as rows of ``gt_xyxy``; ``new_width``/``new_height`` are per batch image.
+    GTs as rows of the GroundTruth, ``gts[fg_image, fg_gt]`` their corners
+    ([B, M, 4] of the batch); ``new_width``/``new_height`` are per batch image.
     """
     grid = relative_top_left.shape[0]
     for f in range(fg_iou.shape[0]):
         ax1, ay1, ax2, ay2 = _corners(fg_anchor[f], level_offsets, cols, strides, bases)
         row, v = fg_row[f], fg_iou[f]
-        g = gt_xyxy[row]
+        g = gts[fg_image[f], fg_gt[f]]
         class_foreground[category[row]] += 1
         if 0.0 <= v <= 1.0:  # np.histogram drops values outside its range
             i = _iou_bin(v, edges)

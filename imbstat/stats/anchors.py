@@ -342,7 +342,7 @@ class _Accumulator:
             grid.level_offsets, np.array([c for _, c in grid.cells], np.int64),
             np.array(self.preset.strides, np.float64), grid.bases,
             m.fg_image, m.fg_anchor, rows, m.fg_iou, m.ignored_image, m.ignored_anchor,
-            self.gt.xyxy, self.category, self.gt.new_width[image], self.gt.new_height[image],
+            batch.gts, m.fg_gt, self.category, self.gt.new_width[image], self.gt.new_height[image],
             float(self.preset.pos_iou), np.linspace(0.0, 1.0, IOU_BINS + 1), RELATIVE_LIMIT,
             self.class_foreground, self.positive_iou, self.positive_iou_low_quality, self.fg_per_gt,
             self.fg_high_per_gt, self.relative_top_left, self.relative_center, self.diff_foreground,
@@ -360,7 +360,7 @@ class _Accumulator:
             counts[gts] += n
 
         anchors = batch.grid.corners(m.fg_anchor)  # [F, 4]
-        gts = self.gt.xyxy[rows]
+        gts = batch.gts[m.fg_image, m.fg_gt]  # [F, 4] each foreground anchor's GT
         gw, gh = gts[:, 2] - gts[:, 0], gts[:, 3] - gts[:, 1]
         self.relative_top_left += _hist2d((anchors[:, 0] - gts[:, 0]) / gw, (anchors[:, 1] - gts[:, 1]) / gh,
                                           self.grid)  # fmt: skip
