@@ -18,6 +18,8 @@ against the sparse path on a GPU.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import triton
 import triton.language as tl
@@ -37,8 +39,8 @@ def _iou(ax1, ay1, ax2, ay2, gx1, gy1, gx2, gy2, one):
 
 @triton.jit
 def _max_kernel(anchors, gts, num_gts, max_iou, argmax, block_gt_max, n, m, blocks, one, BLOCK: tl.constexpr):
-    b = tl.program_id(0)
-    block = tl.program_id(1)
+    b = tl.program_id(0).to(tl.int64)  # int64 offsets: B·N may pass 2**31
+    block = tl.program_id(1).to(tl.int64)
     offs = block * BLOCK + tl.arange(0, BLOCK)
     inside = offs < n
     ax1 = tl.load(anchors + offs * 4, mask=inside, other=0.0)
@@ -61,8 +63,8 @@ def _max_kernel(anchors, gts, num_gts, max_iou, argmax, block_gt_max, n, m, bloc
 @triton.jit
 def _last_best_kernel(anchors, gts, num_gts, gt_max, eligible, block_gt_max, last, n, m, blocks, one,
                       BLOCK: tl.constexpr):  # fmt: skip
-    b = tl.program_id(0)
-    block = tl.program_id(1)
+    b = tl.program_id(0).to(tl.int64)  # int64 offsets: B·N may pass 2**31
+    block = tl.program_id(1).to(tl.int64)
     offs = block * BLOCK + tl.arange(0, BLOCK)
     inside = offs < n
     ax1 = tl.load(anchors + offs * 4, mask=inside, other=0.0)
@@ -96,15 +98,18 @@ def fused_reductions(
     block_gt_max = torch.full((b, blocks, max(m, 1)), -1.0, dtype=torch.float64, device=device)
     one = 1.0 if legacy else 0.0
     grid = (b, blocks)
-    # enable_fp_fusion=False: an FMA in ``area_a + area_g - iw * ih`` would round differently.
-    _max_kernel[grid](anchors, gts, num_gts, max_iou, argmax, block_gt_max, n, m, blocks, one,
-                      BLOCK=BLOCK_ANCHORS, enable_fp_fusion=False)  # fmt: skip
+    # Triton launches on the current CUDA device, not on the tensors': make theirs current (cuda:N).
+    with torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext():
+        # enable_fp_fusion=False: an FMA in ``area_a + area_g - iw * ih`` would round differently.
+        _max_kernel[grid](anchors, gts, num_gts, max_iou, argmax, block_gt_max, n, m, blocks, one,
+                          BLOCK=BLOCK_ANCHORS, enable_fp_fusion=False)  # fmt: skip
     gt_max = block_gt_max[:, :, :m].amax(dim=1).clamp(min=0) if blocks else gts.new_zeros((b, m))
     if not (low_quality and m):
         return max_iou, argmax, gt_max, None
     valid = torch.arange(m, device=device)[None, :] < num_gts[:, None]
     eligible = (valid & (gt_max > 0) & (gt_max >= min_pos_iou)).to(torch.int8)
     last = torch.empty((b, n), dtype=torch.int64, device=device)
-    _last_best_kernel[grid](anchors, gts, num_gts, gt_max, eligible, block_gt_max, last, n, m, blocks, one,
-                            BLOCK=BLOCK_ANCHORS, enable_fp_fusion=False)  # fmt: skip
+    with torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext():
+        _last_best_kernel[grid](anchors, gts, num_gts, gt_max, eligible, block_gt_max, last, n, m, blocks, one,
+                                BLOCK=BLOCK_ANCHORS, enable_fp_fusion=False)  # fmt: skip
     return max_iou, argmax, gt_max, last

@@ -33,11 +33,13 @@ _SHAPES: dict[tuple, dict[str, np.ndarray]] = {}
 def shapes(grid: AnchorGrid) -> dict[str, np.ndarray]:
     """Per (level, shape) q: base corners [Q, 4], stride, grid size and first anchor index."""
     key = (grid.preset, grid.padded_width, grid.padded_height)
-    if key not in _SHAPES:
+    found = _SHAPES.get(key)  # labelling threads share the cache: read it once, return the local value
+    if found is None:
+        found = _shapes_of(grid)
         if len(_SHAPES) > 256:
             _SHAPES.clear()
-        _SHAPES[key] = _shapes_of(grid)
-    return _SHAPES[key]
+        _SHAPES[key] = found
+    return found
 
 
 def _shapes_of(grid: AnchorGrid) -> dict[str, np.ndarray]:

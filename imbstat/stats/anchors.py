@@ -424,7 +424,7 @@ def anchor_stats(
     ``sparse`` (only the anchors that can reach the lowest threshold), ``fused``
     (dense with Triton kernels, CUDA) or ``auto`` (sparse on CPU, dense on
     CUDA). All give identical results. The sparse path labels batches on
-    ``threads`` threads (default: every core; its kernel releases the GIL) while
+    ``threads`` threads (default: every core it may use; its kernel releases the GIL) while
     this thread sums them, in batch order. ``progress(n)`` is called after each
     batch with its number of images; ``memory_mb`` bounds the dense path's IoU
     block on the device.
@@ -434,12 +434,17 @@ def anchor_stats(
     matcher = make_matcher(preset, device, method, memory_mb)
     acc = _Accumulator(ds, preset, gt, grid)
     sparse = method == "sparse" or (method == "auto" and device == "cpu")
-    workers = (threads or os.cpu_count() or 1) if sparse else 1
+    workers = max(1, threads if threads is not None else _cores()) if sparse else 1
     for batch, matches in _labelled(batches(gt, preset, batch_size), matcher, workers):
         acc.add(batch, matches)
         if progress:
             progress(len(batch.images))
     return acc.result()
+
+
+def _cores() -> int:
+    """The cores this process may run on (its affinity, so a container's limit), else the machine's."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _labelled(todo: Iterator[Batch], matcher: Matcher, workers: int) -> Iterator[tuple[Batch, Matches]]:
