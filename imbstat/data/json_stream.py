@@ -52,7 +52,10 @@ class _Scanner:
             escaped.append(0)
         if escaped:
             quotes = np.setdiff1d(quotes, escaped, assume_unique=True)
-        where = np.flatnonzero(_IS_BRACKET[a])
+        # {, }, [, ] all satisfy (x & 0xD9) == 0x59 (as do Y, _, y, DEL): a cheap vectorised sieve, then
+        # the exact lookup on what passes (a lookup on every byte is 3x slower)
+        where = np.flatnonzero((a & 0xD9) == 0x59)
+        where = where[_IS_BRACKET[a[where]]]
         outside = (np.searchsorted(quotes, where) + self.in_string) % 2 == 0
         where = where[outside]
         step = _STEP[a[where]]
@@ -92,7 +95,7 @@ def top_level_arrays(path: Path, keys: set[str], block_bytes: int = BLOCK_BYTES)
                     pending, pending_offset, cut = b"", position + p + 1, p + 1
                 elif d0 == 2 and d1 == 1:
                     if current is not None:
-                        spans = list(_span(current, pending_offset, pending + block[cut:p]))
+                        spans = list(_span(current, pending_offset, pending, memoryview(block)[cut:p]))
                         # an empty array still says that its key is there
                         yield from spans or ([] if emitted else [Span(current, pending_offset, b"[]")])
                     current, pending, cut = None, b"", p + 1
@@ -102,21 +105,44 @@ def top_level_arrays(path: Path, keys: set[str], block_bytes: int = BLOCK_BYTES)
                 closing = closing[closing >= cut]
                 if closing.size:
                     end = int(closing[-1]) + 1
-                    yield from _span(current, pending_offset, pending + block[cut:end])
+                    yield from _span(current, pending_offset, pending, memoryview(block)[cut:end])
                     pending, pending_offset, cut, emitted = b"", position + end, end, True
                 pending += block[cut:]
             else:
-                pending = (pending + block[cut:])[-KEY_CONTEXT:]
+                pending = (pending + block[max(cut, len(block) - KEY_CONTEXT) :])[-KEY_CONTEXT:]
             position += len(block)
     if scanner.depth != 0 or scanner.in_string or position == 0:
         raise ImbstatError("JSON ends early; expected the rest of the document", path, f"byte {position}")
 
 
-def _span(key: str, offset: int, body: bytes) -> Iterator[Span]:
-    """``body`` is elements separated by commas, maybe led by one: as a JSON array."""
-    elements = body.lstrip().removeprefix(b",").lstrip()
-    if elements.rstrip():
-        yield Span(key, offset + len(body) - len(elements), b"[" + elements.rstrip() + b"]")
+_SPACE = frozenset(b" \t\r\n")
+
+
+def _span(key: str, offset: int, head: bytes, tail: memoryview) -> Iterator[Span]:
+    """``head + tail`` is elements separated by commas, maybe led by one: as a JSON array.
+
+    The text is assembled with one copy (a block is 64 MiB): leading and trailing blanks and a
+    leading comma are found by index, not stripped off copies.
+    """
+    n = len(head) + len(tail)
+
+    def at(i: int) -> int:
+        return head[i] if i < len(head) else tail[i - len(head)]
+
+    first = 0
+    while first < n and at(first) in _SPACE:
+        first += 1
+    if first < n and at(first) == ord(","):
+        first += 1
+        while first < n and at(first) in _SPACE:
+            first += 1
+    last = n
+    while last > first and at(last - 1) in _SPACE:
+        last -= 1
+    if last > first:
+        cut_head = head[first:last] if first < len(head) else b""
+        cut_tail = tail[max(first - len(head), 0) : max(last - len(head), 0)]
+        yield Span(key, offset + first, b"".join((b"[", cut_head, cut_tail, b"]")))
 
 
 def _key_before(text: bytes) -> str:
