@@ -9,10 +9,9 @@ from matplotlib.axes import Axes
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
-from imbstat.plots.classes import FEW_CLASSES, MAX_LABELLED_CLASSES
+from imbstat.plots.classes import MAX_LABELLED_CLASSES, name_classes, rank_edges
 from imbstat.plots.figure import (
     BAR_COLOR,
-    GROUP_COLORS,
     bar_histogram,
     fmt_score,
     heatmap,
@@ -21,7 +20,6 @@ from imbstat.plots.figure import (
     new_figure,
     note_empty,
     save,
-    short_name,
 )
 from imbstat.scores import ClassScores
 from imbstat.stats.anchors import RELATIVE_LIMIT, AnchorStats
@@ -211,27 +209,16 @@ def _class_bars(ax: Axes, fg: np.ndarray, inst: np.ndarray, names: np.ndarray) -
     ax.bar(x, fg, width=0.8, color=FG_COLOR, linewidth=0, label="foreground anchors / image")
     ax.scatter(x, np.where(inst > 0, inst, np.nan), s=14, marker="D", color=INSTANCE_COLOR, zorder=3,
                label="instances / image")  # fmt: skip
-    few = fg.size <= FEW_CLASSES
-    ax.set_xticks(x, [short_name(v) for v in names], rotation=0 if few else 90, fontsize=9 if few else 7)
-    for label, a, i in zip(ax.get_xticklabels(), fg, inst, strict=True):
-        if a == 0 and i == 0:
-            label.set_color("0.5")
-    ax.set_xlim(-0.7, max(fg.size, 1) - 0.3)
+    name_classes(ax, names, (fg == 0) & (inst == 0))
     ax.set_xlabel("class (ranked by foreground anchors)")
 
 
 def _class_profile(ax: Axes, fg: np.ndarray, inst: np.ndarray, names: np.ndarray) -> None:
     """Anchors as a filled rank profile, instances as points; head and tail classes named with leaders."""
-    k = fg.size
-    edges = np.arange(k + 1) + 0.5  # rank r (1-based) spans [r - 0.5, r + 0.5]
+    edges = rank_edges(ax, fg)
     ax.stairs(fg, edges, fill=True, color=FG_COLOR, linewidth=0, label="foreground anchors / image")
-    rank = np.arange(1, k + 1)
-    ax.scatter(rank, np.where(inst > 0, inst, np.nan), s=3, color=INSTANCE_COLOR, alpha=0.7, linewidths=0,
-               label="instances / image")  # fmt: skip
-    nonzero = int(np.count_nonzero(fg))  # a prefix: fg is sorted descending
-    if nonzero < k:
-        ax.axvspan(edges[nonzero], edges[-1], color=GROUP_COLORS["absent"], alpha=0.25, linewidth=0)
-    ax.set_xlim(edges[0], edges[-1])
+    ax.scatter(np.arange(1, fg.size + 1), np.where(inst > 0, inst, np.nan), s=3, color=INSTANCE_COLOR, alpha=0.7,
+               linewidths=0, label="instances / image")  # fmt: skip
     ax.set_xlabel("class rank (by foreground anchors)")
     label_head_and_tail(ax, names, fg, lambda v: f"{v:,.3g}")
 

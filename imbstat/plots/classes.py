@@ -103,28 +103,41 @@ def _long_tail(result: ClassDistribution, out_dir: str | Path) -> Path:
 
 def _labelled_bars(ax: Axes, counts: np.ndarray, names: np.ndarray, groups: np.ndarray) -> None:
     """One bar per class, every class named under its bar."""
-    x = np.arange(counts.size)
-    ax.bar(x, counts, width=0.8, color=[GROUP_COLORS[g] for g in groups], linewidth=0)
-    few = counts.size <= FEW_CLASSES
-    ax.set_xticks(x, [short_name(n) for n in names], rotation=0 if few else 90, fontsize=9 if few else 7)
-    for label, group in zip(ax.get_xticklabels(), groups, strict=True):
-        if group == "absent":
+    ax.bar(np.arange(counts.size), counts, width=0.8, color=[GROUP_COLORS[g] for g in groups], linewidth=0)
+    name_classes(ax, names, groups == "absent")
+
+
+def name_classes(ax: Axes, names: np.ndarray, absent: np.ndarray) -> None:
+    """Every class named under its bar at x = 0, 1, ..., greyed where ``absent``; the x-axis fit to the bars."""
+    few = names.size <= FEW_CLASSES
+    ax.set_xticks(np.arange(names.size), [short_name(n) for n in names], rotation=0 if few else 90,
+                  fontsize=9 if few else 7)  # fmt: skip
+    for label, gone in zip(ax.get_xticklabels(), absent, strict=True):
+        if gone:
             label.set_color("0.5")
-    ax.set_xlim(-0.7, max(counts.size, 1) - 0.3)
+    ax.set_xlim(-0.7, max(names.size, 1) - 0.3)
+
+
+def rank_edges(ax: Axes, values: np.ndarray) -> np.ndarray:
+    """[K + 1] step edges of a rank profile (rank r, 1-based, spans [r - 0.5, r + 0.5]), the x-axis set to them
+    and the ranks past the last non-zero value (``values`` sorted descending) shaded as absent."""
+    k = values.size
+    edges = np.arange(k + 1) + 0.5
+    nonzero = int(np.count_nonzero(values))  # a prefix: sorted descending
+    if nonzero < k:  # above the profile drawn after it (zorder 1), below the grid (1.5)
+        ax.axvspan(edges[nonzero], edges[-1], color=GROUP_COLORS["absent"], alpha=0.25, linewidth=0, zorder=1.01)
+    ax.set_xlim(edges[0], edges[-1])
+    return edges
 
 
 def _profile(ax: Axes, counts: np.ndarray, names: np.ndarray, groups: np.ndarray) -> None:
     """The rank–frequency profile as filled steps per group; head and tail classes named with leaders."""
-    k = counts.size
-    edges = np.arange(k + 1) + 0.5  # rank r spans [r - 0.5, r + 0.5]
+    edges = rank_edges(ax, counts)
     for g in ("frequent", "common", "rare"):
         ax.stairs(np.where(groups == g, counts, 0), edges, fill=True, color=GROUP_COLORS[g], linewidth=0)
     nonzero = int(np.count_nonzero(counts))  # a prefix: counts are sorted descending
     if nonzero:
         ax.stairs(counts[:nonzero], edges[: nonzero + 1], color="0.15", linewidth=0.7)
-    if nonzero < k:
-        ax.axvspan(edges[nonzero], edges[-1], color=GROUP_COLORS["absent"], alpha=0.25, linewidth=0)
-    ax.set_xlim(edges[0], edges[-1])
     ax.set_xlabel("class rank (by instances)")
     label_head_and_tail(ax, names, counts, lambda v: f"{int(v):,}")
 
