@@ -38,7 +38,14 @@ def _iou(ax1, ay1, ax2, ay2, gx1, gy1, gx2, gy2, one):
 
 
 @triton.jit
-def _max_kernel(anchors, gts, num_gts, max_iou, argmax, block_gt_max, n, m, blocks, one, BLOCK: tl.constexpr):
+def _iou_with_gt(ax1, ay1, ax2, ay2, g, one):
+    """IoU of the block's anchors with the GT whose 4 corners start at pointer ``g``."""
+    return _iou(ax1, ay1, ax2, ay2, tl.load(g), tl.load(g + 1), tl.load(g + 2), tl.load(g + 3), one)
+
+
+@triton.jit
+def _anchor_block(anchors, n, BLOCK: tl.constexpr):
+    """This program's image ``b``, anchor block and its anchors' corners (0 outside ``n``)."""
     b = tl.program_id(0).to(tl.int64)  # int64 offsets: B·N may pass 2**31
     block = tl.program_id(1).to(tl.int64)
     offs = block * BLOCK + tl.arange(0, BLOCK)
@@ -47,11 +54,16 @@ def _max_kernel(anchors, gts, num_gts, max_iou, argmax, block_gt_max, n, m, bloc
     ay1 = tl.load(anchors + offs * 4 + 1, mask=inside, other=0.0)
     ax2 = tl.load(anchors + offs * 4 + 2, mask=inside, other=0.0)
     ay2 = tl.load(anchors + offs * 4 + 3, mask=inside, other=0.0)
+    return b, block, offs, inside, ax1, ay1, ax2, ay2
+
+
+@triton.jit
+def _max_kernel(anchors, gts, num_gts, max_iou, argmax, block_gt_max, n, m, blocks, one, BLOCK: tl.constexpr):
+    b, block, offs, inside, ax1, ay1, ax2, ay2 = _anchor_block(anchors, n, BLOCK)
     best = tl.full([BLOCK], -1.0, tl.float64)
     best_gt = tl.zeros([BLOCK], tl.int64)
     for j in range(0, tl.load(num_gts + b)):
-        g = gts + (b * m + j) * 4
-        iou = _iou(ax1, ay1, ax2, ay2, tl.load(g), tl.load(g + 1), tl.load(g + 2), tl.load(g + 3), one)
+        iou = _iou_with_gt(ax1, ay1, ax2, ay2, gts + (b * m + j) * 4, one)
         better = iou > best  # strictly: ties keep the lower GT index
         best = tl.where(better, iou, best)
         best_gt = tl.where(better, j, best_gt)
@@ -63,21 +75,13 @@ def _max_kernel(anchors, gts, num_gts, max_iou, argmax, block_gt_max, n, m, bloc
 @triton.jit
 def _last_best_kernel(anchors, gts, num_gts, gt_max, eligible, block_gt_max, last, n, m, blocks, one,
                       BLOCK: tl.constexpr):  # fmt: skip
-    b = tl.program_id(0).to(tl.int64)  # int64 offsets: B·N may pass 2**31
-    block = tl.program_id(1).to(tl.int64)
-    offs = block * BLOCK + tl.arange(0, BLOCK)
-    inside = offs < n
-    ax1 = tl.load(anchors + offs * 4, mask=inside, other=0.0)
-    ay1 = tl.load(anchors + offs * 4 + 1, mask=inside, other=0.0)
-    ax2 = tl.load(anchors + offs * 4 + 2, mask=inside, other=0.0)
-    ay2 = tl.load(anchors + offs * 4 + 3, mask=inside, other=0.0)
+    b, block, offs, inside, ax1, ay1, ax2, ay2 = _anchor_block(anchors, n, BLOCK)
     result = tl.full([BLOCK], -1, tl.int64)
     for j in range(0, tl.load(num_gts + b)):
         peak = tl.load(gt_max + b * m + j)
         peaks_here = tl.load(block_gt_max + (b * blocks + block) * m + j) == peak
         if (tl.load(eligible + b * m + j) != 0) & peaks_here:
-            g = gts + (b * m + j) * 4
-            iou = _iou(ax1, ay1, ax2, ay2, tl.load(g), tl.load(g + 1), tl.load(g + 2), tl.load(g + 3), one)
+            iou = _iou_with_gt(ax1, ay1, ax2, ay2, gts + (b * m + j) * 4, one)
             result = tl.where(iou == peak, j, result)  # a later GT overwrites an earlier one
     tl.store(last + b * n + offs, result, mask=inside)
 
