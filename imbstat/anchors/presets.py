@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from imbstat.anchors.resize import Resize
-from imbstat.errors import ImbstatError
+from imbstat.errors import ImbstatError, read_toml
 
 
 @dataclass(frozen=True)
@@ -122,12 +121,7 @@ def load_preset(name_or_path: str | Path) -> Preset:
     path = Path(key)
     if path.suffix != ".toml":
         raise ImbstatError(f"unknown preset; expected one of {', '.join(PRESETS)} or a .toml file", key)
-    try:
-        table = tomllib.loads(path.read_text())
-    except OSError as e:
-        raise ImbstatError(f"cannot read preset: {e.strerror}", path) from None
-    except tomllib.TOMLDecodeError as e:
-        raise ImbstatError(f"malformed TOML: {e}", path) from None
+    table = read_toml(path, "preset")
     base = PRESETS.get(table.pop("base", "retinanet"))
     if base is None:
         raise ImbstatError(f"unknown base preset; expected one of {', '.join(PRESETS)}", path, "base")

@@ -22,13 +22,12 @@ from __future__ import annotations
 import math
 import operator
 import re
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
-from imbstat.errors import ImbstatError
+from imbstat.errors import ImbstatError, read_toml
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
@@ -82,12 +81,7 @@ class CheckResult:
 def load_config(path: str | Path) -> AuditConfig:
     """Read and check an audit config; every problem is an ImbstatError naming the file and key."""
     path = Path(path)
-    try:
-        table = tomllib.loads(path.read_text())
-    except OSError as e:
-        raise ImbstatError(f"cannot read audit config: {e.strerror}", path) from None
-    except tomllib.TOMLDecodeError as e:
-        raise ImbstatError(f"malformed TOML: {e}", path) from None
+    table = read_toml(path, "audit config")
     unknown = sorted(set(table) - set(_KEYS))
     if unknown:
         raise ImbstatError(f"unknown keys {', '.join(unknown)}; expected some of {', '.join(_KEYS)}", path)
