@@ -55,6 +55,7 @@ from benchmarks.bench_dataset import (
     machine,
     run_child,
     run_cli,
+    verdict,
     warm_cache,
     write_results,
 )
@@ -455,10 +456,6 @@ def _x(ratio: float) -> str:
     return f"{ratio:,.0f}×"
 
 
-def _verdict(ok: bool) -> str:
-    return "PASS" if ok else "**FAIL**"
-
-
 def _cli_label(size: Size) -> str:
     if size.cli_is_stand_in:
         return '**stand-in** `python -c "import imbstat; ds = imbstat.load(P); imbstat.anchor_stats(ds)"`, wall'
@@ -581,7 +578,7 @@ def targets_table(sizes: Sequence[Size]) -> str:
             speedup = s.baseline.per_image / per_image
             rows.append(
                 f"| {r.size}-sized: sparse ≥ {TARGET_SPEEDUP:g}× faster per image than the baseline | {_x(speedup)} "
-                f"({_ms(per_image)} vs {_ms(s.baseline.per_image)}) | {_verdict(speedup >= TARGET_SPEEDUP)}"
+                f"({_ms(per_image)} vs {_ms(s.baseline.per_image)}) | {verdict(speedup >= TARGET_SPEEDUP)}"
                 + (
                     f" (unreliable: other processes used {busy:.2f} cores during the baseline's fastest pass) |"
                     if (busy := s.baseline.others[s.baseline.best]) > DISTURBED_CORES
@@ -590,24 +587,24 @@ def targets_table(sizes: Sequence[Size]) -> str:
             )
             rows.append(
                 f"| {r.size}-sized: identical results ({s.baseline.images} images) | "
-                f"{'yes' if s.baseline.identical else 'no'} | {_verdict(s.baseline.identical)} |"
+                f"{'yes' if s.baseline.identical else 'no'} | {verdict(s.baseline.identical)} |"
             )
         if s.cli:
             wall = r.median("cli:wall")
             what = "stand-in for `anchor-iou` (command absent)" if s.cli_is_stand_in else "`anchor-iou`"
             rows.append(
                 f"| {r.size}-sized: whole {what} run ≤ {TARGET_CLI_SECONDS:g} s | {_s(wall)} | "
-                f"{_verdict(wall <= TARGET_CLI_SECONDS)}{' (stand-in)' if s.cli_is_stand_in else ''} |"
+                f"{verdict(wall <= TARGET_CLI_SECONDS)}{' (stand-in)' if s.cli_is_stand_in else ''} |"
             )
         if r.size == "train":
             total, rss_gb = r.median("stats:anchor_stats"), r.peak("stats:rss_kib") * 1024 / 1e9
             rows.append(
                 f"| train-sized: sparse CPU ≤ {TARGET_TRAIN_SECONDS:g} s (load excluded: {_s(r.median('stats:load'))}) "
-                f"| {_s(total)} | {_verdict(total <= TARGET_TRAIN_SECONDS)} |"
+                f"| {_s(total)} | {verdict(total <= TARGET_TRAIN_SECONDS)} |"
             )
             rows.append(
                 f"| train-sized: peak RSS ≤ {TARGET_TRAIN_RSS_GB:g} GB | {rss_gb:.2f} GB | "
-                f"{_verdict(rss_gb <= TARGET_TRAIN_RSS_GB)} |"
+                f"{verdict(rss_gb <= TARGET_TRAIN_RSS_GB)} |"
             )
     return "\n".join(rows)
 

@@ -186,13 +186,15 @@ def results_table(all_runs: Sequence[Runs]) -> str:
     return "\n".join(rows)
 
 
+def verdict(ok: bool) -> str:
+    """A target's result cell, as every benchmark writes it."""
+    return "PASS" if ok else "**FAIL**"
+
+
 def targets_table(all_runs: Sequence[Runs]) -> str:
     """Markdown: each target of the issue, the measured value and PASS/FAIL."""
     by_size = {r.size: r for r in all_runs}
     rows = ["| target | measured | result |", "|---|---:|---|"]
-
-    def verdict(ok: bool) -> str:
-        return "PASS" if ok else "**FAIL**"
 
     for size, r in by_size.items():
         load, loads = r.median("load:load"), r.median("orjson:orjson.loads")

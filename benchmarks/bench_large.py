@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.bench_dataset import machine, write_results
+from benchmarks.bench_dataset import machine, verdict, write_results
 
 BEGIN, END = "<!-- bench_large:begin -->", "<!-- bench_large:end -->"
 INPUTS = Path(__file__).resolve().parent / "inputs"
@@ -239,7 +239,7 @@ def section(results: dict[str, dict]) -> str:
         ]
         checks.append(_ratio_check("Open Images load + statistics: peak ≤ 2.5× columns", r))
     lines += ["| target | measured | result |", "|---|---:|---|"]
-    lines += [f"| {name} | {value} | {'PASS' if ok else '**FAIL**'} |" for name, value, ok in checks]
+    lines += [f"| {name} | {value} | {verdict(ok)} |" for name, value, ok in checks]
     lines.append(END)
     return "\n".join(lines)
 
