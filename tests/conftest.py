@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -10,6 +11,19 @@ COCO_VAL_MINI = SHARED_DATA / "coco" / "coco2017_val_mini.json"
 COCO_TRAIN_MINI = SHARED_DATA / "coco" / "coco2017_train_mini.json"
 
 needs_shared_data = pytest.mark.skipif(not COCO_VAL_MINI.exists(), reason="../shared/data is absent")
+
+
+def check_png(path: Path) -> None:
+    """A PNG figure of at least 400×300 that is not a blank canvas."""
+    from PIL import Image
+
+    assert path.is_file() and path.suffix == ".png"
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        width, height = im.size
+        assert width >= 400 and height >= 300
+        pixels = np.asarray(im.convert("L"), np.float64)
+    assert pixels.std() > 0  # not a blank canvas
 
 
 def coco_doc(images: list[tuple], annotations: list[tuple], categories: list[tuple]) -> dict:

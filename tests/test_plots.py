@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import check_png
 from PIL import Image
 
 from imbstat import plots
@@ -59,16 +60,6 @@ def empty() -> Dataset:
     return _dataset(2, ["person", "car"], [], [], np.zeros((0, 4)))
 
 
-def _check_png(path: Path) -> None:
-    assert path.is_file() and path.suffix == ".png"
-    with Image.open(path) as im:
-        assert im.format == "PNG"
-        width, height = im.size
-        assert width >= 400 and height >= 300
-        pixels = np.asarray(im.convert("L"), np.float64)
-    assert pixels.std() > 0  # not a blank canvas
-
-
 def _names(paths: list[Path]) -> list[str]:
     return [p.name for p in paths]
 
@@ -78,14 +69,14 @@ def test_classes(tiny: Dataset, tmp_path: Path) -> None:
     assert _names(paths) == ["classes_long_tail.png", "objects_per_image.png", "classes_per_image.png"]
     assert all(p.parent == tmp_path for p in paths)
     for p in paths:
-        _check_png(p)
+        check_png(p)
 
 
 def test_scale(tiny: Dataset, tmp_path: Path) -> None:
     paths = plot_scale(scale_distribution(tiny), tmp_path / "nested" / "dir")  # out_dir is created
     assert _names(paths) == ["scale_relative.png", "scale_aspect_ratio.png", "scale_buckets.png"]
     for p in paths:
-        _check_png(p)
+        check_png(p)
 
 
 def test_scale_without_pixel_sizes(tiny: Dataset, tmp_path: Path) -> None:
@@ -96,7 +87,7 @@ def test_scale_without_pixel_sizes(tiny: Dataset, tmp_path: Path) -> None:
     )
     paths = plot_scale(relative_only, tmp_path)
     assert _names(paths) == ["scale_relative.png"]
-    _check_png(paths[0])
+    check_png(paths[0])
 
 
 def test_location(tiny: Dataset, tmp_path: Path) -> None:
@@ -106,7 +97,7 @@ def test_location(tiny: Dataset, tmp_path: Path) -> None:
     paths = plot_location(result, tmp_path, per_class=5)
     assert _names(paths) == ["location_centers.png", "location_per_class.png"]
     for p in paths:
-        _check_png(p)
+        check_png(p)
 
 
 def test_zero_boxes(empty: Dataset, tmp_path: Path) -> None:
@@ -117,13 +108,13 @@ def test_zero_boxes(empty: Dataset, tmp_path: Path) -> None:
     ]
     assert len(paths) == 8
     for p in paths:
-        _check_png(p)
+        check_png(p)
 
 
 def test_empty_class_distribution(empty: Dataset, tmp_path: Path) -> None:
     # ClassDistribution.empty has all-zero histograms and no images.
     for p in plot_classes(ClassDistribution.empty(empty), tmp_path):
-        _check_png(p)
+        check_png(p)
 
 
 def _long_tail(k: int) -> ClassDistribution:
@@ -144,7 +135,7 @@ def test_many_classes(k: int, tmp_path: Path) -> None:
     assert set(result.groups) == {"rare", "common", "frequent", "absent"}
     paths = plot_classes(result, tmp_path)
     for p in paths:
-        _check_png(p)
+        check_png(p)
     with Image.open(paths[0]) as im:
         # The profile of many classes keeps a fixed width; labelled bars grow with the class count.
         assert im.size[0] <= 2400
@@ -155,7 +146,7 @@ def test_zero_classes(tmp_path: Path) -> None:
     none = np.zeros(0, np.int64)
     result = ClassDistribution(none, np.zeros(0, str), none, none, no_images, no_images, 3)
     for p in plot_classes(result, tmp_path):
-        _check_png(p)
+        check_png(p)
 
 
 def test_imports_only_matplotlib_numpy_and_stats() -> None:

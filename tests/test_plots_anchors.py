@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import coco_doc
+from conftest import check_png, coco_doc
 from PIL import Image
 
 import imbstat
@@ -63,18 +63,8 @@ def _plot(result: AnchorStats, out_dir: Path) -> list[Path]:
     assert [p.name for p in paths] == NAMES
     assert all(p.parent == out_dir for p in paths)
     for p in paths:
-        _check_png(p)
+        check_png(p)
     return paths
-
-
-def _check_png(path: Path) -> None:
-    assert path.is_file()
-    with Image.open(path) as im:
-        assert im.format == "PNG"
-        width, height = im.size
-        assert width >= 400 and height >= 300
-        pixels = np.asarray(im.convert("L"), np.float64)
-    assert pixels.std() > 0  # not a blank canvas
 
 
 def test_tiny(tiny: AnchorStats, tmp_path: Path) -> None:
@@ -117,7 +107,7 @@ def test_many_classes(tiny: AnchorStats, k: int, tmp_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         path = _per_class(result, float("nan"), tmp_path)
-    _check_png(path)
+    check_png(path)
     with Image.open(path) as im:
         # Up to MAX_LABELLED_CLASSES every class has a named bar; beyond, the profile keeps a fixed width.
         assert im.size[0] <= 2400
