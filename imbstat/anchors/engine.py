@@ -7,7 +7,6 @@ within an image: that order decides ties in low-quality matching.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -45,12 +44,15 @@ class GroundTruth:
     def xyxy_of(self, rows: np.ndarray) -> np.ndarray:
         """[n, 4] float64 corners of GT ``rows``, resized and clipped to the resized image."""
         image = np.searchsorted(self.start, rows, side="right") - 1
-        return self._resize(self.source[self.box[rows]], image)
+        return _resized(self.source[self.box[rows]], image, self.new_width, self.new_height, self.scale_x,
+                        self.scale_y)  # fmt: skip
 
-    def _resize(self, xyxy: np.ndarray, image: np.ndarray) -> np.ndarray:
-        sx, sy = self.scale_x[image], self.scale_y[image]
-        w, h = self.new_width[image], self.new_height[image]
-        return np.clip(xyxy * np.stack([sx, sy, sx, sy], axis=1), 0.0, np.stack([w, h, w, h], axis=1))
+
+def _resized(xyxy: np.ndarray, image: np.ndarray, new_w: np.ndarray, new_h: np.ndarray, scale_x: np.ndarray,
+             scale_y: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Corners scaled per axis by their image's ``new / old`` (mmdet 2.x Resize), clipped to the new size."""
+    sx, sy, w, h = scale_x[image], scale_y[image], new_w[image], new_h[image]
+    return np.clip(xyxy * np.stack([sx, sy, sx, sy], axis=1), 0.0, np.stack([w, h, w, h], axis=1))
 
 
 _CHUNK_GTS = 1 << 20
@@ -68,17 +70,17 @@ def ground_truth(ds: Dataset, preset: Preset, box_filter: BoxFilter = BoxFilter(
     width, height = ds.images.width, ds.images.height
     new_w, new_h = preset.resize.new_size(width, height)
     pad_w, pad_h = padded_size(preset, width, height)
-    gt = GroundTruth(rows, np.zeros(0, np.int64), new_w, new_h, pad_w, pad_h, 0, ds.boxes.xyxy, new_w / width,
-                     new_h / height)  # fmt: skip
+    scale_x, scale_y = new_w / width, new_h / height
     alive = np.empty(len(rows), bool)
     for lo in range(0, len(rows), _CHUNK_GTS):  # in row chunks: [T, 4] temporaries would be GBs
         part = slice(lo, lo + _CHUNK_GTS)
-        xyxy = gt._resize(ds.boxes.xyxy[rows[part]], image[part])
+        xyxy = _resized(ds.boxes.xyxy[rows[part]], image[part], new_w, new_h, scale_x, scale_y)
         alive[part] = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
     if not alive.all():
         rows, image = rows[alive], image[alive]
     start = np.searchsorted(image, np.arange(ds.num_images + 1))
-    return dataclasses.replace(gt, box=rows, start=start, dropped=int((~alive).sum()))
+    return GroundTruth(rows, start, new_w, new_h, pad_w, pad_h, int((~alive).sum()), ds.boxes.xyxy, scale_x,
+                       scale_y)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,15 @@ METHODS = ("auto", "sparse", "dense", "fused")
 _BLOCK_TENSORS = 8
 
 
+def resolve_method(method: str, device: str) -> str:
+    """``method`` with ``auto`` made concrete: dense on CUDA, sparse elsewhere."""
+    if method not in METHODS:
+        raise ImbstatError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    if method != "auto":
+        return method
+    return "dense" if device.startswith("cuda") else "sparse"
+
+
 def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memory_mb: float = 1024) -> Matcher:
     """A function that labels one batch with the chosen path on the chosen device.
 
@@ -128,9 +139,8 @@ def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memo
     (DESIGN.md §3). The torch dense path sizes its anchor chunks so that one
     IoU block stays within ``memory_mb`` of device memory.
     """
-    if method not in METHODS:
-        raise ImbstatError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
-    if device == "cpu" and method in ("auto", "sparse"):
+    method = resolve_method(method, device)
+    if device == "cpu" and method == "sparse":
         return _sparse_matcher(preset)  # no torch import (~0.7 s) for the CPU path
 
     import torch
@@ -143,8 +153,6 @@ def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memo
             raise ImbstatError(f"device {device!r} requested but torch sees no CUDA device; use --device cpu")
     except RuntimeError as e:
         raise ImbstatError(f"unknown device {device!r}: {e}; expected cpu, cuda or cuda:N") from None
-    if method == "auto":
-        method = "dense" if dev.type == "cuda" else "sparse"
     if method == "sparse":
         if dev.type != "cpu":
             logging.getLogger(__name__).info("the sparse path runs on the CPU; --device %s is not used", device)

@@ -54,13 +54,22 @@ class AnchorGrid:
             parts.append((shifts[:, None, :] + self.bases[level][None, :, :]).reshape(-1, 4))  # [C·S, 4]
         return np.concatenate(parts)
 
+    @functools.cached_property
+    def cols(self) -> np.ndarray:
+        """[L] int64 cells per row of each level."""
+        return np.array([c for _, c in self.cells], np.int64)
+
+    @functools.cached_property
+    def strides(self) -> np.ndarray:
+        """[L] float64 each level's stride."""
+        return np.array(self.preset.strides, np.float64)
+
     def corners(self, index: np.ndarray) -> np.ndarray:
         """[n, 4] ``xyxy[index]`` without making ``xyxy``: the same shift + base, the same bits."""
         level = np.searchsorted(self.level_offsets, index, side="right") - 1
         cell, shape = np.divmod(index - self.level_offsets[level], self.preset.anchors_per_cell)
-        cols = np.array([c for _, c in self.cells], np.int64)[level]
-        row, col = np.divmod(cell, cols)
-        stride = np.array(self.preset.strides, np.float64)[level]
+        row, col = np.divmod(cell, self.cols[level])
+        stride = self.strides[level]
         shift = np.stack([col * stride, row * stride, col * stride, row * stride], axis=-1)
         return shift + self.bases[level, shape]
 

@@ -141,9 +141,6 @@ class _ImageColumns:
         parts.clear()
         return cls(*concat_columns(rows))
 
-    def __len__(self) -> int:
-        return len(self.id)
-
 
 @dataclass
 class _AnnotationColumns:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from imbstat.anchors.engine import Batch, GroundTruth, Matcher, batches, ground_truth, make_matcher
+from imbstat.anchors.engine import Batch, GroundTruth, Matcher, batches, ground_truth, make_matcher, resolve_method
 from imbstat.anchors.generate import AnchorGrid
 from imbstat.anchors.matches import Matches
 from imbstat.anchors.presets import Preset, load_preset, preset_from_dict
@@ -285,7 +285,7 @@ class _Accumulator:
     numba is installed, else in :meth:`_tally_numpy` (identical results).
     """
 
-    def __init__(self, ds: Dataset, preset: Preset, gt: GroundTruth, grid: int, compiled: bool = True):
+    def __init__(self, ds: Dataset, preset: Preset, gt: GroundTruth, grid: int):
         self.ds, self.preset, self.gt, self.grid = ds, preset, gt, grid
         k = len(ds.categories)
         # Per-GT arrays are 25M long at the Objects365 size: the narrowest types that hold them.
@@ -307,14 +307,13 @@ class _Accumulator:
         self.diff_ignored = np.zeros((grid + 1, grid + 1), np.int64)
         self.overlap_all = np.zeros((grid, grid), np.int64)
         self._all_cache: dict[tuple, np.ndarray] = {}
-        self._tally = self._tally_numpy
-        if compiled:
-            try:
-                from imbstat.stats.anchor_kernel import tally
-            except ImportError:
-                pass
-            else:
-                self._tally = functools.partial(self._tally_compiled, tally)
+        self._iou_edges = np.linspace(0.0, 1.0, IOU_BINS + 1)
+        try:
+            from imbstat.stats.anchor_kernel import tally
+        except ImportError:
+            self._tally = self._tally_numpy
+        else:
+            self._tally = functools.partial(self._tally_compiled, tally)
 
     def add(self, batch: Batch, m: Matches) -> None:
         b = len(batch.images)
@@ -339,11 +338,10 @@ class _Accumulator:
         image = batch.images
         grid = batch.grid
         tally(
-            grid.level_offsets, np.array([c for _, c in grid.cells], np.int64),
-            np.array(self.preset.strides, np.float64), grid.bases,
+            grid.level_offsets, grid.cols, grid.strides, grid.bases,
             m.fg_image, m.fg_anchor, rows, m.fg_iou, m.ignored_image, m.ignored_anchor,
             batch.gts, m.fg_gt, self.category, self.gt.new_width[image], self.gt.new_height[image],
-            float(self.preset.pos_iou), np.linspace(0.0, 1.0, IOU_BINS + 1), RELATIVE_LIMIT,
+            float(self.preset.pos_iou), self._iou_edges, RELATIVE_LIMIT,
             self.class_foreground, self.positive_iou, self.positive_iou_low_quality, self.fg_per_gt,
             self.fg_high_per_gt, self.relative_top_left, self.relative_center, self.diff_foreground,
             self.diff_ignored,
@@ -433,7 +431,7 @@ def anchor_stats(
     gt = ground_truth(ds, preset, box_filter)
     matcher = make_matcher(preset, device, method, memory_mb)
     acc = _Accumulator(ds, preset, gt, grid)
-    sparse = method == "sparse" or (method == "auto" and device == "cpu")
+    sparse = resolve_method(method, device) == "sparse"
     workers = max(1, threads if threads is not None else _cores()) if sparse else 1
     for batch, matches in _labelled(batches(gt, preset, batch_size), matcher, workers):
         acc.add(batch, matches)
