@@ -19,7 +19,7 @@ from imbstat.anchors.presets import Preset, load_preset, preset_from_dict
 from imbstat.data import BoxFilter, Dataset
 from imbstat.scores import ClassScores, score_1d, score_2d
 from imbstat.stats.histogram import Histogram, plain
-from imbstat.stats.scale import MEDIUM_MAX_AREA, SIZE_BUCKETS, SMALL_MAX_AREA
+from imbstat.stats.scale import SIZE_BUCKETS, size_bucket
 
 IOU_BINS = 20  # 0.05 wide on [0, 1]
 RELATIVE_LIMIT = 0.5  # relative spatial maps cover [-0.5, 0.5]²; offsets beyond fall in the edge cells
@@ -293,7 +293,7 @@ class _Accumulator:
         corners = ds.boxes.xyxy[gt.box]
         area = (corners[:, 2] - corners[:, 0]) * (corners[:, 3] - corners[:, 1])
         del corners
-        self.bucket = (area >= SMALL_MAX_AREA).astype(np.int8) + (area >= MEDIUM_MAX_AREA)  # [T]
+        self.bucket = size_bucket(area)  # [T]
         self.per_image = np.zeros((ds.num_images, 3), np.int64)
         self.class_foreground = np.zeros(k, np.int64)
         self.positive_iou = np.zeros(IOU_BINS, np.int64)

@@ -22,6 +22,11 @@ FPN_LEVELS = (2, 3, 4, 5)
 ASPECT_LIMIT = 4.0
 
 
+def size_bucket(area: np.ndarray) -> np.ndarray:
+    """[N] int8 COCO size bucket of each box area: 0 small, 1 medium, 2 large (index into SIZE_BUCKETS)."""
+    return (area >= SMALL_MAX_AREA).astype(np.int8) + (area >= MEDIUM_MAX_AREA)
+
+
 @dataclass(frozen=True)
 class ScaleDistribution:
     """Histograms of box sizes relative to their image, and pixel-size counts.
@@ -143,7 +148,7 @@ def _scale(ds: Dataset, boxes: Boxes, bins: int, resize: Resize) -> ScaleDistrib
             **hist, aspect_ratio=None, size_buckets=None, fpn_levels=None, resize=resize, missing=missing
         )
     area = w * h
-    buckets = np.bincount((area >= SMALL_MAX_AREA).astype(np.int64) + (area >= MEDIUM_MAX_AREA), minlength=3)
+    buckets = np.bincount(size_bucket(area), minlength=3)
     # Per-axis scale, as mmdet's Resize and detectron2's ResizeTransform apply to boxes.
     new_w, new_h = resize.new_size(ds.images.width, ds.images.height)
     sx = (new_w / ds.images.width)[boxes.image]
