@@ -128,8 +128,10 @@ def _write_table(columns: dict[str, np.ndarray], path: Path) -> None:
             {name: pa.array(np.ascontiguousarray(a[start : start + _ROW_GROUP])) for name, a in columns.items()}
         )
 
-    with pq.ParquetWriter(path, rows(0).schema) as writer:
-        for start in range(0, max(n, 1), _ROW_GROUP):
+    first = rows(0)
+    with pq.ParquetWriter(path, first.schema) as writer:
+        writer.write_table(first)
+        for start in range(_ROW_GROUP, n, _ROW_GROUP):
             writer.write_table(rows(start))
 
 

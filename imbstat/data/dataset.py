@@ -173,8 +173,9 @@ class Boxes:
             flag(group_of),
         )
 
-    def select(self, mask: np.ndarray) -> Boxes:
-        return Boxes(*(getattr(self, f.name)[mask] for f in dataclasses.fields(self)))
+    def select(self, rows: np.ndarray | slice) -> Boxes:
+        """The boxes at ``rows``: a mask or indices (copies), or a slice (views)."""
+        return Boxes(*(getattr(self, f.name)[rows] for f in dataclasses.fields(self)))
 
     @property
     def width(self) -> np.ndarray:
@@ -257,7 +258,7 @@ class Dataset:
         """
         rows = STATS_CHUNK_ROWS
         for start in range(0, max(len(self.boxes), 1), rows):
-            part = Boxes(*(getattr(self.boxes, f.name)[start : start + rows] for f in dataclasses.fields(Boxes)))
+            part = self.boxes.select(slice(start, start + rows))  # views
             keep = box_filter.mask(part)
             yield part if keep.all() else part.select(keep)
 
