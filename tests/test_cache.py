@@ -108,3 +108,102 @@ def test_round_trip_in_small_row_groups_with_string_ids(tmp_path, monkeypatch):
     _same(cached, parsed)
     for column in (cached.boxes.xyxy, cached.boxes.image, cached.images.width):
         assert column.flags.writeable and column.flags.c_contiguous
+
+
+# The cache is keyed on everything the load read (issue: stale numbers). Each case below served the
+# old numbers before: the fingerprint was taken after parsing, and only of the source itself.
+def _tiny_openimages(tmp_path):
+    from imbstat.data.write import write_openimages
+
+    coco = tmp_path / "c.json"
+    coco.write_text(json.dumps(coco_doc(TINY_IMAGES, TINY_ANNOTATIONS[:3], TINY_CATEGORIES)))
+    folder = tmp_path / "oi"
+    write_openimages(imbstat.load(coco), folder)
+    return folder
+
+
+def _fresh_equals_cached(path, **options) -> None:
+    """A load through the cache gives what a fresh parse gives now."""
+    _same(imbstat.load(path, cache=True, **options), imbstat.load(path, cache=False, **options))
+
+
+def test_source_edited_while_it_is_parsed_makes_the_cache_stale(write_json, monkeypatch):
+    from imbstat.data import coco
+
+    path = write_json(coco_doc(TINY_IMAGES, TINY_ANNOTATIONS, TINY_CATEGORIES))
+    edited = coco_doc(TINY_IMAGES, TINY_ANNOTATIONS[:1], TINY_CATEGORIES)
+    decode = coco._decode
+
+    def edit_then_decode(raw, p):
+        os.utime(path, ns=(5, 5))
+        path.write_text(json.dumps(edited))  # the edit lands after the bytes were read, before parsing ends
+        return decode(raw, p)
+
+    monkeypatch.setattr(coco, "_decode", edit_then_decode)
+    first = imbstat.load(path, cache=True)
+    monkeypatch.setattr(coco, "_decode", decode)
+    assert len(first.boxes) == 4  # what was read: a, b, c and the crowd box d
+    again = imbstat.load(path, cache=True)
+    assert len(again.boxes) == 1  # the edited file, not the cache of the old content
+
+
+def test_sizes_and_classes_files_key_the_cache(tmp_path):
+    folder = _tiny_openimages(tmp_path)
+    boxes, sizes, classes = folder / "boxes.csv", folder / "sizes.csv", folder / "class-descriptions.csv"
+    options = {"sizes": sizes, "classes": classes}
+    first = imbstat.load(boxes, cache=True, **options)
+    assert sorted(first.images.width.tolist()) == [100.0, 200.0]  # image 3 has no box: not in the box CSV
+    assert sorted(first.categories.name.tolist()) == ["cat", "dog", "emu"]
+
+    sizes.write_text(sizes.read_text().replace("2,200.0,", "2,100.0,"))  # image 2: 200x100 -> 100x100
+    after = imbstat.load(boxes, cache=True, **options)
+    assert sorted(after.images.width.tolist()) == [100.0, 100.0]
+    _fresh_equals_cached(boxes, **options)
+
+    classes.write_text(classes.read_text().replace(",dog", ",hound"))
+    renamed = imbstat.load(boxes, cache=True, **options)
+    assert sorted(renamed.categories.name.tolist()) == ["cat", "emu", "hound"]
+
+
+def test_a_relative_sizes_path_from_another_folder_is_another_file(tmp_path, monkeypatch):
+    folder = _tiny_openimages(tmp_path)
+    boxes = folder / "boxes.csv"
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    there.mkdir()
+    original = (folder / "sizes.csv").read_text()
+    (here / "sizes.csv").write_text(original)
+    (there / "sizes.csv").write_text(original.replace("2,200.0,", "2,400.0,"))
+    monkeypatch.chdir(here)
+    assert max(imbstat.load(boxes, cache=True, sizes="sizes.csv").images.width) == 200.0
+    monkeypatch.chdir(there)
+    assert max(imbstat.load(boxes, cache=True, sizes="sizes.csv").images.width) == 400.0
+
+
+def test_yolo_labels_behind_a_data_yaml_key_the_cache(tmp_path):
+    from imbstat.data.write import write_yolo
+
+    coco = tmp_path / "c.json"
+    coco.write_text(json.dumps(coco_doc(TINY_IMAGES, TINY_ANNOTATIONS[:3], TINY_CATEGORIES)))
+    write_yolo(imbstat.load(coco), tmp_path / "yolo")
+    data_yaml = tmp_path / "yolo" / "data.yaml"
+    assert len(imbstat.load(data_yaml, cache=True).boxes) == 3
+    label = sorted((tmp_path / "yolo" / "labels").rglob("*.txt"))[0]
+    label.write_text(label.read_text() + "0 0.5 0.5 0.2 0.2\n")  # one more box
+    assert len(imbstat.load(data_yaml, cache=True).boxes) == 4
+    in_label = len(label.read_text().splitlines())
+    label.unlink()  # its boxes go, and the folder listing changes
+    _fresh_equals_cached(data_yaml)
+    assert len(imbstat.load(data_yaml, cache=True).boxes) == 4 - in_label
+
+
+def test_a_touched_input_with_the_same_content_keeps_the_cache(tmp_path):
+    folder = _tiny_openimages(tmp_path)
+    boxes, sizes = folder / "boxes.csv", folder / "sizes.csv"
+    imbstat.load(boxes, cache=True, sizes=sizes)
+    options = columnar_cache.load_options(boxes, None, None, None, sizes, None)
+    os.utime(sizes, ns=(7, 7))
+    os.utime(boxes, ns=(7, 7))
+    assert columnar_cache.read_cache(boxes, options) is not None
+    meta = json.loads((columnar_cache.cache_dir(boxes) / "meta.json").read_text())
+    assert {entry[1] for entry in meta["inputs"]["files"].values()} == {7}  # no rehash next time

@@ -141,4 +141,5 @@ def test_python_dash_m():
 def test_missing_path(command, tmp_path):
     result = run(command, tmp_path / "missing.json")
     assert result.exit_code == 2
-    assert result.stderr == f"imbstat: error: {tmp_path / 'missing.json'}: no such file or directory\n"
+    expected = "no such file or directory; expected an annotation file or folder"
+    assert result.stderr == f"imbstat: error: {tmp_path / 'missing.json'}: {expected}\n"

@@ -149,7 +149,7 @@ def test_fatal_errors_name_file_and_position(write_json, text, message):
 def test_unreadable_and_missing_paths(tmp_path):
     folder = tmp_path / "dir.json"
     folder.mkdir()
-    with pytest.raises(ImbstatError, match=r"dir\.json: cannot read file: Is a directory"):
+    with pytest.raises(ImbstatError, match=r"dir\.json: a folder, not a regular file; expected a COCO instances JSON"):
         imbstat.load(folder, "coco")
     with pytest.raises(ImbstatError, match=r"nope\.json: no such file or directory"):
         imbstat.load(tmp_path / "nope.json")

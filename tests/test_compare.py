@@ -210,7 +210,8 @@ def test_cli_bad_path_exits_2(tiny_coco, tmp_path):
     missing = tmp_path / "missing.json"
     result = runner.invoke(app, ["compare", str(tiny_coco), str(missing)])
     assert result.exit_code == 2
-    assert result.stderr == f"imbstat: error: {missing}: no such file or directory\n"
+    expected = "no such file or directory; expected an annotation file or folder"
+    assert result.stderr == f"imbstat: error: {missing}: {expected}\n"
     report = tmp_path / "info.json"
     report.write_text(json.dumps({"imbstat_version": "0", "command": "info"}))
     result = runner.invoke(app, ["compare", str(report), str(tiny_coco)])

@@ -204,7 +204,8 @@ def test_summary_prints_the_table(sample):
 def test_report_missing_path(tmp_path):
     result = run("report", tmp_path / "missing.json", "--out", tmp_path / "out")
     assert result.exit_code == 2
-    assert result.stderr == f"imbstat: error: {tmp_path / 'missing.json'}: no such file or directory\n"
+    expected = "no such file or directory; expected an annotation file or folder"
+    assert result.stderr == f"imbstat: error: {tmp_path / 'missing.json'}: {expected}\n"
     assert not (tmp_path / "out").exists()
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import asdict
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -161,13 +159,12 @@ def cache(path: PathArg, source: Source = Source()) -> None:
     """Write the Parquet cache of PATH now (later loads read it; large sources get one on first load anyway)."""
     import time
 
-    from imbstat.data import cache as columnar_cache
+    from imbstat.data import cache_source
 
     start = time.perf_counter()
-    ds = dataclasses.replace(source, no_cache=True).load(path, notes=False)
+    _, folder = cache_source(path, source.format, split=source.split, classes=source.classes, sizes=source.sizes,
+                             images=source.images)  # fmt: skip
     parsed = time.perf_counter() - start
-    folder = columnar_cache.write_cache(ds, Path(path), columnar_cache.load_options(path, source.format, source.split,
-                                        source.classes, source.sizes, source.images))  # fmt: skip
     start = time.perf_counter()
     source.load(path, notes=False)
     typer.echo(f"cache written to {folder}: parse {parsed:.2f} s, load from cache {time.perf_counter() - start:.2f} s")

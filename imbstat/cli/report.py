@@ -26,6 +26,7 @@ from imbstat.cli.common import (
     source_options,
     stdout,
 )
+from imbstat.data.source import path_kind
 from imbstat.errors import ImbstatError
 from imbstat.report import terminal
 from imbstat.report.document import write_json, write_text
@@ -112,8 +113,7 @@ def compare(
     from imbstat.report.compare import read_report, terminal_tables, write_files
 
     for path in (a, b):  # before a long computation of A
-        if not path.exists():
-            raise ImbstatError("no such file or directory", path)
+        path_kind(path)
     docs = [
         read_report(path) or _compute(path, side, anchors, preset, device, quiet=quiet).document()
         for path, side in ((a, source), (b, dataclasses.replace(source, format=format_b or source.format)))
@@ -228,8 +228,8 @@ def audit(
     if cfg.needs_baseline and baseline is None:
         raise ImbstatError("checks name compare.* metrics; pass --baseline REPORT.json", config)
     for given in (path, baseline):
-        if given is not None and not given.exists():
-            raise ImbstatError("no such file or directory", given)
+        if given is not None:
+            path_kind(given)
     source = dataclasses.replace(source, include_crowd=cfg.include_crowd, include_difficult=cfg.include_difficult)
     doc = _compute(path, source, cfg.needs_anchors, cfg.preset, device, quiet=quiet).document()
     values = metrics(doc)

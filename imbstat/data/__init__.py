@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import os
+import stat
 import time
 from pathlib import Path
 
 from imbstat.data.dataset import Boxes, BoxFilter, Categories, Dataset, Images, Problems, Reason
+from imbstat.data.source import ReadLog, path_kind
 from imbstat.errors import ImbstatError
 
 FORMATS = ("coco", "voc", "openimages", "yolo")
@@ -21,6 +25,7 @@ __all__ = [
     "Images",
     "Problems",
     "Reason",
+    "cache_source",
     "detect_format",
     "load",
 ]
@@ -29,9 +34,7 @@ __all__ = [
 def detect_format(path: str | Path) -> str:
     """Guess the format of ``path`` from its name and, for folders, its contents."""
     path = Path(path)
-    if not path.exists():
-        raise ImbstatError("no such file or directory", path)
-    if path.is_file():
+    if path_kind(path) == "file":
         suffix = path.suffix.lower()
         if suffix == ".json":
             return "coco"
@@ -81,28 +84,66 @@ def load(
     from imbstat.data import cache as columnar_cache
 
     start = time.perf_counter()
+    path_kind(path)  # a FIFO, a device or a symlink loop is refused before anything opens it
     format = format or detect_format(path)
     source = Path(path)
-    options = columnar_cache.load_options(path, format, split, classes, sizes, images)
     if cache is not False:
+        options = columnar_cache.load_options(path, format, split, classes, sizes, images)
         cached = columnar_cache.read_cache(source, options)
         if cached is not None:
             return dataclasses.replace(cached, load_seconds=time.perf_counter() - start)
-    ds = _parse(source, format, split, classes, sizes, images)
     if cache or (cache is None and _size(source) > columnar_cache.AUTO_CACHE_ABOVE):
-        try:
-            columnar_cache.write_cache(ds, source, options)
-        except ImbstatError as e:
-            if cache:
-                raise
-            logging.getLogger(__name__).info("no cache written: %s", e)
+        ds, _ = cache_source(source, format, split=split, classes=classes, sizes=sizes, images=images,
+                             strict=bool(cache))  # fmt: skip
+    else:
+        ds = _parse(source, format, split, classes, sizes, images)
     return dataclasses.replace(ds, load_seconds=time.perf_counter() - start)
 
 
+def cache_source(
+    path: str | Path,
+    format: str | None = None,
+    *,
+    split: str | None = None,
+    classes: str | Path | None = None,
+    sizes: str | Path | None = None,
+    images: str | Path | None = None,
+    strict: bool = True,
+) -> tuple[Dataset, Path | None]:
+    """Parse the source and write its Parquet cache; returns the Dataset and the cache folder.
+
+    The cache is keyed on every file and folder the parse read (:class:`~imbstat.data.source.ReadLog`),
+    each fingerprinted as it was read, so that an input edited during the parse, or any other file
+    the load read (``--sizes``, ``--classes``, YOLO labels), makes the cache stale. A cache that
+    cannot be written raises with ``strict``, else is skipped with a log line (None).
+    """
+    from imbstat.data import cache as columnar_cache
+
+    format = format or detect_format(path)
+    source = Path(path)
+    options = columnar_cache.load_options(path, format, split, classes, sizes, images)
+    with ReadLog() as log:
+        ds = _parse(source, format, split, classes, sizes, images)
+    try:
+        return ds, columnar_cache.write_cache(ds, source, options, log)
+    except ImbstatError as e:
+        if strict:
+            raise
+        logging.getLogger(__name__).info("no cache written: %s", e)
+        return ds, None
+
+
 def _size(source: Path) -> int:
-    return (
-        source.stat().st_size if source.is_file() else sum(p.stat().st_size for p in source.rglob("*") if p.is_file())
-    )
+    """Bytes of a file, or of the regular files under a folder (symlinked folders not followed)."""
+    if source.is_file():
+        return source.stat().st_size
+    total = 0
+    for folder, _, names in os.walk(source):
+        for name in names:
+            with contextlib.suppress(OSError):
+                st = os.stat(os.path.join(folder, name))
+                total += st.st_size if stat.S_ISREG(st.st_mode) else 0
+    return total
 
 
 def _parse(

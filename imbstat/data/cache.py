@@ -1,10 +1,14 @@
-"""A columnar cache of a loaded Dataset: Parquet tables next to a fingerprint of the source.
+"""A columnar cache of a loaded Dataset: Parquet tables next to a record of every input it read.
 
 Parsing a multi-GB annotation file takes minutes; reading its columns back
-from Parquet takes seconds. A cache belongs to one source file or folder and
-one set of load options: it is stale, and ignored, as soon as the source's
-size or modification time differs and its content hash no longer matches, or
-the options or the cache schema differ.
+from Parquet takes seconds. A cache belongs to one source and one set of load
+options, and holds the :class:`~imbstat.data.source.ReadLog` of the parse that
+made it: every file read (the source, ``--sizes``, ``--classes``, each VOC XML
+or YOLO label, image headers), with its size and time taken before its first
+byte was read and a hash of the bytes parsed, and every folder listed. It is
+stale, and ignored, as soon as any of those files differs (a changed time is
+forgiven when the content still hashes the same), a listed folder gained or
+lost an entry, or the options or the cache schema differ.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from imbstat.data.dataset import Boxes, Categories, Dataset, Images, Problems
+from imbstat.data.source import ReadLog, changed_inputs
 from imbstat.errors import ImbstatError
 
-CACHE_SCHEMA = 1
+CACHE_SCHEMA = 2  # 2: keyed on the ReadLog of every input (1 fingerprinted the source only, after parsing)
 # Below this size parsing is about as fast as reading a cache: load() caches bigger sources only.
 AUTO_CACHE_ABOVE = 64 << 20
 _log = logging.getLogger(__name__)
@@ -40,33 +45,27 @@ def cache_dir(source: Path) -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "imbstat" / f"{source.name}-{key}"
 
 
-def fingerprint(source: Path, with_hash: bool = True) -> dict[str, Any]:
-    """Size and mtime of the source (every file of a folder), and a content hash of a single file."""
-    files = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
-    stats = [(str(p.relative_to(source)) if p != source else "", p.stat().st_size, p.stat().st_mtime_ns) for p in files]
-    found: dict[str, Any] = {"files": stats}
-    if with_hash and source.is_file():
-        digest = hashlib.blake2b(digest_size=16)
-        with open(source, "rb") as f:
-            while chunk := f.read(16 << 20):
-                digest.update(chunk)
-        found["blake2b"] = digest.hexdigest()
-    return found
-
-
 def load_options(
     path: str | Path, format: str | None, split: str | None, classes: Any, sizes: Any, images: Any
 ) -> dict[str, str | None]:
     """The load options a cache is valid for, as load() passes them."""
     from imbstat.data import detect_format
 
-    given = {"format": format or detect_format(path), "split": split, "classes": classes, "sizes": sizes,
-             "images": images}  # fmt: skip
-    return {k: None if v is None else str(v) for k, v in given.items()}
+    # Paths absolute: the same relative --sizes from another folder is another file.
+    files = {"classes": classes, "sizes": sizes, "images": images}
+    return {"format": format or detect_format(path), "split": split} | {
+        k: None if v is None else os.path.abspath(v) for k, v in files.items()
+    }
 
 
-def write_cache(ds: Dataset, source: Path, options: dict[str, Any]) -> Path:
-    """Write ``ds`` as Parquet tables with the source's fingerprint; returns the cache folder."""
+def write_cache(ds: Dataset, source: Path, options: dict[str, Any], inputs: ReadLog) -> Path:
+    """Write ``ds`` as Parquet tables with the record of what its parse read; returns the cache folder.
+
+    ``inputs`` must be the ReadLog that was active while ``ds`` was parsed
+    (:func:`imbstat.data.cache_source` does both).
+    """
+    # A parse whose reads bypassed imbstat.data.source would give a cache that never goes stale.
+    assert inputs.files or inputs.folders, "write_cache: the parse recorded no input"
     folder = cache_dir(source)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -77,7 +76,7 @@ def write_cache(ds: Dataset, source: Path, options: dict[str, Any]) -> Path:
             "source": str(source.resolve()),
             "format": ds.format,
             "options": options,
-            "fingerprint": fingerprint(source),
+            "inputs": inputs.to_dict(),
         }
         (folder / "meta.json").write_text(json.dumps(meta))
     except OSError as e:
@@ -94,13 +93,12 @@ def read_cache(source: Path, options: dict[str, Any]) -> Dataset | None:
         return None
     if meta.get("cache_schema") != CACHE_SCHEMA or meta.get("options") != options:
         return None
-    now = fingerprint(source, with_hash=False)
-    if [list(f) for f in now["files"]] != meta["fingerprint"]["files"]:
-        # Touched or changed: a single file whose content is unchanged still matches by its hash.
-        if "blake2b" not in meta["fingerprint"] or fingerprint(source)["blake2b"] != meta["fingerprint"]["blake2b"]:
-            _log.info("stale cache %s ignored", folder)
-            return None
-        meta["fingerprint"]["files"] = now["files"]  # same content, touched: skip the hash next time
+    before = json.dumps(meta)
+    changed = next(changed_inputs(meta.get("inputs", {})), None)
+    if changed is not None:
+        _log.info("stale cache %s ignored: %s changed", folder, changed)
+        return None
+    if json.dumps(meta) != before:  # files touched without a change: no hash next time
         with contextlib.suppress(OSError):
             (folder / "meta.json").write_text(json.dumps(meta))
     try:

@@ -30,10 +30,12 @@ from imbstat.data.dataset import (
     index_of,
 )
 from imbstat.data.json_stream import BLOCK_BYTES, Span, top_level_arrays
+from imbstat.data.source import read_input
 from imbstat.errors import ImbstatError
 
 # Above this size a file is streamed: decoding it whole holds the bytes and every struct at once.
 STREAM_ABOVE = 1 << 30
+EXPECTED_FILE = "a COCO instances JSON file"
 
 
 class _Image(msgspec.Struct):
@@ -62,13 +64,6 @@ class _File(msgspec.Struct):
     images: list[_Image]
     categories: list[_Category]
     annotations: list[_Annotation] = []
-
-
-def read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise ImbstatError(f"cannot read file: {e.strerror}", path) from None
 
 
 def _decode(raw: bytes, path: Path) -> _File:
@@ -174,7 +169,7 @@ class _AnnotationColumns:
 
 
 def _read_whole(path: Path) -> tuple[_ImageColumns, list[_Category], _AnnotationColumns]:
-    doc = _decode(read_bytes(path), path)
+    doc = _decode(read_input(path, EXPECTED_FILE), path)
     return _ImageColumns.of(doc.images), doc.categories, _AnnotationColumns.of(doc.annotations)
 
 

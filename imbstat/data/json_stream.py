@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imbstat.data.source import open_input
 from imbstat.errors import ImbstatError
 
 BLOCK_BYTES = 64 << 20
@@ -83,7 +84,7 @@ def top_level_arrays(path: Path, keys: set[str], block_bytes: int = BLOCK_BYTES)
     pending = b""  # its bytes not handed out yet (or, between arrays, recent bytes to read a key from)
     pending_offset = 0
     position = 0  # file offset of the block
-    with open(path, "rb") as f:
+    with open_input(path, "a JSON file") as f:
         while block := f.read(block_bytes):
             where, before, after = scanner.brackets(block)
             cut = 0  # bytes of the block before `cut` are accounted for

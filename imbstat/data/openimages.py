@@ -11,6 +11,7 @@ unknown (``width == height == 1``, ``size_known`` False) otherwise.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from imbstat.data.dataset import (
     concat_columns,
     index_of,
 )
+from imbstat.data.source import list_folder, open_input
 from imbstat.errors import ImbstatError
 
 REQUIRED = ("ImageID", "LabelName", "XMin", "XMax", "YMin", "YMax")
@@ -38,6 +40,8 @@ _COORDINATES = ("XMin", "YMin", "XMax", "YMax")  # xyxy order
 # The spellings of a missing number that pandas' float parser leaves to its NA list.
 NA_STRINGS = ["", "nan", "NaN", "NAN", "-nan", "-NaN", "NA", "N/A", "n/a", "null", "NULL", "None"]
 CHUNK_ROWS = 1 << 21
+EXPECTED_BOXES = "an Open Images box CSV"
+EXPECTED_SIZES = "a sizes CSV ImageID,Width,Height"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
@@ -135,7 +139,8 @@ class _Codes:
 def _read_boxes(path: Path) -> _BoxColumns:
     """The box CSV's used columns, read in chunks so that only one chunk's strings are alive at a time."""
     try:
-        header = pd.read_csv(path, nrows=0).columns
+        with open_input(path, EXPECTED_BOXES) as f:
+            header = pd.read_csv(f, nrows=0).columns
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise _read_error(e, path) from None
     missing = [c for c in REQUIRED if c not in header]
@@ -153,14 +158,17 @@ def _read_boxes(path: Path) -> _BoxColumns:
     images, labels = _Codes(), _Codes()
     parts = []
     try:
-        with pd.read_csv(
-            path,
-            usecols=["ImageID", "LabelName", *numeric],
-            dtype=dtypes,
-            keep_default_na=False,
-            na_values=missing_values,
-            chunksize=CHUNK_ROWS,
-        ) as reader:
+        with (
+            open_input(path, EXPECTED_BOXES) as f,
+            pd.read_csv(
+                f,
+                usecols=["ImageID", "LabelName", *numeric],
+                dtype=dtypes,
+                keep_default_na=False,
+                na_values=missing_values,
+                chunksize=CHUNK_ROWS,
+            ) as reader,
+        ):
             for chunk in reader:
                 values = chunk[numeric].to_numpy(np.float64)
                 group_of = values[:, 4] == 1 if len(numeric) > 4 else np.zeros(0, bool)
@@ -186,7 +194,8 @@ def _read_boxes(path: Path) -> _BoxColumns:
 
 def _raise_non_numeric(path: Path, columns: list[str]) -> None:
     """Raise naming the first line and column whose value is not a number (slow path: errors only)."""
-    text = pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False)
+    with open_input(path, EXPECTED_BOXES) as f:
+        text = pd.read_csv(f, usecols=columns, dtype=str, keep_default_na=False)
     first: tuple[int, str, str] | None = None
     for column in columns:
         values = text[column]
@@ -222,7 +231,7 @@ def _read_classes(path: Path) -> Categories:
     display_names: list[str] = []
     seen: dict[str, int] = {}
     try:
-        with path.open(newline="", encoding="utf-8") as f:
+        with io.TextIOWrapper(open_input(path, "a class descriptions CSV"), encoding="utf-8", newline="") as f:
             for number, row in enumerate(csv.reader(f), 1):
                 if number == 1 and row == ["LabelName", "DisplayName"]:
                     continue
@@ -269,7 +278,8 @@ def _image_sizes(
             file = files.get(image_id[i])
             if file is not None:
                 # Header only; -1 when the format is not recognised (the size stays unknown).
-                w, h = imagesize.get(file)
+                with open_input(file, "an image file") as f:
+                    w, h = imagesize.get(f)
                 if w > 0 and h > 0:
                     width[i], height[i] = w, h
     known = ~np.isnan(width) & ~np.isnan(height)
@@ -289,24 +299,24 @@ def _image_sizes(
 def _image_files(folder: Path) -> dict[str, str]:
     """``{stem: path}`` for the image files directly in ``folder`` (one directory listing)."""
     files: dict[str, str] = {}
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            stem, suffix = os.path.splitext(entry.name)
-            if suffix.lower() in IMAGE_SUFFIXES:
-                files.setdefault(stem, entry.path)
+    for file in list_folder(folder):
+        stem, suffix = os.path.splitext(os.path.basename(file))
+        if suffix.lower() in IMAGE_SUFFIXES:
+            files.setdefault(stem, file)
     return files
 
 
 def _read_sizes(path: Path) -> pd.DataFrame:
     """Sizes CSV as a frame indexed by ImageID (first row per id) with float Width, Height."""
     try:
-        with path.open(encoding="utf-8") as f:
-            has_header = f.readline().split(",")[0].strip() == "ImageID"
-        if has_header:
-            table = pd.read_csv(path, usecols=["ImageID", "Width", "Height"], dtype=str, keep_default_na=False)
-        else:
-            names = ["ImageID", "Width", "Height"]
-            table = pd.read_csv(path, header=None, usecols=[0, 1, 2], names=names, dtype=str, keep_default_na=False)
+        with open_input(path, EXPECTED_SIZES) as f:
+            has_header = f.readline().decode("utf-8").split(",")[0].strip() == "ImageID"
+            f.seek(0)
+            if has_header:
+                table = pd.read_csv(f, usecols=["ImageID", "Width", "Height"], dtype=str, keep_default_na=False)
+            else:
+                names = ["ImageID", "Width", "Height"]
+                table = pd.read_csv(f, header=None, usecols=[0, 1, 2], names=names, dtype=str, keep_default_na=False)
     except ValueError as e:
         if isinstance(e, pd.errors.ParserError | pd.errors.EmptyDataError):
             raise _read_error(e, path) from None

@@ -20,6 +20,7 @@ import defusedxml.ElementTree as SafeET
 import numpy as np
 
 from imbstat.data.dataset import Boxes, Categories, Dataset, Images, Problems, Reason, assemble, index_of
+from imbstat.data.source import list_folder, path_kind, read_input, read_text
 from imbstat.errors import ImbstatError
 
 _CORNERS = ("xmin", "ymin", "xmax", "ymax")
@@ -119,9 +120,7 @@ def load_voc(path: str | Path, split: str | None = None) -> Dataset:
 
 def _annotation_files(path: Path, split: str | None) -> tuple[Path, list[Path]]:
     """(dataset folder, XML files to read) for any accepted form of ``path``."""
-    if not path.exists():
-        raise ImbstatError("no such file or directory", path)
-    if path.is_file():
+    if path_kind(path) == "file":
         if split is not None:
             raise ImbstatError(f"split {split!r} needs a VOC folder with ImageSets/Main/; got one XML file", path)
         return path.parent, [path]
@@ -138,7 +137,7 @@ def _annotation_files(path: Path, split: str | None) -> tuple[Path, list[Path]]:
     elif path.name == "Annotations":
         root = path.parent  # so that ../ImageSets/Main is found
     if split is None:
-        files = sorted(annotations.glob("*.xml"))
+        files = [Path(f) for f in list_folder(annotations) if f.endswith(".xml")]
         if not files:
             raise ImbstatError("no annotations found; expected Annotations/*.xml or a folder of .xml files", path)
         return root, files
@@ -148,12 +147,7 @@ def _annotation_files(path: Path, split: str | None) -> tuple[Path, list[Path]]:
 def _split_files(root: Path, annotations: Path, split: str) -> list[Path]:
     """The XML files of the ids listed in ``ImageSets/Main/<split>.txt``, in listed order, each once."""
     listing = root / "ImageSets" / "Main" / f"{split}.txt"
-    try:
-        text = listing.read_text()
-    except OSError as e:
-        raise ImbstatError(
-            f"cannot read the split file ({e.strerror}); expected a list of image ids", listing
-        ) from None
+    text = read_text(listing, "a split file listing image ids")
     files: list[Path] = []
     seen: set[str] = set()
     for number, line in enumerate(text.splitlines(), 1):
@@ -174,10 +168,7 @@ def _split_files(root: Path, annotations: Path, split: str) -> list[Path]:
 
 def _parse_file(xml_file: Path, cols: _Columns) -> None:
     """Append one annotation file's image and boxes to ``cols``."""
-    try:
-        raw = xml_file.read_bytes()
-    except OSError as e:
-        raise ImbstatError(f"cannot read file: {e.strerror}", xml_file) from None
+    raw = read_input(xml_file, "a VOC XML file")
     try:
         doc = SafeET.fromstring(raw)
     except defusedxml.DefusedXmlException as e:

@@ -28,6 +28,7 @@ from imbstat.data.dataset import (
     assemble,
     index_of,
 )
+from imbstat.data.source import list_folder, open_input, path_kind, read_text
 from imbstat.errors import ImbstatError
 
 # Ultralytics' IMG_FORMATS (ultralytics/data/utils.py).
@@ -82,8 +83,7 @@ def load_yolo(path: str | Path, split: str | None = None, images: str | Path | N
             line).
     """
     path = Path(path)
-    if not path.exists():
-        raise ImbstatError("no such file or directory", path)
+    path_kind(path)
     data_yaml = _find_yaml(path)
     if data_yaml is not None:
         if images is not None:
@@ -107,7 +107,8 @@ def load_yolo(path: str | Path, split: str | None = None, images: str | Path | N
     for i, item in enumerate(items):
         if item.image is not None:
             # Header only, EXIF rotation applied as Ultralytics' exif_size does; -1 if unrecognised.
-            w, h = imagesize.get(item.image)
+            with open_input(item.image, "an image file") as f:
+                w, h = imagesize.get(f)
             if w > 0 and h > 0:
                 width[i], height[i], known[i] = w, h, True
     orphans = [where(item.label) for item in items if item.image is None and item.label is not None]
@@ -165,10 +166,9 @@ def _find_yaml(path: Path) -> Path | None:
 
 def _from_yaml(data_yaml: Path, split: str | None) -> tuple[Path, dict[int, str] | None, list[_Item], bool]:
     """(dataset folder, names, items, True) from an Ultralytics data YAML."""
+    text = read_text(data_yaml, "an Ultralytics data YAML")
     try:
-        doc = yaml.safe_load(data_yaml.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ImbstatError(f"cannot read file: {e.strerror}", data_yaml) from None
+        doc = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         position = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
@@ -249,7 +249,7 @@ def _from_folder(
 def _classes_txt(file: Path) -> dict[int, str] | None:
     if not file.is_file():
         return None
-    lines = [line.strip() for line in file.read_text(encoding="utf-8").splitlines()]
+    lines = [line.strip() for line in read_text(file, "class names, one per line").splitlines()]
     return dict(enumerate(line for line in lines if line))
 
 
@@ -271,19 +271,17 @@ def _files(folder: Path | None, suffixes: frozenset[str], skip: frozenset[str] =
         return {}
     found = {}
     start = len(str(folder)) + 1
-    for directory, _, names in os.walk(folder):
-        for name in names:
-            stem, suffix = os.path.splitext(name)
-            file = os.path.join(directory, name)
-            if suffix.lower() in suffixes and file not in skip:
-                found[os.path.join(directory, stem)[start:].replace(os.sep, "/")] = file
+    for file in list_folder(folder, recursive=True):
+        stem, suffix = os.path.splitext(file)
+        if suffix.lower() in suffixes and file not in skip:
+            found[stem[start:].replace(os.sep, "/")] = file
     return dict(sorted(found.items()))
 
 
 def _listed(listing: Path, root: Path) -> list[_Item]:
     """Images listed one per line in a .txt split file, relative to the list's folder."""
     items = []
-    for number, line in enumerate(listing.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(read_text(listing, "a list of image paths").splitlines(), 1):
         if not line.strip():
             continue
         image = _normal(listing.parent / line.strip())
@@ -336,13 +334,7 @@ def _unique(items: list[_Item], problems: list[Problems]) -> list[_Item]:
 
 def _read_labels(label: str) -> np.ndarray:
     """[n, 5] float64 ``class cx cy w h`` of one label file, checked line by line only on error."""
-    try:
-        with open(label, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise ImbstatError(f"cannot read file: {e.strerror}", label) from None
-    except UnicodeDecodeError as e:
-        raise ImbstatError(f"not UTF-8 text ({e.reason}); expected YOLO labels", label, f"byte {e.start}") from None
+    text = read_text(label, "YOLO labels")
     values = text.split()
     # Fast path: every non-empty line holds 5 words and every word is a number.
     if len(values) % 5 == 0 and set(map(len, map(str.split, text.splitlines()))) <= {0, 5}:
@@ -374,6 +366,5 @@ def _raise_bad_line(label: str, text: str) -> None:
 
 def _box_lines(label: str) -> list[int]:
     """1-based line numbers of the non-empty lines of a label file (for problem locations)."""
-    with open(label, encoding="utf-8") as f:
-        lines = f.read().splitlines()
+    lines = read_text(label, "YOLO labels").splitlines()
     return [number for number, line in enumerate(lines, 1) if line.strip()]

@@ -75,6 +75,8 @@ def read_report(path: str | Path) -> dict[str, Any] | None:
         raise ImbstatError(f"cannot read: {e.strerror}", path) from None
     except ValueError as e:
         raise ImbstatError(f"not valid JSON: {e}", path) from None
+    except RecursionError:
+        raise ImbstatError("JSON nested too deeply; expected an imbstat report document", path) from None
     if not isinstance(doc, dict) or doc.get("command") != REPORT_COMMAND:
         command = doc.get("command") if isinstance(doc, dict) else None
         raise ImbstatError(
