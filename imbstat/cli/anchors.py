@@ -19,6 +19,7 @@ from imbstat.cli.common import (
     QuietOpt,
     Source,
     app,
+    echo,
     emit,
     handles_input_errors,
     progress,
@@ -95,7 +96,7 @@ def anchor_iou(
     ds = source.load(path)
     box_filter = source.box_filter
     if method == "sparse" and device != "cpu":
-        typer.echo(f"imbstat: note: the sparse path runs on the CPU; --device {device} is not used", err=True)
+        echo(f"imbstat: note: the sparse path runs on the CPU; --device {device} is not used", err=True)
     with progress(ds.num_images, quiet) as advance:
         result = anchor_stats(ds, chosen, device, method, batch_size, box_filter, grid, advance, memory)
     options = {**asdict(box_filter), "device": device, "method": method, "batch_size": batch_size, "grid": grid}

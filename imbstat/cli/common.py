@@ -16,6 +16,7 @@ from rich.console import Console
 from imbstat.data import FORMATS, BoxFilter, Dataset, load
 from imbstat.errors import ImbstatError
 from imbstat.report.document import document, write_json
+from imbstat.report.terminal import visible
 
 app = typer.Typer(
     name="imbstat",
@@ -46,8 +47,13 @@ ClassesOpt = Annotated[Path | None, typer.Option("--classes", help="Open Images 
 SizesOpt = Annotated[Path | None, typer.Option("--sizes", help="Image sizes CSV: ImageID,Width,Height.")]
 ImagesOpt = Annotated[Path | None, typer.Option("--images", help="Folder of images whose headers give sizes.")]
 
-stdout = Console()
+stdout = Console()  # tables only (terminal.PlainTable); lines of text go through echo()
 stderr = Console(stderr=True)
+
+
+def echo(message: str, err: bool = False) -> None:
+    """One line of ours to stdout (or stderr): user data in it (paths, names) shown, control characters visible."""
+    typer.echo(visible(message), err=err)
 
 
 def handles_input_errors(command: F) -> F:
@@ -58,7 +64,7 @@ def handles_input_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except ImbstatError as e:
-            typer.echo(f"imbstat: error: {e}", err=True)
+            echo(f"imbstat: error: {e}", err=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -94,7 +100,7 @@ class Source:
             ds = ds.take_shard(*shard)
         if notes and len(ds.problems):
             counts = ", ".join(f"{k} {n:,}" for k, n in ds.problems.counts().items())
-            typer.echo(
+            echo(
                 f"imbstat: note: {len(ds.problems):,} problems while loading ({counts}); "
                 f"'imbstat validate {path}' lists them",
                 err=True,
@@ -201,4 +207,4 @@ def progress(total: int, quiet: bool) -> Iterator[Callable[[int], None]]:
 
 
 def report_written(paths: list[Path]) -> None:
-    typer.echo(f"wrote {len(paths)} files to {paths[0].parent}" if paths else "wrote no files", err=True)
+    echo(f"wrote {len(paths)} files to {paths[0].parent}" if paths else "wrote no files", err=True)

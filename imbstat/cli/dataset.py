@@ -13,6 +13,7 @@ from imbstat.cli.common import (
     PathArg,
     Source,
     app,
+    echo,
     emit,
     handles_input_errors,
     report_written,
@@ -53,8 +54,8 @@ def validate(
     if json != "-":
         for row in rows:
             detail = f" [{row['detail']}]" if row["detail"] else ""
-            typer.echo(f"{ds.path}: {row['location']}: {row['severity']}: {row['reason']} ({row['action']}){detail}")
-        typer.echo(
+            echo(f"{ds.path}: {row['location']}: {row['severity']}: {row['reason']} ({row['action']}){detail}")
+        echo(
             f"{len(rows):,} problems, {problems.num_errors:,} errors, in {ds.num_images:,} images "
             f"and {len(ds.boxes) + problems.num_errors:,} boxes read"
         )
@@ -111,7 +112,7 @@ def scale(
     box_filter = source.box_filter
     result = scale_distribution(ds, box_filter, bins=bins)
     if result.missing:
-        typer.echo(f"imbstat: note: {result.missing}", err=True)
+        echo(f"imbstat: note: {result.missing}", err=True)
     emit("scale", ds, result.to_dict(), {**asdict(box_filter), "bins": bins}, json, [terminal.scale_table(result)])
     if out:
         from imbstat.plots import plot_scale
@@ -167,4 +168,4 @@ def cache(path: PathArg, source: Source = Source()) -> None:
     parsed = time.perf_counter() - start
     start = time.perf_counter()
     source.load(path, notes=False)
-    typer.echo(f"cache written to {folder}: parse {parsed:.2f} s, load from cache {time.perf_counter() - start:.2f} s")
+    echo(f"cache written to {folder}: parse {parsed:.2f} s, load from cache {time.perf_counter() - start:.2f} s")

@@ -20,6 +20,7 @@ from imbstat.cli.common import (
     QuietOpt,
     Source,
     app,
+    echo,
     handles_input_errors,
     progress,
     report_written,
@@ -60,7 +61,7 @@ def report(
         results = _compute(path, source, anchors, preset, device, method, batch_size, quiet)
     doc, index = _write_report(results, out)
     stdout.print(terminal.taxonomy_table(doc))
-    stdout.print(f"Report written to {out}/; open {index} in a browser.")
+    echo(f"Report written to {out}/; open {index} in a browser.")
 
 
 @app.command("summary")
@@ -120,7 +121,7 @@ def compare(
     ]
     result = compare_reports(*docs)
     for key, why in result["skipped"].items():
-        typer.echo(f"imbstat: note: {key} not compared: {why}", err=True)
+        echo(f"imbstat: note: {key} not compared: {why}", err=True)
     if json != "-":
         for table in terminal_tables(result):
             stdout.print(table)
@@ -197,7 +198,7 @@ def demo(
     _, index = _write_report(results, out)
     for table in results.terminal_tables():
         stdout.print(table)
-    stdout.print(f"Report written to {out}/ (report.json, CSV tables, PNG figures); open {index} in a browser.")
+    echo(f"Report written to {out}/ (report.json, CSV tables, PNG figures); open {index} in a browser.")
 
 
 @app.command("audit")
@@ -241,7 +242,7 @@ def audit(
     failed = sum(not r.passed for r in results)
     if json != "-":
         stdout.print(terminal.audit_table(results, str(path)))
-        stdout.print(f"{len(results) - failed} passed, {failed} failed")
+        echo(f"{len(results) - failed} passed, {failed} failed")
     if junit:
         write_text(audits.junit_xml(results), junit, "the JUnit report")
     if markdown:

@@ -17,6 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
+from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter, LogLocator
 
 DPI = 120
@@ -39,6 +40,8 @@ def save(fig: Figure, out_dir: str | Path, name: str) -> Path:
     """Write ``fig`` as ``out_dir/name`` (PNG, :data:`DPI`), then release its artists; returns the path."""
     path = Path(out_dir) / name
     path.parent.mkdir(parents=True, exist_ok=True)
+    for text in fig.findobj(Text):  # class names and paths are data: '$' in one is no mathtext
+        text.set_parse_math(False)
     fig.savefig(path, dpi=DPI, format="png")
     fig.clear()
     return path

@@ -42,6 +42,7 @@ from rich.table import Table
 
 from imbstat.errors import ImbstatError
 from imbstat.report.document import SCHEMA_VERSION
+from imbstat.report.terminal import PlainTable
 from imbstat.scores import shift_1d, shift_2d
 
 COMMAND = "compare"
@@ -365,14 +366,14 @@ def _fmt(value: Any, spec: str = ".4g") -> str:
 
 def terminal_tables(compared: dict[str, Any]) -> list[Table]:
     """Rich tables: the two datasets, every shift score, classes gained and lost, the largest class shifts."""
-    head = Table(title="compare", title_justify="left")
+    head = PlainTable(title="compare", title_justify="left")
     for col, justify in (("", "left"), ("A", "right"), ("B", "right")):
         head.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
     a, b = compared["a"], compared["b"]
     for key in ("path", "format", "images", "boxes", "categories"):
         head.add_row(key, *(f"{s[key]:,}" if isinstance(s.get(key), int) else str(s.get(key, "")) for s in (a, b)))
 
-    scores = Table(
+    scores = PlainTable(
         title="shift between A and B (1-D: 2·W1; 2-D: W1 / corner W1; 0 = same) and each side's imbalance score",
         title_justify="left",
     )
@@ -387,7 +388,7 @@ def terminal_tables(compared: dict[str, Any]) -> list[Table]:
         scores.add_row(key, f"skipped: {why}", "", "")
 
     classes = compared["classes"]
-    changes = Table(
+    changes = PlainTable(
         title=f"classes gained (only in B): {len(classes['gained'])}, lost (only in A): {len(classes['lost'])}"
         f" — matched by {classes['matched_by']}",
         title_justify="left",
@@ -400,7 +401,7 @@ def terminal_tables(compared: dict[str, Any]) -> list[Table]:
         if len(rows) > LIST_ROWS:
             changes.add_row(label, f"… and {len(rows) - LIST_ROWS} more", "")
 
-    shifts = Table(title=f"largest class share changes (top {SHIFT_ROWS})", title_justify="left")
+    shifts = PlainTable(title=f"largest class share changes (top {SHIFT_ROWS})", title_justify="left")
     for col in ("class", "A instances", "A share", "B instances", "B share", "change"):
         shifts.add_column(col, justify="left" if col == "class" else "right")
     for r in classes["shifts"]:

@@ -1,8 +1,16 @@
-"""Compact rich tables for the terminal; the JSON report holds everything."""
+"""Compact rich tables for the terminal; the JSON report holds everything.
+
+Names, paths and other user data reach the terminal only through :func:`visible`
+(plain lines) and :class:`PlainTable` (tables): never as rich markup or emoji
+codes, and never as raw control characters that a terminal would act on.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -15,12 +23,53 @@ HEAD_ROWS = 10
 TAIL_ROWS = 5
 
 
+def visible(text: str) -> str:
+    """``text`` as written, except each non-printable character as its Python repr escape.
+
+    Non-printable as ``str.isprintable`` says: C0 and C1 controls (ESC -> ``\\x1b``,
+    ``\\r``, ``\\n``, ``\\t``, DEL -> ``\\x7f``), format characters such as U+202E
+    (``\\u202e``) and lone surrogates of undecodable file names (``\\udcff``).
+    The result is one line that a terminal shows rather than obeys; backslashes stay
+    as they are (so a literal ``\\x1b`` in a name reads the same: the JSON has the exact text).
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def plain(value: object, style: str = "") -> Text:
+    """``str(value)`` as rich text shown exactly as written: not markup, not emoji codes, controls :func:`visible`."""
+    return Text(visible(str(value)), style=style)
+
+
+class PlainTable(Table):
+    """A rich ``Table`` whose string cells, headers, title and caption are :func:`plain` text.
+
+    rich parses every ``str`` it renders as markup (``[/]`` raises MarkupError,
+    ``traffic [light]`` loses its bracket, ``:cat:`` becomes an emoji); a cell may
+    quote user data, so no ``str`` reaches rich from here. ``Text`` cells pass as given.
+    """
+
+    def __init__(self, *headers: Any, title: str | Text | None = None, caption: str | Text | None = None,
+                 **kwargs: Any) -> None:  # fmt: skip
+        # rich applies its title and caption styles to str only, so the Text carries them
+        title = plain(title, "table.title") if isinstance(title, str) else title
+        caption = plain(caption, "table.caption") if isinstance(caption, str) else caption
+        super().__init__(*headers, title=title, caption=caption, **kwargs)
+
+    def add_column(self, header: RenderableType = "", *args: Any, **kwargs: Any) -> None:
+        super().add_column(plain(header) if isinstance(header, str) else header, *args, **kwargs)
+
+    def add_row(self, *renderables: RenderableType | None, **kwargs: Any) -> None:
+        super().add_row(*(plain(r) if isinstance(r, str) else r for r in renderables), **kwargs)
+
+
 def _fmt(value: float) -> str:
     return "n/a" if value is None or not np.isfinite(value) else f"{value:.4g}"
 
 
 def dataset_table(ds: Dataset) -> Table:
-    table = Table(title="dataset", show_header=False, title_justify="left")
+    table = PlainTable(title="dataset", show_header=False, title_justify="left")
     table.add_column("what")
     table.add_column("value", justify="right", overflow="fold")
     table.add_row("path", ds.path)
@@ -32,7 +81,7 @@ def dataset_table(ds: Dataset) -> Table:
 
 
 def problems_table(ds: Dataset) -> Table:
-    table = Table(title="excluded or repaired while loading", title_justify="left")
+    table = PlainTable(title="excluded or repaired while loading", title_justify="left")
     for col, justify in (("reason", "left"), ("count", "right"), ("severity", "left"), ("action", "left")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     counts = ds.problems.counts()
@@ -45,7 +94,7 @@ def problems_table(ds: Dataset) -> Table:
 
 
 def scores_table(title: str, scores: dict[str, float]) -> Table:
-    table = Table(title=title, title_justify="left")
+    table = PlainTable(title=title, title_justify="left")
     table.add_column("measure")
     table.add_column("value", justify="right")
     for name, value in scores.items():
@@ -55,7 +104,7 @@ def scores_table(title: str, scores: dict[str, float]) -> Table:
 
 def class_table(result: ClassDistribution) -> Table:
     frame = result.to_frame()
-    table = Table(title=f"classes: {len(frame)} (head and tail, by instances)", title_justify="left")
+    table = PlainTable(title=f"classes: {len(frame)} (head and tail, by instances)", title_justify="left")
     for col in ("rank", "category_id", "name", "instances", "images", "group"):
         table.add_column(col, justify="right" if col in ("rank", "instances", "images") else "left")
     shown = list(range(min(HEAD_ROWS, len(frame))))
@@ -83,7 +132,7 @@ def scale_table(result: ScaleDistribution) -> Table:
 
 
 def location_table(result: LocationDistribution, per_class: bool = False) -> Table:
-    table = Table(
+    table = PlainTable(
         title=f"box centres on a {result.grid}×{result.grid} grid (score = W1 / W1 of a corner mass)",
         title_justify="left",
     )
@@ -110,7 +159,7 @@ def anchor_grid_table(preset: Preset, width: int, height: int) -> Table:
     new_w, new_h = preset.resize.new_size(np.array([width]), np.array([height]))
     pad_w, pad_h = padded_size(preset, np.array([width]), np.array([height]))
     grid = anchor_grid(preset, int(pad_w[0]), int(pad_h[0]))
-    table = Table(
+    table = PlainTable(
         title=f"preset {preset.name}: {width}×{height} -> resized {int(new_w[0])}×{int(new_h[0])}, "
         f"padded {int(pad_w[0])}×{int(pad_h[0])}; {len(grid):,} anchors",
         title_justify="left",
@@ -130,7 +179,7 @@ def anchor_grid_table(preset: Preset, width: int, height: int) -> Table:
 
 def anchor_tables(result: AnchorStats) -> list[Table]:
     d = result.to_dict()
-    totals = Table(title=f"anchors ({result.preset.name}) over {result.num_images:,} images", title_justify="left")
+    totals = PlainTable(title=f"anchors ({result.preset.name}) over {result.num_images:,} images", title_justify="left")
     for col in ("", "total", "per image (mean)"):
         totals.add_column(col, justify="left" if not col else "right")
     per_image = d["per_image"]
@@ -139,7 +188,7 @@ def anchor_tables(result: AnchorStats) -> list[Table]:
     totals.add_row("all", f"{d['anchors']['total']:,}", "")
     totals.add_row("fg:bg ratio", _fmt(d["fg_bg_ratio"]), "")
 
-    per_class = Table(title="foreground anchors per class (head and tail)", title_justify="left")
+    per_class = PlainTable(title="foreground anchors per class (head and tail)", title_justify="left")
     for col in ("name", "fg anchors", "fg per image", "instances", "fg per instance"):
         per_class.add_column(col, justify="left" if col == "name" else "right")
     rows = d["per_class"]
@@ -149,7 +198,7 @@ def anchor_tables(result: AnchorStats) -> list[Table]:
         per_class.add_row(row["name"], f"{row['foreground']:,}", _fmt(row["foreground_per_image"]),
                           f"{row['instances']:,}", _fmt(ratio))  # fmt: skip
 
-    per_gt = Table(title=f"per GT (positive IoU >= {result.preset.pos_iou})", title_justify="left")
+    per_gt = PlainTable(title=f"per GT (positive IoU >= {result.preset.pos_iou})", title_justify="left")
     for col in (
         "size",
         "GTs",
@@ -163,7 +212,9 @@ def anchor_tables(result: AnchorStats) -> list[Table]:
         per_gt.add_row(name, f"{row['gts']:,}", _fmt(row["foreground_per_gt"]), f"{row['unmatched']:,}",
                        f"{row['low_quality_only']:,}", f"{row['below_pos']:,}")  # fmt: skip
 
-    iou = Table(title="IoU of foreground anchors (low-quality: below the positive threshold)", title_justify="left")
+    iou = PlainTable(
+        title="IoU of foreground anchors (low-quality: below the positive threshold)", title_justify="left"
+    )
     for col in ("IoU", "anchors", "low-quality"):
         iou.add_column(col, justify="right")
     edges, counts, low = d["positive_iou"]["edges"], d["positive_iou"]["counts"], d["positive_iou"]["low_quality"]
@@ -178,22 +229,22 @@ def taxonomy_table(doc: dict) -> Table:
     """The survey's Table 1 with the scores of ``doc``, as a rich table."""
     from imbstat.report.taxonomy import taxonomy_rows
 
-    table = Table(title="imbalance problems (survey Table 1): 0 = balanced, 1 = extreme", title_justify="left")
+    table = PlainTable(title="imbalance problems (survey Table 1): 0 = balanced, 1 = extreme", title_justify="left")
     table.add_column("type", ratio=1)
     table.add_column("problem", ratio=1)
     table.add_column("score", justify="right", no_wrap=True)
     table.add_column("statistic", ratio=2)
     for row in taxonomy_rows(doc):
-        statistic = Text(row.statistic)
+        statistic = plain(row.statistic)
         if row.note:
-            statistic.append(f"\n{row.note}", style="dim")
+            statistic.append("\n").append_text(plain(row.note, "dim"))
         score = "–" if row.value is None else f"{row.value:.3f}"
-        table.add_row(Text(row.problem), Text(row.sub_problem), score, statistic)
+        table.add_row(row.problem, row.sub_problem, score, statistic)
     return table
 
 
 def audit_table(results: list[CheckResult], title: str) -> Table:
-    table = Table(title=f"audit of {title}", title_justify="left")
+    table = PlainTable(title=f"audit of {title}", title_justify="left")
     for col in ("metric", "value", "limit", "result"):
         table.add_column(col, justify="right" if col == "value" else "left")
     for r in results:
