@@ -47,8 +47,10 @@ ClassesOpt = Annotated[Path | None, typer.Option("--classes", help="Open Images 
 SizesOpt = Annotated[Path | None, typer.Option("--sizes", help="Image sizes CSV: ImageID,Width,Height.")]
 ImagesOpt = Annotated[Path | None, typer.Option("--images", help="Folder of images whose headers give sizes.")]
 
-stdout = Console()  # tables only (terminal.PlainTable); lines of text go through echo()
-stderr = Console(stderr=True)
+# Tables only (terminal.PlainTable), lines of text through echo(); markup off as well, so that a string
+# that slips past them is still shown as written.
+stdout = Console(markup=False, emoji=False)
+stderr = Console(stderr=True, markup=False, emoji=False)
 
 
 def echo(message: str, err: bool = False) -> None:
