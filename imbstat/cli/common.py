@@ -16,7 +16,7 @@ from rich.console import Console
 from imbstat.data import FORMATS, BoxFilter, Dataset, load
 from imbstat.errors import ImbstatError
 from imbstat.report.document import document, write_json
-from imbstat.report.terminal import visible
+from imbstat.text import visible
 
 app = typer.Typer(
     name="imbstat",

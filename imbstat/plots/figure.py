@@ -20,6 +20,8 @@ from matplotlib.image import AxesImage
 from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter, LogLocator
 
+from imbstat.text import visible
+
 DPI = 120
 # One colour per LVIS-style group (rare 1–10 images, common 11–100, frequent > 100).
 GROUP_COLORS = {"frequent": "#1f77b4", "common": "#ff7f0e", "rare": "#d62728", "absent": "#b0b0b0"}
@@ -40,8 +42,9 @@ def save(fig: Figure, out_dir: str | Path, name: str) -> Path:
     """Write ``fig`` as ``out_dir/name`` (PNG, :data:`DPI`), then release its artists; returns the path."""
     path = Path(out_dir) / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    for text in fig.findobj(Text):  # class names and paths are data: '$' in one is no mathtext
+    for text in fig.findobj(Text):  # class names and paths are data: '$' is no mathtext, ESC no glyph
         text.set_parse_math(False)
+        text.set_text(visible(text.get_text()))
     fig.savefig(path, dpi=DPI, format="png")
     fig.clear()
     return path

@@ -18,23 +18,10 @@ from imbstat.anchors.presets import Preset
 from imbstat.data import Dataset, Reason
 from imbstat.report.audit import CheckResult
 from imbstat.stats import AnchorStats, ClassDistribution, LocationDistribution, ScaleDistribution
+from imbstat.text import visible
 
 HEAD_ROWS = 10
 TAIL_ROWS = 5
-
-
-def visible(text: str) -> str:
-    """``text`` as written, except each non-printable character as its Python repr escape.
-
-    Non-printable as ``str.isprintable`` says: C0 and C1 controls (ESC -> ``\\x1b``,
-    ``\\r``, ``\\n``, ``\\t``, DEL -> ``\\x7f``), format characters such as U+202E
-    (``\\u202e``) and lone surrogates of undecodable file names (``\\udcff``).
-    The result is one line that a terminal shows rather than obeys; backslashes stay
-    as they are (so a literal ``\\x1b`` in a name reads the same: the JSON has the exact text).
-    """
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def plain(value: object, style: str = "") -> Text:
