@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -255,14 +256,16 @@ def test_preset_name_in_the_anchor_table(tmp_path: Path):
 
 def test_figures_do_not_read_names_as_mathtext(tmp_path: Path):
     """'$' in a class name is text in a figure, not a mathtext formula that fails to parse."""
-    path = write_coco(tmp_path, ["$\\frac{$", "a$b$"])
-    result = run("class-dist", path, "--out", tmp_path / "out")
+    path = write_coco(tmp_path, ["$\\frac{$", "a$b$", "esc\x1b[5m"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warned 'Glyph 27 missing', raw ESC included
+        result = run("class-dist", path, "--out", tmp_path / "out")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "classes_long_tail.png").is_file()
 
 
 def test_visible_escapes_only_what_a_terminal_would_act_on():
-    from imbstat.report.terminal import visible
+    from imbstat.text import visible
 
     assert visible("traffic [light] é… ×\\x1b") == "traffic [light] é… ×\\x1b"  # printable: unchanged
     assert visible("a\x00\x1b\x7f\x80\x9f\u200b\u2028\udcffz") == r"a\x00\x1b\x7f\x80\x9f\u200b\u2028\udcffz"

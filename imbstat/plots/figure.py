@@ -99,8 +99,11 @@ def bar_histogram(ax: Axes, edges: np.ndarray, counts: np.ndarray, color: str = 
 
 
 def short_name(name: object, limit: int = 32) -> str:
-    """A class name cut to ``limit`` characters with an ellipsis, for tick labels and annotations."""
-    text = str(name)
+    """A class name cut to ``limit`` characters with an ellipsis, for tick labels and annotations.
+
+    Control characters are shown as escapes (:func:`~imbstat.text.visible`): a font has no glyph for them.
+    """
+    text = visible(str(name))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
