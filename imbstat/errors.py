@@ -1,7 +1,8 @@
-"""The one exception type that user input can raise, and the TOML reader that raises it."""
+"""The one exception type that user input can raise, and the file readers that raise it."""
 
 from __future__ import annotations
 
+import codecs
 import tomllib
 from pathlib import Path
 
@@ -31,3 +32,21 @@ def read_toml(path: Path, what: str) -> dict:
         raise ImbstatError(f"cannot read {what}: {e.strerror}", path) from None
     except tomllib.TOMLDecodeError as e:
         raise ImbstatError(f"malformed TOML: {e}", path) from None
+
+
+def read_text(path: str | Path, expected: str) -> str:
+    """A UTF-8 text file's content, a BOM dropped; unreadable or not UTF-8 is an ImbstatError.
+
+    ``expected`` names what the file should hold ("YOLO labels"), for the message.
+    """
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise ImbstatError(f"cannot read file: {e.strerror}", path) from None
+    start = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0  # as Notepad writes
+    try:
+        return raw[start:].decode("utf-8")
+    except UnicodeDecodeError as e:
+        position = f"byte {start + e.start}"  # 0-based, as every byte position
+        raise ImbstatError(f"not UTF-8 text ({e.reason}); expected {expected}", path, position) from None

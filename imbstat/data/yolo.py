@@ -10,7 +10,6 @@ image without a label file is an image without boxes.
 
 from __future__ import annotations
 
-import codecs
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from imbstat.data.dataset import (
     assemble,
     index_of,
 )
-from imbstat.errors import ImbstatError
+from imbstat.errors import ImbstatError, read_text
 
 # Ultralytics' IMG_FORMATS (ultralytics/data/utils.py).
 IMAGE_SUFFIXES = frozenset((".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp", ".pfm", ".heic"))
@@ -186,7 +185,7 @@ def _yamls_in(folder: Path) -> list[Path]:
 
 def _from_yaml(data_yaml: Path, split: str | None) -> tuple[Path, dict[int, str] | None, list[_Item], bool]:
     """(dataset folder, names, items, True) from an Ultralytics data YAML."""
-    text = _read_text(data_yaml, "an Ultralytics data YAML")
+    text = read_text(data_yaml, "an Ultralytics data YAML")
     try:
         doc = yaml.load(text, _DataYamlLoader)  # a SafeLoader: no Python objects
     except yaml.YAMLError as e:
@@ -312,7 +311,7 @@ def _from_folder(
 def _classes_txt(file: Path) -> dict[int, str] | None:
     if not file.is_file():
         return None
-    lines = [line.strip() for line in _read_text(file, "class names").splitlines()]
+    lines = [line.strip() for line in read_text(file, "class names").splitlines()]
     return dict(enumerate(line for line in lines if line))
 
 
@@ -346,7 +345,7 @@ def _files(folder: Path | None, suffixes: frozenset[str], skip: frozenset[str] =
 def _listed(listing: Path, root: Path) -> list[_Item]:
     """Images listed one per line in a .txt split file, relative to the list's folder."""
     items = []
-    for number, line in enumerate(_read_text(listing, "a list of image paths").splitlines(), 1):
+    for number, line in enumerate(read_text(listing, "a list of image paths").splitlines(), 1):
         if not line.strip():
             continue
         image = _normal(listing.parent / line.strip())
@@ -402,7 +401,7 @@ def _read_labels(label: str) -> np.ndarray:
 
     Classes are whole and finite; coordinates may be anything float() reads (NaN and inf are counted later).
     """
-    text = _read_text(label, "YOLO labels")
+    text = read_text(label, "YOLO labels")
     values = text.split()
     # Fast path: every non-empty line holds 5 words and every word is a number.
     if len(values) % 5 == 0 and set(map(len, map(str.split, text.splitlines()))) <= {0, 5}:
@@ -434,23 +433,8 @@ def _raise_bad_line(label: str, text: str) -> None:
 
 def _box_lines(label: str) -> list[int]:
     """1-based line numbers of the non-empty lines of a label file (for problem locations)."""
-    lines = _read_text(label, "YOLO labels").splitlines()
+    lines = read_text(label, "YOLO labels").splitlines()
     return [number for number, line in enumerate(lines, 1) if line.strip()]
-
-
-def _read_text(file: str | Path, expected: str) -> str:
-    """A text file's content (UTF-8, a BOM dropped); unreadable or not UTF-8 is an ImbstatError."""
-    try:
-        with open(file, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise ImbstatError(f"cannot read file: {e.strerror}", file) from None
-    start = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0  # as Notepad writes
-    try:
-        return raw[start:].decode("utf-8")
-    except UnicodeDecodeError as e:
-        position = f"byte {start + e.start}"
-        raise ImbstatError(f"not UTF-8 text ({e.reason}); expected {expected}", file, position) from None
 
 
 def _is_int(value: object) -> bool:
