@@ -1,8 +1,7 @@
-"""The one exception type that user input can raise, and the TOML reader that raises it."""
+"""The one exception type that user input can raise."""
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 
@@ -21,13 +20,3 @@ class ImbstatError(Exception):
         if self.path is not None:
             where = self.path + (f" ({position})" if position else "") + ": "
         super().__init__(where + message)
-
-
-def read_toml(path: Path, what: str) -> dict:
-    """The top-level table of a TOML file; an unreadable or malformed file is an ImbstatError."""
-    try:
-        return tomllib.loads(path.read_text())
-    except OSError as e:
-        raise ImbstatError(f"cannot read {what}: {e.strerror}", path) from None
-    except tomllib.TOMLDecodeError as e:
-        raise ImbstatError(f"malformed TOML: {e}", path) from None

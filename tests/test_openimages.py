@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -222,3 +223,93 @@ def test_bad_sizes_csv(csvs, tmp_path: Path):
         load_openimages(boxes, sizes=wrong)
     assert e.value.position == "line 1"
     assert "expected columns ImageID,Width,Height" in e.value.detail
+
+
+# --- hostile and degenerate input (issue 10) ---
+
+
+def test_locations_are_physical_lines(tmp_path: Path):
+    text = (
+        "ImageID,LabelName,XMin,XMax,YMin,YMax\n"  # line 1
+        '"a\nb",/m/a,0.1,0.2,0.1,0.2\n'  # lines 2-3: a quoted id with a newline
+        "c,/m/a,0.5,0.2,0.1,0.2\n"  # line 4: XMax < XMin
+        "\n"  # line 5: blank, skipped by pandas
+        "  \n"  # line 6: whitespace only, skipped alike
+        "d,/m/a,0.1,0.2,0.3,0.3\n"  # line 7: YMax == YMin
+        'e,"/m/\r\na",0.1,0.2,0.1,0.2\n'  # lines 8-9: CRLF inside quotes
+        "f,/m/a,0.1,0.2,0.1,nan\n"  # line 10
+    )
+    boxes = _write(tmp_path, "b.csv", "")
+    boxes.write_bytes(text.encode())
+    ds = load_openimages(boxes)
+    assert list(ds.images.image_id) == ["a\nb", "c", "d", "e", "f"]
+    assert ds.problems.reasons() == [Reason.NON_POSITIVE_SIZE, Reason.NON_POSITIVE_SIZE, Reason.NAN_COORDINATE]
+    assert list(ds.problems.location) == ["line 4", "line 7", "line 10"]  # were lines 3, 5 and 7
+    # CRLF line ends (and a lone CR, a line end to pandas too) count once each
+    boxes.write_bytes(b"ImageID,LabelName,XMin,XMax,YMin,YMax\r\na,/m/a,0,1,0,1\rb,/m/a,1,0,0,1\r\n")
+    assert list(load_openimages(boxes).problems.location) == ["line 3"]
+
+
+def test_errors_give_physical_lines(csvs, tmp_path: Path):
+    boxes, _, _ = csvs
+    bad = _write(tmp_path, "b.csv", 'ImageID,LabelName,XMin,XMax,YMin,YMax\n"a\nb",/m/a,0,1,0,1\n\nc,/m/a,0,1,0,x\n')
+    with pytest.raises(ImbstatError) as e:
+        load_openimages(bad)
+    assert e.value.position == "line 5, column YMax"  # by hand: 1 header, 2-3 "a\nb", 4 blank, 5
+    unclosed = _write(
+        tmp_path, "u.csv", 'ImageID,LabelName,XMin,XMax,YMin,YMax\n"a\nb",/m/a,0,1,0,1\n\n"c,/m/a,0,1,0,1\n'
+    )
+    with pytest.raises(ImbstatError) as e:
+        load_openimages(unclosed)
+    assert str(e.value) == f"{unclosed} (line 5): malformed CSV: EOF inside string; expected a closing quote"
+    sizes = _write(tmp_path, "s.csv", 'ImageID,Width,Height\n"img\na",640,480\n\nimg_b,wide,100\n')
+    with pytest.raises(ImbstatError) as e:
+        load_openimages(boxes, sizes=sizes)
+    assert e.value.position == "line 5, column Width"
+    classes = _write(tmp_path, "c.csv", '/m/dog,"Dog\nor hound"\n/m/cat,Cat\n/m/dog,Hound\n')
+    with pytest.raises(ImbstatError) as e:
+        load_openimages(boxes, classes=classes)
+    assert str(e.value) == f"{classes} (line 4): LabelName '/m/dog' repeats line 1; expected unique classes"
+    classes = _write(tmp_path, "c2.csv", '/m/dog,"Dog\nor hound"\n/m/cat,Cat,extra\n')
+    with pytest.raises(ImbstatError, match=r"\(line 3\): expected 2 fields"):
+        load_openimages(boxes, classes=classes)
+
+
+@pytest.mark.parametrize(
+    ("text", "detail"),
+    [
+        ("", "empty file; expected a header ImageID,Width,Height and one row per image"),
+        ("\n\n", "empty file; expected a header ImageID,Width,Height and one row per image"),
+        ("ImageID,Width,Height\n", "no rows after the header; expected one row ImageID,Width,Height per image"),
+    ],
+)
+def test_sizes_file_without_rows_is_an_error(csvs, tmp_path: Path, text: str, detail: str):
+    boxes, _, _ = csvs
+    sizes = _write(tmp_path, "s.csv", text)
+    with pytest.raises(ImbstatError) as e:
+        load_openimages(boxes, sizes=sizes)  # was: silently no sizes
+    assert str(e.value) == f"{sizes}: {detail}"
+
+
+@pytest.mark.parametrize("text", ["", "\n", "LabelName,DisplayName\n"])
+def test_classes_file_without_rows_is_an_error(csvs, tmp_path: Path, text: str):
+    boxes, _, _ = csvs
+    classes = _write(tmp_path, "c.csv", text)
+    with pytest.raises(ImbstatError) as e:
+        load_openimages(boxes, classes=classes)  # was: every box an unknown_category
+    assert str(e.value) == f"{classes}: no classes; expected rows LabelName,DisplayName (header optional)"
+
+
+def test_huge_coordinates_are_counted_without_warnings(csvs, tmp_path: Path):
+    _, _, sizes = csvs
+    boxes = _write(
+        tmp_path,
+        "h.csv",
+        "ImageID,LabelName,XMin,XMax,YMin,YMax\nimg_a,/m/a,0.5,1e308,0,1\nimg_a,/m/a,0,inf,0,1\nimg_a,/m/a,0,1,0,1\n",
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "overflow encountered in multiply" leaked from 1e308 * 640
+        ds = load_openimages(boxes, sizes=sizes)
+    assert ds.problems.reasons() == [Reason.CLIPPED_TO_IMAGE, Reason.NAN_COORDINATE]
+    assert list(ds.problems.location) == ["line 2", "line 3"]
+    np.testing.assert_array_equal(ds.boxes.xyxy, [[320, 0, 640, 480], [0, 0, 640, 480]])  # by hand: 0.5 * 640

@@ -187,7 +187,13 @@ def test_wrong_root_element(tmp_path: Path):
         (_obj("dog", "abc", 1, 2, 2), "object 2, bndbox/xmin", "expected a number, got 'abc'"),
         (_obj("dog", 1, 1, 2, " 7x "), "object 2, bndbox/ymax", "expected a number, got '7x'"),
         (_obj("dog", 1, 1, 2, 2, difficult="yes"), "object 2, difficult", "expected a number, got 'yes'"),
-        (_obj("", 1, 1, 2, 2), "object 2, name", "missing element; expected the class name"),
+        (_obj("", 1, 1, 2, 2), "object 2, name", "empty element; expected the class name"),
+        (_obj(" \n ", 1, 1, 2, 2), "object 2, name", "empty element; expected the class name"),
+        (
+            "<object><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>2</xmax><ymax>2</ymax></bndbox></object>",
+            "object 2, name",
+            "missing element; expected the class name",
+        ),
         ("<object><name>dog</name></object>", "object 2, bndbox", "missing element; expected the box corners"),
         (
             "<object><name>dog</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>2</xmax></bndbox></object>",
@@ -258,3 +264,161 @@ def test_no_annotations(tmp_path: Path):
     assert e.value.detail.startswith("no annotations found")
     with pytest.raises(ImbstatError, match="no such file or directory"):
         load_voc(tmp_path / "missing")
+
+
+# --- hostile and degenerate input (issue 10) ---
+
+TWO_BOXES = (
+    "<annotation><filename>a.jpg</filename><size><width>100</width><height>80</height></size>"
+    + _obj("NAME", 1, 1, 10, 10)
+    + "\n"
+    + _obj("dog", 11, 21, 40, 50)
+    + "</annotation>"
+)
+
+
+@pytest.mark.parametrize(
+    ("declared", "codec", "bom", "name"),
+    [
+        ("UTF-16", "utf-16-le", b"\xff\xfe", "cat"),  # the reported file: declaration and BOM
+        ("UTF-16", "utf-16-be", b"\xfe\xff", "cat"),
+        ("UTF-16", "utf-16-le", b"", "cat"),  # no BOM: expat tells UTF-16 from "<\0"
+        ("UTF-16LE", "utf-16-le", b"", "cat"),
+        (None, "utf-16-le", b"\xff\xfe", "cat"),  # no declaration: the BOM says it
+        ("ISO-8859-1", "latin-1", b"", "chat noir \u00e9"),
+        ("windows-1252", "cp1252", b"", "\u20ac"),
+        ("UTF-8", "utf-8", b"\xef\xbb\xbf", "\u732b"),
+        ("Shift_JIS", "shift_jis", b"", "\u732b"),  # expat decodes no multi-byte encoding but UTF-8/16: ValueError
+        ("EUC-JP", "euc_jp", b"", "\u732b"),
+        ("GBK", "gbk", b"", "\u732b"),
+        ("UTF-32", "utf-32", b"", "\u732b"),  # Python's utf-32 writes the BOM; expat knows no UTF-32
+    ],
+)
+def test_xml_in_other_encodings_counts_exactly(tmp_path: Path, declared: str | None, codec: str, bom: bytes, name: str):
+    head = "" if declared is None else f'<?xml version="1.0" encoding="{declared}"?>\n'
+    (tmp_path / "a.xml").write_bytes(bom + (head + TWO_BOXES.replace("NAME", name)).encode(codec))
+    ds = load_voc(tmp_path / "a.xml")
+    assert len(ds.boxes) == 2 and len(ds.problems) == 0  # reported as 4 boxes for a UTF-16 file
+    assert sorted(ds.categories.name) == sorted([name, "dog"])
+    np.testing.assert_array_equal(ds.boxes.xyxy, [[0, 0, 10, 10], [10, 20, 40, 50]])  # by hand: xmin - 1, ymin - 1
+
+
+@pytest.mark.parametrize(
+    ("data", "position", "detail"),
+    [
+        # declares UTF-8 (or nothing: UTF-8), holds latin-1: the first byte that is not UTF-8
+        (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<annotation><filename>caf\u00e9</filename></annotation>'.encode(
+                "latin-1"
+            ),
+            "byte 64",  # by hand (0-based): 38 + 1 bytes of declaration, then "<annotation><filename>caf" is 25
+            "not UTF-8 text (invalid continuation byte); expected the encoding the XML declaration names "
+            "(UTF-8 without one)",
+        ),
+        (
+            "<annotation><filename>caf\u00e9</filename></annotation>".encode("latin-1"),
+            "byte 25",
+            "not UTF-8 text (invalid continuation byte); expected the encoding the XML declaration names "
+            "(UTF-8 without one)",
+        ),
+        (
+            '<?xml version="1.0" encoding="Shift_JIS"?>\n<annotation>\xff\xff</annotation>'.encode("latin-1"),
+            "byte 55",  # by hand (0-based): 42 + 1 bytes of declaration, then "<annotation>" is 12
+            "not Shift_JIS text (illegal multibyte sequence); expected the encoding the XML declaration names",
+        ),
+        (
+            b'<?xml version="1.0" encoding="x-klingon"?>\n<annotation/>',
+            "line 1",
+            "unknown encoding 'x-klingon' in the XML declaration; expected UTF-8, UTF-16 or another encoding "
+            "Python knows",
+        ),
+        # declares UTF-16, holds UTF-8: expat's own words
+        (
+            b'<?xml version="1.0" encoding="UTF-16"?>\n<annotation/>',
+            "line 1, column 31",
+            "malformed XML: encoding specified in XML declaration is incorrect",
+        ),
+    ],
+)
+def test_a_declaration_that_lies_is_one_line(tmp_path: Path, data: bytes, position: str, detail: str):
+    (tmp_path / "a.xml").write_bytes(data)
+    with pytest.raises(ImbstatError) as e:
+        load_voc(tmp_path / "a.xml")
+    assert (e.value.path, e.value.position, e.value.detail) == (str(tmp_path / "a.xml"), position, detail)
+
+
+BOX = "<bndbox><xmin>1</xmin><ymin>1</ymin><xmax>9</xmax><ymax>9</ymax></bndbox>"
+
+
+@pytest.mark.parametrize(
+    ("inside", "position", "detail"),
+    [
+        (
+            "<size><width>100</width><width>50</width><height>80</height></size><object><name>a</name>"
+            + BOX
+            + "</object>",
+            "size/width",
+            "<width> given 2 times; expected one",
+        ),
+        (
+            "<size><width>100</width><height>80</height></size><size><width>5</width><height>5</height></size>",
+            "size",
+            "<size> given 2 times; expected one",
+        ),
+        (
+            "<size><width>100</width><height>80</height><height>80</height></size>",
+            "size/height",
+            "<height> given 2 times; expected one",
+        ),
+        (
+            "<size><width>100</width><height>80</height></size><object><name>a</name><name>b</name>"
+            + BOX
+            + "</object>",
+            "object 1, name",
+            "<name> given 2 times; expected one",
+        ),
+        (
+            "<size><width>100</width><height>80</height></size><object><name>a</name>" + BOX + BOX + "</object>",
+            "object 1, bndbox",
+            "<bndbox> given 2 times; expected one",
+        ),
+        (
+            "<size><width>100</width><height>80</height></size><object><name>a</name>"
+            "<bndbox><xmin>1</xmin><xmin>5</xmin><ymin>1</ymin><xmax>9</xmax><ymax>9</ymax></bndbox></object>",
+            "object 1, bndbox/xmin",
+            "<xmin> given 2 times; expected one",
+        ),
+        (
+            "<size><width>100</width><height>80</height></size><object><name>a</name>"
+            "<difficult>0</difficult><difficult>1</difficult>" + BOX + "</object>",
+            "object 1, difficult",
+            "<difficult> given 2 times; expected one",
+        ),
+        (
+            "<size><width>100</width><height>80</height></size><object><name>a</name>"
+            "<difficult>nan</difficult>" + BOX + "</object>",
+            "object 1, difficult",
+            "expected 0 or 1, got 'nan'",
+        ),
+        (
+            "<size><width>100</width><height>80</height></size><object><name><b>a</b></name>" + BOX + "</object>",
+            "object 1, name",
+            "empty element; expected the class name",
+        ),
+    ],
+)
+def test_an_element_given_twice_is_one_line(tmp_path: Path, inside: str, position: str, detail: str):
+    (tmp_path / "a.xml").write_text(f"<annotation><filename>a.jpg</filename>{inside}</annotation>")
+    with pytest.raises(ImbstatError) as e:
+        load_voc(tmp_path / "a.xml")  # the first was taken silently
+    assert str(e.value) == f"{tmp_path / 'a.xml'} ({position}): {detail}"
+
+
+def test_split_file_that_is_not_utf8_is_one_line(voc2007: Path):
+    (voc2007 / "ImageSets" / "Main" / "train.txt").write_bytes("000005\n".encode("utf-16"))
+    with pytest.raises(ImbstatError) as e:
+        load_voc(voc2007, split="train")
+    assert str(e.value) == (
+        f"{voc2007 / 'ImageSets' / 'Main' / 'train.txt'} (byte 0): not UTF-8 text (invalid start byte); "
+        "expected a split file listing image ids"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ from imbstat.data import Reason, load
 from imbstat.data.write import _png
 from imbstat.data.yolo import load_yolo
 from imbstat.errors import ImbstatError
+from imbstat.stats.scale import scale_distribution
 
 
 def _image(path: Path, width: int, height: int) -> None:
@@ -200,4 +202,207 @@ def test_folder_errors(tmp_path: Path, dataset: Path):
         load_yolo(dataset)
     assert str(e.value) == (
         f"{dataset / 'val.txt'} (line 2): image not found; expected {dataset / 'images' / 'val' / 'missing.png'}"
+    )
+
+
+# --- hostile and degenerate input (issue 10) ---
+
+
+def test_class_index_beyond_the_unnamed_limit_is_refused(tmp_path: Path):
+    # Without names the classes are 0..max seen: 100000 would make 100,001 classes (10,000,000 made 7.4 GB).
+    _labels(tmp_path / "labels" / "x.txt", "0 0.5 0.5 0.2 0.2\n\n100000 0.5 0.5 0.2 0.2\n")
+    with pytest.raises(ImbstatError) as e:
+        load_yolo(tmp_path / "labels")
+    assert str(e.value) == (
+        f"{tmp_path / 'labels' / 'x.txt'} (line 3): class index 100000 without class names would make 100001 "
+        "classes; expected an index below 65536, or the names in a data YAML or classes.txt"
+    )
+    # With names, an index they lack is only a box of an unknown class.
+    (tmp_path / "labels" / "classes.txt").write_text("cat\n")
+    ds = load_yolo(tmp_path / "labels")
+    assert list(ds.categories.name) == ["cat"]
+    assert ds.problems.reasons() == [Reason.UNKNOWN_CATEGORY]
+    assert list(ds.problems.location) == ["labels/x.txt (line 3)"]
+
+
+@pytest.mark.parametrize(
+    ("word", "category"),
+    [
+        ("1e20", None),  # whole, but far beyond int64 after 2^63: cast warned and gave a garbage index
+        ("9223372036854775807", None),  # 2^63 - 1 rounds up to 2^63 in float64
+        ("-1", None),
+        ("-0", 0),
+        ("3.0e0", 3),  # Ultralytics reads classes as floats: 3.0e0 is class 3
+    ],
+)
+def test_odd_class_indices_with_names(tmp_path: Path, word: str, category: int | None):
+    _labels(tmp_path / "labels" / "x.txt", f"1 0.5 0.5 0.2 0.2\n{word} 0.5 0.5 0.2 0.2\n")
+    (tmp_path / "labels" / "classes.txt").write_text("a\nb\nc\nd\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "invalid value encountered in cast"
+        ds = load_yolo(tmp_path / "labels")
+    if category is None:
+        assert ds.problems.reasons() == [Reason.UNKNOWN_CATEGORY]
+        assert list(ds.problems.location) == ["labels/x.txt (line 2)"]
+        assert ds.boxes.category.tolist() == [1]
+    else:
+        assert len(ds.problems) == 0
+        assert ds.boxes.category.tolist() == [1, category]
+
+
+def test_odd_class_indices_without_names(tmp_path: Path):
+    _labels(tmp_path / "labels" / "x.txt", "1 0.5 0.5 0.2 0.2\n-1 0.5 0.5 0.2 0.2\n")
+    ds = load_yolo(tmp_path / "labels")
+    assert ds.categories.category_id.tolist() == [0, 1]  # 0..max seen; -1 is no class
+    assert ds.problems.reasons() == [Reason.UNKNOWN_CATEGORY]
+    _labels(tmp_path / "labels" / "x.txt", "1 0.5 0.5 0.2 0.2\n1e20 0.5 0.5 0.2 0.2\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ImbstatError) as e:
+            load_yolo(tmp_path / "labels")
+    assert e.value.position == "line 2"
+    assert e.value.detail.startswith("class index 1e+20 without class names would make")
+
+
+@pytest.mark.parametrize("word", ["inf", "-inf", "Infinity"])
+def test_infinite_class_is_not_a_whole_number(tmp_path: Path, word: str):
+    _labels(tmp_path / "labels" / "x.txt", f"0 0.5 0.5 0.1 0.1\n{word} 0.5 0.5 0.1 0.1\n")
+    with pytest.raises(ImbstatError) as e:
+        load_yolo(tmp_path / "labels")
+    label = tmp_path / "labels" / "x.txt"
+    assert str(e.value) == f"{label} (line 2): expected a whole-number class index, got {word!r}"
+
+
+def test_non_finite_and_huge_coordinates_are_counted_without_warnings(tmp_path: Path):
+    _image(tmp_path / "images" / "x.png", 640, 480)
+    lines = [
+        "0 nan 0.5 0.1 0.1",  # line 1: NaN centre
+        "0 -inf 0.5 inf 0.1",  # line 2: -inf + inf is NaN
+        "0 1.7e308 0.5 1.7e308 0.1",  # line 3: cx + w/2 overflows to inf
+        "0 0.5 0.5 1e308 0.1",  # line 4: finite, but * 640 overflows: clipped to the image
+        "0 0.5 0.5 0.5 0.5",  # line 5: fine
+    ]
+    _labels(tmp_path / "labels" / "x.txt", "\n".join(lines) + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "overflow encountered" / "invalid value encountered"
+        ds = load_yolo(tmp_path / "labels")
+    assert ds.problems.reasons() == [Reason.NAN_COORDINATE] * 3 + [Reason.CLIPPED_TO_IMAGE]
+    assert list(ds.problems.location) == [f"labels/x.txt (line {n})" for n in (1, 2, 3, 4)]
+    # by hand: line 4 spans the whole width once clipped; line 5 is (0.5 -+ 0.25) * (640, 480)
+    np.testing.assert_allclose(ds.boxes.xyxy, [[0, 216, 640, 264], [160, 120, 480, 360]])
+
+
+ALIAS_BOMB = """\
+a: &a [x, x, x, x, x, x, x, x, x]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+train: images/train
+names: *h
+"""
+
+
+def test_yaml_alias_bomb_is_refused(dataset: Path):
+    data = dataset / "data.yaml"
+    data.write_text(ALIAS_BOMB)  # names alone would print as 9^8 = 43M strings
+    with pytest.raises(ImbstatError) as e:
+        load_yolo(data)
+    # by hand: the first alias, "*a", follows "b: &b [" (7 columns) on line 2
+    assert str(e.value) == (
+        f"{data} (line 2, column 8): refused: YAML alias '*a'; expected a plain data YAML without anchors and aliases"
+    )
+    data.write_text("base: &base images/train\ntrain: *base\nnames: [a]\n")  # a harmless alias is refused alike
+    with pytest.raises(ImbstatError, match=r"\(line 2, column 8\): refused: YAML alias '\*base'"):
+        load_yolo(data)
+
+
+@pytest.mark.parametrize(
+    ("open_", "close", "column"),
+    [
+        # by hand: "extra: " is 7 columns; the document's mapping is level 1, so the 100th "[" is level 101
+        ("[", "]", 7 + 99 + 1),
+        # a mapping's key is a level below it: the key "a" of the 99th "{" is level 101
+        ("{a: ", "}", 7 + 98 * 4 + 1 + 1),
+    ],
+)
+def test_deeply_nested_yaml_is_refused(dataset: Path, open_: str, close: str, column: int):
+    data = dataset / "data.yaml"
+    data.write_text("train: images/train\nnames: [a]\nextra: " + open_ * 5000 + close * 5000 + "\n")
+    with pytest.raises(ImbstatError) as e:
+        load_yolo(data)  # was RecursionError
+    assert e.value.path == str(data)
+    assert e.value.position == f"line 3, column {column}"
+    assert e.value.detail == "refused: YAML nested deeper than 100 levels; expected a plain data YAML"
+    data.write_text("train: images/train\nnames: [a]\nextra: " + open_ * 98 + close * 98 + "\n")
+    assert load_yolo(data).num_images == 3  # 100 levels: accepted
+
+
+def test_yaml_that_is_not_utf8_is_one_line(dataset: Path):
+    data = dataset / "data.yaml"
+    data.write_bytes(b"train: images/train\nnames: [\xff]\n")
+    with pytest.raises(ImbstatError) as e:
+        load_yolo(data)
+    assert str(e.value) == f"{data} (byte 28): not UTF-8 text (invalid start byte); expected an Ultralytics data YAML"
+
+
+KEYS = "expected whole-number class indices as keys, 0..2147483647"
+
+
+@pytest.mark.parametrize(
+    ("text", "position", "detail"),
+    [
+        ("train: images/train\nnc: 10000000000\n", "nc", "nc is 10000000000; expected a whole number 0..65536"),
+        ("train: images/train\nnc: true\n", "nc", "nc is True; expected a whole number 0..65536"),
+        ("train: images/train\nnames: {100000000000000000000: a}\n", "names", KEYS),
+        ("train: images/train\nnames: {-1: a}\n", "names", KEYS),
+        ("train: images/train\nnames: {.inf: a}\n", "names", KEYS),
+        ("train: images/train\nnames: {1.5: a}\n", "names", KEYS),
+    ],
+)
+def test_yaml_class_counts_and_indices_are_bounded(dataset: Path, text: str, position: str, detail: str):
+    data = dataset / "data.yaml"
+    data.write_text(text)
+    with pytest.raises(ImbstatError) as e:
+        load_yolo(data)
+    assert (e.value.path, e.value.position) == (str(data), position)
+    assert detail in e.value.detail
+
+
+def test_unreadable_classes_txt_and_image_list_are_one_line(tmp_path: Path, dataset: Path):
+    _labels(tmp_path / "labels" / "x.txt", "0 0.5 0.5 0.2 0.2\n")
+    (tmp_path / "labels" / "classes.txt").write_bytes(b"cat\n\xfe\n")
+    with pytest.raises(ImbstatError) as e:
+        load_yolo(tmp_path / "labels")
+    assert str(e.value) == (
+        f"{tmp_path / 'labels' / 'classes.txt'} (byte 4): not UTF-8 text (invalid start byte); expected class names"
+    )
+    (tmp_path / "labels" / "classes.txt").write_bytes(b"\xef\xbb\xbfcat\n\xfe\n")  # the BOM counts in the offset
+    with pytest.raises(ImbstatError, match=r"classes\.txt \(byte 7\): not UTF-8 text"):
+        load_yolo(tmp_path / "labels")
+    (tmp_path / "labels" / "classes.txt").write_bytes(b"\xef\xbb\xbfcat\n")  # a BOM alone is dropped
+    assert list(load_yolo(tmp_path / "labels").categories.name) == ["cat"]
+    (dataset / "val.txt").write_bytes(b"images/val/c.png\n\xfe\n")
+    (dataset / "data.yaml").write_text("val: val.txt\nnames: [a, b, c]\n")
+    with pytest.raises(ImbstatError, match=r"val\.txt \(byte 17\): not UTF-8 text"):
+        load_yolo(dataset)
+
+
+def test_anchor_hint_fits_the_source(dataset: Path):
+    # The orphan label file has no image: its size is unknown.
+    ds = load_yolo(dataset / "data.yaml")
+    with pytest.raises(ImbstatError) as e:
+        ds.require_sizes("anchor statistics")
+    assert "--sizes" not in e.value.detail and "--images" not in e.value.detail  # load_yolo refuses both here
+    hint = "expected an image for each label file (images/x.jpg for labels/x.txt) whose header gives its size"
+    assert e.value.detail == f"anchor statistics needs image sizes in pixels, unknown for 1 of 4 images; {hint}"
+    assert scale_distribution(ds).missing.endswith(f"unknown for 1 images; {hint}")  # the scale note alike
+    with pytest.raises(ImbstatError) as e:
+        load_yolo(dataset / "labels" / "train").require_sizes("anchor statistics")
+    assert e.value.detail == (
+        "anchor statistics needs image sizes in pixels, unknown for 2 of 2 images; "
+        "pass --images DIR (the images the label files mirror), or keep images/ beside labels/"
     )

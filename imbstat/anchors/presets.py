@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imbstat.anchors.resize import Resize
-from imbstat.errors import ImbstatError, read_toml
+from imbstat.data.source import read_toml
+from imbstat.errors import ImbstatError
 
 
 @dataclass(frozen=True)

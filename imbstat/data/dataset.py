@@ -268,9 +268,17 @@ class Dataset:
         if missing:
             raise ImbstatError(
                 f"{what} needs image sizes in pixels, unknown for {missing} of {self.num_images} images; "
-                "pass --sizes SIZES.csv (ImageID,Width,Height) or --images DIR",
+                + self.sizes_hint(),
                 self.path,
             )
+
+    def sizes_hint(self) -> str:
+        """What gives the missing image sizes, in the options this format and source accept."""
+        if self.format == "yolo":
+            from imbstat.data.yolo import sizes_hint  # the loader knows which options its source takes
+
+            return sizes_hint(self.path)
+        return "pass --sizes SIZES.csv (ImageID,Width,Height) or --images DIR"
 
     def counts(self) -> dict[str, int]:
         b = self.boxes
@@ -328,7 +336,7 @@ def assemble(
         r = reason[rows]  # a view: flags land in reason
         xyxy = boxes.xyxy[rows].copy()
         flag(r, ~np.isfinite(xyxy).all(axis=1), Reason.NAN_COORDINATE)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN compares False; a huge normalised box overflows
             flag(r, (xyxy[:, 2] <= xyxy[:, 0]) | (xyxy[:, 3] <= xyxy[:, 1]), Reason.NON_POSITIVE_SIZE)
             ok = r < 0
             img = np.where(ok, boxes.image[rows], 0)

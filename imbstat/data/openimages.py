@@ -70,7 +70,8 @@ def load_openimages(
     unknown size keep their boxes in normalised units (see :mod:`dataset`);
     a size given as zero or negative excludes the image
     (:attr:`Reason.INVALID_IMAGE_SIZE`). Problem locations are ``line N``, the
-    1-based line of the box in the CSV (header = line 1).
+    1-based line of the file where the box's row starts (header = line 1; a
+    quoted field may span lines, blank lines are skipped).
 
     Raises:
         ImbstatError: unreadable CSV, missing required columns (line 1), a
@@ -106,7 +107,7 @@ def load_openimages(
     )
 
     def describe(rows: np.ndarray) -> list[str]:
-        return [f"line {i + 2}" for i in rows]
+        return [f"line {n}" for n in _record_lines(path, rows + 1, len(columns.image_code) + 1)]
 
     return assemble(str(path), "openimages", images_table, categories, boxes, describe, problems, normalized=True)
 
@@ -205,7 +206,8 @@ def _raise_non_numeric(path: Path, columns: list[str]) -> None:
             first = (int(bad[0]), column, values.iloc[bad[0]])
     if first is not None:
         row, column, value = first
-        raise ImbstatError(f"expected a number, got {value!r}", path, f"line {row + 2}, column {column}")
+        line = _record_lines(path, np.array([row + 1]), len(text) + 1)[0]
+        raise ImbstatError(f"expected a number, got {value!r}", path, f"line {line}, column {column}")
 
 
 def _read_error(e: Exception, path: Path) -> ImbstatError:
@@ -219,8 +221,8 @@ def _read_error(e: Exception, path: Path) -> ImbstatError:
     found = re.search(r"line (\d+)", message)
     position = f"line {found.group(1)}" if found else None
     found = re.search(r"starting at row (\d+)", message)
-    if found:  # pandas counts rows from 0 at the header line
-        position = f"line {int(found.group(1)) + 1}"
+    if found:  # the quote left open runs to the end: it opens in the file's last row
+        position = f"line {_record_lines(path, np.array([-1]))[0]}"
         message = message[: found.start()].rstrip() + "; expected a closing quote"
     return ImbstatError(f"malformed CSV: {message}", path, position)
 
@@ -232,8 +234,11 @@ def _read_classes(path: Path) -> Categories:
     seen: dict[str, int] = {}
     try:
         with io.TextIOWrapper(open_input(path, "a class descriptions CSV"), encoding="utf-8", newline="") as f:
-            for number, row in enumerate(csv.reader(f), 1):
-                if number == 1 and row == ["LabelName", "DisplayName"]:
+            reader = csv.reader(f)
+            end = 0
+            for row in reader:
+                number, end = end + 1, reader.line_num  # the row's first line: a quoted field may span lines
+                if not label_names and row == ["LabelName", "DisplayName"]:
                     continue
                 if not row:
                     continue
@@ -254,6 +259,8 @@ def _read_classes(path: Path) -> Categories:
         raise _read_error(e, path) from None
     except (UnicodeDecodeError, csv.Error) as e:
         raise ImbstatError(f"malformed class descriptions CSV: {e}", path) from None
+    if not label_names:
+        raise ImbstatError("no classes; expected rows LabelName,DisplayName (header optional)", path)
     return Categories(np.asarray(label_names, object), np.asarray(display_names, object))
 
 
@@ -323,15 +330,64 @@ def _read_sizes(path: Path) -> pd.DataFrame:
         raise ImbstatError(f"{e}; expected columns ImageID,Width,Height", path, "line 1") from None
     except (OSError, UnicodeDecodeError) as e:
         raise _read_error(e, path) from None
-    offset = 2 if has_header else 1
+    if table.empty:  # no sizes at all is a wrong file, not images of unknown size
+        if has_header:
+            raise ImbstatError("no rows after the header; expected one row ImageID,Width,Height per image", path)
+        raise ImbstatError("empty file; expected a header ImageID,Width,Height and one row per image", path)
     for column in ("Width", "Height"):
         values = pd.to_numeric(table[column], errors="coerce")
         bad = np.flatnonzero(values.isna().to_numpy())
         if bad.size:
+            line = _record_lines(path, bad[:1] + has_header, len(table) + has_header)[0]
             raise ImbstatError(
-                f"expected a number, got {table[column].iloc[bad[0]]!r}",
-                path,
-                f"line {bad[0] + offset}, column {column}",
+                f"expected a number, got {table[column].iloc[bad[0]]!r}", path, f"line {line}, column {column}"
             )
         table[column] = values.astype(np.float64)
     return table.drop_duplicates("ImageID").set_index("ImageID")
+
+
+def _record_lines(path: Path, records: np.ndarray, total: int | None = None) -> np.ndarray:
+    """[R] int64: the 1-based line of the file where each CSV record starts, as pandas counts records.
+
+    ``records`` are 0-based among the records pandas reads (the header is record 0 when there is
+    one); -1 is the last. pandas skips blank and whitespace-only lines and lets a quoted field span
+    lines, so a record's index is its line only when neither happens: with ``total`` (the records
+    pandas read) that is checked by counting line ends, at memchr speed; otherwise the file is
+    scanned with the csv module, which splits records as pandas' tokenizer does.
+    """
+    if total is not None and len(records) and records.min() >= 0 and _line_count(path) == total:
+        return np.asarray(records, np.int64) + 1
+    order = np.argsort(records % (1 << 62), kind="stable")  # -1 (the last) sorts after every other
+    out = np.full(len(records), -1, np.int64)
+    j, record, end, last = 0, 0, 0, 0
+    limit = csv.field_size_limit()
+    csv.field_size_limit(1 << 31)  # one field may be as long as the file
+    try:
+        with io.TextIOWrapper(open_input(path), encoding="utf-8", errors="replace", newline="") as f:
+            reader = csv.reader(f)
+            for row in reader:
+                start, end = end + 1, reader.line_num
+                if not row or (len(row) == 1 and not row[0].strip()):
+                    continue
+                last = start
+                while j < len(order) and records[order[j]] == record:
+                    out[order[j]] = start
+                    j += 1
+                record += 1
+                if j == len(order):
+                    break
+    finally:
+        csv.field_size_limit(limit)
+    out[records < 0] = last
+    return out
+
+
+def _line_count(path: Path) -> int:
+    """Lines of the file, each ended by LF or CRLF; -1 when it holds a lone CR (a line end of its own to pandas)."""
+    lines, lone_cr, tail = 0, 0, b""
+    with open_input(path) as f:
+        while chunk := f.read(16 << 20):
+            lines += chunk.count(b"\n")
+            lone_cr += chunk.count(b"\r") - chunk.count(b"\r\n") - (tail == b"\r" and chunk[:1] == b"\n")
+            tail = chunk[-1:]
+    return -1 if lone_cr else lines + (tail not in (b"", b"\n"))

@@ -16,12 +16,14 @@ Two jobs share one place because they need the same moment, the open:
 
 from __future__ import annotations
 
+import codecs
 import contextvars
 import errno
 import hashlib
 import io
 import os
 import stat
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,12 +193,27 @@ def read_input(path: str | Path, expected: str = "a file") -> bytes:
 
 
 def read_text(path: str | Path, expected: str = "a text file") -> str:
-    """A regular file's content as UTF-8 text; bytes that are not UTF-8 are an ImbstatError at their offset."""
+    """A regular file's content as UTF-8 text, a BOM dropped (as Notepad writes it).
+
+    Bytes that are not UTF-8 are an ImbstatError at their 0-based byte offset in the file.
+    """
     raw = read_input(path, expected)
+    start = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
     try:
-        return raw.decode("utf-8")
+        return raw[start:].decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ImbstatError(f"not UTF-8 text ({e.reason}); expected {expected}", path, f"byte {e.start}") from None
+        position = f"byte {start + e.start}"
+        raise ImbstatError(f"not UTF-8 text ({e.reason}); expected {expected}", path, position) from None
+
+
+def read_toml(path: str | Path, what: str) -> dict[str, Any]:
+    """The top-level table of a TOML file (a preset, an audit config); unreadable or malformed is an ImbstatError."""
+    try:
+        return tomllib.loads(read_text(path, f"{what} (TOML)"))
+    except tomllib.TOMLDecodeError as e:
+        raise ImbstatError(f"malformed TOML: {e}; expected {what} (TOML)", path) from None
+    except RecursionError:
+        raise ImbstatError(f"TOML nested too deeply; expected {what} (TOML)", path) from None
 
 
 def list_folder(folder: str | Path, recursive: bool = False) -> list[str]:

@@ -11,6 +11,8 @@ expanded.
 
 from __future__ import annotations
 
+import codecs
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,48 +170,139 @@ def _split_files(root: Path, annotations: Path, split: str) -> list[Path]:
 
 def _parse_file(xml_file: Path, cols: _Columns) -> None:
     """Append one annotation file's image and boxes to ``cols``."""
-    raw = read_input(xml_file, "a VOC XML file")
+    doc = _parse_xml(read_input(xml_file, "a VOC XML file"), xml_file)
+    if doc.tag != "annotation":
+        raise ImbstatError(f"root element is <{doc.tag}>; expected a VOC <annotation>", xml_file)
+
+    file_row = len(cols.image_id)
+    cols.image_id.append(xml_file.stem)
+    cols.file_name.append((_text(doc, "filename", xml_file) or "").strip() or xml_file.stem + ".jpg")
+    # A missing size excludes the image (INVALID_IMAGE_SIZE) rather than the whole dataset.
+    size = _one(doc, "size", xml_file, "size")
+    for side, column in (("width", cols.width), ("height", cols.height)):
+        text = None if size is None else _text(size, side, xml_file, f"size/{side}")
+        column.append(_optional_number(text, xml_file, f"size/{side}"))
+
+    for number, obj in enumerate(doc.findall("object"), 1):
+        at = f"object {number}"
+        name = _text(obj, "name", xml_file, f"{at}, name")
+        if name is None:
+            raise ImbstatError("missing element; expected the class name", xml_file, f"{at}, name")
+        if not name.strip():
+            raise ImbstatError("empty element; expected the class name", xml_file, f"{at}, name")
+        bndbox = _one(obj, "bndbox", xml_file, f"{at}, bndbox")
+        if bndbox is None:
+            raise ImbstatError("missing element; expected the box corners", xml_file, f"{at}, bndbox")
+        corners = []
+        for corner in _CORNERS:
+            text = _text(bndbox, corner, xml_file, f"{at}, bndbox/{corner}")
+            if text is None:
+                raise ImbstatError("missing element; expected a number", xml_file, f"{at}, bndbox/{corner}")
+            corners.append(_number(text, xml_file, f"{at}, bndbox/{corner}"))
+        difficult = (_text(obj, "difficult", xml_file, f"{at}, difficult") or "").strip()
+        flag = _number(difficult, xml_file, f"{at}, difficult") if difficult else 0.0
+        if not np.isfinite(flag):
+            raise ImbstatError(f"expected 0 or 1, got {difficult!r}", xml_file, f"{at}, difficult")
+        cols.box_file.append(file_row)
+        cols.box_object.append(number)
+        cols.name.append(name.strip())
+        cols.corners.append(tuple(corners))
+        cols.difficult.append(flag != 0)
+
+
+_DECLARED = re.compile(rb"<\?xml\s[^>]*?encoding\s*=\s*[\"']([A-Za-z][A-Za-z0-9._:-]*)[\"']")
+
+
+def _parse_xml(raw: bytes, xml_file: Path) -> ET.Element:
+    """The root element of one XML file, in the encoding its BOM or declaration names.
+
+    expat itself reads UTF-8, UTF-16 and the single-byte encodings; UTF-32 (by its BOM) and a
+    multi-byte one (Shift_JIS, GBK) are decoded here by Python's codec and parsed as text.
+    """
     try:
-        doc = SafeET.fromstring(raw)
+        try:
+            if raw[:4] in (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE):
+                return SafeET.fromstring(_decode(raw, "UTF-32", xml_file))
+            return SafeET.fromstring(raw)
+        except defusedxml.DefusedXmlException:
+            raise
+        except (ValueError, LookupError):  # "multi-byte encodings are not supported", an unknown name
+            return SafeET.fromstring(_decode_declared(raw, xml_file))
     except defusedxml.DefusedXmlException as e:
         raise ImbstatError(
             f"refused: XML entity declarations are not allowed ({type(e).__name__}); expected plain VOC XML",
             xml_file,
         ) from None
     except ET.ParseError as e:
+        _raise_not_utf8(raw, xml_file)
         message = str(e).split(":")[0]
         line, column = e.position
         # expat counts columns from 0; editors count from 1.
         raise ImbstatError(f"malformed XML: {message}", xml_file, f"line {line}, column {column + 1}") from None
-    if doc.tag != "annotation":
-        raise ImbstatError(f"root element is <{doc.tag}>; expected a VOC <annotation>", xml_file)
 
-    file_row = len(cols.image_id)
-    cols.image_id.append(xml_file.stem)
-    cols.file_name.append((doc.findtext("filename") or "").strip() or xml_file.stem + ".jpg")
-    # A missing size excludes the image (INVALID_IMAGE_SIZE) rather than the whole dataset.
-    cols.width.append(_optional_number(doc.findtext("size/width"), xml_file, "size/width"))
-    cols.height.append(_optional_number(doc.findtext("size/height"), xml_file, "size/height"))
 
-    for number, obj in enumerate(doc.findall("object"), 1):
-        name = (obj.findtext("name") or "").strip()
-        if not name:
-            raise ImbstatError("missing element; expected the class name", xml_file, f"object {number}, name")
-        bndbox = obj.find("bndbox")
-        if bndbox is None:
-            raise ImbstatError("missing element; expected the box corners", xml_file, f"object {number}, bndbox")
-        corners = []
-        for corner in _CORNERS:
-            text = bndbox.findtext(corner)
-            if text is None:
-                raise ImbstatError("missing element; expected a number", xml_file, f"object {number}, bndbox/{corner}")
-            corners.append(_number(text, xml_file, f"object {number}, bndbox/{corner}"))
-        difficult = (obj.findtext("difficult") or "").strip()
-        cols.box_file.append(file_row)
-        cols.box_object.append(number)
-        cols.name.append(name)
-        cols.corners.append(tuple(corners))
-        cols.difficult.append(bool(difficult) and _number(difficult, xml_file, f"object {number}, difficult") != 0)
+def _decode_declared(raw: bytes, xml_file: Path) -> str:
+    """``raw`` decoded in the encoding its XML declaration names."""
+    found = _DECLARED.match(raw.lstrip())
+    name = found.group(1).decode("ascii") if found else "UTF-8"
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        raise ImbstatError(
+            f"unknown encoding {name!r} in the XML declaration; expected UTF-8, UTF-16 or another encoding "
+            "Python knows",
+            xml_file,
+            "line 1",
+        ) from None
+    return _decode(raw, name, xml_file)
+
+
+def _decode(raw: bytes, encoding: str, xml_file: Path) -> str:
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as e:
+        raise ImbstatError(
+            f"not {encoding} text ({e.reason}); expected the encoding the XML declaration names",
+            xml_file,
+            f"byte {e.start}",
+        ) from None
+
+
+def _raise_not_utf8(raw: bytes, xml_file: Path) -> None:
+    """For a parse error: raise naming the first byte that is not UTF-8 when the file should be UTF-8.
+
+    A latin-1 file that declares UTF-8, or declares nothing, is otherwise "not well-formed (invalid token)".
+    """
+    if raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) or b"\0" in raw[:4]:
+        return  # UTF-16 (or UTF-32): expat's own message
+    found = _DECLARED.match(raw.lstrip())
+    try:
+        if found and codecs.lookup(found.group(1).decode("ascii")).name != "utf-8":
+            return
+    except LookupError:
+        return
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ImbstatError(
+            f"not UTF-8 text ({e.reason}); expected the encoding the XML declaration names (UTF-8 without one)",
+            xml_file,
+            f"byte {e.start}",
+        ) from None
+
+
+def _one(parent: ET.Element, tag: str, xml_file: Path, where: str) -> ET.Element | None:
+    """``parent``'s one child ``tag``, None when absent; given twice is an error: which counts is a guess."""
+    found = parent.findall(tag)
+    if len(found) > 1:
+        raise ImbstatError(f"<{tag}> given {len(found)} times; expected one", xml_file, where)
+    return found[0] if found else None
+
+
+def _text(parent: ET.Element, tag: str, xml_file: Path, where: str | None = None) -> str | None:
+    """The text of ``parent``'s one child ``tag`` ("" when it holds none), None when absent."""
+    element = _one(parent, tag, xml_file, where or tag)
+    return None if element is None else element.text or ""
 
 
 def _optional_number(text: str | None, xml_file: Path, where: str) -> float:

@@ -35,6 +35,11 @@ from imbstat.errors import ImbstatError
 IMAGE_SUFFIXES = frozenset((".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp", ".pfm", ".heic"))
 SPLITS = ("train", "val", "test")
 EDGE_TOLERANCE = 1e-12  # normalised units: far below any pixel, far above float64 rounding
+# Without names the classes are 0..max index seen, so one stray index would size every per-class array
+# (10,000,000 took 7.4 GB); an index at or past this needs the names. The same bounds a bare ``nc``.
+MAX_UNNAMED_CLASSES = 1 << 16
+MAX_CLASS_INDEX = 2**31 - 1  # a names key; label indices past it are unknown classes (exact in float64)
+MAX_YAML_DEPTH = 100  # a data YAML nests 3 levels; PyYAML's composer recurses per level
 
 
 @dataclass(frozen=True)
@@ -130,25 +135,36 @@ def load_yolo(path: str | Path, split: str | None = None, images: str | Path | N
     box_file = np.repeat(np.arange(len(labelled)), counts)
     file_start = np.concatenate([[0], np.cumsum(counts)])
 
-    classes = table[:, 0].astype(np.int64)
+    def describe_row(r: int) -> tuple[str, str]:
+        """(label file, "line N") of box row ``r``."""
+        label = labelled[box_file[r]][1]
+        return label, f"line {_box_lines(label)[r - file_start[box_file[r]]]}"
+
+    def describe(box_rows: np.ndarray) -> list[str]:
+        return [f"{where(label)} ({line})" for label, line in map(describe_row, box_rows)]
+
+    # Whole and finite (checked per file); outside 0..MAX_CLASS_INDEX no class can match: -1, unknown.
+    named = (table[:, 0] >= 0) & (table[:, 0] <= MAX_CLASS_INDEX)
+    classes = np.where(named, table[:, 0], -1).astype(np.int64)
     if names is None:
-        top = int(classes.max()) + 1 if classes.size else 0
-        names = {k: str(k) for k in range(max(top, 0))}
+        top = int(table[:, 0].max()) if len(table) else -1
+        if top >= MAX_UNNAMED_CLASSES:
+            r = int(np.argmax(table[:, 0]))
+            raise ImbstatError(
+                f"class index {_whole(table[r, 0])} without class names would make {_whole(table[r, 0] + 1)} classes; "
+                f"expected an index below {MAX_UNNAMED_CLASSES}, or the names in a data YAML or classes.txt",
+                *describe_row(r),
+            )
+        names = {k: str(k) for k in range(top + 1)}
     category_id = np.asarray(sorted(names), np.int64)
     categories = Categories(category_id, np.asarray([names[k] for k in category_id], object))
     centre, size = table[:, 1:3], table[:, 3:5]
-    corners = np.hstack([centre - size / 2, centre + size / 2])  # [N, 4] normalised x1 y1 x2 y2
+    with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN corners are counted by assemble
+        corners = np.hstack([centre - size / 2, centre + size / 2])  # [N, 4] normalised x1 y1 x2 y2
     # cx + w/2 of a box touching the border rounds to 1 +- 1 ulp; snap so that it is not reported as clipped.
     for edge in (0.0, 1.0):
         corners[np.abs(corners - edge) <= EDGE_TOLERANCE] = edge
     boxes = Boxes.build(box_image, index_of(category_id, classes), corners)
-
-    def describe(box_rows: np.ndarray) -> list[str]:
-        out = []
-        for r in box_rows:
-            label = labelled[box_file[r]][1]
-            out.append(f"{where(label)} (line {_box_lines(label)[r - file_start[box_file[r]]]})")
-        return out
 
     return assemble(str(path), "yolo", image_table, categories, boxes, describe, problems, normalized=True)
 
@@ -158,21 +174,29 @@ def _find_yaml(path: Path) -> Path | None:
         if path.suffix.lower() in (".yaml", ".yml"):
             return path
         raise ImbstatError("expected a data YAML or a folder of YOLO labels", path)
-    found = sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
+    found = _yamls_in(path)
     if len(found) > 1:
         raise ImbstatError(f"several YAML files ({', '.join(p.name for p in found)}); pass one of them", path)
     return found[0] if found else None
+
+
+def _yamls_in(folder: Path) -> list[Path]:
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
 
 
 def _from_yaml(data_yaml: Path, split: str | None) -> tuple[Path, dict[int, str] | None, list[_Item], bool]:
     """(dataset folder, names, items, True) from an Ultralytics data YAML."""
     text = read_text(data_yaml, "an Ultralytics data YAML")
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, _DataYamlLoader)  # a SafeLoader: no Python objects
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         position = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        raise ImbstatError(f"malformed YAML: {getattr(e, 'problem', None) or e}", data_yaml, position) from None
+        if isinstance(e, _Refused):
+            detail = f"refused: {e.problem}; expected a plain data YAML{e.note}"
+            raise ImbstatError(detail, data_yaml, position) from None
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ImbstatError(f"malformed YAML: {problem}", data_yaml, position) from None
     if not isinstance(doc, dict):
         raise ImbstatError("expected a mapping with names and train/val/test", data_yaml)
     names = _names(doc, data_yaml)
@@ -202,19 +226,58 @@ def _from_yaml(data_yaml: Path, split: str | None) -> tuple[Path, dict[int, str]
     return root, names, items, True
 
 
+class _Refused(yaml.MarkedYAMLError):
+    """A YAML construct a data YAML never needs, refused where it starts."""
+
+    def __init__(self, problem: str, mark: yaml.Mark, note: str = "") -> None:
+        super().__init__(problem=problem, problem_mark=mark)
+        self.note = note
+
+
+class _DataYamlLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader without aliases and with a bounded depth.
+
+    An alias shares its anchor's node, so nested aliases ("billion laughs") build a small graph that
+    expands exponentially when it is walked (printed, compared); a data YAML never needs one. PyYAML
+    composes nodes recursively, so a deep nest would end in RecursionError.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise _Refused(f"YAML alias '*{event.anchor}'", event.start_mark, " without anchors and aliases")
+        if self._depth >= MAX_YAML_DEPTH:
+            raise _Refused(f"YAML nested deeper than {MAX_YAML_DEPTH} levels", event.start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def _names(doc: dict, data_yaml: Path) -> dict[int, str]:
     """``{class index: name}`` from ``names`` (list or mapping) or ``nc``."""
     names, nc = doc.get("names"), doc.get("nc")
-    if names is None and isinstance(nc, int):
+    if nc is not None and (not _is_int(nc) or not 0 <= nc <= MAX_UNNAMED_CLASSES):
+        raise ImbstatError(f"nc is {nc!r}; expected a whole number 0..{MAX_UNNAMED_CLASSES}", data_yaml, "nc")
+    if names is None and nc is not None:
         names = [str(k) for k in range(nc)]
     if isinstance(names, list):
         names = dict(enumerate(names))
     if not isinstance(names, dict):
         raise ImbstatError("expected a list of class names or a mapping {index: name}", data_yaml, "names")
-    try:
-        out = {int(k): str(v) for k, v in names.items()}
-    except (TypeError, ValueError):
-        raise ImbstatError("expected whole-number class indices as keys", data_yaml, "names") from None
+    out = {}
+    for key, value in names.items():
+        # Whole numbers, also as digit strings ("0": cat); not 1.5, True or .inf.
+        index = key if _is_int(key) else int(key) if isinstance(key, str) and key.strip().isdigit() else None
+        if index is None or not 0 <= index <= MAX_CLASS_INDEX:
+            detail = f"class index {key!r}; expected whole-number class indices as keys, 0..{MAX_CLASS_INDEX}"
+            raise ImbstatError(detail, data_yaml, "names")
+        out[index] = str(value)
     if nc is not None and nc != len(out):
         raise ImbstatError(f"nc is {nc} but names has {len(out)} entries; expected them to agree", data_yaml, "nc")
     return out
@@ -249,7 +312,7 @@ def _from_folder(
 def _classes_txt(file: Path) -> dict[int, str] | None:
     if not file.is_file():
         return None
-    lines = [line.strip() for line in read_text(file, "class names, one per line").splitlines()]
+    lines = [line.strip() for line in read_text(file, "class names").splitlines()]
     return dict(enumerate(line for line in lines if line))
 
 
@@ -333,7 +396,10 @@ def _unique(items: list[_Item], problems: list[Problems]) -> list[_Item]:
 
 
 def _read_labels(label: str) -> np.ndarray:
-    """[n, 5] float64 ``class cx cy w h`` of one label file, checked line by line only on error."""
+    """[n, 5] float64 ``class cx cy w h`` of one label file, checked line by line only on error.
+
+    Classes are whole and finite; coordinates may be anything float() reads (NaN and inf are counted later).
+    """
     text = read_text(label, "YOLO labels")
     values = text.split()
     # Fast path: every non-empty line holds 5 words and every word is a number.
@@ -342,7 +408,7 @@ def _read_labels(label: str) -> np.ndarray:
             table = np.array(values, np.float64).reshape(-1, 5)
         except ValueError:
             table = None
-        if table is not None and (table[:, 0] == np.floor(table[:, 0])).all():
+        if table is not None and (np.isfinite(table[:, 0]) & (table[:, 0] == np.floor(table[:, 0]))).all():
             return table
     _raise_bad_line(label, text)
     raise AssertionError("unreachable: _raise_bad_line found no bad line")
@@ -368,3 +434,23 @@ def _box_lines(label: str) -> list[int]:
     """1-based line numbers of the non-empty lines of a label file (for problem locations)."""
     lines = read_text(label, "YOLO labels").splitlines()
     return [number for number, line in enumerate(lines, 1) if line.strip()]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _whole(value: float) -> str:
+    """A whole float as its digits while exact (2^53), else in exponent form."""
+    return str(int(value)) if abs(value) < 2**53 else f"{value:g}"
+
+
+def sizes_hint(path: str) -> str:
+    """What gives the missing image sizes of the YOLO dataset loaded from ``path``.
+
+    Only images give a YOLO box its pixels; load_yolo takes ``images`` only without a data YAML.
+    """
+    source = Path(path)
+    if source.suffix.lower() in (".yaml", ".yml") or (source.is_dir() and _yamls_in(source)):
+        return "expected an image for each label file (images/x.jpg for labels/x.txt) whose header gives its size"
+    return "pass --images DIR (the images the label files mirror), or keep images/ beside labels/"

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
-from imbstat.errors import ImbstatError, read_toml
+from imbstat.data.source import read_toml
+from imbstat.errors import ImbstatError
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,

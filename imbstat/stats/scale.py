@@ -142,7 +142,7 @@ def _scale(ds: Dataset, boxes: Boxes, bins: int, resize: Resize) -> ScaleDistrib
     if not ds.images.size_known.all():
         missing = (
             f"size buckets, aspect ratio and FPN levels need image sizes in pixels, unknown for "
-            f"{int((~ds.images.size_known).sum())} images; pass --sizes SIZES.csv or --images DIR"
+            f"{int((~ds.images.size_known).sum())} images; {ds.sizes_hint()}"
         )
         return ScaleDistribution(
             **hist, aspect_ratio=None, size_buckets=None, fpn_levels=None, resize=resize, missing=missing
