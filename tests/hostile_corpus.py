@@ -459,14 +459,14 @@ def _duplicate_key_cases() -> list[Case]:
              xfail=owner),
         # the issue names JSON; the other formats have their own repeats: a YAML key, an XML element, a CSV column
         Case("yolo-duplicate-yaml-key", "yolo", "duplicate-key", yolo(YOLO_YAML + "names: [cat, dog]\n"),
-             warned("yolo/data.yaml"), xfail="formats: a repeated YAML key is silently taken last"),
+             warned("yolo/data.yaml"), xfail="open: a repeated YAML key is silently taken last"),
         Case("voc-duplicate-element", "voc", "duplicate-key",
              voc({"b.xml": VOC_B.replace("<width>120</width>", "<width>120</width><width>120</width>")}),
              warned("voc/Annotations/b.xml"), xfail="formats: a repeated XML element is silently taken first"),
         Case("openimages-duplicate-column", "openimages", "duplicate-key",
              openimages(rows=tuple(r + "," + r.split(",")[4] for r in OI_ROWS), special=lambda base: write(
                  base / "boxes.csv", (base / "boxes.csv").read_text().replace("IsInside", "IsInside,XMin", 1))),
-             warned("oi/boxes.csv"), xfail="formats: a repeated CSV column is silently taken first"),
+             warned("oi/boxes.csv"), xfail="open: a repeated CSV column is silently taken first"),
     ]  # fmt: skip
 
 
