@@ -72,8 +72,10 @@ def load_yolo(path: str | Path, split: str | None = None, images: str | Path | N
     ``images/train/x.jpg``); a label file without an image has the id of its
     path with ``labels/`` dropped, an unknown size (``width == height == 1``,
     ``size_known`` False) and, when an images folder exists, a
-    :attr:`Reason.UNLABELLED_FILE` problem. Problem locations read
-    ``labels/train/x.txt (line 3)``.
+    :attr:`Reason.UNLABELLED_FILE` problem. An image whose header gives a
+    size that is not a :func:`~imbstat.data.dataset.valid_image_size` is
+    excluded (:attr:`Reason.INVALID_IMAGE_SIZE`, located by its image file).
+    Problem locations read ``labels/train/x.txt (line 3)``.
 
     Raises:
         ImbstatError: an unreadable or malformed YAML; a split that is missing
@@ -107,6 +109,7 @@ def load_yolo(path: str | Path, split: str | None = None, images: str | Path | N
     for i, item in enumerate(items):
         if item.image is not None:
             # Header only, EXIF rotation applied as Ultralytics' exif_size does; -1 if unrecognised.
+            # A size out of range (a forged header) is excluded by assemble as invalid_image_size.
             w, h = imagesize.get(item.image)
             if w > 0 and h > 0:
                 width[i], height[i], known[i] = w, h, True
@@ -136,7 +139,8 @@ def load_yolo(path: str | Path, split: str | None = None, images: str | Path | N
     category_id = np.asarray(sorted(names), np.int64)
     categories = Categories(category_id, np.asarray([names[k] for k in category_id], object))
     centre, size = table[:, 1:3], table[:, 3:5]
-    corners = np.hstack([centre - size / 2, centre + size / 2])  # [N, 4] normalised x1 y1 x2 y2
+    with np.errstate(over="ignore"):  # cx + w/2 past float64 is inf: assemble excludes it as nan_coordinate
+        corners = np.hstack([centre - size / 2, centre + size / 2])  # [N, 4] normalised x1 y1 x2 y2
     # cx + w/2 of a box touching the border rounds to 1 +- 1 ulp; snap so that it is not reported as clipped.
     for edge in (0.0, 1.0):
         corners[np.abs(corners - edge) <= EDGE_TOLERANCE] = edge
@@ -149,7 +153,13 @@ def load_yolo(path: str | Path, split: str | None = None, images: str | Path | N
             out.append(f"{where(label)} (line {_box_lines(label)[r - file_start[box_file[r]]]})")
         return out
 
-    return assemble(str(path), "yolo", image_table, categories, boxes, describe, problems, normalized=True)
+    def describe_images(rows: np.ndarray) -> list[str]:
+        return [where(items[i].image or "") for i in rows]  # only images with a file have a known size
+
+    return assemble(
+        str(path), "yolo", image_table, categories, boxes, describe, problems, normalized=True,
+        describe_images=describe_images,
+    )  # fmt: skip
 
 
 def _find_yaml(path: Path) -> Path | None:
