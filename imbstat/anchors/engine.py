@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from imbstat.anchors.generate import AnchorGrid, anchor_grid, padded_size
+from imbstat.anchors.generate import AnchorGrid, anchor_grid, padded_size, require_representable
 from imbstat.anchors.matches import Matches
 from imbstat.anchors.presets import Preset
 from imbstat.data import BoxFilter, Dataset
@@ -68,6 +68,9 @@ def ground_truth(ds: Dataset, preset: Preset, box_filter: BoxFilter = BoxFilter(
     rows = rows[np.argsort(ds.boxes.image[rows], kind="stable")]
     image = ds.boxes.image[rows]
     width, height = ds.images.width, ds.images.height
+    # Loaded datasets hold only sizes that the built-in presets represent; a custom resize, a hand-built
+    # Dataset or an older cache may not, and such an image would have no anchor grid.
+    require_representable(preset, width, height, ds.images.image_id, ds.path)
     new_w, new_h = preset.resize.new_size(width, height)
     pad_w, pad_h = padded_size(preset, width, height)
     scale_x, scale_y = new_w / width, new_h / height
@@ -97,6 +100,8 @@ class Batch:
 def batches(gt: GroundTruth, preset: Preset, batch_size: int = 32) -> Iterator[Batch]:
     """Batches of at most ``batch_size`` images of one padded size, in a deterministic order."""
     counts = np.diff(gt.start)
+    if not len(counts):
+        return  # no image (an empty shard): no batch, and np.split would give one empty group
     order = np.lexsort((np.arange(len(counts)), gt.padded_height, gt.padded_width))
     sizes = np.stack([gt.padded_width[order], gt.padded_height[order]], axis=1)
     breaks = np.flatnonzero((np.diff(sizes, axis=0) != 0).any(axis=1)) + 1

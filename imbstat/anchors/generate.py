@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from imbstat.anchors.presets import Preset
+from imbstat.data.dataset import MAX_ASPECT_RATIO, MAX_IMAGE_SIDE, MIN_IMAGE_SIDE, valid_image_size
+from imbstat.errors import ImbstatError
 
 
 @dataclass(frozen=True)
@@ -107,8 +109,43 @@ def padded_size(preset: Preset, width: np.ndarray, height: np.ndarray) -> tuple[
     return (np.ceil(new_w / d) * d).astype(np.int64), (np.ceil(new_h / d) * d).astype(np.int64)
 
 
+def require_representable(
+    preset: Preset, width: np.ndarray, height: np.ndarray, image_id: np.ndarray | None = None, path: str | None = None
+) -> None:
+    """Raise ImbstatError unless every image size is valid and the preset's resize keeps it at >= 1 px per side.
+
+    ``image_id`` names the images in the message; ``path`` is the file they come from.
+    """
+    width, height = np.asarray(width, np.float64), np.asarray(height, np.float64)
+    bad = np.flatnonzero(~preset.resize.represents(width, height))
+    if not bad.size:
+        return
+    i = bad[0]
+    w, h = width[i : i + 1], height[i : i + 1]
+    name = "image" if image_id is None else f"image {image_id[i]}"
+    size = f"{name} of {w[0]:g}x{h[0]:g} px" + (f" ({bad.size} such images)" if bad.size > 1 else "")
+    if not valid_image_size(w, h)[0]:
+        raise ImbstatError(
+            f"{size}: expected sides of {MIN_IMAGE_SIDE:g} to {MAX_IMAGE_SIDE:.0f} px, "
+            f"the long one at most {MAX_ASPECT_RATIO:g} times the short one",
+            path,
+        )
+    new_w, new_h = preset.resize.new_size(w, h)
+    raise ImbstatError(
+        f"{size} resizes to {new_w[0]:g}x{new_h[0]:g} px under preset {preset.name} "
+        f"(resize {preset.resize.short:g}x{preset.resize.long:g}); expected 1 to {MAX_IMAGE_SIDE:.0f} px per side",
+        path,
+    )
+
+
 @functools.lru_cache(maxsize=64)
 def anchor_grid(preset: Preset, padded_width: int, padded_height: int) -> AnchorGrid:
-    """The anchors of every level for one padded size (cached: sizes repeat across a dataset)."""
+    """The anchors of every level for one padded size (cached: sizes repeat across a dataset).
+
+    Raises:
+        ValueError: a padded side below 1 px (an image its resize cannot represent: no grid).
+    """
+    if not (padded_width >= 1 and padded_height >= 1):
+        raise ValueError(f"padded size {padded_width}x{padded_height}: expected at least 1 px per side")
     cells = tuple((-(-padded_height // stride), -(-padded_width // stride)) for stride in preset.strides)
     return AnchorGrid(preset, padded_width, padded_height, cells)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from imbstat.data.dataset import MAX_IMAGE_SIDE, valid_image_size
+
 
 @dataclass(frozen=True)
 class Resize:
@@ -31,3 +33,13 @@ class Resize:
         """([I], [I]) float64 resized width and height in whole pixels."""
         s = self.scale(width, height)
         return np.floor(np.asarray(width) * s + 0.5), np.floor(np.asarray(height) * s + 0.5)
+
+    def represents(self, width: np.ndarray, height: np.ndarray) -> np.ndarray:
+        """[I] bool: a valid image size (:func:`valid_image_size`) whose resized sides are 1 to ``MAX_IMAGE_SIDE`` px.
+
+        Every loaded image passes under the built-in 800 × 1333 resize; a custom
+        resize (or a hand-built Dataset) may not. Computed without floating-point warnings.
+        """
+        ok = valid_image_size(width, height)
+        new_w, new_h = self.new_size(np.where(ok, width, 1.0), np.where(ok, height, 1.0))
+        return ok & (new_w >= 1) & (new_h >= 1) & (new_w <= MAX_IMAGE_SIDE) & (new_h <= MAX_IMAGE_SIDE)

@@ -40,11 +40,12 @@ def anchors(
     json: JsonOpt = None,
 ) -> None:
     """Print the anchor set of one image size under a preset, to check a preset before a long run."""
-    from imbstat.anchors.generate import anchor_grid, padded_size
+    from imbstat.anchors.generate import anchor_grid, padded_size, require_representable
     from imbstat.anchors.presets import load_preset
 
     chosen = load_preset(preset)
     width, height = _image_size(image_size)
+    require_representable(chosen, [width], [height], path=f"--image-size {image_size}")
     if json != "-":
         stdout.print(terminal.anchor_grid_table(chosen, width, height))
     if json:

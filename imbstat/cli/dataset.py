@@ -55,9 +55,11 @@ def validate(
         for row in rows:
             detail = f" [{row['detail']}]" if row["detail"] else ""
             echo(f"{ds.path}: {row['location']}: {row['severity']}: {row['reason']} ({row['action']}){detail}")
+        images_read = ds.num_images + problems.num_excluded("image")  # what the source holds
+        boxes_read = len(ds.boxes) + problems.num_excluded("box")
         echo(
-            f"{len(rows):,} problems, {problems.num_errors:,} errors, in {ds.num_images:,} images "
-            f"and {len(ds.boxes) + problems.num_errors:,} boxes read"
+            f"{len(rows):,} problems, {problems.num_errors:,} errors, in {images_read:,} images "
+            f"and {boxes_read:,} boxes read"
         )
     if json:
         write_json(document("validate", ds, {"problems": rows, "errors": problems.num_errors}), json)

@@ -246,23 +246,13 @@ def load_coco(path: str | Path, stream: bool | None = None, block_bytes: int = B
     if not first.all():
         rows = np.flatnonzero(~first)
         problems.append(Problems.of(Reason.DUPLICATE_IMAGE_ID, [f"images[{i}] (id {img_ids[i]})" for i in rows]))
-    sized = (widths > 0) & (heights > 0)  # NaN compares False
-    if not sized[first].all():
-        rows = np.flatnonzero(first & ~sized)
-        problems.append(
-            Problems.of(
-                Reason.INVALID_IMAGE_SIZE,
-                [f"images[{i}] (id {img_ids[i]})" for i in rows],
-                [f"width={widths[i]:g} height={heights[i]:g}" for i in rows],
-            )
-        )
-    keep = first & sized
+    source_row = np.flatnonzero(first)  # assemble excludes the invalid sizes among them
     images = Images(
-        img_ids[keep],
-        images_in.file_name[keep],
-        widths[keep],
-        heights[keep],
-        np.ones(int(keep.sum()), bool),
+        img_ids[first],
+        images_in.file_name[first],
+        widths[first],
+        heights[first],
+        np.ones(len(source_row), bool),
     )
 
     cat_ids = np.asarray([c.id for c in cats])
@@ -282,10 +272,6 @@ def load_coco(path: str | Path, stream: bool | None = None, block_bytes: int = B
 
     del images_in
     image = index_of(images.image_id, anns.image_id)
-    # Boxes of an excluded (invalid-size) image are counted apart from unknown ids.
-    excluded = img_ids[first & ~sized]
-    if excluded.size:
-        image[(image < 0) & np.isin(anns.image_id, excluded)] = -2
     category = index_of(cat_ids, anns.category_id)
     ann_ids = anns.ann_id
     repeated = _repeated(ann_ids)
@@ -296,10 +282,14 @@ def load_coco(path: str | Path, stream: bool | None = None, block_bytes: int = B
     xywh, iscrowd = anns.xywh, anns.iscrowd
     del anns
 
-    xywh[:, 2:] += xywh[:, :2]  # in place: now corners
+    with np.errstate(over="ignore"):  # x + w past float64 is inf: assemble excludes it as nan_coordinate
+        xywh[:, 2:] += xywh[:, :2]  # in place: now corners
     boxes = Boxes.build(image, category, xywh, iscrowd=iscrowd)
 
     def describe(rows: np.ndarray) -> list[str]:
         return [f"annotations[{i}] (id {ann_ids[i]})" for i in rows]
 
-    return assemble(str(path), "coco", images, categories, boxes, describe, problems)
+    def describe_images(rows: np.ndarray) -> list[str]:
+        return [f"images[{source_row[i]}] (id {images.image_id[i]})" for i in rows]
+
+    return assemble(str(path), "coco", images, categories, boxes, describe, problems, describe_images=describe_images)

@@ -35,7 +35,11 @@ class Reason(enum.Enum):
     OUTSIDE_IMAGE = ("error", "excluded", "box lies wholly outside its image")
     IMAGE_EXCLUDED = ("error", "excluded", "box belongs to an image that was excluded")
     DUPLICATE_IMAGE_ID = ("error", "excluded", "image id repeats an earlier image; the later entry is excluded")
-    INVALID_IMAGE_SIZE = ("error", "excluded", "image width or height is missing, zero or negative")
+    INVALID_IMAGE_SIZE = (
+        "error",
+        "excluded",
+        "image width or height is missing, outside 1 to 2147483647 pixels, or over 1000 times the other",
+    )
     CLIPPED_TO_IMAGE = ("warning", "repaired", "box extends outside its image and was clipped to it")
     DUPLICATE_ANNOTATION_ID = ("warning", "kept", "annotation id repeats an earlier annotation")
     UNLABELLED_FILE = ("warning", "kept", "label file has no matching image; its image size is unknown")
@@ -56,8 +60,24 @@ class Reason(enum.Enum):
     def description(self) -> str:
         return self.value[2]
 
+    @property
+    def subject(self) -> str:
+        """What one problem of this reason names: an ``image`` entry, a label ``file`` or (the rest) a ``box``."""
+        if self in (Reason.DUPLICATE_IMAGE_ID, Reason.INVALID_IMAGE_SIZE):
+            return "image"
+        return "file" if self is Reason.UNLABELLED_FILE else "box"
+
 
 _REASONS = list(Reason)
+
+# The image sizes a Dataset holds (DESIGN.md §1), checked for every format in `assemble`. A side is
+# 1 to 2^31 - 1 pixels (PNG's limit, above any real image; so finite), and the long side at most
+# MAX_ASPECT_RATIO times the short one: every preset resizes to 800 x 1333, where a 1000:1 image keeps
+# a short side of int(1333 / 1000 + 0.5) = 1 px, while past 2666:1 it would round to 0 px and have no
+# anchor grid. Also, products of two sides (areas) stay far from float64 overflow.
+MIN_IMAGE_SIDE = 1.0
+MAX_IMAGE_SIDE = float(2**31 - 1)
+MAX_ASPECT_RATIO = 1000.0
 _CHUNK_ROWS = 1 << 20
 STATS_CHUNK_ROWS = 1 << 22  # boxes per chunk of Dataset.counted_chunks
 
@@ -107,6 +127,11 @@ class Problems:
     def num_errors(self) -> int:
         error_codes = [i for i, r in enumerate(_REASONS) if r.severity == "error"]
         return int(np.isin(self.reason, error_codes).sum())
+
+    def num_excluded(self, subject: str) -> int:
+        """How many ``box`` or ``image`` entries of the source the Dataset left out (see :attr:`Reason.subject`)."""
+        codes = [i for i, r in enumerate(_REASONS) if r.action == "excluded" and r.subject == subject]
+        return int(np.isin(self.reason, codes).sum())
 
 
 @dataclass(frozen=True)
@@ -293,6 +318,17 @@ class Dataset:
         }
 
 
+def valid_image_size(width: np.ndarray, height: np.ndarray) -> np.ndarray:
+    """[I] bool: both sides in ``[MIN_IMAGE_SIDE, MAX_IMAGE_SIDE]`` and ``long <= MAX_ASPECT_RATIO · short``.
+
+    False for NaN and infinite sides; computed without floating-point warnings.
+    """
+    w, h = np.asarray(width, np.float64), np.asarray(height, np.float64)
+    ok = (w >= MIN_IMAGE_SIDE) & (w <= MAX_IMAGE_SIDE) & (h >= MIN_IMAGE_SIDE) & (h <= MAX_IMAGE_SIDE)
+    w, h = np.where(ok, w, 1.0), np.where(ok, h, 1.0)  # bounded: the product below cannot overflow
+    return ok & (np.maximum(w, h) <= MAX_ASPECT_RATIO * np.minimum(w, h))
+
+
 def assemble(
     path: str,
     format: str,
@@ -302,9 +338,13 @@ def assemble(
     describe: Callable[[np.ndarray], Sequence[str]],
     problems: Sequence[Problems] = (),
     normalized: bool = False,
+    describe_images: Callable[[np.ndarray], Sequence[str]] | None = None,
 ) -> Dataset:
-    """Validate raw boxes once, for every format, and build the Dataset.
+    """Validate raw images and boxes once, for every format, and build the Dataset.
 
+    Images whose size is known and not :func:`valid_image_size` are excluded
+    here (:attr:`Reason.INVALID_IMAGE_SIZE`, located by ``describe_images(rows)``,
+    default ``image <id>``), and their boxes with them (:attr:`Reason.IMAGE_EXCLUDED`).
     ``boxes.image`` / ``boxes.category`` hold -1 where the source named an
     unknown id, and ``boxes.image`` holds -2 where its image was excluded.
     ``boxes.xyxy`` may hold NaN and inverted corners; with ``normalized`` it is
@@ -318,6 +358,7 @@ def assemble(
     if len(images) == 0:
         raise ImbstatError("no images found; expected at least one image", path)
     parts = list(problems)
+    images = _exclude_invalid_sizes(images, boxes.image, parts, describe_images)
     n = len(boxes)
     reason = np.full(n, -1, np.int8)
     code = {r: np.int8(_REASONS.index(r)) for r in Reason}
@@ -331,16 +372,20 @@ def assemble(
     # The geometry runs over row chunks so that its temporaries stay small on 25M-box inputs, and
     # the boxes' arrays (the loader's own) are clipped and compacted in place: one copy of the columns.
     raw_of_flagged = []  # source values of the rows given a reason, in row order, for the details
+    # Sizes with a placeholder row last, for the flagged rows: there may be no image left at all.
+    width, height = np.append(images.width, 1.0), np.append(images.height, 1.0)
     for start in range(0, n, _CHUNK_ROWS):
         rows = slice(start, start + _CHUNK_ROWS)
         r = reason[rows]  # a view: flags land in reason
         xyxy = boxes.xyxy[rows].copy()
         flag(r, ~np.isfinite(xyxy).all(axis=1), Reason.NAN_COORDINATE)
-        with np.errstate(invalid="ignore", over="ignore"):  # NaN compares False; a huge normalised box overflows
+        # NaN rows (flagged above) compare False; a huge normalised coordinate times the size is inf,
+        # which clips to the image like any coordinate beyond it.
+        with np.errstate(invalid="ignore", over="ignore"):
             flag(r, (xyxy[:, 2] <= xyxy[:, 0]) | (xyxy[:, 3] <= xyxy[:, 1]), Reason.NON_POSITIVE_SIZE)
             ok = r < 0
-            img = np.where(ok, boxes.image[rows], 0)
-            size = np.stack([images.width[img], images.height[img]], axis=1)[:, [0, 1, 0, 1]]  # [n, 4] W H W H
+            img = np.where(ok, boxes.image[rows], -1)  # flagged rows read the placeholder
+            size = np.stack([width[img], height[img]], axis=1)[:, [0, 1, 0, 1]]  # [n, 4] W H W H
             if normalized:
                 xyxy *= size
             inside = np.clip(xyxy, 0.0, size)
@@ -359,6 +404,33 @@ def assemble(
     keep = (reason < 0) | repaired
     kept = boxes if keep.all() else Boxes(*(_compact(getattr(boxes, f.name), keep) for f in dataclasses.fields(Boxes)))
     return Dataset(path, format, images, kept, categories, Problems.concat(parts))
+
+
+def _exclude_invalid_sizes(
+    images: Images,
+    box_image: np.ndarray,
+    parts: list[Problems],
+    describe_images: Callable[[np.ndarray], Sequence[str]] | None,
+) -> Images:
+    """``images`` without those of a known, invalid size; ``box_image`` renumbered in place (-2 for theirs)."""
+    sized = ~images.size_known | valid_image_size(images.width, images.height)
+    if sized.all():
+        return images
+    bad = np.flatnonzero(~sized)
+    where = describe_images or (lambda rows: [f"image {images.image_id[i]}" for i in rows])
+    shown = [f"width={_shown(images.width[i])} height={_shown(images.height[i])}" for i in bad]
+    parts.append(Problems.of(Reason.INVALID_IMAGE_SIZE, list(where(bad)), shown))
+    # Old row -> new row, -2 for an excluded image; the two trailing entries map -2 and -1 to themselves.
+    lookup = np.concatenate([np.where(sized, np.cumsum(sized) - 1, -2), [-2, -1]])
+    for start in range(0, len(box_image), _CHUNK_ROWS):
+        part = box_image[start : start + _CHUNK_ROWS]  # a view: renumbered in place, no full-size temporary
+        part[:] = lookup[part]
+    return images.select(sized)
+
+
+def _shown(value: float) -> str:
+    """A size for a problem's detail: NaN is how a loader records a missing size."""
+    return "missing" if np.isnan(value) else f"{value:g}"
 
 
 def concat_columns(parts: list[list[np.ndarray]]) -> list[np.ndarray]:

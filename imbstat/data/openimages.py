@@ -26,8 +26,6 @@ from imbstat.data.dataset import (
     Categories,
     Dataset,
     Images,
-    Problems,
-    Reason,
     assemble,
     concat_columns,
     index_of,
@@ -68,10 +66,10 @@ def load_openimages(
 
     Images are the distinct ImageIDs in order of first appearance. Images of
     unknown size keep their boxes in normalised units (see :mod:`dataset`);
-    a size given as zero or negative excludes the image
-    (:attr:`Reason.INVALID_IMAGE_SIZE`). Problem locations are ``line N``, the
-    1-based line of the file where the box's row starts (header = line 1; a
-    quoted field may span lines, blank lines are skipped).
+    a known size that is not a :func:`~imbstat.data.dataset.valid_image_size`
+    excludes the image (:attr:`Reason.INVALID_IMAGE_SIZE`). Problem locations are
+    ``line N``, the 1-based line of the file where the box's row starts (header =
+    line 1; a quoted field may span lines, blank lines are skipped).
 
     Raises:
         ImbstatError: unreadable CSV, missing required columns (line 1), a
@@ -81,15 +79,14 @@ def load_openimages(
     path = Path(path)
     columns = _read_boxes(path)
     image_id = columns.image_id
-    width, height, known, problems = _image_sizes(image_id, sizes, images)
-    sized = ~known | ((width > 0) & (height > 0))
-    kept_row = np.where(sized, np.cumsum(sized) - 1, -2)  # boxes of an excluded image get -2
-    images_table = Images(
-        image_id[sized],
-        np.asarray([f"{i}.jpg" for i in image_id[sized]], object),
-        np.where(known, width, 1.0)[sized],
-        np.where(known, height, 1.0)[sized],
-        known[sized],
+    width, height, size_source = _image_sizes(image_id, sizes, images)
+    known = size_source != ""
+    images_table = Images(  # assemble excludes the known sizes that are invalid
+        image_id,
+        np.asarray([f"{i}.jpg" for i in image_id], object),
+        np.where(known, width, 1.0),
+        np.where(known, height, 1.0),
+        known,
     )
     if classes is None:
         order = np.argsort(columns.label_name.astype(str), kind="stable")
@@ -98,7 +95,7 @@ def load_openimages(
         categories = _read_classes(Path(classes))
     # One lookup per distinct label, then a gather per box; the appended -1 maps code -1 (empty) to -1.
     label_category = np.append(index_of(categories.category_id, columns.label_name), -1)
-    image_row = np.append(kept_row, -1)
+    image_row = np.append(np.arange(len(image_id)), -1)
     boxes = Boxes.build(
         image_row[columns.image_code],
         label_category[columns.label_code],
@@ -109,7 +106,13 @@ def load_openimages(
     def describe(rows: np.ndarray) -> list[str]:
         return [f"line {n}" for n in _record_lines(path, rows + 1, len(columns.image_code) + 1)]
 
-    return assemble(str(path), "openimages", images_table, categories, boxes, describe, problems, normalized=True)
+    def describe_images(rows: np.ndarray) -> list[str]:
+        return [f"{size_source[i]} (ImageID {image_id[i]})" for i in rows]
+
+    return assemble(
+        str(path), "openimages", images_table, categories, boxes, describe, normalized=True,
+        describe_images=describe_images,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -266,41 +269,36 @@ def _read_classes(path: Path) -> Categories:
 
 def _image_sizes(
     image_id: np.ndarray, sizes: str | Path | None, images: str | Path | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Problems]]:
-    """(width, height, known, problems) per image: the sizes CSV first, then image headers."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(width, height, source) per image: the sizes CSV first, then image headers.
+
+    ``source[i]`` is the file that gave image ``i``'s size (the sizes CSV or the
+    image file), "" where the size is unknown. Sizes are as given: assemble checks them.
+    """
     n = len(image_id)
     width, height = np.full(n, np.nan), np.full(n, np.nan)
+    source = np.full(n, "", object)
     if sizes is not None:
         table = _read_sizes(Path(sizes))
         row = index_of(table.index.to_numpy(), image_id)
         found = row >= 0
         width[found] = table["Width"].to_numpy()[row[found]]
         height[found] = table["Height"].to_numpy()[row[found]]
+        source[found] = str(sizes)
     if images is not None:
         folder = Path(images)
         if not folder.is_dir():
             raise ImbstatError("no such folder; expected a folder of <ImageID>.jpg files", folder)
         files = _image_files(folder)
-        for i in np.flatnonzero(np.isnan(width)):
+        for i in np.flatnonzero(source == ""):
             file = files.get(image_id[i])
             if file is not None:
                 # Header only; -1 when the format is not recognised (the size stays unknown).
                 with open_input(file, "an image file") as f:
                     w, h = imagesize.get(f)
                 if w > 0 and h > 0:
-                    width[i], height[i] = w, h
-    known = ~np.isnan(width) & ~np.isnan(height)
-    problems = []
-    bad = np.flatnonzero(known & ~((width > 0) & (height > 0)))
-    if bad.size:
-        problems.append(
-            Problems.of(
-                Reason.INVALID_IMAGE_SIZE,
-                [f"{sizes} (ImageID {image_id[i]})" for i in bad],
-                [f"width={width[i]:g} height={height[i]:g}" for i in bad],
-            )
-        )
-    return width, height, known, problems
+                    width[i], height[i], source[i] = w, h, file
+    return width, height, source
 
 
 def _image_files(folder: Path) -> dict[str, str]:

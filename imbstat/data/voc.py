@@ -21,7 +21,7 @@ import defusedxml
 import defusedxml.ElementTree as SafeET
 import numpy as np
 
-from imbstat.data.dataset import Boxes, Categories, Dataset, Images, Problems, Reason, assemble, index_of
+from imbstat.data.dataset import Boxes, Categories, Dataset, Images, assemble, index_of
 from imbstat.data.source import list_folder, path_kind, read_input, read_text
 from imbstat.errors import ImbstatError
 
@@ -57,8 +57,8 @@ def load_voc(path: str | Path, split: str | None = None) -> Dataset:
     Image ids are the XML file stems, in file-name order (split-file order with
     ``split``); categories are the sorted set of ``<name>`` values, with
     ``category_id == name``. A missing ``<difficult>`` means 0. Images whose
-    ``<size>`` is missing or not positive are excluded
-    (:attr:`Reason.INVALID_IMAGE_SIZE`). Problem locations read
+    ``<size>`` is missing or not a :func:`~imbstat.data.dataset.valid_image_size`
+    are excluded (``invalid_image_size``). Problem locations read
     ``Annotations/000005.xml (object 2)``: the file relative to the dataset
     folder and the 1-based ``<object>`` number.
 
@@ -78,35 +78,20 @@ def load_voc(path: str | Path, split: str | None = None) -> Dataset:
         f = files[i]
         return f.relative_to(root).as_posix() if f.is_relative_to(root) else f.name
 
-    width = np.asarray(cols.width, np.float64)
-    height = np.asarray(cols.height, np.float64)
-    sized = (width > 0) & (height > 0)  # NaN (missing) compares False
-    problems = []
-    if not sized.all():
-        bad = np.flatnonzero(~sized)
-        problems.append(
-            Problems.of(
-                Reason.INVALID_IMAGE_SIZE,
-                [where(i) for i in bad],
-                [f"width={_shown(width[i])} height={_shown(height[i])}" for i in bad],
-            )
-        )
-    images = Images(
-        np.asarray(cols.image_id, object)[sized],
-        np.asarray(cols.file_name, object)[sized],
-        width[sized],
-        height[sized],
-        np.ones(int(sized.sum()), bool),
+    images = Images(  # NaN where <size> is missing: assemble excludes those and every invalid size
+        np.asarray(cols.image_id, object),
+        np.asarray(cols.file_name, object),
+        np.asarray(cols.width, np.float64),
+        np.asarray(cols.height, np.float64),
+        np.ones(len(cols.image_id), bool),
     )
 
     names = np.asarray(cols.name, object)
     category_id = np.asarray(sorted(set(cols.name)), object)
     n = len(names)
     box_file = np.asarray(cols.box_file, np.int64)
-    # Row of each file among the kept images; boxes of an excluded image get -2.
-    kept_row = np.where(sized, np.cumsum(sized) - 1, -2)
     boxes = Boxes.build(
-        kept_row[box_file],
+        box_file.copy(),  # the image rows: assemble renumbers them in place
         index_of(category_id, names),
         np.asarray(cols.corners, np.float64).reshape(n, 4) - np.array([1.0, 1.0, 0.0, 0.0]),
         difficult=np.asarray(cols.difficult, bool),
@@ -117,7 +102,9 @@ def load_voc(path: str | Path, split: str | None = None) -> Dataset:
         return [f"{where(box_file[i])} (object {box_object[i]})" for i in rows]
 
     categories = Categories(category_id, category_id.copy())
-    return assemble(str(path), "voc", images, categories, boxes, describe, problems)
+    return assemble(
+        str(path), "voc", images, categories, boxes, describe, describe_images=lambda rows: [where(i) for i in rows]
+    )
 
 
 def _annotation_files(path: Path, split: str | None) -> tuple[Path, list[Path]]:
@@ -315,7 +302,3 @@ def _number(text: str, xml_file: Path, where: str) -> float:
         return float(text)
     except ValueError:
         raise ImbstatError(f"expected a number, got {text.strip()!r}", xml_file, where) from None
-
-
-def _shown(value: float) -> str:
-    return "missing" if np.isnan(value) else f"{value:g}"

@@ -78,8 +78,10 @@ def load_yolo(path: str | Path, split: str | None = None, images: str | Path | N
     ``images/train/x.jpg``); a label file without an image has the id of its
     path with ``labels/`` dropped, an unknown size (``width == height == 1``,
     ``size_known`` False) and, when an images folder exists, a
-    :attr:`Reason.UNLABELLED_FILE` problem. Problem locations read
-    ``labels/train/x.txt (line 3)``.
+    :attr:`Reason.UNLABELLED_FILE` problem. An image whose header gives a
+    size that is not a :func:`~imbstat.data.dataset.valid_image_size` is
+    excluded (:attr:`Reason.INVALID_IMAGE_SIZE`, located by its image file).
+    Problem locations read ``labels/train/x.txt (line 3)``.
 
     Raises:
         ImbstatError: an unreadable or malformed YAML; a split that is missing
@@ -112,6 +114,7 @@ def load_yolo(path: str | Path, split: str | None = None, images: str | Path | N
     for i, item in enumerate(items):
         if item.image is not None:
             # Header only, EXIF rotation applied as Ultralytics' exif_size does; -1 if unrecognised.
+            # A size out of range (a forged header) is excluded by assemble as invalid_image_size.
             with open_input(item.image, "an image file") as f:
                 w, h = imagesize.get(f)
             if w > 0 and h > 0:
@@ -166,7 +169,13 @@ def load_yolo(path: str | Path, split: str | None = None, images: str | Path | N
         corners[np.abs(corners - edge) <= EDGE_TOLERANCE] = edge
     boxes = Boxes.build(box_image, index_of(category_id, classes), corners)
 
-    return assemble(str(path), "yolo", image_table, categories, boxes, describe, problems, normalized=True)
+    def describe_images(rows: np.ndarray) -> list[str]:
+        return [where(items[i].image or "") for i in rows]  # only images with a file have a known size
+
+    return assemble(
+        str(path), "yolo", image_table, categories, boxes, describe, problems, normalized=True,
+        describe_images=describe_images,
+    )  # fmt: skip
 
 
 def _find_yaml(path: Path) -> Path | None:
