@@ -23,7 +23,7 @@ import numpy as np
 from imbstat.data.dataset import Boxes, Categories, Dataset, Images, Problems
 from imbstat.errors import ImbstatError
 
-CACHE_SCHEMA = 1
+CACHE_SCHEMA = 2  # 2: COCO duplicate keys read and counted (duplicate_key)
 # Below this size parsing is about as fast as reading a cache: load() caches bigger sources only.
 AUTO_CACHE_ABOVE = 64 << 20
 _log = logging.getLogger(__name__)
