@@ -28,8 +28,8 @@ from imbstat.data.dataset import Boxes, Categories, Dataset, Images, Problems
 from imbstat.data.source import ReadLog, changed_inputs
 from imbstat.errors import ImbstatError
 
-CACHE_SCHEMA = 2  # 2: keyed on the ReadLog of every input (1 fingerprinted the source only, after parsing),
-# and image sizes outside valid_image_size are excluded at load
+CACHE_SCHEMA = 2  # 2: keyed on the ReadLog of every input (1 fingerprinted the source only, after parsing);
+# image sizes outside valid_image_size excluded and COCO duplicate keys counted at load
 # Below this size parsing is about as fast as reading a cache: load() caches bigger sources only.
 AUTO_CACHE_ABOVE = 64 << 20
 _log = logging.getLogger(__name__)

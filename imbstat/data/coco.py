@@ -4,6 +4,11 @@ Parsed with msgspec into typed structs that name only the fields we use: the
 polygons and RLE masks that make up most of a COCO file are skipped by the
 parser instead of becoming Python lists, which keeps a 0.5 GB file to about
 twice its size in memory and validates every type with its JSON path.
+
+A key given twice (json_keys finds them): ``images``, ``annotations`` or
+``categories`` twice in the root object are all read, concatenated in file
+order; a field the loader reads given twice in one record keeps its last value.
+Each repeat is a ``duplicate_key`` warning naming the key and its byte offset.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 
 import msgspec
@@ -29,6 +35,7 @@ from imbstat.data.dataset import (
     first_occurrence,
     index_of,
 )
+from imbstat.data.json_keys import Repeat, document_repeats, record_repeats, root_arrays
 from imbstat.data.json_stream import BLOCK_BYTES, Span, top_level_arrays
 from imbstat.data.source import read_input
 from imbstat.errors import ImbstatError
@@ -42,14 +49,14 @@ class _Image(msgspec.Struct):
     id: int | str
     width: float
     height: float
-    file_name: str = ""
+    file_name: str | msgspec.UnsetType = msgspec.UNSET  # "" when absent; UNSET tells how many give it (json_keys)
 
 
 class _Annotation(msgspec.Struct):
     image_id: int | str
     category_id: int | str
     bbox: tuple[float, float, float, float]
-    iscrowd: int = 0
+    iscrowd: int | msgspec.UnsetType = msgspec.UNSET  # 0 when absent; UNSET tells how many give it (json_keys)
     id: int | str | None = None
 
 
@@ -64,6 +71,65 @@ class _File(msgspec.Struct):
     images: list[_Image]
     categories: list[_Category]
     annotations: list[_Annotation] = []
+
+
+# A key given twice keeps its last value in JSON parsers, silently. The loader reads every array of a
+# root key given twice, in file order (as the streamed read meets them), keeps the last value of a field
+# given twice in a record, and counts each repeat as a duplicate_key problem, in both read paths.
+_KINDS: dict[str, type] = {"images": _Image, "annotations": _Annotation, "categories": _Category}
+_FIELDS = {key: [f.encode_name for f in msgspec.structs.fields(kind)] for key, kind in _KINDS.items()}
+
+
+def _present(items: list, kind: type) -> list[int]:
+    """How many of ``items`` hold each field of ``kind``, as json_keys needs them.
+
+    An optional field counts where its value is not its default (UNSET; None, which a JSON
+    null gives too: a count too low only costs json_keys its exact scan).
+    """
+    counts = []
+    for f in msgspec.structs.fields(kind):
+        if f.required:
+            counts.append(len(items))
+        else:
+            values = list(map(attrgetter(f.name), items))
+            counts.append(len(values) - values.count(f.default))
+    return counts
+
+
+def _decode_arrays(raw: bytes, arrays: list[tuple[str, int, int]], path: Path) -> _File:
+    """The document with each root array given twice read in full: (key, "[" offset, "]" offset) in file order."""
+    lists: dict[str, list] = {key: [] for key in _KINDS}
+    for key, start, end in arrays:
+        span = Span(key, start + 1, raw[start : end + 1], start)
+        lists[key] += _decode_span(span, list[_KINDS[key]], len(lists[key]), path)
+    return _File(**lists)
+
+
+def _raise_as_streamed(raw: bytes, path: Path) -> None:
+    """Where a root array repeats, raise the error of its element as the streamed read names it.
+
+    The decoder counts the elements of each copy from 0; the streamed read counts on from
+    the first copy. Where the document is not well-formed past the error, nothing is raised.
+    """
+    try:
+        arrays = root_arrays(raw, _FIELDS)
+    except (IndexError, ValueError):  # the scan met bytes past the error that are no JSON
+        return
+    if arrays is not None:
+        _decode_arrays(raw, arrays, path)
+
+
+def _repeat_problems(repeats: list[Repeat]) -> Problems:
+    """One ``duplicate_key`` problem per repeat, in file order."""
+    return Problems.of(
+        Reason.DUPLICATE_KEY,
+        [r.array if r.index < 0 else f"{r.array}[{r.index}]" for r in repeats],
+        [
+            f'key "{r.key}" again at byte {r.position}; '
+            + ("every array is read" if r.index < 0 else "its last value is used")
+            for r in repeats
+        ],
+    )
 
 
 def _decode(raw: bytes, path: Path) -> _File:
@@ -124,7 +190,7 @@ class _ImageColumns:
             _ids([im.id for im in images]),
             np.fromiter((im.width for im in images), np.float64, n),
             np.fromiter((im.height for im in images), np.float64, n),
-            np.fromiter((im.file_name for im in images), object, n),
+            np.fromiter((im.file_name or "" for im in images), object, n),
         )
 
     @classmethod
@@ -152,7 +218,7 @@ class _AnnotationColumns:
             _ids([a.image_id for a in anns]),
             _ids([a.category_id for a in anns]),
             np.array([a.bbox for a in anns], np.float64).reshape(n, 4),
-            np.fromiter((a.iscrowd for a in anns), np.int64, n) != 0,
+            np.fromiter((a.iscrowd or 0 for a in anns), np.int64, n) != 0,
             np.asarray([a.id for a in anns], dtype=None if all(type(a.id) is int for a in anns) else object),
         )
 
@@ -168,12 +234,25 @@ class _AnnotationColumns:
         return cls(*concat_columns(rows))
 
 
-def _read_whole(path: Path) -> tuple[_ImageColumns, list[_Category], _AnnotationColumns]:
-    doc = _decode(read_input(path, EXPECTED_FILE), path)
-    return _ImageColumns.of(doc.images), doc.categories, _AnnotationColumns.of(doc.annotations)
+def _read_whole(path: Path) -> tuple[_ImageColumns, list[_Category], _AnnotationColumns, list[Repeat]]:
+    raw = read_input(path, EXPECTED_FILE)
+    try:
+        doc = _decode(raw, path)
+    except ImbstatError as e:
+        if re.match(r"\$\.(images|annotations|categories)\[", e.position or ""):
+            _raise_as_streamed(raw, path)
+        raise
+    present = {key: _present(getattr(doc, key), kind) for key, kind in _KINDS.items()}
+    repeats, arrays = document_repeats(raw, _FIELDS, present)
+    if arrays is not None:  # a root key given twice: the decoder kept its last array only
+        doc = _decode_arrays(raw, arrays, path)
+    del raw  # the columns need the structs only: the bytes go first
+    return _ImageColumns.of(doc.images), doc.categories, _AnnotationColumns.of(doc.annotations), repeats
 
 
-def _read_streaming(path: Path, block_bytes: int) -> tuple[_ImageColumns, list[_Category], _AnnotationColumns]:
+def _read_streaming(
+    path: Path, block_bytes: int
+) -> tuple[_ImageColumns, list[_Category], _AnnotationColumns, list[Repeat]]:
     """The three arrays decoded span by span: images and annotations become columns as they come.
 
     Millions of image structs alive at once cost several times their columns (and the
@@ -185,9 +264,16 @@ def _read_streaming(path: Path, block_bytes: int) -> tuple[_ImageColumns, list[_
     seen: set[str] = set()
     count = {"images": 0, "categories": 0, "annotations": 0}
     kinds = {"images": list[_Image], "categories": list[_Category], "annotations": list[_Annotation]}
+    repeats: list[Repeat] = []
+    array: dict[str, int] = {}  # the "[" of the array of each key being read
     for span in top_level_arrays(path, set(kinds), block_bytes):
         seen.add(span.key)
+        if array.setdefault(span.key, span.array) != span.array:  # a new array of a key seen before
+            repeats.append(Repeat(span.key, -1, span.key, span.array))
+            array[span.key] = span.array
         items = _decode_span(span, kinds[span.key], count[span.key], path)
+        present = _present(items, _KINDS[span.key])
+        repeats += record_repeats(span.text, _FIELDS[span.key], present, span.key, count[span.key], span.offset - 1)
         count[span.key] += len(items)
         if span.key == "annotations":
             parts.append(_AnnotationColumns.of(items))
@@ -198,7 +284,7 @@ def _read_streaming(path: Path, block_bytes: int) -> tuple[_ImageColumns, list[_
     for key in ("images", "categories"):
         if key not in seen:
             raise ImbstatError(f"Object missing required field '{key}'", path, "$")
-    return _ImageColumns.concat(images), categories, _AnnotationColumns.concat(parts)
+    return _ImageColumns.concat(images), categories, _AnnotationColumns.concat(parts), repeats
 
 
 def _decode_span(span: Span, kind: type, first: int, path: Path) -> list:
@@ -238,8 +324,8 @@ def load_coco(path: str | Path, stream: bool | None = None, block_bytes: int = B
     path = Path(path)
     if stream is None:
         stream = path.is_file() and path.stat().st_size > STREAM_ABOVE
-    images_in, cats, anns = _read_streaming(path, block_bytes) if stream else _read_whole(path)
-    problems: list[Problems] = []
+    images_in, cats, anns, repeats = _read_streaming(path, block_bytes) if stream else _read_whole(path)
+    problems: list[Problems] = [_repeat_problems(repeats)] if repeats else []
 
     img_ids, widths, heights = images_in.id, images_in.width, images_in.height
     first = first_occurrence(img_ids)

@@ -43,6 +43,7 @@ class Reason(enum.Enum):
     CLIPPED_TO_IMAGE = ("warning", "repaired", "box extends outside its image and was clipped to it")
     DUPLICATE_ANNOTATION_ID = ("warning", "kept", "annotation id repeats an earlier annotation")
     UNLABELLED_FILE = ("warning", "kept", "label file has no matching image; its image size is unknown")
+    DUPLICATE_KEY = ("warning", "kept", "key given twice: a root array's copies are all read, a record keeps the last")
 
     @property
     def key(self) -> str:

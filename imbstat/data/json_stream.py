@@ -9,6 +9,7 @@ whole elements, ``[elem,elem,...]``, ready for a typed decoder.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ class Span:
     key: str  # the top-level key whose array this is
     offset: int  # byte offset in the file of the span's first element
     text: bytes  # "[elem,elem,...]"
+    array: int = -1  # byte offset in the file of the "[" of the array: a key given twice has two
 
 
 class _Scanner:
@@ -80,6 +82,7 @@ def top_level_arrays(path: Path, keys: set[str], block_bytes: int = BLOCK_BYTES)
     """Spans of whole elements of the arrays under ``keys`` in the root object of ``path``, in file order."""
     scanner = _Scanner()
     current: str | None = None  # the key of the array being streamed
+    array = -1  # the offset of its "["
     emitted = False  # whether a span of it was handed out
     pending = b""  # its bytes not handed out yet (or, between arrays, recent bytes to read a key from)
     pending_offset = 0
@@ -92,13 +95,13 @@ def top_level_arrays(path: Path, keys: set[str], block_bytes: int = BLOCK_BYTES)
             for p, d0, d1 in zip(where[root].tolist(), before[root].tolist(), after[root].tolist(), strict=True):
                 if d0 == 1 and d1 == 2 and block[p] == ord("["):
                     key = _key_before(pending + block[cut:p])
-                    current, emitted = (key if key in keys else None), False
+                    current, emitted, array = (key if key in keys else None), False, position + p
                     pending, pending_offset, cut = b"", position + p + 1, p + 1
                 elif d0 == 2 and d1 == 1:
                     if current is not None:
-                        spans = list(_span(current, pending_offset, pending, memoryview(block)[cut:p]))
+                        spans = list(_span(current, pending_offset, pending, memoryview(block)[cut:p], array))
                         # an empty array still says that its key is there
-                        yield from spans or ([] if emitted else [Span(current, pending_offset, b"[]")])
+                        yield from spans or ([] if emitted else [Span(current, pending_offset, b"[]", array)])
                     current, pending, cut = None, b"", p + 1
             if current is not None:
                 # hand out the block's whole elements: up to the last one that closes at depth 2
@@ -106,11 +109,11 @@ def top_level_arrays(path: Path, keys: set[str], block_bytes: int = BLOCK_BYTES)
                 closing = closing[closing >= cut]
                 if closing.size:
                     end = int(closing[-1]) + 1
-                    yield from _span(current, pending_offset, pending, memoryview(block)[cut:end])
+                    yield from _span(current, pending_offset, pending, memoryview(block)[cut:end], array)
                     pending, pending_offset, cut, emitted = b"", position + end, end, True
                 pending += block[cut:]
             else:
-                pending = (pending + block[max(cut, len(block) - KEY_CONTEXT) :])[-KEY_CONTEXT:]
+                pending = _key_context(pending + block[cut:])
             position += len(block)
     if scanner.depth != 0 or scanner.in_string or position == 0:
         raise ImbstatError("JSON ends early; expected the rest of the document", path, f"byte {position}")
@@ -119,7 +122,7 @@ def top_level_arrays(path: Path, keys: set[str], block_bytes: int = BLOCK_BYTES)
 _SPACE = frozenset(b" \t\r\n")
 
 
-def _span(key: str, offset: int, head: bytes, tail: memoryview) -> Iterator[Span]:
+def _span(key: str, offset: int, head: bytes, tail: memoryview, array: int) -> Iterator[Span]:
     """``head + tail`` is elements separated by commas, maybe led by one: as a JSON array.
 
     The text is assembled with one copy (a block is 64 MiB): leading and trailing blanks and a
@@ -143,16 +146,44 @@ def _span(key: str, offset: int, head: bytes, tail: memoryview) -> Iterator[Span
     if last > first:
         cut_head = head[first:last] if first < len(head) else b""
         cut_tail = tail[max(first - len(head), 0) : max(last - len(head), 0)]
-        yield Span(key, offset + first, b"".join((b"[", cut_head, cut_tail, b"]")))
+        yield Span(key, offset + first, b"".join((b"[", cut_head, cut_tail, b"]")), array)
+
+
+_BLANKS = b" \t\r\n"  # JSON's whitespace
+
+
+def _key_context(text: bytes) -> bytes:
+    """The end of ``text`` that :func:`_key_before` reads as ``text`` itself: a key is never lost to blanks.
+
+    At most KEY_CONTEXT bytes before the trailing blanks and colon, which are dropped but the colon.
+    """
+    body = text.rstrip(_BLANKS)
+    colon = body.endswith(b":")
+    if colon:
+        body = body[:-1].rstrip(_BLANKS)
+    return body[-KEY_CONTEXT:] + (b":" if colon else b"")
 
 
 def _key_before(text: bytes) -> str:
-    """The key of ``"key": [`` at the end of ``text``; "" when there is none."""
-    head = text.rstrip()
+    """The key of ``"key": [`` at the end of ``text``, unescaped as a JSON decoder reads it; "" when there is none.
+
+    A key longer than KEY_CONTEXT bytes is read as ""; the keys looked for are short.
+    """
+    head = text.rstrip(_BLANKS)
     if not head.endswith(b":"):
         return ""
-    head = head[:-1].rstrip()
+    head = head[:-1].rstrip(_BLANKS)[-KEY_CONTEXT:]
     if not head.endswith(b'"'):
         return ""
-    start = head.rfind(b'"', 0, len(head) - 1)
-    return head[start + 1 : -1].decode("utf-8", "replace")
+    start = len(head) - 1
+    while (start := head.rfind(b'"', 0, start)) > 0:  # the opening quote: the last one not escaped
+        run = start
+        while run > 0 and head[run - 1] == ord("\\"):
+            run -= 1
+        if (start - run) % 2 == 0:
+            break
+    try:
+        key = json.loads(head[max(start, 0) :])
+    except ValueError:  # the key began before the context kept
+        return ""
+    return key if isinstance(key, str) else ""
