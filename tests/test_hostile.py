@@ -358,7 +358,6 @@ def test_cache_of_a_label_behind_a_data_yaml(tmp_path: Path) -> None:
     cached_is_fresh(data_yaml)
 
 
-@pytest.mark.xfail(strict=True, reason="sizes: IndexError in the anchor engine on an empty selection")
 def test_report_with_anchors_of_an_empty_shard(tmp_path: Path) -> None:
     from hostile_corpus import coco
 
