@@ -94,7 +94,9 @@ def write(out: Path) -> None:
         work = Path(scratch)
         for name, args in _runs(work):
             result = runner.invoke(app, args)
-            kept = f"exit {result.exit_code}\n" + re.sub(r"\d+\.\d+ s\b", "<t> s", result.stdout)
+            # the scratch folder's name is random: terminal text names it too (paths in tables and notes)
+            text = re.sub(r"\d+\.\d+ s\b", "<t> s", result.stdout).replace(str(work), "<work>")
+            kept = f"exit {result.exit_code}\n" + text
             (out / f"{name}.stdout").write_text(_normal(result.stdout, work) if "-" in args else kept)
             if result.exit_code not in (0, 1):
                 raise SystemExit(f"{name}: exit {result.exit_code}: {result.stderr or result.output}")

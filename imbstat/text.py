@@ -15,3 +15,16 @@ def visible(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def fmt_metric(name: str, value: float) -> str:
+    """A metric for a reader: fg:bg as ``1 : 944``, counts with thousands separators, fractions with 3 decimals."""
+    if name == "anchors.fg_bg_ratio":
+        if value <= 0:
+            return "0 (no foreground)"
+        return f"1 : {1 / value:,.0f}" if value <= 1 else f"{value:,.1f} : 1"
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    if abs(value) < 1:
+        return f"{value:.3f}" if abs(value) >= 0.001 else f"{value:.2e}"
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"

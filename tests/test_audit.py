@@ -41,7 +41,8 @@ def test_unknown_metric_lists_valid_names():
     [
         ("checks = []\n", "(checks): no checks"),
         ('checks = ["classes.gini < high"]\n', "(checks[0]): expected 'METRIC OP LIMIT'"),
-        ('checks = ["gini <= 0.5"]\n', "(checks[0]): unknown metric 'gini'; metric names start with classes."),
+        ('checks = ["gini <= 0.5"]\n', "(checks[0]): unknown metric 'gini'; valid names: dataset.images, "),
+        ('checks = ["classes.gini_index <= 0.5"]\n', "(checks[0]): unknown metric 'classes.gini_index'; valid"),
         ('check = ["classes.gini <= 0.5"]\n', "unknown keys check; expected some of"),
         ('anchors = "yes"\nchecks = ["classes.gini <= 0.5"]\n', "(anchors): expected bool, got str"),
         ("checks = [\n", "malformed TOML"),
@@ -102,7 +103,7 @@ def test_cli_errors_exit_2(tiny_coco, tmp_path):
     config.write_text('checks = ["classes.gini_index <= 0.5"]\n')
     result = _audit(tiny_coco, "--config", config)
     assert result.exit_code == 2
-    assert result.stderr.startswith(f"imbstat: error: {config} (checks): unknown metric 'classes.gini_index'; valid")
+    assert result.stderr.startswith(f"imbstat: error: {config} (checks[0]): unknown metric 'classes.gini_index'; valid")
     assert "classes.gini," in result.stderr and result.stderr.count("\n") == 1
     config.write_text('checks = ["compare.classes.tv_distance <= 0.05"]\n')
     result = _audit(tiny_coco, "--config", config)

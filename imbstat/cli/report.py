@@ -29,7 +29,6 @@ from imbstat.cli.common import (
 )
 from imbstat.data.source import path_kind
 from imbstat.errors import ImbstatError
-from imbstat.report import terminal
 from imbstat.report.document import write_json, write_text
 
 
@@ -59,8 +58,10 @@ def report(
         results = _compute_on_dask(path, source, dask, shards, anchors, preset, device, method, batch_size)
     else:
         results = _compute(path, source, anchors, preset, device, method, batch_size, quiet)
+    from imbstat.report.taxonomy import taxonomy_table
+
     doc, index = _write_report(results, out)
-    stdout.print(terminal.taxonomy_table(doc))
+    stdout.print(taxonomy_table(doc))
     echo(f"Report written to {out}/; open {index} in a browser.")
 
 
@@ -79,12 +80,12 @@ def summary(
     """One score per imbalance problem of the survey's Table 1: class, scale, spatial, objective."""
     from dataclasses import asdict as row_dict
 
-    from imbstat.report.taxonomy import taxonomy_rows
+    from imbstat.report.taxonomy import taxonomy_rows, taxonomy_table
 
     results = _compute(path, source, anchors, preset, device, quiet=quiet)
     doc = results.document() | {"command": "summary"}
     if json != "-":
-        stdout.print(terminal.taxonomy_table(doc))
+        stdout.print(taxonomy_table(doc))
     if json:
         write_json(doc | {"taxonomy": [row_dict(r) for r in taxonomy_rows(doc)]}, json)
 
@@ -241,7 +242,7 @@ def audit(
     results = audits.run_checks(cfg, values, config)
     failed = sum(not r.passed for r in results)
     if json != "-":
-        stdout.print(terminal.audit_table(results, str(path)))
+        stdout.print(audits.audit_table(results, str(path)))
         echo(f"{len(results) - failed} passed, {failed} failed")
     if junit:
         write_text(audits.junit_xml(results), junit, "the JUnit report")

@@ -13,7 +13,8 @@ A config is TOML::
     ]
 
 Each check is ``METRIC OP LIMIT`` with OP one of ``<= < >= > ==``; metric
-names are those of :func:`imbstat.report.metrics.metrics`. A metric whose
+names are those of the section registry (:func:`imbstat.report.sections.metric_table`),
+checked when the config is read, before anything is computed. A metric whose
 value is undefined (NaN, e.g. a score of an empty distribution) fails.
 """
 
@@ -27,8 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
+from rich.table import Table
+from rich.text import Text
+
 from imbstat.data.source import read_toml
 from imbstat.errors import ImbstatError
+from imbstat.report.sections import metric_table
+from imbstat.report.terminal import PlainTable, fmt_number
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
@@ -37,7 +43,6 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
     "==": operator.eq,
 }
-SECTION_PREFIXES = ("classes.", "scale.", "location.", "anchors.", "dataset.", "compare.")
 _CHECK = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+|nan|inf)\s*$")
 _KEYS = {"anchors": bool, "preset": str, "include_crowd": bool, "include_difficult": bool, "checks": list}
 
@@ -93,6 +98,7 @@ def load_config(path: str | Path) -> AuditConfig:
     if not raw:
         raise ImbstatError('no checks; expected checks = ["METRIC OP LIMIT", ...]', path, "checks")
     checks = []
+    valid = metric_table()
     for i, text in enumerate(raw):
         found = _CHECK.match(text) if isinstance(text, str) else None
         if not found:
@@ -100,19 +106,19 @@ def load_config(path: str | Path) -> AuditConfig:
                 f"expected 'METRIC OP LIMIT' with OP one of {' '.join(OPERATORS)}, got {text!r}", path, f"checks[{i}]"
             )
         metric, op, limit = found.groups()
-        if not metric.startswith(SECTION_PREFIXES):
-            raise ImbstatError(
-                f"unknown metric {metric!r}; metric names start with {', '.join(SECTION_PREFIXES)}",
-                path,
-                f"checks[{i}]",
-            )
+        if metric not in valid:  # before anything is computed
+            raise ImbstatError(f"unknown metric {metric!r}; valid names: {', '.join(valid)}", path, f"checks[{i}]")
         checks.append(Check(metric, op, float(limit)))
     options = {k: table[k] for k in ("anchors", "preset", "include_crowd", "include_difficult") if k in table}
     return AuditConfig(tuple(checks), **options)
 
 
 def run_checks(config: AuditConfig, values: dict[str, float], path: str | Path = "") -> list[CheckResult]:
-    """Each check against ``values``; a metric that is not there is an ImbstatError listing the valid names."""
+    """Each check against ``values``; a metric that is not there is an ImbstatError listing the names there.
+
+    :func:`load_config` has checked the names against the registry; one can still be missing from a
+    report (``scale.fpn_levels`` without image sizes).
+    """
     missing = [c.metric for c in config.checks if c.metric not in values]
     if missing:
         raise ImbstatError(
@@ -146,3 +152,13 @@ def markdown(results: list[CheckResult], title: str) -> str:
         verdict = "pass" if r.passed else "**FAIL**"
         rows.append(f"| `{r.check.metric}` | {r.value:.4g} | {r.check.op} {r.check.limit:g} | {verdict} |")
     return head + "\n".join(rows) + "\n"
+
+
+def audit_table(results: list[CheckResult], title: str) -> Table:
+    table = PlainTable(title=f"audit of {title}", title_justify="left")
+    for col in ("metric", "value", "limit", "result"):
+        table.add_column(col, justify="right" if col == "value" else "left")
+    for r in results:
+        verdict = Text("pass", style="green") if r.passed else Text("FAIL", style="bold red")
+        table.add_row(r.check.metric, fmt_number(r.value), f"{r.check.op} {r.check.limit:g}", verdict)
+    return table

@@ -11,73 +11,54 @@ from rich.table import Table
 
 from imbstat.anchors.presets import Preset, load_preset
 from imbstat.data import BoxFilter, Dataset
-from imbstat.report import tables, terminal
+from imbstat.report import terminal
 from imbstat.report.document import document
-from imbstat.stats import (
-    AnchorStats,
-    ClassDistribution,
-    LocationDistribution,
-    ScaleDistribution,
-    anchor_stats,
-    class_distribution,
-    location_distribution,
-    scale_distribution,
-)
+from imbstat.report.sections import SECTIONS, Run, Section, anchor_section, wanted
 
-# The sections of a report document, in order; metric names start with them (report/metrics.py).
-SECTIONS = ("classes", "scale", "location", "anchors")
+__all__ = ["SECTIONS", "Results", "anchor_section", "compute", "compute_options"]
 
 
 @dataclass(frozen=True)
 class Results:
-    """The statistics of one dataset; ``anchors`` is None unless asked for."""
+    """The statistics of one dataset: ``results`` maps a section's name to its result, in report order.
+
+    Each result is also an attribute (``results.classes``); an optional section
+    that was not computed (``anchors`` without ``--anchors``) reads as None.
+    """
 
     ds: Dataset
-    classes: ClassDistribution
-    scale: ScaleDistribution
-    location: LocationDistribution
-    anchors: AnchorStats | None = None
+    results: dict[str, Any]
     options: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _NAMES:
+            return self.__dict__.get("results", {}).get(name)
+        raise AttributeError(name)
+
+    def computed(self) -> list[tuple[Section, Any]]:
+        """(section, result) of every section computed, in report order."""
+        return [(s, self.results[s.name]) for s in SECTIONS if s.name in self.results]
 
     def document(self) -> dict[str, Any]:
         """The versioned JSON report: the dataset head, then one section per statistic."""
-        body: dict[str, Any] = {
-            "classes": self.classes.to_dict(),
-            "scale": self.scale.to_dict(),
-            "location": self.location.to_dict(per_class=True),
-        }
-        if self.anchors is not None:
-            body["anchors"] = anchor_section(self.anchors, self.ds)
+        body = {s.name: s.to_json(r, self.ds) for s, r in self.computed()}
         return document("report", self.ds, body, self.options)
 
     def write_files(self, out_dir: Path) -> list[Path]:
         """CSV tables and PNG figures of every section into ``out_dir``."""
-        from imbstat.plots import plot_anchors, plot_classes, plot_location, plot_scale
-
-        written = tables.class_tables(self.classes, out_dir) + plot_classes(self.classes, out_dir)
-        written += tables.scale_tables(self.scale, out_dir) + plot_scale(self.scale, out_dir)
-        written += tables.location_tables(self.location, out_dir) + plot_location(self.location, out_dir, per_class=12)
-        if self.anchors is not None:
-            written += tables.anchor_tables(self.anchors, self.ds.images.image_id, out_dir)
-            written += plot_anchors(self.anchors, out_dir)
+        written: list[Path] = []
+        for s, r in self.computed():
+            written += s.write_tables(r, self.ds, out_dir) + s.write_figures(r, out_dir)
         return written
 
     def terminal_tables(self) -> list[Table]:
-        found = [
-            terminal.dataset_table(self.ds),
-            terminal.class_table(self.classes),
-            terminal.scores_table("class imbalance", self.classes.to_dict()["scores"]),
-            terminal.scale_table(self.scale),
-            terminal.location_table(self.location),
-        ]
-        if self.anchors is not None:
-            found += terminal.anchor_tables(self.anchors)
+        found = [terminal.dataset_table(self.ds)]
+        for s, r in self.computed():
+            found += s.terminal(r)
         return found
 
 
-def anchor_section(result: AnchorStats, ds: Dataset) -> dict[str, Any]:
-    """The anchors JSON; a shard's also carries ``raw``, every count, so that ``imbstat merge`` is exact."""
-    return result.to_dict() | ({"raw": result.raw_dict()} if ds.shard else {})
+_NAMES = frozenset(s.name for s in SECTIONS)
 
 
 def compute_options(
@@ -106,17 +87,9 @@ def compute(
 
     ``threads`` label anchors on the sparse path (default: every core).
     """
-    anchor_result = None
+    chosen = None
     if anchors:
         chosen = preset if isinstance(preset, Preset) else load_preset(preset)
-        anchor_result = anchor_stats(ds, chosen, device, method, batch_size, box_filter, progress=progress,
-                                     threads=threads)  # fmt: skip
-    options = compute_options(box_filter, anchors, preset, device, method)
-    return Results(
-        ds,
-        class_distribution(ds, box_filter),
-        scale_distribution(ds, box_filter),
-        location_distribution(ds, box_filter),
-        anchor_result,
-        options,
-    )
+    run = Run(box_filter, chosen, device, method, batch_size, progress, threads)
+    results = {s.name: s.compute(ds, run) for s in wanted(["anchors"] if anchors else [])}
+    return Results(ds, results, compute_options(box_filter, anchors, preset, device, method))

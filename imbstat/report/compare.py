@@ -36,23 +36,21 @@ import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from rich.table import Table
 
 from imbstat.errors import ImbstatError
 from imbstat.report.document import SCHEMA_VERSION
+from imbstat.report.sections import SECTIONS, metric_table
+from imbstat.report.shift import SHIFT_ROWS, SIDES, class_shifts, class_union, only_in
 from imbstat.report.terminal import PlainTable
-from imbstat.scores import shift_1d, shift_2d
+
+__all__ = ["class_shifts", "class_union", "compare", "read_report", "score_frame", "terminal_tables", "write_files"]
 
 COMMAND = "compare"
 REPORT_COMMAND = "report"
-SHIFT_ROWS = 10  # largest per-class share changes kept in the document and the table
 LIST_ROWS = 20  # gained / lost classes shown in the terminal
 PEEK_BYTES = 65536  # a saved report names imbstat_version in its first lines; a COCO file does not
-SIDES = ("a", "b")
-
-Pair = tuple[np.ndarray, np.ndarray]
 
 
 def read_report(path: str | Path) -> dict[str, Any] | None:
@@ -100,16 +98,13 @@ def compare(doc_a: dict[str, Any], doc_b: dict[str, Any]) -> dict[str, Any]:
     for side, doc in zip(SIDES, (doc_a, doc_b), strict=True):
         _check_report(doc, side)
     skipped: dict[str, str] = {}
-    sections = {
-        "classes": _classes(doc_a["classes"], doc_b["classes"], skipped),
-        "scale": _scale(doc_a["scale"], doc_b["scale"], skipped),
-        "location": _location(doc_a["location"], doc_b["location"], skipped),
-    }
-    anchors_a, anchors_b = doc_a.get("anchors"), doc_b.get("anchors")
-    if isinstance(anchors_a, dict) and isinstance(anchors_b, dict):
-        sections["anchors"] = _anchors(anchors_a, anchors_b, skipped)
-    elif isinstance(anchors_a, dict) or isinstance(anchors_b, dict):
-        skipped["anchors"] = _only(anchors_a)
+    sections: dict[str, dict[str, Any]] = {}
+    for section in SECTIONS:
+        body_a, body_b = doc_a.get(section.name), doc_b.get(section.name)
+        if isinstance(body_a, dict) and isinstance(body_b, dict):
+            sections[section.name] = section.compare(body_a, body_b, skipped)
+        elif isinstance(body_a, dict) or isinstance(body_b, dict):  # an optional section on one side only
+            skipped[section.name] = only_in(body_a if isinstance(body_a, dict) else None)
     for name, section in sections.items():
         section["scores_a"] = dict(doc_a[name].get("scores") or {})
         section["scores_b"] = dict(doc_b[name].get("scores") or {})
@@ -128,225 +123,25 @@ def compare(doc_a: dict[str, Any], doc_b: dict[str, Any]) -> dict[str, Any]:
 def _check_report(doc: Any, side: str) -> None:
     if not isinstance(doc, dict) or doc.get("command") != REPORT_COMMAND:
         raise ImbstatError(f"compare: side {side.upper()} is not a report document")
-    missing = [s for s in ("classes", "scale", "location") if not isinstance(doc.get(s), dict)]
+    missing = [s.name for s in SECTIONS if not s.optional and not isinstance(doc.get(s.name), dict)]
     if missing:
         raise ImbstatError(f"compare: the report of side {side.upper()} has no {', '.join(missing)} section")
 
 
-def _only(value_a: Any) -> str:
-    return "only in A" if value_a is not None else "only in B"
-
-
-# --- classes -------------------------------------------------------------------------------------
-
-
-def class_union(rows_a: list[dict], rows_b: list[dict], count: str = "instances") -> tuple[pd.DataFrame, str]:
-    """Categories of both sides matched into one frame, and the key they were matched by.
-
-    Matched by ``name`` when every category of both sides has a distinct,
-    non-empty name; otherwise by ``category_id``. One row per category of either
-    side (A's order, then B's new ones): ``name``, ``category_id_a``,
-    ``category_id_b`` (None where absent), ``<count>_a``, ``<count>_b`` (int64, 0 where absent).
-    """
-    frames = [pd.DataFrame(rows, columns=["category_id", "name", count]) for rows in (rows_a, rows_b)]
-    by = "name" if all(_names_usable(f["name"]) for f in frames) else "category_id"
-    for f in frames:
-        f["key"] = f[by].map(str)  # one type for the join: category id 7 on one side matches "7" on the other
-    merged = frames[0].merge(frames[1], on="key", how="outer", suffixes=("_a", "_b"))
-    union = pd.unique(pd.concat([frames[0]["key"], frames[1]["key"]]))  # A's order, then B's new keys
-    merged = merged.set_index("key").loc[union].reset_index()
-    out = pd.DataFrame({"name": merged["name_a"].where(merged["name_a"].notna(), merged["name_b"])})
-    for side in SIDES:
-        out[f"category_id_{side}"] = (
-            merged[f"category_id_{side}"].astype(object).where(merged[f"category_id_{side}"].notna(), None)
-        )
-    for side in SIDES:
-        out[f"{count}_{side}"] = merged[f"{count}_{side}"].fillna(0).to_numpy(np.int64)
-    return out, by
-
-
-def _names_usable(names: pd.Series) -> bool:
-    return bool(names.map(lambda n: isinstance(n, str) and n != "").all()) and not names.duplicated().any()
-
-
-def class_shifts(doc_a: dict[str, Any], doc_b: dict[str, Any]) -> tuple[pd.DataFrame, str]:
-    """Per-class instances and shares of two reports over the union of classes, largest change first.
-
-    Adds ``share_a``, ``share_b`` (instances over the side's total; NaN when it
-    has none) and ``change`` = ``share_b - share_a`` to :func:`class_union`;
-    rows are ordered by ``|change|`` descending, ties in union order.
-    """
-    frame, by = class_union(doc_a["classes"]["classes"], doc_b["classes"]["classes"])
-    for side in SIDES:
-        n = frame[f"instances_{side}"].to_numpy(np.float64)
-        frame[f"share_{side}"] = n / n.sum() if n.sum() else np.full(n.size, math.nan)
-    frame["change"] = frame["share_b"] - frame["share_a"]
-    order = np.argsort(-frame["change"].abs().fillna(0).to_numpy(), kind="stable")
-    return frame.iloc[order].reset_index(drop=True), by
-
-
-def _rank_frequency_shift(counts_a: np.ndarray, counts_b: np.ndarray) -> float:
-    """2·W1 between two rank–frequency distributions over the same K classes (sorted descending)."""
-    return shift_1d(np.sort(counts_a)[::-1], np.sort(counts_b)[::-1])
-
-
-def _class_rows(frame: pd.DataFrame, mask: np.ndarray, side: str) -> list[dict[str, Any]]:
-    rows = frame[mask].sort_values(f"instances_{side}", ascending=False, kind="stable")
-    return [
-        {"name": r["name"], "category_id": r[f"category_id_{side}"], "instances": int(r[f"instances_{side}"])}
-        for _, r in rows.iterrows()
-    ]
-
-
-def _classes(a: dict, b: dict, skipped: dict[str, str]) -> dict[str, Any]:
-    frame, by = class_shifts({"classes": a}, {"classes": b})
-    n_a, n_b = frame["instances_a"].to_numpy(), frame["instances_b"].to_numpy()
-    gained, lost = (n_b > 0) & (n_a == 0), (n_a > 0) & (n_b == 0)
-    if n_a.sum() and n_b.sum():
-        tv = 0.5 * float(np.abs(frame["share_a"] - frame["share_b"]).sum())
-    else:
-        tv = math.nan
-    scores: dict[str, float] = {
-        "tv_distance": tv,
-        "w1_score": _rank_frequency_shift(n_a, n_b),
-        "gained": int(gained.sum()),
-        "lost": int(lost.sum()),
-    }
-    _histograms(scores, a, b, ("objects_per_image", "classes_per_image"), "classes", skipped)
-    top = frame.head(SHIFT_ROWS)
-    top = top[top["change"].abs() > 0]
-    return {
-        "scores": scores,
-        "matched_by": by,
-        "gained": _class_rows(frame, gained, "b"),
-        "lost": _class_rows(frame, lost, "a"),
-        "shifts": [
-            {
-                "name": r["name"],
-                "category_id_a": r["category_id_a"],
-                "category_id_b": r["category_id_b"],
-                "instances_a": int(r["instances_a"]),
-                "instances_b": int(r["instances_b"]),
-                "share_a": float(r["share_a"]),
-                "share_b": float(r["share_b"]),
-                "change": float(r["change"]),
-            }
-            for _, r in top.iterrows()
-        ],
-    }
-
-
-# --- distributions -------------------------------------------------------------------------------
-
-
-def _histogram_pair(a: Any, b: Any) -> Pair | str:
-    """Counts of two ``{edges, counts}`` histograms on the same bins, or why they cannot be compared."""
-    edges = [np.asarray(h["edges"], np.float64) for h in (a, b)]
-    counts = [np.asarray(h["counts"], np.float64) for h in (a, b)]
-    short, long = sorted(edges, key=len)
-    if len(short) == len(long):
-        if np.allclose(short, long, rtol=1e-12, atol=0.0):
-            return counts[0], counts[1]
-        return "different bin edges"
-    integer = np.array_equal(long, np.arange(len(long)))
-    if not (integer and np.array_equal(short, long[: len(short)])):
-        return f"different bins: {len(edges[0]) - 1} in A, {len(edges[1]) - 1} in B"
-    size = len(long) - 1  # integer histograms (bin i holds the value i): the shorter one ends with empty bins
-    return tuple(np.pad(c, (0, size - c.size)) for c in counts)  # type: ignore[return-value]
-
-
-def _named_counts_pair(a: dict, b: dict) -> Pair | str:
-    """Counts of two {label: count} dicts over the same ordered labels (size buckets, FPN levels)."""
-    if list(a) != list(b):
-        return f"different labels: {list(a)} in A, {list(b)} in B"
-    return np.asarray(list(a.values()), np.float64), np.asarray(list(b.values()), np.float64)
-
-
-def _map_pair(a: Any, b: Any) -> Pair | str:
-    ma, mb = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if ma.shape != mb.shape:
-        return f"different grids: {ma.shape[0]} in A, {mb.shape[0]} in B"
-    return ma, mb
-
-
-def _score(scores: dict[str, float], name: str, pair: Pair | str, shift, section: str, skipped: dict) -> None:
-    if isinstance(pair, str):
-        skipped[f"{section}.{name}"] = pair
-    else:
-        scores[name] = shift(*pair)
-
-
-def _histograms(scores: dict, a: dict, b: dict, names: tuple[str, ...], section: str, skipped: dict) -> None:
-    for name in names:
-        ha, hb = a.get(name), b.get(name)
-        if ha is None and hb is None:
-            continue
-        pair = _only(ha) if ha is None or hb is None else _histogram_pair(ha, hb)
-        _score(scores, name, pair, shift_1d, section, skipped)
-
-
-def _scale(a: dict, b: dict, skipped: dict[str, str]) -> dict[str, Any]:
-    scores: dict[str, float] = {}
-    names = ("relative_width", "relative_height", "relative_area", "aspect_ratio")
-    _histograms(scores, a, b, names, "scale", skipped)
-    for name in ("size_buckets", "fpn_levels"):
-        ca, cb = a.get(name), b.get(name)
-        if ca is None and cb is None:
-            continue
-        pair = _only(ca) if ca is None or cb is None else _named_counts_pair(ca, cb)
-        _score(scores, name, pair, shift_1d, "scale", skipped)
-    return {"scores": scores}
-
-
-def _location(a: dict, b: dict, skipped: dict[str, str]) -> dict[str, Any]:
-    pair = _map_pair(a["centers"]["counts"], b["centers"]["counts"])
-    scores: dict[str, float] = {}
-    if isinstance(pair, str):
-        skipped["location.centers"] = pair
-    else:
-        ma, mb = pair  # [G, G], row = y
-        scores = {"x": shift_1d(ma.sum(axis=0), mb.sum(axis=0)), "y": shift_1d(ma.sum(axis=1), mb.sum(axis=1))}
-        scores["xy"] = shift_2d(ma, mb)
-    return {"scores": scores}
-
-
-def _anchors(a: dict, b: dict, skipped: dict[str, str]) -> dict[str, Any]:
-    scores: dict[str, float] = {}
-    fg_bg = [np.array([s["anchors"]["foreground"], s["anchors"]["background"]], np.float64) for s in (a, b)]
-    scores["foreground_background"] = shift_1d(*fg_bg)  # 2-bin: 2·|fg share A - fg share B|
-    _histograms(scores, a, b, ("positive_iou",), "anchors", skipped)
-    frame, _ = class_union(a["per_class"], b["per_class"], count="foreground")
-    scores["foreground_classes"] = _rank_frequency_shift(
-        frame["foreground_a"].to_numpy(), frame["foreground_b"].to_numpy()
-    )
-    for key, name in (("top_left", "relative_top_left"), ("center", "relative_center")):
-        pair = _map_pair(a["relative_spatial"][key], b["relative_spatial"][key])
-        _score(scores, name, pair, shift_2d, "anchors", skipped)
-    for key in ("foreground", "background"):
-        pair = _map_pair(a["overlap"][key], b["overlap"][key])
-        _score(scores, f"overlap_{key}", pair, shift_2d, "anchors", skipped)
-    _histograms(scores, a["per_gt"], b["per_gt"], ("foreground_per_gt",), "anchors", skipped)
-    presets = {side: (s.get("preset") or {}).get("name") for side, s in zip(SIDES, (a, b), strict=True)}
-    return {"scores": scores, "preset": presets}
-
-
 # --- rendering -----------------------------------------------------------------------------------
-
-SECTION_NAMES = ("classes", "scale", "location", "anchors")
-COUNT_SCORES = ("gained", "lost")  # numbers of classes, not shifts
 
 
 def score_frame(compared: dict[str, Any]) -> pd.DataFrame:
     """One row per shift score: section, distribution, shift, and the two sides' own imbalance scores."""
     rows = []
-    for section in SECTION_NAMES:
-        body = compared.get(section)
+    for section in SECTIONS:
+        body = compared.get(section.name)
         if not isinstance(body, dict):
             continue
         for name, value in body["scores"].items():
             rows.append(
                 {
-                    "section": section,
+                    "section": section.name,
                     "distribution": name,
                     "shift": _float(value),
                     "score_a": _float(body["scores_a"].get(name)),
@@ -380,8 +175,10 @@ def terminal_tables(compared: dict[str, Any]) -> list[Table]:
     for col in ("distribution", "shift", "A score", "B score"):
         scores.add_column(col, justify="left" if col == "distribution" else "right")
     frame = score_frame(compared)
+    known = metric_table()
     for row in frame.itertuples():
-        if row.distribution in COUNT_SCORES and row.section == "classes":
+        shift = known.get(f"compare.{row.section}.{row.distribution}")
+        if shift is not None and not shift.score:  # a number of classes (gained, lost), not a shift
             continue
         scores.add_row(f"{row.section}.{row.distribution}", _fmt(row.shift), _fmt(row.score_a), _fmt(row.score_b))
     for key, why in compared.get("skipped", {}).items():

@@ -8,16 +8,13 @@ each result's ``merge``, which gives exactly the single-process Results.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
-
-import numpy as np
 
 from imbstat.anchors.presets import Preset
 from imbstat.data import BoxFilter, Dataset, load
 from imbstat.errors import ImbstatError
 from imbstat.report.build import Results, compute, compute_options
-from imbstat.stats import AnchorStats, ClassDistribution, LocationDistribution, ScaleDistribution
+from imbstat.report.sections import SECTIONS
 
 
 def dask_client(spec: str) -> Any:
@@ -37,10 +34,10 @@ def dask_client(spec: str) -> Any:
     return Client(spec)
 
 
-def _shard_results(index: int, path: str, shards: int, load_kwargs: dict, compute_kwargs: dict) -> tuple:
+def _shard_results(index: int, path: str, shards: int, load_kwargs: dict, compute_kwargs: dict) -> dict[str, Any]:
+    """Section name -> result of shard ``index`` (the sections computed)."""
     ds = load(path, **load_kwargs).take_shard(index, shards)
-    r = compute(ds, **compute_kwargs)
-    return r.classes, r.scale, r.location, r.anchors
+    return compute(ds, **compute_kwargs).results
 
 
 def compute_distributed(
@@ -62,17 +59,5 @@ def compute_distributed(
     futures = client.map(_shard_results, range(shards), path=ds.path, shards=shards, load_kwargs=load_kwargs,
                          compute_kwargs=kwargs, pure=False)  # fmt: skip
     parts = client.gather(futures)  # in shard order
-    merged_anchors = None
-    if anchors:
-        merged_anchors = AnchorStats.merge([p[3] for p in parts])
-        # per_image comes shard after shard; put it back in image-row order
-        rows = np.concatenate([np.arange(ds.num_images)[i::shards] for i in range(shards)])
-        merged_anchors = dataclasses.replace(merged_anchors, per_image=merged_anchors.per_image[np.argsort(rows)])
-    return Results(
-        ds,
-        ClassDistribution.merge([p[0] for p in parts]),
-        ScaleDistribution.merge([p[1] for p in parts]),
-        LocationDistribution.merge([p[2] for p in parts]),
-        merged_anchors,
-        compute_options(box_filter, anchors, preset, device, method),
-    )
+    merged = {s.name: s.merge_results([p[s.name] for p in parts], ds, shards) for s in SECTIONS if s.name in parts[0]}
+    return Results(ds, merged, compute_options(box_filter, anchors, preset, device, method))

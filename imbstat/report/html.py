@@ -10,7 +10,6 @@ dataset (path, class names, options) goes through :func:`html.escape`.
 from __future__ import annotations
 
 import base64
-import html
 import json
 import struct
 from collections.abc import Iterable, Sequence
@@ -19,64 +18,16 @@ from typing import Any
 
 from imbstat.errors import ImbstatError
 from imbstat.report.document import dumps
-from imbstat.report.taxonomy import TaxonomyRow, fmt_metric, taxonomy_rows
+from imbstat.report.html_parts import e, score_cell, table
+from imbstat.report.sections import BY_NAME, SECTIONS, metric_table
+from imbstat.report.taxonomy import TaxonomyRow, taxonomy_rows
+from imbstat.text import fmt_metric
+
+# The figure of each file name, with its caption, from the registry's sections
+FIGURES = {file: (s.name, caption) for s in SECTIONS for file, caption in s.figures}
 
 INDEX = "index.html"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-SECTION_TITLES = {
-    "classes": "Class imbalance (foreground-foreground)",
-    "scale": "Scale imbalance",
-    "location": "Spatial imbalance: object location",
-    "anchors": "Anchors: foreground-background and IoU distribution",
-}
-# Figures go to the section their file name starts with; the rest (objects/classes per image) to "classes".
-FIGURE_PREFIXES = (("anchors_", "anchors"), ("scale_", "scale"), ("location_", "location"))
-CAPTIONS = {
-    "classes_long_tail.png": "Fig. 5a: instances per class in rank–frequency order, coloured by group.",
-    "objects_per_image.png": "Fig. 5b: objects per image.",
-    "classes_per_image.png": "Fig. 5c: distinct classes per image.",
-    "scale_relative.png": "Fig. 7: relative width, height and area of the boxes.",
-    "scale_aspect_ratio.png": "Aspect ratio log2(w/h) of the boxes.",
-    "scale_buckets.png": "COCO size buckets (original image) and FPN levels P2–P5 (§5.2, after the resize).",
-    "location_centers.png": "Fig. 13: box centres over the normalised image, with the x and y marginals.",
-    "location_per_class.png": "Box centres of the classes with the most boxes, each map scaled to its busiest cell.",
-    "anchors_fg_bg.png": "Fig. 4a: foreground, background and ignored anchors per image.",
-    "anchors_per_class.png": "Fig. 4b: foreground anchors and instances per class, per image.",
-    "anchors_positive_iou.png": "Fig. 12a: IoU of the foreground anchors with their GT.",
-    "anchors_per_gt.png": "Foreground anchors per GT, by COCO size bucket.",
-    "anchors_relative_spatial.png": "Fig. 14: foreground anchors in the frame of their GT.",
-    "anchors_overlap.png": "Fig. 15: anchors covering each cell of the normalised image.",
-}
-SCORE_NOTES = {
-    "classes.w1_score": "instances per class, rank–frequency",
-    "classes.gini": "Gini coefficient of instances per class",
-    "classes.imbalance_ratio": "max / min instances over the classes present (1 = balanced)",
-    "classes.normalized_entropy": "H / ln K of instances per class (1 = balanced)",
-    "classes.top10_share": "share of the instances in the top 10 % of classes",
-    "classes.objects_per_image": "objects per image",
-    "classes.classes_per_image": "distinct classes per image",
-    "scale.relative_width": "w / W",
-    "scale.relative_height": "h / H",
-    "scale.relative_area": "wh / (WH)",
-    "scale.aspect_ratio": "log2(w / h)",
-    "scale.size_buckets": "COCO small / medium / large",
-    "scale.fpn_levels": "FPN levels P2–P5",
-    "location.x": "x of the centres",
-    "location.y": "y of the centres",
-    "location.xy": "centres on the G×G grid (2-D W1)",
-    "anchors.foreground_background": "foreground vs background anchors",
-    "anchors.positive_iou": "IoU of the foreground anchors",
-    "anchors.foreground_classes": "foreground anchors per class, rank–frequency",
-    "anchors.relative_top_left": "anchor top-left corners in the GT's frame",
-    "anchors.relative_center": "anchor centres in the GT's frame",
-    "anchors.overlap_foreground": "foreground anchors covering each cell",
-    "anchors.overlap_background": "background anchors covering each cell",
-}
-# Numbers of a section's "scores" that are not 0-balanced-to-1-extreme scores: shown without a bar.
-NOT_SCORES = {"classes.imbalance_ratio", "classes.normalized_entropy", "classes.top10_share"}
-HEAD_CLASSES, TAIL_CLASSES, LOCATION_CLASSES = 10, 5, 12
-LABELS = ("foreground", "background", "ignored")  # of an anchor; per_image has "<label>_mean"
-
 CSS = """
 :root { --ink: #1d2433; --muted: #5b6478; --line: #d9dee8; --soft: #f4f6fa; --accent: #2f5fb3; }
 * { box-sizing: border-box; }
@@ -131,8 +82,8 @@ def write_index(doc: dict[str, Any], figures: Iterable[str | Path], out_dir: str
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
-    except OSError as e:
-        raise ImbstatError(f"cannot write the HTML report: {e.strerror}", target) from None
+    except OSError as err:
+        raise ImbstatError(f"cannot write the HTML report: {err.strerror}", target) from None
     return target
 
 
@@ -142,20 +93,21 @@ def render(doc: dict[str, Any], figures: Sequence[Path]) -> str:
     by_section: dict[str, list[Path]] = {}
     for path in figures:
         by_section.setdefault(_section_of(path.name), []).append(path)
-    sections = [s for s in SECTION_TITLES if isinstance(doc.get(s), dict)]
+    sections = [s.name for s in SECTIONS if isinstance(doc.get(s.name), dict)]
     dataset = doc.get("dataset") or {}
     title = f"imbstat report: {Path(str(dataset.get('path', ''))).name or 'dataset'}"
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>",
+        f"<title>{e(title)}</title><style>{CSS}</style></head><body><main>",
         _header(dataset, sections),
         _taxonomy(taxonomy_rows(doc), sections),
     ]
     for section in sections:
-        parts.append(f'<section id="{section}"><h2>{_e(SECTION_TITLES[section])}</h2>')
-        parts.append(_SECTION_BODIES[section](doc[section]))
+        body = doc[section]
+        parts.append(f'<section id="{section}"><h2>{e(BY_NAME[section].title)}</h2>')
+        parts.append(BY_NAME[section].html(body, _scores_table(section, body.get("scores") or {})))
         parts.extend(_figure(p) for p in by_section.get(section, []))
         parts.append("</section>")
     parts.append(_footer(doc))
@@ -173,18 +125,19 @@ def _header(dataset: dict[str, Any], sections: list[str]) -> str:
             facts.append((key.replace("_", " "), f"{dataset[key]:,}"))
     invalid = dataset.get("invalid") or {}
     if invalid:
-        reasons = ", ".join(f"{_e(k.replace('_', ' '))} <b>{n:,}</b>" for k, n in invalid.items())
+        reasons = ", ".join(f"{e(k.replace('_', ' '))} <b>{n:,}</b>" for k, n in invalid.items())
         problems = f"{dataset.get('invalid_total', sum(invalid.values())):,} excluded or repaired: {reasons}"
     else:
         problems = "none"
     toc = ['<li><a href="#taxonomy">Imbalance problems (survey Table 1)</a></li>']
-    toc += [f'<li><a href="#{s}">{_e(SECTION_TITLES[s])}</a></li>' for s in sections]
-    if "anchors" not in sections:
-        toc.append('<li class="note">Anchors: not computed (run with --anchors)</li>')
+    toc += [f'<li><a href="#{s}">{e(BY_NAME[s].title)}</a></li>' for s in sections]
+    for s in SECTIONS:
+        if s.optional and s.name not in sections:
+            toc.append(f'<li class="note">{e(s.name.capitalize())}: not computed ({e(s.optional)})</li>')
     return (
         "<header><h1>Imbalance report</h1>"
-        f'<p class="path">{_e(dataset.get("path", ""))}</p>'
-        '<ul class="facts">' + "".join(f"<li>{_e(k)} <b>{_e(v)}</b></li>" for k, v in facts) + "</ul>"
+        f'<p class="path">{e(dataset.get("path", ""))}</p>'
+        '<ul class="facts">' + "".join(f"<li>{e(k)} <b>{e(v)}</b></li>" for k, v in facts) + "</ul>"
         f'<p class="invalid">Invalid annotations by reason: {problems}</p>'
         '<nav class="toc"><b>Contents</b><ol>' + "".join(toc) + "</ol></nav></header>"
     )
@@ -196,12 +149,12 @@ def _taxonomy(rows: list[TaxonomyRow], sections: list[str]) -> str:
         cells = []
         if i == 0 or rows[i - 1].problem != row.problem:
             span = next((j for j in range(i, len(rows)) if rows[j].problem != row.problem), len(rows)) - i
-            cells.append(f'<td class="type" rowspan="{span}">{_e(row.problem)}</td>')
-        cells.append(f'<td class="problem">{_e(row.sub_problem)}</td>')
-        cells.append(f'<td class="score">{_score_cell(row.value, row.note)}</td>')
-        metric = f" <code>{_e(row.metric)}</code>" if row.metric else ""
-        cells.append(f"<td>{_e(row.statistic)}{metric}</td>")
-        link = f'<a href="#{_e(row.section)}">{_e(row.section)}</a>' if row.section in sections else ""
+            cells.append(f'<td class="type" rowspan="{span}">{e(row.problem)}</td>')
+        cells.append(f'<td class="problem">{e(row.sub_problem)}</td>')
+        cells.append(f'<td class="score">{score_cell(row.value, row.note)}</td>')
+        metric = f" <code>{e(row.metric)}</code>" if row.metric else ""
+        cells.append(f"<td>{e(row.statistic)}{metric}</td>")
+        link = f'<a href="#{e(row.section)}">{e(row.section)}</a>' if row.section in sections else ""
         cells.append(f"<td>{link}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (
@@ -215,125 +168,31 @@ def _taxonomy(rows: list[TaxonomyRow], sections: list[str]) -> str:
     )
 
 
-def _score_cell(value: float | None, note: str = "") -> str:
-    if value is None:
-        return f'<span class="note">{_e(note or "n/a")}</span>'
-    return _bar(value) + f'<span class="value">{value:.3f}</span>'
-
-
-def _bar(value: float) -> str:
-    """A bar of ``value`` in [0, 1] drawn in CSS, green (balanced) to red (extreme)."""
-    v = min(max(value, 0.0), 1.0)
-    hue = round(120 * (1 - v))
-    return f'<span class="bar"><span style="width:{100 * v:.1f}%;background:hsl({hue},60%,45%)"></span></span>'
-
-
 # --- sections -------------------------------------------------------------------------------------------------------
 
 
 def _scores_table(section: str, scores: dict[str, Any]) -> str:
+    """A section's scores with their meanings (the registry's metrics); counts and ratios without a bar."""
+    known = metric_table()
     rows = []
     for name, value in scores.items():
         metric = f"{section}.{name}"
+        m = known.get(metric)
         if value is None:
             shown = '<span class="note">n/a</span>'
-        elif metric in NOT_SCORES:
-            shown = f'<span class="value">{_e(fmt_metric(metric, value))}</span>'
+        elif m is not None and not m.score:
+            shown = f'<span class="value">{e(fmt_metric(metric, value))}</span>'
         else:
-            shown = _score_cell(float(value))
-        rows.append([_e(name.replace("_", " ")), shown, _e(SCORE_NOTES.get(metric, ""))])
-    return _table(["score", "value", "of"], rows, "compact", raw=True, title="Scores")
-
-
-def _classes(body: dict[str, Any]) -> str:
-    classes = body.get("classes") or []
-    shown = list(range(min(HEAD_CLASSES, len(classes))))
-    shown += [i for i in range(max(len(classes) - TAIL_CLASSES, 0), len(classes)) if i not in shown]
-    rows: list[list[Any]] = []
-    for i in shown:
-        if rows and i != shown[shown.index(i) - 1] + 1:
-            rows.append(["…", "", "", "", ""])
-        c = classes[i]
-        rows.append([i + 1, c.get("name", ""), f"{c.get('instances', 0):,}", f"{c.get('images', 0):,}", c.get("group")])
-    groups = body.get("groups") or {}
-    group_rows = [[g, f"{n:,}"] for g, n in groups.items()]
-    title = f"Classes by instances ({len(classes):,}; head and tail)"
-    tables = [
-        _scores_table("classes", body.get("scores") or {}),
-        _table(["group", "classes"], group_rows, "compact", num=(1,), title="LVIS-style groups"),
-        _table(["rank", "class", "instances", "images", "group"], rows, "compact", num=(0, 2, 3), title=title),
-    ]
-    return '<div class="tables">' + "".join(tables) + "</div>"
-
-
-def _scale(body: dict[str, Any]) -> str:
-    tables = [_scores_table("scale", body.get("scores") or {})]
-    for key, title, label in (("size_buckets", "COCO size buckets", "bucket"), ("fpn_levels", "FPN levels", "level")):
-        counts = body.get(key)
-        if isinstance(counts, dict):
-            total = sum(counts.values()) or 1
-            prefix = "P" if key == "fpn_levels" else ""
-            rows = [[f"{prefix}{k}", f"{n:,}", f"{100 * n / total:.1f} %"] for k, n in counts.items()]
-            tables.append(_table([label, "boxes", "share"], rows, "compact", num=(1, 2), title=title))
-    resize = body.get("resize")
-    note = f'<p class="note">{_e(body["missing"])}</p>' if body.get("missing") else ""
-    if isinstance(resize, dict) and body.get("fpn_levels"):
-        short, long = (_e(fmt_metric("", resize.get(k) or 0)) for k in ("short", "long"))
-        note += f'<p class="legend">FPN levels after resizing to short side {short}, long side ≤ {long} '
-        note += "(k = floor(4 + log2(√(wh)/224)), clamped to 2–5).</p>"
-    return '<div class="tables">' + "".join(tables) + "</div>" + note
-
-
-def _location(body: dict[str, Any]) -> str:
-    tables = [_scores_table("location", body.get("scores") or {})]
-    per_class = [(c, sum(map(sum, c.get("counts") or []))) for c in body.get("per_class") or []]
-    per_class.sort(key=lambda cb: -cb[1])
-    rows = []
-    for c, boxes in per_class[:LOCATION_CLASSES]:
-        s = c.get("scores") or {}
-        rows.append([c.get("name", ""), f"{boxes:,}"] + [_fixed(s.get(k)) for k in ("x", "y", "xy")])
-    if rows:
-        title = f"Per class: the {len(rows)} with the most boxes"
-        tables.append(_table(["class", "boxes", "x", "y", "xy"], rows, "compact", num=(1, 2, 3, 4), title=title))
-    return '<div class="tables">' + "".join(tables) + "</div>"
-
-
-def _anchors(body: dict[str, Any]) -> str:
-    preset = body.get("preset") or {}
-    totals = body.get("anchors") or {}
-    per_image = body.get("per_image") or {}
-    summary = [[k, f"{totals[k]:,}", ""] for k in ("total",) if k in totals]
-    summary += [[k, f"{totals[k]:,}", f"{per_image.get(f'{k}_mean', 0):,.1f}"] for k in LABELS if k in totals]
-    ratio = body.get("fg_bg_ratio")
-    if ratio is not None:
-        summary.append(["fg : bg", fmt_metric("anchors.fg_bg_ratio", ratio), ""])
-    per_gt = (body.get("per_gt") or {}).get("by_size") or {}
-    all_gts = (body.get("per_gt") or {}).get("all")
-    gt_rows = []
-    for bucket, g in [*per_gt.items(), *([("all", all_gts)] if all_gts else [])]:
-        counts = [f"{g.get(k, 0):,}" for k in ("low_quality_only", "below_pos", "unmatched")]
-        gt_rows.append([bucket, f"{g.get('gts', 0):,}", f"{g.get('foreground_per_gt') or 0:.1f}", *counts])
-    gt_header = ["GT size", "GTs", "fg anchors / GT", "low-quality only", "none ≥ pos", "no fg"]
-    head = (
-        f'<p class="legend">Preset <b>{_e(preset.get("name", "?"))}</b>: foreground IoU ≥ {_e(preset.get("pos_iou"))}, '
-        f"background IoU &lt; {_e(preset.get('neg_iou'))}, ignored between; strides {_e(preset.get('strides'))}.</p>"
-    )
-    tables = [
-        _scores_table("anchors", body.get("scores") or {}),
-        _table(["anchors", "total", "per image"], summary, "compact", num=(1, 2), title="Labels"),
-        _table(gt_header, gt_rows, "compact", num=(1, 2, 3, 4, 5), title="Per GT"),
-    ]
-    return head + '<div class="tables">' + "".join(tables) + "</div>"
-
-
-_SECTION_BODIES = {"classes": _classes, "scale": _scale, "location": _location, "anchors": _anchors}
+            shown = score_cell(float(value))
+        rows.append([e(name.replace("_", " ")), shown, e(m.meaning if m else "")])
+    return table(["score", "value", "of"], rows, "compact", raw=True, title="Scores")
 
 
 def _footer(doc: dict[str, Any]) -> str:
     options = ", ".join(f"{k}={v}" for k, v in (doc.get("options") or {}).items()) or "defaults"
     return (
-        f"<footer>imbstat {_e(doc.get('imbstat_version', '?'))} · schema {_e(doc.get('schema_version', '?'))} · "
-        f"options: {_e(options)} · the numbers are in report.json and the CSV tables beside this file.</footer>"
+        f"<footer>imbstat {e(doc.get('imbstat_version', '?'))} · schema {e(doc.get('schema_version', '?'))} · "
+        f"options: {e(options)} · the numbers are in report.json and the CSV tables beside this file.</footer>"
     )
 
 
@@ -346,43 +205,16 @@ def _figure(path: Path) -> str:
     if data[:8] != PNG_SIGNATURE:
         raise ImbstatError("not a PNG file", path)
     width, height = struct.unpack(">II", data[16:24])  # IHDR: the first chunk, right after the signature
-    caption = CAPTIONS.get(path.name, path.stem.replace("_", " "))
+    caption = FIGURES[path.name][1] if path.name in FIGURES else path.stem.replace("_", " ")
     uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
     return (
-        f'<figure id="fig-{_e(path.stem)}"><img src="{uri}" width="{width}" height="{height}" alt="{_e(caption)}">'
-        f"<figcaption>{_e(caption)} <code>{_e(path.name)}</code></figcaption></figure>"
+        f'<figure id="fig-{e(path.stem)}"><img src="{uri}" width="{width}" height="{height}" alt="{e(caption)}">'
+        f"<figcaption>{e(caption)} <code>{e(path.name)}</code></figcaption></figure>"
     )
-
-
-def _table(
-    header: list[str],
-    rows: list[list[Any]],
-    cls: str = "",
-    num: tuple[int, ...] = (),
-    raw: bool = False,
-    title: str = "",
-) -> str:
-    """A table; cells are escaped unless ``raw`` (cells already HTML), columns in ``num`` right-aligned."""
-
-    def cell(tag: str, j: int, markup: str) -> str:
-        align = ' class="num"' if j in num else ""
-        return f"<{tag}{align}>{markup}</{tag}>"
-
-    head = "".join(cell("th", j, _e(h)) for j, h in enumerate(header))
-    body = "".join(
-        "<tr>" + "".join(cell("td", j, v if raw else _e(v)) for j, v in enumerate(r)) + "</tr>" for r in rows
-    )
-    caption = f"<h3>{_e(title)}</h3>" if title else ""
-    return f'<div>{caption}<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _section_of(name: str) -> str:
-    return next((section for prefix, section in FIGURE_PREFIXES if name.startswith(prefix)), "classes")
-
-
-def _fixed(value: Any) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+    """The section a figure file belongs to: the one listing it, else the one it is named after, else the first."""
+    if name in FIGURES:
+        return FIGURES[name][0]
+    return next((s.name for s in SECTIONS if name.startswith(f"{s.name}_")), SECTIONS[0].name)

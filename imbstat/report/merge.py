@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from imbstat.errors import ImbstatError
-from imbstat.stats import AnchorStats, ClassDistribution, LocationDistribution, ScaleDistribution
+from imbstat.report.sections import BY_COMMAND, SECTIONS
 
-MERGEABLE = ("class-dist", "scale", "location", "anchor-iou", "report")  # the commands whose reports merge
+REPORT = "report"  # one JSON section per statistic; the other mergeable commands write one statistic's fields
+MERGEABLE = (*BY_COMMAND, REPORT)  # the commands whose reports merge
 _SUMMED = ("images", "boxes", "crowd", "difficult", "group_of", "images_without_boxes")
 _SAME = ("path", "format", "categories", "invalid", "invalid_total")
 
@@ -49,38 +50,13 @@ def merge_documents(docs: Sequence[dict[str, Any]], paths: Sequence[Path | str] 
     for key in _SUMMED:
         merged["dataset"][key] = sum(d["dataset"][key] for d in docs)
     merged["dataset"]["load_seconds"] = round(sum(d["dataset"]["load_seconds"] for d in docs), 4)
-    if command == "report":  # one section per statistic
-        for section, merge in _SECTIONS.items():
-            if section in first:
-                merged[section] = merge([d[section] for d in docs])
+    if command == REPORT:
+        for section in SECTIONS:
+            if section.name in first:
+                merged[section.name] = section.merge_json([d[section.name] for d in docs])
     else:  # the statistic's fields at the top level
-        merged |= _SECTIONS[_COMMAND_SECTION[command]](list(docs))
+        merged |= BY_COMMAND[command].merge_json(list(docs))
     return merged
-
-
-def _classes(parts: list[dict]) -> dict:
-    # num_images feeds nothing that to_dict writes; the dataset head carries the sum.
-    return ClassDistribution.merge([ClassDistribution.from_dict(p, 0) for p in parts]).to_dict()
-
-
-def _scale(parts: list[dict]) -> dict:
-    return ScaleDistribution.merge([ScaleDistribution.from_dict(p) for p in parts]).to_dict()
-
-
-def _location(parts: list[dict]) -> dict:
-    merged = LocationDistribution.merge([LocationDistribution.from_dict(p) for p in parts])
-    return merged.to_dict(per_class="per_class" in parts[0])
-
-
-def _anchors(parts: list[dict]) -> dict:
-    if any("raw" not in p for p in parts):
-        raise ImbstatError("an anchors section without 'raw' counts; write the shards' reports with --shard I/N")
-    results = [AnchorStats.from_raw(p["raw"], p["preset"]) for p in parts]
-    return AnchorStats.merge(results).to_dict()
-
-
-_SECTIONS = {"classes": _classes, "scale": _scale, "location": _location, "anchors": _anchors}
-_COMMAND_SECTION = {"class-dist": "classes", "scale": "scale", "location": "location", "anchor-iou": "anchors"}
 
 
 def _check_shards(docs: Sequence[dict], names: Sequence[str]) -> None:

@@ -12,9 +12,15 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from imbstat.report.metrics import metrics
+from rich.table import Table
 
-ANCHORS_NEEDED = "run with --anchors"
+from imbstat.report.metrics import metrics
+from imbstat.report.sections import ANCHORS_NEEDED, section_of
+from imbstat.report.terminal import PlainTable, plain
+from imbstat.text import fmt_metric
+
+__all__ = ["ANCHORS_NEEDED", "NO_LOSS_IN_A_DATASET", "TAXONOMY", "fmt_metric", "taxonomy_rows", "taxonomy_table"]
+
 NO_LOSS_IN_A_DATASET = "out of reach of a dataset tool: it concerns the loss functions during training"
 
 
@@ -24,9 +30,8 @@ class Problem:
 
     problem: str  # the type of Table 1: "Class imbalance", ...
     sub_problem: str  # the problem, with its section of the survey
-    metric: str | None  # a name from report/metrics.py; None where no dataset statistic measures it
+    metric: str | None  # a name of report/sections.py (its section shows it); None where nothing measures it
     statistic: str  # what the score is computed from, with the survey's figure
-    section: str | None  # the report section ("classes", "scale", "location", "anchors") that shows it
     extras: tuple[tuple[str, str], ...] = ()  # (label, metric name) of numbers shown beside the score
     unmeasured: str = ""  # why there is no score at all
 
@@ -56,7 +61,6 @@ TAXONOMY: tuple[Problem, ...] = (
         "Foreground-background (§4.1)",
         "anchors.foreground_background",
         "foreground vs background anchors (Fig. 4a)",
-        "anchors",
         (("fg:bg", "anchors.fg_bg_ratio"),),
     ),
     Problem(
@@ -64,7 +68,6 @@ TAXONOMY: tuple[Problem, ...] = (
         "Foreground-foreground (§4.2)",
         "classes.w1_score",
         "instances per class, rank–frequency (Fig. 5a)",
-        "classes",
         (("Gini", "classes.gini"), ("imbalance ratio", "classes.imbalance_ratio")),
     ),
     Problem(
@@ -72,7 +75,6 @@ TAXONOMY: tuple[Problem, ...] = (
         "Object/box-level (§5.1)",
         "scale.relative_area",
         "relative box area wh/(WH) (Fig. 7)",
-        "scale",
         (("size buckets", "scale.size_buckets"),),
     ),
     Problem(
@@ -80,14 +82,12 @@ TAXONOMY: tuple[Problem, ...] = (
         "Feature-level (§5.2)",
         "scale.fpn_levels",
         "boxes per FPN level P2–P5, box sizes after the preset's resize",
-        "scale",
     ),
     Problem(
         "Spatial imbalance",
         "Regression loss (§6.1)",
         None,
         "the contribution of each box to the regression loss",
-        None,
         unmeasured=NO_LOSS_IN_A_DATASET,
     ),
     Problem(
@@ -95,7 +95,6 @@ TAXONOMY: tuple[Problem, ...] = (
         "IoU distribution (§6.2)",
         "anchors.positive_iou",
         "IoU of foreground anchors with their GT, the regression input (Fig. 12a)",
-        "anchors",
         (("GTs with no anchor ≥ pos", "anchors.per_gt.below_pos"),),
     ),
     Problem(
@@ -103,7 +102,6 @@ TAXONOMY: tuple[Problem, ...] = (
         "Object location (§6.3)",
         "location.xy",
         "box centres over the normalised image (Fig. 13)",
-        "location",
         (("x", "location.x"), ("y", "location.y")),
     ),
     Problem(
@@ -111,7 +109,6 @@ TAXONOMY: tuple[Problem, ...] = (
         "Objective imbalance (§7)",
         None,
         "the balance between the loss terms (classification, regression)",
-        None,
         unmeasured=NO_LOSS_IN_A_DATASET,
     ),
 )
@@ -127,31 +124,35 @@ def taxonomy_rows(doc: dict[str, Any]) -> list[TaxonomyRow]:
             f"{label} {fmt_metric(name, v)}" for label, name in p.extras if (v := _finite(found.get(name))) is not None
         ]
         statistic = p.statistic + ("; " + ", ".join(extras) if extras else "")
+        section = section_of(p.metric) if p.metric else None
         if p.metric is None:
             note = p.unmeasured
-        elif p.metric.startswith("anchors.") and not isinstance(doc.get("anchors"), dict):
-            note = ANCHORS_NEEDED
+        elif section is not None and section.optional and not isinstance(doc.get(section.name), dict):
+            note = section.optional  # how to ask for the section that measures it
         elif value is None:  # no pixel sizes (the section says what to pass), or an undefined score
             body = doc.get(p.metric.split(".")[0])
             note = (body.get("missing") if isinstance(body, dict) else None) or "not defined for this dataset"
         else:
             note = ""
-        rows.append(TaxonomyRow(p.problem, p.sub_problem, p.metric, value, statistic, note, p.section))
+        rows.append(TaxonomyRow(p.problem, p.sub_problem, p.metric, value, statistic, note, section and section.name))
     return rows
-
-
-def fmt_metric(name: str, value: float) -> str:
-    """A metric for a reader: fg:bg as ``1 : 944``, counts with thousands separators, fractions with 3 decimals."""
-    if name == "anchors.fg_bg_ratio":
-        if value <= 0:
-            return "0 (no foreground)"
-        return f"1 : {1 / value:,.0f}" if value <= 1 else f"{value:,.1f} : 1"
-    if float(value).is_integer():
-        return f"{int(value):,}"
-    if abs(value) < 1:
-        return f"{value:.3f}" if abs(value) >= 0.001 else f"{value:.2e}"
-    return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
 def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
+
+
+def taxonomy_table(doc: dict) -> Table:
+    """The survey's Table 1 with the scores of ``doc``, as a rich table."""
+    table = PlainTable(title="imbalance problems (survey Table 1): 0 = balanced, 1 = extreme", title_justify="left")
+    table.add_column("type", ratio=1)
+    table.add_column("problem", ratio=1)
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("statistic", ratio=2)
+    for row in taxonomy_rows(doc):
+        statistic = plain(row.statistic)
+        if row.note:
+            statistic.append("\n").append_text(plain(row.note, "dim"))
+        score = "–" if row.value is None else f"{row.value:.3f}"
+        table.add_row(row.problem, row.sub_problem, score, statistic)
+    return table

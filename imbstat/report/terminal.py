@@ -16,7 +16,6 @@ from rich.text import Text
 
 from imbstat.anchors.presets import Preset
 from imbstat.data import Dataset, Reason
-from imbstat.report.audit import CheckResult
 from imbstat.stats import AnchorStats, ClassDistribution, LocationDistribution, ScaleDistribution
 from imbstat.text import visible
 
@@ -51,7 +50,7 @@ class PlainTable(Table):
         super().add_row(*(plain(r) if isinstance(r, str) else r for r in renderables), **kwargs)
 
 
-def _fmt(value: float) -> str:
+def fmt_number(value: float) -> str:
     return "n/a" if value is None or not np.isfinite(value) else f"{value:.4g}"
 
 
@@ -85,7 +84,7 @@ def scores_table(title: str, scores: dict[str, float]) -> Table:
     table.add_column("measure")
     table.add_column("value", justify="right")
     for name, value in scores.items():
-        table.add_row(name, _fmt(value))
+        table.add_row(name, fmt_number(value))
     return table
 
 
@@ -128,7 +127,7 @@ def location_table(result: LocationDistribution, per_class: bool = False) -> Tab
 
     def add(name: str, counts: np.ndarray) -> None:
         s = result.grid_scores(counts)
-        table.add_row(name, f"{int(counts.sum()):,}", _fmt(s["x"]), _fmt(s["y"]), _fmt(s["xy"]))
+        table.add_row(name, f"{int(counts.sum()):,}", fmt_number(s["x"]), fmt_number(s["y"]), fmt_number(s["xy"]))
 
     add("all", result.counts)
     if per_class:
@@ -171,9 +170,9 @@ def anchor_tables(result: AnchorStats) -> list[Table]:
         totals.add_column(col, justify="left" if not col else "right")
     per_image = d["per_image"]
     for key in ("foreground", "background", "ignored"):
-        totals.add_row(key, f"{d['anchors'][key]:,}", _fmt(per_image[f"{key}_mean"]))
+        totals.add_row(key, f"{d['anchors'][key]:,}", fmt_number(per_image[f"{key}_mean"]))
     totals.add_row("all", f"{d['anchors']['total']:,}", "")
-    totals.add_row("fg:bg ratio", _fmt(d["fg_bg_ratio"]), "")
+    totals.add_row("fg:bg ratio", fmt_number(d["fg_bg_ratio"]), "")
 
     per_class = PlainTable(title="foreground anchors per class (head and tail)", title_justify="left")
     for col in ("name", "fg anchors", "fg per image", "instances", "fg per instance"):
@@ -182,8 +181,8 @@ def anchor_tables(result: AnchorStats) -> list[Table]:
     shown = rows[:HEAD_ROWS] + (rows[-TAIL_ROWS:] if len(rows) > HEAD_ROWS + TAIL_ROWS else rows[HEAD_ROWS:])
     for row in shown:
         ratio = row["foreground"] / row["instances"] if row["instances"] else float("nan")
-        per_class.add_row(row["name"], f"{row['foreground']:,}", _fmt(row["foreground_per_image"]),
-                          f"{row['instances']:,}", _fmt(ratio))  # fmt: skip
+        per_class.add_row(row["name"], f"{row['foreground']:,}", fmt_number(row["foreground_per_image"]),
+                          f"{row['instances']:,}", fmt_number(ratio))  # fmt: skip
 
     per_gt = PlainTable(title=f"per GT (positive IoU >= {result.preset.pos_iou})", title_justify="left")
     for col in (
@@ -196,7 +195,7 @@ def anchor_tables(result: AnchorStats) -> list[Table]:
     ):
         per_gt.add_column(col, justify="left" if col == "size" else "right")
     for name, row in [*d["per_gt"]["by_size"].items(), ("all", d["per_gt"]["all"])]:
-        per_gt.add_row(name, f"{row['gts']:,}", _fmt(row["foreground_per_gt"]), f"{row['unmatched']:,}",
+        per_gt.add_row(name, f"{row['gts']:,}", fmt_number(row["foreground_per_gt"]), f"{row['unmatched']:,}",
                        f"{row['low_quality_only']:,}", f"{row['below_pos']:,}")  # fmt: skip
 
     iou = PlainTable(
@@ -210,31 +209,3 @@ def anchor_tables(result: AnchorStats) -> list[Table]:
             close = "]" if i == len(counts) - 1 else ")"
             iou.add_row(f"[{edges[i]:.2f}, {edges[i + 1]:.2f}{close}", f"{n:,}", f"{low[i]:,}")
     return [totals, per_class, per_gt, iou, scores_table("anchor imbalance scores", d["scores"])]
-
-
-def taxonomy_table(doc: dict) -> Table:
-    """The survey's Table 1 with the scores of ``doc``, as a rich table."""
-    from imbstat.report.taxonomy import taxonomy_rows
-
-    table = PlainTable(title="imbalance problems (survey Table 1): 0 = balanced, 1 = extreme", title_justify="left")
-    table.add_column("type", ratio=1)
-    table.add_column("problem", ratio=1)
-    table.add_column("score", justify="right", no_wrap=True)
-    table.add_column("statistic", ratio=2)
-    for row in taxonomy_rows(doc):
-        statistic = plain(row.statistic)
-        if row.note:
-            statistic.append("\n").append_text(plain(row.note, "dim"))
-        score = "–" if row.value is None else f"{row.value:.3f}"
-        table.add_row(row.problem, row.sub_problem, score, statistic)
-    return table
-
-
-def audit_table(results: list[CheckResult], title: str) -> Table:
-    table = PlainTable(title=f"audit of {title}", title_justify="left")
-    for col in ("metric", "value", "limit", "result"):
-        table.add_column(col, justify="right" if col == "value" else "left")
-    for r in results:
-        verdict = Text("pass", style="green") if r.passed else Text("FAIL", style="bold red")
-        table.add_row(r.check.metric, _fmt(r.value), f"{r.check.op} {r.check.limit:g}", verdict)
-    return table

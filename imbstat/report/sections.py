@@ -1,0 +1,355 @@
+"""The registry of report sections: everything the program knows about each statistic, in one place.
+
+A section is one statistic of a whole analysis (``classes``, ``scale``,
+``location``, ``anchors``): its result type, how :func:`imbstat.report.build.compute`
+computes it, its JSON section and how shards' JSON sections merge, its CSV
+tables, figures and terminal tables, how ``compare`` scores its shift, its HTML
+tables and the audit metrics it names (``<section>.<metric>``, each with its
+meaning). Report building, ``merge``, ``compare``, ``audit``, the taxonomy
+table, the HTML page and the Dask path iterate over :data:`SECTIONS`; adding a
+statistic is adding an entry here (README, "Adding a statistic").
+
+This module sits below every consumer: it imports the result types and the
+renderers of one section, never a module that iterates over the sections.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.table import Table
+
+from imbstat.anchors.presets import Preset
+from imbstat.data import BoxFilter, Dataset
+from imbstat.errors import ImbstatError
+from imbstat.report import html_parts, shift, tables, terminal
+from imbstat.stats import (
+    AnchorStats,
+    ClassDistribution,
+    LocationDistribution,
+    ScaleDistribution,
+    anchor_stats,
+    class_distribution,
+    location_distribution,
+    scale_distribution,
+)
+
+ANCHORS_NEEDED = "run with --anchors"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named number of a report for audits: ``<section>.<name>`` (or ``compare.<section>.<name>``)."""
+
+    name: str  # within its section
+    meaning: str  # one line, shown beside the score on the HTML page
+    score: bool = True  # a score, 0 = balanced to 1 = extreme (drawn as a bar); False: a count, ratio or share
+
+
+@dataclass(frozen=True)
+class Run:
+    """The arguments of a whole analysis that a section's ``compute`` may read."""
+
+    box_filter: BoxFilter = BoxFilter()
+    preset: Preset | None = None  # set when the anchors are asked for
+    device: str = "cpu"
+    method: str = "auto"
+    batch_size: int = 32
+    progress: Callable[[int], None] | None = None
+    threads: int | None = None
+
+
+def _no_extras(body: dict[str, Any]) -> dict[str, Any]:
+    return {}
+
+
+def _no_figures(result: Any, out_dir: Path) -> list[Path]:
+    return []
+
+
+@dataclass(frozen=True)
+class Section:
+    """One statistic of a report (the fields are in the module docstring's order)."""
+
+    name: str  # the JSON key of its section, the prefix of its metric names and CSV/figure file names
+    title: str  # of its HTML section
+    result_type: type
+    command: str  # the command that writes this section's fields alone (at the JSON's top level)
+    compute: Callable[[Dataset, Run], Any]
+    to_json: Callable[[Any, Dataset], dict[str, Any]]
+    merge_json: Callable[[list[dict[str, Any]]], dict[str, Any]]  # shards' JSON sections -> the whole's
+    write_tables: Callable[[Any, Dataset, Path], list[Path]]  # CSV files
+    terminal: Callable[[Any], list[Table]]
+    compare: Callable[[dict[str, Any], dict[str, Any], dict[str, str]], dict[str, Any]]  # (A, B, skipped)
+    html: Callable[[dict[str, Any], str], str]  # (JSON section, rendered scores table) -> its HTML tables
+    metrics: tuple[Metric, ...]  # the names of its JSON "scores", then extras (see ``extra_metrics``)
+    shifts: tuple[Metric, ...]  # the names of its "scores" in a comparison document: compare.<name>.<shift>
+    write_figures: Callable[[Any, Path], list[Path]] = _no_figures  # PNG files
+    figures: tuple[tuple[str, str], ...] = ()  # (file name, HTML caption) of every figure it may write
+    extra_metrics: Callable[[dict[str, Any]], dict[str, Any]] = _no_extras  # named numbers outside "scores"
+    optional: str = ""  # computed only when asked for; the text says how to ask ("run with --anchors")
+    merge_shards: Callable[[list[Any], Dataset, int], Any] | None = None  # default: ``result_type.merge``
+
+    def merge_results(self, parts: list[Any], ds: Dataset, shards: int) -> Any:
+        """The result of the whole dataset from those of its shards ``i/shards``, in shard order."""
+        return self.merge_shards(parts, ds, shards) if self.merge_shards else self.result_type.merge(parts)
+
+
+def _shifts(metrics: tuple[Metric, ...], *names: str) -> tuple[Metric, ...]:
+    """Compare metrics of the same distributions: the 2·W1 shift between A and B (0 = same)."""
+    by_name = {m.name: m for m in metrics}
+    return tuple(Metric(n, f"shift of: {by_name[n].meaning}") for n in names)
+
+
+# --- classes -------------------------------------------------------------------------------------------------------
+
+
+def _merge_classes(parts: list[dict]) -> dict:
+    # num_images feeds nothing that to_dict writes; the dataset head carries the sum.
+    return ClassDistribution.merge([ClassDistribution.from_dict(p, 0) for p in parts]).to_dict()
+
+
+_CLASS_METRICS = (
+    Metric("imbalance_ratio", "max / min instances over the classes present (1 = balanced)", score=False),
+    Metric("gini", "Gini coefficient of instances per class"),
+    Metric("normalized_entropy", "H / ln K of instances per class (1 = balanced)", score=False),
+    Metric("top10_share", "share of the instances in the top 10 % of classes", score=False),
+    Metric("w1_score", "instances per class, rank–frequency"),
+    Metric("objects_per_image", "objects per image"),
+    Metric("classes_per_image", "distinct classes per image"),
+)
+
+CLASSES = Section(
+    name="classes",
+    title="Class imbalance (foreground-foreground)",
+    result_type=ClassDistribution,
+    command="class-dist",
+    compute=lambda ds, run: class_distribution(ds, run.box_filter),
+    to_json=lambda r, ds: r.to_dict(),
+    merge_json=_merge_classes,
+    write_tables=lambda r, ds, out: tables.class_tables(r, out),
+    write_figures=lambda r, out: _plots().plot_classes(r, out),
+    figures=(
+        ("classes_long_tail.png", "Fig. 5a: instances per class in rank–frequency order, coloured by group."),
+        ("objects_per_image.png", "Fig. 5b: objects per image."),
+        ("classes_per_image.png", "Fig. 5c: distinct classes per image."),
+    ),
+    terminal=lambda r: [terminal.class_table(r), terminal.scores_table("class imbalance", r.to_dict()["scores"])],
+    compare=shift.classes_shift,
+    html=html_parts.classes_html,
+    metrics=_CLASS_METRICS,
+    shifts=(
+        Metric("tv_distance", "total variation between the class shares, in [0, 1]"),
+        Metric("w1_score", "2·W1 between the rank–frequency curves over the union of classes"),
+        Metric("gained", "classes with instances only in B", score=False),
+        Metric("lost", "classes with instances only in A", score=False),
+        *_shifts(_CLASS_METRICS, "objects_per_image", "classes_per_image"),
+    ),
+)
+
+# --- scale ---------------------------------------------------------------------------------------------------------
+
+_SCALE_METRICS = (
+    Metric("relative_width", "w / W"),
+    Metric("relative_height", "h / H"),
+    Metric("relative_area", "wh / (WH)"),
+    Metric("aspect_ratio", "log2(w / h)"),
+    Metric("size_buckets", "COCO small / medium / large"),
+    Metric("fpn_levels", "FPN levels P2–P5"),
+)
+
+SCALE = Section(
+    name="scale",
+    title="Scale imbalance",
+    result_type=ScaleDistribution,
+    command="scale",
+    compute=lambda ds, run: scale_distribution(ds, run.box_filter),
+    to_json=lambda r, ds: r.to_dict(),
+    merge_json=lambda parts: ScaleDistribution.merge([ScaleDistribution.from_dict(p) for p in parts]).to_dict(),
+    write_tables=lambda r, ds, out: tables.scale_tables(r, out),
+    write_figures=lambda r, out: _plots().plot_scale(r, out),
+    figures=(
+        ("scale_relative.png", "Fig. 7: relative width, height and area of the boxes."),
+        ("scale_aspect_ratio.png", "Aspect ratio log2(w/h) of the boxes."),
+        ("scale_buckets.png", "COCO size buckets (original image) and FPN levels P2–P5 (§5.2, after the resize)."),
+    ),
+    terminal=lambda r: [terminal.scale_table(r)],
+    compare=shift.scale_shift,
+    html=html_parts.scale_html,
+    metrics=_SCALE_METRICS,
+    shifts=_shifts(_SCALE_METRICS, *(m.name for m in _SCALE_METRICS)),
+)
+
+# --- location ------------------------------------------------------------------------------------------------------
+
+
+def _merge_location(parts: list[dict]) -> dict:
+    merged = LocationDistribution.merge([LocationDistribution.from_dict(p) for p in parts])
+    return merged.to_dict(per_class="per_class" in parts[0])
+
+
+def _location_extras(body: dict[str, Any]) -> dict[str, Any]:
+    scores = body.get("scores") or {}
+    return {"w1_score": scores["xy"]} if "xy" in scores else {}
+
+
+_LOCATION_METRICS = (
+    Metric("x", "x of the centres"),
+    Metric("y", "y of the centres"),
+    Metric("xy", "centres on the G×G grid (2-D W1)"),
+    Metric("w1_score", "the 2-D centre score, the same as xy"),
+)
+
+LOCATION = Section(
+    name="location",
+    title="Spatial imbalance: object location",
+    result_type=LocationDistribution,
+    command="location",
+    compute=lambda ds, run: location_distribution(ds, run.box_filter),
+    to_json=lambda r, ds: r.to_dict(per_class=True),
+    merge_json=_merge_location,
+    write_tables=lambda r, ds, out: tables.location_tables(r, out),
+    write_figures=lambda r, out: _plots().plot_location(r, out, per_class=html_parts.LOCATION_CLASSES),
+    figures=(
+        ("location_centers.png", "Fig. 13: box centres over the normalised image, with the x and y marginals."),
+        (
+            "location_per_class.png",
+            "Box centres of the classes with the most boxes, each map scaled to its busiest cell.",
+        ),
+    ),
+    terminal=lambda r: [terminal.location_table(r)],
+    compare=shift.location_shift,
+    html=html_parts.location_html,
+    metrics=_LOCATION_METRICS,
+    shifts=_shifts(_LOCATION_METRICS, "x", "y", "xy", "w1_score"),
+    extra_metrics=_location_extras,
+)
+
+# --- anchors -------------------------------------------------------------------------------------------------------
+
+
+def anchor_section(result: AnchorStats, ds: Dataset) -> dict[str, Any]:
+    """The anchors JSON; a shard's also carries ``raw``, every count, so that ``imbstat merge`` is exact."""
+    return result.to_dict() | ({"raw": result.raw_dict()} if ds.shard else {})
+
+
+def _anchors(ds: Dataset, run: Run) -> AnchorStats:
+    return anchor_stats(ds, run.preset, run.device, run.method, run.batch_size, run.box_filter,
+                        progress=run.progress, threads=run.threads)  # fmt: skip
+
+
+def _merge_anchors(parts: list[dict]) -> dict:
+    if any("raw" not in p for p in parts):
+        raise ImbstatError("an anchors section without 'raw' counts; write the shards' reports with --shard I/N")
+    return AnchorStats.merge([AnchorStats.from_raw(p["raw"], p["preset"]) for p in parts]).to_dict()
+
+
+def _merge_anchor_shards(parts: list[AnchorStats], ds: Dataset, shards: int) -> AnchorStats:
+    merged = AnchorStats.merge(parts)
+    # per_image comes shard after shard (shard i holds image rows i, i + N, ...); put it back in image-row order
+    rows = np.concatenate([np.arange(ds.num_images)[i::shards] for i in range(shards)])
+    return dataclasses.replace(merged, per_image=merged.per_image[np.argsort(rows)])
+
+
+def _anchor_extras(body: dict[str, Any]) -> dict[str, Any]:
+    found = {"fg_bg_ratio": body["fg_bg_ratio"]} if "fg_bg_ratio" in body else {}
+    found |= {k: v for k, v in (body.get("per_image") or {}).items() if k.endswith("_mean")}
+    per_gt = (body.get("per_gt") or {}).get("all") or {}
+    return found | {f"per_gt.{k}": v for k, v in per_gt.items() if k != "foreground"}
+
+
+_ANCHOR_SCORES = (
+    Metric("foreground_background", "foreground vs background anchors"),
+    Metric("positive_iou", "IoU of the foreground anchors"),
+    Metric("foreground_classes", "foreground anchors per class, rank–frequency"),
+    Metric("relative_top_left", "anchor top-left corners in the GT's frame"),
+    Metric("relative_center", "anchor centres in the GT's frame"),
+    Metric("overlap_foreground", "foreground anchors covering each cell"),
+    Metric("overlap_background", "background anchors covering each cell"),
+)
+
+ANCHORS = Section(
+    name="anchors",
+    title="Anchors: foreground-background and IoU distribution",
+    result_type=AnchorStats,
+    command="anchor-iou",
+    compute=_anchors,
+    to_json=anchor_section,
+    merge_json=_merge_anchors,
+    write_tables=lambda r, ds, out: tables.anchor_tables(r, ds.images.image_id, out),
+    write_figures=lambda r, out: _plots().plot_anchors(r, out),
+    figures=(
+        ("anchors_fg_bg.png", "Fig. 4a: foreground, background and ignored anchors per image."),
+        ("anchors_per_class.png", "Fig. 4b: foreground anchors and instances per class, per image."),
+        ("anchors_positive_iou.png", "Fig. 12a: IoU of the foreground anchors with their GT."),
+        ("anchors_per_gt.png", "Foreground anchors per GT, by COCO size bucket."),
+        ("anchors_relative_spatial.png", "Fig. 14: foreground anchors in the frame of their GT."),
+        ("anchors_overlap.png", "Fig. 15: anchors covering each cell of the normalised image."),
+    ),
+    terminal=terminal.anchor_tables,
+    compare=shift.anchors_shift,
+    html=html_parts.anchors_html,
+    metrics=(
+        *_ANCHOR_SCORES,
+        Metric("fg_bg_ratio", "foreground / background anchors over the dataset", score=False),
+        Metric("foreground_mean", "foreground anchors per image (mean)", score=False),
+        Metric("background_mean", "background anchors per image (mean)", score=False),
+        Metric("ignored_mean", "ignored anchors per image (mean)", score=False),
+        Metric("per_gt.gts", "GT boxes", score=False),
+        Metric("per_gt.foreground_per_gt", "foreground anchors per GT (mean)", score=False),
+        Metric("per_gt.unmatched", "GTs without a foreground anchor", score=False),
+        Metric("per_gt.low_quality_only", "GTs whose foreground anchors are all low-quality matches", score=False),
+        Metric("per_gt.below_pos", "GTs with no anchor at IoU ≥ the positive threshold", score=False),
+    ),
+    shifts=(
+        *_shifts(_ANCHOR_SCORES, *(m.name for m in _ANCHOR_SCORES)),
+        Metric("foreground_per_gt", "shift of: foreground anchors per GT"),
+    ),
+    extra_metrics=_anchor_extras,
+    optional=ANCHORS_NEEDED,
+    merge_shards=_merge_anchor_shards,
+)
+
+# --- the registry --------------------------------------------------------------------------------------------------
+
+SECTIONS: tuple[Section, ...] = (CLASSES, SCALE, LOCATION, ANCHORS)  # in report order
+BY_NAME: dict[str, Section] = {s.name: s for s in SECTIONS}
+BY_COMMAND: dict[str, Section] = {s.command: s for s in SECTIONS}
+
+# Numbers of the dataset head that audits may check: dataset.<name>
+DATASET_METRICS = (
+    Metric("images", "images read", score=False),
+    Metric("boxes", "boxes counted", score=False),
+    Metric("categories", "categories", score=False),
+    Metric("images_without_boxes", "images without a counted box", score=False),
+    Metric("invalid_total", "annotations excluded or repaired while loading", score=False),
+)
+COMPARE_PREFIX = "compare."
+
+
+def metric_table() -> dict[str, Metric]:
+    """Every metric name an audit may check, in report order: ``dataset.*``, each section's, then ``compare.*``."""
+    found = {f"dataset.{m.name}": m for m in DATASET_METRICS}
+    found |= {f"{s.name}.{m.name}": m for s in SECTIONS for m in s.metrics}
+    return found | {f"{COMPARE_PREFIX}{s.name}.{m.name}": m for s in SECTIONS for m in s.shifts}
+
+
+def section_of(metric: str) -> Section | None:
+    """The section a metric name belongs to (``anchors.fg_bg_ratio`` -> anchors); None for ``dataset.*``."""
+    return BY_NAME.get(metric.removeprefix(COMPARE_PREFIX).split(".")[0])
+
+
+def wanted(optional: Sequence[str] = ()) -> tuple[Section, ...]:
+    """The sections a computation makes: every one that is not optional, and the optional ones named."""
+    return tuple(s for s in SECTIONS if not s.optional or s.name in optional)
+
+
+def _plots() -> Any:
+    import imbstat.plots  # matplotlib: loaded only when figures are written
+
+    return imbstat.plots

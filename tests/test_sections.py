@@ -1,0 +1,60 @@
+"""The section registry (report/sections.py) against what the program actually writes."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from imbstat.cli import app
+from imbstat.cli.common import Source
+from imbstat.data.sample import write_sample
+from imbstat.report import build
+from imbstat.report.compare import compare
+from imbstat.report.merge import MERGEABLE
+from imbstat.report.metrics import metrics
+from imbstat.report.sections import BY_COMMAND, SECTIONS, metric_table
+from imbstat.report.taxonomy import TAXONOMY
+
+
+@pytest.fixture(scope="module")
+def sample_results(tmp_path_factory):
+    """The sample with every section, anchors included (image sizes known: every metric has a value)."""
+    path = write_sample(tmp_path_factory.mktemp("sample") / "sample.json")
+    return build.compute(Source(format="coco").load(path), anchors=True)
+
+
+def test_registry_names_every_metric_a_report_and_a_comparison_have(sample_results):
+    doc = sample_results.document()
+    names = set(metric_table())
+    assert set(metrics(doc)) == {n for n in names if not n.startswith("compare.")}
+    assert set(metrics(compare(doc, doc), prefix="compare.")) == {n for n in names if n.startswith("compare.")}
+    assert [s.name for s in SECTIONS] == [k for k in doc if k in {s.name for s in SECTIONS}]  # report order
+
+
+def test_taxonomy_names_registry_metrics():
+    names = metric_table()
+    for problem in TAXONOMY:
+        for metric in [problem.metric, *(name for _, name in problem.extras)]:
+            assert metric is None or metric in names
+
+
+def test_registry_lists_every_figure_and_command(sample_results, tmp_path):
+    written = {p.name for p in sample_results.write_files(tmp_path) if p.suffix == ".png"}
+    assert written == {file for s in SECTIONS for file, _ in s.figures}
+    assert set(MERGEABLE) == {*BY_COMMAND, "report"}
+    assert set(sample_results.results) == {s.name for s in SECTIONS}
+    assert sample_results.anchors is sample_results.results["anchors"]
+
+
+def test_audit_rejects_an_unknown_metric_before_computing(tiny_coco, tmp_path, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("computed before the config was checked")
+
+    monkeypatch.setattr(build, "compute", never)
+    config = tmp_path / "audit.toml"
+    config.write_text('checks = ["classes.gini <= 0.9", "anchors.fg_bg <= 0.5"]\n')
+    result = CliRunner().invoke(app, ["audit", str(tiny_coco), "--config", str(config), "--quiet"])
+    assert result.exit_code == 2, result.output
+    head = f"imbstat: error: {config} (checks[1]): unknown metric 'anchors.fg_bg'; valid names: dataset.images, "
+    assert result.stderr.startswith(head) and result.stderr.count("\n") == 1
+    assert "anchors.fg_bg_ratio" in result.stderr and "compare.classes.tv_distance" in result.stderr
