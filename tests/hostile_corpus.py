@@ -459,7 +459,7 @@ def _duplicate_key_cases() -> list[Case]:
              xfail=owner),
         # the issue names JSON; the other formats have their own repeats: a YAML key, an XML element, a CSV column
         Case("yolo-duplicate-yaml-key", "yolo", "duplicate-key", yolo(YOLO_YAML + "names: [cat, dog]\n"),
-             warned("yolo/data.yaml"), xfail="open: a repeated YAML key is silently taken last"),
+             warned("yolo/data.yaml")),
         Case("voc-duplicate-element", "voc", "duplicate-key",
              voc({"b.xml": VOC_B.replace("<width>120</width>", "<width>120</width><width>120</width>")}),
              warned("voc/Annotations/b.xml"), xfail="formats: a repeated XML element is silently taken first"),

@@ -320,6 +320,21 @@ def test_yaml_alias_bomb_is_refused(dataset: Path):
         load_yolo(data)
 
 
+def test_a_yaml_key_given_twice_is_refused(dataset: Path):
+    data = dataset / "data.yaml"
+    # PyYAML kept the last `names` silently: two classes would read as one
+    data.write_text("train: images/train\nnames: [cat, dog]\nnames: [cat]\n")
+    with pytest.raises(ImbstatError) as e:
+        load_yolo(data)
+    assert str(e.value) == (
+        f"{data} (line 3, column 1): refused: key 'names' given twice in one mapping; "
+        "expected a plain data YAML with each key once"
+    )
+    data.write_text("train: images/train\nnames: {0: cat, 1: dog, 0: emu}\n")  # by hand: the second 0 at column 25
+    with pytest.raises(ImbstatError, match=r"\(line 2, column 25\): refused: key 0 given twice"):
+        load_yolo(data)
+
+
 @pytest.mark.parametrize(
     ("open_", "close", "column"),
     [

@@ -244,7 +244,7 @@ class _Refused(yaml.MarkedYAMLError):
 
 
 class _DataYamlLoader(yaml.SafeLoader):
-    """PyYAML's SafeLoader without aliases and with a bounded depth.
+    """PyYAML's SafeLoader without aliases, with a bounded depth and each mapping key once.
 
     An alias shares its anchor's node, so nested aliases ("billion laughs") build a small graph that
     expands exponentially when it is walked (printed, compared); a data YAML never needs one. PyYAML
@@ -266,6 +266,18 @@ class _DataYamlLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        # PyYAML keeps the last of a key given twice, silently: `names` twice would drop a class list.
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, list | dict):
+                continue  # unhashable: SafeLoader's own error names it
+            if key in seen:
+                raise _Refused(f"key {key!r} given twice in one mapping", key_node.start_mark, " with each key once")
+            seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 def _names(doc: dict, data_yaml: Path) -> dict[int, str]:
