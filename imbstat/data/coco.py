@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,20 +95,22 @@ _EXPECTED = {
     "Extra data": "only whitespace after the document's closing '}'",
     "trailing comma": "another value after ',' (JSON has no trailing commas)",
     "object keys must be strings": "a key in double quotes",
-    "invalid escaped character": 'one of \\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX in a string',
+    "invalid escape": 'one of \\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX in a string',
     "Invalid \\escape": 'one of \\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX in a string',
     "unicode escape": "four hex digits after \\u",
+    "hex escape": "four hex digits after \\u",
     "surrogate pair": "a low surrogate \\uDC00-\\uDFFF after a high one",
     "invalid number": "a JSON number such as 12, -3.5 or 1e-3",
     "UTF-8": "UTF-8 text",
     "Number out of range": "a number of magnitude below 1.8e308 (float64)",
+    "Integer value out of range": f"an integer of at most {sys.get_int_max_str_digits()} digits",
     "Invalid control character": "control characters escaped in strings (\\n, \\t, \\u0000)",
 }
 
 
 def _expected(message: str, where: str | None = None) -> str:
     """``message``, with what was expected where it says only what is wrong (``where``: its JSON path)."""
-    if message.startswith("Expected ") or "expected" in message:
+    if re.search(r"\bexpected\b", message, re.IGNORECASE):  # not "unexpected"
         return message
     for found, expected in _EXPECTED.items():
         if found in message:
@@ -145,10 +148,14 @@ def _decode(
             raise _Truncated from None
         found = _BYTE.search(message)
         # msgspec places trailing characters one past the first of them
-        offset = at(int(found.group(1)) - ("trailing characters" in message)) if found else None
+        k = int(found.group(1)) - ("trailing characters" in message) if found else None
+        offset = None if k is None else at(k)
         if before is not None and offset is not None and offset >= before:
             raise _Truncated from None
         position = None if offset is None else f"byte {offset}"
+        if offset == 0 and text.startswith(b"\xef\xbb\xbf"):
+            raise ImbstatError("JSON starts with a byte-order mark; expected '{' (save the file as UTF-8 without BOM)",
+                               path, position) from None  # fmt: skip
         raise ImbstatError(_expected(_BYTE.sub("", message)), path, position) from None
     except RecursionError:  # not reached within MAX_DEPTH unless the caller's own stack is deep
         message = f"JSON nested too deeply for the decoder; expected at most {MAX_DEPTH} levels"
@@ -308,7 +315,11 @@ def _read_streaming(path: Path, block_bytes: int) -> tuple[_ImageColumns, list[_
             kind = kinds[span.key] if span.typed else msgspec.Raw
             items = _decode(span.text, kind, path, span.base.__add__, rename, before=stream.too_deep)
         except _Truncated:
-            continue  # the reading ended inside this array: the last span (the skeleton says the rest)
+            if span.open:
+                continue  # the reading ended inside this array: the skeleton says the rest
+            with contextlib.suppress(_Truncated):
+                skeleton()
+            raise _ends_early(path, path.stat().st_size) from None  # as msgspec ends a whole read at "\ud800x"
         except ImbstatError:
             with contextlib.suppress(_Truncated):
                 skeleton()  # raises the error before this array, if there is one

@@ -431,4 +431,4 @@ def index_of(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
         # int64 against uint64, str or object: compare Python values, which pandas would otherwise
         # cast to a common dtype (float64 for int64 and uint64, rounding ids beyond 2**53)
         keys, query = keys.astype(object), query.astype(object)
-    return pd.Index(keys, dtype=keys.dtype).get_indexer(query).astype(np.int64)
+    return pd.Index(keys, dtype=object if keys.dtype == object else None).get_indexer(query).astype(np.int64)

@@ -14,6 +14,8 @@ so that streaming accepts and refuses the same documents, at the same byte.
 from __future__ import annotations
 
 import bisect
+import dataclasses
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +39,7 @@ _STEP[[ord("}"), ord("]")]] = -1
 _IS_BRACKET = _STEP != 0  # a bool lookup keeps the per-byte pass at one byte per byte
 _STEP8 = _STEP.astype(np.int8)
 _NOT_STRUCTURE = bytes(sorted(set(range(256)) - set(b'"[]{}')))
-_PAD = b" " * 8
+_PAD = 8  # blanks after a span: msgspec reads at most 6 bytes past a literal's or an escape's start
 _SCALAR_START = frozenset(b'"-0123456789tfn')  # the bytes a JSON value other than an object or array starts with
 
 
@@ -48,6 +50,7 @@ class Span:
     text: bytes  # "[elem,elem,...]", without its "]" when the file ends inside the array
     typed: bool  # elements of one of the caller's keys; False: decode only to check the JSON (other keys,
     # or a text made to fail where the document does, e.g. a missing ',' between two spans)
+    open: bool = False  # the reading ended inside the array: text is cut there, not at an element's end
 
 
 class _Scanner:
@@ -92,30 +95,41 @@ class _Scanner:
         return end - start + (self.backslashes if start == 0 else 0)
 
 
-def too_deep(raw: bytes) -> int | None:
+def too_deep(raw: bytes, block_bytes: int = BLOCK_BYTES) -> int | None:
     """Byte offset of the first bracket of ``raw`` nested deeper than :data:`MAX_DEPTH`; None if none is.
 
-    The check runs on every whole-file load, so it is cheap: C byte passes drop escapes, every
-    byte but quotes and brackets, and the empty strings left (removing two adjacent quotes
+    The check runs on every whole-file load, so it is cheap: per block, C byte passes drop
+    escapes, every byte but quotes and brackets, and empty strings (removing two adjacent quotes
     leaves every other byte on its side of its string), and numpy walks the few bytes left.
     Only a document found too deep is scanned again, by block, to place the bracket.
     """
-    text = raw
-    if text.find(b"\\") >= 0:  # left to right, as JSON pairs escapes: \\ then \"
-        text = text.replace(b"\\\\", b"").replace(b'\\"', b"")
-    a = np.frombuffer(text.translate(None, _NOT_STRUCTURE).replace(b'""', b""), np.uint8)
-    step = _STEP8[a]
-    quotes = np.flatnonzero(a == _QUOTE)
-    if quotes.size:  # brackets inside the strings that are left do not count
-        edge = np.zeros(len(a) + 1, np.int8)
-        edge[quotes[0::2]] += 1
-        edge[quotes[1::2]] -= 1
-        step[np.cumsum(edge[:-1], dtype=np.int8).view(bool)] = 0
-    if not a.size or int(np.cumsum(step, dtype=np.int32).max()) <= MAX_DEPTH:  # +-1 steps pass 513 before any wrap
+    depth = inside = 0  # carried from piece to piece: the depth, whether in a string
+    start = 0
+    while start < len(raw):
+        end = min(start + block_bytes, len(raw))
+        while end < len(raw) and raw[end - 1] == _BACKSLASH:  # an escape is not split
+            end += 1
+        piece = raw[start:end]
+        if b"\\" in piece:  # left to right, as JSON pairs escapes: \\ then \"
+            piece = piece.replace(b"\\\\", b"").replace(b'\\"', b"")
+        a = np.frombuffer(piece.translate(None, _NOT_STRUCTURE).replace(b'""', b""), np.uint8)
+        step = _STEP8[a]
+        quotes = a == _QUOTE
+        if a.size and (inside or quotes.any()):  # brackets inside the strings that are left do not count
+            parity = np.cumsum(quotes, dtype=np.uint8) + np.uint8(inside)  # wraps by 256: parity kept
+            step[(parity & 1).view(bool)] = 0
+            inside = int(parity[-1] & 1)
+        if a.size:
+            levels = np.cumsum(step, dtype=np.int32) + depth
+            if levels.max() > MAX_DEPTH:
+                break
+            depth = int(levels[-1])
+        start = end
+    else:
         return None
     scanner, view = _Scanner(), memoryview(raw)
-    for start in range(0, len(raw), BLOCK_BYTES):
-        where, _, after = scanner.brackets(view[start : start + BLOCK_BYTES])
+    for start in range(0, len(raw), block_bytes):
+        where, _, after = scanner.brackets(view[start : start + block_bytes])
         deep = np.flatnonzero(after > MAX_DEPTH)
         if deep.size:
             return start + int(where[deep[0]])
@@ -149,6 +163,7 @@ class RootArrays:
         self._pending_offset = 0
         self._head = b""  # its first bytes, to decode the skeleton as the document goes on
         self._root = "none"  # "none" (no byte yet), "open", "closed"
+        self._file_size = 0
 
     def skeleton(self) -> bytes:
         """The skeleton read so far; inside an array, followed by the array's first bytes (its
@@ -167,6 +182,7 @@ class RootArrays:
         scanner = _Scanner()
         position = 0  # file offset of the block
         with open(self.path, "rb") as f:
+            self._file_size = os.fstat(f.fileno()).st_size
             while block := f.read(self.block_bytes):
                 where, before, after = scanner.brackets(block)
                 stop = self._stop(block, where, before, after, position)
@@ -184,7 +200,8 @@ class RootArrays:
         self.end = position
         if self._key is not None:  # the reading ended inside an array
             span = self._span(b"".join(self._pending), b"", self._pending_offset, "open")
-            yield span or Span(self._key, self._pending_offset - 1, b"[", False)
+            span = span or Span(self._key, self._pending_offset - 1, b"[", False)
+            yield dataclasses.replace(span, open=True)
 
     def _stop(
         self, block: bytes, where: np.ndarray, before: np.ndarray, after: np.ndarray, position: int
@@ -295,8 +312,12 @@ class RootArrays:
         assert self._key is not None
         key, typed = self._key, self._key in self.keys
         closed = isinstance(ends, bytes)
-        # blanks after a closing bracket: a literal cut at it ("n}") then fails there, as in the document
-        close = ends + _PAD if closed else b"]" + _PAD if ends == "element" else b""
+        # Blanks after the closing bracket, as many as the file has bytes after it (up to 8): msgspec
+        # decides "truncated" by the bytes left, so a literal cut there ("n}") or a "\ud800" near the end
+        # then fails as in the document.
+        after = offset + len(head) + len(tail)  # the file offset of the closing bracket
+        pad = b" " * min(_PAD, max(self._file_size - after - 1, 0))
+        close = ends + pad if closed else b"]" + pad if ends == "element" else b""
         if not self._emitted:
             return Span(key, offset - 1, b"".join((b"[", head, tail, close)), typed)
         n = len(head) + len(tail)
