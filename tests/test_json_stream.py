@@ -146,9 +146,20 @@ PARITY = {
     "trailing whitespace": (_DOC + " \n\t\r ", None),
     "empty arrays": ('{"images": [{"id": 1, "width": 1, "height": 1}], "annotations": [ ], "categories": []}', None),
     "NaN in a box": (_edit("[1, 1, 2, 2]", "[NaN, 1, 2, 2]"), None),
+    "-Infinity in info": (_edit('"info": {', '"info": {"x": -Infinity, '), None),
     "escaped key": (_edit('"annotations"', '"annot\\u0061tions"'), None),
     "trailing garbage": (_DOC + " xyz", f"(byte {len(_DOC) + 1}): {_TRAILING}"),
     "trailing NULs": (_DOC + "\0" * 300, f"(byte {len(_DOC)}): {_TRAILING}"),
+    # the error is msgspec's, wherever the NaN is (json.load's messages differ)
+    "NaN, then trailing garbage": (
+        _edit("[1, 1, 2, 2]", "[NaN, 1, 2, 2]") + " xyz",
+        f"(byte {len(_DOC) + 3}): {_TRAILING}",  # NaN is 2 bytes longer than 1
+    ),
+    "NaN in a name, then a bad value": (
+        _edit('"name": "a"', '"name": "NaN"').replace('"image_id": 2', '"image_id": 2.5'),
+        "($.annotations[1].image_id): Expected 'int | str', got 'float'",
+    ),
+    "NaN for an id": (_edit('"image_id": 2', '"image_id": NaN'), "($.annotations[1].image_id): Expected 'int | str'"),
     "two root objects": (_DOC + _DOC, f"(byte {len(_DOC)}): {_TRAILING}"),
     "extra closing bracket": (_DOC + "}", f"(byte {len(_DOC)}): {_TRAILING}"),
     "truncated": (_DOC[:_CUT], f"(byte {_CUT}): JSON ends early; expected the rest of the document"),
