@@ -134,10 +134,10 @@ def test_source_edited_while_it_is_parsed_makes_the_cache_stale(write_json, monk
     edited = coco_doc(TINY_IMAGES, TINY_ANNOTATIONS[:1], TINY_CATEGORIES)
     decode = coco._decode
 
-    def edit_then_decode(raw, p):
+    def edit_then_decode(raw, *args, **kwargs):
         os.utime(path, ns=(5, 5))
         path.write_text(json.dumps(edited))  # the edit lands after the bytes were read, before parsing ends
-        return decode(raw, p)
+        return decode(raw, *args, **kwargs)
 
     monkeypatch.setattr(coco, "_decode", edit_then_decode)
     first = imbstat.load(path, cache=True)

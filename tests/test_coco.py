@@ -11,6 +11,7 @@ from conftest import COCO_VAL_MINI, coco_doc, needs_shared_data
 
 import imbstat
 from imbstat import ImbstatError
+from imbstat.data.coco import load_coco
 
 
 def test_loads_columns(tiny_coco):
@@ -117,10 +118,14 @@ def test_nan_box_from_python_json_dump(write_json):
     [
         ('{"images": [', "(byte 12): JSON ends early; expected the rest of the document"),
         ('{"images": [}', "(byte 12): JSON is malformed: invalid character; expected a COCO instances JSON document"),
-        ('{"images": [], "annotations": []}', "($): Object missing required field 'categories'"),
+        (
+            '{"images": [], "annotations": []}',
+            "($): Object missing required field 'categories'; expected a COCO instances document: an object "
+            "with images, annotations and categories arrays",
+        ),
         (
             '{"images": [{"id": 1, "width": 5}], "categories": []}',
-            "($.images[0]): Object missing required field 'height'",
+            "($.images[0]): Object missing required field 'height'; expected an image record with id, width and height",
         ),
         (
             '{"images": [{"id": 1, "width": "5", "height": 5}], "categories": []}',
@@ -130,6 +135,16 @@ def test_nan_box_from_python_json_dump(write_json):
             '{"images": [{"id": 1, "width": 5, "height": 5}], "categories": [], '
             '"annotations": [{"image_id": 1, "category_id": 1, "bbox": [1, 2, 3]}]}',
             "($.annotations[0].bbox): Expected 'array' of length 4",
+        ),
+        (
+            '{"images": [{"id": 1, "width": 5, "height": 5}], "categories": [], "annotations": [{"image_id": 1}]}',
+            "($.annotations[0]): Object missing required field 'category_id'; expected an annotation with image_id, "
+            "category_id and bbox [x, y, width, height]",
+        ),
+        (
+            '{"images": [{"id": 1, "width": 5, "height": 5}], "categories": [], '
+            '"annotations": [{"image_id": 1, "category_id": 1, "bbox": [1, 2, 1e999, 4]}]}',
+            "($.annotations[0].bbox[2]): Number out of range; expected a number of magnitude below 1.8e308 (float64)",
         ),
         ('{"images": [], "categories": []}', ": no images found; expected at least one image"),
         (
@@ -170,3 +185,85 @@ def test_real_file_matches_pycocotools():
         non_crowd_images = {a["image_id"] for a in coco.loadAnns(coco.getAnnIds(catIds=[cat], iscrowd=False))}
         assert result.images[k] == len(non_crowd_images)
     assert ds.num_images == len(coco.getImgIds())
+
+
+def test_one_string_id_among_ints_is_the_only_odd_one(write_json):
+    # image "1" (a string) among int ids, and category "1" likewise: ids match by value and type, as in
+    # pycocotools' dicts, so only the boxes naming int 1 lack their image / category; the rest keep theirs
+    doc = coco_doc(
+        [("1", 10, 10), (2, 10, 10), (3, 10, 10)],
+        [(1, 2, [1, 1, 2, 2], 0), (2, 2, [1, 1, 2, 2], 0), (3, 2, [1, 1, 2, 2], 0), (3, 1, [1, 1, 2, 2], 0)],
+        [("1", "a"), (2, "b")],
+    )
+    path = write_json(doc)
+    for ds in (imbstat.load(path), load_coco(path, stream=True, block_bytes=16)):
+        assert ds.images.image_id.tolist() == ["1", 2, 3]
+        assert ds.categories.category_id.tolist() == ["1", 2]
+        assert ds.problems.counts() == {"unknown_image": 1, "unknown_category": 1}
+        assert list(ds.problems.location) == ["annotations[0] (id 1)", "annotations[3] (id 4)"]
+        assert ds.boxes.image.tolist() == [1, 2] and ds.boxes.category.tolist() == [1, 1]
+
+
+def test_duplicate_string_id_is_quoted(write_json):
+    doc = coco_doc([("1", 10, 10), (1, 10, 10), ("1", 10, 10)], [], [(1, "a")])
+    ds = imbstat.load(write_json(doc))
+    assert list(ds.problems.location) == ['images[2] (id "1")']  # int 1 is another image
+    assert ds.images.image_id.tolist() == ["1", 1]
+
+
+BIG = 2**63  # beyond int64; floats merge ids near it (float64 has 53 bits)
+
+
+@pytest.mark.parametrize(
+    ("ids", "dtype"),
+    [
+        ([BIG, BIG + 1, 5], np.uint64),
+        ([2**53, 2**53 + 1, 5], np.int64),
+        ([BIG, -1, BIG + 1], object),  # no integer dtype holds both
+        ([2**64, 2**64 + 1, -(2**63) - 1], object),
+        ([-(2**63) - 1, -(2**63) - 2, 0], object),
+    ],
+)
+def test_big_ids_stay_exact(write_json, ids, dtype):
+    doc = coco_doc(
+        [(i, 10, 10) for i in ids],
+        [(ids[0], ids[2], [1, 1, 2, 2], 0), (ids[1], ids[1], [1, 1, 2, 2], 0), (ids[1], ids[0], [1, 1, 2, 2], 0)],
+        [(i, f"c{k}") for k, i in enumerate(ids)],
+    )
+    for k, ann in enumerate(doc["annotations"]):
+        ann["id"] = ids[k]
+    path = write_json(doc)
+    for ds in (load_coco(path, stream=False), load_coco(path, stream=True, block_bytes=32)):
+        assert ds.images.image_id.dtype == dtype and ds.images.image_id.tolist() == ids
+        assert ds.categories.category_id.dtype == dtype and ds.categories.category_id.tolist() == ids
+        assert len(ds.problems) == 0  # no duplicate image or annotation id, no unknown id
+        assert ds.boxes.image.tolist() == [0, 1, 1] and ds.boxes.category.tolist() == [2, 1, 0]
+
+
+def test_ids_round_trip_the_cache_and_the_report(write_json):
+    from imbstat.data import cache
+    from imbstat.stats.classes import ClassDistribution
+
+    ids = [BIG + 1, 2**64, "x", 3]
+    doc = coco_doc([(i, 10, 10) for i in ids], [(i, i, [1, 1, 2, 2], 0) for i in ids], [(i, str(i)) for i in ids])
+    path = write_json(doc)
+    first = imbstat.load(path, cache=True)
+    cached = cache.read_cache(path, cache.load_options(path, None, None, None, None, None))
+    assert cached is not None
+    for ds in (first, cached):
+        assert ds.images.image_id.tolist() == ids and ds.categories.category_id.tolist() == ids
+        assert ds.boxes.image.tolist() == ds.boxes.category.tolist() == [0, 1, 2, 3]
+    report = json.loads(json.dumps(imbstat.class_distribution(first).to_dict()))  # the JSON report's own ints
+    assert report["category_ids"] == ids
+    assert ClassDistribution.from_dict(report, 4).category_id.tolist() == ids
+    # uint64 ids alone keep their dtype through the cache
+    uint = write_json(coco_doc([(BIG, 10, 10), (BIG + 1, 10, 10)], [], [(1, "a")]), "uint.json")
+    imbstat.load(uint, cache=True)
+    cached = cache.read_cache(uint, cache.load_options(uint, None, None, None, None, None))
+    assert cached.images.image_id.dtype == np.uint64 and cached.images.image_id.tolist() == [BIG, BIG + 1]
+
+
+def test_huge_iscrowd_is_crowd(write_json):
+    doc = coco_doc([(1, 10, 10)], [(1, 1, [1, 1, 2, 2], 2**70), (1, 1, [1, 1, 2, 2], 0)], [(1, "a")])
+    ds = imbstat.load(write_json(doc))
+    assert ds.boxes.iscrowd.tolist() == [True, False]

@@ -24,12 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from imbstat.data.dataset import Boxes, Categories, Dataset, Images, Problems
+from imbstat.data.dataset import Boxes, Categories, Dataset, Images, Problems, id_column
 from imbstat.data.source import ReadLog, changed_inputs
 from imbstat.errors import ImbstatError
 
 CACHE_SCHEMA = 2  # 2: keyed on the ReadLog of every input (1 fingerprinted the source only, after parsing);
-# image sizes outside valid_image_size excluded and COCO duplicate keys counted at load
+# image sizes outside valid_image_size excluded, COCO duplicate keys counted at load, and ids exact
+# (uint64, or JSON text where ints and strings mix or exceed 64 bits)
 # Below this size parsing is about as fast as reading a cache: load() caches bigger sources only.
 AUTO_CACHE_ABOVE = 64 << 20
 _log = logging.getLogger(__name__)
@@ -146,15 +147,34 @@ def _read_table(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def _id_columns(name: str, ids: np.ndarray) -> dict[str, np.ndarray]:
+    """An id column as Parquet holds it: as it is, or as JSON texts (``name_json``) where it
+    holds ints Parquet has no type for (beyond 64 bits) or ints next to strings."""
+    from pandas.api.types import infer_dtype
+
+    if ids.dtype != object or infer_dtype(ids, skipna=False) in ("string", "empty"):
+        return {name: ids}
+    return {f"{name}_json": np.asarray([json.dumps(v) for v in ids.tolist()], object)}
+
+
+def _ids_of(table: dict[str, np.ndarray], name: str) -> np.ndarray:
+    if f"{name}_json" in table:
+        return id_column([json.loads(v) for v in table[f"{name}_json"]])
+    return table[name]
+
+
 def _tables(ds: Dataset) -> dict[str, dict[str, np.ndarray]]:
     b, c = ds.boxes, ds.categories
-    categories = {"category_id": c.category_id, "name": c.name.astype(str)}
+    categories = {**_id_columns("category_id", c.category_id), "name": c.name.astype(str)}
     if c.supercategory is not None:
         categories["supercategory"] = c.supercategory.astype(str)
     if c.frequency is not None:
         categories["frequency"] = c.frequency.astype(str)
     return {
-        "images": {f.name: getattr(ds.images, f.name) for f in dataclasses.fields(Images)},
+        "images": {
+            **_id_columns("image_id", ds.images.image_id),
+            **{f.name: getattr(ds.images, f.name) for f in dataclasses.fields(Images) if f.name != "image_id"},
+        },
         "boxes": {
             "image": b.image,
             "category": b.category,
@@ -177,7 +197,7 @@ def _tables(ds: Dataset) -> dict[str, dict[str, np.ndarray]]:
 
 def _dataset(t: dict, path: str, format: str) -> Dataset:
     im, bx, ca, pr = (t[name] for name in _TABLES)
-    images = Images(*(im[f.name] for f in dataclasses.fields(Images)))
+    images = Images(_ids_of(im, "image_id"), *(im[f.name] for f in dataclasses.fields(Images) if f.name != "image_id"))
     xyxy = np.empty((len(bx["x1"]), 4), np.float64)
     for k, name in enumerate(("x1", "y1", "x2", "y2")):
         xyxy[:, k] = bx.pop(name)  # each column freed once copied
@@ -185,7 +205,7 @@ def _dataset(t: dict, path: str, format: str) -> Dataset:
         bx["image"], bx["category"], xyxy, *(bx[k].astype(bool) for k in ("iscrowd", "difficult", "group_of"))
     )
     categories = Categories(
-        ca["category_id"],
+        _ids_of(ca, "category_id"),
         ca["name"].astype(object),
         ca["supercategory"].astype(object) if "supercategory" in ca else None,
         ca["frequency"].astype(object) if "frequency" in ca else None,

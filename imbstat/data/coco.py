@@ -13,11 +13,15 @@ Each repeat is a ``duplicate_key`` warning naming the key and its byte offset.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -33,10 +37,11 @@ from imbstat.data.dataset import (
     assemble,
     concat_columns,
     first_occurrence,
+    id_column,
     index_of,
 )
 from imbstat.data.json_keys import Repeat, document_repeats, record_repeats, root_arrays
-from imbstat.data.json_stream import BLOCK_BYTES, Span, top_level_arrays
+from imbstat.data.json_stream import BLOCK_BYTES, MAX_DEPTH, RootArrays, Span, too_deep
 from imbstat.data.source import read_input
 from imbstat.errors import ImbstatError
 
@@ -96,12 +101,165 @@ def _present(items: list, kind: type) -> list[int]:
     return counts
 
 
+def _repeat_problems(repeats: list[Repeat]) -> Problems:
+    """One ``duplicate_key`` problem per repeat, in file order."""
+    return Problems.of(
+        Reason.DUPLICATE_KEY,
+        [r.array if r.index < 0 else f"{r.array}[{r.index}]" for r in repeats],
+        [
+            f'key "{r.key}" again at byte {r.position}; '
+            + ("every array is read" if r.index < 0 else "its last value is used")
+            for r in repeats
+        ],
+    )
+
+
+class _Truncated(Exception):
+    """The text ends inside a value: an error only where the text is the whole document."""
+
+
+_NAN = re.compile(rb"\b(NaN|Infinity)\b")  # -Infinity too
+_STAND_IN = {b"NaN": b"0.0", b"Infinity": b"1.000000"}  # floats of the same length
+_BYTE = re.compile(r"\s*\(byte (\d+)\)")
+# What a COCO document needs where a value was missing or wrong, by the JSON path's record kind.
+_RECORD = {
+    "images": "an image record with id, width and height",
+    "annotations": "an annotation with image_id, category_id and bbox [x, y, width, height]",
+    "categories": "a category with id and name",
+}
+_DOCUMENT = "a COCO instances document: an object with images, annotations and categories arrays"
+# What was expected instead, for each of msgspec's (and json's) complaints that says only what is wrong.
+_EXPECTED = {
+    "trailing characters": "only whitespace after the document's closing '}'",
+    "trailing comma": "another value after ',' (JSON has no trailing commas)",
+    "object keys must be strings": "a key in double quotes",
+    "invalid escape": 'one of \\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX in a string',
+    "unicode escape": "four hex digits after \\u",
+    "hex escape": "four hex digits after \\u",
+    "surrogate pair": "a low surrogate \\uDC00-\\uDFFF after a high one",
+    "invalid number": "a JSON number such as 12, -3.5 or 1e-3",
+    "UTF-8": "UTF-8 text",
+    "Number out of range": "a number of magnitude below 1.8e308 (float64)",
+    "Integer value out of range": f"an integer of at most {sys.get_int_max_str_digits()} digits",
+}
+
+
+def _expected(message: str, where: str | None = None) -> str:
+    """``message``, with what was expected where it says only what is wrong (``where``: its JSON path)."""
+    if re.search(r"\bexpected\b", message, re.IGNORECASE):  # not "unexpected"
+        return message
+    for found, expected in _EXPECTED.items():
+        if found in message:
+            return f"{message}; expected {expected}"
+    if "missing required field" in message:
+        record = re.match(r"\$\.(\w+)\[\d+\]$", where or "")
+        return f"{message}; expected {_RECORD.get(record.group(1), _DOCUMENT) if record else _DOCUMENT}"
+    return f"{message}; expected a COCO instances JSON document"
+
+
+def _decode(
+    text: bytes,
+    kind: Any,
+    path: Path,
+    at: Callable[[int], int] = int,
+    rename: Callable[[str], str] = str,
+    before: int | None = None,
+) -> Any:
+    """``text`` decoded as ``kind``; raises ImbstatError (or _Truncated) naming the document's position.
+
+    ``at`` maps a byte offset in ``text`` to the file's, ``rename`` a JSON path in it to the document's:
+    the whole-file and streamed loads share this one function, so they say the same about the same bytes.
+    With ``before``, the text is cut at that file offset (a too-deep bracket): an error found there
+    (a number cut short) is not one.
+    """
+    try:
+        return msgspec.json.decode(text, type=kind)
+    except msgspec.ValidationError as e:
+        raise _invalid(e, path, rename) from None
+    except msgspec.DecodeError as e:
+        if _NAN.search(text):  # Python's json.dump writes NaN; accept it like json.load does
+            return _decode_lenient(text, kind, path, at, rename, before)
+        message = str(e)
+        if "truncated" in message:
+            raise _Truncated from None
+        found = _BYTE.search(message)
+        # msgspec places trailing characters one past the first of them
+        k = int(found.group(1)) - ("trailing characters" in message) if found else None
+        offset = None if k is None else at(k)
+        if before is not None and offset is not None and offset >= before:
+            raise _Truncated from None
+        position = None if offset is None else f"byte {offset}"
+        if offset == 0 and text.startswith(b"\xef\xbb\xbf"):
+            raise ImbstatError("JSON starts with a byte-order mark; expected '{' (save the file as UTF-8 without BOM)",
+                               path, position) from None  # fmt: skip
+        raise ImbstatError(_expected(_BYTE.sub("", message)), path, position) from None
+    except RecursionError:  # not reached within MAX_DEPTH unless the caller's own stack is deep
+        message = f"JSON nested too deeply for the decoder; expected at most {MAX_DEPTH} levels"
+        raise ImbstatError(message, path) from None
+
+
+def _decode_lenient(
+    text: bytes, kind: Any, path: Path, at: Callable[[int], int], rename: Callable[[str], str], before: int | None
+) -> Any:
+    """``text`` with NaN / Infinity, as Python's json.dump writes them, decoded as json.load reads them.
+
+    msgspec first reads a copy with floats of the same length in their place, so that anything
+    else wrong is its error at its byte, whichever part of a document holds a NaN.
+    """
+    _decode(_NAN.sub(lambda m: _STAND_IN[m.group(0)], text), kind, path, at, rename, before)
+    # json.load's values; the text is msgspec's valid JSON, so only what msgspec skipped can upset json
+    # (bytes that are not UTF-8, integers over 4300 digits), and that is skipped here too
+    obj = json.loads(text.decode("utf-8", "surrogateescape"), parse_int=_skipped_int)
+    if kind is msgspec.Raw:
+        return None
+    try:
+        return msgspec.convert(obj, type=kind)
+    except msgspec.ValidationError as e:
+        raise _invalid(e, path, rename) from None
+
+
+def _skipped_int(digits: str) -> int:
+    """An integer as json.load reads it; 0 beyond Python's digit limit (msgspec refused those in our fields)."""
+    return int(digits) if len(digits) <= sys.get_int_max_str_digits() else 0
+
+
+def _invalid(e: msgspec.ValidationError, path: Path, rename: Callable[[str], str]) -> ImbstatError:
+    message, _, where = str(e).partition(" - at ")
+    where = rename(where.strip("`") or "$")
+    return ImbstatError(_expected(message.replace("`", "'"), where), path, where)
+
+
+def _ends_early(path: Path, end: int) -> ImbstatError:
+    return ImbstatError("JSON ends early; expected the rest of the document", path, f"byte {end}")
+
+
+def _nested(path: Path, offset: int) -> ImbstatError:
+    return ImbstatError(
+        f"JSON nested deeper than {MAX_DEPTH} levels; expected a COCO instances document (about 5 deep)",
+        path,
+        f"byte {offset}",
+    )
+
+
+def _renamer(key: str, first: int) -> Callable[[str], str]:
+    """The JSON path in an array's text (``$[i]...``) as the document names it: element ``first + i`` of ``key``.
+
+    The arrays of a root key given twice count on from one to the next, as the streamed read meets them.
+    """
+
+    def rename(where: str) -> str:
+        found = re.match(r"\$\[(\d+)\](.*)", where)
+        return f"$.{key}[{first + int(found.group(1))}]{found.group(2)}" if found else f"$.{key}"
+
+    return rename
+
+
 def _decode_arrays(raw: bytes, arrays: list[tuple[str, int, int]], path: Path) -> _File:
     """The document with each root array given twice read in full: (key, "[" offset, "]" offset) in file order."""
     lists: dict[str, list] = {key: [] for key in _KINDS}
     for key, start, end in arrays:
-        span = Span(key, start + 1, raw[start : end + 1], start)
-        lists[key] += _decode_span(span, list[_KINDS[key]], len(lists[key]), path)
+        rename = _renamer(key, len(lists[key]))
+        lists[key] += _decode(raw[start : end + 1], list[_KINDS[key]], path, start.__add__, rename)
     return _File(**lists)
 
 
@@ -116,69 +274,26 @@ def _raise_as_streamed(raw: bytes, path: Path) -> None:
     except (IndexError, ValueError):  # the scan met bytes past the error that are no JSON
         return
     if arrays is not None:
-        _decode_arrays(raw, arrays, path)
-
-
-def _repeat_problems(repeats: list[Repeat]) -> Problems:
-    """One ``duplicate_key`` problem per repeat, in file order."""
-    return Problems.of(
-        Reason.DUPLICATE_KEY,
-        [r.array if r.index < 0 else f"{r.array}[{r.index}]" for r in repeats],
-        [
-            f'key "{r.key}" again at byte {r.position}; '
-            + ("every array is read" if r.index < 0 else "its last value is used")
-            for r in repeats
-        ],
-    )
-
-
-def _decode(raw: bytes, path: Path) -> _File:
-    try:
-        return msgspec.json.decode(raw, type=_File)
-    except msgspec.ValidationError as e:
-        message, _, where = str(e).partition(" - at ")
-        raise ImbstatError(message.replace("`", "'"), path, where.strip("`") or "$") from None
-    except msgspec.DecodeError as e:
-        if re.search(rb"\b(NaN|-?Infinity)\b", raw):
-            # Python's json.dump writes NaN; accept it like json.load does.
-            return _decode_lenient(raw, path)
-        message = str(e)
-        if "truncated" in message:
-            raise ImbstatError("JSON ends early; expected the rest of the document", path, f"byte {len(raw)}") from None
-        found = re.search(r"\(byte (\d+)\)", message)
-        position = f"byte {found.group(1)}" if found else None
-        message = re.sub(r"\s*\(byte \d+\)", "", message)
-        raise ImbstatError(f"{message}; expected a COCO instances JSON document", path, position) from None
-
-
-def _decode_lenient(raw: bytes, path: Path) -> _File:
-    try:
-        obj = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        position = f"byte {e.pos}" if isinstance(e, json.JSONDecodeError) else None
-        raise ImbstatError(f"malformed JSON: {getattr(e, 'msg', e)}", path, position) from None
-    try:
-        return msgspec.convert(obj, type=_File)
-    except msgspec.ValidationError as e:
-        message, _, where = str(e).partition(" - at ")
-        raise ImbstatError(message.replace("`", "'"), path, where.strip("`") or "$") from None
-
-
-def _ids(values: list[int | str]) -> np.ndarray:
-    """int64 ids, or str where any id is a string (as np.asarray makes them: 7 -> "7")."""
-    return np.asarray(values) if values else np.zeros(0, np.int64)
+        with contextlib.suppress(_Truncated):  # an array cut short: the document's own error stands
+            _decode_arrays(raw, arrays, path)
 
 
 def _concat_ids(parts: list[np.ndarray]) -> list[np.ndarray]:
-    """Parts of one id column made concatenable: all str if any part holds strings."""
-    if any(p.dtype.kind == "U" for p in parts) and any(p.dtype.kind != "U" for p in parts):
-        return [p.astype(str) for p in parts]
-    return parts
+    """Parts of one id column made concatenable: as they are where they agree, else as objects
+    (str ids next to int ones, uint64 next to int64), for :func:`_settle_ids` to type the whole."""
+    if len({p.dtype for p in parts}) == 1 or all(p.dtype.kind == "U" for p in parts):
+        return parts
+    return [p.astype(object) for p in parts]
+
+
+def _settle_ids(column: np.ndarray) -> np.ndarray:
+    """An id column joined from parts, typed as :func:`id_column` types the whole (int64 where it fits)."""
+    return id_column(column) if column.dtype == object else column
 
 
 @dataclass
 class _ImageColumns:
-    id: np.ndarray  # [I] int64 or str
+    id: np.ndarray  # [I] int64, uint64, str or object: see id_column
     width: np.ndarray  # [I] float64
     height: np.ndarray  # [I] float64
     file_name: np.ndarray  # [I] object str
@@ -187,7 +302,7 @@ class _ImageColumns:
     def of(cls, images: list[_Image]) -> _ImageColumns:
         n = len(images)
         return cls(
-            _ids([im.id for im in images]),
+            id_column([im.id for im in images]),
             np.fromiter((im.width for im in images), np.float64, n),
             np.fromiter((im.height for im in images), np.float64, n),
             np.fromiter((im.file_name or "" for im in images), object, n),
@@ -200,48 +315,57 @@ class _ImageColumns:
         ids = _concat_ids([p.id for p in parts])
         rows = [[i, p.width, p.height, p.file_name] for i, p in zip(ids, parts, strict=True)]
         parts.clear()
-        return cls(*concat_columns(rows))
+        ids, *rest = concat_columns(rows)
+        return cls(_settle_ids(ids), *rest)
 
 
 @dataclass
 class _AnnotationColumns:
-    image_id: np.ndarray  # [N] int64 or str
+    image_id: np.ndarray  # [N] int64, uint64, str or object: see id_column
     category_id: np.ndarray  # [N]
     xywh: np.ndarray  # [N, 4] float64
     iscrowd: np.ndarray  # [N] bool
-    ann_id: np.ndarray  # [N] int64, or object when ids are strings or missing
+    ann_id: np.ndarray  # [N] as id_column makes it; object where ids are missing (None)
 
     @classmethod
     def of(cls, anns: list[_Annotation]) -> _AnnotationColumns:
         n = len(anns)
         return cls(
-            _ids([a.image_id for a in anns]),
-            _ids([a.category_id for a in anns]),
+            id_column([a.image_id for a in anns]),
+            id_column([a.category_id for a in anns]),
             np.array([a.bbox for a in anns], np.float64).reshape(n, 4),
-            np.fromiter((a.iscrowd or 0 for a in anns), np.int64, n) != 0,
-            np.asarray([a.id for a in anns], dtype=None if all(type(a.id) is int for a in anns) else object),
+            np.fromiter(((a.iscrowd or 0) != 0 for a in anns), bool, n),  # any int: 2**70 is crowd too
+            id_column([a.id for a in anns]),
         )
 
     @classmethod
     def concat(cls, parts: list[_AnnotationColumns]) -> _AnnotationColumns:
         if not parts:
             return cls.of([])
-        kind = object if any(p.ann_id.dtype == object for p in parts) else None
-        image_ids, category_ids = _concat_ids([p.image_id for p in parts]), _concat_ids([p.category_id for p in parts])
-        rows = [[i, c, p.xywh, p.iscrowd, p.ann_id.astype(kind) if kind else p.ann_id]
-                for i, c, p in zip(image_ids, category_ids, parts, strict=True)]  # fmt: skip
+        columns = [_concat_ids([getattr(p, name) for p in parts]) for name in ("image_id", "category_id", "ann_id")]
+        rows = [[i, c, p.xywh, p.iscrowd, a] for i, c, a, p in zip(*columns, parts, strict=True)]
         parts.clear()  # the column lists now hold the only references, which concat_columns drops
-        return cls(*concat_columns(rows))
+        image_id, category_id, xywh, iscrowd, ann_id = concat_columns(rows)
+        return cls(_settle_ids(image_id), _settle_ids(category_id), xywh, iscrowd, _settle_ids(ann_id))
 
 
 def _read_whole(path: Path) -> tuple[_ImageColumns, list[_Category], _AnnotationColumns, list[Repeat]]:
     raw = read_input(path, EXPECTED_FILE)
+    deep = too_deep(raw)
     try:
-        doc = _decode(raw, path)
+        if deep is not None:
+            _decode(raw[:deep], _File, path, before=deep)  # an error before the deep bracket comes first
+        else:
+            doc = _decode(raw, _File, path)
+    except _Truncated:
+        if deep is None:
+            raise _ends_early(path, len(raw)) from None
     except ImbstatError as e:
-        if re.match(r"\$\.(images|annotations|categories)\[", e.position or ""):
+        if deep is None and re.match(r"\$\.(images|annotations|categories)\[", e.position or ""):
             _raise_as_streamed(raw, path)
         raise
+    if deep is not None:
+        raise _nested(path, deep)
     present = {key: _present(getattr(doc, key), kind) for key, kind in _KINDS.items()}
     repeats, arrays = document_repeats(raw, _FIELDS, present)
     if arrays is not None:  # a root key given twice: the decoder kept its last array only
@@ -257,23 +381,58 @@ def _read_streaming(
 
     Millions of image structs alive at once cost several times their columns (and the
     allocator keeps the freed memory): columns per span keep the peak near the data.
+    The rest of the document (its skeleton) is decoded at the end, or when a span is found
+    wrong (a wrong value before that span is the first error, as the whole-file decode says).
     """
     images: list[_ImageColumns] = []
     categories: list[_Category] = []
     parts: list[_AnnotationColumns] = []
-    seen: set[str] = set()
     count = {"images": 0, "categories": 0, "annotations": 0}
     kinds = {"images": list[_Image], "categories": list[_Category], "annotations": list[_Annotation]}
     repeats: list[Repeat] = []
     array: dict[str, int] = {}  # the "[" of the array of each key being read
-    for span in top_level_arrays(path, set(kinds), block_bytes):
-        seen.add(span.key)
+    stream = RootArrays(path, set(kinds), block_bytes)
+
+    first_of: dict[int, int] = {}  # the elements of its key before each array ("[" offset), as met
+    last: list[Span] = []  # the span met last: inside an array, the skeleton holds that array's first bytes
+
+    def in_document(where: str) -> str:
+        """A JSON path in the skeleton as the document names it: the elements of the array read
+        when the skeleton was taken count on from its key's earlier arrays."""
+        found = re.match(r"\$\.(\w+)\[(\d+)\](.*)", where)
+        if not last or found is None or found.group(1) != last[0].key:
+            return where
+        return f"$.{last[0].key}[{first_of[last[0].array] + int(found.group(2))}]{found.group(3)}"
+
+    def skeleton() -> _File:
+        return _decode(stream.skeleton(), _File, path, stream.file_offset, in_document, before=stream.too_deep)
+
+    for span in stream:
+        last[:] = [span]
+        if span.key in count:
+            first_of.setdefault(span.array, count[span.key])
+        first = count[span.key] if span.typed else 0
+        try:
+            kind = kinds[span.key] if span.typed else msgspec.Raw
+            rename = _renamer(span.key, first)
+            items = _decode(span.text, kind, path, span.base.__add__, rename, before=stream.too_deep)
+        except _Truncated:
+            if span.open:
+                continue  # the reading ended inside this array: the skeleton says the rest
+            with contextlib.suppress(_Truncated):
+                skeleton()
+            raise _ends_early(path, path.stat().st_size) from None  # as msgspec ends a whole read at "\ud800x"
+        except ImbstatError:
+            with contextlib.suppress(_Truncated):
+                skeleton()  # raises the error before this array, if there is one
+            raise
+        if not span.typed:
+            continue
         if array.setdefault(span.key, span.array) != span.array:  # a new array of a key seen before
             repeats.append(Repeat(span.key, -1, span.key, span.array))
             array[span.key] = span.array
-        items = _decode_span(span, kinds[span.key], count[span.key], path)
         present = _present(items, _KINDS[span.key])
-        repeats += record_repeats(span.text, _FIELDS[span.key], present, span.key, count[span.key], span.offset - 1)
+        repeats += record_repeats(span.text, _FIELDS[span.key], present, span.key, first, span.base)
         count[span.key] += len(items)
         if span.key == "annotations":
             parts.append(_AnnotationColumns.of(items))
@@ -281,27 +440,14 @@ def _read_streaming(
             images.append(_ImageColumns.of(items))
         else:
             categories.extend(items)
-    for key in ("images", "categories"):
-        if key not in seen:
-            raise ImbstatError(f"Object missing required field '{key}'", path, "$")
-    return _ImageColumns.concat(images), categories, _AnnotationColumns.concat(parts), repeats
-
-
-def _decode_span(span: Span, kind: type, first: int, path: Path) -> list:
     try:
-        return msgspec.json.decode(span.text, type=kind)
-    except msgspec.ValidationError as e:
-        message, _, where = str(e).partition(" - at ")
-        found = re.match(r"`\$\[(\d+)\](.*)`", where)
-        position = f"$.{span.key}[{first + int(found.group(1))}]{found.group(2)}" if found else f"$.{span.key}"
-        raise ImbstatError(message.replace("`", "'"), path, position) from None
-    except msgspec.DecodeError as e:
-        if re.search(rb"\b(NaN|-?Infinity)\b", span.text):  # as json.load accepts
-            return msgspec.convert(json.loads(span.text), type=kind)
-        found = re.search(r"\(byte (\d+)\)", str(e))
-        position = f"byte {span.offset + int(found.group(1)) - 1}" if found else None
-        message = re.sub(r"\s*\(byte \d+\)", "", str(e))
-        raise ImbstatError(f"{message}; expected a COCO instances JSON document", path, position) from None
+        skeleton()
+    except _Truncated:
+        raise (_ends_early(path, stream.end) if stream.too_deep is None else _nested(path, stream.too_deep)) from None
+    if stream.too_deep is not None:  # not reached: the reading stops inside the root object
+        raise _nested(path, stream.too_deep)
+    repeats.sort(key=attrgetter("position"))  # in file order, as the whole-file read lists them
+    return _ImageColumns.concat(images), categories, _AnnotationColumns.concat(parts), repeats
 
 
 def _repeated(ids: np.ndarray) -> np.ndarray:
@@ -314,12 +460,27 @@ def _repeated(ids: np.ndarray) -> np.ndarray:
     return np.flatnonzero(series.duplicated().to_numpy() & series.notna().to_numpy())
 
 
+def _id_text(value: object) -> str:
+    """An id as the JSON has it: a string id quoted, so that "1" and 1 read apart."""
+    return json.dumps(value) if isinstance(value, str) else str(value)
+
+
 def load_coco(path: str | Path, stream: bool | None = None, block_bytes: int = BLOCK_BYTES) -> Dataset:
     """Load a COCO-layout instances JSON (COCO, LVIS, Objects365) into a Dataset.
 
+    Ids (of images, categories, annotations) are JSON integers or strings, kept exactly and
+    matched by value *and* type, as pycocotools' dicts match them: an annotation's
+    ``"image_id": 1`` names the image ``"id": 1``, not ``"id": "1"``. So one id written as a
+    string among integers leaves every other box in place, and only the boxes that name an
+    id no record has are counted as ``unknown_image`` / ``unknown_category``. Integers
+    beyond 2**53 (and beyond int64) stay exact: ``Images.image_id`` is int64 where every id
+    fits, else uint64, else object; str when all are strings; object when both kinds occur.
+
     Files above :data:`STREAM_ABOVE` bytes (or with ``stream``) are read in
     blocks: their annotations become numpy columns span by span, so memory
-    grows with the columns, not with the file.
+    grows with the columns, not with the file. Both reads accept and refuse the same
+    documents, and name the same position. JSON nested deeper than
+    :data:`~imbstat.data.json_stream.MAX_DEPTH` levels is refused at its first too-deep bracket.
     """
     path = Path(path)
     if stream is None:
@@ -331,7 +492,9 @@ def load_coco(path: str | Path, stream: bool | None = None, block_bytes: int = B
     first = first_occurrence(img_ids)
     if not first.all():
         rows = np.flatnonzero(~first)
-        problems.append(Problems.of(Reason.DUPLICATE_IMAGE_ID, [f"images[{i}] (id {img_ids[i]})" for i in rows]))
+        problems.append(
+            Problems.of(Reason.DUPLICATE_IMAGE_ID, [f"images[{i}] (id {_id_text(img_ids[i])})" for i in rows])
+        )
     source_row = np.flatnonzero(first)  # assemble excludes the invalid sizes among them
     images = Images(
         img_ids[first],
@@ -341,11 +504,11 @@ def load_coco(path: str | Path, stream: bool | None = None, block_bytes: int = B
         np.ones(len(source_row), bool),
     )
 
-    cat_ids = np.asarray([c.id for c in cats])
+    cat_ids = id_column([c.id for c in cats])
     if not first_occurrence(cat_ids).all():
         dup = int(np.flatnonzero(~first_occurrence(cat_ids))[0])
         raise ImbstatError(
-            f"category id {cat_ids[dup]} repeats an earlier category; expected unique ids",
+            f"category id {_id_text(cat_ids[dup])} repeats an earlier category; expected unique ids",
             path,
             f"$.categories[{dup}]",
         )
@@ -363,7 +526,9 @@ def load_coco(path: str | Path, stream: bool | None = None, block_bytes: int = B
     repeated = _repeated(ann_ids)
     if repeated.size:
         problems.append(
-            Problems.of(Reason.DUPLICATE_ANNOTATION_ID, [f"annotations[{i}] (id {ann_ids[i]})" for i in repeated])
+            Problems.of(
+                Reason.DUPLICATE_ANNOTATION_ID, [f"annotations[{i}] (id {_id_text(ann_ids[i])})" for i in repeated]
+            )
         )
     xywh, iscrowd = anns.xywh, anns.iscrowd
     del anns
@@ -373,9 +538,9 @@ def load_coco(path: str | Path, stream: bool | None = None, block_bytes: int = B
     boxes = Boxes.build(image, category, xywh, iscrowd=iscrowd)
 
     def describe(rows: np.ndarray) -> list[str]:
-        return [f"annotations[{i}] (id {ann_ids[i]})" for i in rows]
+        return [f"annotations[{i}] (id {_id_text(ann_ids[i])})" for i in rows]
 
     def describe_images(rows: np.ndarray) -> list[str]:
-        return [f"images[{source_row[i]}] (id {images.image_id[i]})" for i in rows]
+        return [f"images[{source_row[i]}] (id {_id_text(images.image_id[i])})" for i in rows]
 
     return assemble(str(path), "coco", images, categories, boxes, describe, problems, describe_images=describe_images)

@@ -152,6 +152,9 @@ class _Input(io.RawIOBase):
     def tell(self) -> int:
         return self._file.tell()
 
+    def fileno(self) -> int:  # for os.fstat: the size of what is read, not of what the name names now
+        return self._file.fileno()
+
     def close(self) -> None:
         if self.closed:
             return

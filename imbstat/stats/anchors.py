@@ -17,6 +17,7 @@ from imbstat.anchors.generate import AnchorGrid
 from imbstat.anchors.matches import Matches
 from imbstat.anchors.presets import Preset, load_preset, preset_from_dict
 from imbstat.data import BoxFilter, Dataset
+from imbstat.data.dataset import id_column
 from imbstat.scores import ClassScores, score_1d, score_2d
 from imbstat.stats.histogram import Histogram, plain
 from imbstat.stats.scale import SIZE_BUCKETS, size_bucket
@@ -126,8 +127,10 @@ class AnchorStats:
             value = raw[name]
             if name == "foreground_per_gt":
                 value = Histogram.from_dict(value)
-            elif name in ("category_id", "name"):
-                value = np.asarray(value, object if name == "name" else None)
+            elif name == "category_id":
+                value = id_column(value)
+            elif name == "name":
+                value = np.asarray(value, object)
             elif isinstance(value, list):
                 empty_shape = (0, 3) if name == "per_image" or name.startswith("gt_") else (0,)
                 value = np.asarray(value, np.int64).reshape(np.shape(value) if value else empty_shape)

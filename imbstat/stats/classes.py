@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from imbstat.data import BoxFilter, Dataset
+from imbstat.data.dataset import id_column
 from imbstat.scores import ClassScores, score_1d
 from imbstat.stats.histogram import Histogram, plain
 
@@ -76,7 +77,7 @@ class ClassDistribution:
         ordered = [rows[c] for c in d["category_ids"]]
         has_frequency = bool(ordered) and "frequency" in ordered[0]
         return cls(
-            np.asarray(d["category_ids"]),
+            id_column(d["category_ids"]),  # exact: np.asarray makes ids beyond 2**53 floats
             np.asarray([r["name"] for r in ordered], object),
             np.asarray([r["instances"] for r in ordered], np.int64),
             np.asarray([r["images"] for r in ordered], np.int64),

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from imbstat.data import BoxFilter, Dataset
+from imbstat.data.dataset import id_column
 from imbstat.scores import score_1d, score_2d
 from imbstat.stats.histogram import plain
 
@@ -59,7 +60,7 @@ class LocationDistribution:
         for k, c in enumerate(ids):
             if c in rows:
                 per_class[k], names[k] = rows[c]["counts"], rows[c]["name"]
-        return cls(np.asarray(ids), names, per_class)
+        return cls(id_column(ids), names, per_class)
 
     @staticmethod
     def grid_scores(counts: np.ndarray) -> dict[str, float]:
