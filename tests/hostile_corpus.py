@@ -466,7 +466,7 @@ def _duplicate_key_cases() -> list[Case]:
         Case("openimages-duplicate-column", "openimages", "duplicate-key",
              openimages(rows=tuple(r + "," + r.split(",")[4] for r in OI_ROWS), special=lambda base: write(
                  base / "boxes.csv", (base / "boxes.csv").read_text().replace("IsInside", "IsInside,XMin", 1))),
-             warned("oi/boxes.csv"), xfail="open: a repeated CSV column is silently taken first"),
+             warned("oi/boxes.csv")),
     ]  # fmt: skip
 
 

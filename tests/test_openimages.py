@@ -313,3 +313,14 @@ def test_huge_coordinates_are_counted_without_warnings(csvs, tmp_path: Path):
     assert ds.problems.reasons() == [Reason.CLIPPED_TO_IMAGE, Reason.NAN_COORDINATE]
     assert list(ds.problems.location) == ["line 2", "line 3"]
     np.testing.assert_array_equal(ds.boxes.xyxy, [[320, 0, 640, 480], [0, 0, 640, 480]])  # by hand: 0.5 * 640
+
+
+def test_a_column_given_twice_is_refused(tmp_path: Path):
+    # pandas reads the first XMin and renames the second "XMin.1": which one holds the boxes is a guess
+    text = "ImageID,LabelName,XMin,XMax,YMin,YMax,XMin\na,/m/a,0,1,0,1,0.5\n"
+    boxes = _write(tmp_path, "b.csv", text)
+    with pytest.raises(ImbstatError) as e:
+        load_openimages(boxes)
+    assert str(e.value) == f"{boxes} (line 1): column XMin given twice in the header; expected each column once"
+    unused = _write(tmp_path, "c.csv", "ImageID,LabelName,XMin,XMax,YMin,YMax,Source,Source\na,/m/a,0,1,0,1,x,y\n")
+    assert len(load_openimages(unused).boxes) == 1  # a column imbstat does not read may repeat

@@ -144,9 +144,13 @@ def _read_boxes(path: Path) -> _BoxColumns:
     """The box CSV's used columns, read in chunks so that only one chunk's strings are alive at a time."""
     try:
         with open_input(path, EXPECTED_BOXES) as f:
-            header = pd.read_csv(f, nrows=0).columns
+            # header=None: the names as written (pandas renames a repeated column "XMin.1")
+            header = pd.read_csv(f, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0].tolist()
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise _read_error(e, path) from None
+    repeated = sorted({c for c in header if header.count(c) > 1} & {*REQUIRED, "IsGroupOf"})
+    if repeated:  # which copy holds the boxes? pandas would take the first, silently
+        raise ImbstatError(f"column {repeated[0]} given twice in the header; expected each column once", path, "line 1")
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise ImbstatError(
