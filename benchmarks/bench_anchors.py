@@ -120,14 +120,14 @@ def child(kind: str, path: str, *args: int) -> dict[str, Any]:
     # One-time start-up, timed apart: importing numba and loading the compiled kernel from its on-disk
     # cache happen at the first call in a process (the whole-run row (3) includes them).
     start = time.perf_counter()
-    imbstat.anchor_stats(ds.select_images(np.arange(ds.num_images) < 8), PRESET, method="sparse")
+    imbstat.anchor_stats(ds.select_images(np.arange(ds.num_images) < 8), preset=PRESET, method="sparse")
     out["warm_up"] = time.perf_counter() - start
     if kind == "stats":  # what imbstat.anchor_stats costs, matching and statistics together
         start = time.perf_counter()
-        imbstat.anchor_stats(ds, PRESET, method="sparse", threads=1)  # the figure the speed-up uses
+        imbstat.anchor_stats(ds, preset=PRESET, method="sparse", threads=1)  # the figure the speed-up uses
         out["anchor_stats"] = time.perf_counter() - start
         start = time.perf_counter()
-        imbstat.anchor_stats(ds, PRESET, method="sparse")  # labelling on every core, as by default
+        imbstat.anchor_stats(ds, preset=PRESET, method="sparse")  # labelling on every core, as by default
         out["anchor_stats_all_cores"] = time.perf_counter() - start
     elif kind == "match":  # the matching alone: engine batches + match_sparse, nothing accumulated
         preset = PRESETS[PRESET]
@@ -156,7 +156,7 @@ def child(kind: str, path: str, *args: int) -> dict[str, Any]:
         for method in ("dense", "sparse"):
             anchor_grid.cache_clear()
             start = time.perf_counter()
-            reports[method] = imbstat.anchor_stats(sub, PRESET, method=method)
+            reports[method] = imbstat.anchor_stats(sub, preset=PRESET, method=method)
             out[method] = time.perf_counter() - start
         dense, sparse = (json.dumps(reports[m].to_dict(), sort_keys=True) for m in ("dense", "sparse"))
         out["identical"] = float(dense == sparse)

@@ -95,9 +95,9 @@ def measure(path: Path, device: str, batch_sizes: list[int], memory_mb: float, i
             out["phase"][f"{method}, batch {size}"] = {"seconds": seconds, "images_per_s": rate, "foreground": labelled}
             print(f"{method}, batch {size}: {seconds:.2f} s, {rate:,.0f} images/s", file=sys.stderr, flush=True)
 
-    anchor_stats(ds.select_images(np.arange(ds.num_images) < 8), preset, method="sparse")  # numba's cache load
+    anchor_stats(ds.select_images(np.arange(ds.num_images) < 8), preset=preset, method="sparse")  # numba's cache load
     start = time.perf_counter()
-    sparse = anchor_stats(ds, preset, method="sparse")
+    sparse = anchor_stats(ds, preset=preset, method="sparse")
     out["anchor_stats_sparse_s"] = time.perf_counter() - start
     expected = sparse.raw_dict()
     out["stats"] = {}
@@ -106,7 +106,7 @@ def measure(path: Path, device: str, batch_sizes: list[int], memory_mb: float, i
         best = max(phases, key=lambda k: phases[k]["images_per_s"])
         size = int(best.rsplit(" ", 1)[1])
         start = time.perf_counter()
-        result = anchor_stats(ds, preset, device=device, method=method, batch_size=size, memory_mb=memory_mb)
+        result = anchor_stats(ds, preset=preset, device=device, method=method, batch_size=size, memory_mb=memory_mb)
         _synchronize(device)
         got = result.raw_dict()
         out["stats"][method] = {

@@ -22,7 +22,7 @@ def main(path: str) -> None:
     classes = imbstat.class_distribution(ds)
     print(f"{ds.num_images} images, {len(ds.boxes)} boxes, {len(ds.categories)} classes ({ds.format})")
     print("groups:", classes.group_counts())
-    print("scores:", {k: round(v, 4) for k, v in classes.scores.to_dict().items()})
+    print("scores:", {k: round(v, 4) for k, v in classes.scores.items()})
     frame = classes.to_frame()
     head = frame.head(max(1, len(frame) // 10))
     print(f"top 10 % of classes ({len(head)}): {', '.join(head['name'])}")

@@ -158,7 +158,7 @@ def _emd_grid(a: np.ndarray, b: np.ndarray, warm: bool = True) -> tuple[float, d
                       potentials_init=start)  # fmt: skip
     potentials = {"u": np.full(grid * grid, np.nan), "v": np.full(grid * grid, np.nan)}
     potentials["u"][src], potentials["v"][dst] = log["u"], log["v"]
-    return float(w1) * moved, potentials
+    return float(w1 * moved), potentials  # a plain float: numpy's scalar leaks into scores otherwise
 
 
 def _coarse_potentials(

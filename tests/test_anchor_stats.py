@@ -54,7 +54,7 @@ def test_grid_coverage_equals_coverage_of_every_anchor():
 
 def test_toy_dataset_by_hand(write_json):
     ds = imbstat.load(write_json(coco_doc([(1, 64, 64)], [(1, 1, [4, 0, 32, 32], 0)], [(1, "a"), (2, "b")])))
-    s = imbstat.anchor_stats(ds, TOY, grid=4)
+    s = imbstat.anchor_stats(ds, preset=TOY, grid=4)
     # 16 anchors [16c - 16, 16r - 16, 16c + 16, 16r + 16]; GT [4, 0, 36, 32]:
     # (r1, c1) IoU 896/1152 = 0.778 -> foreground; (r1, c2) 640/1408 = 0.455 -> ignored; the rest background
     assert s.totals == {"total": 16, "foreground": 1, "background": 14, "ignored": 1}
@@ -86,19 +86,24 @@ def _small(ds_path):
 @needs_shared_data
 def test_dense_equals_sparse_on_real_data():
     ds, preset = _small(COCO_VAL_MINI)
-    _assert_same(imbstat.anchor_stats(ds, preset, method="dense"), imbstat.anchor_stats(ds, preset, method="sparse"))
+    _assert_same(
+        imbstat.anchor_stats(ds, preset=preset, method="dense"),
+        imbstat.anchor_stats(ds, preset=preset, method="sparse"),
+    )
 
 
 def test_dense_equals_sparse_and_shards_merge(tmp_path):
     from imbstat.data.sample import write_sample
 
     ds, preset = _small(write_sample(tmp_path / "sample.json", num_images=24))
-    sparse = imbstat.anchor_stats(ds, preset, method="sparse", batch_size=5, threads=1)
-    _assert_same(imbstat.anchor_stats(ds, preset, method="dense", batch_size=3), sparse)
-    _assert_same(imbstat.anchor_stats(ds, preset, method="sparse", batch_size=2, threads=3), sparse)  # 2·3 in flight
+    sparse = imbstat.anchor_stats(ds, preset=preset, method="sparse", batch_size=5, threads=1)
+    _assert_same(imbstat.anchor_stats(ds, preset=preset, method="dense", batch_size=3), sparse)
+    _assert_same(
+        imbstat.anchor_stats(ds, preset=preset, method="sparse", batch_size=2, threads=3), sparse
+    )  # 2·3 in flight
     assert sparse.totals["foreground"] > 0 and sparse.positive_iou_low_quality.sum() > 0
     half = np.arange(ds.num_images) % 2 == 0
-    parts = [imbstat.anchor_stats(ds.select_images(k), preset) for k in (half, ~half)]
+    parts = [imbstat.anchor_stats(ds.select_images(k), preset=preset) for k in (half, ~half)]
     merged = AnchorStats.merge(parts)
     order = np.concatenate([np.flatnonzero(half), np.flatnonzero(~half)])
     _assert_same(dataclasses.replace(merged, per_image=merged.per_image[np.argsort(order)]), sparse)
@@ -114,12 +119,12 @@ def test_compiled_tally_equals_numpy(tmp_path, write_json, monkeypatch, preset_n
     # (anchor [0, 0, 32, 32] -> IoU 1; anchors [16, 0, 48, 32] and [32, 0, 64, 32] vs [32, 0, 48, 32] -> 0.5)
     toy = imbstat.load(write_json(coco_doc([(1, 64, 64)], [(1, 1, [0, 0, 32, 32], 0), (1, 1, [32, 0, 16, 32], 0)],
                                            [(1, "a")])))  # fmt: skip
-    compiled = [imbstat.anchor_stats(ds, preset, batch_size=5), imbstat.anchor_stats(toy, TOY, grid=4)]
+    compiled = [imbstat.anchor_stats(ds, preset=preset, batch_size=5), imbstat.anchor_stats(toy, preset=TOY, grid=4)]
     assert compiled[1].positive_iou[[10, 19]].tolist() == [2, 1] and compiled[1].positive_iou_low_quality.sum() == 0
     assert compiled[0].positive_iou_low_quality.sum() > 0
     monkeypatch.setitem(sys.modules, "imbstat.stats.anchor_kernel", None)  # import fails: the numpy code runs
-    _assert_same(imbstat.anchor_stats(ds, preset, batch_size=5), compiled[0])
-    _assert_same(imbstat.anchor_stats(toy, TOY, grid=4), compiled[1])
+    _assert_same(imbstat.anchor_stats(ds, preset=preset, batch_size=5), compiled[0])
+    _assert_same(imbstat.anchor_stats(toy, preset=TOY, grid=4), compiled[1])
 
 
 def test_pixel_sizes_required(tmp_path):

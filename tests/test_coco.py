@@ -177,7 +177,7 @@ def test_real_file_matches_pycocotools():
     coco = COCO(str(COCO_VAL_MINI))
     ds = imbstat.load(COCO_VAL_MINI)
     result = imbstat.class_distribution(ds)
-    crowd = imbstat.class_distribution(ds, imbstat.BoxFilter(include_crowd=True))
+    crowd = imbstat.class_distribution(ds, box_filter=imbstat.BoxFilter(include_crowd=True))
     for k, cat in enumerate(ds.categories.category_id.tolist()):
         assert result.instances[k] == len(coco.getAnnIds(catIds=[cat], iscrowd=False))  # pycocotools
         assert crowd.instances[k] == len(coco.getAnnIds(catIds=[cat]))
@@ -255,7 +255,7 @@ def test_ids_round_trip_the_cache_and_the_report(write_json):
         assert ds.boxes.image.tolist() == ds.boxes.category.tolist() == [0, 1, 2, 3]
     report = json.loads(json.dumps(imbstat.class_distribution(first).to_dict()))  # the JSON report's own ints
     assert report["category_ids"] == ids
-    assert ClassDistribution.from_dict(report, 4).category_id.tolist() == ids
+    assert ClassDistribution.from_dict(report).category_id.tolist() == ids
     # uint64 ids alone keep their dtype through the cache
     uint = write_json(coco_doc([(BIG, 10, 10), (BIG + 1, 10, 10)], [], [(1, "a")]), "uint.json")
     imbstat.load(uint, cache=True)

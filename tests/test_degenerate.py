@@ -188,7 +188,7 @@ def test_engine_refuses_a_resize_that_loses_a_side(write_json):
     ds = imbstat.load(write_json(coco_doc([(1, 100, 300)], [(1, 1, [0, 0, 10, 10], 0)], [(1, "a")])))
     tiny = dataclasses.replace(TOY, name="tiny", resize=Resize(1, 1))
     with pytest.raises(ImbstatError) as e:
-        imbstat.anchor_stats(ds, tiny)
+        imbstat.anchor_stats(ds, preset=tiny)
     # by hand: s = min(1 / 100, 1 / 300) = 1/300; width int(100/300 + 0.5) = 0, height int(1 + 0.5) = 1
     assert e.value.detail == (
         "image 1 of 100x300 px resizes to 0x1 px under preset tiny (resize 1x1); expected 1 to 2147483647 px per side"
@@ -249,15 +249,17 @@ def _toy(write_json, boxes: list[tuple]) -> imbstat.Dataset:
 
 def test_zero_boxes_one_box_and_all_crowd(write_json):
     # TOY: one 64×64 image, 16 anchors [16c - 16, 16r - 16, 16c + 16, 16r + 16] (tests/test_anchors.py)
-    none = imbstat.anchor_stats(_toy(write_json, []), TOY, grid=4)
+    none = imbstat.anchor_stats(_toy(write_json, []), preset=TOY, grid=4)
     assert none.totals == {"total": 16, "foreground": 0, "background": 16, "ignored": 0}
     assert none.gt_count.sum() == 0 and none.positive_iou.sum() == 0 and none.overlap_foreground.sum() == 0
     # crowd GTs take no part in matching: the same labels as no box at all
-    crowd = imbstat.anchor_stats(_toy(write_json, [(1, 1, [0, 0, 32, 32], 1), (1, 1, [8, 8, 20, 20], 1)]), TOY, grid=4)
+    crowd = imbstat.anchor_stats(
+        _toy(write_json, [(1, 1, [0, 0, 32, 32], 1), (1, 1, [8, 8, 20, 20], 1)]), preset=TOY, grid=4
+    )
     assert crowd.totals == none.totals and crowd.gt_count.sum() == 0
     np.testing.assert_array_equal(crowd.overlap_background, none.overlap_background)
     # one GT exactly on anchor (1, 1): IoU 1; edge neighbours 512 / 1536 = 1/3, corner ones 256 / 1792: background
-    one = imbstat.anchor_stats(_toy(write_json, [(1, 1, [0, 0, 32, 32], 0)]), TOY, grid=4)
+    one = imbstat.anchor_stats(_toy(write_json, [(1, 1, [0, 0, 32, 32], 0)]), preset=TOY, grid=4)
     assert one.totals == {"total": 16, "foreground": 1, "background": 15, "ignored": 0}
     assert np.flatnonzero(one.positive_iou).tolist() == [19] and one.gt_count.tolist() == [[0, 1, 0]]
 

@@ -20,7 +20,7 @@ def test_class_distribution_by_hand(tiny_coco):
     assert r.classes_per_image.counts.tolist() == [1, 2]  # image 3: 0 classes, images 1 and 2: 1 each
     assert r.groups.tolist() == ["rare", "rare", "absent"]
     assert r.to_frame()["name"].tolist() == ["cat", "dog", "emu"]
-    crowd = imbstat.class_distribution(imbstat.load(tiny_coco), BoxFilter(include_crowd=True))
+    crowd = imbstat.class_distribution(imbstat.load(tiny_coco), box_filter=BoxFilter(include_crowd=True))
     assert crowd.instances.tolist() == [3, 1, 0]
     assert crowd.images.tolist() == [2, 1, 0]
 
@@ -99,9 +99,9 @@ def test_statistics_over_box_chunks_equal_one_pass(tmp_path, monkeypatch):
     assert ds.boxes.iscrowd.any() and len(ds.boxes) > 50
     functions = (imbstat.class_distribution, imbstat.scale_distribution, imbstat.location_distribution)
     filters = (BoxFilter(), BoxFilter(include_crowd=True))
-    one_pass = [fn(ds, f) for fn in functions for f in filters]
+    one_pass = [fn(ds, box_filter=f) for fn in functions for f in filters]
     monkeypatch.setattr(imbstat.data.dataset, "STATS_CHUNK_ROWS", 7)  # an image's boxes span chunks
-    for got, expected in zip([fn(ds, f) for fn in functions for f in filters], one_pass, strict=True):
+    for got, expected in zip([fn(ds, box_filter=f) for fn in functions for f in filters], one_pass, strict=True):
         _assert_same(got, expected)
 
 

@@ -99,7 +99,8 @@ def anchor_iou(
     if method == "sparse" and device != "cpu":
         echo(f"imbstat: note: the sparse path runs on the CPU; --device {device} is not used", err=True)
     with progress(ds.num_images, quiet) as advance:
-        result = anchor_stats(ds, chosen, device, method, batch_size, box_filter, grid, advance, memory)
+        result = anchor_stats(ds, preset=chosen, device=device, method=method, batch_size=batch_size,
+                              box_filter=box_filter, grid=grid, progress=advance, memory_mb=memory)  # fmt: skip
     options = {**asdict(box_filter), "device": device, "method": method, "batch_size": batch_size, "grid": grid}
     emit("anchor-iou", ds, anchor_section(result, ds), options, json, terminal.anchor_tables(result))
     if out:

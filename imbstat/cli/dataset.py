@@ -81,7 +81,7 @@ def class_dist(
 
     ds = source.load(path)
     box_filter = source.box_filter
-    result = class_distribution(ds, box_filter)
+    result = class_distribution(ds, box_filter=box_filter)
     emit(
         "class-dist",
         ds,
@@ -112,7 +112,7 @@ def scale(
 
     ds = source.load(path)
     box_filter = source.box_filter
-    result = scale_distribution(ds, box_filter, bins=bins)
+    result = scale_distribution(ds, box_filter=box_filter, bins=bins)
     if result.missing:
         echo(f"imbstat: note: {result.missing}", err=True)
     emit("scale", ds, result.to_dict(), {**asdict(box_filter), "bins": bins}, json, [terminal.scale_table(result)])
@@ -139,7 +139,7 @@ def location(
 
     ds = source.load(path)
     box_filter = source.box_filter
-    result = location_distribution(ds, box_filter, grid=grid)
+    result = location_distribution(ds, box_filter=box_filter, grid=grid)
     emit(
         "location",
         ds,

@@ -50,7 +50,7 @@ def plot_classes(result: ClassDistribution, out_dir: str | Path) -> list[Path]:
             result.num_images,
             "Objects per image",
             "objects in the image",
-            result.histogram_scores()["objects_per_image"],
+            result.scores["objects_per_image"],
             out_dir,
             "objects_per_image.png",
         ),
@@ -59,7 +59,7 @@ def plot_classes(result: ClassDistribution, out_dir: str | Path) -> list[Path]:
             result.num_images,
             "Distinct classes per image",
             "distinct classes in the image",
-            result.histogram_scores()["classes_per_image"],
+            result.scores["classes_per_image"],
             out_dir,
             "classes_per_image.png",
         ),
@@ -93,9 +93,9 @@ def _long_tail(result: ClassDistribution, out_dir: str | Path) -> Path:
     s = result.scores
     ax.set_title(
         f"Instances per class, rank–frequency ({k:,} classes, {int(counts.sum()):,} instances) — "
-        f"W1 score {fmt_score(s.w1_score)}\n"
-        f"imbalance ratio {_ratio(s.imbalance_ratio)} · Gini {fmt_score(s.gini)} · "
-        f"top-10% share {fmt_score(s.top10_share)} · normalised entropy {fmt_score(s.normalized_entropy)}",
+        f"W1 score {fmt_score(s['w1_score'])}\n"
+        f"imbalance ratio {_ratio(s['imbalance_ratio'])} · Gini {fmt_score(s['gini'])} · "
+        f"top-10% share {fmt_score(s['top10_share'])} · normalised entropy {fmt_score(s['normalized_entropy'])}",
         fontsize=10,
     )
     return save(fig, out_dir, "classes_long_tail.png")

@@ -26,7 +26,6 @@ from rich.table import Table
 
 from imbstat.anchors.presets import Preset
 from imbstat.data import BoxFilter, Dataset
-from imbstat.errors import ImbstatError
 from imbstat.report import html_parts, shift, tables, terminal
 from imbstat.stats import (
     AnchorStats,
@@ -110,8 +109,7 @@ def _shifts(metrics: tuple[Metric, ...], *names: str) -> tuple[Metric, ...]:
 
 
 def _merge_classes(parts: list[dict]) -> dict:
-    # num_images feeds nothing that to_dict writes; the dataset head carries the sum.
-    return ClassDistribution.merge([ClassDistribution.from_dict(p, 0) for p in parts]).to_dict()
+    return ClassDistribution.merge([ClassDistribution.from_dict(p) for p in parts]).to_dict()
 
 
 _CLASS_METRICS = (
@@ -129,7 +127,7 @@ CLASSES = Section(
     title="Class imbalance (foreground-foreground)",
     result_type=ClassDistribution,
     command="class-dist",
-    compute=lambda ds, run: class_distribution(ds, run.box_filter),
+    compute=lambda ds, run: class_distribution(ds, box_filter=run.box_filter),
     to_json=lambda r, ds: r.to_dict(),
     merge_json=_merge_classes,
     write_tables=lambda r, ds, out: tables.class_tables(r, out),
@@ -168,7 +166,7 @@ SCALE = Section(
     title="Scale imbalance",
     result_type=ScaleDistribution,
     command="scale",
-    compute=lambda ds, run: scale_distribution(ds, run.box_filter),
+    compute=lambda ds, run: scale_distribution(ds, box_filter=run.box_filter),
     to_json=lambda r, ds: r.to_dict(),
     merge_json=lambda parts: ScaleDistribution.merge([ScaleDistribution.from_dict(p) for p in parts]).to_dict(),
     write_tables=lambda r, ds, out: tables.scale_tables(r, out),
@@ -210,7 +208,7 @@ LOCATION = Section(
     title="Spatial imbalance: object location",
     result_type=LocationDistribution,
     command="location",
-    compute=lambda ds, run: location_distribution(ds, run.box_filter),
+    compute=lambda ds, run: location_distribution(ds, box_filter=run.box_filter),
     to_json=lambda r, ds: r.to_dict(per_class=True),
     merge_json=_merge_location,
     write_tables=lambda r, ds, out: tables.location_tables(r, out),
@@ -235,18 +233,16 @@ LOCATION = Section(
 
 def anchor_section(result: AnchorStats, ds: Dataset) -> dict[str, Any]:
     """The anchors JSON; a shard's also carries ``raw``, every count, so that ``imbstat merge`` is exact."""
-    return result.to_dict() | ({"raw": result.raw_dict()} if ds.shard else {})
+    return result.to_dict(raw=bool(ds.shard))
 
 
 def _anchors(ds: Dataset, run: Run) -> AnchorStats:
-    return anchor_stats(ds, run.preset, run.device, run.method, run.batch_size, run.box_filter,
-                        progress=run.progress, threads=run.threads)  # fmt: skip
+    return anchor_stats(ds, preset=run.preset, device=run.device, method=run.method, batch_size=run.batch_size,
+                        box_filter=run.box_filter, progress=run.progress, threads=run.threads)  # fmt: skip
 
 
 def _merge_anchors(parts: list[dict]) -> dict:
-    if any("raw" not in p for p in parts):
-        raise ImbstatError("an anchors section without 'raw' counts; write the shards' reports with --shard I/N")
-    return AnchorStats.merge([AnchorStats.from_raw(p["raw"], p["preset"]) for p in parts]).to_dict()
+    return AnchorStats.merge([AnchorStats.from_dict(p) for p in parts]).to_dict()
 
 
 def _merge_anchor_shards(parts: list[AnchorStats], ds: Dataset, shards: int) -> AnchorStats:

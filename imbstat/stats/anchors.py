@@ -11,6 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from imbstat.anchors.engine import Batch, GroundTruth, Matcher, batches, ground_truth, make_matcher, resolve_method
 from imbstat.anchors.generate import AnchorGrid
@@ -18,8 +19,10 @@ from imbstat.anchors.matches import Matches
 from imbstat.anchors.presets import Preset, load_preset, preset_from_dict
 from imbstat.data import BoxFilter, Dataset
 from imbstat.data.dataset import id_column
+from imbstat.errors import ImbstatError
 from imbstat.scores import ClassScores, score_1d, score_2d
 from imbstat.stats.histogram import Histogram, plain
+from imbstat.stats.protocol import check_same, first_part
 from imbstat.stats.scale import SIZE_BUCKETS, size_bucket
 
 IOU_BINS = 20  # 0.05 wide on [0, 1]
@@ -57,9 +60,22 @@ class AnchorStats:
     gts_dropped: int
 
     @classmethod
+    def empty(cls, ds: Dataset, *, preset: str | Preset = "retinanet", grid: int = 32) -> AnchorStats:
+        """The result over none of ``ds``'s images: the identity of :meth:`merge`."""
+        k, zeros = len(ds.categories), functools.partial(np.zeros, dtype=np.int64)
+        return cls(
+            preset if isinstance(preset, Preset) else load_preset(preset), ds.categories.category_id,
+            ds.categories.name, zeros((0, 3)), zeros(k), zeros(IOU_BINS), zeros(IOU_BINS),
+            *(zeros((k, 3)) for _ in range(5)), Histogram.of_integers(zeros(0)),
+            *(zeros((grid, grid)) for _ in range(4)), 0,
+        )  # fmt: skip
+
+    @classmethod
     def merge(cls, parts: Sequence[AnchorStats]) -> AnchorStats:
-        """Combine results over disjoint sets of images (shards) of one dataset."""
-        first = parts[0]
+        """Combine results over disjoint sets of images (shards) of one dataset, with one preset and grid."""
+        first = first_part(parts, "anchor")
+        for field in ("preset", "grid", "category_id"):
+            check_same(parts, "anchor", field)
         summed = {
             name: sum(getattr(p, name) for p in parts)
             for name in cls.__dataclass_fields__
@@ -118,8 +134,11 @@ class AnchorStats:
         return out
 
     @classmethod
-    def from_raw(cls, raw: dict, preset: dict) -> AnchorStats:
-        """Inverse of :meth:`raw_dict`, with the preset from the report's ``preset`` block."""
+    def from_dict(cls, d: dict) -> AnchorStats:
+        """The result back from :meth:`to_dict` with ``raw`` (a shard's anchors section), e.g. to merge shards."""
+        if "raw" not in d:
+            raise ImbstatError("an anchors section without 'raw' counts; write the shards' reports with --shard I/N")
+        raw = d["raw"]
         fields = {}
         for name in cls.__dataclass_fields__:
             if name == "preset":
@@ -135,9 +154,24 @@ class AnchorStats:
                 empty_shape = (0, 3) if name == "per_image" or name.startswith("gt_") else (0,)
                 value = np.asarray(value, np.int64).reshape(np.shape(value) if value else empty_shape)
             fields[name] = value
-        return cls(preset=preset_from_dict(preset), **fields)
+        return cls(preset=preset_from_dict(d["preset"]), **fields)
 
-    def to_dict(self) -> dict:
+    def to_frame(self) -> pd.DataFrame:
+        """One row per category, by foreground anchors descending (ties in dataset order): category_id,
+        name, foreground, foreground_per_image (mean over the images), instances (the GTs labelled)."""
+        order = np.argsort(-self.class_foreground, kind="stable")
+        return pd.DataFrame(
+            {
+                "category_id": self.category_id[order],
+                "name": self.name[order],
+                "foreground": self.class_foreground[order],
+                "foreground_per_image": self.class_foreground[order] / max(self.num_images, 1),
+                "instances": self.gt_count.sum(axis=1)[order],
+            }
+        )
+
+    def to_dict(self, *, raw: bool = False) -> dict:
+        """The JSON fields; with ``raw``, also every count (:meth:`raw_dict`), which :meth:`from_dict` needs."""
         totals = self.totals
         n = max(self.num_images, 1)
         mean = self.per_image.mean(axis=0) if self.num_images else np.zeros(3)
@@ -156,16 +190,7 @@ class AnchorStats:
                     for j, label in enumerate(("foreground", "background", "ignored"))
                 },
             },
-            "per_class": [
-                {
-                    "category_id": plain(self.category_id[k]),
-                    "name": str(self.name[k]),
-                    "foreground": int(self.class_foreground[k]),
-                    "foreground_per_image": float(self.class_foreground[k] / n),
-                    "instances": int(instances[k]),
-                }
-                for k in np.argsort(-self.class_foreground, kind="stable")
-            ],
+            "per_class": [{k: plain(v) for k, v in row.items()} for row in self.to_frame().to_dict(orient="records")],
             "positive_iou": {
                 "edges": self.iou_edges.tolist(),
                 "counts": self.positive_iou.tolist(),
@@ -198,7 +223,7 @@ class AnchorStats:
             },
             "scores": self.scores,
             "preset": self.preset.to_dict(),
-        }
+        } | ({"raw": self.raw_dict()} if raw else {})
 
 
 def _gt_row(s: AnchorStats, k: slice, b: slice | int) -> dict[str, float]:
@@ -409,6 +434,7 @@ class _Accumulator:
 
 def anchor_stats(
     ds: Dataset,
+    *,
     preset: str | Preset = "retinanet",
     device: str = "cpu",
     method: str = "auto",

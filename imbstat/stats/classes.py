@@ -12,6 +12,7 @@ from imbstat.data import BoxFilter, Dataset
 from imbstat.data.dataset import id_column
 from imbstat.scores import ClassScores, score_1d
 from imbstat.stats.histogram import Histogram, plain
+from imbstat.stats.protocol import check_same, first_part
 
 # LVIS groups classes by the number of training images that contain them.
 RARE_MAX_IMAGES = 10
@@ -39,6 +40,7 @@ class ClassDistribution:
 
     @classmethod
     def empty(cls, ds: Dataset) -> ClassDistribution:
+        """The result over none of ``ds``'s images: the identity of :meth:`merge`."""
         k = len(ds.categories)
         zero = Histogram.of_integers(np.zeros(0, np.int64))
         return cls(
@@ -55,10 +57,8 @@ class ClassDistribution:
     @classmethod
     def merge(cls, parts: Sequence[ClassDistribution]) -> ClassDistribution:
         """Combine results over disjoint sets of images (shards) of one dataset."""
-        first = parts[0]
-        for p in parts[1:]:
-            if not np.array_equal(p.category_id, first.category_id):
-                raise ValueError("cannot merge class distributions over different categories")
+        first = first_part(parts, "class distribution")
+        check_same(parts, "class distribution", "category_id")
         return cls(
             first.category_id,
             first.name,
@@ -71,8 +71,9 @@ class ClassDistribution:
         )
 
     @classmethod
-    def from_dict(cls, d: dict, num_images: int) -> ClassDistribution:
+    def from_dict(cls, d: dict) -> ClassDistribution:
         """The result back from its JSON fields (:meth:`to_dict`), e.g. to merge shards' reports."""
+        objects_per_image = Histogram.from_dict(d["objects_per_image"])
         rows = {row["category_id"]: row for row in d["classes"]}
         ordered = [rows[c] for c in d["category_ids"]]
         has_frequency = bool(ordered) and "frequency" in ordered[0]
@@ -81,9 +82,9 @@ class ClassDistribution:
             np.asarray([r["name"] for r in ordered], object),
             np.asarray([r["instances"] for r in ordered], np.int64),
             np.asarray([r["images"] for r in ordered], np.int64),
-            Histogram.from_dict(d["objects_per_image"]),
+            objects_per_image,
             Histogram.from_dict(d["classes_per_image"]),
-            num_images,
+            objects_per_image.total,  # every image is counted in it, one without a box in bin 0
             np.asarray([r["frequency"] for r in ordered], object) if has_frequency else None,
         )
 
@@ -102,11 +103,10 @@ class ClassDistribution:
         return np.argsort(-self.instances, kind="stable")
 
     @property
-    def scores(self) -> ClassScores:
-        return ClassScores.of(self.instances)
-
-    def histogram_scores(self) -> dict[str, float]:
+    def scores(self) -> dict[str, float]:
+        """The class measures of :class:`~imbstat.scores.ClassScores`, then the per-image histograms' 2·W1."""
         return {
+            **ClassScores.of(self.instances).to_dict(),
             "objects_per_image": score_1d(self.objects_per_image.counts),
             "classes_per_image": score_1d(self.classes_per_image.counts),
         }
@@ -138,7 +138,7 @@ class ClassDistribution:
             "groups": self.group_counts(),
             "objects_per_image": self.objects_per_image.to_dict(),
             "classes_per_image": self.classes_per_image.to_dict(),
-            "scores": {**self.scores.to_dict(), **self.histogram_scores()},
+            "scores": self.scores,
         }
 
 
@@ -149,7 +149,7 @@ def _distinct(keys: np.ndarray) -> np.ndarray:
     return keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
 
 
-def class_distribution(ds: Dataset, box_filter: BoxFilter = BoxFilter()) -> ClassDistribution:
+def class_distribution(ds: Dataset, *, box_filter: BoxFilter = BoxFilter()) -> ClassDistribution:
     """Fig. 5a–c of the survey for ``ds``: per-class instances and images, per-image histograms."""
     k, n_img = len(ds.categories), ds.num_images
     instances, objects = np.zeros(k, np.int64), np.zeros(n_img, np.int64)

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from imbstat.errors import ImbstatError
+from imbstat.stats.protocol import first_part
+
 
 @dataclass(frozen=True)
 class Histogram:
@@ -49,13 +52,18 @@ class Histogram:
     @classmethod
     def merge(cls, parts: Sequence[Histogram]) -> Histogram:
         """Sum of histograms with the same edges; integer histograms are padded to the longest."""
+        first_part(parts, "histogram")
         longest = max(parts, key=lambda h: h.counts.size)
         counts = np.zeros(longest.counts.size, np.int64)
         for h in parts:
             if not np.array_equal(h.edges, longest.edges[: h.edges.size]) or (
                 h.edges.size != longest.edges.size and not _is_integer(h)
             ):
-                raise ValueError("cannot merge histograms with different edges")
+                raise ImbstatError(
+                    f"cannot merge histogram results with different edges: {h.edges.size - 1} bins on "
+                    f"[{h.edges[0]}, {h.edges[-1]}] and {longest.edges.size - 1} on [{longest.edges[0]}, "
+                    f"{longest.edges[-1]}]; expected the same bins"
+                )
             counts[: h.counts.size] += h.counts
         return cls(longest.edges, counts)
 

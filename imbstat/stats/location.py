@@ -13,6 +13,7 @@ from imbstat.data import BoxFilter, Dataset
 from imbstat.data.dataset import id_column
 from imbstat.scores import score_1d, score_2d
 from imbstat.stats.histogram import plain
+from imbstat.stats.protocol import check_same, first_part
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,17 @@ class LocationDistribution:
         return self.per_class.sum(axis=0)
 
     @classmethod
+    def empty(cls, ds: Dataset, *, grid: int = 32) -> LocationDistribution:
+        """The result over none of ``ds``'s images: the identity of :meth:`merge`."""
+        k = len(ds.categories)
+        return cls(ds.categories.category_id, ds.categories.name, np.zeros((k, grid, grid), np.int64))
+
+    @classmethod
     def merge(cls, parts: Sequence[LocationDistribution]) -> LocationDistribution:
-        first = parts[0]
+        """Combine results over disjoint sets of images (shards) of one dataset, on the same grid."""
+        first = first_part(parts, "location distribution")
+        check_same(parts, "location distribution", "grid")
+        check_same(parts, "location distribution", "category_id")
         # Rebuilt from JSON, a part knows only the names of the classes it has boxes of.
         name = first.name.copy()
         for p in parts[1:]:
@@ -80,7 +90,8 @@ class LocationDistribution:
         row, col = np.nonzero(counts)
         return pd.DataFrame({"row": row, "col": col, "count": counts[row, col]})
 
-    def to_dict(self, per_class: bool = False) -> dict:
+    def to_dict(self, *, per_class: bool = False) -> dict:
+        """The JSON fields; with ``per_class``, each class's map too (what :meth:`from_dict` needs for classes)."""
         counts = self.counts
         out: dict = {
             "centers": {"grid": self.grid, "counts": counts.tolist()},
@@ -102,7 +113,7 @@ class LocationDistribution:
         return out
 
 
-def location_distribution(ds: Dataset, box_filter: BoxFilter = BoxFilter(), grid: int = 32) -> LocationDistribution:
+def location_distribution(ds: Dataset, *, box_filter: BoxFilter = BoxFilter(), grid: int = 32) -> LocationDistribution:
     """Fig. 13 of the survey for ``ds``: centre histogram on a ``grid`` × ``grid`` normalised image."""
     k = len(ds.categories)
     per_class = np.zeros(k * grid * grid, np.int64)

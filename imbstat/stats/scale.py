@@ -12,6 +12,7 @@ from imbstat.anchors.resize import Resize
 from imbstat.data import Boxes, BoxFilter, Dataset
 from imbstat.scores import score_1d
 from imbstat.stats.histogram import Histogram
+from imbstat.stats.protocol import check_same, first_part
 
 # COCO's absolute-size buckets: small < 32², medium < 96², large otherwise.
 SMALL_MAX_AREA = 32.0**2
@@ -20,6 +21,8 @@ SIZE_BUCKETS = ("small", "medium", "large")
 FPN_LEVELS = (2, 3, 4, 5)
 # log2(w/h) beyond ±4 (16:1) is counted in the end bins.
 ASPECT_LIMIT = 4.0
+ASPECT_BINS = 32
+RELATIVE = ("relative_width", "relative_height", "relative_area")  # histograms on [0, 1] of ``bins`` bins
 
 
 def size_bucket(area: np.ndarray) -> np.ndarray:
@@ -48,8 +51,21 @@ class ScaleDistribution:
     missing: str | None = None
 
     @classmethod
+    def empty(cls, ds: Dataset, *, bins: int = 50, resize: Resize = Resize()) -> ScaleDistribution:
+        """The result over none of ``ds``'s images (every count 0): the identity of :meth:`merge`."""
+        none = np.zeros(0)
+        hist = {name: Histogram.uniform(none, 0.0, 1.0, bins) for name in RELATIVE}
+        aspect = Histogram.uniform(none, -ASPECT_LIMIT, ASPECT_LIMIT, ASPECT_BINS)
+        zeros = np.zeros(len(SIZE_BUCKETS), np.int64), np.zeros(len(FPN_LEVELS), np.int64)
+        return cls(**hist, aspect_ratio=aspect, size_buckets=zeros[0], fpn_levels=zeros[1], resize=resize)
+
+    @classmethod
     def merge(cls, parts: Sequence[ScaleDistribution]) -> ScaleDistribution:
-        first = parts[0]
+        """Combine results over disjoint sets of images (shards) of one dataset, with the same bins and resize."""
+        first = first_part(parts, "scale distribution")
+        check_same(parts, "scale distribution", "resize")
+        for name in RELATIVE:
+            check_same(parts, "scale distribution", f"{name} edges", lambda p, n=name: getattr(p, n).edges)
         pixel = all(p.size_buckets is not None for p in parts)
         return cls(
             Histogram.merge([p.relative_width for p in parts]),
@@ -97,7 +113,7 @@ class ScaleDistribution:
         return scores
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per histogram bin: distribution, low, high, count."""
+        """One row per histogram bin: distribution, low, high, count (``aspect_ratio`` with pixel sizes)."""
         rows = [
             pd.DataFrame({"distribution": name, "low": h.edges[:-1], "high": h.edges[1:], "count": h.counts})
             for name, h in self.histograms().items()
@@ -124,7 +140,7 @@ class ScaleDistribution:
 
 
 def scale_distribution(
-    ds: Dataset, box_filter: BoxFilter = BoxFilter(), bins: int = 50, resize: Resize = Resize()
+    ds: Dataset, *, box_filter: BoxFilter = BoxFilter(), bins: int = 50, resize: Resize = Resize()
 ) -> ScaleDistribution:
     """Fig. 7 of the survey for ``ds``, with COCO size buckets and FPN levels (Sec. 5.2)."""
     return ScaleDistribution.merge([_scale(ds, boxes, bins, resize) for boxes in ds.counted_chunks(box_filter)])
@@ -155,7 +171,7 @@ def _scale(ds: Dataset, boxes: Boxes, bins: int, resize: Resize) -> ScaleDistrib
     sy = (new_h / ds.images.height)[boxes.image]
     level = np.floor(4 + np.log2(np.sqrt(w * sx * h * sy) / 224.0))
     levels = np.bincount(np.clip(level, FPN_LEVELS[0], FPN_LEVELS[-1]).astype(np.int64) - FPN_LEVELS[0], minlength=4)
-    aspect = Histogram.uniform(np.log2(w / h), -ASPECT_LIMIT, ASPECT_LIMIT, 32, clip=True)
+    aspect = Histogram.uniform(np.log2(w / h), -ASPECT_LIMIT, ASPECT_LIMIT, ASPECT_BINS, clip=True)
     return ScaleDistribution(
         **hist,
         aspect_ratio=aspect,
