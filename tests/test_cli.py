@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
 from typer.testing import CliRunner
@@ -157,6 +158,18 @@ def test_demo_writes_report(tmp_path):
     assert doc["dataset"]["invalid"] == {"non_positive_size": 1, "clipped_to_image": 1}  # planted in the sample
     assert len(list(out.glob("*.png"))) >= 4
     assert (out / "index.html").stat().st_size > 10_000  # figures embedded
+    # The anchor section too (retinanet on the CPU): every anchor of every image labelled once. The total is
+    # counted a second way, image size by image size, from the anchor sets `imbstat anchors` prints.
+    assert doc["options"] | {"anchors": True, "preset": "retinanet", "device": "cpu"} == doc["options"]
+    sizes = Counter((i["width"], i["height"]) for i in json.loads((out / "sample.json").read_text())["images"])
+    totals = {s: json.loads(run("anchors", "--image-size", f"{s[0]}x{s[1]}", "--json", "-").stdout)["total"]
+              for s in sizes}  # fmt: skip
+    counts = doc["anchors"]["anchors"]
+    assert counts["total"] == sum(n * totals[s] for s, n in sizes.items())
+    assert counts["foreground"] + counts["background"] + counts["ignored"] == counts["total"]
+    assert counts["foreground"] > 0 and doc["anchors"]["preset"]["name"] == "retinanet"
+    assert {"anchors_per_class.csv", "anchors_positive_iou.csv", "anchors_fg_bg.png"} <= {p.name for p in out.iterdir()}
+    assert "<h2>Anchors: foreground-background and IoU distribution</h2>" in (out / "index.html").read_text()
 
 
 def test_python_dash_m():
