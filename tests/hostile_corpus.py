@@ -97,7 +97,7 @@ class Case:
 def png(path: Path, width: int, height: int) -> Path:
     """A PNG signature and IHDR chunk: all that an image-header reader needs for the size.
 
-    No pixels (imbstat.data.write._png compresses real rows), so that a header may claim 2^31 columns.
+    No pixels (format_writers.png compresses real rows), so that a header may claim 2^31 columns.
     """
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     chunk = struct.pack(">I", 13) + b"IHDR" + header + struct.pack(">I", zlib.crc32(b"IHDR" + header))

@@ -55,7 +55,7 @@ def test_small_sources_are_not_cached_unless_asked(write_json):
 
 
 def test_folder_source_is_stale_when_a_file_changes(tmp_path):
-    from imbstat.data.write import write_voc
+    from format_writers import write_voc
 
     coco = tmp_path / "c.json"
     coco.write_text(json.dumps(coco_doc(TINY_IMAGES, TINY_ANNOTATIONS[:3], TINY_CATEGORIES)))
@@ -95,7 +95,7 @@ def test_cache_command(write_json):
 
 
 def test_round_trip_in_small_row_groups_with_string_ids(tmp_path, monkeypatch):
-    from imbstat.data.write import write_openimages
+    from format_writers import write_openimages
 
     coco = tmp_path / "c.json"
     coco.write_text(json.dumps(coco_doc(TINY_IMAGES, TINY_ANNOTATIONS, TINY_CATEGORIES)))
@@ -113,7 +113,7 @@ def test_round_trip_in_small_row_groups_with_string_ids(tmp_path, monkeypatch):
 # The cache is keyed on everything the load read (issue: stale numbers). Each case below served the
 # old numbers before: the fingerprint was taken after parsing, and only of the source itself.
 def _tiny_openimages(tmp_path):
-    from imbstat.data.write import write_openimages
+    from format_writers import write_openimages
 
     coco = tmp_path / "c.json"
     coco.write_text(json.dumps(coco_doc(TINY_IMAGES, TINY_ANNOTATIONS[:3], TINY_CATEGORIES)))
@@ -181,7 +181,7 @@ def test_a_relative_sizes_path_from_another_folder_is_another_file(tmp_path, mon
 
 
 def test_yolo_labels_behind_a_data_yaml_key_the_cache(tmp_path):
-    from imbstat.data.write import write_yolo
+    from format_writers import write_yolo
 
     coco = tmp_path / "c.json"
     coco.write_text(json.dumps(coco_doc(TINY_IMAGES, TINY_ANNOTATIONS[:3], TINY_CATEGORIES)))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
 from typer.testing import CliRunner
 
 from imbstat import __version__
 from imbstat.cli import app
+from imbstat.report.document import SCHEMA_VERSION
 
 runner = CliRunner()
 
@@ -34,6 +36,32 @@ def test_class_dist_json_contract(tiny_coco):
     assert doc["classes_per_image"] == {"edges": [0, 1, 2], "counts": [1, 2]}
     assert set(doc["scores"]) >= {"imbalance_ratio", "gini", "normalized_entropy", "top10_share", "w1_score"}
     assert doc["scores"]["imbalance_ratio"] == 2.0  # 2 cats / 1 dog; the emu has none
+
+
+def test_every_json_document_has_one_head(tiny_coco, tmp_path):
+    """imbstat_version, schema_version, command: first, in this order, in every command's --json."""
+    config = tmp_path / "audit.toml"
+    config.write_text('checks = ["classes.gini <= 1"]\n')
+    shards = [tmp_path / f"shard{i}.json" for i in range(2)]
+    for i, shard in enumerate(shards):
+        assert run("class-dist", tiny_coco, "--shard", f"{i}/2", "--json", shard).exit_code == 0
+    runs = {
+        "anchors": ["--image-size", "64x48"],
+        "info": [tiny_coco],
+        "validate": [tiny_coco],
+        "class-dist": [tiny_coco],
+        "summary": [tiny_coco, "--quiet"],
+        "compare": [tiny_coco, tiny_coco, "--quiet"],
+        "audit": [tiny_coco, "--config", config, "--quiet"],
+        "merge": shards,
+    }
+    for command, args in runs.items():
+        result = run(command, *args, "--json", "-")
+        assert result.exit_code == 0, (command, result.output)
+        doc = json.loads(result.stdout)
+        assert list(doc)[:3] == ["imbstat_version", "schema_version", "command"], command
+        assert (doc["imbstat_version"], doc["schema_version"]) == (__version__, SCHEMA_VERSION), command
+        assert doc["command"] == ("class-dist" if command == "merge" else command)
 
 
 def test_include_crowd_option(tiny_coco):
@@ -130,6 +158,18 @@ def test_demo_writes_report(tmp_path):
     assert doc["dataset"]["invalid"] == {"non_positive_size": 1, "clipped_to_image": 1}  # planted in the sample
     assert len(list(out.glob("*.png"))) >= 4
     assert (out / "index.html").stat().st_size > 10_000  # figures embedded
+    # The anchor section too (retinanet on the CPU): every anchor of every image labelled once. The total is
+    # counted a second way, image size by image size, from the anchor sets `imbstat anchors` prints.
+    assert doc["options"] | {"anchors": True, "preset": "retinanet", "device": "cpu"} == doc["options"]
+    sizes = Counter((i["width"], i["height"]) for i in json.loads((out / "sample.json").read_text())["images"])
+    totals = {s: json.loads(run("anchors", "--image-size", f"{s[0]}x{s[1]}", "--json", "-").stdout)["total"]
+              for s in sizes}  # fmt: skip
+    counts = doc["anchors"]["anchors"]
+    assert counts["total"] == sum(n * totals[s] for s, n in sizes.items())
+    assert counts["foreground"] + counts["background"] + counts["ignored"] == counts["total"]
+    assert counts["foreground"] > 0 and doc["anchors"]["preset"]["name"] == "retinanet"
+    assert {"anchors_per_class.csv", "anchors_positive_iou.csv", "anchors_fg_bg.png"} <= {p.name for p in out.iterdir()}
+    assert "<h2>Anchors: foreground-background and IoU distribution</h2>" in (out / "index.html").read_text()
 
 
 def test_python_dash_m():

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from format_writers import write_coco, write_openimages, write_voc, write_yolo
 
 from imbstat.data import Dataset, load
-from imbstat.data.write import write_coco, write_openimages, write_voc, write_yolo
 from imbstat.errors import ImbstatError
 
 CATEGORIES = [

@@ -47,10 +47,6 @@ def test_every_module_imports_first_in_a_fresh_interpreter():
     assert not failed, failed
 
 
-# Cycles inside imbstat/data that are another change's to remove (issue 11); none may appear elsewhere.
-KNOWN_CYCLES = [{"imbstat.data", "imbstat.data.cache"}, {"imbstat.data.dataset", "imbstat.data.yolo"}]
-
-
 def _import_graph() -> dict[str, set[str]]:
     """Module -> the imbstat modules it imports anywhere in its file (function-local imports included)."""
     files = {}
@@ -100,7 +96,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[set[str]]:
 def test_no_import_cycle_even_through_local_imports():
     graph = _import_graph()
     assert "imbstat.report.metrics" in graph["imbstat.report.taxonomy"]  # the graph sees the imports
-    assert [c for c in _cycles(graph) if c not in KNOWN_CYCLES] == []
+    assert _cycles(graph) == []
 
 
 def test_cycle_finder_finds_a_cycle():

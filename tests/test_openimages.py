@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from format_writers import png
 
 import imbstat.data.openimages as openimages
 from imbstat.data import BoxFilter, Reason, load
 from imbstat.data.openimages import load_openimages
-from imbstat.data.write import _png
 from imbstat.errors import ImbstatError
 
 HEADER = "ImageID,Source,LabelName,Confidence,XMin,XMax,YMin,YMax,IsOccluded,IsTruncated,IsGroupOf,IsDepiction,IsInside"
@@ -80,8 +80,8 @@ def test_without_sizes_boxes_stay_normalised(csvs):
 def test_sizes_from_image_headers(csvs, tmp_path: Path):
     boxes, classes, _ = csvs
     (tmp_path / "images").mkdir()
-    (tmp_path / "images" / "img_a.png").write_bytes(_png(640, 480))
-    (tmp_path / "images" / "img_c.PNG").write_bytes(_png(8, 4))
+    (tmp_path / "images" / "img_a.png").write_bytes(png(640, 480))
+    (tmp_path / "images" / "img_c.PNG").write_bytes(png(8, 4))
     (tmp_path / "images" / "notes.txt").write_text("not an image")
     ds = load_openimages(boxes, classes=classes, images=tmp_path / "images")
     assert ds.images.size_known.tolist() == [False, True, True]  # img_b has no file

@@ -49,7 +49,7 @@ def test_fifo_as_the_annotation_file_is_refused(tmp_path):
 
 
 def test_fifo_inside_a_voc_yolo_or_openimages_source_is_refused(tmp_path):
-    from imbstat.data.write import write_openimages, write_voc, write_yolo
+    from format_writers import write_openimages, write_voc, write_yolo
 
     coco = tmp_path / "c.json"
     coco.write_text(json.dumps(coco_doc(TINY_IMAGES, TINY_ANNOTATIONS[:3], TINY_CATEGORIES)))

@@ -14,10 +14,10 @@ import warnings
 from pathlib import Path
 
 import pytest
+from format_writers import png
 from typer.testing import CliRunner
 
 from imbstat.cli import app, common
-from imbstat.data.write import _png
 
 runner = CliRunner()
 
@@ -119,7 +119,7 @@ def write_openimages(folder: Path, names: list[str]) -> list[object]:
 
 def write_yolo(folder: Path, names: list[str]) -> Path:
     (folder / "images" / "train").mkdir(parents=True)
-    (folder / "images" / "train" / "a.png").write_bytes(_png(WIDTH, HEIGHT))
+    (folder / "images" / "train" / "a.png").write_bytes(png(WIDTH, HEIGHT))
     (folder / "labels" / "train").mkdir(parents=True)
     lines = []
     for i in range(len(names)):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from format_writers import png
 
 from imbstat.data import Reason, load
-from imbstat.data.write import _png
 from imbstat.data.yolo import load_yolo
 from imbstat.errors import ImbstatError
 from imbstat.stats.scale import scale_distribution
@@ -17,7 +17,7 @@ from imbstat.stats.scale import scale_distribution
 
 def _image(path: Path, width: int, height: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(_png(width, height))
+    path.write_bytes(png(width, height))
 
 
 def _labels(path: Path, text: str) -> None:

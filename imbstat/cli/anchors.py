@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from imbstat import __version__
 from imbstat.cli.common import (
     BatchSizeOpt,
     DeviceOpt,
@@ -29,7 +28,7 @@ from imbstat.cli.common import (
 )
 from imbstat.errors import ImbstatError
 from imbstat.report import terminal
-from imbstat.report.document import write_json
+from imbstat.report.document import envelope, write_json
 
 
 @app.command("anchors")
@@ -59,7 +58,7 @@ def anchors(
         ]
         doc = {"preset": chosen.to_dict(), "image_size": [width, height], "padded_size": [grid.padded_width,
                grid.padded_height], "levels": levels, "total": len(grid)}  # fmt: skip
-        write_json({"imbstat_version": __version__, "command": "anchors", **doc}, json)
+        write_json(envelope("anchors", doc), json)
 
 
 def _image_size(text: str) -> tuple[int, int]:

@@ -10,11 +10,11 @@ import stat
 import time
 from pathlib import Path
 
+from imbstat.data import cache as columnar_cache
 from imbstat.data.dataset import Boxes, BoxFilter, Categories, Dataset, Images, Problems, Reason
+from imbstat.data.formats import FORMATS, detect_format
 from imbstat.data.source import ReadLog, path_kind
 from imbstat.errors import ImbstatError
-
-FORMATS = ("coco", "voc", "openimages", "yolo")
 
 __all__ = [
     "FORMATS",
@@ -29,33 +29,6 @@ __all__ = [
     "detect_format",
     "load",
 ]
-
-
-def detect_format(path: str | Path) -> str:
-    """Guess the format of ``path`` from its name and, for folders, its contents."""
-    path = Path(path)
-    if path_kind(path) == "file":
-        suffix = path.suffix.lower()
-        if suffix == ".json":
-            return "coco"
-        if suffix == ".csv":
-            return "openimages"
-        if suffix in (".yaml", ".yml"):
-            return "yolo"
-        if suffix == ".xml":
-            return "voc"
-        raise ImbstatError(
-            f"cannot tell the format from the suffix {suffix!r}; expected .json, .csv, .yaml or a folder "
-            "(or pass --format)",
-            path,
-        )
-    if (path / "Annotations").is_dir() or any(path.glob("VOC*/Annotations")) or any(path.glob("*.xml")):
-        return "voc"
-    if (path / "labels").is_dir() or any(path.glob("*.yaml")) or any(path.glob("*.txt")):
-        return "yolo"
-    raise ImbstatError(
-        "no annotations found; expected a VOC folder (Annotations/*.xml) or a YOLO folder (labels/*.txt)", path
-    )
 
 
 def load(
@@ -81,8 +54,6 @@ def load(
         cache: read and write the Parquet cache of :mod:`imbstat.data.cache`
             (True), never (False), or for sources over 64 MiB (None).
     """
-    from imbstat.data import cache as columnar_cache
-
     start = time.perf_counter()
     path_kind(path)  # a FIFO, a device or a symlink loop is refused before anything opens it
     format = format or detect_format(path)
@@ -117,8 +88,6 @@ def cache_source(
     the load read (``--sizes``, ``--classes``, YOLO labels), makes the cache stale. A cache that
     cannot be written raises with ``strict``, else is skipped with a log line (None).
     """
-    from imbstat.data import cache as columnar_cache
-
     format = format or detect_format(path)
     source = Path(path)
     options = columnar_cache.load_options(path, format, split, classes, sizes, images)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from imbstat.data.dataset import Boxes, Categories, Dataset, Images, Problems, id_column
+from imbstat.data.formats import detect_format
 from imbstat.data.source import ReadLog, changed_inputs
 from imbstat.errors import ImbstatError
 
@@ -51,8 +52,6 @@ def load_options(
     path: str | Path, format: str | None, split: str | None, classes: Any, sizes: Any, images: Any
 ) -> dict[str, str | None]:
     """The load options a cache is valid for, as load() passes them."""
-    from imbstat.data import detect_format
-
     # Paths absolute: the same relative --sizes from another folder is another file.
     files = {"classes": classes, "sizes": sizes, "images": images}
     return {"format": format or detect_format(path), "split": split} | {

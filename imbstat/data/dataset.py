@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from imbstat.data.formats import sizes_hint
 from imbstat.errors import ImbstatError
 
 
@@ -300,11 +301,7 @@ class Dataset:
 
     def sizes_hint(self) -> str:
         """What gives the missing image sizes, in the options this format and source accept."""
-        if self.format == "yolo":
-            from imbstat.data.yolo import sizes_hint  # the loader knows which options its source takes
-
-            return sizes_hint(self.path)
-        return "pass --sizes SIZES.csv (ImageID,Width,Height) or --images DIR"
+        return sizes_hint(self.format, self.path)
 
     def counts(self) -> dict[str, int]:
         b = self.boxes

@@ -28,6 +28,7 @@ from imbstat.data.dataset import (
     assemble,
     index_of,
 )
+from imbstat.data.formats import data_yamls
 from imbstat.data.source import list_folder, open_input, path_kind, read_text
 from imbstat.errors import ImbstatError
 
@@ -183,14 +184,10 @@ def _find_yaml(path: Path) -> Path | None:
         if path.suffix.lower() in (".yaml", ".yml"):
             return path
         raise ImbstatError("expected a data YAML or a folder of YOLO labels", path)
-    found = _yamls_in(path)
+    found = data_yamls(path)
     if len(found) > 1:
         raise ImbstatError(f"several YAML files ({', '.join(p.name for p in found)}); pass one of them", path)
     return found[0] if found else None
-
-
-def _yamls_in(folder: Path) -> list[Path]:
-    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
 
 
 def _from_yaml(data_yaml: Path, split: str | None) -> tuple[Path, dict[int, str] | None, list[_Item], bool]:
@@ -464,14 +461,3 @@ def _is_int(value: object) -> bool:
 def _whole(value: float) -> str:
     """A whole float as its digits while exact (2^53), else in exponent form."""
     return str(int(value)) if abs(value) < 2**53 else f"{value:g}"
-
-
-def sizes_hint(path: str) -> str:
-    """What gives the missing image sizes of the YOLO dataset loaded from ``path``.
-
-    Only images give a YOLO box its pixels; load_yolo takes ``images`` only without a data YAML.
-    """
-    source = Path(path)
-    if source.suffix.lower() in (".yaml", ".yml") or (source.is_dir() and _yamls_in(source)):
-        return "expected an image for each label file (images/x.jpg for labels/x.txt) whose header gives its size"
-    return "pass --images DIR (the images the label files mirror), or keep images/ beside labels/"

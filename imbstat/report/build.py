@@ -39,10 +39,10 @@ class Results:
         """(section, result) of every section computed, in report order."""
         return [(s, self.results[s.name]) for s in SECTIONS if s.name in self.results]
 
-    def document(self) -> dict[str, Any]:
+    def document(self, command: str = "report") -> dict[str, Any]:
         """The versioned JSON report: the dataset head, then one section per statistic."""
         body = {s.name: s.to_json(r, self.ds) for s, r in self.computed()}
-        return document("report", self.ds, body, self.options)
+        return document(command, self.ds, body, self.options)
 
     def write_files(self, out_dir: Path) -> list[Path]:
         """CSV tables and PNG figures of every section into ``out_dir``."""

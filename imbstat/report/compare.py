@@ -40,7 +40,7 @@ import pandas as pd
 from rich.table import Table
 
 from imbstat.errors import ImbstatError
-from imbstat.report.document import SCHEMA_VERSION
+from imbstat.report.document import envelope
 from imbstat.report.sections import SECTIONS, metric_table
 from imbstat.report.shift import SHIFT_ROWS, SIDES, class_shifts, class_union, only_in
 from imbstat.report.terminal import PlainTable
@@ -93,8 +93,6 @@ def compare(doc_a: dict[str, Any], doc_b: dict[str, Any]) -> dict[str, Any]:
     (float histograms with other edges, maps on other grids), is not scored; it
     is listed in ``skipped`` with the reason.
     """
-    from imbstat import __version__
-
     for side, doc in zip(SIDES, (doc_a, doc_b), strict=True):
         _check_report(doc, side)
     skipped: dict[str, str] = {}
@@ -108,16 +106,16 @@ def compare(doc_a: dict[str, Any], doc_b: dict[str, Any]) -> dict[str, Any]:
     for name, section in sections.items():
         section["scores_a"] = dict(doc_a[name].get("scores") or {})
         section["scores_b"] = dict(doc_b[name].get("scores") or {})
-    return {
-        "imbstat_version": __version__,
-        "schema_version": SCHEMA_VERSION,
-        "command": COMMAND,
-        "a": doc_a.get("dataset", {}),
-        "b": doc_b.get("dataset", {}),
-        "options": {"a": doc_a.get("options", {}), "b": doc_b.get("options", {})},
-        "skipped": skipped,
-        **sections,
-    }
+    return envelope(
+        COMMAND,
+        {
+            "a": doc_a.get("dataset", {}),
+            "b": doc_b.get("dataset", {}),
+            "options": {"a": doc_a.get("options", {}), "b": doc_b.get("options", {})},
+            "skipped": skipped,
+            **sections,
+        },
+    )
 
 
 def _check_report(doc: Any, side: str) -> None:

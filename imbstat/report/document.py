@@ -30,17 +30,26 @@ def dataset_section(ds: Dataset) -> dict[str, Any]:
     }
 
 
-def document(command: str, ds: Dataset, body: dict[str, Any], options: dict[str, Any] | None = None) -> dict[str, Any]:
+# The head of every JSON document imbstat writes, in this order (README, "JSON output").
+HEAD = ("imbstat_version", "schema_version", "command")
+
+
+def envelope(command: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The one place a JSON document is assembled: the head (:data:`HEAD`), then ``body``.
+
+    A ``body`` key named like a head field is replaced by the head's value, so a
+    document read back (a shard's report, a baseline) is written with this
+    version's head.
+    """
     from imbstat import __version__
 
-    return {
-        "imbstat_version": __version__,
-        "schema_version": SCHEMA_VERSION,
-        "command": command,
-        "dataset": dataset_section(ds),
-        "options": options or {},
-        **body,
-    }
+    head = {"imbstat_version": __version__, "schema_version": SCHEMA_VERSION, "command": command}
+    return head | {k: v for k, v in body.items() if k not in head}
+
+
+def document(command: str, ds: Dataset, body: dict[str, Any], options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The document of a command that read a dataset: the head, ``dataset``, ``options``, then ``body``."""
+    return envelope(command, {"dataset": dataset_section(ds), "options": options or {}, **body})
 
 
 def _plain(value: Any) -> Any:

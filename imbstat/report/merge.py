@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from imbstat.errors import ImbstatError
+from imbstat.report.document import envelope
 from imbstat.report.sections import BY_COMMAND, SECTIONS
 
 REPORT = "report"  # one JSON section per statistic; the other mergeable commands write one statistic's fields
@@ -56,7 +57,7 @@ def merge_documents(docs: Sequence[dict[str, Any]], paths: Sequence[Path | str] 
                 merged[section.name] = section.merge_json([d[section.name] for d in docs])
     else:  # the statistic's fields at the top level
         merged |= BY_COMMAND[command].merge_json(list(docs))
-    return merged
+    return envelope(command, merged)
 
 
 def _check_shards(docs: Sequence[dict], names: Sequence[str]) -> None:

@@ -1,6 +1,7 @@
-"""Write a Dataset as COCO JSON, Pascal VOC XML, Open Images CSV or YOLO txt.
+"""Test support: write a Dataset as COCO JSON, Pascal VOC XML, Open Images CSV or YOLO txt.
 
-For converting datasets and for checking every loader against one original:
+For checking every loader against one original (tests/test_formats_roundtrip.py)
+and for building fixtures in the other formats:
 ``load(write_X(ds))`` gives back the same boxes up to float rounding (floats
 are written with ``repr``, which round-trips, and VOC/YOLO add one conversion
 each way). A box flag the target format cannot hold would change what the
@@ -192,7 +193,7 @@ def write_yolo(ds: Dataset, folder: str | Path) -> int:
     table = np.stack([(x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h], axis=1)
     stems = _stems(ds)
     for i, (start, stop) in enumerate(_runs(boxes.image, len(images))):
-        (folder / "images" / "all" / f"{stems[i]}.png").write_bytes(_png(int(images.width[i]), int(images.height[i])))
+        (folder / "images" / "all" / f"{stems[i]}.png").write_bytes(png(int(images.width[i]), int(images.height[i])))
         if stop > start:
             classes, rows = boxes.category[start:stop].tolist(), table[start:stop].tolist()
             lines = [f"{c} {' '.join(map(repr, row))}\n" for c, row in zip(classes, rows, strict=True)]
@@ -239,7 +240,7 @@ def _text(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else repr(float(x))
 
 
-def _png(width: int, height: int) -> bytes:
+def png(width: int, height: int) -> bytes:
     """A valid all-black 1-bit grayscale PNG of the given size (its IHDR is what size readers use)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
