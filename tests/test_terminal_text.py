@@ -270,3 +270,25 @@ def test_visible_escapes_only_what_a_terminal_would_act_on():
     assert visible("traffic [light] é… ×\\x1b") == "traffic [light] é… ×\\x1b"  # printable: unchanged
     assert visible("a\x00\x1b\x7f\x80\x9f\u200b\u2028\udcffz") == r"a\x00\x1b\x7f\x80\x9f\u200b\u2028\udcffz"
     assert visible("\t\r\n") == r"\t\r\n"
+
+
+def test_figures_keep_their_own_mathtext_and_line_breaks(tmp_path: Path, monkeypatch):
+    """User text is escaped where it enters a figure (short_name), not by a pass over every text in save().
+
+    Such a pass turned the log axes' 10^{n} labels into '$\\mathdefault{10^{2}}$' and titles' line breaks into '\\n'.
+    """
+    from matplotlib.figure import Figure
+
+    from imbstat.plots.figure import save, short_name
+
+    assert short_name("$\\frac{$\x1b") == r"\$\frac{\$\x1b"
+    fig = Figure()
+    ax = fig.add_subplot()
+    ax.set_yscale("log")
+    ax.plot([1, 2], [10, 1000])
+    ax.set_title("first line\nsecond line")
+    monkeypatch.setattr(Figure, "clear", lambda self: None)  # keep the artists to look at them
+    save(fig, tmp_path, "f.png")
+    assert ax.get_title() == "first line\nsecond line"
+    assert all(t.get_parse_math() for t in ax.get_yticklabels())
+    assert any("10^{" in t.get_text() for t in ax.get_yticklabels())

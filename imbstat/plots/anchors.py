@@ -20,6 +20,7 @@ from imbstat.plots.figure import (
     new_figure,
     note_empty,
     save,
+    short_name,
 )
 from imbstat.scores import ClassScores
 from imbstat.stats.anchors import RELATIVE_LIMIT, AnchorStats
@@ -105,7 +106,8 @@ def _fg_bg(result: AnchorStats, out_dir: str | Path) -> Path:
 
     p = result.preset
     fig.suptitle(
-        f"Foreground vs background anchors ({p.name} preset: fg IoU ≥ {p.pos_iou:g}, bg IoU < {p.neg_iou:g}, "
+        f"Foreground vs background anchors ({short_name(p.name)} preset: fg IoU ≥ {p.pos_iou:g}, "
+        f"bg IoU < {p.neg_iou:g}, "
         f"ignored between; {n:,} images, {totals['total']:,} anchors)\n"
         f"fg : bg = {_fg_bg_ratio(totals['foreground'], totals['background'])} · "
         f"foreground {totals['foreground']:,} · background {totals['background']:,} · "
@@ -195,7 +197,7 @@ def _per_class(result: AnchorStats, score: float, out_dir: str | Path) -> Path:
     per_instance = f"{total_fg / total_inst:,.1f}" if total_inst else "n/a"
     ax.set_title(
         f"Foreground anchors and instances per class, per image ({k:,} classes, {result.num_images:,} images, "
-        f"{result.preset.name})\n"
+        f"{short_name(result.preset.name)})\n"
         f"W1 score  anchors {fmt_score(score)} · instances {fmt_score(ClassScores.of(instances).w1_score)} · "
         f"{per_instance} foreground anchors per instance",
         fontsize=10,
@@ -254,7 +256,7 @@ def _positive_iou(result: AnchorStats, score: float, out_dir: str | Path) -> Pat
         note_empty(ax, NO_FOREGROUND)
     share = f"{100 * lows / total:.1f}%" if total else "n/a"
     ax.set_title(
-        f"IoU of foreground anchors ({p.name}, {total:,} anchors) — W1 score {fmt_score(score)}\n"
+        f"IoU of foreground anchors ({short_name(p.name)}, {total:,} anchors) — W1 score {fmt_score(score)}\n"
         f"log y scale: on a linear one the low-quality bins would not show · low-quality share {share}",
         fontsize=10,
     )
@@ -327,7 +329,7 @@ def _per_gt(result: AnchorStats, out_dir: str | Path) -> Path:
 
     dropped = f"; {result.gts_dropped:,} GTs take no part (crowd or no area)" if result.gts_dropped else ""
     fig.suptitle(
-        f"Foreground anchors per GT by COCO size bucket of the GT in its image ({result.preset.name}, "
+        f"Foreground anchors per GT by COCO size bucket of the GT in its image ({short_name(result.preset.name)}, "
         f"{gts[3]:,} GTs{dropped})",
         fontsize=11,
     )
@@ -366,7 +368,7 @@ def _relative_spatial(result: AnchorStats, scores: dict[str, float], out_dir: st
     g = result.grid
     fig.suptitle(
         f"Relative spatial distribution of foreground anchors ({int(result.relative_center.sum()):,} anchors, "
-        f"{result.preset.name}, {g}×{g} cells; offsets beyond ±{RELATIVE_LIMIT:g} fall in the edge cells)",
+        f"{short_name(result.preset.name)}, {g}×{g} cells; offsets beyond ±{RELATIVE_LIMIT:g} fall in the edge cells)",
         fontsize=11,
     )
     return save(fig, out_dir, "anchors_relative_spatial.png")
@@ -398,7 +400,7 @@ def _overlap(result: AnchorStats, scores: dict[str, float], out_dir: str | Path)
             note_empty(ax, NO_FOREGROUND if key == "overlap_foreground" else "no background anchors")
     g = result.grid
     fig.suptitle(
-        f"Overlap maps: how many anchors cover each cell of the normalised image ({result.preset.name}, "
+        f"Overlap maps: how many anchors cover each cell of the normalised image ({short_name(result.preset.name)}, "
         f"{n:,} images, {g}×{g} cells)",
         fontsize=11,
     )

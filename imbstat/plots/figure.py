@@ -17,7 +17,6 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
-from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter, LogLocator
 
 from imbstat.text import visible
@@ -42,9 +41,6 @@ def save(fig: Figure, out_dir: str | Path, name: str) -> Path:
     """Write ``fig`` as ``out_dir/name`` (PNG, :data:`DPI`), then release its artists; returns the path."""
     path = Path(out_dir) / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    for text in fig.findobj(Text):  # class names and paths are data: '$' is no mathtext, ESC no glyph
-        text.set_parse_math(False)
-        text.set_text(visible(text.get_text()))
     fig.savefig(path, dpi=DPI, format="png")
     fig.clear()
     return path
@@ -101,9 +97,11 @@ def bar_histogram(ax: Axes, edges: np.ndarray, counts: np.ndarray, color: str = 
 def short_name(name: object, limit: int = 32) -> str:
     """A class name cut to ``limit`` characters with an ellipsis, for tick labels and annotations.
 
-    Control characters are shown as escapes (:func:`~imbstat.text.visible`): a font has no glyph for them.
+    User text, drawn as written: control characters as escapes (:func:`~imbstat.text.visible`; a font
+    has no glyph for them) and ``$`` escaped, so that matplotlib does not parse a name as mathtext
+    (mathtext stays on for the figures' own log-axis labels, ``10^{n}``).
     """
-    text = visible(str(name))
+    text = visible(str(name)).replace("$", r"\$")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
