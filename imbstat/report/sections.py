@@ -67,6 +67,10 @@ def _no_extras(body: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def _no_options(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    return {}
+
+
 def _no_figures(result: Any, out_dir: Path) -> list[Path]:
     return []
 
@@ -81,7 +85,6 @@ class Section:
     command: str  # the command that writes this section's fields alone (at the JSON's top level)
     compute: Callable[[Dataset, Run], Any]
     to_json: Callable[[Any, Dataset], dict[str, Any]]
-    merge_json: Callable[[list[dict[str, Any]]], dict[str, Any]]  # shards' JSON sections -> the whole's
     write_tables: Callable[[Any, Dataset, Path], list[Path]]  # CSV files
     terminal: Callable[[Any], list[Table]]
     compare: Callable[[dict[str, Any], dict[str, Any], dict[str, str]], dict[str, Any]]  # (A, B, skipped)
@@ -93,6 +96,12 @@ class Section:
     extra_metrics: Callable[[dict[str, Any]], dict[str, Any]] = _no_extras  # named numbers outside "scores"
     optional: str = ""  # computed only when asked for; the text says how to ask ("run with --anchors")
     merge_shards: Callable[[list[Any], Dataset, int], Any] | None = None  # default: ``result_type.merge``
+    json_options: Callable[[list[dict[str, Any]]], dict[str, Any]] = _no_options  # to_dict's options, from parts
+
+    def merge_json(self, parts: list[dict[str, Any]]) -> dict[str, Any]:
+        """The JSON section of the whole dataset from its shards' sections (the result protocol's round trip)."""
+        merged = self.result_type.merge([self.result_type.from_dict(p) for p in parts])
+        return merged.to_dict(**self.json_options(parts))
 
     def merge_results(self, parts: list[Any], ds: Dataset, shards: int) -> Any:
         """The result of the whole dataset from those of its shards ``i/shards``, in shard order."""
@@ -106,10 +115,6 @@ def _shifts(metrics: tuple[Metric, ...], *names: str) -> tuple[Metric, ...]:
 
 
 # --- classes -------------------------------------------------------------------------------------------------------
-
-
-def _merge_classes(parts: list[dict]) -> dict:
-    return ClassDistribution.merge([ClassDistribution.from_dict(p) for p in parts]).to_dict()
 
 
 _CLASS_METRICS = (
@@ -129,7 +134,6 @@ CLASSES = Section(
     command="class-dist",
     compute=lambda ds, run: class_distribution(ds, box_filter=run.box_filter),
     to_json=lambda r, ds: r.to_dict(),
-    merge_json=_merge_classes,
     write_tables=lambda r, ds, out: tables.class_tables(r, out),
     write_figures=lambda r, out: _plots().plot_classes(r, out),
     figures=(
@@ -168,7 +172,6 @@ SCALE = Section(
     command="scale",
     compute=lambda ds, run: scale_distribution(ds, box_filter=run.box_filter),
     to_json=lambda r, ds: r.to_dict(),
-    merge_json=lambda parts: ScaleDistribution.merge([ScaleDistribution.from_dict(p) for p in parts]).to_dict(),
     write_tables=lambda r, ds, out: tables.scale_tables(r, out),
     write_figures=lambda r, out: _plots().plot_scale(r, out),
     figures=(
@@ -184,11 +187,6 @@ SCALE = Section(
 )
 
 # --- location ------------------------------------------------------------------------------------------------------
-
-
-def _merge_location(parts: list[dict]) -> dict:
-    merged = LocationDistribution.merge([LocationDistribution.from_dict(p) for p in parts])
-    return merged.to_dict(per_class="per_class" in parts[0])
 
 
 def _location_extras(body: dict[str, Any]) -> dict[str, Any]:
@@ -210,7 +208,7 @@ LOCATION = Section(
     command="location",
     compute=lambda ds, run: location_distribution(ds, box_filter=run.box_filter),
     to_json=lambda r, ds: r.to_dict(per_class=True),
-    merge_json=_merge_location,
+    json_options=lambda parts: {"per_class": "per_class" in parts[0]},
     write_tables=lambda r, ds, out: tables.location_tables(r, out),
     write_figures=lambda r, out: _plots().plot_location(r, out, per_class=html_parts.LOCATION_CLASSES),
     figures=(
@@ -239,10 +237,6 @@ def anchor_section(result: AnchorStats, ds: Dataset) -> dict[str, Any]:
 def _anchors(ds: Dataset, run: Run) -> AnchorStats:
     return anchor_stats(ds, preset=run.preset, device=run.device, method=run.method, batch_size=run.batch_size,
                         box_filter=run.box_filter, progress=run.progress, threads=run.threads)  # fmt: skip
-
-
-def _merge_anchors(parts: list[dict]) -> dict:
-    return AnchorStats.merge([AnchorStats.from_dict(p) for p in parts]).to_dict()
 
 
 def _merge_anchor_shards(parts: list[AnchorStats], ds: Dataset, shards: int) -> AnchorStats:
@@ -276,7 +270,6 @@ ANCHORS = Section(
     command="anchor-iou",
     compute=_anchors,
     to_json=anchor_section,
-    merge_json=_merge_anchors,
     write_tables=lambda r, ds, out: tables.anchor_tables(r, ds.images.image_id, out),
     write_figures=lambda r, out: _plots().plot_anchors(r, out),
     figures=(
