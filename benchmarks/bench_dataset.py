@@ -54,12 +54,12 @@ CHILDREN: dict[str, str] = {
     ),
     "load": (
         "import json, sys, time\nimport imbstat\n"
-        "t = time.perf_counter(); ds = imbstat.load(sys.argv[1])\n"
+        "t = time.perf_counter(); ds = imbstat.load(sys.argv[1], cache=False)\n"
         "out = {'load': time.perf_counter() - t, 'images': len(ds.images), 'boxes': len(ds.boxes)}\n" + _TAIL
     ),
     "stats": (
         "import json, sys, time\nimport imbstat\nout = {}\n"
-        "t = time.perf_counter(); ds = imbstat.load(sys.argv[1]); out['load'] = time.perf_counter() - t\n"
+        "t = time.perf_counter(); ds = imbstat.load(sys.argv[1], cache=False); out['load'] = time.perf_counter() - t\n"
         "t = time.perf_counter(); imbstat.class_distribution(ds); out['class'] = time.perf_counter() - t\n"
         "t = time.perf_counter(); imbstat.scale_distribution(ds); out['scale'] = time.perf_counter() - t\n"
         "t = time.perf_counter(); imbstat.location_distribution(ds); out['location'] = time.perf_counter() - t\n"
@@ -101,7 +101,7 @@ def cli_command(path: Path) -> list[str]:
     """``imbstat class-dist PATH --json /dev/null``, with the console script beside this Python."""
     script = Path(sys.executable).parent / "imbstat"
     exe = [str(script)] if script.exists() else ([found] if (found := shutil.which("imbstat")) else None)
-    return [*(exe or [sys.executable, "-m", "imbstat"]), "class-dist", str(path), "--json", os.devnull]
+    return [*(exe or [sys.executable, "-m", "imbstat"]), "class-dist", str(path), "--json", os.devnull, "--no-cache"]
 
 
 def run_cli(path: Path, command: Sequence[str] | None = None) -> dict[str, float]:
