@@ -165,7 +165,11 @@ def test_anchor_iou_json_contract(tiny_coco):
         (["--device", "tpu"], "unknown device 'tpu'"),
         (["--method", "fast"], "unknown method 'fast'; expected one of auto, sparse, dense, fused"),
         (["--method", "fused"], "--method fused runs Triton kernels on CUDA, not on 'cpu'; use --method dense"),
-        (["--preset", "ssd"], "ssd: unknown preset; expected one of retinanet, retinanet-v1, rpn or a .toml file"),
+        (
+            ["--preset", "ssd"],
+            "ssd: unknown preset; expected one of retinanet, retinanet-v1, rpn, mmdet-retinanet, "
+            "torchvision-retinanet, torchvision-rpn, detectron2-retinanet or a .toml file",
+        ),
     ],
 )
 def test_anchor_iou_bad_options(tiny_coco, args, message):

@@ -13,6 +13,12 @@ Semantics (mmdetection 2.x ``MaxIoUAssigner`` with ``gt_max_assign_all``):
 
 Unlike detectron2's Matcher, step 2 reassigns the anchor to the GT it is best
 for. A foreground anchor's IoU is its IoU with the GT it is assigned to.
+
+With ``low_quality_rule = "torchvision-detectron2"`` step 2 is their
+``Matcher.set_low_quality_matches_``: every anchor at a GT's maximum (``>=
+min_pos_iou``, 0 included) becomes foreground for its own argmax GT, at its own
+max IoU. Float32 presets pass float32 tensors: torch then computes the IoU and
+compares the thresholds in float32, as those frameworks do.
 """
 
 from __future__ import annotations
@@ -35,8 +41,8 @@ def match_dense(
     """Label all anchors × all GTs of a batch.
 
     Args:
-        anchors: [N, 4] float64 on the working device.
-        gts: [B, M, 4] float64, rows ``>= num_gts[b]`` are padding.
+        anchors: [N, 4] float64 (float32 for a float32 preset) on the working device.
+        gts: [B, M, 4] of the same dtype, rows ``>= num_gts[b]`` are padding.
         num_gts: [B] int64.
         chunk_anchors: anchors per chunk of the torch reductions; the IoU block is [B, chunk, M].
         fused: reduce with the Triton kernels of :mod:`fused` instead (CUDA; identical labels).
@@ -55,8 +61,9 @@ def match_dense(
     assigned, iou_of_assigned = argmax, max_iou
     if last is not None:
         hit = last >= 0
-        assigned = torch.where(hit, last, argmax)
-        iou_of_assigned = torch.where(hit, gt_max.gather(1, last.clamp(min=0)), max_iou)
+        if preset.low_quality_rule == "mmdetection":
+            assigned = torch.where(hit, last, argmax)
+            iou_of_assigned = torch.where(hit, gt_max.gather(1, last.clamp(min=0)), max_iou)
         fg |= hit
         ignored &= ~hit
 
@@ -66,10 +73,10 @@ def match_dense(
         fg_image.cpu().numpy(),
         fg_anchor.cpu().numpy(),
         assigned[fg_image, fg_anchor].cpu().numpy(),
-        iou_of_assigned[fg_image, fg_anchor].cpu().numpy(),
+        iou_of_assigned[fg_image, fg_anchor].double().cpu().numpy(),
         ig_image.cpu().numpy(),
         ig_anchor.cpu().numpy(),
-        gt_max.clamp(min=0).cpu().numpy(),
+        gt_max.clamp(min=0).double().cpu().numpy(),
     )
 
 
@@ -79,15 +86,15 @@ def _torch_reductions(
     """(max_iou [B, N], argmax [B, N], gt_max [B, M], last [B, N] or None), per chunk of anchors.
 
     ``last`` is, per anchor, the last eligible GT whose maximum it attains (-1: none), None
-    without low-quality matching.
+    without low-quality matching. Computed in the anchors' dtype.
     """
-    device = anchors.device
+    device, dtype = anchors.device, anchors.dtype
     b, m = gts.shape[:2]
     n = anchors.shape[0]
     valid = torch.arange(m, device=device)[None, :] < num_gts[:, None]  # [B, M]
-    max_iou = torch.full((b, n), -1.0, dtype=torch.float64, device=device)
+    max_iou = torch.full((b, n), -1.0, dtype=dtype, device=device)
     argmax = torch.zeros((b, n), dtype=torch.int64, device=device)
-    gt_max = torch.zeros((b, m), dtype=torch.float64, device=device)
+    gt_max = torch.zeros((b, m), dtype=dtype, device=device)
 
     def iou_block(start: int) -> torch.Tensor:
         iou = box_iou(anchors[start : start + chunk_anchors], gts, preset.legacy)  # [B, n, M]
@@ -105,7 +112,9 @@ def _torch_reductions(
         return max_iou, argmax, gt_max, None
 
     last = torch.full((b, n), -1, dtype=torch.int64, device=device)
-    eligible = valid & (gt_max > 0) & (gt_max >= preset.min_pos_iou)  # [B, M]
+    eligible = valid & (gt_max >= preset.min_pos_iou)  # [B, M]
+    if preset.low_quality_rule == "mmdetection":
+        eligible &= gt_max > 0
     gt_index = torch.arange(m, device=device)
     for k, start in enumerate(range(0, n, chunk_anchors)):
         if not ((chunk_gt_max[k] == gt_max) & eligible).any():

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from imbstat.anchors.generate import AnchorGrid, anchor_grid, padded_size, require_representable
+from imbstat.anchors.generate import AnchorGrid, anchor_grid, in_dtype, padded_size, require_representable
 from imbstat.anchors.matches import Matches
 from imbstat.anchors.presets import Preset
 from imbstat.data import BoxFilter, Dataset
@@ -40,19 +40,52 @@ class GroundTruth:
     source: np.ndarray  # [N, 4] the dataset's box corners (a reference)
     scale_x: np.ndarray  # [I] float64 new / old width
     scale_y: np.ndarray  # [I] float64
+    width: np.ndarray  # [I] float64 the images' own size
+    height: np.ndarray  # [I] float64
+    preset: Preset  # its resize rounding and dtype fix how corners are computed
 
     def xyxy_of(self, rows: np.ndarray) -> np.ndarray:
         """[n, 4] float64 corners of GT ``rows``, resized and clipped to the resized image."""
         image = np.searchsorted(self.start, rows, side="right") - 1
         return _resized(self.source[self.box[rows]], image, self.new_width, self.new_height, self.scale_x,
-                        self.scale_y)  # fmt: skip
+                        self.scale_y, self.width, self.height, self.preset)  # fmt: skip
 
 
 def _resized(xyxy: np.ndarray, image: np.ndarray, new_w: np.ndarray, new_h: np.ndarray, scale_x: np.ndarray,
-             scale_y: np.ndarray) -> np.ndarray:  # fmt: skip
-    """Corners scaled per axis by their image's ``new / old`` (mmdet 2.x Resize), clipped to the new size."""
-    sx, sy, w, h = scale_x[image], scale_y[image], new_w[image], new_h[image]
-    return np.clip(xyxy * np.stack([sx, sy, sx, sy], axis=1), 0.0, np.stack([w, h, w, h], axis=1))
+             scale_y: np.ndarray, width: np.ndarray, height: np.ndarray, preset: Preset) -> np.ndarray:  # fmt: skip
+    """Corners scaled per axis by their image's ``new / old`` (mmdet 2.x Resize), clipped to the new size.
+
+    Under ``resize.rounding = "floor"`` as torchvision's references and ``resize_boxes`` do it:
+    float32 corners clamped to the original image, times the float32 ratio ``new / old``, in
+    float32. Otherwise in float64 (detectron2's transforms too), then cast to the preset's dtype.
+    """
+    w, h = new_w[image], new_h[image]
+    if preset.resize.rounding == "floor":
+        f32 = np.float32
+        old_w, old_h = width[image], height[image]
+        clamped = np.clip(xyxy.astype(f32), f32(0), np.stack([old_w, old_h, old_w, old_h], axis=1).astype(f32))
+        ratio = np.stack([w, h, w, h], axis=1).astype(f32) / np.stack([old_w, old_h, old_w, old_h], axis=1).astype(f32)
+        return (clamped * ratio).astype(np.float64)
+    sx, sy = scale_x[image], scale_y[image]
+    return in_dtype(preset, np.clip(xyxy * np.stack([sx, sy, sx, sy], axis=1), 0.0, np.stack([w, h, w, h], axis=1)))
+
+
+def _alive(source: np.ndarray, xyxy: np.ndarray, old_w: np.ndarray, old_h: np.ndarray, preset: Preset) -> np.ndarray:
+    """[n] bool: GTs with area left after resize and clipping (``xyxy``). torchvision's references
+    (``"floor"``) test the float32 corners clamped to the original image (``source``, in an image
+    ``old_w`` × ``old_h``) before the resize; detectron2 (``"shortest-edge"``) drops sides <= 1e-5 px,
+    as its ``filter_empty_instances`` does on float32 boxes."""
+    if preset.resize.rounding == "floor":
+        f32 = np.float32
+        size = np.stack([old_w, old_h, old_w, old_h], axis=1).astype(f32)
+        clamped = np.clip(source.astype(f32), f32(0), size)
+        return (clamped[:, 2] > clamped[:, 0]) & (clamped[:, 3] > clamped[:, 1])
+    if preset.resize.rounding == "shortest-edge":
+        f32 = np.float32
+        return (xyxy[:, 2].astype(f32) - xyxy[:, 0].astype(f32) > f32(1e-5)) & (
+            xyxy[:, 3].astype(f32) - xyxy[:, 1].astype(f32) > f32(1e-5)
+        )
+    return (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
 
 
 _CHUNK_GTS = 1 << 20
@@ -77,13 +110,14 @@ def ground_truth(ds: Dataset, preset: Preset, box_filter: BoxFilter = BoxFilter(
     alive = np.empty(len(rows), bool)
     for lo in range(0, len(rows), _CHUNK_GTS):  # in row chunks: [T, 4] temporaries would be GBs
         part = slice(lo, lo + _CHUNK_GTS)
-        xyxy = _resized(ds.boxes.xyxy[rows[part]], image[part], new_w, new_h, scale_x, scale_y)
-        alive[part] = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
+        xyxy = _resized(ds.boxes.xyxy[rows[part]], image[part], new_w, new_h, scale_x, scale_y, width, height,
+                        preset)  # fmt: skip
+        alive[part] = _alive(ds.boxes.xyxy[rows[part]], xyxy, width[image[part]], height[image[part]], preset)
     if not alive.all():
         rows, image = rows[alive], image[alive]
     start = np.searchsorted(image, np.arange(ds.num_images + 1))
     return GroundTruth(rows, start, new_w, new_h, pad_w, pad_h, int((~alive).sum()), ds.boxes.xyxy, scale_x,
-                       scale_y)  # fmt: skip
+                       scale_y, np.asarray(width, np.float64), np.asarray(height, np.float64), preset)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -163,6 +197,9 @@ def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memo
             logging.getLogger(__name__).info("the sparse path runs on the CPU; --device %s is not used", device)
         return _sparse_matcher(preset)
     fused = method == "fused"
+    if fused and (preset.float32 or preset.low_quality_rule != "mmdetection"):
+        raise ImbstatError(f"--method fused computes mmdetection's float64 labels, not preset {preset.name}'s "
+                           f"{preset.conventions()}; use --method dense or sparse")  # fmt: skip
     if fused:
         if dev.type != "cuda":
             raise ImbstatError(f"--method fused runs Triton kernels on CUDA, not on {device!r}; use --method dense")
@@ -172,13 +209,14 @@ def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memo
             raise ImbstatError("--method fused needs Triton (CUDA builds of torch include it)") from None
 
     anchors_on_device: dict[int, torch.Tensor] = {}
+    dtype = torch.float32 if preset.float32 else torch.float64  # float32 values are exact in both
 
     def dense(batch: Batch) -> Matches:
         key = id(batch.grid)
         if key not in anchors_on_device:
             anchors_on_device.clear()  # grids come grouped by size: keep only the current one
-            anchors_on_device[key] = torch.from_numpy(batch.grid.xyxy).to(dev)
-        gts = torch.from_numpy(batch.gts).to(dev)
+            anchors_on_device[key] = torch.from_numpy(batch.grid.xyxy).to(dev, dtype)
+        gts = torch.from_numpy(batch.gts).to(dev, dtype)
         num = torch.from_numpy(batch.num_gts).to(dev)
         block_bytes_per_anchor = _BLOCK_TENSORS * 8 * max(gts.shape[0] * gts.shape[1], 1)
         chunk = max(1024, int(memory_mb * 2**20 // block_bytes_per_anchor))

@@ -1,7 +1,9 @@
 """Anchors of a padded image size for a preset (DESIGN.md §3), as mmdetection orders them.
 
 Order: level (stride ascending), then cell row-major (y, then x), then the
-cell's shapes (ratio-major, then size). All geometry is float64.
+cell's shapes (ratio-major, then size). All geometry is float64; under a float32
+preset every corner is a float32 value (held in float64), as that framework's
+float32 ``base + shift`` makes it.
 """
 
 from __future__ import annotations
@@ -46,15 +48,24 @@ class AnchorGrid:
         return np.stack([base_anchors(self.preset, stride) for stride in self.preset.strides])
 
     @functools.cached_property
+    def steps(self) -> np.ndarray:
+        """[L, 2] float64 each level's (x, y) shift per cell: the stride, or under ``stride_rule =
+        "padded-floor"`` torchvision's ``padded // cells`` per axis (an 800 px side: 61 px at P6)."""
+        if self.preset.stride_rule == "padded-floor":
+            return np.array([(self.padded_width // c, self.padded_height // r) for r, c in self.cells], np.float64)
+        return np.repeat(self.strides[:, None], 2, axis=1)
+
+    @functools.cached_property
     def xyxy(self) -> np.ndarray:
-        """[N, 4] float64: per level, cell shift ``(col, row) · stride`` plus the cell's base anchors."""
+        """[N, 4] float64: per level, cell shift ``(col, row) · step`` plus the cell's base anchors."""
         parts = []
-        for level, stride in enumerate(self.preset.strides):
+        for level in range(len(self.cells)):
             rows, cols = self.cells[level]
-            ys, xs = np.meshgrid(np.arange(rows) * float(stride), np.arange(cols) * float(stride), indexing="ij")
+            step_x, step_y = self.steps[level]
+            ys, xs = np.meshgrid(np.arange(rows) * step_y, np.arange(cols) * step_x, indexing="ij")
             shifts = np.stack([xs.ravel(), ys.ravel(), xs.ravel(), ys.ravel()], axis=1)  # [C, 4]
             parts.append((shifts[:, None, :] + self.bases[level][None, :, :]).reshape(-1, 4))  # [C·S, 4]
-        return np.concatenate(parts)
+        return in_dtype(self.preset, np.concatenate(parts))
 
     @functools.cached_property
     def cols(self) -> np.ndarray:
@@ -71,9 +82,8 @@ class AnchorGrid:
         level = np.searchsorted(self.level_offsets, index, side="right") - 1
         cell, shape = np.divmod(index - self.level_offsets[level], self.preset.anchors_per_cell)
         row, col = np.divmod(cell, self.cols[level])
-        stride = self.strides[level]
-        shift = np.stack([col * stride, row * stride, col * stride, row * stride], axis=-1)
-        return shift + self.bases[level, shape]
+        sx, sy = col * self.steps[level, 0], row * self.steps[level, 1]
+        return in_dtype(self.preset, np.stack([sx, sy, sx, sy], axis=-1) + self.bases[level, shape])
 
     @functools.cached_property
     def level(self) -> np.ndarray:
@@ -87,11 +97,19 @@ class AnchorGrid:
         return np.tile(np.arange(per_cell, dtype=np.int8), len(self) // per_cell)
 
 
+def in_dtype(preset: Preset, values: np.ndarray) -> np.ndarray:
+    """``values`` rounded to the preset's dtype (float64 kept: float32 values are exact in it)."""
+    return values.astype(np.float32).astype(np.float64) if preset.float32 else values
+
+
 def base_anchors(preset: Preset, stride: int) -> np.ndarray:
     """[S, 4] float64 corners of one cell's anchors around the cell's centre offset.
 
-    Default: ``(-w/2, -h/2, w/2, h/2)``. Legacy (mmdetection 1.x): around
-    ``(stride - 1) / 2`` with ``±(w - 1) / 2``, rounded half to even as torch rounds.
+    Default: ``(-w/2, -h/2, w/2, h/2)``, in the preset's dtype, and with
+    ``round_anchors`` rounded half to even (torch's ``round``). Legacy (mmdetection
+    1.x): around ``(stride - 1) / 2`` with ``±(w - 1) / 2``, rounded half to even.
+    The float64 ``w, h`` cast to float32 equal torchvision's float32 ``(1 / sqrt(r)) · size``
+    and detectron2's ``sqrt(size² / r)`` for their presets (checked in the tests).
     """
     wh = np.array(preset.shapes(stride), np.float64)  # [S, 2]
     if preset.legacy:
@@ -99,7 +117,8 @@ def base_anchors(preset: Preset, stride: int) -> np.ndarray:
         half = (wh - 1) / 2
         return np.round(np.concatenate([c - half, c + half], axis=1))
     c = preset.center_offset * stride
-    return np.concatenate([c - wh / 2, c + wh / 2], axis=1)
+    corners = in_dtype(preset, np.concatenate([c - wh / 2, c + wh / 2], axis=1))
+    return np.round(corners) if preset.round_anchors else corners
 
 
 def padded_size(preset: Preset, width: np.ndarray, height: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

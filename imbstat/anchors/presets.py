@@ -7,9 +7,19 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from imbstat.anchors.resize import Resize
 from imbstat.data.source import read_toml
 from imbstat.errors import ImbstatError
+
+# The framework conventions a preset can take, each field's allowed values (the first is mmdetection's).
+CONVENTIONS: dict[str, tuple[str, ...]] = {
+    "stride_rule": ("exact", "padded-floor"),
+    "dtype": ("float64", "float32"),
+    "low_quality_rule": ("mmdetection", "torchvision-detectron2"),
+}
+_NEW_FIELDS = ("anchor_sizes", "round_anchors", "stride_rule", "dtype", "low_quality_rule")
 
 
 @dataclass(frozen=True)
@@ -17,13 +27,25 @@ class Preset:
     """Everything that fixes the anchors of an image and their labels.
 
     Anchors of level stride ``s``: sizes ``octave_base_scale · s · 2^(o / scales_per_octave)``
-    for ``o = 0 .. scales_per_octave - 1``; ratios ``r = h / w`` with
-    ``w = size / sqrt(r)``, ``h = size · sqrt(r)``; centred at
+    for ``o = 0 .. scales_per_octave - 1`` (or ``anchor_sizes[level]`` where given);
+    ratios ``r = h / w`` with ``w = size / sqrt(r)``, ``h = size · sqrt(r)``; centred at
     ``((i + center_offset) · s, (j + center_offset) · s)`` on a grid of
     ``ceil(padded / s)`` cells per side. Labels follow mmdetection's
     MaxIoUAssigner: max IoU ``>= pos_iou`` foreground, ``< neg_iou`` background,
     in between ignored; then, with ``low_quality``, each GT's best anchors
     (max IoU ``>= min_pos_iou`` and > 0) become foreground for it.
+
+    Framework conventions (README "Framework conventions"; the defaults are mmdetection 2.x's):
+    ``resize.rounding`` (see :class:`Resize`); ``round_anchors``: base corners
+    rounded half to even, as torchvision's ``AnchorGenerator``; ``stride_rule``
+    ``"exact"`` (shift = stride) or ``"padded-floor"`` (torchvision: per axis
+    ``padded // cells``, so P6/P7 steps differ from 64/128 and between axes);
+    ``dtype`` of anchors, GTs and IoU (``"float32"``: every operation rounded to
+    float32, thresholds too, so ties fall as that dtype decides them);
+    ``low_quality_rule`` ``"mmdetection"`` (a best anchor goes to the GT it is best
+    for, a later GT winning) or ``"torchvision-detectron2"`` (it becomes foreground
+    for its own argmax GT, and a GT whose best IoU is 0 counts too, as their
+    ``Matcher.set_low_quality_matches_`` does).
     """
 
     name: str = "retinanet"
@@ -40,6 +62,11 @@ class Preset:
     min_pos_iou: float = 0.0
     ignore_crowd: bool = True
     legacy: bool = False  # mmdetection 1.x pixel convention: "+1" areas, rounded corners
+    anchor_sizes: tuple[tuple[float, ...], ...] = ()  # per level; () = the octave formula
+    round_anchors: bool = False
+    stride_rule: str = "exact"
+    dtype: str = "float64"
+    low_quality_rule: str = "mmdetection"
 
     def __post_init__(self) -> None:
         problems = []
@@ -56,14 +83,42 @@ class Preset:
             problems.append(f"need 0 < neg_iou <= pos_iou <= 1, got neg_iou={self.neg_iou} pos_iou={self.pos_iou}")
         if not (0 <= self.min_pos_iou <= 1):
             problems.append("min_pos_iou must be in [0, 1]")
+        if self.anchor_sizes and (
+            len(self.anchor_sizes) != len(self.strides)
+            or len({len(level) for level in self.anchor_sizes}) != 1
+            or any(not (0 < size < math.inf) for level in self.anchor_sizes for size in level)
+        ):
+            problems.append("anchor_sizes must give one list per stride, all of one length, of positive sizes")
+        for field, allowed in CONVENTIONS.items():
+            if getattr(self, field) not in allowed:
+                problems.append(f"{field} must be one of {', '.join(allowed)}, got {getattr(self, field)!r}")
+        if self.legacy and not problems and self.conventions():
+            problems.append(f"legacy has its own pixel conventions; it does not combine with {self.conventions()}")
         if problems:
             raise ValueError("; ".join(problems))
 
+    def conventions(self) -> dict[str, object]:
+        """The framework conventions that differ from mmdetection 2.x's (empty for mmdetection presets)."""
+        changed = {name: getattr(self, name) for name in _NEW_FIELDS if getattr(self, name) != _DEFAULTS[name]}
+        if self.resize.rounding != "round":
+            changed["resize_rounding"] = self.resize.rounding
+        return changed
+
+    @property
+    def float32(self) -> bool:
+        return self.dtype == "float32"
+
+    def threshold(self, value: float) -> float:
+        """An IoU threshold as the preset's dtype compares it (torch rounds a Python float to a tensor's dtype)."""
+        return float(np.float32(value)) if self.float32 else float(value)
+
     @property
     def anchors_per_cell(self) -> int:
-        return self.scales_per_octave * len(self.ratios)
+        return (len(self.anchor_sizes[0]) if self.anchor_sizes else self.scales_per_octave) * len(self.ratios)
 
     def sizes(self, stride: int) -> list[float]:
+        if self.anchor_sizes:
+            return [float(size) for size in self.anchor_sizes[self.strides.index(stride)]]
         return [
             self.octave_base_scale * stride * 2 ** (o / self.scales_per_octave) for o in range(self.scales_per_octave)
         ]
@@ -78,21 +133,49 @@ class Preset:
         return self.neg_iou
 
     def to_dict(self) -> dict:
+        """The fields; the framework conventions only where they differ from mmdetection's, so that
+        mmdetection presets write the block they always wrote."""
         d = dataclasses.asdict(self)
         d["resize"] = {"short": self.resize.short, "long": self.resize.long}
+        for name in _NEW_FIELDS:
+            if getattr(self, name) == _DEFAULTS[name]:
+                del d[name]
+        if "anchor_sizes" in d:
+            d["anchor_sizes"] = [list(level) for level in self.anchor_sizes]
+        if self.resize.rounding != "round":
+            d["resize"]["rounding"] = self.resize.rounding
         return d
+
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Preset)}
 
 
 def preset_from_dict(d: dict) -> Preset:
     """Inverse of :meth:`Preset.to_dict` (as a report's ``preset`` block holds it)."""
     fields = dict(d)
-    fields["resize"] = Resize(d["resize"]["short"], d["resize"]["long"])
+    fields["resize"] = Resize(d["resize"]["short"], d["resize"]["long"], d["resize"].get("rounding", "round"))
     fields["strides"], fields["ratios"] = tuple(d["strides"]), tuple(d["ratios"])
+    if "anchor_sizes" in d:
+        fields["anchor_sizes"] = tuple(tuple(level) for level in d["anchor_sizes"])
     return Preset(**fields)
 
 
+_MMDET_RETINANET = Preset(name="mmdet-retinanet")
+# torchvision 0.15+ (pytorch/vision main, 2023-2024): retinanet.py ``_default_anchorgen`` sizes
+# (x, int(x·2^(1/3)), int(x·2^(2/3))), ratios (0.5, 1, 2); ``RetinaNet``'s GeneralizedRCNNTransform(800, 1333)
+# (transform.py: float32 scale, ``interpolate`` floors; ``batch_images`` pads to 32); anchor_utils.py
+# ``AnchorGenerator``: float32 base anchors ``round()``ed, strides ``image_size // grid_size`` per axis;
+# _utils.py ``Matcher(0.5, 0.4, allow_low_quality_matches=True)``; ops/boxes.py ``box_iou`` in float32.
+# GTs as references/detection/coco_utils.py makes them: float32, clamped to the image, crowd dropped,
+# then transform.py ``resize_boxes`` (float32 ratio new / old per axis).
+_TORCHVISION = dict(
+    resize=Resize(800, 1333, "floor"), min_pos_iou=0.0, round_anchors=True, stride_rule="padded-floor",
+    dtype="float32", low_quality_rule="torchvision-detectron2",
+)  # fmt: skip
+
 PRESETS: dict[str, Preset] = {
-    "retinanet": Preset(),
+    # Alias of mmdet-retinanet under the name reports always carried.
+    "retinanet": dataclasses.replace(_MMDET_RETINANET, name="retinanet"),
     # mmdetection 1.x RetinaNet: centre (stride - 1) / 2, corners centre ± (w - 1) / 2 rounded, "+1" areas.
     "retinanet-v1": Preset(name="retinanet-v1", legacy=True),
     # Faster R-CNN RPN (mmdetection 2.x): one size 8·stride, strides 4..64, thresholds 0.7 / 0.3.
@@ -105,16 +188,51 @@ PRESETS: dict[str, Preset] = {
         neg_iou=0.3,
         min_pos_iou=0.3,
     ),
+    # mmdetection 2.x retinanet_r50_fpn_1x_coco (anchor_generator.py AnchorGenerator, max_iou_assigner.py).
+    "mmdet-retinanet": _MMDET_RETINANET,
+    "torchvision-retinanet": Preset(
+        name="torchvision-retinanet",
+        anchor_sizes=tuple((x, int(x * 2 ** (1.0 / 3)), int(x * 2 ** (2.0 / 3))) for x in (32, 64, 128, 256, 512)),
+        **_TORCHVISION,
+    ),
+    # torchvision faster_rcnn.py ``_default_anchorgen`` ((32,), (64,), (128,), (256,), (512,)) × (0.5, 1, 2) on
+    # FPN P2-P6 (strides 4..64, P6 by LastLevelMaxPool); rpn.py ``Matcher(fg_iou_thresh=0.7, bg_iou_thresh=0.3,
+    # allow_low_quality_matches=True)``; the transform and anchor conventions of torchvision-retinanet.
+    "torchvision-rpn": Preset(
+        name="torchvision-rpn",
+        strides=(4, 8, 16, 32, 64),
+        anchor_sizes=((32,), (64,), (128,), (256,), (512,)),
+        pos_iou=0.7,
+        neg_iou=0.3,
+        **_TORCHVISION,
+    ),
+    # detectron2 v0.6 configs/COCO-Detection/retinanet_R_50_FPN_1x.yaml (Base-RetinaNet.yaml): anchor sizes
+    # [x, x·2^(1/3), x·2^(2/3)] for x in 32..512, ratios (0.5, 1, 2), OFFSET 0.0 (anchor_generator.py
+    # DefaultAnchorGenerator: float32 cell anchors plus float32 shifts of the exact stride); ResizeShortestEdge
+    # (augmentation_impl.py) at the test size 800 / 1333 (training samples the short side from 640..800: set
+    # resize_short in a TOML to study another); size_divisibility 32; RETINANET.IOU_THRESHOLDS [0.4, 0.5]
+    # with IOU_LABELS [0, -1, 1] and allow_low_quality_matches True (matcher.py Matcher); pairwise_iou float32.
+    # GTs: transformed in float64, clipped, then float32 ``Boxes``; boxes of side <= 1e-5 px are dropped
+    # (detection_utils.py filter_empty_instances).
+    "detectron2-retinanet": Preset(
+        name="detectron2-retinanet",
+        resize=Resize(800, 1333, "shortest-edge"),
+        anchor_sizes=tuple((x, x * 2 ** (1.0 / 3), x * 2 ** (2.0 / 3)) for x in (32, 64, 128, 256, 512)),
+        min_pos_iou=0.0,
+        dtype="float32",
+        low_quality_rule="torchvision-detectron2",
+    ),
 }
 
-_FIELDS = {f.name for f in dataclasses.fields(Preset)} | {"resize_short", "resize_long"}
+_FIELDS = {f.name for f in dataclasses.fields(Preset)} | {"resize_short", "resize_long", "resize_rounding"}
 
 
 def load_preset(name_or_path: str | Path) -> Preset:
     """A named preset, or one read from a TOML file with :class:`Preset`'s field names.
 
     A TOML file may start from a named preset with ``base = "rpn"``; the resize is
-    given as ``resize_short`` / ``resize_long``. Unknown keys are errors.
+    given as ``resize_short`` / ``resize_long`` / ``resize_rounding``, ``anchor_sizes``
+    as a list of lists (one per stride). Unknown keys and bad values are one-line errors.
     """
     key = str(name_or_path)
     if key in PRESETS:
@@ -131,11 +249,19 @@ def load_preset(name_or_path: str | Path) -> Preset:
         raise ImbstatError(f"unknown keys {', '.join(unknown)}; expected some of {', '.join(sorted(_FIELDS))}", path)
     short = table.pop("resize_short", base.resize.short)
     long = table.pop("resize_long", base.resize.long)
+    rounding = table.pop("resize_rounding", base.resize.rounding)
     for key_name in ("strides", "ratios"):
         if key_name in table:
             if not isinstance(table[key_name], list):
                 raise ImbstatError("expected a list of numbers", path, key_name)
             table[key_name] = tuple(table[key_name])
+    if "anchor_sizes" in table:
+        sizes = table["anchor_sizes"]
+        if not isinstance(sizes, list) or not all(
+            isinstance(level, list) and all(_is_number(v) for v in level) for level in sizes
+        ):
+            raise ImbstatError("expected a list of lists of numbers, one per stride", path, "anchor_sizes")
+        table["anchor_sizes"] = tuple(tuple(float(v) for v in level) for level in sizes)
     for key_name, value in table.items():
         expected = type(getattr(base, key_name))
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
@@ -143,6 +269,11 @@ def load_preset(name_or_path: str | Path) -> Preset:
         elif not isinstance(table[key_name], expected) or (expected is int and isinstance(value, bool)):
             raise ImbstatError(f"expected {expected.__name__}, got {type(value).__name__}", path, key_name)
     try:
-        return dataclasses.replace(base, name=table.pop("name", path.stem), resize=Resize(short, long), **table)
+        return dataclasses.replace(base, name=table.pop("name", path.stem), resize=Resize(short, long, rounding),
+                                   **table)  # fmt: skip
     except (ValueError, TypeError) as e:
         raise ImbstatError(f"inconsistent preset: {e}", path) from None
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -20,7 +20,8 @@ import numpy as np
 
 from imbstat.anchors.generate import AnchorGrid, base_anchors
 from imbstat.anchors.matches import Matches
-from imbstat.anchors.presets import Preset
+from imbstat.anchors.presets import CONVENTIONS, Preset
+from imbstat.errors import ImbstatError
 
 # IoU margin below the threshold, and pixel margin on window ends: float error is ~1e-13 of these scales.
 IOU_MARGIN = 1e-9
@@ -31,7 +32,7 @@ _SHAPES: dict[tuple, dict[str, np.ndarray]] = {}
 
 
 def shapes(grid: AnchorGrid) -> dict[str, np.ndarray]:
-    """Per (level, shape) q: base corners [Q, 4], stride, grid size and first anchor index."""
+    """Per (level, shape) q: base corners [Q, 4], stride, (x, y) step, grid size and first anchor index."""
     key = (grid.preset, grid.padded_width, grid.padded_height)
     found = _SHAPES.get(key)  # labelling threads share the cache: read it once, return the local value
     if found is None:
@@ -49,7 +50,7 @@ def _shapes_of(grid: AnchorGrid) -> dict[str, np.ndarray]:
         base = base_anchors(preset, stride)
         r, c = grid.cells[level]
         for s in range(len(base)):
-            rows.append((*base[s], stride, r, c, grid.level_offsets[level], s, len(base)))
+            rows.append((*base[s], stride, r, c, grid.level_offsets[level], s, len(base), *grid.steps[level]))
     t = np.array(rows, np.float64)
     return {
         "base": t[:, :4],
@@ -59,6 +60,8 @@ def _shapes_of(grid: AnchorGrid) -> dict[str, np.ndarray]:
         "offset": t[:, 7].astype(np.int64),
         "shape": t[:, 8].astype(np.int64),
         "per_cell": t[:, 9].astype(np.int64),
+        "step_x": t[:, 10],
+        "step_y": t[:, 11],
     }
 
 
@@ -105,7 +108,15 @@ def match_sparse(grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset:
         grid: the anchors shared by the batch.
         gts: [B, M, 4] float64 GT corners; rows ``>= num_gts[b]`` are padding.
         num_gts: [B] int64.
+
+    Raises:
+        ImbstatError: a preset with torchvision's or detectron2's stride, dtype or low-quality rule
+            (this numpy reference keeps mmdetection's; the compiled path has them).
     """
+    unsupported = {k: v for k, v in preset.conventions().items() if k in CONVENTIONS}
+    if unsupported:
+        raise ImbstatError(f"the numpy sparse path computes mmdetection's conventions, not {unsupported} of preset "
+                           f"{preset.name}; install numba or use --method dense")  # fmt: skip
     b, m = gts.shape[:2]
     n = len(grid)
     slot = np.arange(m)[None, :]

@@ -5,6 +5,13 @@ as the reference and the fallback where numba is missing); the tests check
 both against the dense path. Per image, each window anchor is labelled in a
 dense per-anchor array that is reset through the list of anchors touched, so
 the work is proportional to the candidates, not to the image's anchors.
+
+Float32 presets: every operation of the IoU and every anchor corner is rounded
+to float32 (computing a +, -, * or / of two float32 values in float64 and
+rounding once gives the float32 result exactly), and the windows take wider
+margins for float32's error. The torchvision/detectron2 low-quality rule gives a
+tied anchor its own argmax GT, found over all the image's GTs where its best
+IoU is below ``neg_iou`` (there the windows need not hold every GT).
 """
 
 from __future__ import annotations
@@ -18,6 +25,12 @@ from imbstat.anchors.generate import AnchorGrid
 from imbstat.anchors.matches import Matches
 from imbstat.anchors.presets import Preset
 from imbstat.anchors.sparse import IOU_MARGIN, PIXEL_MARGIN, shapes
+from imbstat.errors import ImbstatError
+
+# Margins for float32 presets: float32 IoU is within ~1e-6 of the exact IoU of its float32 inputs, and
+# float32 anchor corners within an ulp of float32 (1.2e-4 px at 1,333 px) of base + shift.
+IOU_MARGIN_32 = 1e-3
+CELL_MARGIN_32 = 0.05
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -35,10 +48,31 @@ def _iou(ax1: float, ay1: float, ax2: float, ay2: float, gx1: float, gy1: float,
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _cell_window(g_lo: float, g_hi: float, need: float, b_lo: float, b_hi: float, stride: float, cells: int):
+def _r(x: float, f32: bool) -> float:
+    """``x`` rounded to float32 under a float32 preset."""
+    return np.float64(np.float32(x)) if f32 else x
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _iou_in(ax1: float, ay1: float, ax2: float, ay2: float, gx1: float, gy1: float, gx2: float, gy2: float,
+            one: float, f32: bool) -> float:  # fmt: skip
+    """:func:`_iou` in the preset's dtype: under float32 each operation rounded, in torch's order."""
+    if not f32:
+        return _iou(ax1, ay1, ax2, ay2, gx1, gy1, gx2, gy2, one)
+    iw = max(_r(min(ax2, gx2) - max(ax1, gx1), True), 0.0)
+    ih = max(_r(min(ay2, gy2) - max(ay1, gy1), True), 0.0)
+    inter = _r(iw * ih, True)
+    area_a = _r(_r(ax2 - ax1, True) * _r(ay2 - ay1, True), True)
+    area_g = _r(_r(gx2 - gx1, True) * _r(gy2 - gy1, True), True)
+    return _r(inter / _r(_r(area_a + area_g, True) - inter, True), True)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _cell_window(g_lo: float, g_hi: float, need: float, b_lo: float, b_hi: float, stride: float, cells: int,
+                 margin: float):  # fmt: skip
     """[first, last] cells along one axis whose anchor overlaps [g_lo, g_hi] by >= need (see sparse._cell_range)."""
-    lo = math.ceil((g_lo + need - b_hi) / stride - PIXEL_MARGIN)
-    hi = math.floor((g_hi - need - b_lo) / stride + PIXEL_MARGIN)
+    lo = math.ceil((g_lo + need - b_hi) / stride - margin)
+    hi = math.floor((g_hi - need - b_lo) / stride + margin)
     first = int(min(max(lo, 0), cells - 1))
     if b_hi - b_lo >= need and g_hi - g_lo >= need and hi >= 0 and lo <= cells - 1:
         return first, int(min(max(hi, 0), cells - 1))
@@ -46,9 +80,10 @@ def _cell_window(g_lo: float, g_hi: float, need: float, b_lo: float, b_hi: float
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _windows(gts, num_gts, base, stride, rows, cols, neg, one):
+def _windows(gts, num_gts, base, step_x, step_y, rows, cols, neg, one, f32):
     """[T, Q, 4] (x0, x1, y0, y1) cell windows of every real GT (image by image) and shape."""
-    q_count = stride.shape[0]
+    q_count = step_x.shape[0]
+    iou_margin, cell_margin = (IOU_MARGIN_32, CELL_MARGIN_32) if f32 else (IOU_MARGIN, PIXEL_MARGIN)
     area = (base[:, 2] - base[:, 0] + one) * (base[:, 3] - base[:, 1] + one)  # effective anchor areas
     window = np.empty((num_gts.sum(), q_count, 4), np.int64)
     t = 0
@@ -65,24 +100,25 @@ def _windows(gts, num_gts, base, stride, rows, cols, neg, one):
                 if min(area[q], area_g) <= bound * max(area[q], area_g):
                     continue
                 bx1, by1, bx2, by2 = base[q, 0], base[q, 1], base[q, 2] + one, base[q, 3] + one
-                cx = min(max(np.rint(((gx1 + ex) / 2 - (bx1 + bx2) / 2) / stride[q]), 0), cols[q] - 1)
-                cy = min(max(np.rint(((gy1 + ey) / 2 - (by1 + by2) / 2) / stride[q]), 0), rows[q] - 1)
+                cx = min(max(np.rint(((gx1 + ex) / 2 - (bx1 + bx2) / 2) / step_x[q]), 0), cols[q] - 1)
+                cy = min(max(np.rint(((gy1 + ey) / 2 - (by1 + by2) / 2) / step_y[q]), 0), rows[q] - 1)
                 # Anchor corners as anchor_grid makes them: cell shift (exact) + base corner.
-                sx, sy = cx * stride[q], cy * stride[q]
-                v = _iou(sx + base[q, 0], sy + base[q, 1], sx + base[q, 2], sy + base[q, 3], gx1, gy1, gx2, gy2, one)
+                sx, sy = cx * step_x[q], cy * step_y[q]
+                v = _iou_in(_r(sx + base[q, 0], f32), _r(sy + base[q, 1], f32), _r(sx + base[q, 2], f32),
+                            _r(sy + base[q, 3], f32), gx1, gy1, gx2, gy2, one, f32)  # fmt: skip
                 bound = max(bound, v)
             # 2. Per shape, the window of cells where IoU can reach the threshold.
-            threshold = max(min(neg, bound) - IOU_MARGIN, 0.0)
+            threshold = max(min(neg, bound) - iou_margin, 0.0)
             for q in range(q_count):
                 window[t, q, 0], window[t, q, 1], window[t, q, 2], window[t, q, 3] = 0, -1, 0, -1
                 if min(area[q], area_g) < threshold * max(area[q], area_g):
                     continue  # no anchor of this shape reaches the threshold
                 bx1, by1, bx2, by2 = base[q, 0], base[q, 1], base[q, 2] + one, base[q, 3] + one
                 inter_needed = threshold * (area[q] + area_g) / (1 + threshold)
-                need_x = inter_needed / min(by2 - by1, ey - gy1) * (1 - IOU_MARGIN)  # 0 with the threshold
-                need_y = inter_needed / min(bx2 - bx1, ex - gx1) * (1 - IOU_MARGIN)
-                x0, x1 = _cell_window(gx1, ex, need_x, bx1, bx2, stride[q], cols[q])
-                y0, y1 = _cell_window(gy1, ey, need_y, by1, by2, stride[q], rows[q])
+                need_x = inter_needed / min(by2 - by1, ey - gy1) * (1 - iou_margin)  # 0 with the threshold
+                need_y = inter_needed / min(bx2 - bx1, ex - gx1) * (1 - iou_margin)
+                x0, x1 = _cell_window(gx1, ex, need_x, bx1, bx2, step_x[q], cols[q], cell_margin)
+                y0, y1 = _cell_window(gy1, ey, need_y, by1, by2, step_y[q], rows[q], cell_margin)
                 if x1 >= x0 and y1 >= y0:
                     window[t, q, 0], window[t, q, 1], window[t, q, 2], window[t, q, 3] = x0, x1, y0, y1
             t += 1
@@ -90,10 +126,11 @@ def _windows(gts, num_gts, base, stride, rows, cols, neg, one):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _label(gts, num_gts, base, stride, rows, cols, offset, shape, per_cell, pos, neg, min_pos, low_quality, one):
+def _label(gts, num_gts, base, step_x, step_y, rows, cols, offset, shape, per_cell, pos, neg, min_pos, low_quality,
+           own_argmax, one, f32):  # fmt: skip
     b_count, m = gts.shape[0], gts.shape[1]
-    q_count = stride.shape[0]
-    window = _windows(gts, num_gts, base, stride, rows, cols, neg, one)
+    q_count = step_x.shape[0]
+    window = _windows(gts, num_gts, base, step_x, step_y, rows, cols, neg, one, f32)
     # Buffers sized from the windows up front: an array reassigned inside the loops (to grow it)
     # costs numba reference counting on every iteration, which tripled the kernel's time.
     cells = (window[:, :, 1] - window[:, :, 0] + 1) * (window[:, :, 3] - window[:, :, 2] + 1)  # [T, Q]
@@ -116,6 +153,7 @@ def _label(gts, num_gts, base, stride, rows, cols, offset, shape, per_cell, pos,
     lq_slot = np.full(local_start[q_count], -1, np.int64)
     gt_max = np.zeros((b_count, m))
     n_fg, n_ig, t0 = 0, 0, 0
+    unsupported = False  # own_argmax and a GT whose best IoU is 0: every anchor it misses would be foreground
     for b in range(b_count):
         # 3. Every cell of every window: each anchor's best GT (ties to the lower index), each GT's max.
         n_touched = 0
@@ -124,12 +162,13 @@ def _label(gts, num_gts, base, stride, rows, cols, offset, shape, per_cell, pos,
             for q in range(q_count):
                 x0, x1, y0, y1 = window[t0 + j, q, 0], window[t0 + j, q, 1], window[t0 + j, q, 2], window[t0 + j, q, 3]
                 for cy in range(y0, y1 + 1):
-                    sy = cy * stride[q]
-                    ay1, ay2 = sy + base[q, 1], sy + base[q, 3]
+                    sy = cy * step_y[q]
+                    ay1, ay2 = _r(sy + base[q, 1], f32), _r(sy + base[q, 3], f32)
                     row_local = local_start[q] + cy * cols[q]
                     for cx in range(x0, x1 + 1):
-                        sx = cx * stride[q]
-                        v = _iou(sx + base[q, 0], ay1, sx + base[q, 2], ay2, gx1, gy1, gx2, gy2, one)
+                        sx = cx * step_x[q]
+                        v = _iou_in(_r(sx + base[q, 0], f32), ay1, _r(sx + base[q, 2], f32), ay2, gx1, gy1, gx2, gy2,
+                                    one, f32)  # fmt: skip
                         if v > gt_max[b, j]:
                             gt_max[b, j] = v
                         a = row_local + cx
@@ -144,22 +183,42 @@ def _label(gts, num_gts, base, stride, rows, cols, offset, shape, per_cell, pos,
         if low_quality:
             for j in range(num_gts[b]):
                 peak = gt_max[b, j]
-                if not (peak > 0.0 and peak >= min_pos):
+                if not (peak >= min_pos and (peak > 0.0 or own_argmax)):
+                    continue
+                if peak == 0.0:
+                    unsupported = True
                     continue
                 gx1, gy1, gx2, gy2 = gts[b, j, 0], gts[b, j, 1], gts[b, j, 2], gts[b, j, 3]
                 for q in range(q_count):
                     for cy in range(window[t0 + j, q, 2], window[t0 + j, q, 3] + 1):
-                        sy = cy * stride[q]
-                        ay1, ay2 = sy + base[q, 1], sy + base[q, 3]
+                        sy = cy * step_y[q]
+                        ay1, ay2 = _r(sy + base[q, 1], f32), _r(sy + base[q, 3], f32)
                         for cx in range(window[t0 + j, q, 0], window[t0 + j, q, 1] + 1):
-                            sx = cx * stride[q]
-                            if _iou(sx + base[q, 0], ay1, sx + base[q, 2], ay2, gx1, gy1, gx2, gy2, one) == peak:
+                            sx = cx * step_x[q]
+                            v = _iou_in(_r(sx + base[q, 0], f32), ay1, _r(sx + base[q, 2], f32), ay2, gx1, gy1, gx2,
+                                        gy2, one, f32)  # fmt: skip
+                            if v == peak:
                                 lq_slot[local_start[q] + cy * cols[q] + cx] = j
         # 5. Labels of the touched anchors; everything else is background. Reset for the next image.
         for k in range(n_touched):
             a, q, cx, cy = touched[k, 0], touched[k, 1], touched[k, 2], touched[k, 3]
             anchor = offset[q] + (cy * cols[q] + cx) * per_cell[q] + shape[q]
-            if lq_slot[a] >= 0:
+            if lq_slot[a] >= 0 and own_argmax:
+                slot, value = best_slot[a], best_iou[a]
+                if value < neg:  # its argmax GT may lie outside the windows that hold it: all GTs, ties lowest
+                    sx, sy = cx * step_x[q], cy * step_y[q]
+                    ax1, ay1 = _r(sx + base[q, 0], f32), _r(sy + base[q, 1], f32)
+                    ax2, ay2 = _r(sx + base[q, 2], f32), _r(sy + base[q, 3], f32)
+                    value = -1.0
+                    for j in range(num_gts[b]):
+                        g = gts[b, j]
+                        v = _iou_in(ax1, ay1, ax2, ay2, g[0], g[1], g[2], g[3], one, f32)
+                        if v > value:
+                            slot, value = j, v
+                fg[n_fg, 0], fg[n_fg, 1], fg[n_fg, 2] = b, anchor, slot
+                fg_iou[n_fg] = value
+                n_fg += 1
+            elif lq_slot[a] >= 0:
                 fg[n_fg, 0], fg[n_fg, 1], fg[n_fg, 2] = b, anchor, lq_slot[a]
                 fg_iou[n_fg] = gt_max[b, lq_slot[a]]
                 n_fg += 1
@@ -173,15 +232,21 @@ def _label(gts, num_gts, base, stride, rows, cols, offset, shape, per_cell, pos,
             best_iou[a] = -1.0
             lq_slot[a] = -1
         t0 += num_gts[b]
-    return fg[:n_fg], fg_iou[:n_fg], ignored[:n_ig], gt_max
+    return fg[:n_fg], fg_iou[:n_fg], ignored[:n_ig], gt_max, unsupported
 
 
 def match_sparse_compiled(grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset: Preset) -> Matches:
     """:func:`sparse.match_sparse`, compiled: same arguments, identical Matches."""
     q = shapes(grid)
-    fg, fg_iou, ignored, gt_max = _label(
-        np.ascontiguousarray(gts, np.float64), np.asarray(num_gts, np.int64), q["base"], q["stride"],
-        q["rows"], q["cols"], q["offset"], q["shape"], q["per_cell"], float(preset.pos_iou), float(preset.neg_iou),
-        float(preset.min_pos_iou), bool(preset.low_quality), 1.0 if preset.legacy else 0.0,
+    fg, fg_iou, ignored, gt_max, unsupported = _label(
+        np.ascontiguousarray(gts, np.float64), np.asarray(num_gts, np.int64), q["base"], q["step_x"], q["step_y"],
+        q["rows"], q["cols"], q["offset"], q["shape"], q["per_cell"], preset.threshold(preset.pos_iou),
+        preset.threshold(preset.neg_iou), preset.threshold(preset.min_pos_iou), bool(preset.low_quality),
+        preset.low_quality_rule != "mmdetection", 1.0 if preset.legacy else 0.0, preset.float32,
     )  # fmt: skip
+    if unsupported:
+        raise ImbstatError(
+            f"preset {preset.name}: a GT overlaps no anchor (best IoU 0); its low-quality rule would make every "
+            "anchor it misses foreground, which the sparse path does not enumerate; use --method dense"
+        )
     return Matches(fg[:, 0], fg[:, 1], fg[:, 2], fg_iou, ignored[:, 0], ignored[:, 1], gt_max)

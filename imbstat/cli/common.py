@@ -176,7 +176,14 @@ def emit(command: str, ds: Dataset, body: dict, options: dict, json_target: str 
         write_json(document(command, ds, body, options), json_target)
 
 
-PresetOpt = Annotated[str, typer.Option("--preset", help="retinanet, retinanet-v1, rpn, or a preset .toml file.")]
+PresetOpt = Annotated[
+    str,
+    typer.Option(
+        "--preset",
+        help="retinanet (= mmdet-retinanet), retinanet-v1, rpn, torchvision-retinanet, torchvision-rpn, "
+        "detectron2-retinanet, or a preset .toml file.",
+    ),
+]
 
 
 AnchorsOpt = Annotated[bool, typer.Option("--anchors", help="Also label the anchors of --preset (fg/bg, IoU; slower).")]

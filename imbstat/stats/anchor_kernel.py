@@ -35,16 +35,21 @@ def _relative_cell(x: float, limit: float, grid: int) -> int:
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _corners(anchor: int, level_offsets: np.ndarray, cols: np.ndarray, strides: np.ndarray, bases: np.ndarray):
-    # AnchorGrid.corners of one anchor: cell shift (exact) + base corner, the bits of AnchorGrid.xyxy.
+def _corners(anchor: int, level_offsets: np.ndarray, cols: np.ndarray, steps: np.ndarray, bases: np.ndarray,
+             f32: bool):  # fmt: skip
+    # AnchorGrid.corners of one anchor: cell shift (exact) + base corner (rounded to float32 under a
+    # float32 preset), the bits of AnchorGrid.xyxy.
     level = 0
     while anchor >= level_offsets[level + 1]:
         level += 1
     per_cell = bases.shape[1]
     cell, shape = divmod(anchor - level_offsets[level], per_cell)
     row, col = divmod(cell, cols[level])
-    sx, sy = col * strides[level], row * strides[level]
+    sx, sy = col * steps[level, 0], row * steps[level, 1]
     b = bases[level, shape]
+    if f32:
+        return (np.float64(np.float32(sx + b[0])), np.float64(np.float32(sy + b[1])),
+                np.float64(np.float32(sx + b[2])), np.float64(np.float32(sy + b[3])))  # fmt: skip
     return sx + b[0], sy + b[1], sx + b[2], sy + b[3]
 
 
@@ -64,21 +69,21 @@ def _add_coverage(diff: np.ndarray, ax1: float, ay1: float, ax2: float, ay2: flo
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def tally(
-    level_offsets, cols, strides, bases, fg_image, fg_anchor, fg_row, fg_iou, ignored_image, ignored_anchor,
+    level_offsets, cols, steps, bases, f32, fg_image, fg_anchor, fg_row, fg_iou, ignored_image, ignored_anchor,
     gts, fg_gt, category, new_width, new_height, pos_iou, edges, limit, class_foreground, positive_iou,
     positive_iou_low_quality, fg_per_gt, fg_high_per_gt, relative_top_left, relative_center, diff_foreground,
     diff_ignored,
 ):  # fmt: skip
     """Add one batch's foreground and ignored anchors to the accumulators (in place).
 
-    The grid is given by its level offsets, columns, strides and [L, S, 4]
-    base anchors (see AnchorGrid.corners); ``fg_row`` the foreground anchors'
+    The grid is given by its level offsets, columns, [L, 2] steps, [L, S, 4]
+    base anchors and whether corners are float32 (see AnchorGrid.corners); ``fg_row`` the foreground anchors'
     GTs as rows of the GroundTruth, ``gts[fg_image, fg_gt]`` their corners
     ([B, M, 4] of the batch); ``new_width``/``new_height`` are per batch image.
     """
     grid = relative_top_left.shape[0]
     for f in range(fg_iou.shape[0]):
-        ax1, ay1, ax2, ay2 = _corners(fg_anchor[f], level_offsets, cols, strides, bases)
+        ax1, ay1, ax2, ay2 = _corners(fg_anchor[f], level_offsets, cols, steps, bases, f32)
         row, v = fg_row[f], fg_iou[f]
         g = gts[fg_image[f], fg_gt[f]]
         class_foreground[category[row]] += 1
@@ -100,5 +105,5 @@ def tally(
         _add_coverage(diff_foreground, ax1, ay1, ax2, ay2, new_width[image], new_height[image], grid)
     for k in range(ignored_image.shape[0]):
         image = ignored_image[k]
-        ax1, ay1, ax2, ay2 = _corners(ignored_anchor[k], level_offsets, cols, strides, bases)
+        ax1, ay1, ax2, ay2 = _corners(ignored_anchor[k], level_offsets, cols, steps, bases, f32)
         _add_coverage(diff_ignored, ax1, ay1, ax2, ay2, new_width[image], new_height[image], grid)

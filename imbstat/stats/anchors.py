@@ -352,7 +352,7 @@ class _Accumulator:
         rows = batch.gt_rows[m.fg_image, m.fg_gt]  # [F] into GroundTruth
         assert (rows >= 0).all(), "a foreground anchor was assigned to a padding GT"
         valid = batch.gt_rows >= 0
-        self.gt_below_pos[batch.gt_rows[valid]] = m.gt_max_iou[valid] < self.preset.pos_iou
+        self.gt_below_pos[batch.gt_rows[valid]] = m.gt_max_iou[valid] < self.preset.threshold(self.preset.pos_iou)
         self._tally(batch, m, rows)
         # Every anchor's coverage, one cached map per resized size (images of a batch share the grid).
         sizes = np.stack([self.gt.new_width[batch.images], self.gt.new_height[batch.images]], axis=1)
@@ -366,10 +366,10 @@ class _Accumulator:
         image = batch.images
         grid = batch.grid
         tally(
-            grid.level_offsets, grid.cols, grid.strides, grid.bases,
+            grid.level_offsets, grid.cols, grid.steps, grid.bases, grid.preset.float32,
             m.fg_image, m.fg_anchor, rows, m.fg_iou, m.ignored_image, m.ignored_anchor,
             batch.gts, m.fg_gt, self.category, self.gt.new_width[image], self.gt.new_height[image],
-            float(self.preset.pos_iou), self._iou_edges, RELATIVE_LIMIT,
+            self.preset.threshold(self.preset.pos_iou), self._iou_edges, RELATIVE_LIMIT,
             self.class_foreground, self.positive_iou, self.positive_iou_low_quality, self.fg_per_gt,
             self.fg_high_per_gt, self.relative_top_left, self.relative_center, self.diff_foreground,
             self.diff_ignored,
@@ -377,7 +377,7 @@ class _Accumulator:
 
     def _tally_numpy(self, batch: Batch, m: Matches, rows: np.ndarray) -> None:
         np.add.at(self.class_foreground, self.category[rows], 1)
-        low = m.fg_iou < self.preset.pos_iou
+        low = m.fg_iou < self.preset.threshold(self.preset.pos_iou)
         self.positive_iou += np.histogram(m.fg_iou, bins=IOU_BINS, range=(0.0, 1.0))[0]
         self.positive_iou_low_quality += np.histogram(m.fg_iou[low], bins=IOU_BINS, range=(0.0, 1.0))[0]
         # Counts of this batch's GTs only: a bincount over every GT of the dataset per batch is quadratic.

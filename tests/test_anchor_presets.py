@@ -1,0 +1,421 @@
+"""Framework presets against naive per-image re-implementations of torchvision's and detectron2's own code.
+
+Each reference below follows that framework's training code step by step, image by image, in plain
+torch (float32 where the framework computes in float32): torchvision's references/detection
+``ConvertCocoPolysToMask`` + ``GeneralizedRCNNTransform`` + ``AnchorGenerator`` + ``box_iou`` +
+``Matcher``; detectron2's ``ResizeShortestEdge`` + ``transform_instance_annotations`` +
+``DefaultAnchorGenerator`` + ``pairwise_iou`` + ``Matcher``. imbstat's batched paths must give the
+same foreground / background / ignored counts per image and the same foreground per class.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import COCO_VAL_MINI, coco_doc, needs_shared_data
+
+import imbstat
+from imbstat import ImbstatError
+from imbstat.anchors.generate import anchor_grid, base_anchors, padded_size
+from imbstat.anchors.presets import PRESETS, Preset, load_preset, preset_from_dict
+from imbstat.anchors.resize import Resize
+
+TV, TV_RPN, D2 = PRESETS["torchvision-retinanet"], PRESETS["torchvision-rpn"], PRESETS["detectron2-retinanet"]
+
+
+# --- torchvision (torchvision/models/detection/{transform,anchor_utils,_utils}.py, ops/boxes.py) ---
+
+
+def _tv_resize(w: int, h: int) -> tuple[int, int]:
+    im_shape = torch.tensor([h, w])
+    min_size, max_size = torch.min(im_shape).to(torch.float32), torch.max(im_shape).to(torch.float32)
+    scale = torch.min(800.0 / min_size, 1333.0 / max_size).item()
+    return math.floor(float(w) * scale), math.floor(float(h) * scale)  # F.interpolate's output size
+
+
+def _tv_grid_sizes(ph: int, pw: int, rpn: bool) -> list[tuple[int, int]]:
+    def conv_s2(x: int) -> int:  # 3×3 stride-2 padding-1 conv (LastLevelP6P7)
+        return (x + 2 - 3) // 2 + 1
+
+    def pool_s2(x: int) -> int:  # max_pool2d(kernel 1, stride 2) (LastLevelMaxPool)
+        return (x - 1) // 2 + 1
+
+    if rpn:
+        sizes = [(ph // s, pw // s) for s in (4, 8, 16, 32)]
+        return [*sizes, (pool_s2(sizes[-1][0]), pool_s2(sizes[-1][1]))]
+    sizes = [(ph // s, pw // s) for s in (8, 16, 32)]
+    p6 = (conv_s2(sizes[-1][0]), conv_s2(sizes[-1][1]))
+    return [*sizes, p6, (conv_s2(p6[0]), conv_s2(p6[1]))]
+
+
+def _tv_anchors(ph: int, pw: int, rpn: bool) -> torch.Tensor:
+    if rpn:
+        sizes = ((32,), (64,), (128,), (256,), (512,))
+    else:
+        sizes = tuple((x, int(x * 2 ** (1.0 / 3)), int(x * 2 ** (2.0 / 3))) for x in [32, 64, 128, 256, 512])
+    out = []
+    for scales, (gh, gw) in zip(sizes, _tv_grid_sizes(ph, pw, rpn), strict=True):
+        scales_t = torch.as_tensor(scales, dtype=torch.float32)
+        ratios = torch.as_tensor((0.5, 1.0, 2.0), dtype=torch.float32)
+        h_ratios = torch.sqrt(ratios)
+        w_ratios = 1 / h_ratios
+        ws = (w_ratios[:, None] * scales_t[None, :]).view(-1)
+        hs = (h_ratios[:, None] * scales_t[None, :]).view(-1)
+        base = (torch.stack([-ws, -hs, ws, hs], dim=1) / 2).round()
+        stride_h, stride_w = torch.tensor(ph // gh), torch.tensor(pw // gw)
+        shifts_x = torch.arange(0, gw, dtype=torch.int32) * stride_w
+        shifts_y = torch.arange(0, gh, dtype=torch.int32) * stride_h
+        shift_y, shift_x = torch.meshgrid(shifts_y, shifts_x, indexing="ij")
+        shift_x, shift_y = shift_x.reshape(-1), shift_y.reshape(-1)
+        shifts = torch.stack((shift_x, shift_y, shift_x, shift_y), dim=1)
+        out.append((shifts.view(-1, 1, 4) + base.view(1, -1, 4)).reshape(-1, 4))
+    return torch.cat(out)
+
+
+def _tv_box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
+    area1 = (boxes1[:, 2] - boxes1[:, 0]) * (boxes1[:, 3] - boxes1[:, 1])
+    area2 = (boxes2[:, 2] - boxes2[:, 0]) * (boxes2[:, 3] - boxes2[:, 1])
+    lt = torch.max(boxes1[:, None, :2], boxes2[:, :2])
+    rb = torch.min(boxes1[:, None, 2:], boxes2[:, 2:])
+    wh = (rb - lt).clamp(min=0)
+    inter = wh[:, :, 0] * wh[:, :, 1]
+    return inter / (area1[:, None] + area2 - inter)
+
+
+def _tv_matcher(quality: torch.Tensor, high: float, low: float) -> torch.Tensor:
+    """_utils.Matcher with allow_low_quality_matches=True: GT index, -1 background, -2 between."""
+    matched_vals, matches = quality.max(dim=0)
+    all_matches = matches.clone()
+    below, between = matched_vals < low, (matched_vals >= low) & (matched_vals < high)
+    matches[below] = -1
+    matches[between] = -2
+    highest, _ = quality.max(dim=1)
+    pred = torch.where(quality == highest[:, None])[1]
+    matches[pred] = all_matches[pred]
+    return matches
+
+
+def _torchvision_image(w: int, h: int, xyxy: np.ndarray, rpn: bool) -> tuple[torch.Tensor, np.ndarray]:
+    """(matches per anchor, kept GT mask) of one image."""
+    boxes = torch.as_tensor(xyxy, dtype=torch.float32).reshape(-1, 4)
+    boxes[:, 0::2].clamp_(min=0, max=w)  # references/detection/coco_utils.py
+    boxes[:, 1::2].clamp_(min=0, max=h)
+    keep = (boxes[:, 3] > boxes[:, 1]) & (boxes[:, 2] > boxes[:, 0])
+    boxes = boxes[keep]
+    nw, nh = _tv_resize(w, h)
+    ratio_h = torch.tensor(nh, dtype=torch.float32) / torch.tensor(h, dtype=torch.float32)
+    ratio_w = torch.tensor(nw, dtype=torch.float32) / torch.tensor(w, dtype=torch.float32)
+    boxes = torch.stack([boxes[:, 0] * ratio_w, boxes[:, 1] * ratio_h, boxes[:, 2] * ratio_w, boxes[:, 3] * ratio_h], 1)
+    pw, ph = int(math.ceil(float(nw) / 32.0) * 32), int(math.ceil(float(nh) / 32.0) * 32)
+    anchors = _tv_anchors(ph, pw, rpn)
+    if not len(boxes):
+        return torch.full((len(anchors),), -1), keep.numpy()
+    high, low = (0.7, 0.3) if rpn else (0.5, 0.4)
+    return _tv_matcher(_tv_box_iou(boxes, anchors), high, low), keep.numpy()
+
+
+# --- detectron2 v0.6 (data/transforms/augmentation_impl.py, modeling/{anchor_generator,matcher}.py) ---
+
+
+def _d2_output_shape(oldh: int, oldw: int, short_edge_length: int = 800, max_size: int = 1333) -> tuple[int, int]:
+    h, w = oldh, oldw
+    size = short_edge_length * 1.0
+    scale = size / min(h, w)
+    if h < w:
+        newh, neww = size, scale * w
+    else:
+        newh, neww = scale * h, size
+    if max(newh, neww) > max_size:
+        scale = max_size * 1.0 / max(newh, neww)
+        newh = newh * scale
+        neww = neww * scale
+    return int(newh + 0.5), int(neww + 0.5)
+
+
+def _d2_anchors(ph: int, pw: int) -> torch.Tensor:
+    sizes = [[x, x * 2 ** (1.0 / 3), x * 2 ** (2.0 / 3)] for x in [32, 64, 128, 256, 512]]
+    out = []
+    for stride, level_sizes in zip((8, 16, 32, 64, 128), sizes, strict=True):
+        cell = []
+        for size in level_sizes:  # generate_cell_anchors: size-major, then ratio
+            area = size**2.0
+            for aspect_ratio in (0.5, 1.0, 2.0):
+                aw = math.sqrt(area / aspect_ratio)
+                ah = aspect_ratio * aw
+                cell.append([-aw / 2.0, -ah / 2.0, aw / 2.0, ah / 2.0])
+        base = torch.tensor(cell)
+        gh, gw = -(-ph // stride), -(-pw // stride)  # feature map sizes of the padded image
+        shifts_x = torch.arange(0.0, gw * stride, step=stride, dtype=torch.float32)
+        shifts_y = torch.arange(0.0, gh * stride, step=stride, dtype=torch.float32)
+        shift_y, shift_x = torch.meshgrid(shifts_y, shifts_x, indexing="ij")
+        shift_x, shift_y = shift_x.reshape(-1), shift_y.reshape(-1)
+        shifts = torch.stack((shift_x, shift_y, shift_x, shift_y), dim=1)
+        anchors = (shifts.view(-1, 1, 4) + base.view(1, -1, 4)).reshape(-1, 4)
+        # imbstat orders a cell's anchors ratio-major as mmdetection: same anchors, permuted
+        perm = [size_i * 3 + ratio_j for ratio_j in range(3) for size_i in range(3)]
+        out.append(anchors.view(-1, 9, 4)[:, perm].reshape(-1, 4))
+    return torch.cat(out)
+
+
+def _d2_pairwise_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
+    area1 = (boxes1[:, 2] - boxes1[:, 0]) * (boxes1[:, 3] - boxes1[:, 1])
+    area2 = (boxes2[:, 2] - boxes2[:, 0]) * (boxes2[:, 3] - boxes2[:, 1])
+    width_height = torch.min(boxes1[:, None, 2:], boxes2[:, 2:]) - torch.max(boxes1[:, None, :2], boxes2[:, :2])
+    width_height.clamp_(min=0)
+    inter = width_height.prod(dim=2)
+    return torch.where(inter > 0, inter / (area1[:, None] + area2 - inter), torch.zeros(1, dtype=inter.dtype))
+
+
+def _d2_matcher(quality: torch.Tensor) -> torch.Tensor:
+    """Matcher([0.4, 0.5], [0, -1, 1], allow_low_quality_matches=True): GT index, -1 background, -2 ignored."""
+    matched_vals, matches = quality.max(dim=0)
+    labels = matches.new_full(matches.size(), 1, dtype=torch.int8)
+    for label, low, high in zip([0, -1, 1], [-float("inf"), 0.4, 0.5], [0.4, 0.5, float("inf")], strict=True):
+        labels[(matched_vals >= low) & (matched_vals < high)] = label
+    highest, _ = quality.max(dim=1)
+    _, pred = torch.nonzero(quality == highest[:, None], as_tuple=True)
+    labels[pred] = 1
+    return torch.where(labels == 1, matches, torch.where(labels == 0, -1, -2))
+
+
+def _detectron2_image(w: int, h: int, xyxy: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+    newh, neww = _d2_output_shape(h, w)
+    boxes = xyxy.reshape(-1, 4).copy()
+    boxes[:, 0::2] *= neww * 1.0 / w  # ResizeTransform.apply_coords in float64
+    boxes[:, 1::2] *= newh * 1.0 / h
+    boxes = np.minimum(boxes.clip(min=0), [neww, newh, neww, newh])
+    boxes_t = torch.as_tensor(boxes, dtype=torch.float32)
+    keep = ((boxes_t[:, 2] - boxes_t[:, 0]) > 1e-5) & ((boxes_t[:, 3] - boxes_t[:, 1]) > 1e-5)  # nonempty()
+    boxes_t = boxes_t[keep]
+    ph, pw = -(-newh // 32) * 32, -(-neww // 32) * 32
+    anchors = _d2_anchors(ph, pw)
+    if not len(boxes_t):
+        return torch.full((len(anchors),), -1), keep.numpy()
+    return _d2_matcher(_d2_pairwise_iou(boxes_t, anchors)), keep.numpy()
+
+
+# --- random images that exercise each convention ---
+
+
+def _random_dataset(rng: np.random.Generator, n_images: int) -> tuple[list, list]:
+    """COCO rows: sizes where floor and round differ (640×533), odd sizes for P6/P7 steps, tiny GTs that
+    tie on rounded anchors, duplicate boxes of two classes (argmax ties), boxes past the image edge."""
+    sizes = [(640, 533), (533, 640), (1000, 999), (2666, 1333)]
+    sizes += [(int(rng.integers(40, 1800)), int(rng.integers(40, 1800))) for _ in range(n_images - len(sizes))]
+    images, annotations = [], []
+    for i, (w, h) in enumerate(sizes[:n_images], start=1):
+        images.append((i, w, h))
+        for _ in range(int(rng.integers(0, 14))):
+            kind = rng.integers(0, 4)
+            if kind == 0:  # tiny, on a quarter-pixel grid: ties between rounded anchors
+                bw, bh = rng.integers(1, 60, 2) / 4
+            elif kind == 1:  # large
+                bw, bh = rng.uniform(0.3, 1.1) * w, rng.uniform(0.3, 1.1) * h
+            else:
+                bw, bh = rng.uniform(2, 0.5 * w), rng.uniform(2, 0.5 * h)
+            x, y = rng.uniform(-0.05 * w, w - 1), rng.uniform(-0.05 * h, h - 1)
+            cat = int(rng.integers(1, 4))
+            annotations.append((i, cat, [float(x), float(y), float(bw), float(bh)], 0))
+            if rng.random() < 0.15:  # the same box under another class: argmax ties go to the lower index
+                annotations.append((i, 1 + cat % 3, [float(x), float(y), float(bw), float(bh)], 0))
+    return images, annotations
+
+
+def _reference_counts(ds: imbstat.Dataset, framework) -> tuple[np.ndarray, np.ndarray]:
+    """([I, 3] fg / bg / ignored per image, [K] foreground per category row) by the naive reference."""
+    per_image = np.zeros((ds.num_images, 3), np.int64)
+    per_class = np.zeros(len(ds.categories), np.int64)
+    for i in range(ds.num_images):
+        rows = np.flatnonzero((ds.boxes.image == i) & ~ds.boxes.iscrowd)
+        matches, keep = framework(int(ds.images.width[i]), int(ds.images.height[i]), ds.boxes.xyxy[rows])
+        kept = rows[keep]
+        per_image[i] = [(matches >= 0).sum(), (matches == -1).sum(), (matches == -2).sum()]
+        fg = matches[matches >= 0].numpy()
+        np.add.at(per_class, ds.boxes.category[kept[fg]], 1)
+    return per_image, per_class
+
+
+FRAMEWORKS = {
+    "torchvision-retinanet": lambda w, h, xyxy: _torchvision_image(w, h, xyxy, rpn=False),
+    "torchvision-rpn": lambda w, h, xyxy: _torchvision_image(w, h, xyxy, rpn=True),
+    "detectron2-retinanet": _detectron2_image,
+}
+
+
+@pytest.mark.parametrize("name", list(FRAMEWORKS))
+@pytest.mark.parametrize("method", ["sparse", "dense"])
+def test_preset_equals_its_framework_on_random_images(write_json, name, method):
+    rng = np.random.default_rng(sum(map(ord, name)))
+    images, annotations = _random_dataset(rng, 8)
+    ds = imbstat.load(write_json(coco_doc(images, annotations, [(1, "a"), (2, "b"), (3, "c")])))
+    per_image, per_class = _reference_counts(ds, FRAMEWORKS[name])
+    s = imbstat.anchor_stats(ds, preset=name, method=method, grid=4)
+    np.testing.assert_array_equal(s.per_image, per_image)
+    np.testing.assert_array_equal(s.class_foreground, per_class)
+    assert per_image[:, 0].sum() > 0 and per_image[:, 2].sum() > 0  # the case is not vacuous
+
+
+@needs_shared_data
+@pytest.mark.parametrize("name", list(FRAMEWORKS))
+def test_preset_equals_its_framework_on_shared_data(name):
+    ds = imbstat.load(COCO_VAL_MINI)
+    ds = ds.select_images(np.arange(ds.num_images) < 24)  # the naive references take ~0.1 s an image
+    per_image, per_class = _reference_counts(ds, FRAMEWORKS[name])
+    s = imbstat.anchor_stats(ds, preset=name, method="sparse", grid=4)
+    np.testing.assert_array_equal(s.per_image, per_image)
+    np.testing.assert_array_equal(s.class_foreground, per_class)
+
+
+def test_mmdet_retinanet_differs_from_torchvision_where_the_issue_says(write_json):
+    # The same data under mmdetection's and torchvision's conventions: more foreground under torchvision's.
+    rng = np.random.default_rng(5)
+    images, annotations = _random_dataset(rng, 8)
+    ds = imbstat.load(write_json(coco_doc(images, annotations, [(1, "a"), (2, "b"), (3, "c")])))
+    mmdet = imbstat.anchor_stats(ds, preset="mmdet-retinanet", grid=4)
+    tv = imbstat.anchor_stats(ds, preset="torchvision-retinanet", grid=4)
+    assert mmdet.totals != tv.totals
+
+
+# --- the conventions one by one, by hand ---
+
+
+def test_resize_roundings_by_hand():
+    w, h = np.array([640.0]), np.array([533.0])
+    # s = min(800/533, 1333/640) = 1.500938; 640·s = 960.6: mmcv rounds to 961, torchvision floors to 960;
+    # and its float32 s times 533 is 799.99998: floored to 799
+    assert Resize(800, 1333).new_size(w, h) == (961, 800)
+    assert Resize(800, 1333, "floor").new_size(w, h) == (960, 799)
+    assert _tv_resize(640, 533) == (960, 799)
+    # detectron2 scales through the short side first: 2666×1333 (5:... ) -> long 1333, short 666.5 -> 667 by
+    # its own float steps; checked against its code on many sizes
+    rng = np.random.default_rng(0)
+    ws, hs = rng.integers(1, 5000, 4000), rng.integers(1, 5000, 4000)
+    ws[:3], hs[:3] = [2666, 1333, 3999], [1333, 2666, 2001]
+    nw, nh = Resize(800, 1333, "shortest-edge").new_size(ws, hs)
+    expected = np.array([_d2_output_shape(int(h), int(w)) for w, h in zip(ws, hs, strict=True)])
+    np.testing.assert_array_equal(np.stack([nh, nw], 1), expected)
+    tw, th = Resize(800, 1333, "floor").new_size(ws, hs)
+    np.testing.assert_array_equal(
+        np.stack([tw, th], 1), [_tv_resize(int(w), int(h)) for w, h in zip(ws, hs, strict=True)]
+    )
+
+
+def test_padded_floor_steps_by_hand():
+    # 1216×800 padded: P6 has ceil(800/64) = 13 rows, 1216/64 = 19 columns: steps 800 // 13 = 61, 1216 // 19 = 64;
+    # P7: 7 rows -> 114, 10 columns -> 121
+    grid = anchor_grid(TV, 1216, 800)
+    assert grid.cells[3:] == ((13, 19), (7, 10))
+    np.testing.assert_array_equal(grid.steps, [[8, 8], [16, 16], [32, 32], [64, 61], [121, 114]])
+    assert anchor_grid(PRESETS["retinanet"], 1216, 800).steps[4].tolist() == [128, 128]
+
+
+@pytest.mark.parametrize("size", [(1216, 800), (800, 1216), (1088, 800), (416, 96), (1344, 1344)])
+def test_anchor_grids_are_the_frameworks_bits(size):
+    pw, ph = size
+    np.testing.assert_array_equal(anchor_grid(TV, pw, ph).xyxy, _tv_anchors(ph, pw, rpn=False).double().numpy())
+    np.testing.assert_array_equal(anchor_grid(TV_RPN, pw, ph).xyxy, _tv_anchors(ph, pw, rpn=True).double().numpy())
+    np.testing.assert_array_equal(anchor_grid(D2, pw, ph).xyxy, _d2_anchors(ph, pw).double().numpy())
+    # corners(), which the sparse path and the statistics use, gives the same bits
+    grid = anchor_grid(D2, pw, ph)
+    index = np.arange(0, len(grid), 7)
+    np.testing.assert_array_equal(grid.corners(index), grid.xyxy[index])
+
+
+def test_rounded_base_anchors_by_hand():
+    # size 32, ratio 0.5: w = 32·sqrt(2) = 45.25 -> ±22.63 -> ±23; h = 22.63 -> ±11.31 -> ±11
+    assert base_anchors(TV, 8)[0].tolist() == [-23.0, -11.0, 23.0, 11.0]
+    # size 101 ratio 1: ±50.5 rounds half to even: ±50
+    assert base_anchors(TV, 16)[4].tolist() == [-40.0, -40.0, 40.0, 40.0]
+    assert base_anchors(TV, 16)[5].tolist() == [-50.0, -50.0, 50.0, 50.0]
+
+
+def test_float32_ties_and_thresholds_by_hand():
+    # IoU 0.7 is not a float32 number: float32 compares with float32(0.7) = 0.69999999, so an IoU that rounds to it
+    # is foreground under torchvision-rpn and not under a float64 preset.
+    assert TV_RPN.threshold(0.7) == float(np.float32(0.7)) < 0.7
+    assert PRESETS["rpn"].threshold(0.7) == 0.7
+
+
+def test_dense_equals_sparse_on_random_batches_of_every_framework_preset(write_json):
+    rng = np.random.default_rng(11)
+    images, annotations = _random_dataset(rng, 10)
+    ds = imbstat.load(write_json(coco_doc(images, annotations, [(1, "a"), (2, "b"), (3, "c")])))
+    for name in FRAMEWORKS:
+        a = imbstat.anchor_stats(ds, preset=name, method="sparse", grid=8, batch_size=3)
+        b = imbstat.anchor_stats(ds, preset=name, method="dense", grid=8, batch_size=3)
+        for field in dataclasses.fields(a):
+            x, y = getattr(a, field.name), getattr(b, field.name)
+            if isinstance(x, np.ndarray):
+                np.testing.assert_array_equal(x, y, err_msg=f"{name} {field.name}")
+
+
+def test_a_gt_missing_every_anchor_is_refused_by_sparse_and_reproduced_by_dense(write_json):
+    # A 1e-30 px GT at the origin: float32 IoU underflows to 0 with every anchor. torchvision's Matcher then
+    # makes every anchor at IoU 0 with it (all of them) a low-quality match for its own argmax GT.
+    ds = imbstat.load(write_json(coco_doc([(1, 64, 64)], [(1, 1, [0, 0, 1e-30, 1e-30], 0)], [(1, "a")])))
+    with pytest.raises(ImbstatError, match="overlaps no anchor"):
+        imbstat.anchor_stats(ds, preset="torchvision-retinanet", method="sparse")
+    dense = imbstat.anchor_stats(ds, preset="torchvision-retinanet", method="dense", grid=4)
+    matches, _ = _torchvision_image(64, 64, ds.boxes.xyxy, rpn=False)
+    assert dense.totals["foreground"] == int((matches >= 0).sum()) == dense.totals["total"]
+
+
+# --- fields: TOML loading, validation, JSON round trip ---
+
+
+def test_framework_fields_in_toml(tmp_path):
+    path = tmp_path / "tv.toml"
+    path.write_text(
+        'base = "retinanet"\nresize_rounding = "floor"\nanchor_sizes = [[32], [64], [128], [256], [512]]\n'
+        'round_anchors = true\nstride_rule = "padded-floor"\ndtype = "float32"\n'
+        'low_quality_rule = "torchvision-detectron2"\nmin_pos_iou = 0.0\n'
+    )
+    p = load_preset(path)
+    assert p.resize.rounding == "floor" and p.anchors_per_cell == 3 and p.float32
+    assert p.sizes(64) == [256.0]
+    for text, message in [
+        ('dtype = "float16"', "dtype must be one of float64, float32"),
+        ('stride_rule = "ceil"', "stride_rule must be one of exact, padded-floor"),
+        ('low_quality_rule = "best"', "low_quality_rule must be one of mmdetection, torchvision-detectron2"),
+        ('resize_rounding = "nearest"', "resize_rounding must be one of round, floor, shortest-edge"),
+        ("anchor_sizes = [[32], [64]]", "anchor_sizes must give one list per stride"),
+        ("anchor_sizes = [[32], [64, 80], [128], [256], [512]]", "all of one length"),
+        ("anchor_sizes = [[32], [-64], [128], [256], [512]]", "of positive sizes"),
+        ('anchor_sizes = [["a"], [64], [128], [256], [512]]', "expected a list of lists of numbers"),
+        ("anchor_sizes = 32", "expected a list of lists of numbers"),
+        ('round_anchors = "yes"', "expected bool, got str"),
+        ('base = "retinanet-v1"\ndtype = "float32"', "legacy has its own pixel conventions"),
+    ]:
+        path.write_text(text)
+        with pytest.raises(ImbstatError, match=message) as info:
+            load_preset(path)
+        assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_preset_dict_round_trip(name):
+    p = PRESETS[name]
+    assert preset_from_dict(p.to_dict()) == p
+
+
+def test_mmdetection_presets_write_the_block_they_always_wrote():
+    d = PRESETS["retinanet"].to_dict()
+    assert set(d) == {f.name for f in dataclasses.fields(Preset)} - {
+        "anchor_sizes", "round_anchors", "stride_rule", "dtype", "low_quality_rule"
+    }  # fmt: skip
+    assert d["resize"] == {"short": 800, "long": 1333}
+    assert PRESETS["mmdet-retinanet"] == dataclasses.replace(PRESETS["retinanet"], name="mmdet-retinanet")
+
+
+def test_numpy_sparse_path_refuses_float32_presets_and_padding_floors():
+    from imbstat.anchors.sparse import match_sparse
+
+    grid = anchor_grid(TV, 64, 64)
+    with pytest.raises(ImbstatError, match="numpy sparse path"):
+        match_sparse(grid, np.zeros((1, 1, 4)), np.array([0]), TV)
+    pw, ph = padded_size(TV, np.array([640.0]), np.array([533.0]))
+    assert (pw[0], ph[0]) == (960, 800)  # 960×799 padded to multiples of 32
