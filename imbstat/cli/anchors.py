@@ -56,6 +56,11 @@ def anchors(
             {"stride": s, "rows": r, "cols": c, "shapes": chosen.shapes(s), "anchors": r * c * chosen.anchors_per_cell}
             for s, (r, c) in zip(chosen.strides, grid.cells, strict=True)
         ]
+        if chosen.conventions():  # a framework preset: the shift per cell and the shapes as its anchors have them
+            for level, entry in enumerate(levels):
+                bases = grid.bases[level]
+                entry["step"] = grid.steps[level].tolist()
+                entry["shapes"] = np.stack([bases[:, 2] - bases[:, 0], bases[:, 3] - bases[:, 1]], axis=1).tolist()
         doc = {"preset": chosen.to_dict(), "image_size": [width, height], "padded_size": [grid.padded_width,
                grid.padded_height], "levels": levels, "total": len(grid)}  # fmt: skip
         write_json(envelope("anchors", doc), json)

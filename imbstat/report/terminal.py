@@ -151,14 +151,19 @@ def anchor_grid_table(preset: Preset, width: int, height: int) -> Table:
         title_justify="left",
         caption=f"labels: foreground IoU >= {preset.pos_iou}, background < {preset.neg_iou}, low-quality matching "
         + (f"on (min IoU {preset.min_pos_iou})" if preset.low_quality else "off")
-        + (", legacy +1 pixel convention" if preset.legacy else ""),
+        + (", legacy +1 pixel convention" if preset.legacy else "")
+        + "".join(f", {k} {v}" for k, v in preset.conventions().items() if k != "anchor_sizes"),
         caption_justify="left",
     )
     for col in ("level", "stride", "cells (rows×cols)", "anchor shapes w×h", "anchors"):
         table.add_column(col, justify="left" if col == "anchor shapes w×h" else "right")
     for level, (stride, (rows, cols)) in enumerate(zip(preset.strides, grid.cells, strict=True)):
-        shapes = ", ".join(f"{w:.1f}×{h:.1f}" for w, h in preset.shapes(stride))
-        table.add_row(f"P{int(np.log2(stride))}" if stride & (stride - 1) == 0 else str(level), str(stride),
+        bases = grid.bases[level]  # the shapes as the anchors have them (rounded, float32 where the preset says)
+        shapes = ", ".join(f"{w:.1f}×{h:.1f}" for w, h in zip(bases[:, 2] - bases[:, 0], bases[:, 3] - bases[:, 1],
+                                                                strict=True))  # fmt: skip
+        step_x, step_y = grid.steps[level]
+        shown = str(stride) if step_x == step_y == stride else f"{stride} (step {step_x:g}×{step_y:g})"
+        table.add_row(f"P{int(np.log2(stride))}" if stride & (stride - 1) == 0 else str(level), shown,
                       f"{rows}×{cols}", shapes, f"{rows * cols * preset.anchors_per_cell:,}")  # fmt: skip
     return table
 
