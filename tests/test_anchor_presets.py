@@ -431,3 +431,21 @@ def test_numpy_sparse_path_refuses_float32_presets_and_padding_floors():
         match_sparse(grid, np.zeros((1, 1, 4)), np.array([0]), TV)
     pw, ph = padded_size(TV, np.array([640.0]), np.array([533.0]))
     assert (pw[0], ph[0]) == (960, 800)  # 960×799 padded to multiples of 32
+
+
+def test_anchors_command_shows_steps_and_rounded_shapes():
+    import json
+
+    from typer.testing import CliRunner
+
+    from imbstat.cli import app
+
+    result = CliRunner().invoke(app, ["anchors", "--preset", "torchvision-retinanet", "--image-size", "640x533",
+                                      "--json", "-"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    # 640×533 -> 960×799 -> padded 960×800; P6 has 13×15 cells: steps 960 // 15 = 64, 800 // 13 = 61
+    assert doc["padded_size"] == [960, 800]
+    assert doc["levels"][3]["step"] == [64.0, 61.0] and doc["levels"][3]["rows"] == 13
+    assert doc["levels"][0]["shapes"][0] == [46.0, 22.0]  # 45.25×22.63 rounded corner by corner: ±23, ±11
+    assert doc["preset"]["resize"]["rounding"] == "floor"
