@@ -1,0 +1,169 @@
+"""imbstat's torchvision presets against torchvision's own code, run image by image (not part of CI).
+
+torchvision's compiled ops do not load beside every torch, but the files that label anchors are plain
+torch. This script loads them from a torchvision source tree (a clone or a fetched copy), with every
+other ``torchvision`` module stubbed out:
+
+    models/detection/transform.py      GeneralizedRCNNTransform (normalise, resize, pad to 32), resize_boxes
+    models/detection/anchor_utils.py   AnchorGenerator
+    models/detection/image_list.py     ImageList
+    models/detection/_utils.py         Matcher
+    ops/boxes.py                       box_iou
+
+and labels each image of a COCO file as torchvision's training does (references/detection's COCO
+conversion: crowd boxes dropped, boxes clamped to the image, empty ones dropped; feature map sizes
+of the ResNet-FPN backbone: ``padded / s`` for P2-P5, 3×3 stride-2 convolutions for RetinaNet's
+P6/P7, a stride-2 max pool for the RPN's P6). It prints fg / bg / ignored totals and the per-class
+foreground of torchvision and of imbstat's preset, and exits 1 if they differ:
+
+    python -m benchmarks.vs_torchvision /path/to/vision [COCO_JSON] [--rpn] [--images N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import imbstat
+
+DEFAULT_JSON = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco" / "coco2017_val_mini.json"
+REAL = {
+    "torchvision.models.detection.image_list": "models/detection/image_list.py",
+    "torchvision.models.detection.anchor_utils": "models/detection/anchor_utils.py",
+    "torchvision.models.detection._utils": "models/detection/_utils.py",
+    "torchvision.models.detection.transform": "models/detection/transform.py",
+    "torchvision.ops.boxes": "ops/boxes.py",
+}
+
+
+class _Anything:
+    """Whatever a stubbed module is asked for: callable, and itself again for any attribute."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def __call__(self, *args: object, **kwargs: object) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> _Anything:
+        return _Anything()
+
+
+class _Stubs:
+    """A meta-path finder: the REAL files from ``root``, every other torchvision module a stub."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def find_spec(self, name: str, path: object = None, target: object = None):
+        if name != "torchvision" and not name.startswith("torchvision."):
+            return None
+        if name in REAL:
+            return importlib.util.spec_from_file_location(name, self.root / REAL[name])
+        return importlib.util.spec_from_loader(name, self, is_package=True)
+
+    def create_module(self, spec):
+        module = types.ModuleType(spec.name)
+        module.__path__ = []
+        module.__getattr__ = lambda attr: _Anything()  # type: ignore[method-assign]
+        if spec.name == "torchvision":
+            module._is_tracing = lambda: False
+        return module
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        pass
+
+
+def _load(root: Path) -> dict[str, object]:
+    if "torchvision" in sys.modules:
+        raise SystemExit("torchvision is already imported; run this script in a fresh process")
+    sys.meta_path.insert(0, _Stubs(root))
+    transform = importlib.import_module("torchvision.models.detection.transform")
+    return {
+        "GeneralizedRCNNTransform": transform.GeneralizedRCNNTransform,
+        "AnchorGenerator": importlib.import_module("torchvision.models.detection.anchor_utils").AnchorGenerator,
+        "Matcher": importlib.import_module("torchvision.models.detection._utils").Matcher,
+        "box_iou": importlib.import_module("torchvision.ops.boxes").box_iou,
+    }
+
+
+def _feature_sizes(ph: int, pw: int, rpn: bool) -> list[tuple[int, int]]:
+    """The ResNet-50-FPN feature map sizes of a padded image (multiples of 32)."""
+    if rpn:  # P2..P5, P6 = max_pool2d(P5, kernel 1, stride 2)
+        sizes = [(ph // s, pw // s) for s in (4, 8, 16, 32)]
+        return [*sizes, ((sizes[-1][0] - 1) // 2 + 1, (sizes[-1][1] - 1) // 2 + 1)]
+    sizes = [(ph // s, pw // s) for s in (8, 16, 32)]  # P3..P5, then P6, P7 by 3×3 stride-2 padding-1 convs
+    for _ in range(2):
+        sizes.append(((sizes[-1][0] - 1) // 2 + 1, (sizes[-1][1] - 1) // 2 + 1))
+    return sizes
+
+
+def torchvision_counts(tv: dict, ds: imbstat.Dataset, rpn: bool) -> tuple[np.ndarray, np.ndarray, float]:
+    """([I, 3] fg / bg / ignored, [K] foreground per category row, seconds) by torchvision's code."""
+    if rpn:
+        sizes = ((32,), (64,), (128,), (256,), (512,))
+        matcher = tv["Matcher"](0.7, 0.3, allow_low_quality_matches=True)
+    else:
+        sizes = tuple((x, int(x * 2 ** (1.0 / 3)), int(x * 2 ** (2.0 / 3))) for x in [32, 64, 128, 256, 512])
+        matcher = tv["Matcher"](0.5, 0.4, allow_low_quality_matches=True)
+    generator = tv["AnchorGenerator"](sizes, ((0.5, 1.0, 2.0),) * len(sizes))
+    transform = tv["GeneralizedRCNNTransform"](800, 1333, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+    transform.train()
+    per_image = np.zeros((ds.num_images, 3), np.int64)
+    per_class = np.zeros(len(ds.categories), np.int64)
+    start = time.perf_counter()
+    for i in range(ds.num_images):
+        w, h = int(ds.images.width[i]), int(ds.images.height[i])
+        rows = np.flatnonzero((ds.boxes.image == i) & ~ds.boxes.iscrowd)
+        boxes = torch.as_tensor(ds.boxes.xyxy[rows], dtype=torch.float32).reshape(-1, 4)
+        boxes[:, 0::2].clamp_(min=0, max=w)
+        boxes[:, 1::2].clamp_(min=0, max=h)
+        keep = (boxes[:, 3] > boxes[:, 1]) & (boxes[:, 2] > boxes[:, 0])
+        image_list, targets = transform([torch.zeros(3, h, w)], [{"boxes": boxes[keep]}])
+        ph, pw = image_list.tensors.shape[-2:]
+        features = [torch.zeros(1, 1, fh, fw) for fh, fw in _feature_sizes(ph, pw, rpn)]
+        anchors = generator(image_list, features)[0]
+        gt = targets[0]["boxes"]
+        matches = matcher(tv["box_iou"](gt, anchors)) if len(gt) else torch.full((len(anchors),), -1)
+        per_image[i] = [(matches >= 0).sum(), (matches == -1).sum(), (matches == -2).sum()]
+        np.add.at(per_class, ds.boxes.category[rows[keep.numpy()][matches[matches >= 0].numpy()]], 1)
+    return per_image, per_class, time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("vision", type=Path, help="root of a torchvision source tree (holds torchvision/)")
+    parser.add_argument("coco", type=Path, nargs="?", default=DEFAULT_JSON)
+    parser.add_argument("--rpn", action="store_true", help="torchvision-rpn instead of torchvision-retinanet")
+    parser.add_argument("--images", type=int, default=0, help="only the first N images (0: all)")
+    args = parser.parse_args()
+    tv = _load(args.vision / "torchvision")
+    ds = imbstat.load(args.coco)
+    if args.images:
+        ds = ds.select_images(np.arange(ds.num_images) < args.images)
+    preset = "torchvision-rpn" if args.rpn else "torchvision-retinanet"
+    ref_image, ref_class, ref_seconds = torchvision_counts(tv, ds, args.rpn)
+    start = time.perf_counter()
+    ours = imbstat.anchor_stats(ds, preset=preset, method="sparse")
+    seconds = time.perf_counter() - start
+    names = ("foreground", "background", "ignored")
+    print(f"{args.coco.name}: {ds.num_images} images, preset {preset}")
+    print(f"  torchvision: {dict(zip(names, ref_image.sum(0).tolist(), strict=True))}  ({ref_seconds:.2f} s)")
+    print(f"  imbstat:     {dict(zip(names, ours.per_image.sum(0).tolist(), strict=True))}  ({seconds:.2f} s)")
+    same = np.array_equal(ref_image, ours.per_image) and np.array_equal(ref_class, ours.class_foreground)
+    print(f"  per image and per class: {'identical' if same else 'DIFFERENT'}")
+    if not same:
+        bad = np.flatnonzero((ref_image != ours.per_image).any(axis=1))
+        print(f"  images that differ: {ds.images.image_id[bad][:10].tolist()}")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
