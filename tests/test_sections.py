@@ -12,6 +12,7 @@ from imbstat.report import build
 from imbstat.report.compare import compare
 from imbstat.report.merge import MERGEABLE
 from imbstat.report.metrics import metrics
+from imbstat.report.reading import Report
 from imbstat.report.sections import BY_COMMAND, SECTIONS, metric_table
 from imbstat.report.taxonomy import TAXONOMY
 
@@ -26,8 +27,8 @@ def sample_results(tmp_path_factory):
 def test_registry_names_every_metric_a_report_and_a_comparison_have(sample_results):
     doc = sample_results.document()
     names = set(metric_table())
-    assert set(metrics(doc)) == {n for n in names if not n.startswith("compare.")}
-    assert set(metrics(compare(doc, doc), prefix="compare.")) == {n for n in names if n.startswith("compare.")}
+    assert set(metrics(Report.from_document(doc))) == {n for n in names if not n.startswith("compare.")}
+    assert set(compare(doc, doc).metrics()) == {n for n in names if n.startswith("compare.")}
     assert [s.name for s in SECTIONS] == [k for k in doc if k in {s.name for s in SECTIONS}]  # report order
 
 

@@ -58,10 +58,11 @@ def report(
         results = _compute_on_dask(path, source, dask, shards, anchors, preset, device, method, batch_size)
     else:
         results = _compute(path, source, anchors, preset, device, method, batch_size, quiet)
+    from imbstat.report.reading import Report
     from imbstat.report.taxonomy import taxonomy_table
 
-    doc, index = _write_report(results, out)
-    stdout.print(taxonomy_table(doc))
+    index = _write_report(results, out)
+    stdout.print(taxonomy_table(Report.of(results)))
     echo(f"Report written to {out}/; open {index} in a browser.")
 
 
@@ -80,14 +81,15 @@ def summary(
     """One score per imbalance problem of the survey's Table 1: class, scale, spatial, objective."""
     from dataclasses import asdict as row_dict
 
+    from imbstat.report.reading import Report
     from imbstat.report.taxonomy import taxonomy_rows, taxonomy_table
 
     results = _compute(path, source, anchors, preset, device, quiet=quiet)
-    doc = results.document("summary")
+    report = Report.of(results)
     if json != "-":
-        stdout.print(taxonomy_table(doc))
+        stdout.print(taxonomy_table(report))
     if json:
-        write_json(doc | {"taxonomy": [row_dict(r) for r in taxonomy_rows(doc)]}, json)
+        write_json(results.document("summary") | {"taxonomy": [row_dict(r) for r in taxonomy_rows(report)]}, json)
 
 
 SideArg = Annotated[
@@ -112,24 +114,34 @@ def compare(
 ) -> None:
     """Shift of every distribution from A to B (train vs val, old vs new): W1 between them, classes gained and lost."""
     from imbstat.report.compare import compare as compare_reports
-    from imbstat.report.compare import read_report, terminal_tables, write_files
+    from imbstat.report.compare_output import terminal_tables, write_files
 
     for path in (a, b):  # before a long computation of A
         path_kind(path)
-    docs = [
-        read_report(path) or _compute(path, side, anchors, preset, device, quiet=quiet).document()
+    sides = [
+        _report(path, side, anchors, preset, device, quiet)
         for path, side in ((a, source), (b, dataclasses.replace(source, format=format_b or source.format)))
     ]
-    result = compare_reports(*docs)
-    for key, why in result["skipped"].items():
+    comparison = compare_reports(*sides)
+    for key, why in comparison.skipped.items():
         echo(f"imbstat: note: {key} not compared: {why}", err=True)
     if json != "-":
-        for table in terminal_tables(result):
+        for table in terminal_tables(comparison):
             stdout.print(table)
     if json:
-        write_json(result, json)
+        write_json(comparison.to_dict(), json)
     if out:
-        report_written(write_files(*docs, result, out))
+        report_written(write_files(comparison, out))
+
+
+def _report(path: Path, source: Source, anchors: bool, preset: str, device: str, quiet: bool) -> Any:
+    """The saved report at ``path`` read back, or the report of the dataset there, computed now."""
+    from imbstat.report.reading import Report, read_report
+
+    doc = read_report(path)
+    if doc is not None:
+        return Report.from_document(doc, path)
+    return Report.of(_compute(path, source, anchors, preset, device, quiet=quiet))
 
 
 def _compute(
@@ -176,13 +188,13 @@ def _compute_on_dask(
         client.close()
 
 
-def _write_report(results: Any, out: Path) -> tuple[dict, Path]:
-    """report.json, CSV tables, PNG figures and index.html of ``results`` in ``out``; the document and index path."""
+def _write_report(results: Any, out: Path) -> Path:
+    """report.json, CSV tables, PNG figures and index.html of ``results`` in ``out``; the index path."""
     from imbstat.report.html import write_index
 
-    doc = results.document()  # once: the anchor scores solve transport problems
+    doc = results.document()
     write_json(doc, out / "report.json")
-    return doc, write_index(doc, results.write_files(out), out)
+    return write_index(doc, results.write_files(out), out)
 
 
 @app.command("demo")
@@ -196,7 +208,7 @@ def demo(
     sample = write_sample(out / "sample.json")
     # The anchor section is the survey's most distinctive figures; retinanet on the CPU takes seconds here.
     results = _compute(sample, Source(format="coco"), anchors=True)
-    _, index = _write_report(results, out)
+    index = _write_report(results, out)
     for table in results.terminal_tables():
         stdout.print(table)
     echo(f"Report written to {out}/ (report.json, CSV tables, PNG figures); open {index} in a browser.")
@@ -223,8 +235,8 @@ def audit(
     """Check thresholds on scores and statistics: exit 0 all pass, 1 any fails, 2 bad config or input."""
     from imbstat.report import audit as audits
     from imbstat.report.compare import compare as compare_reports
-    from imbstat.report.compare import read_report
     from imbstat.report.metrics import metrics
+    from imbstat.report.reading import Report
 
     cfg = audits.load_config(config)
     if cfg.needs_baseline and baseline is None:
@@ -233,12 +245,11 @@ def audit(
         if given is not None:
             path_kind(given)
     source = dataclasses.replace(source, include_crowd=cfg.include_crowd, include_difficult=cfg.include_difficult)
-    doc = _compute(path, source, cfg.needs_anchors, cfg.preset, device, quiet=quiet).document()
-    values = metrics(doc)
+    report = Report.of(_compute(path, source, cfg.needs_anchors, cfg.preset, device, quiet=quiet))
+    values = metrics(report)
     if baseline is not None:
-        base = read_report(baseline) or _compute(baseline, source, cfg.needs_anchors, cfg.preset, device,
-                                                 quiet=quiet).document()  # fmt: skip
-        values |= metrics(compare_reports(base, doc), prefix="compare.")
+        base = _report(baseline, source, cfg.needs_anchors, cfg.preset, device, quiet)
+        values |= compare_reports(base, report).metrics()
     results = audits.run_checks(cfg, values, config)
     failed = sum(not r.passed for r in results)
     if json != "-":
@@ -251,7 +262,7 @@ def audit(
     if json:
         rows = [{"check": str(r.check), "metric": r.check.metric, "op": r.check.op, "limit": r.check.limit,
                  "value": r.value, "passed": r.passed} for r in results]  # fmt: skip
-        body = {"dataset": doc["dataset"], "options": doc["options"], "config": str(config), "checks": rows}
+        body = {"dataset": report.dataset, "options": report.options, "config": str(config), "checks": rows}
         write_json(envelope("audit", body | {"failed": failed}), json)
     if failed:
         raise typer.Exit(1)

@@ -12,6 +12,7 @@ import numpy as np
 
 from imbstat.data import Dataset
 from imbstat.errors import ImbstatError
+from imbstat.version import __version__
 
 # Bumped only when a field changes meaning or goes away; new fields may appear in any version.
 SCHEMA_VERSION = 1
@@ -41,8 +42,6 @@ def envelope(command: str, body: dict[str, Any]) -> dict[str, Any]:
     document read back (a shard's report, a baseline) is written with this
     version's head.
     """
-    from imbstat import __version__
-
     head = {"imbstat_version": __version__, "schema_version": SCHEMA_VERSION, "command": command}
     return head | {k: v for k, v in body.items() if k not in head}
 

@@ -5,7 +5,10 @@ A section is one statistic of a whole analysis (``classes``, ``scale``,
 computes it, its JSON section and how shards' JSON sections merge, its CSV
 tables, figures and terminal tables, how ``compare`` scores its shift, its HTML
 tables and the audit metrics it names (``<section>.<metric>``, each with its
-meaning). Report building, ``merge``, ``compare``, ``audit``, the taxonomy
+meaning). ``compare``, the metrics, the HTML tables and the taxonomy read result
+objects, never nested JSON keys: a report's JSON section is read back with
+:meth:`Section.read` (the result type's ``from_dict``), so a renamed or missing
+field is an error where the report is read. Report building, ``merge``, ``compare``, ``audit``, the taxonomy
 table, the HTML page and the Dask path iterate over :data:`SECTIONS`; adding a
 statistic is adding an entry here (README, "Adding a statistic").
 
@@ -26,6 +29,7 @@ from rich.table import Table
 
 from imbstat.anchors.presets import Preset
 from imbstat.data import BoxFilter, Dataset
+from imbstat.errors import ImbstatError
 from imbstat.report import html_parts, shift, tables, terminal
 from imbstat.stats import (
     AnchorStats,
@@ -37,6 +41,7 @@ from imbstat.stats import (
     location_distribution,
     scale_distribution,
 )
+from imbstat.stats.anchor_summary import AnchorSummary
 
 ANCHORS_NEEDED = "run with --anchors"
 
@@ -48,6 +53,7 @@ class Metric:
     name: str  # within its section
     meaning: str  # one line, shown beside the score on the HTML page
     score: bool = True  # a score, 0 = balanced to 1 = extreme (drawn as a bar); False: a count, ratio or share
+    same_as: str = ""  # another name for the metric of its section named here (location.w1_score is xy)
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,7 @@ class Run:
     threads: int | None = None
 
 
-def _no_extras(body: dict[str, Any]) -> dict[str, Any]:
+def _no_extras(result: Any) -> dict[str, float]:
     return {}
 
 
@@ -87,16 +93,47 @@ class Section:
     to_json: Callable[[Any, Dataset], dict[str, Any]]
     write_tables: Callable[[Any, Dataset, Path], list[Path]]  # CSV files
     terminal: Callable[[Any], list[Table]]
-    compare: Callable[[dict[str, Any], dict[str, Any], dict[str, str]], dict[str, Any]]  # (A, B, skipped)
-    html: Callable[[dict[str, Any], str], str]  # (JSON section, rendered scores table) -> its HTML tables
+    compare: Callable[[Any, Any, dict[str, str]], dict[str, Any]]  # (A, B, skipped) -> its comparison JSON
+    html: Callable[[Any, str], str]  # (result, rendered scores table) -> its HTML tables
     metrics: tuple[Metric, ...]  # the names of its JSON "scores", then extras (see ``extra_metrics``)
     shifts: tuple[Metric, ...]  # the names of its "scores" in a comparison document: compare.<name>.<shift>
     write_figures: Callable[[Any, Path], list[Path]] = _no_figures  # PNG files
     figures: tuple[tuple[str, str], ...] = ()  # (file name, HTML caption) of every figure it may write
-    extra_metrics: Callable[[dict[str, Any]], dict[str, Any]] = _no_extras  # named numbers outside "scores"
+    extra_metrics: Callable[[Any], dict[str, float]] = _no_extras  # result -> its named numbers outside "scores"
     optional: str = ""  # computed only when asked for; the text says how to ask ("run with --anchors")
     merge_shards: Callable[[list[Any], Dataset, int], Any] | None = None  # default: ``result_type.merge``
     json_options: Callable[[list[dict[str, Any]]], dict[str, Any]] = _no_options  # to_dict's options, from parts
+    # What compare, metrics, html and extra_metrics read when a report's section cannot be read back into
+    # result_type (anchors: a report has sums, not raw counts): a type with from_dict(section) and of(result).
+    report_type: type | None = None
+
+    def read(self, body: Any, source: str | Path | None = None) -> Any:
+        """The result object of this section of a report document (``report_type`` where there is one).
+
+        A missing or malformed field is an :class:`ImbstatError` naming the section and the field,
+        raised here rather than as a missing metric later.
+        """
+        kind = self.report_type or self.result_type
+        if not isinstance(body, dict):
+            raise ImbstatError(f"the {self.name} section is not an object; expected a report of imbstat", source)
+        try:
+            return kind.from_dict(body)
+        except KeyError as e:
+            raise ImbstatError(
+                f"the {self.name} section has no field {e.args[0]!r}; expected the report.json of 'imbstat report'",
+                source,
+                self.name,
+            ) from None
+        except (TypeError, ValueError, IndexError, AttributeError) as e:
+            raise ImbstatError(
+                f"the {self.name} section has a malformed field ({e}); expected the report.json of 'imbstat report'",
+                source,
+                self.name,
+            ) from None
+
+    def view(self, result: Any) -> Any:
+        """What :meth:`read` gives for a result computed now: the result, or its ``report_type``."""
+        return self.report_type.of(result) if self.report_type else result  # type: ignore[attr-defined]
 
     def merge_json(self, parts: list[dict[str, Any]]) -> dict[str, Any]:
         """The JSON section of the whole dataset from its shards' sections (the result protocol's round trip)."""
@@ -111,7 +148,7 @@ class Section:
 def _shifts(metrics: tuple[Metric, ...], *names: str) -> tuple[Metric, ...]:
     """Compare metrics of the same distributions: the 2·W1 shift between A and B (0 = same)."""
     by_name = {m.name: m for m in metrics}
-    return tuple(Metric(n, f"shift of: {by_name[n].meaning}") for n in names)
+    return tuple(Metric(n, f"shift of: {by_name[n].meaning}", same_as=by_name[n].same_as) for n in names)
 
 
 # --- classes -------------------------------------------------------------------------------------------------------
@@ -189,16 +226,11 @@ SCALE = Section(
 # --- location ------------------------------------------------------------------------------------------------------
 
 
-def _location_extras(body: dict[str, Any]) -> dict[str, Any]:
-    scores = body.get("scores") or {}
-    return {"w1_score": scores["xy"]} if "xy" in scores else {}
-
-
 _LOCATION_METRICS = (
     Metric("x", "x of the centres"),
     Metric("y", "y of the centres"),
     Metric("xy", "centres on the G×G grid (2-D W1)"),
-    Metric("w1_score", "the 2-D centre score, the same as xy"),
+    Metric("w1_score", "the 2-D centre score, the same as xy", same_as="xy"),
 )
 
 LOCATION = Section(
@@ -223,7 +255,6 @@ LOCATION = Section(
     html=html_parts.location_html,
     metrics=_LOCATION_METRICS,
     shifts=_shifts(_LOCATION_METRICS, "x", "y", "xy", "w1_score"),
-    extra_metrics=_location_extras,
 )
 
 # --- anchors -------------------------------------------------------------------------------------------------------
@@ -246,11 +277,10 @@ def _merge_anchor_shards(parts: list[AnchorStats], ds: Dataset, shards: int) -> 
     return dataclasses.replace(merged, per_image=merged.per_image[np.argsort(rows)])
 
 
-def _anchor_extras(body: dict[str, Any]) -> dict[str, Any]:
-    found = {"fg_bg_ratio": body["fg_bg_ratio"]} if "fg_bg_ratio" in body else {}
-    found |= {k: v for k, v in (body.get("per_image") or {}).items() if k.endswith("_mean")}
-    per_gt = (body.get("per_gt") or {}).get("all") or {}
-    return found | {f"per_gt.{k}": v for k, v in per_gt.items() if k != "foreground"}
+def _anchor_extras(summary: AnchorSummary) -> dict[str, float]:
+    found = {"fg_bg_ratio": summary.fg_bg_ratio}
+    found |= {f"{label}_mean": mean for label, mean in summary.per_image_mean.items()}
+    return found | {f"per_gt.{k}": v for k, v in summary.per_gt["all"].items() if k != "foreground"}
 
 
 _ANCHOR_SCORES = (
@@ -300,6 +330,7 @@ ANCHORS = Section(
         Metric("foreground_per_gt", "shift of: foreground anchors per GT"),
     ),
     extra_metrics=_anchor_extras,
+    report_type=AnchorSummary,
     optional=ANCHORS_NEEDED,
     merge_shards=_merge_anchor_shards,
 )
