@@ -158,7 +158,10 @@ def test_anchor_summary_of_a_result_is_its_saved_section(sides):
     assert now.preset == back.preset == stats.preset
     # a shard's section, with raw counts, reads the same way
     raw = AnchorSummary.from_dict(json.loads(dumps(stats.to_dict(raw=True))))
-    assert raw.per_gt == back.per_gt or all(same(raw.per_gt[k], back.per_gt[k]) for k in back.per_gt)
+    assert raw.per_gt.keys() == back.per_gt.keys() == {"small", "medium", "large", "all"}
+    assert all(same(raw.per_gt[k], back.per_gt[k]) for k in back.per_gt)
+    assert back.per_gt["all"]["gts"] == stats.gt_count.sum()
+    assert back.per_gt["small"]["gts"] == stats.gt_count[:, 0].sum()  # column 0: COCO small
 
 
 def test_location_read_back_keeps_the_scores_it_wrote(tiny_coco):
