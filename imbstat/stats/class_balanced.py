@@ -18,7 +18,7 @@ import pandas as pd
 from imbstat.data import BoxFilter, Dataset
 from imbstat.data.dataset import id_column
 from imbstat.errors import ImbstatError
-from imbstat.scores import ClassScores
+from imbstat.scores import ClassScores, class_change
 from imbstat.stats.histogram import plain
 from imbstat.stats.protocol import check_same, first_part
 
@@ -97,7 +97,8 @@ class ClassBalancedLoss:
             {"category_id": plain(c), "name": plain(n), "instances": int(i), "weight": float(w)}
             for c, n, i, w in zip(self.category_id, self.name, self.instances, self.weight, strict=True)
         ]
-        return {"beta": self.beta, "per_class": rows, "scores": self.scores}
+        change = class_change(self.instances, self.loss_mass)
+        return {"beta": self.beta, "per_class": rows, "scores": self.scores, "change": change}
 
     @classmethod
     def from_dict(cls, d: dict) -> ClassBalancedLoss:

@@ -21,7 +21,7 @@ import pandas as pd
 from imbstat.data import BoxFilter, Dataset
 from imbstat.data.dataset import id_column
 from imbstat.errors import ImbstatError
-from imbstat.scores import ClassScores, score_1d
+from imbstat.scores import ClassScores, class_change, score_1d
 from imbstat.stats.histogram import plain
 from imbstat.stats.protocol import check_same, first_part
 
@@ -289,6 +289,7 @@ class RepeatFactorSampling:
             "classes_per_image": self.classes_per_image.tolist(),
             "scores": self.scores,
             "scores_before": dict(self.scores_before),
+            "change": class_change(self.instances, self.expected_instances),
         } | ({"raw": self.counts.to_dict()} if raw and self.counts is not None else {})
 
     @classmethod
