@@ -318,16 +318,13 @@ def _change_extras(body: dict[str, Any]) -> dict[str, Any]:
     return found | ({"epoch_images": body["epoch_images"]} if "epoch_images" in body else {})
 
 
-_RESAMPLED = "after repeat-factor sampling (expected per epoch): "
 _CHANGE = (
     Metric("change.tv_distance", "total variation between the class shares before and after, in [0, 1]"),
     Metric("change.w1_score", "2·W1 between the rank–frequency curves before and after"),
 )
-_REPEAT_FACTOR_METRICS = tuple(Metric(m.name, _RESAMPLED + m.meaning, m.score) for m in _CLASS_METRICS)
-_LOSS_MASS = "weight · instances per class under class-balanced weights: "
+_REPEAT_FACTOR_METRICS = tuple(Metric(m.name, f"{m.meaning}, one resampled epoch", m.score) for m in _CLASS_METRICS)
 _CLASS_BALANCED_METRICS = tuple(
-    Metric(m.name, _LOSS_MASS + m.meaning.replace("instances per class", "per class"), m.score)
-    for m in _CLASS_METRICS[:5]
+    Metric(m.name, m.meaning.replace("instances", "weight · instances"), m.score) for m in _CLASS_METRICS[:5]
 )
 _CLASS_SHIFTS = (
     Metric("tv_distance", "total variation between the class shares, in [0, 1]"),
