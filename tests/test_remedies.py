@@ -17,6 +17,7 @@ from imbstat.cli import app
 from imbstat.errors import ImbstatError
 from imbstat.report import build
 from imbstat.report.compare import compare
+from imbstat.report.html import write_index
 from imbstat.report.metrics import metrics
 from imbstat.stats import (
     ClassBalancedLoss,
@@ -147,6 +148,10 @@ def test_merge_of_shards_is_exact_and_round_trips(write_json):
     assert RepeatFactorSampling.from_dict(whole.to_dict()).to_dict() == whole.to_dict()
     with pytest.raises(ImbstatError, match="without 'raw'"):
         RepeatFactorSampling.merge([RepeatFactorSampling.from_dict(p.to_dict()) for p in parts])
+    bad = parts[0].to_dict(raw=True)
+    bad["raw"]["image"] = bad["raw"]["image"][::-1]  # not sorted: the per-image maxima would be wrong
+    with pytest.raises(ImbstatError, match="not an image × class matrix"):
+        RepeatFactorSampling.from_dict(bad)
     with pytest.raises(ImbstatError, match="different threshold"):
         RepeatFactorSampling.merge([parts[0], repeat_factor_sampling(ds.take_shard(1, 3), threshold=0.2)])
     balanced = [class_balanced_loss(ds.take_shard(i, 3), beta=0.99) for i in range(3)]
@@ -201,7 +206,9 @@ def test_class_dist_json_and_merge_of_shards(write_json, tmp_path):
     path = write_json(_random_doc(np.random.default_rng(7), images=60, classes=8))
     options = ["--repeat-factor", "0.2", "--class-balanced", "0.95"]
     whole = tmp_path / "whole.json"
-    assert runner.invoke(app, ["class-dist", str(path), *options, "--json", str(whole)]).exit_code == 0
+    printed = runner.invoke(app, ["class-dist", str(path), *options, "--json", str(whole)])
+    assert printed.exit_code == 0 and "weight (β 0.95)" in printed.stdout  # the class table's column
+    assert "class scores before and after" in printed.stdout
     for i in range(3):
         out = tmp_path / f"p{i}.json"
         result = runner.invoke(app, ["class-dist", str(path), *options, "--shard", f"{i}/3", "--json", str(out)])
@@ -229,6 +236,10 @@ def test_report_compare_and_audit_metrics(write_json, tmp_path):
         written = {p.name for p in results.write_files(tmp_path / str(seed))}
         assert {"repeat_factor.csv", "repeat_factor_instances.png", "class_balanced_weights.png"} <= written
         docs.append(results.document())
+        page = write_index(docs[-1], [], tmp_path / str(seed)).read_text()
+        assert 'id="repeat_factor"' in page and 'id="class_balanced"' in page
+        epoch = docs[-1]["repeat_factor"]["epoch_images"]
+        assert f"one resampled epoch is {epoch:.3g} images for 80" in page
     values = metrics(docs[0])
     assert values["repeat_factor.epoch_images"] == docs[0]["repeat_factor"]["epoch_images"]
     assert values["repeat_factor.gini"] == docs[0]["repeat_factor"]["scores"]["gini"]

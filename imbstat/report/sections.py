@@ -326,10 +326,7 @@ _REPEAT_FACTOR_METRICS = tuple(Metric(m.name, f"{m.meaning}, one resampled epoch
 _CLASS_BALANCED_METRICS = tuple(
     Metric(m.name, m.meaning.replace("instances", "weight · instances"), m.score) for m in _CLASS_METRICS[:5]
 )
-_CLASS_SHIFTS = (
-    Metric("tv_distance", "total variation between the class shares, in [0, 1]"),
-    Metric("w1_score", "2·W1 between the rank–frequency curves over the union of classes"),
-)
+_CLASS_SHIFTS = CLASSES.shifts[:2]  # tv_distance, w1_score: the classes' own shifts
 
 REPEAT_FACTOR = Section(
     name="repeat_factor",

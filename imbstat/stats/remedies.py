@@ -36,14 +36,6 @@ def check_threshold(threshold: float) -> float:
     return value
 
 
-def check_beta(beta: float) -> float:
-    """``beta`` as a float; ImbstatError unless 0 <= beta < 1."""
-    value = float(beta)
-    if not 0 <= value < 1:  # NaN fails too
-        raise ImbstatError(f"class-balanced beta {beta!r} is not allowed; expected 0 <= beta < 1 (e.g. 0.999)")
-    return value
-
-
 @dataclass(frozen=True)
 class ImageClassCounts:
     """The sparse image × class matrix of counted boxes: one entry per (image, class) present.
@@ -61,7 +53,8 @@ class ImageClassCounts:
     @classmethod
     def of(cls, ds: Dataset, box_filter: BoxFilter = BoxFilter()) -> ImageClassCounts:
         k = max(len(ds.categories), 1)
-        keys = np.concatenate([b.image * k + b.category for b in ds.counted_chunks(box_filter)]).astype(np.int64)
+        chunks = ds.counted_chunks(box_filter)
+        keys = np.concatenate([b.image.astype(np.int64) * k + b.category for b in chunks])
         keys.sort(kind="stable")  # runs of near-ordered boxes: timsort
         starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if keys.size else np.zeros(0, np.int64)
         distinct = keys[starts]
@@ -87,8 +80,23 @@ class ImageClassCounts:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> ImageClassCounts:
-        return cls(*(np.asarray(d[k], np.int64).reshape(-1) for k in ("image", "category", "count")), d["num_images"])
+    def from_dict(cls, d: dict, num_categories: int) -> ImageClassCounts:
+        """The matrix back from :meth:`to_dict`; ImbstatError unless it is one (a shard's report is user data)."""
+        image, category, count = (np.asarray(d[k], np.int64).reshape(-1) for k in ("image", "category", "count"))
+        n = int(d["num_images"])
+        key = image * max(num_categories, 1) + category
+        well_formed = (
+            image.size == category.size == count.size
+            and bool(np.all((image >= 0) & (image < n) & (category >= 0) & (category < num_categories)))
+            and bool(np.all(count >= 1))
+            and bool(np.all(key[1:] > key[:-1]))  # sorted by image, then class, each pair once
+        )
+        if not well_formed:
+            raise ImbstatError(
+                "repeat_factor.raw is not an image × class matrix of this report; expected equal-length lists "
+                "image, category, count sorted by (image, category), as imbstat --shard I/N writes them"
+            )
+        return cls(image, category, count, n)
 
 
 def _class_factors(images: np.ndarray, num_images: int, threshold: float) -> np.ndarray:
@@ -311,7 +319,7 @@ class RepeatFactorSampling:
             int(d["num_images"]),
             float(d["epoch_images"]),
             {k: _number(v) for k, v in d["scores_before"].items()},
-            ImageClassCounts.from_dict(d["raw"]) if "raw" in d else None,
+            ImageClassCounts.from_dict(d["raw"], len(rows)) if "raw" in d else None,
         )
 
 
