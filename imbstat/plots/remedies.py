@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from imbstat.plots.figure import fmt_score, log_count_axis, new_figure, note_empty, save
 from imbstat.stats.class_balanced import ClassBalancedLoss
@@ -24,6 +25,7 @@ def plot_repeat_factor(result: RepeatFactorSampling, out_dir: str | Path) -> lis
     ax.step(ranks, after, where="mid", color="#d62728", linewidth=1.2, label="one resampled epoch (expected)")
     log_count_axis(ax, np.r_[before, after])
     ax.set_xlabel("class rank by instances in the dataset")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("instances (log scale)")
     ax.grid(axis="y", which="major", alpha=0.3)
     if before.size:
@@ -57,6 +59,8 @@ def plot_class_balanced(result: ClassBalancedLoss, out_dir: str | Path) -> list[
     if n.size:
         left.set_xscale("log")
         left.set_yscale("log")
+        for axis in (left.xaxis, left.yaxis):  # decades only: minor labels overlap on a short range
+            axis.set_minor_formatter(NullFormatter())
     else:
         note_empty(left)
     left.set_xlabel("instances of the class (log)")
@@ -68,6 +72,7 @@ def plot_class_balanced(result: ClassBalancedLoss, out_dir: str | Path) -> list[
     right.step(ranks, result.loss_mass[order], where="mid", color="#d62728", label="weight · instances")
     log_count_axis(right, np.r_[result.instances, result.loss_mass])
     right.set_xlabel("class rank by instances")
+    right.xaxis.set_major_locator(MaxNLocator(integer=True))
     right.legend(loc="upper right", fontsize=8)
     right.set_title(f"Loss mass per class — W1 score {fmt_score(result.scores['w1_score'])}", fontsize=10)
     return [save(fig, out_dir, "class_balanced_weights.png")]
