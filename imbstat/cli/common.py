@@ -181,6 +181,14 @@ PresetOpt = Annotated[str, typer.Option("--preset", help="retinanet, retinanet-v
 
 AnchorsOpt = Annotated[bool, typer.Option("--anchors", help="Also label the anchors of --preset (fg/bg, IoU; slower).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")]
+RepeatFactorOpt = Annotated[
+    float | None,
+    typer.Option("--repeat-factor", metavar="T", help="Also repeat-factor sampling (LVIS) with threshold T > 0."),
+]
+ClassBalancedOpt = Annotated[
+    float | None,
+    typer.Option("--class-balanced", metavar="BETA", help="Also class-balanced loss weights, 0 <= BETA < 1."),
+]
 MethodOpt = Annotated[
     str, typer.Option("--method", help="auto (sparse on CPU, dense on CUDA), sparse, dense or fused (Triton, CUDA).")
 ]

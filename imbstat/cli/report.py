@@ -11,6 +11,7 @@ import typer
 from imbstat.cli.common import (
     AnchorsOpt,
     BatchSizeOpt,
+    ClassBalancedOpt,
     DeviceOpt,
     JsonOpt,
     MethodOpt,
@@ -18,6 +19,7 @@ from imbstat.cli.common import (
     PathArg,
     PresetOpt,
     QuietOpt,
+    RepeatFactorOpt,
     Source,
     app,
     echo,
@@ -51,13 +53,16 @@ def report(
     shards: Annotated[int | None, typer.Option("--shards", min=1, help="Shards for --dask (default 2 per worker).")] = (
         None
     ),
+    repeat_factor: RepeatFactorOpt = None,
+    class_balanced: ClassBalancedOpt = None,
     source: Source = Source(),
 ) -> None:
     """Every statistic in one folder: report.json, CSV tables, PNG figures and a self-contained index.html."""
+    remedies = _remedy_options(repeat_factor, class_balanced)
     if dask:
-        results = _compute_on_dask(path, source, dask, shards, anchors, preset, device, method, batch_size)
+        results = _compute_on_dask(path, source, dask, shards, anchors, preset, device, method, batch_size, remedies)
     else:
-        results = _compute(path, source, anchors, preset, device, method, batch_size, quiet)
+        results = _compute(path, source, anchors, preset, device, method, batch_size, quiet, remedies)
     from imbstat.report.reading import Report
     from imbstat.report.taxonomy import taxonomy_table
 
@@ -110,16 +115,19 @@ def compare(
     device: DeviceOpt = "cpu",
     format_b: Annotated[str | None, typer.Option("--format-b", help="Format of B, when not --format.")] = None,
     quiet: QuietOpt = False,
+    repeat_factor: RepeatFactorOpt = None,
+    class_balanced: ClassBalancedOpt = None,
     source: Source = Source(),
 ) -> None:
     """Shift of every distribution from A to B (train vs val, old vs new): W1 between them, classes gained and lost."""
     from imbstat.report.compare import compare as compare_reports
     from imbstat.report.compare_output import terminal_tables, write_files
 
+    remedies = _remedy_options(repeat_factor, class_balanced)
     for path in (a, b):  # before a long computation of A
         path_kind(path)
     sides = [
-        _report(path, side, anchors, preset, device, quiet)
+        _report(path, side, anchors, preset, device, quiet, remedies)
         for path, side in ((a, source), (b, dataclasses.replace(source, format=format_b or source.format)))
     ]
     comparison = compare_reports(*sides)
@@ -134,14 +142,22 @@ def compare(
         report_written(write_files(comparison, out))
 
 
-def _report(path: Path, source: Source, anchors: bool, preset: str, device: str, quiet: bool) -> Any:
+def _report(
+    path: Path, source: Source, anchors: bool, preset: str, device: str, quiet: bool, remedies: dict[str, float]
+) -> Any:
     """The saved report at ``path`` read back, or the report of the dataset there, computed now."""
     from imbstat.report.reading import Report, read_report
 
     doc = read_report(path)
     if doc is not None:
         return Report.from_document(doc, path)
-    return Report.of(_compute(path, source, anchors, preset, device, quiet=quiet))
+    return Report.of(_compute(path, source, anchors, preset, device, quiet=quiet, remedies=remedies))
+
+
+def _remedy_options(repeat_factor: float | None, class_balanced: float | None) -> dict[str, float]:
+    from imbstat.report.build import remedy_options
+
+    return remedy_options(repeat_factor, class_balanced)
 
 
 def _compute(
@@ -153,20 +169,22 @@ def _compute(
     method: str = "auto",
     batch_size: int = 32,
     quiet: bool = False,
+    remedies: dict[str, float] | None = None,
 ) -> Any:
-    """Load and compute every statistic (``report.build.compute``), with a progress bar when labeling anchors."""
+    """Load and compute every statistic (``report.build.compute``), with a progress bar when labeling anchors;
+    ``remedies``: ``compute``'s ``repeat_factor`` / ``class_balanced`` arguments given (:func:`_remedy_options`)."""
     from imbstat.anchors.presets import load_preset
     from imbstat.report.build import compute
 
     chosen = load_preset(preset)  # a bad preset fails before a long load
     ds = source.load(path)
     with progress(ds.num_images, quiet or not anchors) as advance:
-        return compute(ds, source.box_filter, anchors, chosen, device, method, batch_size, advance)
+        return compute(ds, source.box_filter, anchors, chosen, device, method, batch_size, advance, **(remedies or {}))
 
 
 def _compute_on_dask(
     path: Path, source: Source, spec: str, shards: int | None, anchors: bool, preset: str, device: str, method: str,
-    batch_size: int,
+    batch_size: int, remedies: dict[str, float],
 ) -> Any:  # fmt: skip
     """The report's Results from one Dask task per shard (report/distributed.py)."""
     from imbstat.anchors.presets import load_preset
@@ -183,7 +201,7 @@ def _compute_on_dask(
     try:
         workers = max(1, len(client.scheduler_info().get("workers", {})))
         return compute_distributed(ds, client, shards or 2 * workers, load_kwargs, source.box_filter, anchors, chosen,
-                                   device, method, batch_size)  # fmt: skip
+                                   device, method, batch_size, **remedies)  # fmt: skip
     finally:
         client.close()
 
@@ -245,10 +263,11 @@ def audit(
         if given is not None:
             path_kind(given)
     source = dataclasses.replace(source, include_crowd=cfg.include_crowd, include_difficult=cfg.include_difficult)
-    report = Report.of(_compute(path, source, cfg.needs_anchors, cfg.preset, device, quiet=quiet))
+    remedies = _remedy_options(cfg.repeat_factor, cfg.class_balanced)
+    report = Report.of(_compute(path, source, cfg.needs_anchors, cfg.preset, device, quiet=quiet, remedies=remedies))
     values = metrics(report)
     if baseline is not None:
-        base = _report(baseline, source, cfg.needs_anchors, cfg.preset, device, quiet)
+        base = _report(baseline, source, cfg.needs_anchors, cfg.preset, device, quiet, remedies)
         values |= compare_reports(base, report).metrics()
     results = audits.run_checks(cfg, values, config)
     failed = sum(not r.passed for r in results)

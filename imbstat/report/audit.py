@@ -6,6 +6,8 @@ A config is TOML::
     preset = "retinanet"       # for anchors.* checks
     include_crowd = false
     include_difficult = false
+    repeat_factor = 0.001      # threshold T of repeat-factor sampling (needed by repeat_factor.* checks)
+    class_balanced = 0.999     # beta of the class-balanced loss weights (needed by class_balanced.* checks)
     checks = [
       "classes.imbalance_ratio <= 200",
       "location.w1_score <= 0.35",
@@ -35,6 +37,8 @@ from imbstat.data.source import read_toml
 from imbstat.errors import ImbstatError
 from imbstat.report.sections import metric_table
 from imbstat.report.terminal import PlainTable, fmt_number
+from imbstat.stats.class_balanced import check_beta
+from imbstat.stats.remedies import check_threshold
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
@@ -44,7 +48,9 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq,
 }
 _CHECK = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+|nan|inf)\s*$")
-_KEYS = {"anchors": bool, "preset": str, "include_crowd": bool, "include_difficult": bool, "checks": list}
+_KEYS = {"anchors": bool, "preset": str, "include_crowd": bool, "include_difficult": bool, "checks": list,
+         "repeat_factor": float, "class_balanced": float}  # fmt: skip
+_REMEDIES = {"repeat_factor": check_threshold, "class_balanced": check_beta}  # config key = section = its check
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,8 @@ class AuditConfig:
     preset: str = "retinanet"
     include_crowd: bool = False
     include_difficult: bool = False
+    repeat_factor: float | None = None
+    class_balanced: float | None = None
 
     @property
     def needs_anchors(self) -> bool:
@@ -108,8 +116,17 @@ def load_config(path: str | Path) -> AuditConfig:
         metric, op, limit = found.groups()
         if metric not in valid:  # before anything is computed
             raise ImbstatError(f"unknown metric {metric!r}; valid names: {', '.join(valid)}", path, f"checks[{i}]")
+        section = metric.removeprefix("compare.").split(".")[0]
+        if section in _REMEDIES and section not in table:
+            raise ImbstatError(f"{metric} needs {section} = VALUE in the config", path, f"checks[{i}]")
         checks.append(Check(metric, op, float(limit)))
-    options = {k: table[k] for k in ("anchors", "preset", "include_crowd", "include_difficult") if k in table}
+    for key, check in _REMEDIES.items():
+        if key in table:
+            try:
+                check(table[key])
+            except ImbstatError as e:
+                raise ImbstatError(e.detail, path, key) from None
+    options = {k: table[k] for k in _KEYS if k != "checks" and k in table}
     return AuditConfig(tuple(checks), **options)
 
 

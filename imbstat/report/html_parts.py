@@ -11,7 +11,13 @@ import html
 import math
 from typing import Any
 
-from imbstat.stats import ClassDistribution, LocationDistribution, ScaleDistribution
+from imbstat.stats import (
+    ClassBalancedLoss,
+    ClassDistribution,
+    LocationDistribution,
+    RepeatFactorSampling,
+    ScaleDistribution,
+)
 from imbstat.stats.anchor_summary import LABELS, AnchorSummary
 from imbstat.stats.scale import FPN_LEVELS, SIZE_BUCKETS
 from imbstat.text import fmt_metric
@@ -93,6 +99,50 @@ def anchors_html(result: AnchorSummary, scores: str) -> str:
         table(["anchors", "total", "per image"], summary, "compact", num=(1, 2), title="Labels"),
         table(gt_header, gt_rows, "compact", num=(1, 2, 3, 4, 5), title="Per GT"),
     ]
+    return head + '<div class="tables">' + "".join(tables) + "</div>"
+
+
+def repeat_factor_html(result: RepeatFactorSampling, scores: str) -> str:
+    """Scores before and after, and the head and tail classes with r_c and expected counts per epoch."""
+    body = result.to_dict()
+    before = body.get("scores_before") or {}
+    score_rows = [[k, fixed(before.get(k)), fixed(v)] for k, v in (body.get("scores") or {}).items()]
+    per_class = sorted(body.get("per_class") or [], key=lambda c: -(c.get("instances_before") or 0))
+    shown = list(range(min(HEAD_CLASSES, len(per_class))))
+    shown += [i for i in range(max(len(per_class) - TAIL_CLASSES, 0), len(per_class)) if i not in shown]
+    rows: list[list[Any]] = []
+    for n, i in enumerate(shown):
+        if n and i != shown[n - 1] + 1:
+            rows.append(["…", "", "", "", "", "", ""])
+        c = per_class[i]
+        factor = c.get("repeat_factor")
+        rows.append([i + 1, c.get("name", ""), "n/a" if factor is None else f"{factor:.3f}",
+                     f"{c.get('instances_before', 0):,}", f"{c.get('instances') or 0:,.1f}",
+                     f"{c.get('images_before', 0):,}", f"{c.get('images') or 0:,.1f}"])  # fmt: skip
+    header = ["rank", "class", "r_c", "instances", "per epoch", "images", "per epoch"]
+    head = (
+        f'<p class="legend">Threshold {e(body.get("threshold"))}: one resampled epoch is '
+        f"{e(fmt_metric('', body.get('epoch_images') or 0))} images for {e(format(body.get('num_images') or 0, ','))} "
+        "(expected numbers; r_c = max(1, √(T / f_c)), an image repeated by its rarest class's factor).</p>"
+    )
+    tables = [
+        scores,
+        table(["measure", "before", "after"], score_rows, "compact", num=(1, 2), title="Class scores"),
+        table(header, rows, "compact", num=(0, 2, 3, 4, 5, 6), title="Classes by instances (head and tail)"),
+    ]
+    return head + '<div class="tables">' + "".join(tables) + "</div>"
+
+
+def class_balanced_html(result: ClassBalancedLoss, scores: str) -> str:
+    """Every class's weight, to paste into a config, and the scores of the loss mass per class."""
+    body = result.to_dict()
+    rows = [[c.get("name", ""), c.get("category_id"), f"{c.get('instances', 0):,}", f"{c.get('weight') or 0:.4g}"]
+            for c in sorted(body.get("per_class") or [], key=lambda c: -(c.get("instances") or 0))]  # fmt: skip
+    head = (
+        f'<p class="legend">β = {e(body.get("beta"))}: w_c ∝ (1 − β) / (1 − β^n_c), normalised to sum to the '
+        "number of classes with instances (0 for a class without); the scores are those of weight · instances.</p>"
+    )
+    tables = [scores, table(["class", "id", "instances", "weight"], rows, "compact", num=(2, 3), title="Weights")]
     return head + '<div class="tables">' + "".join(tables) + "</div>"
 
 

@@ -33,12 +33,16 @@ from imbstat.errors import ImbstatError
 from imbstat.report import html_parts, shift, tables, terminal
 from imbstat.stats import (
     AnchorStats,
+    ClassBalancedLoss,
     ClassDistribution,
     LocationDistribution,
+    RepeatFactorSampling,
     ScaleDistribution,
     anchor_stats,
+    class_balanced_loss,
     class_distribution,
     location_distribution,
+    repeat_factor_sampling,
     scale_distribution,
 )
 from imbstat.stats.anchor_summary import AnchorSummary
@@ -67,6 +71,8 @@ class Run:
     batch_size: int = 32
     progress: Callable[[int], None] | None = None
     threads: int | None = None
+    repeat_factor: float | None = None  # the threshold T, set when repeat-factor sampling is asked for
+    class_balanced: float | None = None  # beta, set when class-balanced loss weights are asked for
 
 
 def _no_extras(result: Any) -> dict[str, float]:
@@ -335,11 +341,82 @@ ANCHORS = Section(
     merge_shards=_merge_anchor_shards,
 )
 
+# --- remedies: repeat-factor sampling, class-balanced loss weights (written by class-dist beside its classes) ----
+
+
+def _change_extras(result: RepeatFactorSampling | ClassBalancedLoss) -> dict[str, Any]:
+    body = result.to_dict()
+    found = {f"change.{k}": v for k, v in (body.get("change") or {}).items()}
+    return found | ({"epoch_images": body["epoch_images"]} if "epoch_images" in body else {})
+
+
+_CHANGE = (
+    Metric("change.tv_distance", "total variation between the class shares before and after, in [0, 1]"),
+    Metric("change.w1_score", "2·W1 between the rank–frequency curves before and after"),
+)
+_REPEAT_FACTOR_METRICS = tuple(Metric(m.name, f"{m.meaning}, one resampled epoch", m.score) for m in _CLASS_METRICS)
+_CLASS_BALANCED_METRICS = tuple(
+    Metric(m.name, m.meaning.replace("instances", "weight · instances"), m.score) for m in _CLASS_METRICS[:5]
+)
+_CLASS_SHIFTS = CLASSES.shifts[:2]  # tv_distance, w1_score: the classes' own shifts
+
+REPEAT_FACTOR = Section(
+    name="repeat_factor",
+    title="Remedy: repeat-factor sampling (LVIS)",
+    result_type=RepeatFactorSampling,
+    command="class-dist",
+    compute=lambda ds, run: repeat_factor_sampling(ds, threshold=run.repeat_factor, box_filter=run.box_filter),
+    to_json=lambda r, ds: r.to_dict(raw=bool(ds.shard)),  # a shard's carries its image × class matrix for merge
+    write_tables=lambda r, ds, out: tables.repeat_factor_tables(r, out),
+    write_figures=lambda r, out: _plots().plot_repeat_factor(r, out),
+    figures=(
+        (
+            "repeat_factor_instances.png",
+            "Instances per class before and after one epoch of repeat-factor sampling (expected), with r_c.",
+        ),
+    ),
+    terminal=terminal.repeat_factor_tables,
+    compare=shift.repeat_factor_shift,
+    html=html_parts.repeat_factor_html,
+    metrics=(
+        *_REPEAT_FACTOR_METRICS,
+        Metric("epoch_images", "images in one resampled epoch, Σ r_i (expected)", score=False),
+        *_CHANGE,
+    ),
+    shifts=(*_CLASS_SHIFTS, *_shifts(_CLASS_METRICS, "objects_per_image", "classes_per_image")),
+    extra_metrics=_change_extras,
+    optional="run with --repeat-factor T",
+)
+
+CLASS_BALANCED = Section(
+    name="class_balanced",
+    title="Remedy: class-balanced loss weights (effective number)",
+    result_type=ClassBalancedLoss,
+    command="class-dist",
+    compute=lambda ds, run: class_balanced_loss(ds, beta=run.class_balanced, box_filter=run.box_filter),
+    to_json=lambda r, ds: r.to_dict(),
+    write_tables=lambda r, ds, out: tables.class_balanced_tables(r, out),
+    write_figures=lambda r, out: _plots().plot_class_balanced(r, out),
+    figures=(
+        ("class_balanced_weights.png", "Class-balanced weights against instances, and weight · instances per class."),
+    ),
+    terminal=lambda r: [terminal.class_balanced_table(r)],
+    compare=shift.class_balanced_shift,
+    html=html_parts.class_balanced_html,
+    metrics=(*_CLASS_BALANCED_METRICS, *_CHANGE),
+    shifts=_CLASS_SHIFTS,
+    extra_metrics=_change_extras,
+    optional="run with --class-balanced BETA",
+)
+
 # --- the registry --------------------------------------------------------------------------------------------------
 
-SECTIONS: tuple[Section, ...] = (CLASSES, SCALE, LOCATION, ANCHORS)  # in report order
+SECTIONS: tuple[Section, ...] = (CLASSES, SCALE, LOCATION, ANCHORS, REPEAT_FACTOR, CLASS_BALANCED)  # report order
 BY_NAME: dict[str, Section] = {s.name: s for s in SECTIONS}
-BY_COMMAND: dict[str, Section] = {s.command: s for s in SECTIONS}
+# A command's own section (its fields at the JSON's top level) is the first with that command; the later
+# ones (the remedies of class-dist) sit under their name beside it: NESTED.
+BY_COMMAND: dict[str, Section] = {s.command: s for s in reversed(SECTIONS)}
+NESTED: tuple[Section, ...] = tuple(s for s in SECTIONS if BY_COMMAND[s.command] is not s)
 
 # Numbers of the dataset head that audits may check: dataset.<name>
 DATASET_METRICS = (

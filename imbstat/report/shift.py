@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imbstat.scores import shift_1d, shift_2d
+from imbstat.scores import class_change, shift_1d, shift_2d
 from imbstat.stats import ClassDistribution, LocationDistribution, ScaleDistribution
 from imbstat.stats.anchor_summary import AnchorSummary
 from imbstat.stats.histogram import Histogram, plain
@@ -212,3 +212,46 @@ def anchors_shift(a: AnchorSummary, b: AnchorSummary, skipped: dict[str, str]) -
     pair = _histogram_pair(a.foreground_per_gt, b.foreground_per_gt)
     _score(scores, "foreground_per_gt", pair, shift_1d, "anchors", skipped)
     return {"scores": scores, "preset": {side: s.preset.name for side, s in zip(SIDES, (a, b), strict=True)}}
+
+
+# --- remedies (result objects) -------------------------------------------------------------------
+
+
+def _matched(ids_a: np.ndarray, names_a: np.ndarray, values_a: np.ndarray, ids_b: np.ndarray, names_b: np.ndarray,
+             values_b: np.ndarray) -> Pair:  # fmt: skip
+    """Per-class float values of two sides over the union of classes, matched as :func:`class_union` matches."""
+
+    def rows(ids: np.ndarray, names: np.ndarray) -> list[dict]:  # the count column carries row + 1 (0: absent)
+        pairs = enumerate(zip(ids, names, strict=True))
+        return [{"category_id": c, "name": n, "instances": i + 1} for i, (c, n) in pairs]
+
+    frame, _ = class_union(rows(ids_a, names_a), rows(ids_b, names_b))
+    pair = []
+    for side, values in zip(SIDES, (values_a, values_b), strict=True):
+        row = frame[f"instances_{side}"].to_numpy(np.int64)
+        pair.append(np.where(row > 0, np.asarray(values, np.float64)[row - 1], 0.0))
+    return pair[0], pair[1]
+
+
+def _padded_shift(a: np.ndarray, b: np.ndarray) -> float:
+    """:func:`shift_1d` of two integer-bin histograms of different lengths, padded with empty bins."""
+    size = max(a.size, b.size)
+    return shift_1d(np.pad(a, (0, size - a.size)), np.pad(b, (0, size - b.size)))
+
+
+def repeat_factor_shift(a: Any, b: Any, skipped: dict[str, str]) -> dict[str, Any]:
+    """How far one resampled epoch of A is from one of B (each with its own threshold)."""
+    values = _matched(a.category_id, a.name, a.expected_instances, b.category_id, b.name, b.expected_instances)
+    scores = class_change(*values)
+    for name in ("objects_per_image", "classes_per_image"):
+        scores[name] = _padded_shift(getattr(a, name), getattr(b, name))
+    sides = zip(SIDES, (a, b), strict=True)
+    changes = {f"change_{side}": class_change(r.instances, r.expected_instances) for side, r in sides}
+    return {"scores": scores, "threshold_a": a.threshold, "threshold_b": b.threshold, **changes}
+
+
+def class_balanced_shift(a: Any, b: Any, skipped: dict[str, str]) -> dict[str, Any]:
+    """How far the loss mass per class (weight · instances) of A is from B's."""
+    values = _matched(a.category_id, a.name, a.loss_mass, b.category_id, b.name, b.loss_mass)
+    changes = {f"change_{side}": class_change(r.instances, r.loss_mass) for side, r in zip(SIDES, (a, b), strict=True)}
+    return {"scores": class_change(*values), "beta_a": a.beta, "beta_b": b.beta, **changes}

@@ -8,7 +8,15 @@ import numpy as np
 import pandas as pd
 
 from imbstat.errors import ImbstatError
-from imbstat.stats import AnchorStats, ClassDistribution, Histogram, LocationDistribution, ScaleDistribution
+from imbstat.stats import (
+    AnchorStats,
+    ClassBalancedLoss,
+    ClassDistribution,
+    Histogram,
+    LocationDistribution,
+    RepeatFactorSampling,
+    ScaleDistribution,
+)
 
 
 def _histogram_frame(h: Histogram) -> pd.DataFrame:
@@ -82,3 +90,12 @@ def anchor_tables(result: AnchorStats, image_id: np.ndarray, out_dir: Path) -> l
         },
         out_dir,
     )
+
+
+def repeat_factor_tables(result: RepeatFactorSampling, out_dir: Path) -> list[Path]:
+    """Per class: r_c, expected instances and images per resampled epoch, and the dataset's own."""
+    return write_frames({"repeat_factor": result.to_frame()}, out_dir)
+
+
+def class_balanced_tables(result: ClassBalancedLoss, out_dir: Path) -> list[Path]:
+    return write_frames({"class_balanced": result.to_frame()}, out_dir)

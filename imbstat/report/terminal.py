@@ -16,7 +16,14 @@ from rich.text import Text
 
 from imbstat.anchors.presets import Preset
 from imbstat.data import Dataset, Reason
-from imbstat.stats import AnchorStats, ClassDistribution, LocationDistribution, ScaleDistribution
+from imbstat.stats import (
+    AnchorStats,
+    ClassBalancedLoss,
+    ClassDistribution,
+    LocationDistribution,
+    RepeatFactorSampling,
+    ScaleDistribution,
+)
 from imbstat.text import visible
 
 HEAD_ROWS = 10
@@ -88,20 +95,26 @@ def scores_table(title: str, scores: dict[str, float]) -> Table:
     return table
 
 
-def class_table(result: ClassDistribution) -> Table:
+def class_table(result: ClassDistribution, balanced: ClassBalancedLoss | None = None) -> Table:
+    """Head and tail classes by instances; with ``balanced``, also each class's class-balanced loss weight."""
     frame = result.to_frame()
     table = PlainTable(title=f"classes: {len(frame)} (head and tail, by instances)", title_justify="left")
     for col in ("rank", "category_id", "name", "instances", "images", "group"):
         table.add_column(col, justify="right" if col in ("rank", "instances", "images") else "left")
+    weights = balanced.weight[result.order] if balanced is not None else None
+    if weights is not None:
+        table.add_column(f"weight (β {balanced.beta:g})", justify="right")  # type: ignore[union-attr]
     shown = list(range(min(HEAD_ROWS, len(frame))))
     tail = [i for i in range(max(len(frame) - TAIL_ROWS, 0), len(frame)) if i not in shown]
     for i in shown + tail:
         if tail and i == tail[0] and tail[0] > shown[-1] + 1:
-            table.add_row("…", "", "", "", "", "")
+            table.add_row(*["…"] + [""] * (len(table.columns) - 1))
         row = frame.iloc[i]
+        weight = [] if weights is None else [f"{weights[i]:.4g}"]
         table.add_row(
-            str(i + 1), str(row.category_id), str(row["name"]), f"{row.instances:,}", f"{row.images:,}", row.group
-        )
+            str(i + 1), str(row.category_id), str(row["name"]), f"{row.instances:,}", f"{row.images:,}", row.group,
+            *weight,
+        )  # fmt: skip
     return table
 
 
@@ -209,3 +222,34 @@ def anchor_tables(result: AnchorStats) -> list[Table]:
             close = "]" if i == len(counts) - 1 else ")"
             iou.add_row(f"[{edges[i]:.2f}, {edges[i + 1]:.2f}{close}", f"{n:,}", f"{low[i]:,}")
     return [totals, per_class, per_gt, iou, scores_table("anchor imbalance scores", d["scores"])]
+
+
+def repeat_factor_tables(result: RepeatFactorSampling) -> list[Table]:
+    """The head and tail classes before and after one resampled epoch, and every class score before and after."""
+    frame = result.to_frame()
+    classes = PlainTable(
+        title=f"repeat-factor sampling, threshold {result.threshold:g}: epoch of {result.epoch_images:,.1f} images "
+        f"for {result.num_images:,} (expected instances and images per epoch)",
+        title_justify="left",
+    )
+    for col in ("rank", "name", "r_c", "instances", "after", "images", "after"):
+        classes.add_column(col, justify="left" if col == "name" else "right")
+    shown = list(range(min(HEAD_ROWS, len(frame))))
+    shown += [i for i in range(max(len(frame) - TAIL_ROWS, 0), len(frame)) if i not in shown]
+    for n, i in enumerate(shown):
+        if n and i != shown[n - 1] + 1:
+            classes.add_row("…", "", "", "", "", "", "")
+        r = frame.iloc[i]
+        classes.add_row(str(i + 1), str(r["name"]), fmt_number(r.repeat_factor), f"{r.instances_before:,}",
+                        f"{r.instances:,.1f}", f"{r.images_before:,}", f"{r.images:,.1f}")  # fmt: skip
+    scores = PlainTable(title="class scores before and after repeat-factor sampling", title_justify="left")
+    for col in ("measure", "before", "after"):
+        scores.add_column(col, justify="left" if col == "measure" else "right")
+    for name, after in result.scores.items():
+        scores.add_row(name, fmt_number(result.scores_before.get(name, float("nan"))), fmt_number(after))
+    return [classes, scores]
+
+
+def class_balanced_table(result: ClassBalancedLoss) -> Table:
+    """The class scores of the loss mass per class (weight · instances) under the class-balanced weights."""
+    return scores_table(f"class-balanced loss (β {result.beta:g}): scores of weight · instances", result.scores)
