@@ -197,3 +197,75 @@ def test_shard_refused(write_json):
     ds = _dataset(write_json).take_shard(0, 2)
     with pytest.raises(ImbstatError, match="without --shard"):
         batch_distribution(ds, batch_size=2)
+
+
+# --- the command, the report section, compare ------------------------------------------------------------------------
+
+
+def _run(*args):
+    from typer.testing import CliRunner
+
+    from imbstat.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_batch_dist_json(write_json, tmp_path):
+    path = write_json(coco_doc([(i + 1, 100, 80) for i in range(10)],
+                               [(i + 1, c + 1, [1, 1, 5, 5], 0) for i, row in enumerate(COUNTS)
+                                for c, n in enumerate(row) for _ in range(n)],
+                               [(1, "a"), (2, "b"), (3, "c")]))  # fmt: skip
+    result = _run("batch-dist", path, "--batch-size", 3, "--epochs", 5, "--seed", 1, "--json", "-")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["command"] == "batch-dist"
+    assert doc["options"] | {} == {"include_crowd": False, "include_difficult": False, "include_group_of": True,
+                                   "batch_size": 3, "sampler": "random", "epochs": 5, "seed": 1}  # fmt: skip
+    assert (doc["batch_size"], doc["sampler"], doc["epochs"], doc["seed"]) == (3, "random", 5, 1)
+    assert doc["batches"] == {"full": 15, "incomplete": 5, "without_instances": 0}
+    row = doc["per_class"][0]
+    assert set(row) == {"category_id", "name", "dataset_share", "absent_probability", "absent_simulated",
+                        "share_mean", "share_quantiles"}  # fmt: skip
+    assert row["absent_probability"] == pytest.approx(4 / 120)  # C(4, 3) / C(10, 3)
+    assert doc["rank_inversions"]["category_ids"] == [1, 2]
+    assert set(doc["scores"]) == {"w1_score", "tv_distance", "rank_inversions"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--batch-size", "0"], "--batch-size"),
+        (["--batch-size", "2", "--sampler", "uniform"], "--sampler 'uniform': expected random"),
+        (["--batch-size", "2", "--epochs", "0"], "--epochs"),
+    ],
+)
+def test_batch_dist_bad_options_exit_2(tiny_coco, args, message):
+    result = _run("batch-dist", tiny_coco, *args)
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_report_batch_section_and_compare(tiny_coco, tmp_path):
+    from imbstat.report.compare import compare
+    from imbstat.report.metrics import metrics
+
+    out = tmp_path / "report"
+    result = _run("report", tiny_coco, "--batch-size", 2, "--epochs", 3, "--device-batch", 4, "--out", out)
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["batch"]["batch_size"] == 2 and doc["options"]["batch"]["epochs"] == 3
+    assert {"batch_absent.png", "batch_tv_distance.png", "batch_classes.csv"} <= {p.name for p in out.iterdir()}
+    assert "Batch-level class imbalance" in (out / "index.html").read_text()
+    shifted = metrics(compare(doc, doc), prefix="compare.")
+    assert shifted["compare.batch.tv_distance"] == 0.0 and shifted["compare.batch.w1_score"] == 0.0
+    from imbstat.report.build import compute
+
+    assert "batch" not in compute(imbstat.load(tiny_coco)).results  # optional: only with the batch size
+
+
+def test_anchor_iou_device_batch_and_its_old_name(tiny_coco):
+    new = _run("anchor-iou", tiny_coco, "--device-batch", 2, "--quiet", "--json", "-")
+    old = _run("anchor-iou", tiny_coco, "--batch-size", 2, "--quiet", "--json", "-")
+    assert new.exit_code == old.exit_code == 0, new.output + old.output
+    assert json.loads(new.stdout)["options"]["batch_size"] == 2 == json.loads(old.stdout)["options"]["batch_size"]
+    both = _run("anchor-iou", tiny_coco, "--batch-size", 2, "--device-batch", 3, "--quiet")
+    assert both.exit_code == 2 and "old name of --device-batch" in both.output

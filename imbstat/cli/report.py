@@ -10,15 +10,19 @@ import typer
 
 from imbstat.cli.common import (
     AnchorsOpt,
-    BatchSizeOpt,
+    DeviceBatchOpt,
     DeviceOpt,
+    EpochsOpt,
     JsonOpt,
     MethodOpt,
     OutOpt,
     PathArg,
     PresetOpt,
     QuietOpt,
+    SamplerOpt,
+    SeedOpt,
     Source,
+    TrainBatchOpt,
     app,
     echo,
     handles_input_errors,
@@ -42,7 +46,11 @@ def report(
     preset: PresetOpt = "retinanet",
     device: DeviceOpt = "cpu",
     method: MethodOpt = "auto",
-    batch_size: BatchSizeOpt = 32,
+    device_batch: DeviceBatchOpt = 32,
+    batch_size: TrainBatchOpt = None,
+    sampler: SamplerOpt = "random",
+    epochs: EpochsOpt = 10,
+    seed: SeedOpt = 0,
     quiet: QuietOpt = False,
     dask: Annotated[
         str | None,
@@ -54,10 +62,11 @@ def report(
     source: Source = Source(),
 ) -> None:
     """Every statistic in one folder: report.json, CSV tables, PNG figures and a self-contained index.html."""
+    batch = _batch_options(batch_size, sampler, epochs, seed)
     if dask:
-        results = _compute_on_dask(path, source, dask, shards, anchors, preset, device, method, batch_size)
+        results = _compute_on_dask(path, source, dask, shards, anchors, preset, device, method, device_batch, batch)
     else:
-        results = _compute(path, source, anchors, preset, device, method, batch_size, quiet)
+        results = _compute(path, source, anchors, preset, device, method, device_batch, quiet, batch)
     from imbstat.report.taxonomy import taxonomy_table
 
     doc, index = _write_report(results, out)
@@ -141,6 +150,7 @@ def _compute(
     method: str = "auto",
     batch_size: int = 32,
     quiet: bool = False,
+    batch: dict[str, Any] | None = None,
 ) -> Any:
     """Load and compute every statistic (``report.build.compute``), with a progress bar when labeling anchors."""
     from imbstat.anchors.presets import load_preset
@@ -149,14 +159,25 @@ def _compute(
     chosen = load_preset(preset)  # a bad preset fails before a long load
     ds = source.load(path)
     with progress(ds.num_images, quiet or not anchors) as advance:
-        return compute(ds, source.box_filter, anchors, chosen, device, method, batch_size, advance)
+        return compute(ds, source.box_filter, anchors, chosen, device, method, batch_size, advance, batch=batch)
+
+
+def _batch_options(batch_size: int | None, sampler: str, epochs: int, seed: int) -> dict[str, Any] | None:
+    """The keywords of ``batch_distribution`` when the training batch is given (the sampler checked now)."""
+    from imbstat.stats.batch import Sampler
+
+    chosen = Sampler.parse(sampler)
+    if batch_size is None:
+        return None
+    return {"batch_size": batch_size, "sampler": str(chosen), "epochs": epochs, "seed": seed}
 
 
 def _compute_on_dask(
     path: Path, source: Source, spec: str, shards: int | None, anchors: bool, preset: str, device: str, method: str,
-    batch_size: int,
+    batch_size: int, batch: dict[str, Any] | None = None,
 ) -> Any:  # fmt: skip
-    """The report's Results from one Dask task per shard (report/distributed.py)."""
+    """The report's Results from one Dask task per shard (report/distributed.py); the batch section on the client,
+    as its epochs are drawn over the whole file."""
     from imbstat.anchors.presets import load_preset
     from imbstat.report.distributed import compute_distributed, dask_client
 
@@ -170,10 +191,16 @@ def _compute_on_dask(
     client = dask_client(spec)
     try:
         workers = max(1, len(client.scheduler_info().get("workers", {})))
-        return compute_distributed(ds, client, shards or 2 * workers, load_kwargs, source.box_filter, anchors, chosen,
-                                   device, method, batch_size)  # fmt: skip
+        results = compute_distributed(ds, client, shards or 2 * workers, load_kwargs, source.box_filter, anchors,
+                                      chosen, device, method, batch_size)  # fmt: skip
     finally:
         client.close()
+    if batch:
+        from imbstat.stats import batch_distribution
+
+        results.results["batch"] = batch_distribution(ds, box_filter=source.box_filter, **batch)
+        results.options["batch"] = dict(batch)
+    return results
 
 
 def _write_report(results: Any, out: Path) -> tuple[dict, Path]:

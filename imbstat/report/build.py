@@ -82,14 +82,18 @@ def compute(
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
     threads: int | None = None,
+    batch: dict[str, Any] | None = None,
 ) -> Results:
-    """Compute every dataset-level statistic, and the anchor statistics when ``anchors``.
+    """Compute every dataset-level statistic, the anchor statistics when ``anchors``, the batch ones when ``batch``.
 
-    ``threads`` label anchors on the sparse path (default: every core).
+    ``threads`` label anchors on the sparse path (default: every core); ``batch`` holds the keywords of
+    :func:`~imbstat.stats.batch_distribution` (``batch_size``, ``sampler``, ``epochs``, ``seed``).
     """
     chosen = None
     if anchors:
         chosen = preset if isinstance(preset, Preset) else load_preset(preset)
-    run = Run(box_filter, chosen, device, method, batch_size, progress, threads)
-    results = {s.name: s.compute(ds, run) for s in wanted(["anchors"] if anchors else [])}
-    return Results(ds, results, compute_options(box_filter, anchors, preset, device, method))
+    run = Run(box_filter, chosen, device, method, batch_size, progress, threads, batch)
+    optional = (["anchors"] if anchors else []) + (["batch"] if batch else [])
+    results = {s.name: s.compute(ds, run) for s in wanted(optional)}
+    options = compute_options(box_filter, anchors, preset, device, method)
+    return Results(ds, results, options | ({"batch": dict(batch)} if batch else {}))

@@ -29,16 +29,19 @@ from imbstat.data import BoxFilter, Dataset
 from imbstat.report import html_parts, shift, tables, terminal
 from imbstat.stats import (
     AnchorStats,
+    BatchDistribution,
     ClassDistribution,
     LocationDistribution,
     ScaleDistribution,
     anchor_stats,
+    batch_distribution,
     class_distribution,
     location_distribution,
     scale_distribution,
 )
 
 ANCHORS_NEEDED = "run with --anchors"
+BATCH_NEEDED = "run with --batch-size B (the training batch)"
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class Run:
     batch_size: int = 32
     progress: Callable[[int], None] | None = None
     threads: int | None = None
+    batch: dict[str, Any] | None = None  # batch_distribution's keywords (batch_size, ...), set when asked for
 
 
 def _no_extras(body: dict[str, Any]) -> dict[str, Any]:
@@ -304,9 +308,51 @@ ANCHORS = Section(
     merge_shards=_merge_anchor_shards,
 )
 
+# --- batch ---------------------------------------------------------------------------------------------------------
+
+
+def _batch(ds: Dataset, run: Run) -> BatchDistribution:
+    assert run.batch is not None, "the batch section is computed only when asked for"
+    return batch_distribution(ds, box_filter=run.box_filter, **run.batch)
+
+
+def _batch_shift(a: dict[str, Any], b: dict[str, Any], skipped: dict[str, str]) -> dict[str, Any]:
+    # TODO(compare): pass shift.batch_shift itself once Section.compare takes result objects
+    return shift.batch_shift(BatchDistribution.from_dict(a), BatchDistribution.from_dict(b), skipped)
+
+
+BATCH = Section(
+    name="batch",
+    title="Batch-level class imbalance (foreground-foreground)",
+    result_type=BatchDistribution,
+    command="batch-dist",
+    compute=_batch,
+    to_json=lambda r, ds: r.to_dict(),
+    write_tables=lambda r, ds, out: tables.batch_tables(r, out),
+    write_figures=lambda r, out: _plots().plot_batch(r, out),
+    figures=(
+        ("batch_absent.png", "Fig. 6: probability that a class is absent from a full batch, against its share."),
+        ("batch_tv_distance.png", "Total variation distance between each batch's class shares and the dataset's."),
+    ),
+    terminal=terminal.batch_tables,
+    compare=_batch_shift,
+    html=html_parts.batch_html,
+    metrics=(
+        Metric("w1_score", "instances per class of a batch, rank–frequency (mean over full batches)"),
+        Metric("tv_distance", "total variation between a batch's class shares and the dataset's (mean)"),
+        Metric("rank_inversions", "share of full batches with more of the 2nd most frequent class than the 1st", False),
+    ),
+    shifts=(
+        Metric("tv_distance", "2·W1 between the per-batch TV distance histograms"),
+        Metric("w1_score", "change of the mean per-batch class score, B − A", score=False),
+        Metric("rank_inversions", "change of the share of rank inversions, B − A", score=False),
+    ),
+    optional=BATCH_NEEDED,
+)
+
 # --- the registry --------------------------------------------------------------------------------------------------
 
-SECTIONS: tuple[Section, ...] = (CLASSES, SCALE, LOCATION, ANCHORS)  # in report order
+SECTIONS: tuple[Section, ...] = (CLASSES, SCALE, LOCATION, ANCHORS, BATCH)  # in report order
 BY_NAME: dict[str, Section] = {s.name: s for s in SECTIONS}
 BY_COMMAND: dict[str, Section] = {s.command: s for s in SECTIONS}
 

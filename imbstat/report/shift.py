@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from imbstat.scores import shift_1d, shift_2d
+from imbstat.stats import BatchDistribution
 
 SHIFT_ROWS = 10  # largest per-class share changes kept in the document and the table
 SIDES = ("a", "b")
@@ -218,3 +219,18 @@ def anchors_shift(a: dict, b: dict, skipped: dict[str, str]) -> dict[str, Any]:
     _histograms(scores, a["per_gt"], b["per_gt"], ("foreground_per_gt",), "anchors", skipped)
     presets = {side: (s.get("preset") or {}).get("name") for side, s in zip(SIDES, (a, b), strict=True)}
     return {"scores": scores, "preset": presets}
+
+
+# --- batch -----------------------------------------------------------------------------------------
+
+
+def batch_shift(a: BatchDistribution, b: BatchDistribution, skipped: dict[str, str]) -> dict[str, Any]:
+    """``tv_distance``: 2·W1 between the two sides' per-batch TV distance histograms (same bins on [0, 1]);
+    ``w1_score`` and ``rank_inversions``: the change B − A of the per-batch mean class score and inversion share."""
+    scores: dict[str, float] = {}
+    pair = _histogram_pair(a.tv_histogram.to_dict(), b.tv_histogram.to_dict())
+    _score(scores, "tv_distance", pair, shift_1d, "batch", skipped)
+    for name in ("w1_score", "rank_inversions"):
+        scores[name] = b.scores[name] - a.scores[name]
+    options = {key: {"a": getattr(a, key), "b": getattr(b, key)} for key in ("batch_size", "sampler", "epochs")}
+    return {"scores": scores, "options": options}
