@@ -288,8 +288,8 @@ class _Pairs:
     @classmethod
     def of(cls, ds: Dataset, box_filter: BoxFilter) -> _Pairs:
         k, n = len(ds.categories), ds.num_images
-        boxes = ds.counted_boxes(box_filter)
-        keys, counts = np.unique(boxes.image * k + boxes.category, return_counts=True)  # sorted by image
+        boxes = ds.boxes  # the two columns needed, not a copy of the whole box table
+        keys, counts = np.unique((boxes.image * k + boxes.category)[box_filter.mask(boxes)], return_counts=True)
         indptr = np.zeros(n + 1, np.int64)
         np.cumsum(np.bincount(keys // k, minlength=n), out=indptr[1:])
         return cls(indptr, keys % k, counts.astype(np.int64))
@@ -340,7 +340,7 @@ class _Accumulator:
         tv = 0.5 * (1 + np.bincount(b, weights=np.abs(s - p) - p, minlength=batches))[has]
         self.tv_sum += float(tv.sum())
         self.tv_hist += np.bincount(_bin(tv), minlength=SHARE_BINS + 1)
-        self.w1_sum += float(_rank_w1(b, s, k, batches)[has].sum())
+        self.w1_sum += float(_rank_w1(b, n.astype(np.int64), s, k, batches)[has].sum())
         if self.inversion.size:
             first, second = (cells[self.inversion[j] :: k] for j in (0, 1))  # [batches] counts of the two classes
             self.inversions += int((second > first).sum())
@@ -357,7 +357,7 @@ def _bin(values: np.ndarray) -> np.ndarray:
     return np.clip(np.ceil(values * SHARE_BINS), 0, SHARE_BINS).astype(np.int64)
 
 
-def _rank_w1(batch: np.ndarray, share: np.ndarray, k: int, batches: int) -> np.ndarray:
+def _rank_w1(batch: np.ndarray, count: np.ndarray, share: np.ndarray, k: int, batches: int) -> np.ndarray:
     """[batches] ``score_1d`` of each batch's shares sorted descending over all ``k`` categories.
 
     ``score_1d`` is ``2 / (K − 1) · Σ_{i<K−1} |P_i − (i + 1)/K|`` with P the cumulative sorted shares.
@@ -366,7 +366,8 @@ def _rank_w1(batch: np.ndarray, share: np.ndarray, k: int, batches: int) -> np.n
     """
     if k == 1:
         return np.zeros(batches)
-    order = np.lexsort((-share, batch))  # by batch, then share descending
+    # by batch, then share descending: shares of one batch are counts over one total, so sort by count
+    order = np.argsort(batch * (int(count.max()) + 1) - count, kind="stable") if count.size else batch
     b, s = batch[order], share[order]
     present = np.bincount(b, minlength=batches)
     start = np.cumsum(present) - present
