@@ -269,3 +269,17 @@ def test_anchor_iou_device_batch_and_its_old_name(tiny_coco):
     assert json.loads(new.stdout)["options"]["batch_size"] == 2 == json.loads(old.stdout)["options"]["batch_size"]
     both = _run("anchor-iou", tiny_coco, "--batch-size", 2, "--device-batch", 3, "--quiet")
     assert both.exit_code == 2 and "old name of --device-batch" in both.output
+
+
+def test_audit_batch_metrics(tiny_coco, tmp_path):
+    config = tmp_path / "audit.toml"
+    config.write_text('batch_size = 2\nepochs = 3\nchecks = ["batch.tv_distance <= 1", "batch.w1_score > 1"]\n')
+    result = _run("audit", tiny_coco, "--config", config, "--quiet", "--json", "-")
+    assert result.exit_code == 1, result.output  # the second check fails: a score is at most 1
+    checks = json.loads(result.stdout)["checks"]
+    expected = batch_distribution(imbstat.load(tiny_coco), batch_size=2, epochs=3).scores
+    assert [c["value"] for c in checks] == [expected["tv_distance"], expected["w1_score"]]
+    assert [c["passed"] for c in checks] == [True, False]
+    config.write_text('checks = ["batch.tv_distance <= 1"]\n')
+    missing = _run("audit", tiny_coco, "--config", config, "--quiet")
+    assert missing.exit_code == 2 and "expected batch_size = B" in missing.output

@@ -162,7 +162,9 @@ def _compute(
         return compute(ds, source.box_filter, anchors, chosen, device, method, batch_size, advance, batch=batch)
 
 
-def _batch_options(batch_size: int | None, sampler: str, epochs: int, seed: int) -> dict[str, Any] | None:
+def _batch_options(
+    batch_size: int | None, sampler: str = "random", epochs: int = 10, seed: int = 0
+) -> dict[str, Any] | None:
     """The keywords of ``batch_distribution`` when the training batch is given (the sampler checked now)."""
     from imbstat.stats.batch import Sampler
 
@@ -260,11 +262,12 @@ def audit(
         if given is not None:
             path_kind(given)
     source = dataclasses.replace(source, include_crowd=cfg.include_crowd, include_difficult=cfg.include_difficult)
-    doc = _compute(path, source, cfg.needs_anchors, cfg.preset, device, quiet=quiet).document()
+    batch = _batch_options(**cfg.batch) if cfg.batch else None  # a bad sampler fails before a long load
+    doc = _compute(path, source, cfg.needs_anchors, cfg.preset, device, quiet=quiet, batch=batch).document()
     values = metrics(doc)
     if baseline is not None:
         base = read_report(baseline) or _compute(baseline, source, cfg.needs_anchors, cfg.preset, device,
-                                                 quiet=quiet).document()  # fmt: skip
+                                                 quiet=quiet, batch=batch).document()  # fmt: skip
         values |= metrics(compare_reports(base, doc), prefix="compare.")
     results = audits.run_checks(cfg, values, config)
     failed = sum(not r.passed for r in results)

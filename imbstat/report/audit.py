@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree
 
 from rich.table import Table
@@ -44,7 +45,9 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq,
 }
 _CHECK = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+|nan|inf)\s*$")
-_KEYS = {"anchors": bool, "preset": str, "include_crowd": bool, "include_difficult": bool, "checks": list}
+_KEYS = {"anchors": bool, "preset": str, "include_crowd": bool, "include_difficult": bool, "checks": list,
+         "batch_size": int, "sampler": str, "epochs": int, "seed": int}  # fmt: skip
+_BATCH_KEYS = ("batch_size", "sampler", "epochs", "seed")  # batch_distribution's keywords: the batch section
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class AuditConfig:
     preset: str = "retinanet"
     include_crowd: bool = False
     include_difficult: bool = False
+    batch: dict[str, Any] | None = None  # batch_size and the other keys of _BATCH_KEYS given, when batch_size is
 
     @property
     def needs_anchors(self) -> bool:
@@ -110,7 +114,14 @@ def load_config(path: str | Path) -> AuditConfig:
             raise ImbstatError(f"unknown metric {metric!r}; valid names: {', '.join(valid)}", path, f"checks[{i}]")
         checks.append(Check(metric, op, float(limit)))
     options = {k: table[k] for k in ("anchors", "preset", "include_crowd", "include_difficult") if k in table}
-    return AuditConfig(tuple(checks), **options)
+    batch = {k: table[k] for k in _BATCH_KEYS if k in table}
+    if batch and "batch_size" not in batch:
+        raise ImbstatError(f"{', '.join(batch)} without batch_size; expected batch_size = B as well", path)
+    if "batch_size" not in batch and any(c.metric.removeprefix("compare.").startswith("batch.") for c in checks):
+        raise ImbstatError("checks name batch.* metrics; expected batch_size = B (the training batch)", path, "checks")
+    if batch and (batch["batch_size"] < 1 or batch.get("epochs", 1) < 1 or batch.get("seed", 0) < 0):
+        raise ImbstatError("expected batch_size and epochs at least 1 and seed at least 0", path, "batch_size")
+    return AuditConfig(tuple(checks), **options, batch=batch or None)
 
 
 def run_checks(config: AuditConfig, values: dict[str, float], path: str | Path = "") -> list[CheckResult]:
