@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -91,7 +92,7 @@ def measure(path: Path, copies: int, repeat: int) -> list[dict]:
     return rows
 
 
-def section(rows: list[dict], command: str) -> str:
+def section(rows: list[dict], command: str, load: float) -> str:
     m = machine()
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     table = ["| sampler | epochs | full batches | time | time / epoch | peak allocated |"]
@@ -109,7 +110,7 @@ def section(rows: list[dict], command: str) -> str:
             "## Batch-level simulation (`benchmarks/bench_batch.py`)",
             "",
             f"Measured {when} on {m['CPUs (nproc)']} × {m['CPU model']}, {m['memory']}; Python {m['Python']}, "
-            f"numpy {m['numpy']}. `{command}`",
+            f"numpy {m['numpy']}; load average {load:.1f} when it began (the CPUs are shared). `{command}`",
             "",
             f"Input: COCO-train-sized, {rows[0]['images']:,} images and {rows[0]['boxes']:,} boxes (the train mini "
             f"×1,500, in memory); `batch_distribution(ds, batch_size={BATCH_SIZE}, sampler=..., epochs=...)`. Time: "
@@ -136,8 +137,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--write", action="store_true", help="write the results into benchmarks/RESULTS.md")
     args = parser.parse_args(argv)
     spec = SPECS["train"]
+    load = os.getloadavg()[0]
     rows = measure(args.data / spec.source, spec.factor, args.repeat)
-    text = section(rows, "python -m benchmarks.bench_batch" + (" --write" if args.write else ""))
+    text = section(rows, "python -m benchmarks.bench_batch" + (" --write" if args.write else ""), load)
     print(text)
     if args.write:
         write_results(text, begin=BEGIN, end=END)

@@ -283,3 +283,18 @@ def test_audit_batch_metrics(tiny_coco, tmp_path):
     config.write_text('checks = ["batch.tv_distance <= 1"]\n')
     missing = _run("audit", tiny_coco, "--config", config, "--quiet")
     assert missing.exit_code == 2 and "expected batch_size = B" in missing.output
+
+
+@pytest.mark.parametrize("sampler", ["random", "aspect-group", "repeat-factor:0.5"])
+def test_no_boxes_and_one_class(write_json, sampler):
+    # three images without boxes: every full batch is empty, every class absent, the scores undefined
+    none = batch_distribution(_dataset(write_json, [(0, 0, 0)] * 3), batch_size=2, sampler=sampler, epochs=3)
+    assert (none.full_batches, none.incomplete_batches, none.batches_without_instances) == (3, 3, 3)
+    assert none.absent_probability.tolist() == [1.0, 1.0, 1.0] and np.isnan(none.share_mean).all()
+    assert all(math.isnan(v) for v in none.scores.values())
+    # one class with instances: each batch with instances is a point mass (score 0, TV 0), no rank to invert
+    one = batch_distribution(_dataset(write_json, [(1, 0, 0), (2, 0, 0), (0, 0, 0), (0, 0, 0)]), batch_size=2,
+                             sampler=sampler, epochs=4)  # fmt: skip
+    assert (one.w1_mean, one.tv_mean, one.inversion_rows.size) == (score_1d([1, 0, 0]), 0.0, 0)
+    # 2 of the 4 images hold it, all in one aspect group, repeat factors max(1, sqrt(0.5 / 0.5)) = 1: C(2, 2) / C(4, 2)
+    assert one.absent_probability[0] == pytest.approx(1 / 6)

@@ -41,7 +41,7 @@ from imbstat.stats import (
 )
 
 ANCHORS_NEEDED = "run with --anchors"
-BATCH_NEEDED = "run with --batch-size B (the training batch)"
+BATCH_NEEDED = "run with --batch-size B, the training batch"
 
 
 @dataclass(frozen=True)

@@ -248,9 +248,10 @@ def _float(value: float | None) -> float:
 
 
 def _inversion_rows(instances: np.ndarray) -> np.ndarray:
-    """[2] the category rows with the most and second most instances (ties: dataset order); [] if K < 2."""
-    return np.argsort(-np.asarray(instances), kind="stable")[:2].astype(np.int64) if len(instances) >= 2 else (
-        np.zeros(0, np.int64))  # fmt: skip
+    """[2] the category rows with the most and second most instances (ties: dataset order); [] unless two have some."""
+    if np.count_nonzero(instances) < 2:
+        return np.zeros(0, np.int64)
+    return np.argsort(-np.asarray(instances), kind="stable")[:2].astype(np.int64)
 
 
 # --- the exact absent probability -----------------------------------------------------------------------------------
@@ -364,7 +365,7 @@ def _rank_w1(batch: np.ndarray, count: np.ndarray, share: np.ndarray, k: int, ba
     Over a batch's n present classes P comes from their sorted shares; from rank n on P = 1, and those
     terms sum to ``m(m + 1) / (2K)`` with ``m = K − 1 − n``. (The term at rank K − 1 is 0 either way.)
     """
-    if k == 1:
+    if k <= 1:  # one class: its batch is a point mass on one bin, score 0 (as score_1d); none: no batch has one
         return np.zeros(batches)
     # by batch, then share descending: shares of one batch are counts over one total, so sort by count
     order = np.argsort(batch * (int(count.max()) + 1) - count, kind="stable") if count.size else batch
