@@ -16,15 +16,8 @@ from imbstat.errors import ImbstatError
 from imbstat.report.document import dumps
 from imbstat.scores import score_1d
 from imbstat.stats import BatchDistribution, batch_distribution
-from imbstat.stats.batch import (
-    QUANTILES,
-    SHARE_BINS,
-    Sampler,
-    _Accumulator,
-    _Pairs,
-    _repeat_factors,
-    absent_probability,
-)
+from imbstat.stats.batch import Sampler, _Pairs, _repeat_factors, absent_probability
+from imbstat.stats.batch_sums import QUANTILES, SHARE_BINS, BatchSums
 
 # Ten images: per image, the instances of each of three classes (a, b, c); image 9 has no box.
 COUNTS = [(2, 0, 0), (1, 1, 0), (0, 3, 0), (1, 0, 1), (4, 0, 0), (0, 1, 1), (1, 0, 0), (0, 0, 2), (3, 1, 0), (0, 0, 0)]
@@ -102,7 +95,7 @@ def test_share_quantiles_within_half_a_bin_of_numpy(write_json):
 
 def test_fixed_batching_by_hand():
     # dataset shares p = (0.5, 0.3, 0.2); class 0 most frequent, class 1 second
-    acc = _Accumulator(3, np.array([0.5, 0.3, 0.2]), np.array([0, 1]))
+    acc = BatchSums(3, np.array([0.5, 0.3, 0.2]), np.array([0, 1]))
     # batch 0: counts (1, 2, 0); batch 1: none; batch 2: (3, 0, 1) -- one image per entry here
     acc.add(np.array([0, 0, 2, 2]), np.array([0, 1, 0, 2]), np.array([1, 2, 3, 1]), 3)
     # TV 0: ½ (|1/3 − .5| + |2/3 − .3| + .2) = 11/30; TV 2: ½ (.25 + .3 + .05) = 0.3
