@@ -24,7 +24,7 @@ class BatchSums:
 
     def __init__(self, k: int, share: np.ndarray, inversion: np.ndarray) -> None:
         self.k, self.share, self.inversion = k, share, inversion
-        self.share_hist = np.zeros(k * (SHARE_BINS + 1), np.int64)  # [K, bins] flat, see share_bin; zeros: share_histograms
+        self.share_hist = np.zeros(k * (SHARE_BINS + 1), np.int64)  # [K, bins] flat (share_bin); zeros set last
         self.tv_hist = np.zeros(SHARE_BINS + 1, np.int64)
         self.share_sum, self.present = np.zeros(k), np.zeros(k, np.int64)
         self.tv_sum = self.w1_sum = 0.0
