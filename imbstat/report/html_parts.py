@@ -9,6 +9,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from imbstat.stats.batch import BatchDistribution
+from imbstat.stats.batch_sums import QUANTILES
 from imbstat.text import fmt_metric
 
 HEAD_CLASSES, TAIL_CLASSES, LOCATION_CLASSES = 10, 5, 12
@@ -96,30 +98,28 @@ def anchors_html(body: dict[str, Any], scores: str) -> str:
     return head + '<div class="tables">' + "".join(tables) + "</div>"
 
 
-def batch_html(body: dict[str, Any], scores: str) -> str:
-    rows = sorted(body.get("per_class") or [], key=lambda r: -(r.get("dataset_share") or 0.0))[:HEAD_CLASSES]
-    levels = body.get("quantile_levels") or []
-    median = levels.index(0.5) if 0.5 in levels else None
+def batch_html(result: BatchDistribution, scores: str) -> str:
+    """The batch section's tables from its result (``BatchDistribution.from_dict`` of a report's JSON)."""
+    frame = result.to_frame().head(HEAD_CLASSES)
+    median = f"share_q{0.5:g}"
     class_rows = [
-        [r.get("name", ""), fixed(r.get("dataset_share")), fixed(r.get("absent_probability")),
-         fixed(r.get("share_mean")), fixed(r["share_quantiles"][median] if median is not None else None)]
-        for r in rows
-    ]  # fmt: skip
-    batches = body.get("batches") or {}
-    tv = body.get("tv_distance") or {}
-    labels = {"full": "full batches", "incomplete": "incomplete (left out)", "without_instances": "full, no instances"}
-    numbers = [[label, f"{batches.get(key, 0):,}"] for key, label in labels.items()]
-    quantiles = tv.get("quantiles") or []
-    numbers += [[f"TV distance q{level:g}", fixed(v)] for level, v in zip(levels, quantiles, strict=False)]
-    inversions = body.get("rank_inversions") or {}
-    numbers.append(["rank inversions (top two classes)", f"{inversions.get('batches', 0):,}"])
-    head = (f"<p>Batches of {e(body.get('batch_size'))} images, sampler {e(body.get('sampler'))}, "
-            f"{e(body.get('epochs'))} epochs, seed {e(body.get('seed'))}; full batches only.</p>")  # fmt: skip
+        [r["name"], fixed(r.dataset_share), fixed(r.absent_probability), fixed(r.share_mean), fixed(r[median])]
+        for _, r in frame.iterrows()
+    ]
+    numbers = [
+        ["full batches", f"{result.full_batches:,}"],
+        ["incomplete (left out)", f"{result.incomplete_batches:,}"],
+        ["full, no instances", f"{result.batches_without_instances:,}"],
+        *([f"TV distance q{level:g}", fixed(v)] for level, v in zip(QUANTILES, result.tv_quantiles, strict=True)),
+        ["rank inversions (top two classes)", f"{result.rank_inversions:,}"],
+    ]
+    head = (f"<p>Batches of {e(result.batch_size)} images, sampler {e(result.sampler)}, {e(result.epochs)} epochs, "
+            f"seed {e(result.seed)}; full batches only.</p>")  # fmt: skip
     tables = [
         scores,
         table(["measure", "value"], numbers, "compact", num=(1,), title="Per full batch"),
         table(["class", "dataset share", "P(absent)", "share mean", "share median"], class_rows, "compact",
-              num=(1, 2, 3, 4), title=f"Classes by dataset share (head, {len(rows)})"),
+              num=(1, 2, 3, 4), title=f"Classes by dataset share (head, {len(class_rows)})"),
     ]  # fmt: skip
     return head + '<div class="tables">' + "".join(tables) + "</div>"
 
