@@ -19,9 +19,15 @@ from imbstat.report.taxonomy import TAXONOMY
 
 @pytest.fixture(scope="module")
 def sample_results(tmp_path_factory):
-    """The sample with every section, anchors and remedies included (image sizes known: every metric has a value)."""
+    """The sample with every section, anchors, remedies and batches (image sizes known: every metric has a value)."""
     path = write_sample(tmp_path_factory.mktemp("sample") / "sample.json")
-    return build.compute(Source(format="coco").load(path), anchors=True, repeat_factor=0.01, class_balanced=0.99)
+    return build.compute(
+        Source(format="coco").load(path),
+        anchors=True,
+        repeat_factor=0.01,
+        class_balanced=0.99,
+        batch={"batch_size": 4, "epochs": 2},
+    )
 
 
 def test_registry_names_every_metric_a_report_and_a_comparison_have(sample_results):

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from imbstat.cli.common import (
-    BatchSizeOpt,
     DeviceOpt,
     JsonOpt,
     MethodOpt,
@@ -79,7 +78,10 @@ def anchor_iou(
     preset: PresetOpt = "retinanet",
     device: DeviceOpt = "cpu",
     method: MethodOpt = "auto",
-    batch_size: BatchSizeOpt = 32,
+    device_batch: Annotated[
+        int | None, typer.Option("--device-batch", min=1, help="Images per batch of anchor labelling [default: 32].")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, hidden=True)] = None,  # its old name
     grid: Annotated[int, typer.Option(min=2, max=256, help="Cells per side of the spatial maps.")] = 32,
     json: JsonOpt = None,
     out: OutOpt = None,
@@ -92,6 +94,10 @@ def anchor_iou(
     from imbstat.report.build import anchor_section
     from imbstat.stats import anchor_stats
 
+    if batch_size is not None and device_batch is not None and batch_size != device_batch:
+        raise ImbstatError(f"--batch-size {batch_size} and --device-batch {device_batch}: expected one of them "
+                           "(--batch-size is the old name of --device-batch)")  # fmt: skip
+    batch_size = device_batch or batch_size or 32
     chosen = load_preset(preset)
     ds = source.load(path)
     box_filter = source.box_filter

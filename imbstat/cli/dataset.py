@@ -9,10 +9,13 @@ import typer
 
 from imbstat.cli.common import (
     ClassBalancedOpt,
+    EpochsOpt,
     JsonOpt,
     OutOpt,
     PathArg,
     RepeatFactorOpt,
+    SamplerOpt,
+    SeedOpt,
     Source,
     app,
     echo,
@@ -164,6 +167,37 @@ def location(
         from imbstat.report.tables import location_tables
 
         report_written(location_tables(result, out) + plot_location(result, out, per_class=12 if per_class else 0))
+
+
+@app.command("batch-dist")
+@handles_input_errors
+@source_options()
+def batch_dist(
+    path: PathArg,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Training images per batch.")],
+    sampler: SamplerOpt = "random",
+    epochs: EpochsOpt = 10,
+    seed: SeedOpt = 0,
+    json: JsonOpt = None,
+    out: OutOpt = None,
+    source: Source = Source(),
+) -> None:
+    """Fig. 6: class shares of training batches: P(class absent), per-batch shares, TV distance, rank inversions."""
+    from imbstat.stats import batch_distribution
+    from imbstat.stats.batch import Sampler
+
+    chosen = Sampler.parse(sampler)  # before a long load
+    ds = source.load(path)
+    box_filter = source.box_filter
+    result = batch_distribution(ds, batch_size=batch_size, sampler=chosen, epochs=epochs, seed=seed,
+                                box_filter=box_filter)  # fmt: skip
+    options = {**asdict(box_filter), "batch_size": batch_size, "sampler": str(chosen), "epochs": epochs, "seed": seed}
+    emit("batch-dist", ds, result.to_dict(), options, json, terminal.batch_tables(result))
+    if out:
+        from imbstat.plots import plot_batch
+        from imbstat.report.tables import batch_tables
+
+        report_written(batch_tables(result, out) + plot_batch(result, out))
 
 
 @app.command("cache")

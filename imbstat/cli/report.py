@@ -10,9 +10,10 @@ import typer
 
 from imbstat.cli.common import (
     AnchorsOpt,
-    BatchSizeOpt,
     ClassBalancedOpt,
+    DeviceBatchOpt,
     DeviceOpt,
+    EpochsOpt,
     JsonOpt,
     MethodOpt,
     OutOpt,
@@ -20,7 +21,10 @@ from imbstat.cli.common import (
     PresetOpt,
     QuietOpt,
     RepeatFactorOpt,
+    SamplerOpt,
+    SeedOpt,
     Source,
+    TrainBatchOpt,
     app,
     echo,
     handles_input_errors,
@@ -44,7 +48,11 @@ def report(
     preset: PresetOpt = "retinanet",
     device: DeviceOpt = "cpu",
     method: MethodOpt = "auto",
-    batch_size: BatchSizeOpt = 32,
+    device_batch: DeviceBatchOpt = 32,
+    batch_size: TrainBatchOpt = None,
+    sampler: SamplerOpt = "random",
+    epochs: EpochsOpt = 10,
+    seed: SeedOpt = 0,
     quiet: QuietOpt = False,
     dask: Annotated[
         str | None,
@@ -59,10 +67,12 @@ def report(
 ) -> None:
     """Every statistic in one folder: report.json, CSV tables, PNG figures and a self-contained index.html."""
     remedies = _remedy_options(repeat_factor, class_balanced)
+    batch = _batch_options(batch_size, sampler, epochs, seed)
     if dask:
-        results = _compute_on_dask(path, source, dask, shards, anchors, preset, device, method, batch_size, remedies)
+        results = _compute_on_dask(path, source, dask, shards, anchors, preset, device, method, device_batch,
+                                   remedies, batch)  # fmt: skip
     else:
-        results = _compute(path, source, anchors, preset, device, method, batch_size, quiet, remedies)
+        results = _compute(path, source, anchors, preset, device, method, device_batch, quiet, remedies, batch)
     from imbstat.report.reading import Report
     from imbstat.report.taxonomy import taxonomy_table
 
@@ -143,15 +153,16 @@ def compare(
 
 
 def _report(
-    path: Path, source: Source, anchors: bool, preset: str, device: str, quiet: bool, remedies: dict[str, float]
-) -> Any:
+    path: Path, source: Source, anchors: bool, preset: str, device: str, quiet: bool, remedies: dict[str, float],
+    batch: dict[str, Any] | None = None,
+) -> Any:  # fmt: skip
     """The saved report at ``path`` read back, or the report of the dataset there, computed now."""
     from imbstat.report.reading import Report, read_report
 
     doc = read_report(path)
     if doc is not None:
         return Report.from_document(doc, path)
-    return Report.of(_compute(path, source, anchors, preset, device, quiet=quiet, remedies=remedies))
+    return Report.of(_compute(path, source, anchors, preset, device, quiet=quiet, remedies=remedies, batch=batch))
 
 
 def _remedy_options(repeat_factor: float | None, class_balanced: float | None) -> dict[str, float]:
@@ -170,6 +181,7 @@ def _compute(
     batch_size: int = 32,
     quiet: bool = False,
     remedies: dict[str, float] | None = None,
+    batch: dict[str, Any] | None = None,
 ) -> Any:
     """Load and compute every statistic (``report.build.compute``), with a progress bar when labeling anchors;
     ``remedies``: ``compute``'s ``repeat_factor`` / ``class_balanced`` arguments given (:func:`_remedy_options`)."""
@@ -179,14 +191,28 @@ def _compute(
     chosen = load_preset(preset)  # a bad preset fails before a long load
     ds = source.load(path)
     with progress(ds.num_images, quiet or not anchors) as advance:
-        return compute(ds, source.box_filter, anchors, chosen, device, method, batch_size, advance, **(remedies or {}))
+        return compute(ds, source.box_filter, anchors, chosen, device, method, batch_size, advance, batch=batch,
+                       **(remedies or {}))  # fmt: skip
+
+
+def _batch_options(
+    batch_size: int | None, sampler: str = "random", epochs: int = 10, seed: int = 0
+) -> dict[str, Any] | None:
+    """The keywords of ``batch_distribution`` when the training batch is given (the sampler checked now)."""
+    from imbstat.stats.batch import Sampler
+
+    chosen = Sampler.parse(sampler)
+    if batch_size is None:
+        return None
+    return {"batch_size": batch_size, "sampler": str(chosen), "epochs": epochs, "seed": seed}
 
 
 def _compute_on_dask(
     path: Path, source: Source, spec: str, shards: int | None, anchors: bool, preset: str, device: str, method: str,
-    batch_size: int, remedies: dict[str, float],
+    batch_size: int, remedies: dict[str, float], batch: dict[str, Any] | None = None,
 ) -> Any:  # fmt: skip
-    """The report's Results from one Dask task per shard (report/distributed.py)."""
+    """The report's Results from one Dask task per shard (report/distributed.py); the batch section on the client,
+    as its epochs are drawn over the whole file."""
     from imbstat.anchors.presets import load_preset
     from imbstat.report.distributed import compute_distributed, dask_client
 
@@ -200,10 +226,16 @@ def _compute_on_dask(
     client = dask_client(spec)
     try:
         workers = max(1, len(client.scheduler_info().get("workers", {})))
-        return compute_distributed(ds, client, shards or 2 * workers, load_kwargs, source.box_filter, anchors, chosen,
-                                   device, method, batch_size, **remedies)  # fmt: skip
+        results = compute_distributed(ds, client, shards or 2 * workers, load_kwargs, source.box_filter, anchors,
+                                      chosen, device, method, batch_size, **remedies)  # fmt: skip
     finally:
         client.close()
+    if batch:
+        from imbstat.stats import batch_distribution
+
+        results.results["batch"] = batch_distribution(ds, box_filter=source.box_filter, **batch)
+        results.options["batch"] = dict(batch)
+    return results
 
 
 def _write_report(results: Any, out: Path) -> Path:
@@ -264,10 +296,13 @@ def audit(
             path_kind(given)
     source = dataclasses.replace(source, include_crowd=cfg.include_crowd, include_difficult=cfg.include_difficult)
     remedies = _remedy_options(cfg.repeat_factor, cfg.class_balanced)
-    report = Report.of(_compute(path, source, cfg.needs_anchors, cfg.preset, device, quiet=quiet, remedies=remedies))
+    batch = _batch_options(**cfg.batch) if cfg.batch else None  # a bad sampler fails before a long load
+    report = Report.of(
+        _compute(path, source, cfg.needs_anchors, cfg.preset, device, quiet=quiet, remedies=remedies, batch=batch)
+    )
     values = metrics(report)
     if baseline is not None:
-        base = _report(baseline, source, cfg.needs_anchors, cfg.preset, device, quiet, remedies)
+        base = _report(baseline, source, cfg.needs_anchors, cfg.preset, device, quiet, remedies, batch)
         values |= compare_reports(base, report).metrics()
     results = audits.run_checks(cfg, values, config)
     failed = sum(not r.passed for r in results)

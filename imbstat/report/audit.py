@@ -28,6 +28,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree
 
 from rich.table import Table
@@ -49,8 +50,10 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
 }
 _CHECK = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+|nan|inf)\s*$")
 _KEYS = {"anchors": bool, "preset": str, "include_crowd": bool, "include_difficult": bool, "checks": list,
-         "repeat_factor": float, "class_balanced": float}  # fmt: skip
+         "repeat_factor": float, "class_balanced": float, "batch_size": int, "sampler": str, "epochs": int,
+         "seed": int}  # fmt: skip
 _REMEDIES = {"repeat_factor": check_threshold, "class_balanced": check_beta}  # config key = section = its check
+_BATCH_KEYS = ("batch_size", "sampler", "epochs", "seed")  # batch_distribution's keywords: the batch section
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class AuditConfig:
     include_difficult: bool = False
     repeat_factor: float | None = None
     class_balanced: float | None = None
+    batch: dict[str, Any] | None = None  # batch_size and the other keys of _BATCH_KEYS given, when batch_size is
 
     @property
     def needs_anchors(self) -> bool:
@@ -126,8 +130,15 @@ def load_config(path: str | Path) -> AuditConfig:
                 check(table[key])
             except ImbstatError as e:
                 raise ImbstatError(e.detail, path, key) from None
-    options = {k: table[k] for k in _KEYS if k != "checks" and k in table}
-    return AuditConfig(tuple(checks), **options)
+    batch = {k: table[k] for k in _BATCH_KEYS if k in table}
+    if batch and "batch_size" not in batch:
+        raise ImbstatError(f"{', '.join(batch)} without batch_size; expected batch_size = B as well", path)
+    if "batch_size" not in batch and any(c.metric.removeprefix("compare.").startswith("batch.") for c in checks):
+        raise ImbstatError("checks name batch.* metrics; expected batch_size = B (the training batch)", path, "checks")
+    if batch and (batch["batch_size"] < 1 or batch.get("epochs", 1) < 1 or batch.get("seed", 0) < 0):
+        raise ImbstatError("expected batch_size and epochs at least 1 and seed at least 0", path, "batch_size")
+    options = {k: table[k] for k in _KEYS if k not in ("checks", *_BATCH_KEYS) and k in table}
+    return AuditConfig(tuple(checks), **options, batch=batch or None)
 
 
 def run_checks(config: AuditConfig, values: dict[str, float], path: str | Path = "") -> list[CheckResult]:

@@ -95,18 +95,21 @@ def compute(
     *,
     repeat_factor: float | None = None,
     class_balanced: float | None = None,
+    batch: dict[str, Any] | None = None,
 ) -> Results:
-    """Compute every dataset-level statistic, the anchor statistics when ``anchors``, and the remedies asked for:
-    repeat-factor sampling with threshold ``repeat_factor``, class-balanced loss weights with beta ``class_balanced``.
+    """Compute every dataset-level statistic, the anchor statistics when ``anchors``, the batch ones when ``batch``
+    (batch_distribution's keywords), and the remedies asked for: repeat-factor sampling with threshold
+    ``repeat_factor``, class-balanced loss weights with beta ``class_balanced``.
 
-    ``threads`` label anchors on the sparse path (default: every core).
+    ``threads`` label anchors on the sparse path (default: every core); ``batch`` holds the keywords of
+    :func:`~imbstat.stats.batch_distribution` (``batch_size``, ``sampler``, ``epochs``, ``seed``).
     """
     chosen = None
     if anchors:
         chosen = preset if isinstance(preset, Preset) else load_preset(preset)
-    run = Run(box_filter, chosen, device, method, batch_size, progress, threads, repeat_factor, class_balanced)
-    optional = ["anchors"] if anchors else []
+    run = Run(box_filter, chosen, device, method, batch_size, progress, threads, repeat_factor, class_balanced, batch)
+    optional = (["anchors"] if anchors else []) + (["batch"] if batch else [])
     optional += [name for name, value in remedy_options(repeat_factor, class_balanced).items()]
     results = {s.name: s.compute(ds, run) for s in wanted(optional)}
     options = compute_options(box_filter, anchors, preset, device, method, repeat_factor, class_balanced)
-    return Results(ds, results, options)
+    return Results(ds, results, options | ({"batch": dict(batch)} if batch else {}))

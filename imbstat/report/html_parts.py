@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from imbstat.stats import (
+    BatchDistribution,
     ClassBalancedLoss,
     ClassDistribution,
     LocationDistribution,
@@ -19,6 +20,7 @@ from imbstat.stats import (
     ScaleDistribution,
 )
 from imbstat.stats.anchor_summary import LABELS, AnchorSummary
+from imbstat.stats.batch_sums import QUANTILES
 from imbstat.stats.scale import FPN_LEVELS, SIZE_BUCKETS
 from imbstat.text import fmt_metric
 
@@ -143,6 +145,32 @@ def class_balanced_html(result: ClassBalancedLoss, scores: str) -> str:
         "number of classes with instances (0 for a class without); the scores are those of weight · instances.</p>"
     )
     tables = [scores, table(["class", "id", "instances", "weight"], rows, "compact", num=(2, 3), title="Weights")]
+    return head + '<div class="tables">' + "".join(tables) + "</div>"
+
+
+def batch_html(result: BatchDistribution, scores: str) -> str:
+    """The batch section's tables from its result (``BatchDistribution.from_dict`` of a report's JSON)."""
+    frame = result.to_frame().head(HEAD_CLASSES)
+    median = f"share_q{0.5:g}"
+    class_rows = [
+        [r["name"], fixed(r.dataset_share), fixed(r.absent_probability), fixed(r.share_mean), fixed(r[median])]
+        for _, r in frame.iterrows()
+    ]
+    numbers = [
+        ["full batches", f"{result.full_batches:,}"],
+        ["incomplete (left out)", f"{result.incomplete_batches:,}"],
+        ["full, no instances", f"{result.batches_without_instances:,}"],
+        *([f"TV distance q{level:g}", fixed(v)] for level, v in zip(QUANTILES, result.tv_quantiles, strict=True)),
+        ["rank inversions (top two classes)", f"{result.rank_inversions:,}"],
+    ]
+    head = (f"<p>Batches of {e(result.batch_size)} images, sampler {e(result.sampler)}, {e(result.epochs)} epochs, "
+            f"seed {e(result.seed)}; full batches only.</p>")  # fmt: skip
+    tables = [
+        scores,
+        table(["measure", "value"], numbers, "compact", num=(1,), title="Per full batch"),
+        table(["class", "dataset share", "P(absent)", "share mean", "share median"], class_rows, "compact",
+              num=(1, 2, 3, 4), title=f"Classes by dataset share (head, {len(class_rows)})"),
+    ]  # fmt: skip
     return head + '<div class="tables">' + "".join(tables) + "</div>"
 
 

@@ -33,12 +33,14 @@ from imbstat.errors import ImbstatError
 from imbstat.report import html_parts, shift, tables, terminal
 from imbstat.stats import (
     AnchorStats,
+    BatchDistribution,
     ClassBalancedLoss,
     ClassDistribution,
     LocationDistribution,
     RepeatFactorSampling,
     ScaleDistribution,
     anchor_stats,
+    batch_distribution,
     class_balanced_loss,
     class_distribution,
     location_distribution,
@@ -48,6 +50,7 @@ from imbstat.stats import (
 from imbstat.stats.anchor_summary import AnchorSummary
 
 ANCHORS_NEEDED = "run with --anchors"
+BATCH_NEEDED = "run with --batch-size B, the training batch"
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class Run:
     threads: int | None = None
     repeat_factor: float | None = None  # the threshold T, set when repeat-factor sampling is asked for
     class_balanced: float | None = None  # beta, set when class-balanced loss weights are asked for
+    batch: dict[str, Any] | None = None  # batch_distribution's keywords (batch_size, ...), set when asked for
 
 
 def _no_extras(result: Any) -> dict[str, float]:
@@ -409,9 +413,46 @@ CLASS_BALANCED = Section(
     optional="run with --class-balanced BETA",
 )
 
+# --- batch ---------------------------------------------------------------------------------------------------------
+
+
+def _batch(ds: Dataset, run: Run) -> BatchDistribution:
+    assert run.batch is not None, "the batch section is computed only when asked for"
+    return batch_distribution(ds, box_filter=run.box_filter, **run.batch)
+
+
+BATCH = Section(
+    name="batch",
+    title="Batch-level class imbalance (foreground-foreground)",
+    result_type=BatchDistribution,
+    command="batch-dist",
+    compute=_batch,
+    to_json=lambda r, ds: r.to_dict(),
+    write_tables=lambda r, ds, out: tables.batch_tables(r, out),
+    write_figures=lambda r, out: _plots().plot_batch(r, out),
+    figures=(
+        ("batch_absent.png", "Fig. 6: probability that a class is absent from a full batch, against its share."),
+        ("batch_tv_distance.png", "Total variation distance between each batch's class shares and the dataset's."),
+    ),
+    terminal=terminal.batch_tables,
+    compare=shift.batch_shift,
+    html=html_parts.batch_html,
+    metrics=(
+        Metric("w1_score", "instances per class of a batch, rank–frequency (mean over full batches)"),
+        Metric("tv_distance", "total variation between a batch's class shares and the dataset's (mean)"),
+        Metric("rank_inversions", "share of full batches with more of the 2nd most frequent class than the 1st", False),
+    ),
+    shifts=(
+        Metric("tv_distance", "2·W1 between the per-batch TV distance histograms"),
+        Metric("w1_score", "change of the mean per-batch class score, B − A", score=False),
+        Metric("rank_inversions", "change of the share of rank inversions, B − A", score=False),
+    ),
+    optional=BATCH_NEEDED,
+)
+
 # --- the registry --------------------------------------------------------------------------------------------------
 
-SECTIONS: tuple[Section, ...] = (CLASSES, SCALE, LOCATION, ANCHORS, REPEAT_FACTOR, CLASS_BALANCED)  # report order
+SECTIONS: tuple[Section, ...] = (CLASSES, SCALE, LOCATION, ANCHORS, REPEAT_FACTOR, CLASS_BALANCED, BATCH)  # in order
 BY_NAME: dict[str, Section] = {s.name: s for s in SECTIONS}
 # A command's own section (its fields at the JSON's top level) is the first with that command; the later
 # ones (the remedies of class-dist) sit under their name beside it: NESTED.

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from imbstat.scores import class_change, shift_1d, shift_2d
-from imbstat.stats import ClassDistribution, LocationDistribution, ScaleDistribution
+from imbstat.stats import BatchDistribution, ClassDistribution, LocationDistribution, ScaleDistribution
 from imbstat.stats.anchor_summary import AnchorSummary
 from imbstat.stats.histogram import Histogram, plain
 
@@ -255,3 +255,17 @@ def class_balanced_shift(a: Any, b: Any, skipped: dict[str, str]) -> dict[str, A
     values = _matched(a.category_id, a.name, a.loss_mass, b.category_id, b.name, b.loss_mass)
     changes = {f"change_{side}": class_change(r.instances, r.loss_mass) for side, r in zip(SIDES, (a, b), strict=True)}
     return {"scores": class_change(*values), "beta_a": a.beta, "beta_b": b.beta, **changes}
+
+
+# --- batch -----------------------------------------------------------------------------------------
+
+
+def batch_shift(a: BatchDistribution, b: BatchDistribution, skipped: dict[str, str]) -> dict[str, Any]:
+    """``tv_distance``: 2·W1 between the two sides' per-batch TV distance histograms (same bins on [0, 1]);
+    ``w1_score`` and ``rank_inversions``: the change B − A of the per-batch mean class score and inversion share."""
+    scores: dict[str, float] = {}
+    _score(scores, "tv_distance", _histogram_pair(a.tv_histogram, b.tv_histogram), shift_1d, "batch", skipped)
+    for name in ("w1_score", "rank_inversions"):
+        scores[name] = b.scores[name] - a.scores[name]
+    options = {key: {"a": getattr(a, key), "b": getattr(b, key)} for key in ("batch_size", "sampler", "epochs")}
+    return {"scores": scores, "options": options}

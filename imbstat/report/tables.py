@@ -10,6 +10,7 @@ import pandas as pd
 from imbstat.errors import ImbstatError
 from imbstat.stats import (
     AnchorStats,
+    BatchDistribution,
     ClassBalancedLoss,
     ClassDistribution,
     Histogram,
@@ -99,3 +100,10 @@ def repeat_factor_tables(result: RepeatFactorSampling, out_dir: Path) -> list[Pa
 
 def class_balanced_tables(result: ClassBalancedLoss, out_dir: Path) -> list[Path]:
     return write_frames({"class_balanced": result.to_frame()}, out_dir)
+
+
+def batch_tables(result: BatchDistribution, out_dir: Path) -> list[Path]:
+    """``batch_classes.csv`` (one row per class, by dataset share) and ``batch_tv_distance.csv`` (its figure's bins)."""
+    return write_frames(
+        {"batch_classes": result.to_frame(), "batch_tv_distance": _histogram_frame(result.tv_histogram)}, out_dir
+    )

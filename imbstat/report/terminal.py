@@ -18,12 +18,14 @@ from imbstat.anchors.presets import Preset
 from imbstat.data import Dataset, Reason
 from imbstat.stats import (
     AnchorStats,
+    BatchDistribution,
     ClassBalancedLoss,
     ClassDistribution,
     LocationDistribution,
     RepeatFactorSampling,
     ScaleDistribution,
 )
+from imbstat.stats.batch import QUANTILES
 from imbstat.text import visible
 
 HEAD_ROWS = 10
@@ -253,3 +255,30 @@ def repeat_factor_tables(result: RepeatFactorSampling) -> list[Table]:
 def class_balanced_table(result: ClassBalancedLoss) -> Table:
     """The class scores of the loss mass per class (weight · instances) under the class-balanced weights."""
     return scores_table(f"class-balanced loss (β {result.beta:g}): scores of weight · instances", result.scores)
+
+
+def batch_tables(result: BatchDistribution) -> list[Table]:
+    """The classes by dataset share (head) with their batch statistics, then the per-batch numbers."""
+    frame = result.to_frame()
+    title = f"batches of {result.batch_size} images, {result.sampler}, {result.epochs} epochs: classes by share (head)"
+    table = PlainTable(title=title, title_justify="left")
+    median, high = f"share_q{0.5:g}", f"share_q{0.95:g}"
+    for col in ("category_id", "name", "dataset share", "P(absent)", "share mean", "median", "95 %"):
+        table.add_column(col, justify="left" if col in ("category_id", "name") else "right")
+    for _, row in frame.head(HEAD_ROWS).iterrows():
+        table.add_row(str(row.category_id), str(row["name"]), *(fmt_number(row[c]) for c in
+                      ("dataset_share", "absent_probability", "share_mean", median, high)))  # fmt: skip
+    numbers = PlainTable(title="per full batch", title_justify="left")
+    numbers.add_column("measure")
+    numbers.add_column("value", justify="right")
+    numbers.add_row("full batches", f"{result.full_batches:,}")
+    numbers.add_row("incomplete batches (left out)", f"{result.incomplete_batches:,}")
+    numbers.add_row("full batches without instances", f"{result.batches_without_instances:,}")
+    for level, value in zip(QUANTILES, result.tv_quantiles, strict=True):
+        numbers.add_row(f"TV distance, quantile {level:g}", fmt_number(value))
+    for name, value in result.scores.items():
+        numbers.add_row(name, fmt_number(value))
+    if result.inversion_rows.size:
+        first, second = (str(result.name[r]) for r in result.inversion_rows)
+        numbers.add_row(f"batches with more {second} than {first}", f"{result.rank_inversions:,}")
+    return [table, numbers]

@@ -1,6 +1,7 @@
 """Dataset-level statistics: each is Dataset -> mergeable result (DESIGN.md §2)."""
 
 from imbstat.stats.anchors import AnchorStats, anchor_stats
+from imbstat.stats.batch import BatchDistribution, batch_distribution
 from imbstat.stats.class_balanced import ClassBalancedLoss, class_balanced_loss
 from imbstat.stats.classes import ClassDistribution, class_distribution
 from imbstat.stats.histogram import Histogram
@@ -10,6 +11,7 @@ from imbstat.stats.scale import ScaleDistribution, scale_distribution
 
 __all__ = [
     "AnchorStats",
+    "BatchDistribution",
     "ClassBalancedLoss",
     "ClassDistribution",
     "Histogram",
@@ -17,6 +19,7 @@ __all__ = [
     "RepeatFactorSampling",
     "ScaleDistribution",
     "anchor_stats",
+    "batch_distribution",
     "class_balanced_loss",
     "class_distribution",
     "location_distribution",
