@@ -188,9 +188,7 @@ def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memo
 
 
 def _sparse_matcher(preset: Preset) -> Matcher:
-    """The compiled sparse path where numba is installed, else its numpy reference (identical Matches)."""
-    try:
-        from imbstat.anchors.sparse_kernel import match_sparse_compiled as match
-    except ImportError:
-        from imbstat.anchors.sparse import match_sparse as match
-    return lambda batch: match(batch.grid, batch.gts, batch.num_gts, preset)
+    """The compiled sparse path."""
+    from imbstat.anchors.sparse import match_sparse  # numba loads here, when the sparse path is first used
+
+    return lambda batch: match_sparse(batch.grid, batch.gts, batch.num_gts, preset)

@@ -299,18 +299,11 @@ def grid_coverage(grid: AnchorGrid, new_w: float, new_h: float, cells: int) -> n
     return total
 
 
-def _hist2d(x: np.ndarray, y: np.ndarray, grid: int) -> np.ndarray:
-    """[G, G] int64 counts of points on [-0.5, 0.5]², row = y; points beyond fall in edge cells."""
-    col = np.clip(np.floor((x + RELATIVE_LIMIT) * grid), 0, grid - 1).astype(np.int64)
-    row = np.clip(np.floor((y + RELATIVE_LIMIT) * grid), 0, grid - 1).astype(np.int64)
-    return np.bincount(row * grid + col, minlength=grid * grid).reshape(grid, grid)
-
-
 class _Accumulator:
     """Sums one batch at a time into the arrays of an AnchorStats.
 
-    The per-anchor sums run in the compiled :func:`anchor_kernel.tally` where
-    numba is installed, else in :meth:`_tally_numpy` (identical results).
+    The per-anchor sums run in the compiled :func:`anchor_kernel.tally`;
+    ``tests/anchor_stats_reference.py`` is the numpy oracle the tests compare it with.
     """
 
     def __init__(self, ds: Dataset, preset: Preset, gt: GroundTruth, grid: int):
@@ -336,12 +329,6 @@ class _Accumulator:
         self.overlap_all = np.zeros((grid, grid), np.int64)
         self._all_cache: dict[tuple, np.ndarray] = {}
         self._iou_edges = np.linspace(0.0, 1.0, IOU_BINS + 1)
-        try:
-            from imbstat.stats.anchor_kernel import tally
-        except ImportError:
-            self._tally = self._tally_numpy
-        else:
-            self._tally = functools.partial(self._tally_compiled, tally)
 
     def add(self, batch: Batch, m: Matches) -> None:
         b = len(batch.images)
@@ -362,7 +349,10 @@ class _Accumulator:
                 self._all_cache[key] = grid_coverage(batch.grid, w, h, self.grid)
             self.overlap_all += count * self._all_cache[key]
 
-    def _tally_compiled(self, tally: Callable, batch: Batch, m: Matches, rows: np.ndarray) -> None:
+    def _tally(self, batch: Batch, m: Matches, rows: np.ndarray) -> None:
+        """Add the batch's per-anchor sums: classes, positive IoU, per GT, relative spatial, coverage."""
+        from imbstat.stats.anchor_kernel import tally  # numba loads here, when anchors are first counted
+
         image = batch.images
         grid = batch.grid
         tally(
@@ -374,31 +364,6 @@ class _Accumulator:
             self.fg_high_per_gt, self.relative_top_left, self.relative_center, self.diff_foreground,
             self.diff_ignored,
         )  # fmt: skip
-
-    def _tally_numpy(self, batch: Batch, m: Matches, rows: np.ndarray) -> None:
-        np.add.at(self.class_foreground, self.category[rows], 1)
-        low = m.fg_iou < self.preset.pos_iou
-        self.positive_iou += np.histogram(m.fg_iou, bins=IOU_BINS, range=(0.0, 1.0))[0]
-        self.positive_iou_low_quality += np.histogram(m.fg_iou[low], bins=IOU_BINS, range=(0.0, 1.0))[0]
-        # Counts of this batch's GTs only: a bincount over every GT of the dataset per batch is quadratic.
-        for counts, hits in ((self.fg_per_gt, rows), (self.fg_high_per_gt, rows[~low])):
-            gts, n = np.unique(hits, return_counts=True)
-            counts[gts] += n
-
-        anchors = batch.grid.corners(m.fg_anchor)  # [F, 4]
-        gts = batch.gts[m.fg_image, m.fg_gt]  # [F, 4] each foreground anchor's GT
-        gw, gh = gts[:, 2] - gts[:, 0], gts[:, 3] - gts[:, 1]
-        self.relative_top_left += _hist2d((anchors[:, 0] - gts[:, 0]) / gw, (anchors[:, 1] - gts[:, 1]) / gh,
-                                          self.grid)  # fmt: skip
-        centre = (anchors[:, :2] + anchors[:, 2:]) / 2 - (gts[:, :2] + gts[:, 2:]) / 2
-        self.relative_center += _hist2d(centre[:, 0] / gw, centre[:, 1] / gh, self.grid)
-
-        image = batch.images
-        self.diff_foreground += coverage_diff(anchors, self.gt.new_width[image][m.fg_image],
-                                              self.gt.new_height[image][m.fg_image], self.grid)  # fmt: skip
-        self.diff_ignored += coverage_diff(batch.grid.corners(m.ignored_anchor),
-                                           self.gt.new_width[image][m.ignored_image],
-                                           self.gt.new_height[image][m.ignored_image], self.grid)  # fmt: skip
 
     def result(self) -> AnchorStats:
         k = len(self.ds.categories)
