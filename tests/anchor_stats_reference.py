@@ -13,7 +13,8 @@ import numpy as np
 
 from imbstat.anchors.engine import Batch
 from imbstat.anchors.matches import Matches
-from imbstat.stats.anchors import IOU_BINS, RELATIVE_LIMIT, coverage_diff
+from imbstat.stats.anchor_sums import IOU_BINS, RELATIVE_LIMIT
+from imbstat.stats.coverage import coverage_diff
 
 
 def hist2d(x: np.ndarray, y: np.ndarray, grid: int) -> np.ndarray:

@@ -16,7 +16,9 @@ import imbstat
 from imbstat.anchors.generate import anchor_grid
 from imbstat.anchors.resize import Resize
 from imbstat.cli import app
-from imbstat.stats.anchors import AnchorStats, _Accumulator, coverage
+from imbstat.stats.anchor_sums import AnchorSums
+from imbstat.stats.anchors import AnchorStats
+from imbstat.stats.coverage import coverage, grid_coverage
 
 runner = CliRunner()
 
@@ -43,7 +45,6 @@ def test_coverage_by_hand():
 
 
 def test_grid_coverage_equals_coverage_of_every_anchor():
-    from imbstat.stats.anchors import grid_coverage
 
     preset = imbstat.anchors.presets.PRESETS["retinanet"]
     grid = anchor_grid(preset, 224, 160)
@@ -122,7 +123,7 @@ def test_compiled_tally_equals_numpy_reference(tmp_path, write_json, monkeypatch
     compiled = [imbstat.anchor_stats(ds, preset=preset, batch_size=5), imbstat.anchor_stats(toy, preset=TOY, grid=4)]
     assert compiled[1].positive_iou[[10, 19]].tolist() == [2, 1] and compiled[1].positive_iou_low_quality.sum() == 0
     assert compiled[0].positive_iou_low_quality.sum() > 0
-    monkeypatch.setattr(_Accumulator, "_tally", tally_numpy)  # the numpy oracle instead of the kernel
+    monkeypatch.setattr(AnchorSums, "_tally", tally_numpy)  # the numpy oracle instead of the kernel
     _assert_same(imbstat.anchor_stats(ds, preset=preset, batch_size=5), compiled[0])
     _assert_same(imbstat.anchor_stats(toy, preset=TOY, grid=4), compiled[1])
 

@@ -8,7 +8,10 @@ within an image: that order decides ties in low-quality matching.
 from __future__ import annotations
 
 import logging
+import os
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -192,3 +195,25 @@ def _sparse_matcher(preset: Preset) -> Matcher:
     from imbstat.anchors.sparse import match_sparse  # numba loads here, when the sparse path is first used
 
     return lambda batch: match_sparse(batch.grid, batch.gts, batch.num_gts, preset)
+
+
+def cores() -> int:
+    """The cores this process may run on (its affinity, so a container's limit), else the machine's."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def labelled(todo: Iterator[Batch], matcher: Matcher, workers: int) -> Iterator[tuple[Batch, Matches]]:
+    """``(batch, matcher(batch))`` in batch order, labelled ``workers`` at a time; at most 2·workers in flight."""
+    if workers <= 1:
+        yield from ((batch, matcher(batch)) for batch in todo)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="imbstat-label") as pool:
+        pending: deque[tuple[Batch, Future[Matches]]] = deque()
+        for batch in todo:
+            pending.append((batch, pool.submit(matcher, batch)))
+            if len(pending) >= 2 * workers:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()

@@ -23,7 +23,8 @@ from imbstat.plots.figure import (
     short_name,
 )
 from imbstat.scores import ClassScores
-from imbstat.stats.anchors import RELATIVE_LIMIT, AnchorStats
+from imbstat.stats.anchor_sums import RELATIVE_LIMIT
+from imbstat.stats.anchors import AnchorStats
 from imbstat.stats.scale import MEDIUM_MAX_AREA, SIZE_BUCKETS, SMALL_MAX_AREA
 
 FG_COLOR = BAR_COLOR

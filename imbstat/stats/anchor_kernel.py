@@ -50,7 +50,7 @@ def _corners(anchor: int, level_offsets: np.ndarray, cols: np.ndarray, strides: 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _add_coverage(diff: np.ndarray, ax1: float, ay1: float, ax2: float, ay2: float, width: float, height: float,
                   grid: int) -> None:  # fmt: skip
-    # The difference-array corners of stats.anchors.coverage for one box.
+    # The difference-array corners of stats.coverage.coverage for one box.
     x0 = int(min(max(math.ceil(ax1 * (grid / width) - 0.5), 0), grid))
     x1 = int(min(max(math.ceil(ax2 * (grid / width) - 0.5), 0), grid))
     y0 = int(min(max(math.ceil(ay1 * (grid / height) - 0.5), 0), grid))
