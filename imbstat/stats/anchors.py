@@ -15,7 +15,7 @@ from imbstat.anchors.engine import cores as _cores
 from imbstat.anchors.engine import labelled as _labelled
 from imbstat.anchors.presets import Preset, load_preset, preset_from_dict
 from imbstat.data import BoxFilter, Dataset
-from imbstat.data.dataset import id_column
+from imbstat.data.ids import id_column
 from imbstat.errors import ImbstatError
 from imbstat.scores import ClassScores, score_1d, score_2d
 from imbstat.stats.anchor_sums import IOU_BINS, RELATIVE_LIMIT, AnchorSums
