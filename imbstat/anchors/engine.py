@@ -76,7 +76,7 @@ def ground_truth(ds: Dataset, preset: Preset, box_filter: BoxFilter = BoxFilter(
     require_representable(preset, width, height, ds.images.image_id, ds.path)
     new_w, new_h = preset.resize.new_size(width, height)
     pad_w, pad_h = padded_size(preset, width, height)
-    scale_x, scale_y = new_w / width, new_h / height
+    scale_x, scale_y = preset.resize.axis_scales(width, height)
     alive = np.empty(len(rows), bool)
     for lo in range(0, len(rows), _CHUNK_GTS):  # in row chunks: [T, 4] temporaries would be GBs
         part = slice(lo, lo + _CHUNK_GTS)
@@ -163,7 +163,7 @@ def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memo
         raise ImbstatError(f"unknown device {device!r}: {e}; expected cpu, cuda or cuda:N") from None
     if method == "sparse":
         if dev.type != "cpu":
-            logging.getLogger(__name__).info("the sparse path runs on the CPU; --device %s is not used", device)
+            logging.getLogger(__name__).info(sparse_device_note(device))
         return _sparse_matcher(preset)
     fused = method == "fused"
     if fused:
@@ -188,6 +188,11 @@ def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memo
         return match_dense(anchors_on_device[key], gts, num, preset, chunk, fused)
 
     return dense
+
+
+def sparse_device_note(device: str) -> str:
+    """What a user who asked for the sparse path on ``device`` (not the CPU) is told."""
+    return f"the sparse path runs on the CPU; --device {device} is not used"
 
 
 def _sparse_matcher(preset: Preset) -> Matcher:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from imbstat.plots.figure import (
 from imbstat.scores import ClassScores
 from imbstat.stats.anchors import AnchorStats
 from imbstat.stats.scale import MEDIUM_MAX_AREA, SIZE_BUCKETS, SMALL_MAX_AREA
+from imbstat.text import fg_bg_text
 
 FG_COLOR = BAR_COLOR
 BG_COLOR = "0.55"
@@ -103,7 +105,7 @@ def _fg_bg(result: AnchorStats, out_dir: str | Path) -> Path:
         f"Foreground vs background anchors ({short_name(p.name)} preset: fg IoU ≥ {p.pos_iou:g}, "
         f"bg IoU < {p.neg_iou:g}, "
         f"ignored between; {n:,} images, {totals['total']:,} anchors)\n"
-        f"fg : bg = {_fg_bg_ratio(totals['foreground'], totals['background'])} · "
+        f"fg : bg = {fg_bg_text(totals['foreground'] / totals['background'] if totals['background'] else math.nan)} · "
         f"foreground {totals['foreground']:,} · background {totals['background']:,} · "
         f"ignored {totals['ignored']:,}",
         fontsize=11,
@@ -151,12 +153,6 @@ def _spread(ax: Axes, per_image: np.ndarray) -> None:
     if len(per_image):
         ax.legend(loc="upper left", fontsize=8)
     ax.set_title("Distribution over images", fontsize=10)
-
-
-def _fg_bg_ratio(fg: int, bg: int) -> str:
-    if fg == 0 or bg == 0:
-        return "n/a" if bg == 0 else "0 (no foreground)"
-    return f"1 : {bg / fg:,.0f}" if bg >= fg else f"{fg / bg:,.1f} : 1"
 
 
 # --- Fig. 4b: per class ---------------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ import pandas as pd
 from rich.table import Table
 
 from imbstat.errors import ImbstatError
-from imbstat.report.document import envelope
+from imbstat.report.document import envelope, json_float
 from imbstat.report.sections import SECTIONS, metric_table
 from imbstat.report.shift import SHIFT_ROWS, SIDES, class_shifts, class_union, only_in
 from imbstat.report.terminal import PlainTable
@@ -141,16 +141,12 @@ def score_frame(compared: dict[str, Any]) -> pd.DataFrame:
                 {
                     "section": section.name,
                     "distribution": name,
-                    "shift": _float(value),
-                    "score_a": _float(body["scores_a"].get(name)),
-                    "score_b": _float(body["scores_b"].get(name)),
+                    "shift": json_float(value),
+                    "score_a": json_float(body["scores_a"].get(name)),
+                    "score_b": json_float(body["scores_b"].get(name)),
                 }
             )
     return pd.DataFrame(rows, columns=["section", "distribution", "shift", "score_a", "score_b"])
-
-
-def _float(value: Any) -> float:
-    return math.nan if value is None else float(value)
 
 
 def _fmt(value: Any, spec: str = ".4g") -> str:

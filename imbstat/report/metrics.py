@@ -10,9 +10,9 @@ document's numbers are ``compare.<section>.<name>``.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from imbstat.report.document import json_float
 from imbstat.report.sections import DATASET_METRICS, SECTIONS
 
 
@@ -27,14 +27,10 @@ def metrics(doc: dict[str, Any], prefix: str = "") -> dict[str, float]:
         if not isinstance(body, dict):
             continue
         named = {**(body.get("scores") or {}), **section.extra_metrics(body)}
-        found |= {f"{section.name}.{name}": _number(value) for name, value in named.items()}
+        found |= {f"{section.name}.{name}": json_float(value) for name, value in named.items()}
     dataset = doc.get("dataset")
     if isinstance(dataset, dict):
         for m in DATASET_METRICS:
             if m.name in dataset:
-                found[f"dataset.{m.name}"] = _number(dataset[m.name])
+                found[f"dataset.{m.name}"] = json_float(dataset[m.name])
     return {f"{prefix}{k}": v for k, v in found.items()}
-
-
-def _number(value: Any) -> float:
-    return math.nan if value is None else float(value)
