@@ -13,7 +13,7 @@ import numpy as np
 
 from imbstat.anchors.engine import Batch
 from imbstat.anchors.matches import Matches
-from imbstat.stats.anchor_sums import IOU_BINS, RELATIVE_LIMIT
+from imbstat.stats.anchor_sums import IOU_BINS, RELATIVE_LIMIT, AnchorSums
 from imbstat.stats.coverage import coverage_diff
 
 
@@ -24,7 +24,7 @@ def hist2d(x: np.ndarray, y: np.ndarray, grid: int) -> np.ndarray:
     return np.bincount(row * grid + col, minlength=grid * grid).reshape(grid, grid)
 
 
-def tally_numpy(acc, batch: Batch, m: Matches, rows: np.ndarray) -> None:
+def tally_numpy(acc: AnchorSums, batch: Batch, m: Matches, rows: np.ndarray) -> None:
     """The accumulator's ``_tally`` (``acc`` is the accumulator), in numpy."""
     np.add.at(acc.class_foreground, acc.category[rows], 1)
     low = m.fg_iou < acc.preset.pos_iou
