@@ -34,7 +34,6 @@ tables, CSV files and figures are ``report/compare_output.py``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,7 @@ from typing import Any
 import pandas as pd
 
 from imbstat.errors import ImbstatError
-from imbstat.report.document import envelope
+from imbstat.report.document import envelope, json_float
 from imbstat.report.metrics import comparison_metrics
 from imbstat.report.reading import REPORT_COMMAND, Report, read_report
 from imbstat.report.sections import SECTIONS
@@ -85,9 +84,9 @@ class Comparison:
             {
                 "section": name,
                 "distribution": key,
-                "shift": _float(value),
-                "score_a": _float(body["scores_a"].get(key)),
-                "score_b": _float(body["scores_b"].get(key)),
+                "shift": json_float(value),
+                "score_a": json_float(body["scores_a"].get(key)),
+                "score_b": json_float(body["scores_b"].get(key)),
             }
             for name, body in self.sections.items()
             for key, value in body["scores"].items()
@@ -155,7 +154,3 @@ def compare(a: Any, b: Any) -> Comparison:
         elif result_a is not None or result_b is not None:  # an optional section on one side only
             skipped[section.name] = only_in(result_a)
     return Comparison(report_a, report_b, sections, skipped)
-
-
-def _float(value: Any) -> float:
-    return math.nan if value is None else float(value)

@@ -12,9 +12,9 @@ nested JSON keys.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from imbstat.report.document import json_float
 from imbstat.report.reading import Report
 from imbstat.report.sections import COMPARE_PREFIX, DATASET_METRICS, SECTIONS, Metric
 
@@ -29,10 +29,10 @@ def metrics(report: Report, prefix: str = "") -> dict[str, float]:
         result = report.results.get(section.name)
         if result is not None:
             named = _aliased(section.metrics, {**result.scores, **section.extra_metrics(result)})
-            found |= {f"{section.name}.{name}": _number(value) for name, value in named.items()}
+            found |= {f"{section.name}.{name}": json_float(value) for name, value in named.items()}
     for m in DATASET_METRICS:
         if m.name in report.dataset:
-            found[f"dataset.{m.name}"] = _number(report.dataset[m.name])
+            found[f"dataset.{m.name}"] = json_float(report.dataset[m.name])
     return {f"{prefix}{k}": v for k, v in found.items()}
 
 
@@ -46,14 +46,10 @@ def comparison_metrics(sections: dict[str, dict[str, Any]]) -> dict[str, float]:
         body = sections.get(section.name)
         if body is not None:
             named = _aliased(section.shifts, body["scores"])
-            found |= {f"{COMPARE_PREFIX}{section.name}.{name}": _number(v) for name, v in named.items()}
+            found |= {f"{COMPARE_PREFIX}{section.name}.{name}": json_float(v) for name, v in named.items()}
     return found
 
 
 def _aliased(names: tuple[Metric, ...], values: dict[str, Any]) -> dict[str, Any]:
     """``values`` and, for each metric of ``names`` that is another name of one there, that value again."""
     return values | {m.name: values[m.same_as] for m in names if m.same_as and m.same_as in values}
-
-
-def _number(value: Any) -> float:
-    return math.nan if value is None else float(value)

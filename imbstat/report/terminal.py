@@ -155,14 +155,13 @@ def location_table(result: LocationDistribution, per_class: bool = False) -> Tab
 
 def anchor_grid_table(preset: Preset, width: int, height: int) -> Table:
     """The anchors one image of ``width`` × ``height`` gets: levels, shapes, counts."""
-    from imbstat.anchors.generate import anchor_grid, padded_size
+    from imbstat.anchors.generate import grid_levels, image_grid
 
     new_w, new_h = preset.resize.new_size(np.array([width]), np.array([height]))
-    pad_w, pad_h = padded_size(preset, np.array([width]), np.array([height]))
-    grid = anchor_grid(preset, int(pad_w[0]), int(pad_h[0]))
+    grid = image_grid(preset, width, height)
     table = PlainTable(
         title=f"preset {preset.name}: {width}×{height} -> resized {int(new_w[0])}×{int(new_h[0])}, "
-        f"padded {int(pad_w[0])}×{int(pad_h[0])}; {len(grid):,} anchors",
+        f"padded {grid.padded_width}×{grid.padded_height}; {len(grid):,} anchors",
         title_justify="left",
         caption=f"labels: foreground IoU >= {preset.pos_iou}, background < {preset.neg_iou}, low-quality matching "
         + (f"on (min IoU {preset.min_pos_iou})" if preset.low_quality else "off")
@@ -171,10 +170,11 @@ def anchor_grid_table(preset: Preset, width: int, height: int) -> Table:
     )
     for col in ("level", "stride", "cells (rows×cols)", "anchor shapes w×h", "anchors"):
         table.add_column(col, justify="left" if col == "anchor shapes w×h" else "right")
-    for level, (stride, (rows, cols)) in enumerate(zip(preset.strides, grid.cells, strict=True)):
-        shapes = ", ".join(f"{w:.1f}×{h:.1f}" for w, h in preset.shapes(stride))
+    for level, row in enumerate(grid_levels(grid)):
+        stride = row["stride"]
+        shapes = ", ".join(f"{w:.1f}×{h:.1f}" for w, h in row["shapes"])
         table.add_row(f"P{int(np.log2(stride))}" if stride & (stride - 1) == 0 else str(level), str(stride),
-                      f"{rows}×{cols}", shapes, f"{rows * cols * preset.anchors_per_cell:,}")  # fmt: skip
+                      f"{row['rows']}×{row['cols']}", shapes, f"{row['anchors']:,}")  # fmt: skip
     return table
 
 

@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from imbstat.data import BoxFilter, Dataset
-from imbstat.data.dataset import id_column
+from imbstat.data.ids import id_column
 from imbstat.errors import ImbstatError
 from imbstat.stats.batch_sums import QUANTILES, SHARE_BINS, BatchSums, quantiles
 from imbstat.stats.histogram import Histogram, plain

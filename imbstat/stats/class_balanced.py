@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from imbstat.data import BoxFilter, Dataset
-from imbstat.data.dataset import id_column
+from imbstat.data.ids import id_column
 from imbstat.errors import ImbstatError
 from imbstat.scores import ClassScores, class_change
 from imbstat.stats.histogram import plain

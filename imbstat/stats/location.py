@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from imbstat.data import BoxFilter, Dataset
-from imbstat.data.dataset import id_column
+from imbstat.data.ids import id_column
 from imbstat.scores import score_1d, score_2d
 from imbstat.stats.histogram import plain
 from imbstat.stats.protocol import check_same, first_part

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from imbstat.data import BoxFilter, Dataset
-from imbstat.data.dataset import id_column
+from imbstat.data.ids import id_column
 from imbstat.errors import ImbstatError
 from imbstat.scores import ClassScores, class_change, score_1d
 from imbstat.stats.histogram import plain
