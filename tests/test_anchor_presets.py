@@ -350,7 +350,7 @@ def test_float32_decides_ties_as_float32_does(dtype):
     # A 14.2×17 px GT among torchvision's rounded anchors: its best IoU is tied by 8 anchors in float32 and
     # by 4 in float64; torchvision (float32) makes all 8 foreground.
     from imbstat.anchors.assign import match_dense
-    from imbstat.anchors.sparse_kernel import match_sparse_compiled
+    from imbstat.anchors.sparse import match_sparse
 
     preset = dataclasses.replace(TV, dtype=dtype)
     grid = anchor_grid(preset, 800, 800)
@@ -359,7 +359,7 @@ def test_float32_decides_ties_as_float32_does(dtype):
     quality = _tv_box_iou(torch.tensor(gts[0], dtype=torch_dtype), torch.tensor(grid.xyxy, dtype=torch_dtype))
     expected = int((_tv_matcher(quality, 0.5, 0.4) >= 0).sum())
     assert expected == {"float32": 8, "float64": 4}[dtype]
-    sparse = match_sparse_compiled(grid, gts, np.array([1]), preset)
+    sparse = match_sparse(grid, gts, np.array([1]), preset)
     t = torch.from_numpy
     dense = match_dense(t(grid.xyxy).to(torch_dtype), t(gts).to(torch_dtype), t(np.array([1])), preset)
     assert len(sparse.fg_anchor) == len(dense.fg_anchor) == expected
@@ -423,12 +423,7 @@ def test_mmdetection_presets_write_the_block_they_always_wrote():
     assert PRESETS["mmdet-retinanet"] == dataclasses.replace(PRESETS["retinanet"], name="mmdet-retinanet")
 
 
-def test_numpy_sparse_path_refuses_float32_presets_and_padding_floors():
-    from imbstat.anchors.sparse import match_sparse
-
-    grid = anchor_grid(TV, 64, 64)
-    with pytest.raises(ImbstatError, match="numpy sparse path"):
-        match_sparse(grid, np.zeros((1, 1, 4)), np.array([0]), TV)
+def test_a_floored_resize_pads_to_multiples_of_32():
     pw, ph = padded_size(TV, np.array([640.0]), np.array([533.0]))
     assert (pw[0], ph[0]) == (960, 800)  # 960×799 padded to multiples of 32
 

@@ -8,7 +8,10 @@ within an image: that order decides ties in low-quality matching.
 from __future__ import annotations
 
 import logging
+import os
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,7 +109,7 @@ def ground_truth(ds: Dataset, preset: Preset, box_filter: BoxFilter = BoxFilter(
     require_representable(preset, width, height, ds.images.image_id, ds.path)
     new_w, new_h = preset.resize.new_size(width, height)
     pad_w, pad_h = padded_size(preset, width, height)
-    scale_x, scale_y = new_w / width, new_h / height
+    scale_x, scale_y = preset.resize.axis_scales(width, height)
     alive = np.empty(len(rows), bool)
     for lo in range(0, len(rows), _CHUNK_GTS):  # in row chunks: [T, 4] temporaries would be GBs
         part = slice(lo, lo + _CHUNK_GTS)
@@ -194,7 +197,7 @@ def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memo
         raise ImbstatError(f"unknown device {device!r}: {e}; expected cpu, cuda or cuda:N") from None
     if method == "sparse":
         if dev.type != "cpu":
-            logging.getLogger(__name__).info("the sparse path runs on the CPU; --device %s is not used", device)
+            logging.getLogger(__name__).info(sparse_device_note(device))
         return _sparse_matcher(preset)
     fused = method == "fused"
     if fused and (preset.float32 or preset.low_quality_rule != "mmdetection"):
@@ -225,10 +228,35 @@ def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memo
     return dense
 
 
+def sparse_device_note(device: str) -> str:
+    """What a user who asked for the sparse path on ``device`` (not the CPU) is told."""
+    return f"the sparse path runs on the CPU; --device {device} is not used"
+
+
 def _sparse_matcher(preset: Preset) -> Matcher:
-    """The compiled sparse path where numba is installed, else its numpy reference (identical Matches)."""
-    try:
-        from imbstat.anchors.sparse_kernel import match_sparse_compiled as match
-    except ImportError:
-        from imbstat.anchors.sparse import match_sparse as match
-    return lambda batch: match(batch.grid, batch.gts, batch.num_gts, preset)
+    """The compiled sparse path."""
+    from imbstat.anchors.sparse import match_sparse  # numba loads here, when the sparse path is first used
+
+    return lambda batch: match_sparse(batch.grid, batch.gts, batch.num_gts, preset)
+
+
+def cores() -> int:
+    """The cores this process may run on (its affinity, so a container's limit), else the machine's."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def labelled(todo: Iterator[Batch], matcher: Matcher, workers: int) -> Iterator[tuple[Batch, Matches]]:
+    """``(batch, matcher(batch))`` in batch order, labelled ``workers`` at a time; at most 2·workers in flight."""
+    if workers <= 1:
+        yield from ((batch, matcher(batch)) for batch in todo)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="imbstat-label") as pool:
+        pending: deque[tuple[Batch, Future[Matches]]] = deque()
+        for batch in todo:
+            pending.append((batch, pool.submit(matcher, batch)))
+            if len(pending) >= 2 * workers:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()

@@ -8,7 +8,16 @@ import numpy as np
 import pandas as pd
 
 from imbstat.errors import ImbstatError
-from imbstat.stats import AnchorStats, ClassDistribution, Histogram, LocationDistribution, ScaleDistribution
+from imbstat.stats import (
+    AnchorStats,
+    BatchDistribution,
+    ClassBalancedLoss,
+    ClassDistribution,
+    Histogram,
+    LocationDistribution,
+    RepeatFactorSampling,
+    ScaleDistribution,
+)
 
 
 def _histogram_frame(h: Histogram) -> pd.DataFrame:
@@ -81,4 +90,20 @@ def anchor_tables(result: AnchorStats, image_id: np.ndarray, out_dir: Path) -> l
             "anchors_overlap_background": _grid_frame(result.overlap_background / n),
         },
         out_dir,
+    )
+
+
+def repeat_factor_tables(result: RepeatFactorSampling, out_dir: Path) -> list[Path]:
+    """Per class: r_c, expected instances and images per resampled epoch, and the dataset's own."""
+    return write_frames({"repeat_factor": result.to_frame()}, out_dir)
+
+
+def class_balanced_tables(result: ClassBalancedLoss, out_dir: Path) -> list[Path]:
+    return write_frames({"class_balanced": result.to_frame()}, out_dir)
+
+
+def batch_tables(result: BatchDistribution, out_dir: Path) -> list[Path]:
+    """``batch_classes.csv`` (one row per class, by dataset share) and ``batch_tv_distance.csv`` (its figure's bins)."""
+    return write_frames(
+        {"batch_classes": result.to_frame(), "batch_tv_distance": _histogram_frame(result.tv_histogram)}, out_dir
     )

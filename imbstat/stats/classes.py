@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from imbstat.data import BoxFilter, Dataset
-from imbstat.data.dataset import id_column
+from imbstat.data.ids import id_column
 from imbstat.scores import ClassScores, score_1d
 from imbstat.stats.histogram import Histogram, plain
 from imbstat.stats.protocol import check_same, first_part
