@@ -165,8 +165,7 @@ def cache(path: PathArg, source: Source = Source()) -> None:
     from imbstat.data import cache_source
 
     start = time.perf_counter()
-    _, folder = cache_source(path, source.format, split=source.split, classes=source.classes, sizes=source.sizes,
-                             images=source.images)  # fmt: skip
+    _, folder = cache_source(path, source.options)
     parsed = time.perf_counter() - start
     start = time.perf_counter()
     source.load(path, notes=False)

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from imbstat.analysis import Results, compute
+from imbstat.anchors.options import AnchorOptions
 from imbstat.cli.common import (
     AnchorsOpt,
-    BatchSizeOpt,
-    DeviceOpt,
     JsonOpt,
-    MethodOpt,
     OutOpt,
     PathArg,
-    PresetOpt,
     QuietOpt,
     Source,
+    anchor_options,
     app,
     echo,
     handles_input_errors,
@@ -27,22 +26,23 @@ from imbstat.cli.common import (
     source_options,
     stdout,
 )
+from imbstat.data import BoxFilter, LoadOptions
 from imbstat.data.source import path_kind
 from imbstat.errors import ImbstatError
+from imbstat.report.build import report_document
 from imbstat.report.document import envelope, write_json, write_text
+from imbstat.report.sections import Run
 
 
 @app.command("report")
 @handles_input_errors
 @source_options()
+@anchor_options("preset", "device", "method", "batch_size")
 def report(
     path: PathArg,
     anchors: AnchorsOpt = False,
     out: Annotated[Path, typer.Option("--out", help="Folder for the report.", metavar="DIR")] = Path("imbstat-report"),
-    preset: PresetOpt = "retinanet",
-    device: DeviceOpt = "cpu",
-    method: MethodOpt = "auto",
-    batch_size: BatchSizeOpt = 32,
+    anchor: AnchorOptions = AnchorOptions(),
     quiet: QuietOpt = False,
     dask: Annotated[
         str | None,
@@ -54,11 +54,10 @@ def report(
     source: Source = Source(),
 ) -> None:
     """Every statistic in one folder: report.json, CSV tables, PNG figures and a self-contained index.html."""
-    if dask:
-        results = _compute_on_dask(path, source, dask, shards, anchors, preset, device, method, batch_size)
-    else:
-        results = _compute(path, source, anchors, preset, device, method, batch_size, quiet)
     from imbstat.report.taxonomy import taxonomy_table
+
+    run = Run(source.box_filter, anchor if anchors else None)
+    results = _compute_on_dask(path, source, run, dask, shards) if dask else _compute(path, source, run, quiet)
 
     doc, index = _write_report(results, out)
     stdout.print(taxonomy_table(doc))
@@ -68,12 +67,12 @@ def report(
 @app.command("summary")
 @handles_input_errors
 @source_options()
+@anchor_options("preset", "device")
 def summary(
     path: PathArg,
     anchors: AnchorsOpt = False,
     json: JsonOpt = None,
-    preset: PresetOpt = "retinanet",
-    device: DeviceOpt = "cpu",
+    anchor: AnchorOptions = AnchorOptions(),
     quiet: QuietOpt = False,
     source: Source = Source(),
 ) -> None:
@@ -82,8 +81,8 @@ def summary(
 
     from imbstat.report.taxonomy import taxonomy_rows, taxonomy_table
 
-    results = _compute(path, source, anchors, preset, device, quiet=quiet)
-    doc = results.document("summary")
+    results = _compute(path, source, Run(source.box_filter, anchor if anchors else None), quiet)
+    doc = report_document(results, "summary")
     if json != "-":
         stdout.print(taxonomy_table(doc))
     if json:
@@ -98,14 +97,14 @@ SideArg = Annotated[
 @app.command("compare")
 @handles_input_errors
 @source_options()
+@anchor_options("preset", "device")
 def compare(
     a: SideArg,
     b: SideArg,
     json: JsonOpt = None,
     out: OutOpt = None,
     anchors: AnchorsOpt = False,
-    preset: PresetOpt = "retinanet",
-    device: DeviceOpt = "cpu",
+    anchor: AnchorOptions = AnchorOptions(),
     format_b: Annotated[str | None, typer.Option("--format-b", help="Format of B, when not --format.")] = None,
     quiet: QuietOpt = False,
     source: Source = Source(),
@@ -116,9 +115,11 @@ def compare(
 
     for path in (a, b):  # before a long computation of A
         path_kind(path)
+    run = Run(source.box_filter, anchor if anchors else None)
+    side_b = dataclasses.replace(source, options=source.options.replace(format=format_b or source.options.format))
     docs = [
-        read_report(path) or _compute(path, side, anchors, preset, device, quiet=quiet).document()
-        for path, side in ((a, source), (b, dataclasses.replace(source, format=format_b or source.format)))
+        read_report(path) or report_document(_compute(path, side, run, quiet))
+        for path, side in ((a, source), (b, side_b))
     ]
     result = compare_reports(*docs)
     for key, why in result["skipped"].items():
@@ -132,57 +133,38 @@ def compare(
         report_written(write_files(*docs, result, out))
 
 
-def _compute(
-    path: Path,
-    source: Source,
-    anchors: bool = False,
-    preset: str = "retinanet",
-    device: str = "cpu",
-    method: str = "auto",
-    batch_size: int = 32,
-    quiet: bool = False,
-) -> Any:
-    """Load and compute every statistic (``report.build.compute``), with a progress bar when labeling anchors."""
-    from imbstat.anchors.presets import load_preset
-    from imbstat.report.build import compute
-
-    chosen = load_preset(preset)  # a bad preset fails before a long load
+def _compute(path: Path, source: Source, run: Run, quiet: bool = False) -> Results:
+    """Load and compute every section ``run`` asks for (:func:`imbstat.compute`), with a progress bar for anchors."""
     ds = source.load(path)
-    with progress(ds.num_images, quiet or not anchors) as advance:
-        return compute(ds, source.box_filter, anchors, chosen, device, method, batch_size, advance)
+    with progress(ds.num_images, quiet or not run.anchors) as advance:
+        return compute(ds, run=run, progress=advance)
 
 
-def _compute_on_dask(
-    path: Path, source: Source, spec: str, shards: int | None, anchors: bool, preset: str, device: str, method: str,
-    batch_size: int,
-) -> Any:  # fmt: skip
-    """The report's Results from one Dask task per shard (report/distributed.py)."""
-    from imbstat.anchors.presets import load_preset
-    from imbstat.report.distributed import compute_distributed, dask_client
+def _compute_on_dask(path: Path, source: Source, run: Run, spec: str, shards: int | None) -> Results:
+    """The report's Results from one Dask task per shard (:func:`imbstat.analysis.compute_distributed`)."""
+    from imbstat.analysis import compute_distributed, dask_client
 
     if source.shard:
         raise ImbstatError("--dask runs every shard itself; leave out --shard")
-    chosen = load_preset(preset)
-    load_kwargs = {"format": source.format, "split": source.split, "classes": source.classes, "sizes": source.sizes,
-                   "images": source.images, "cache": not source.no_cache}  # fmt: skip
     # The client loads first and writes the Parquet cache, so that workers read columns instead of parsing.
+    options = source.load_options(cache=True)
     ds = source.load(path, cache=True)
     client = dask_client(spec)
     try:
         workers = max(1, len(client.scheduler_info().get("workers", {})))
-        return compute_distributed(ds, client, shards or 2 * workers, load_kwargs, source.box_filter, anchors, chosen,
-                                   device, method, batch_size)  # fmt: skip
+        return compute_distributed(ds, client, shards or 2 * workers, options, run=run)
     finally:
         client.close()
 
 
-def _write_report(results: Any, out: Path) -> tuple[dict, Path]:
+def _write_report(results: Results, out: Path) -> tuple[dict, Path]:
     """report.json, CSV tables, PNG figures and index.html of ``results`` in ``out``; the document and index path."""
+    from imbstat.report.build import write_files
     from imbstat.report.html import write_index
 
-    doc = results.document()  # once: the anchor scores solve transport problems
+    doc = report_document(results)  # once: the anchor scores solve transport problems
     write_json(doc, out / "report.json")
-    return doc, write_index(doc, results.write_files(out), out)
+    return doc, write_index(doc, write_files(results, out), out)
 
 
 @app.command("demo")
@@ -192,12 +174,13 @@ def demo(
 ) -> None:
     """Generate the built-in sample dataset and write its statistics, anchors included, tables and figures to --out."""
     from imbstat.data.sample import write_sample
+    from imbstat.report.build import terminal_tables
 
     sample = write_sample(out / "sample.json")
     # The anchor section is the survey's most distinctive figures; retinanet on the CPU takes seconds here.
-    results = _compute(sample, Source(format="coco"), anchors=True)
+    results = _compute(sample, Source(LoadOptions(format="coco")), Run(anchors=AnchorOptions()))
     _, index = _write_report(results, out)
-    for table in results.terminal_tables():
+    for table in terminal_tables(results):
         stdout.print(table)
     echo(f"Report written to {out}/ (report.json, CSV tables, PNG figures); open {index} in a browser.")
 
@@ -205,6 +188,7 @@ def demo(
 @app.command("audit")
 @handles_input_errors
 @source_options(counting=False)
+@anchor_options("device")
 def audit(
     path: PathArg,
     config: Annotated[Path, typer.Option("--config", help="Audit config (TOML): checks = ['METRIC OP LIMIT', ...].")],
@@ -216,7 +200,7 @@ def audit(
         Path | None, typer.Option("--markdown", help="Write a Markdown summary to FILE.", metavar="FILE")
     ] = None,
     json: JsonOpt = None,
-    device: DeviceOpt = "cpu",
+    anchor: AnchorOptions = AnchorOptions(),
     quiet: QuietOpt = False,
     source: Source = Source(),
 ) -> None:
@@ -232,12 +216,12 @@ def audit(
     for given in (path, baseline):
         if given is not None:
             path_kind(given)
-    source = dataclasses.replace(source, include_crowd=cfg.include_crowd, include_difficult=cfg.include_difficult)
-    doc = _compute(path, source, cfg.needs_anchors, cfg.preset, device, quiet=quiet).document()
+    anchor = anchor.replace(preset=cfg.preset)  # a bad preset fails before a long load
+    run = Run(BoxFilter(cfg.include_crowd, cfg.include_difficult), anchor if cfg.needs_anchors else None)
+    doc = report_document(_compute(path, source, run, quiet))
     values = metrics(doc)
     if baseline is not None:
-        base = read_report(baseline) or _compute(baseline, source, cfg.needs_anchors, cfg.preset, device,
-                                                 quiet=quiet).document()  # fmt: skip
+        base = read_report(baseline) or report_document(_compute(baseline, source, run, quiet))
         values |= metrics(compare_reports(base, doc), prefix="compare.")
     results = audits.run_checks(cfg, values, config)
     failed = sum(not r.passed for r in results)

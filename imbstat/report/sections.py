@@ -1,7 +1,7 @@
 """The registry of report sections: everything the program knows about each statistic, in one place.
 
 A section is one statistic of a whole analysis (``classes``, ``scale``,
-``location``, ``anchors``): its result type, how :func:`imbstat.report.build.compute`
+``location``, ``anchors``): its result type, how :func:`imbstat.compute`
 computes it, its JSON section and how shards' JSON sections merge, its CSV
 tables, figures and terminal tables, how ``compare`` scores its shift, its HTML
 tables and the audit metrics it names (``<section>.<metric>``, each with its
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from imbstat.anchors.presets import Preset
+from imbstat.anchors.options import AnchorOptions
 from imbstat.data import BoxFilter, Dataset
 from imbstat.report import html_parts, shift, tables, terminal
 from imbstat.stats import (
@@ -52,15 +52,31 @@ class Metric:
 
 @dataclass(frozen=True)
 class Run:
-    """The arguments of a whole analysis that a section's ``compute`` may read."""
+    """The options of a whole analysis that a section's ``compute`` may read: one field per group of options.
+
+    An optional section is computed when its options are set (``anchors``); a new group of
+    options is a new field here, named in :meth:`optional_sections` and :meth:`report_options`.
+    """
 
     box_filter: BoxFilter = BoxFilter()
-    preset: Preset | None = None  # set when the anchors are asked for
-    device: str = "cpu"
-    method: str = "auto"
-    batch_size: int = 32
-    progress: Callable[[int], None] | None = None
-    threads: int | None = None
+    anchors: AnchorOptions | None = None  # the anchors section; True stands for AnchorOptions()
+    progress: Callable[[int], None] | None = None  # called with the number of images of each labelled batch
+
+    def __post_init__(self) -> None:
+        if isinstance(self.anchors, bool):
+            object.__setattr__(self, "anchors", AnchorOptions() if self.anchors else None)
+
+    def optional_sections(self) -> list[str]:
+        """The names of the optional sections these options ask for."""
+        return ["anchors"] if self.anchors else []
+
+    def report_options(self) -> dict[str, Any]:
+        """The ``options`` block of a report computed with these options."""
+        options: dict[str, Any] = dataclasses.asdict(self.box_filter)
+        if self.anchors:
+            a = self.anchors
+            options |= {"anchors": True, "preset": a.preset.name, "device": a.device, "method": a.method}
+        return options
 
 
 def _no_extras(body: dict[str, Any]) -> dict[str, Any]:
@@ -235,8 +251,7 @@ def anchor_section(result: AnchorStats, ds: Dataset) -> dict[str, Any]:
 
 
 def _anchors(ds: Dataset, run: Run) -> AnchorStats:
-    return anchor_stats(ds, preset=run.preset, device=run.device, method=run.method, batch_size=run.batch_size,
-                        box_filter=run.box_filter, progress=run.progress, threads=run.threads)  # fmt: skip
+    return anchor_stats(ds, options=run.anchors, box_filter=run.box_filter, progress=run.progress)
 
 
 def _merge_anchor_shards(parts: list[AnchorStats], ds: Dataset, shards: int) -> AnchorStats:
