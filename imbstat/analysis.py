@@ -91,7 +91,7 @@ def compute_distributed(
     """
     run = dataclasses.replace(run or Run(), **{**fields, "progress": None})  # the client's callback: not on workers
     if run.anchors:  # threads=1: a worker is one slot of the cluster; the cores are the other workers'
-        run = dataclasses.replace(run, anchors=run.anchors.replace(threads=1))
+        run = dataclasses.replace(run, anchors=dataclasses.replace(run.anchors, threads=1))
     futures = client.map(_shard_results, range(shards), path=ds.path, shards=shards, options=options, run=run,
                          pure=False)  # fmt: skip
     parts = client.gather(futures)  # in shard order

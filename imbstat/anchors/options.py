@@ -6,10 +6,8 @@ the Dask path and the CLI's anchor options all take an :class:`AnchorOptions`.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from imbstat.anchors.engine import resolve_method
 from imbstat.anchors.presets import Preset, load_preset
@@ -50,7 +48,3 @@ class AnchorOptions:
                 raise ImbstatError(f"{name} {value!r}: expected a whole number >= {low}")
         if not self.memory_mb > 0:
             raise ImbstatError(f"memory_mb {self.memory_mb!r}: expected a positive number of MiB")
-
-    def replace(self, **changes: Any) -> AnchorOptions:
-        """These options with ``changes`` (field names of this class; a typo is a TypeError naming it)."""
-        return dataclasses.replace(self, **changes) if changes else self

@@ -84,8 +84,8 @@ class Source:
 
     def load_options(self, format: str | None = None, cache: bool | None = None) -> LoadOptions:
         """The options, ``format`` overriding theirs and ``cache`` as for :func:`imbstat.load` (--no-cache wins)."""
-        return self.options.replace(format=format or self.options.format,
-                                    cache=False if self.options.cache is False else cache)  # fmt: skip
+        return dataclasses.replace(self.options, format=format or self.options.format,
+                                   cache=False if self.options.cache is False else cache)  # fmt: skip
 
     def load(self, path: Path, format: str | None = None, notes: bool = True, cache: bool | None = None) -> Dataset:
         """Load ``path`` with :meth:`load_options`; note any problems on stderr."""

@@ -29,7 +29,7 @@ from imbstat.cli.common import (
 from imbstat.data import BoxFilter, LoadOptions
 from imbstat.data.source import path_kind
 from imbstat.errors import ImbstatError
-from imbstat.report.build import report_document
+from imbstat.report.build import report_document, terminal_tables, write_files
 from imbstat.report.document import envelope, write_json, write_text
 from imbstat.report.sections import Run
 
@@ -116,7 +116,8 @@ def compare(
     for path in (a, b):  # before a long computation of A
         path_kind(path)
     run = Run(source.box_filter, anchor if anchors else None)
-    side_b = dataclasses.replace(source, options=source.options.replace(format=format_b or source.options.format))
+    options_b = dataclasses.replace(source.options, format=format_b or source.options.format)
+    side_b = dataclasses.replace(source, options=options_b)
     docs = [
         read_report(path) or report_document(_compute(path, side, run, quiet))
         for path, side in ((a, source), (b, side_b))
@@ -159,7 +160,6 @@ def _compute_on_dask(path: Path, source: Source, run: Run, spec: str, shards: in
 
 def _write_report(results: Results, out: Path) -> tuple[dict, Path]:
     """report.json, CSV tables, PNG figures and index.html of ``results`` in ``out``; the document and index path."""
-    from imbstat.report.build import write_files
     from imbstat.report.html import write_index
 
     doc = report_document(results)  # once: the anchor scores solve transport problems
@@ -174,7 +174,6 @@ def demo(
 ) -> None:
     """Generate the built-in sample dataset and write its statistics, anchors included, tables and figures to --out."""
     from imbstat.data.sample import write_sample
-    from imbstat.report.build import terminal_tables
 
     sample = write_sample(out / "sample.json")
     # The anchor section is the survey's most distinctive figures; retinanet on the CPU takes seconds here.
@@ -216,7 +215,7 @@ def audit(
     for given in (path, baseline):
         if given is not None:
             path_kind(given)
-    anchor = anchor.replace(preset=cfg.preset)  # a bad preset fails before a long load
+    anchor = dataclasses.replace(anchor, preset=cfg.preset)  # a bad preset fails before a long load
     run = Run(BoxFilter(cfg.include_crowd, cfg.include_difficult), anchor if cfg.needs_anchors else None)
     doc = report_document(_compute(path, source, run, quiet))
     values = metrics(doc)

@@ -42,8 +42,8 @@ def load(path: str | Path, format: str | None = None, *, options: LoadOptions | 
     """
     start = time.perf_counter()
     path_kind(path)  # a FIFO, a device or a symlink loop is refused before anything opens it
-    options = (options or LoadOptions()).replace(**fields, **({"format": format} if format else {}))
-    options = options.replace(format=options.format or detect_format(path))
+    options = dataclasses.replace(options or LoadOptions(), **fields, **({"format": format} if format else {}))
+    options = dataclasses.replace(options, format=options.format or detect_format(path))
     source = Path(path)
     if options.cache is not False:
         cached = columnar_cache.read_cache(source, columnar_cache.load_options(path, options))
@@ -67,7 +67,7 @@ def cache_source(
     cannot be written raises with ``strict``, else is skipped with a log line (None).
     ``options.cache`` is not read: this always writes.
     """
-    options = options.replace(format=options.format or detect_format(path))
+    options = dataclasses.replace(options, format=options.format or detect_format(path))
     source = Path(path)
     with ReadLog() as log:
         ds = _parse(source, options)

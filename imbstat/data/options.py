@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 # metadata of a field that names a file or folder read beside the source (its absolute path keys the cache)
 _FILE = {"file": True}
@@ -37,10 +36,6 @@ class LoadOptions:
     sizes: str | Path | None = dataclasses.field(default=None, metadata=_FILE)
     images: str | Path | None = dataclasses.field(default=None, metadata=_FILE)
     cache: bool | None = None
-
-    def replace(self, **changes: Any) -> LoadOptions:
-        """These options with ``changes`` (field names of this class; a typo is a TypeError naming it)."""
-        return dataclasses.replace(self, **changes) if changes else self
 
     @classmethod
     def files(cls) -> tuple[str, ...]:

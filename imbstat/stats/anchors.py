@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -455,7 +456,7 @@ def anchor_stats(
     batch with its number of images; ``memory_mb`` bounds the dense path's IoU
     block on the device.
     """
-    options = (options or AnchorOptions()).replace(**fields)
+    options = dataclasses.replace(options or AnchorOptions(), **fields)
     preset = options.preset
     gt = ground_truth(ds, preset, box_filter)
     matcher = make_matcher(preset, options.device, options.method, options.memory_mb)
