@@ -16,7 +16,7 @@ import imbstat
 from imbstat.anchors.generate import anchor_grid
 from imbstat.anchors.resize import Resize
 from imbstat.cli import app
-from imbstat.stats.anchors import AnchorStats, coverage
+from imbstat.stats.anchors import PER_IMAGE_FIELDS, AnchorStats, coverage
 
 runner = CliRunner()
 
@@ -106,7 +106,8 @@ def test_dense_equals_sparse_and_shards_merge(tmp_path):
     parts = [imbstat.anchor_stats(ds.select_images(k), preset=preset) for k in (half, ~half)]
     merged = AnchorStats.merge(parts)
     order = np.concatenate([np.flatnonzero(half), np.flatnonzero(~half)])
-    _assert_same(dataclasses.replace(merged, per_image=merged.per_image[np.argsort(order)]), sparse)
+    back = np.argsort(order)
+    _assert_same(dataclasses.replace(merged, **{f: getattr(merged, f)[back] for f in PER_IMAGE_FIELDS}), sparse)
 
 
 @pytest.mark.parametrize("preset_name", ["retinanet", "retinanet-v1"])

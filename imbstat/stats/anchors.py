@@ -25,6 +25,7 @@ from imbstat.stats.histogram import Histogram, plain
 from imbstat.stats.protocol import check_same, first_part
 from imbstat.stats.scale import SIZE_BUCKETS, size_bucket
 
+PER_IMAGE_FIELDS = ("per_image", "per_image_gts", "worst_gt_iou")  # rows in image order; shards concatenate
 IOU_BINS = 20  # 0.05 wide on [0, 1]
 RELATIVE_LIMIT = 0.5  # relative spatial maps cover [-0.5, 0.5]²; offsets beyond fall in the edge cells
 
@@ -34,8 +35,10 @@ class AnchorStats:
     """Anchor labels of a whole dataset under one preset, summed over images.
 
     ``per_image[i]`` is (foreground, background, ignored) anchors of image row
-    ``i``. Per-GT arrays are [K, 3]: category row × COCO size bucket of the GT
-    in its original image. Relative spatial maps are G×G histograms over
+    ``i``; ``per_image_gts[i]`` is (GTs labelled, GTs without a foreground
+    anchor) and ``worst_gt_iou[i]`` the lowest best-anchor IoU over its GTs
+    (the worst-covered GT's; NaN without GTs). Per-GT arrays are [K, 3]:
+    category row × COCO size bucket of the GT in its original image. Relative spatial maps are G×G histograms over
     [-0.5, 0.5]² (row = y); overlap maps are G×G sums over images of the
     number of anchors covering each cell centre of the normalised image.
     """
@@ -58,6 +61,8 @@ class AnchorStats:
     overlap_foreground: np.ndarray  # [G, G] int64
     overlap_background: np.ndarray  # [G, G] int64
     gts_dropped: int
+    per_image_gts: np.ndarray  # [I, 2] int64
+    worst_gt_iou: np.ndarray  # [I] float64
 
     @classmethod
     def empty(cls, ds: Dataset, *, preset: str | Preset = "retinanet", grid: int = 32) -> AnchorStats:
@@ -67,7 +72,7 @@ class AnchorStats:
             preset if isinstance(preset, Preset) else load_preset(preset), ds.categories.category_id,
             ds.categories.name, zeros((0, 3)), zeros(k), zeros(IOU_BINS), zeros(IOU_BINS),
             *(zeros((k, 3)) for _ in range(5)), Histogram.of_integers(zeros(0)),
-            *(zeros((grid, grid)) for _ in range(4)), 0,
+            *(zeros((grid, grid)) for _ in range(4)), 0, zeros((0, 2)), np.zeros(0),
         )  # fmt: skip
 
     @classmethod
@@ -79,13 +84,13 @@ class AnchorStats:
         summed = {
             name: sum(getattr(p, name) for p in parts)
             for name in cls.__dataclass_fields__
-            if name not in ("preset", "category_id", "name", "per_image", "foreground_per_gt")
+            if name not in ("preset", "category_id", "name", "foreground_per_gt", *PER_IMAGE_FIELDS)
         }
         return cls(
             preset=first.preset,
             category_id=first.category_id,
             name=first.name,
-            per_image=np.concatenate([p.per_image for p in parts]),
+            **{name: np.concatenate([getattr(p, name) for p in parts]) for name in PER_IMAGE_FIELDS},
             foreground_per_gt=Histogram.merge([p.foreground_per_gt for p in parts]),
             **summed,
         )
@@ -143,6 +148,8 @@ class AnchorStats:
         for name in cls.__dataclass_fields__:
             if name == "preset":
                 continue
+            if name not in raw:
+                raise ImbstatError(f"an anchors 'raw' block without '{name}'; write the shards' reports again")
             value = raw[name]
             if name == "foreground_per_gt":
                 value = Histogram.from_dict(value)
@@ -150,6 +157,10 @@ class AnchorStats:
                 value = id_column(value)
             elif name == "name":
                 value = np.asarray(value, object)
+            elif name == "worst_gt_iou":
+                value = np.asarray(value, np.float64)  # null (an image without GTs) reads as NaN
+            elif name == "per_image_gts":
+                value = np.asarray(value, np.int64).reshape(-1, 2)
             elif isinstance(value, list):
                 empty_shape = (0, 3) if name == "per_image" or name.startswith("gt_") else (0,)
                 value = np.asarray(value, np.int64).reshape(np.shape(value) if value else empty_shape)
@@ -323,6 +334,8 @@ class _Accumulator:
         del corners
         self.bucket = size_bucket(area)  # [T]
         self.per_image = np.zeros((ds.num_images, 3), np.int64)
+        self.per_image_gts = np.zeros((ds.num_images, 2), np.int64)
+        self.worst_gt_iou = np.full(ds.num_images, np.nan)
         self.class_foreground = np.zeros(k, np.int64)
         self.positive_iou = np.zeros(IOU_BINS, np.int64)
         self.positive_iou_low_quality = np.zeros(IOU_BINS, np.int64)
@@ -354,6 +367,11 @@ class _Accumulator:
         valid = batch.gt_rows >= 0
         self.gt_below_pos[batch.gt_rows[valid]] = m.gt_max_iou[valid] < self.preset.pos_iou
         self._tally(batch, m, rows)
+        # Per image, after the tally has counted this batch's GTs' foreground anchors (a GT is in one batch).
+        no_fg = valid & (self.fg_per_gt[np.where(valid, batch.gt_rows, 0)] == 0)
+        self.per_image_gts[batch.images] = np.stack([valid.sum(axis=1), no_fg.sum(axis=1)], axis=1)
+        worst = np.where(valid, m.gt_max_iou, np.inf).min(axis=1, initial=np.inf)
+        self.worst_gt_iou[batch.images] = np.where(valid.any(axis=1), worst, np.nan)
         # Every anchor's coverage, one cached map per resized size (images of a batch share the grid).
         sizes = np.stack([self.gt.new_width[batch.images], self.gt.new_height[batch.images]], axis=1)
         for (w, h), count in zip(*np.unique(sizes, axis=0, return_counts=True), strict=True):
@@ -429,6 +447,8 @@ class _Accumulator:
             overlap_foreground=overlap_fg,
             overlap_background=self.overlap_all - overlap_fg - integrate(self.diff_ignored),
             gts_dropped=self.gt.dropped,
+            per_image_gts=self.per_image_gts,
+            worst_gt_iou=self.worst_gt_iou,
         )
 
 
