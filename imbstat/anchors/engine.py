@@ -135,18 +135,21 @@ def resolve_method(method: str, device: str) -> str:
     return "dense" if device.startswith("cuda") else "sparse"
 
 
-def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memory_mb: float = 1024) -> Matcher:
+def make_matcher(
+    preset: Preset, device: str = "cpu", method: str = "auto", memory_mb: float = 1024, compiled: bool = True
+) -> Matcher:
     """A function that labels one batch with the chosen path on the chosen device.
 
     ``auto`` is sparse on the CPU and dense on CUDA. ``fused`` is the dense
     path with the Triton kernels of :mod:`fused` (CUDA only; not yet measured
     on a GPU, so not what ``auto`` picks). All paths give identical Matches
     (DESIGN.md §3). The torch dense path sizes its anchor chunks so that one
-    IoU block stays within ``memory_mb`` of device memory.
+    IoU block stays within ``memory_mb`` of device memory. ``compiled=False``
+    keeps the sparse path on its numpy reference (no numba start-up).
     """
     method = resolve_method(method, device)
     if device == "cpu" and method == "sparse":
-        return _sparse_matcher(preset)  # no torch import (~0.7 s) for the CPU path
+        return _sparse_matcher(preset, compiled)  # no torch import (~0.7 s) for the CPU path
 
     import torch
 
@@ -161,7 +164,7 @@ def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memo
     if method == "sparse":
         if dev.type != "cpu":
             logging.getLogger(__name__).info("the sparse path runs on the CPU; --device %s is not used", device)
-        return _sparse_matcher(preset)
+        return _sparse_matcher(preset, compiled)
     fused = method == "fused"
     if fused:
         if dev.type != "cuda":
@@ -187,10 +190,13 @@ def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memo
     return dense
 
 
-def _sparse_matcher(preset: Preset) -> Matcher:
-    """The compiled sparse path where numba is installed, else its numpy reference (identical Matches)."""
-    try:
-        from imbstat.anchors.sparse_kernel import match_sparse_compiled as match
-    except ImportError:
-        from imbstat.anchors.sparse import match_sparse as match
+def _sparse_matcher(preset: Preset, compiled: bool = True) -> Matcher:
+    """The compiled sparse path where numba is installed and ``compiled``, else its numpy reference (identical)."""
+    from imbstat.anchors.sparse import match_sparse as match
+
+    if compiled:
+        try:
+            from imbstat.anchors.sparse_kernel import match_sparse_compiled as match
+        except ImportError:
+            pass
     return lambda batch: match(batch.grid, batch.gts, batch.num_gts, preset)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from imbstat.anchors.engine import Batch, GroundTruth, Matcher, batches, ground_truth, make_matcher, resolve_method
 from imbstat.anchors.generate import AnchorGrid
+from imbstat.anchors.kernels import compiled_wanted
 from imbstat.anchors.matches import Matches
 from imbstat.anchors.presets import Preset, load_preset, preset_from_dict
 from imbstat.data import BoxFilter, Dataset
@@ -321,10 +322,11 @@ class _Accumulator:
     """Sums one batch at a time into the arrays of an AnchorStats.
 
     The per-anchor sums run in the compiled :func:`anchor_kernel.tally` where
-    numba is installed, else in :meth:`_tally_numpy` (identical results).
+    numba is installed and ``compiled`` (:mod:`imbstat.anchors.kernels`), else in
+    :meth:`_tally_numpy` (identical results).
     """
 
-    def __init__(self, ds: Dataset, preset: Preset, gt: GroundTruth, grid: int):
+    def __init__(self, ds: Dataset, preset: Preset, gt: GroundTruth, grid: int, compiled: bool = True):
         self.ds, self.preset, self.gt, self.grid = ds, preset, gt, grid
         k = len(ds.categories)
         # Per-GT arrays are 25M long at the Objects365 size: the narrowest types that hold them.
@@ -349,12 +351,14 @@ class _Accumulator:
         self.overlap_all = np.zeros((grid, grid), np.int64)
         self._all_cache: dict[tuple, np.ndarray] = {}
         self._iou_edges = np.linspace(0.0, 1.0, IOU_BINS + 1)
-        try:
-            from imbstat.stats.anchor_kernel import tally
-        except ImportError:
-            self._tally = self._tally_numpy
-        else:
-            self._tally = functools.partial(self._tally_compiled, tally)
+        self._tally = self._tally_numpy
+        if compiled:
+            try:
+                from imbstat.stats.anchor_kernel import tally
+            except ImportError:
+                pass
+            else:
+                self._tally = functools.partial(self._tally_compiled, tally)
 
     def add(self, batch: Batch, m: Matches) -> None:
         b = len(batch.images)
@@ -478,8 +482,9 @@ def anchor_stats(
     """
     preset = preset if isinstance(preset, Preset) else load_preset(preset)
     gt = ground_truth(ds, preset, box_filter)
-    matcher = make_matcher(preset, device, method, memory_mb)
-    acc = _Accumulator(ds, preset, gt, grid)
+    compiled = compiled_wanted(len(gt.box))  # numba's ~0.5 s start-up pays off only on larger inputs
+    matcher = make_matcher(preset, device, method, memory_mb, compiled)
+    acc = _Accumulator(ds, preset, gt, grid, compiled)
     sparse = resolve_method(method, device) == "sparse"
     workers = max(1, threads if threads is not None else _cores()) if sparse else 1
     for batch, matches in _labelled(batches(gt, preset, batch_size), matcher, workers):
