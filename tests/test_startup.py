@@ -8,18 +8,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import imbstat
 from imbstat.data.sample import write_sample
 from imbstat.report.document import dumps
 
 ROOT = Path(imbstat.__file__).resolve().parents[1]
 # torch: the dense and CUDA paths only; numba (and scipy.linalg, which it loads): inputs from 5,000 GTs on;
-# matplotlib: figures (--out); ot.datasets, scipy.stats: what 'import ot' loads beside POT's solver
-HEAVY = {"torch", "matplotlib", "numba", "ot.datasets", "scipy.stats"}
+# matplotlib: figures (--out); ot.datasets, scipy.stats: what 'import ot' loads beside POT's solver;
+# pandas: tables (--out), large id columns, other formats
+HEAVY = {"torch", "matplotlib", "numba", "ot.datasets", "scipy.stats", "pandas"}
 
 
-def _python(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+def _python(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg", **(env or {})}
     done = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     return done
@@ -38,7 +41,7 @@ def test_sparse_anchor_stats_imports_neither_torch_nor_numba_on_a_small_input(tm
         "from imbstat.report.document import dumps\n"
         "from imbstat.anchors.kernels import compiled_wanted\n"
         f"s = imbstat.anchor_stats(imbstat.load({str(sample)!r}))\n"
-        "modules = sorted({'torch', 'numba', 'scipy'} & sys.modules.keys())  # before the scores load POT\n"
+        "modules = sorted({'torch', 'numba', 'scipy', 'pandas'} & sys.modules.keys())  # before the scores load POT\n"
         "print(json.dumps({'modules': modules,\n"
         "                  'at_10': compiled_wanted(10), 'at_5000': compiled_wanted(5000),\n"
         "                  'result': dumps(s.to_dict(raw=True))}))\n"
@@ -76,3 +79,35 @@ def test_lean_pot_load_is_pots_own_solver():
     )
     lean, full = _python("-c", code).stdout.split()
     assert lean == full and 0 < float(lean) < 1
+
+
+def test_index_of_binary_search_equals_pandas(monkeypatch):
+    import numpy as np
+    import pandas as pd
+
+    from imbstat.data import dataset
+
+    rng = np.random.default_rng(0)
+    keys = rng.permutation(10_000)[:3_000] * 7 - 5_000  # unique, unsorted, negative ones too
+    query = np.concatenate([rng.choice(keys, 5_000), rng.integers(-60_000, 80_000, 5_000), keys[[0, -1]]])
+    expected = pd.Index(keys).get_indexer(query)
+    assert (expected == -1).any() and (expected >= 0).any()
+    np.testing.assert_array_equal(dataset.index_of(keys, query), expected)
+    monkeypatch.setattr(dataset, "_SEARCH_MAX", 0)  # pandas' hash path, as for a large file
+    np.testing.assert_array_equal(dataset.index_of(keys, query), expected)
+
+
+def test_kernels_cache_in_a_temporary_folder_where_numba_finds_no_writable_one(tmp_path):
+    numba = pytest.importorskip("numba")
+    if not hasattr(numba.config, "CACHE_LOCATOR_CLASSES"):
+        pytest.skip("this numba cannot be told to find no cache folder")
+    code = (
+        "import numba\n"
+        "from imbstat.anchors.kernels import load_kernel\n"
+        "tally = load_kernel('imbstat.stats.anchor_kernel', 'tally')\n"
+        "print(numba.config.CACHE_DIR, tally._cache._cache_path)\n"
+    )
+    # only the locator of NUMBA_CACHE_DIR, which is unset: numba has nowhere to cache, as on a read-only install
+    env = {"NUMBA_CACHE_LOCATOR_CLASSES": "UserProvidedCacheLocator", "NUMBA_CACHE_DIR": "", "TMPDIR": str(tmp_path)}
+    cache_dir, cache_path = _python("-c", code, env=env).stdout.split()
+    assert cache_dir == str(tmp_path / f"imbstat-numba-{os.getuid()}") and cache_path.startswith(cache_dir)

@@ -192,11 +192,8 @@ def make_matcher(
 
 def _sparse_matcher(preset: Preset, compiled: bool = True) -> Matcher:
     """The compiled sparse path where numba is installed and ``compiled``, else its numpy reference (identical)."""
-    from imbstat.anchors.sparse import match_sparse as match
+    from imbstat.anchors.kernels import load_kernel
+    from imbstat.anchors.sparse import match_sparse
 
-    if compiled:
-        try:
-            from imbstat.anchors.sparse_kernel import match_sparse_compiled as match
-        except ImportError:
-            pass
+    match = (compiled and load_kernel("imbstat.anchors.sparse_kernel", "match_sparse_compiled")) or match_sparse
     return lambda batch: match(batch.grid, batch.gts, batch.num_gts, preset)

@@ -21,11 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import numpy as np
-import pandas as pd
 
 from imbstat.data.dataset import (
     Boxes,
@@ -44,6 +43,12 @@ from imbstat.data.json_keys import Repeat, document_repeats, record_repeats, roo
 from imbstat.data.json_stream import BLOCK_BYTES, MAX_DEPTH, RootArrays, Span, too_deep
 from imbstat.data.source import read_input
 from imbstat.errors import ImbstatError
+from imbstat.lazy import LazyModule
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported where a table is built
 
 # Above this size a file is streamed: decoding it whole holds the bytes and every struct at once.
 STREAM_ABOVE = 1 << 30

@@ -34,16 +34,21 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from rich.table import Table
 
 from imbstat.errors import ImbstatError
+from imbstat.lazy import LazyModule
 from imbstat.report.document import envelope
 from imbstat.report.sections import SECTIONS, metric_table
 from imbstat.report.shift import SHIFT_ROWS, SIDES, class_shifts, class_union, only_in
 from imbstat.report.terminal import PlainTable
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported where a table is built
 
 __all__ = ["class_shifts", "class_union", "compare", "read_report", "score_frame", "terminal_tables", "write_files"]
 

@@ -9,12 +9,17 @@ The scores are defined in ``report/compare.py``'s docstring.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
+from imbstat.lazy import LazyModule
 from imbstat.scores import shift_1d, shift_2d
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported where a table is built
 
 SHIFT_ROWS = 10  # largest per-class share changes kept in the document and the table
 SIDES = ("a", "b")

@@ -9,22 +9,28 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from imbstat.anchors.engine import Batch, GroundTruth, Matcher, batches, ground_truth, make_matcher, resolve_method
 from imbstat.anchors.generate import AnchorGrid
-from imbstat.anchors.kernels import compiled_wanted
+from imbstat.anchors.kernels import compiled_wanted, load_kernel
 from imbstat.anchors.matches import Matches
 from imbstat.anchors.presets import Preset, load_preset, preset_from_dict
 from imbstat.data import BoxFilter, Dataset
 from imbstat.data.dataset import id_column
 from imbstat.errors import ImbstatError
+from imbstat.lazy import LazyModule
 from imbstat.scores import ClassScores, score_1d, score_2d
 from imbstat.stats.histogram import Histogram, plain
 from imbstat.stats.protocol import check_same, first_part
 from imbstat.stats.scale import SIZE_BUCKETS, size_bucket
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported where a table is built
 
 PER_IMAGE_FIELDS = ("per_image", "per_image_gts", "worst_gt_iou")  # rows in image order; shards concatenate
 IOU_BINS = 20  # 0.05 wide on [0, 1]
@@ -182,6 +188,18 @@ class AnchorStats:
             }
         )
 
+    def _per_class_rows(self) -> list[dict]:
+        """:meth:`to_frame`'s rows as JSON records, built without pandas (a small run need not import it)."""
+        order = np.argsort(-self.class_foreground, kind="stable")
+        instances = self.gt_count.sum(axis=1)
+        n = max(self.num_images, 1)
+        return [
+            {"category_id": plain(self.category_id[k]), "name": plain(self.name[k]),
+             "foreground": int(self.class_foreground[k]), "foreground_per_image": float(self.class_foreground[k] / n),
+             "instances": int(instances[k])}
+            for k in order
+        ]  # fmt: skip
+
     def to_dict(self, *, raw: bool = False) -> dict:
         """The JSON fields; with ``raw``, also every count (:meth:`raw_dict`), which :meth:`from_dict` needs."""
         totals = self.totals
@@ -202,7 +220,7 @@ class AnchorStats:
                     for j, label in enumerate(("foreground", "background", "ignored"))
                 },
             },
-            "per_class": [{k: plain(v) for k, v in row.items()} for row in self.to_frame().to_dict(orient="records")],
+            "per_class": self._per_class_rows(),
             "positive_iou": {
                 "edges": self.iou_edges.tolist(),
                 "counts": self.positive_iou.tolist(),
@@ -351,14 +369,8 @@ class _Accumulator:
         self.overlap_all = np.zeros((grid, grid), np.int64)
         self._all_cache: dict[tuple, np.ndarray] = {}
         self._iou_edges = np.linspace(0.0, 1.0, IOU_BINS + 1)
-        self._tally = self._tally_numpy
-        if compiled:
-            try:
-                from imbstat.stats.anchor_kernel import tally
-            except ImportError:
-                pass
-            else:
-                self._tally = functools.partial(self._tally_compiled, tally)
+        tally = compiled and load_kernel("imbstat.stats.anchor_kernel", "tally")
+        self._tally = functools.partial(self._tally_compiled, tally) if tally else self._tally_numpy
 
     def add(self, batch: Batch, m: Matches) -> None:
         b = len(batch.images)
