@@ -261,3 +261,13 @@ def shift_2d(counts_a: np.ndarray, counts_b: np.ndarray) -> float:
     opposite corners.
     """
     return w1_2d_between(counts_a, counts_b) / _corner_w1(np.shape(counts_a)[0])
+
+
+def class_change(before: np.ndarray, after: np.ndarray) -> dict[str, float]:
+    """How far a remedy moves per-class counts of the same classes: ``tv_distance`` of the shares,
+    ``w1_score`` = 2·W1 between the rank–frequency curves (as ``compare`` scores two datasets); NaN if one is empty."""
+    a, b = np.asarray(before, np.float64), np.asarray(after, np.float64)
+    if not a.sum() or not b.sum():
+        return {"tv_distance": float("nan"), "w1_score": float("nan")}
+    tv = 0.5 * float(np.abs(a / a.sum() - b / b.sum()).sum())
+    return {"tv_distance": tv, "w1_score": shift_1d(np.sort(a)[::-1], np.sort(b)[::-1])}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 def visible(text: str) -> str:
     """``text`` as written, except each non-printable character as its Python repr escape.
@@ -20,11 +22,18 @@ def visible(text: str) -> str:
 def fmt_metric(name: str, value: float) -> str:
     """A metric for a reader: fg:bg as ``1 : 944``, counts with thousands separators, fractions with 3 decimals."""
     if name == "anchors.fg_bg_ratio":
-        if value <= 0:
-            return "0 (no foreground)"
-        return f"1 : {1 / value:,.0f}" if value <= 1 else f"{value:,.1f} : 1"
+        return fg_bg_text(value)
     if float(value).is_integer():
         return f"{int(value):,}"
     if abs(value) < 1:
         return f"{value:.3f}" if abs(value) >= 0.001 else f"{value:.2e}"
     return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def fg_bg_text(ratio: float) -> str:
+    """The fg:bg ratio ``fg / bg`` for a reader: ``1 : 944``, ``2.5 : 1``; "n/a" without background anchors."""
+    if not math.isfinite(ratio):
+        return "n/a"
+    if ratio <= 0:
+        return "0 (no foreground)"
+    return f"1 : {1 / ratio:,.0f}" if ratio <= 1 else f"{ratio:,.1f} : 1"

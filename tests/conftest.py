@@ -13,15 +13,6 @@ COCO_TRAIN_MINI = SHARED_DATA / "coco" / "coco2017_train_mini.json"
 needs_shared_data = pytest.mark.skipif(not COCO_VAL_MINI.exists(), reason="../shared/data is absent")
 
 
-@pytest.fixture(autouse=True)
-def compiled_kernels(monkeypatch):
-    """Tests label their small inputs with the numba kernels, which a real run uses from 5,000 GTs on; tests of
-    the numpy paths import the kernels as None (tests/test_anchor_stats.py) or run in a fresh interpreter."""
-    from imbstat.anchors import kernels
-
-    monkeypatch.setattr(kernels, "COMPILED_MIN_GTS", 0)
-
-
 def check_png(path: Path) -> None:
     """A PNG figure of at least 400×300 that is not a blank canvas."""
     from PIL import Image

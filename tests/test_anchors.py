@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from sparse_reference import match_sparse_numpy
 
 from imbstat import ImbstatError
 from imbstat.anchors.assign import match_dense
@@ -17,7 +18,6 @@ from imbstat.anchors.matches import Matches
 from imbstat.anchors.presets import PRESETS, Preset, load_preset
 from imbstat.anchors.resize import Resize
 from imbstat.anchors.sparse import match_sparse
-from imbstat.anchors.sparse_kernel import match_sparse_compiled
 
 # A toy preset: one level of stride 16, one 32×32 anchor per cell, on a 64×64 image (4×4 cells).
 TOY = Preset(name="toy", resize=Resize(64, 64), strides=(16,), octave_base_scale=2.0, scales_per_octave=1,
@@ -115,8 +115,8 @@ def _both(grid, gts: list[list[float]], preset: Preset) -> tuple[Matches, Matche
     g = np.array(gts, np.float64).reshape(1, -1, 4)
     num = np.array([g.shape[1]])
     dense = match_dense(torch.from_numpy(grid.xyxy), torch.from_numpy(g), torch.from_numpy(num), preset, 7)
-    compiled = match_sparse_compiled(grid, g, num, preset)
-    sparse = match_sparse(grid, g, num, preset)
+    compiled = match_sparse(grid, g, num, preset)
+    sparse = match_sparse_numpy(grid, g, num, preset)
     for field in dataclasses.fields(Matches):
         np.testing.assert_array_equal(getattr(compiled.sorted(), field.name), getattr(sparse.sorted(), field.name))
     return dense, sparse
@@ -162,7 +162,7 @@ def test_no_gts_is_all_background():
     g = np.zeros((2, 0, 4))
     num = np.zeros(2, np.int64)
     for m in (match_dense(torch.from_numpy(grid.xyxy), torch.from_numpy(g), torch.from_numpy(num), TOY),
-              match_sparse(grid, g, num, TOY), match_sparse_compiled(grid, g, num, TOY)):  # fmt: skip
+              match_sparse_numpy(grid, g, num, TOY), match_sparse(grid, g, num, TOY)):  # fmt: skip
         assert len(m.fg_anchor) == 0 and len(m.ignored_anchor) == 0 and m.gt_max_iou.shape == (2, 0)
 
 
@@ -184,7 +184,7 @@ def _random_gts(rng: np.random.Generator, b: int, m: int, w: float, h: float) ->
     return gts, num
 
 
-SPARSE_PATHS = [match_sparse, match_sparse_compiled]
+SPARSE_PATHS = [match_sparse_numpy, match_sparse]
 
 
 @pytest.mark.parametrize("sparse_path", SPARSE_PATHS, ids=["numpy", "numba"])
@@ -273,7 +273,7 @@ def _patch_lang_tensor(tensor, scope):
     scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
 interpreter._patch_lang_tensor = _patch_lang_tensor
 sys.path.insert(0, "tests")
-from test_anchors import PRESETS, Resize, _random_gts, anchor_grid, match_dense, match_sparse_compiled, Matches
+from test_anchors import PRESETS, Resize, _random_gts, anchor_grid, match_dense, match_sparse, Matches
 for name in ("retinanet", "rpn", "retinanet-v1"):
     preset = dataclasses.replace(PRESETS[name], resize=Resize(160, 267))
     rng = np.random.default_rng(0)
@@ -283,7 +283,7 @@ for name in ("retinanet", "rpn", "retinanet-v1"):
         num[0] = 0  # an image without GTs in the batch
         args = (torch.from_numpy(grid.xyxy), torch.from_numpy(gts), torch.from_numpy(num), preset)
         fused = match_dense(*args, fused=True).sorted()
-        for other in (match_dense(*args, 4096).sorted(), match_sparse_compiled(grid, gts, num, preset).sorted()):
+        for other in (match_dense(*args, 4096).sorted(), match_sparse(grid, gts, num, preset).sorted()):
             for field in dataclasses.fields(Matches):
                 np.testing.assert_array_equal(getattr(fused, field.name), getattr(other, field.name), field.name)
         assert len(fused.fg_anchor) > 0

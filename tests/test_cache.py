@@ -132,16 +132,16 @@ def test_source_edited_while_it_is_parsed_makes_the_cache_stale(write_json, monk
 
     path = write_json(coco_doc(TINY_IMAGES, TINY_ANNOTATIONS, TINY_CATEGORIES))
     edited = coco_doc(TINY_IMAGES, TINY_ANNOTATIONS[:1], TINY_CATEGORIES)
-    decode = coco._decode
+    decode = coco.decode
 
     def edit_then_decode(raw, *args, **kwargs):
         os.utime(path, ns=(5, 5))
         path.write_text(json.dumps(edited))  # the edit lands after the bytes were read, before parsing ends
         return decode(raw, *args, **kwargs)
 
-    monkeypatch.setattr(coco, "_decode", edit_then_decode)
+    monkeypatch.setattr(coco, "decode", edit_then_decode)
     first = imbstat.load(path, cache=True)
-    monkeypatch.setattr(coco, "_decode", decode)
+    monkeypatch.setattr(coco, "decode", decode)
     assert len(first.boxes) == 4  # what was read: a, b, c and the crowd box d
     again = imbstat.load(path, cache=True)
     assert len(again.boxes) == 1  # the edited file, not the cache of the old content

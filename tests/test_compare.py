@@ -15,10 +15,11 @@ from imbstat.cli import app
 from imbstat.data import load
 from imbstat.errors import ImbstatError
 from imbstat.report.build import compute
-from imbstat.report.compare import class_union, compare, read_report
+from imbstat.report.compare import class_union, compare
 from imbstat.report.document import dumps
-from imbstat.report.metrics import metrics
+from imbstat.report.reading import read_report
 from imbstat.scores import score_1d, score_2d, shift_1d, shift_2d, w1_2d_between, w1_between
+from imbstat.stats import location_distribution
 
 runner = CliRunner()
 
@@ -81,15 +82,19 @@ def test_2d_identical_and_empty():
 
 
 def all_shifts(doc: dict) -> dict[str, float]:
-    return {k: v for k, v in metrics(doc, "compare.").items() if k != "compare.anchors.fg_bg_ratio"}
+    """The shifts of a comparison document (as ``imbstat compare --json`` writes it), by metric name."""
+    return {f"compare.{s}.{k}": v for s in ("classes", "scale", "location", "anchors") for k, v in
+            doc.get(s, {}).get("scores", {}).items()}  # fmt: skip
 
 
 def test_identical_reports_shift_nothing(tiny_coco):
     doc = report_of(tiny_coco, anchors=True)
-    compared = compare(doc, doc)
+    comparison = compare(doc, doc)
+    compared = comparison.to_dict()
     assert compared["command"] == "compare" and compared["a"] == compared["b"] == doc["dataset"]
     assert set(compared) >= {"classes", "scale", "location", "anchors"}
     shifts = all_shifts(compared)
+    assert set(comparison.metrics()) == set(shifts) | {"compare.location.w1_score"}
     assert len(shifts) >= 20  # every section scored: 6 class, 6 scale, 3+1 location, 8 anchor numbers
     assert shifts == pytest.approx(dict.fromkeys(shifts, 0.0), abs=1e-12)
     classes = compared["classes"]
@@ -108,7 +113,8 @@ def test_objects_per_image_padded_against_scipy(write_json):
     assert doc_b["classes"]["objects_per_image"]["counts"] == [0, 1, 2]
     t = np.linspace(0, 1, 4)  # the longer histogram's 4 bins; B padded with an empty bin for 3 boxes
     expected = 2 * wasserstein_distance(t, t, [1, 1, 0, 1], [0, 1, 2, 0])  # scipy
-    assert compare(doc_a, doc_b)["classes"]["scores"]["objects_per_image"] == pytest.approx(expected, abs=1e-12)
+    scores = compare(doc_a, doc_b).sections["classes"]["scores"]
+    assert scores["objects_per_image"] == pytest.approx(expected, abs=1e-12)
 
 
 def test_classes_gained_lost_and_shifts(write_json):
@@ -117,7 +123,7 @@ def test_classes_gained_lost_and_shifts(write_json):
     # A: cat 2, dog 1, emu 0.  B (other ids): cat 1, dog 0, fox 2.
     a = coco_doc(images, [(1, 1, box, 0), (2, 1, box, 0), (2, 2, box, 0)], [(1, "cat"), (2, "dog"), (3, "emu")])
     b = coco_doc(images, [(1, 5, box, 0), (1, 9, box, 0), (2, 9, box, 0)], [(5, "cat"), (2, "dog"), (9, "fox")])
-    compared = compare(report_of(write_json(a, "a.json")), report_of(write_json(b, "b.json")))
+    compared = compare(report_of(write_json(a, "a.json")), report_of(write_json(b, "b.json"))).to_dict()
     classes = compared["classes"]
     assert classes["matched_by"] == "name"
     assert classes["gained"] == [{"name": "fox", "category_id": 9, "instances": 2}]
@@ -157,9 +163,9 @@ def test_different_bins_and_missing_sections_are_skipped(tiny_coco):
     other = json.loads(json.dumps(doc))
     other["scale"]["relative_width"] = {"edges": [0.0, 0.5, 1.0], "counts": [2, 1]}
     other["scale"]["aspect_ratio"] = None
-    other["location"]["centers"]["counts"] = np.zeros((4, 4), int).tolist()
+    other["location"] = json.loads(dumps(location_distribution(load(tiny_coco), grid=4).to_dict(per_class=True)))
     other["anchors"] = report_of(tiny_coco, anchors=True)["anchors"]
-    compared = compare(doc, other)
+    compared = compare(doc, other).to_dict()
     assert compared["skipped"] == {
         "scale.relative_width": "different bins: 50 in A, 2 in B",
         "scale.aspect_ratio": "only in A",

@@ -16,9 +16,10 @@ from test_cli import run
 from test_json_stream import _same
 
 import imbstat.data.json_keys as json_keys
+import imbstat.data.json_scan as json_scan
 from imbstat import ImbstatError
 from imbstat.data.coco import load_coco
-from imbstat.data.dataset import Reason
+from imbstat.data.problems import Reason
 
 IMAGES = '[{"id":1,"width":100,"height":100},{"id":2,"width":50,"height":50}]'
 CATEGORIES = '[{"id":1,"name":"a"},{"id":2,"name":"b"}]'
@@ -177,7 +178,7 @@ def test_optional_fields_given_twice_where_others_lack_them(write_json):
 
 def test_many_records_one_repeat_deep_in(write_json, monkeypatch):
     # the key census in blocks of 256 bytes; "images" and "annotations" also name keys in info
-    monkeypatch.setattr(json_keys, "_BLOCK", 256)
+    monkeypatch.setattr(json_scan, "_BLOCK", 256)
     anns = [ann(i, 1 + i % 2, more=',"iscrowd":0' if i % 3 else "") for i in range(1, 120)]
     anns[100] = ann(101, 2, more=',"file_name":"x","id":999')
     info = '"info":{"images":1,"annotations":{"bbox":[1],"bbox":[2]}},'
@@ -191,13 +192,13 @@ def test_a_clean_file_is_cleared_without_the_exact_scan(write_json, monkeypatch)
     def fail(*args, **kwargs):
         raise AssertionError("the exact scan ran")
 
-    monkeypatch.setattr(json_keys, "_BLOCK", 256)
+    monkeypatch.setattr(json_scan, "_BLOCK", 256)
     anns = ",".join(ann(i, 1 + i % 2, more=',"iscrowd":0,"segmentation":[[1,2]]') for i in range(1, 60))
     info = '{"info":{"description":"x"},"licenses":[{"id":1,"name":"l"}],'
     text = info + doc(f"[{anns}]", categories='[{"id":1,"name":"a","supercategory":"s"},{"id":2,"name":"b"}]')[1:]
     path = write_json(text)
     expected = load_coco(path, stream=False)
-    monkeypatch.setattr(json_keys, "_scan", fail)
+    monkeypatch.setattr(json_keys, "scan_keys", fail)
     _same(load_coco(path, stream=False), expected)
     _same(load_coco(path, stream=True, block_bytes=300), expected)
     assert len(expected.boxes) == 59 and problems(expected) == []
@@ -310,7 +311,7 @@ def _random_doc(r: random.Random) -> bytes:
 
 @pytest.mark.parametrize("block", [4, 13, 4096])
 def test_scan_matches_a_recursive_reading(monkeypatch, block):
-    monkeypatch.setattr(json_keys, "_BLOCK", block)
+    monkeypatch.setattr(json_scan, "_BLOCK", block)
     for seed in range(40):
         buf = _random_doc(random.Random(seed))
         loaded = json.loads(buf)  # the decoder's view: the last of each key

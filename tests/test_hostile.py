@@ -308,15 +308,15 @@ def test_cache_of_a_source_edited_while_it_is_read(tmp_path: Path, monkeypatch: 
     path = Path(coco(coco_doc())(tmp_path)[0])
     edited = coco_doc()
     del edited["annotations"][1:]
-    decode = coco_module._decode
+    decode = coco_module.decode
 
     def edit_then_decode(raw: bytes, *args: object, **kwargs: object) -> object:
         path.write_text(json.dumps(edited))  # after the bytes were read, before the load ends
         return decode(raw, *args, **kwargs)
 
-    monkeypatch.setattr(coco_module, "_decode", edit_then_decode)
+    monkeypatch.setattr(coco_module, "decode", edit_then_decode)
     assert len(imbstat.load(path, cache=True).boxes) == 3  # what was read
-    monkeypatch.setattr(coco_module, "_decode", decode)
+    monkeypatch.setattr(coco_module, "decode", decode)
     assert len(imbstat.load(path, cache=True).boxes) == 1  # the file now, not the cache of what was read
     cached_is_fresh(str(path))
 

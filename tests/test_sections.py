@@ -12,22 +12,29 @@ from imbstat.report import build
 from imbstat.report.compare import compare
 from imbstat.report.merge import MERGEABLE
 from imbstat.report.metrics import metrics
+from imbstat.report.reading import Report
 from imbstat.report.sections import BY_COMMAND, SECTIONS, metric_table
 from imbstat.report.taxonomy import TAXONOMY
 
 
 @pytest.fixture(scope="module")
 def sample_results(tmp_path_factory):
-    """The sample with every section, anchors included (image sizes known: every metric has a value)."""
+    """The sample with every section, anchors, remedies and batches (image sizes known: every metric has a value)."""
     path = write_sample(tmp_path_factory.mktemp("sample") / "sample.json")
-    return build.compute(Source(format="coco").load(path), anchors=True)
+    return build.compute(
+        Source(format="coco").load(path),
+        anchors=True,
+        repeat_factor=0.01,
+        class_balanced=0.99,
+        batch={"batch_size": 4, "epochs": 2},
+    )
 
 
 def test_registry_names_every_metric_a_report_and_a_comparison_have(sample_results):
     doc = sample_results.document()
     names = set(metric_table())
-    assert set(metrics(doc)) == {n for n in names if not n.startswith("compare.")}
-    assert set(metrics(compare(doc, doc), prefix="compare.")) == {n for n in names if n.startswith("compare.")}
+    assert set(metrics(Report.from_document(doc))) == {n for n in names if not n.startswith("compare.")}
+    assert set(compare(doc, doc).metrics()) == {n for n in names if n.startswith("compare.")}
     assert [s.name for s in SECTIONS] == [k for k in doc if k in {s.name for s in SECTIONS}]  # report order
 
 

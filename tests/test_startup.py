@@ -15,10 +15,9 @@ from imbstat.data.sample import write_sample
 from imbstat.report.document import dumps
 
 ROOT = Path(imbstat.__file__).resolve().parents[1]
-# torch: the dense and CUDA paths only; numba (and scipy.linalg, which it loads): inputs from 5,000 GTs on;
-# matplotlib: figures (--out); ot.datasets, scipy.stats: what 'import ot' loads beside POT's solver;
-# pandas: tables (--out), large id columns, other formats
-HEAVY = {"torch", "matplotlib", "numba", "ot.datasets", "scipy.stats", "pandas"}
+# torch: the dense and CUDA paths only; matplotlib: figures (--out); ot.datasets, scipy.stats: what 'import ot'
+# loads beside POT's solver; pandas: tables (--out), large id columns, other formats. numba is the sparse path's.
+HEAVY = {"torch", "matplotlib", "ot.datasets", "scipy.stats", "pandas"}
 
 
 def _python(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -34,34 +33,29 @@ def _imported(stderr: str) -> set[str]:
     return {line.rsplit("|", 1)[1].strip() for line in lines}
 
 
-def test_sparse_anchor_stats_imports_neither_torch_nor_numba_on_a_small_input(tmp_path):
+def test_sparse_anchor_stats_imports_neither_torch_nor_pandas(tmp_path):
     sample = write_sample(tmp_path / "sample.json", num_images=30)
     code = (
         "import json, sys, imbstat\n"
         "from imbstat.report.document import dumps\n"
-        "from imbstat.anchors.kernels import compiled_wanted\n"
         f"s = imbstat.anchor_stats(imbstat.load({str(sample)!r}))\n"
-        "modules = sorted({'torch', 'numba', 'scipy', 'pandas'} & sys.modules.keys())  # before the scores load POT\n"
-        "print(json.dumps({'modules': modules,\n"
-        "                  'at_10': compiled_wanted(10), 'at_5000': compiled_wanted(5000),\n"
-        "                  'result': dumps(s.to_dict(raw=True))}))\n"
+        "modules = sorted({'torch', 'numba', 'pandas'} & sys.modules.keys())  # before the scores load POT\n"
+        "print(json.dumps({'modules': modules, 'result': dumps(s.to_dict(raw=True))}))\n"
     )
     out = json.loads(_python("-c", code).stdout)
-    assert out["modules"] == []
-    assert (out["at_10"], out["at_5000"]) == (False, True)  # numba from 5,000 GTs on (or once loaded)
-    # the numpy paths it ran give the numba kernels' results (this process uses them: tests/conftest.py)
-    compiled = imbstat.anchor_stats(imbstat.load(sample))
-    assert "numba" in sys.modules
-    assert out["result"] == dumps(compiled.to_dict(raw=True))
+    assert out["modules"] == ["numba"]  # the sparse path's kernels, and nothing of the dense path or the tables
+    assert out["result"] == dumps(imbstat.anchor_stats(imbstat.load(sample)).to_dict(raw=True))
 
 
 def test_cli_help_and_a_small_anchor_iou_import_no_heavy_package(tmp_path):
-    assert not (HEAVY | {"ot", "scipy"}) & _imported(_python("-X", "importtime", "-m", "imbstat", "--help").stderr)
+    help_imports = _imported(_python("-X", "importtime", "-m", "imbstat", "--help").stderr)
+    assert not (HEAVY | {"ot", "scipy", "numba"}) & help_imports
     sample = write_sample(tmp_path / "sample.json", num_images=30)
     done = _python("-X", "importtime", "-m", "imbstat", "anchor-iou", str(sample), "-q", "--json",
                    str(tmp_path / "a.json"))  # fmt: skip
     imported = _imported(done.stderr)
-    assert not HEAVY & imported and "ot.lp.emd_wrap" in imported  # POT's compiled solver, for the 2-D scores
+    # numba for the sparse path; POT's compiled solver for the 2-D scores
+    assert not HEAVY & imported and "numba" in imported and "ot.lp.emd_wrap" in imported
     assert json.loads((tmp_path / "a.json").read_text())["anchors"]["foreground"] > 0
 
 
@@ -85,16 +79,16 @@ def test_index_of_binary_search_equals_pandas(monkeypatch):
     import numpy as np
     import pandas as pd
 
-    from imbstat.data import dataset
+    from imbstat.data import ids
 
     rng = np.random.default_rng(0)
     keys = rng.permutation(10_000)[:3_000] * 7 - 5_000  # unique, unsorted, negative ones too
     query = np.concatenate([rng.choice(keys, 5_000), rng.integers(-60_000, 80_000, 5_000), keys[[0, -1]]])
     expected = pd.Index(keys).get_indexer(query)
     assert (expected == -1).any() and (expected >= 0).any()
-    np.testing.assert_array_equal(dataset.index_of(keys, query), expected)
-    monkeypatch.setattr(dataset, "_SEARCH_MAX", 0)  # pandas' hash path, as for a large file
-    np.testing.assert_array_equal(dataset.index_of(keys, query), expected)
+    np.testing.assert_array_equal(ids.index_of(keys, query), expected)
+    monkeypatch.setattr(ids, "_SEARCH_MAX", 0)  # pandas' hash path, as for a large file
+    np.testing.assert_array_equal(ids.index_of(keys, query), expected)
 
 
 def test_kernels_cache_in_a_temporary_folder_where_numba_finds_no_writable_one(tmp_path):

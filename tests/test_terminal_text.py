@@ -292,3 +292,13 @@ def test_figures_keep_their_own_mathtext_and_line_breaks(tmp_path: Path, monkeyp
     assert ax.get_title() == "first line\nsecond line"
     assert all(t.get_parse_math() for t in ax.get_yticklabels())
     assert any("10^{" in t.get_text() for t in ax.get_yticklabels())
+
+
+def test_fg_bg_text_by_hand():
+    from imbstat.text import fg_bg_text
+
+    assert fg_bg_text(3 / 2832) == "1 : 944"  # 3 foreground anchors against 2832 background
+    assert fg_bg_text(5 / 2) == "2.5 : 1"
+    assert fg_bg_text(1.0) == "1 : 1"
+    assert fg_bg_text(0.0) == "0 (no foreground)"
+    assert fg_bg_text(float("nan")) == fg_bg_text(float("inf")) == "n/a"  # no background anchors

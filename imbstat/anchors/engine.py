@@ -8,7 +8,10 @@ within an image: that order decides ties in low-quality matching.
 from __future__ import annotations
 
 import logging
+import os
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,7 +76,7 @@ def ground_truth(ds: Dataset, preset: Preset, box_filter: BoxFilter = BoxFilter(
     require_representable(preset, width, height, ds.images.image_id, ds.path)
     new_w, new_h = preset.resize.new_size(width, height)
     pad_w, pad_h = padded_size(preset, width, height)
-    scale_x, scale_y = new_w / width, new_h / height
+    scale_x, scale_y = preset.resize.axis_scales(width, height)
     alive = np.empty(len(rows), bool)
     for lo in range(0, len(rows), _CHUNK_GTS):  # in row chunks: [T, 4] temporaries would be GBs
         part = slice(lo, lo + _CHUNK_GTS)
@@ -135,21 +138,18 @@ def resolve_method(method: str, device: str) -> str:
     return "dense" if device.startswith("cuda") else "sparse"
 
 
-def make_matcher(
-    preset: Preset, device: str = "cpu", method: str = "auto", memory_mb: float = 1024, compiled: bool = True
-) -> Matcher:
+def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memory_mb: float = 1024) -> Matcher:
     """A function that labels one batch with the chosen path on the chosen device.
 
     ``auto`` is sparse on the CPU and dense on CUDA. ``fused`` is the dense
     path with the Triton kernels of :mod:`fused` (CUDA only; not yet measured
     on a GPU, so not what ``auto`` picks). All paths give identical Matches
     (DESIGN.md §3). The torch dense path sizes its anchor chunks so that one
-    IoU block stays within ``memory_mb`` of device memory. ``compiled=False``
-    keeps the sparse path on its numpy reference (no numba start-up).
+    IoU block stays within ``memory_mb`` of device memory.
     """
     method = resolve_method(method, device)
     if device == "cpu" and method == "sparse":
-        return _sparse_matcher(preset, compiled)  # no torch import (~0.7 s) for the CPU path
+        return _sparse_matcher(preset)  # no torch import (~0.7 s) for the CPU path
 
     import torch
 
@@ -163,8 +163,8 @@ def make_matcher(
         raise ImbstatError(f"unknown device {device!r}: {e}; expected cpu, cuda or cuda:N") from None
     if method == "sparse":
         if dev.type != "cpu":
-            logging.getLogger(__name__).info("the sparse path runs on the CPU; --device %s is not used", device)
-        return _sparse_matcher(preset, compiled)
+            logging.getLogger(__name__).info(sparse_device_note(device))
+        return _sparse_matcher(preset)
     fused = method == "fused"
     if fused:
         if dev.type != "cuda":
@@ -190,10 +190,36 @@ def make_matcher(
     return dense
 
 
-def _sparse_matcher(preset: Preset, compiled: bool = True) -> Matcher:
-    """The compiled sparse path where numba is installed and ``compiled``, else its numpy reference (identical)."""
-    from imbstat.anchors.kernels import load_kernel
-    from imbstat.anchors.sparse import match_sparse
+def sparse_device_note(device: str) -> str:
+    """What a user who asked for the sparse path on ``device`` (not the CPU) is told."""
+    return f"the sparse path runs on the CPU; --device {device} is not used"
 
-    match = (compiled and load_kernel("imbstat.anchors.sparse_kernel", "match_sparse_compiled")) or match_sparse
-    return lambda batch: match(batch.grid, batch.gts, batch.num_gts, preset)
+
+def _sparse_matcher(preset: Preset) -> Matcher:
+    """The compiled sparse path."""
+    from imbstat.anchors.kernels import load_kernel
+
+    match_sparse = load_kernel("imbstat.anchors.sparse", "match_sparse")  # numba loads here, at first use
+    return lambda batch: match_sparse(batch.grid, batch.gts, batch.num_gts, preset)
+
+
+def cores() -> int:
+    """The cores this process may run on (its affinity, so a container's limit), else the machine's."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def labelled(todo: Iterator[Batch], matcher: Matcher, workers: int) -> Iterator[tuple[Batch, Matches]]:
+    """``(batch, matcher(batch))`` in batch order, labelled ``workers`` at a time; at most 2·workers in flight."""
+    if workers <= 1:
+        yield from ((batch, matcher(batch)) for batch in todo)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="imbstat-label") as pool:
+        pending: deque[tuple[Batch, Future[Matches]]] = deque()
+        for batch in todo:
+            pending.append((batch, pool.submit(matcher, batch)))
+            if len(pending) >= 2 * workers:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()

@@ -149,3 +149,18 @@ def anchor_grid(preset: Preset, padded_width: int, padded_height: int) -> Anchor
         raise ValueError(f"padded size {padded_width}x{padded_height}: expected at least 1 px per side")
     cells = tuple((-(-padded_height // stride), -(-padded_width // stride)) for stride in preset.strides)
     return AnchorGrid(preset, padded_width, padded_height, cells)
+
+
+def image_grid(preset: Preset, width: int, height: int) -> AnchorGrid:
+    """The anchor grid of one original image of ``width`` × ``height`` px: resized, padded, laid out."""
+    pad_w, pad_h = padded_size(preset, np.array([width]), np.array([height]))
+    return anchor_grid(preset, int(pad_w[0]), int(pad_h[0]))
+
+
+def grid_levels(grid: AnchorGrid) -> list[dict]:
+    """Per level of ``grid``: stride, rows, cols, anchor shapes (w, h) and anchors (``imbstat anchors`` shows them)."""
+    preset = grid.preset
+    return [
+        {"stride": s, "rows": r, "cols": c, "shapes": preset.shapes(s), "anchors": r * c * preset.anchors_per_cell}
+        for s, (r, c) in zip(preset.strides, grid.cells, strict=True)
+    ]

@@ -34,6 +34,15 @@ class Resize:
         s = self.scale(width, height)
         return np.floor(np.asarray(width) * s + 0.5), np.floor(np.asarray(height) * s + 0.5)
 
+    def axis_scales(self, width: np.ndarray, height: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """([I], [I]) per-axis factors ``new_w / w``, ``new_h / h`` of the whole-pixel resized sides.
+
+        What mmdet's Resize and detectron2's ResizeTransform scale boxes by: each axis apart, so a
+        box's corners land on the rounded image, not on ``s`` exactly.
+        """
+        new_w, new_h = self.new_size(width, height)
+        return new_w / width, new_h / height
+
     def represents(self, width: np.ndarray, height: np.ndarray) -> np.ndarray:
         """[I] bool: a valid image size (:func:`valid_image_size`) whose resized sides are 1 to ``MAX_IMAGE_SIDE`` px.
 

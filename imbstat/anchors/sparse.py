@@ -12,11 +12,20 @@ the anchors at the cells nearest the GT's centre, which is where each shape
 peaks. Windows are widened by a margin, and every candidate's IoU is then
 computed with exactly the float64 formula of the dense path, so both paths
 label every anchor identically (DESIGN.md §3).
+
+It runs compiled with numba: windows first, then one pass over their cells.
+Per image, each window anchor is labelled in a dense per-anchor array that is
+reset through the list of anchors touched, so the work is proportional to the
+candidates, not to the image's anchors. ``tests/sparse_reference.py`` is the
+same method in numpy, the oracle the tests compare this kernel against.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from numba import njit
 
 from imbstat.anchors.generate import AnchorGrid, base_anchors
 from imbstat.anchors.matches import Matches
@@ -62,40 +71,160 @@ def _shapes_of(grid: AnchorGrid) -> dict[str, np.ndarray]:
     }
 
 
-def exact_iou(anchors: np.ndarray, gts: np.ndarray, legacy: bool) -> np.ndarray:
-    """[P] float64 IoU of paired rows, with the operations and order of ``iou.box_iou``."""
-    one = 1.0 if legacy else 0.0
-    iw = np.maximum(np.minimum(anchors[:, 2], gts[:, 2]) - np.maximum(anchors[:, 0], gts[:, 0]) + one, 0.0)
-    ih = np.maximum(np.minimum(anchors[:, 3], gts[:, 3]) - np.maximum(anchors[:, 1], gts[:, 1]) + one, 0.0)
+@njit(cache=True, nogil=True, error_model="numpy")
+def _iou(ax1: float, ay1: float, ax2: float, ay2: float, gx1: float, gy1: float, gx2: float, gy2: float,
+         one: float) -> float:  # fmt: skip
+    # The operations and order of iou.box_iou: every path gives the same bits.
+    iw = min(ax2, gx2) - max(ax1, gx1) + one
+    ih = min(ay2, gy2) - max(ay1, gy1) + one
+    iw = iw if iw > 0.0 else 0.0
+    ih = ih if ih > 0.0 else 0.0
     inter = iw * ih
-    area_a = (anchors[:, 2] - anchors[:, 0] + one) * (anchors[:, 3] - anchors[:, 1] + one)
-    area_g = (gts[:, 2] - gts[:, 0] + one) * (gts[:, 3] - gts[:, 1] + one)
+    area_a = (ax2 - ax1 + one) * (ay2 - ay1 + one)
+    area_g = (gx2 - gx1 + one) * (gy2 - gy1 + one)
     return inter / (area_a + area_g - inter)
 
 
-def _cell_range(
-    g_lo: np.ndarray, g_hi: np.ndarray, need: np.ndarray, base_lo: np.ndarray, base_hi: np.ndarray,
-    stride: np.ndarray, cells: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Cells ``[first, last]`` whose anchor overlaps ``[g_lo, g_hi]`` by at least ``need`` along one axis.
-
-    Overlap ``min(a_hi, g_hi) - max(a_lo, g_lo) >= need`` holds iff each of
-    its four differences does: ``a_hi - g_lo >= need`` and ``g_hi - a_lo >= need``
-    bound the cell, ``a_hi - a_lo`` and ``g_hi - g_lo >= need`` decide if any does.
-    """
-    lo = np.ceil((g_lo + need - base_hi) / stride - PIXEL_MARGIN)
-    hi = np.floor((g_hi - need - base_lo) / stride + PIXEL_MARGIN)
-    possible = (base_hi - base_lo >= need) & (g_hi - g_lo >= need)
-    first = np.clip(lo, 0, cells - 1).astype(np.int64)
-    last = np.where(possible & (hi >= 0) & (lo <= cells - 1), np.clip(hi, 0, cells - 1), first - 1).astype(np.int64)
-    return first, last
+@njit(cache=True, nogil=True, error_model="numpy")
+def _cell_window(g_lo: float, g_hi: float, need: float, b_lo: float, b_hi: float, stride: float, cells: int):
+    """[first, last] cells along one axis whose anchor overlaps [g_lo, g_hi] by >= need (see the module's docstring)."""
+    lo = math.ceil((g_lo + need - b_hi) / stride - PIXEL_MARGIN)
+    hi = math.floor((g_hi - need - b_lo) / stride + PIXEL_MARGIN)
+    first = int(min(max(lo, 0), cells - 1))
+    if b_hi - b_lo >= need and g_hi - g_lo >= need and hi >= 0 and lo <= cells - 1:
+        return first, int(min(max(hi, 0), cells - 1))
+    return first, first - 1
 
 
-def _nearest_cells(g_lo: np.ndarray, g_hi: np.ndarray, base_lo: np.ndarray, base_hi: np.ndarray,
-                   stride: np.ndarray, cells: np.ndarray) -> np.ndarray:  # fmt: skip
-    """[T, Q] the cell whose anchor centre is nearest the GT centre (clipped to the grid)."""
-    centre = ((g_lo + g_hi) / 2 - (base_lo + base_hi) / 2) / stride
-    return np.clip(np.rint(centre), 0, cells - 1).astype(np.int64)
+@njit(cache=True, nogil=True, error_model="numpy")
+def _windows(gts, num_gts, base, stride, rows, cols, neg, one):
+    """[T, Q, 4] (x0, x1, y0, y1) cell windows of every real GT (image by image) and shape."""
+    q_count = stride.shape[0]
+    area = (base[:, 2] - base[:, 0] + one) * (base[:, 3] - base[:, 1] + one)  # effective anchor areas
+    window = np.empty((num_gts.sum(), q_count, 4), np.int64)
+    t = 0
+    for b in range(gts.shape[0]):
+        for j in range(num_gts[b]):
+            gx1, gy1, gx2, gy2 = gts[b, j, 0], gts[b, j, 1], gts[b, j, 2], gts[b, j, 3]
+            ex, ey = gx2 + one, gy2 + one  # effective extents: legacy "+1" areas are [x1, x2 + 1]
+            area_g = (ex - gx1) * (ey - gy1)
+            # 1. A lower bound of the GT's best IoU: the exact IoU at each shape's nearest cell.
+            #    IoU <= min(A, G) / max(A, G), so a shape whose area ratio is at most the bound
+            #    so far cannot raise it: most shapes are skipped on one comparison.
+            bound = 0.0
+            for q in range(q_count):
+                if min(area[q], area_g) <= bound * max(area[q], area_g):
+                    continue
+                bx1, by1, bx2, by2 = base[q, 0], base[q, 1], base[q, 2] + one, base[q, 3] + one
+                cx = min(max(np.rint(((gx1 + ex) / 2 - (bx1 + bx2) / 2) / stride[q]), 0), cols[q] - 1)
+                cy = min(max(np.rint(((gy1 + ey) / 2 - (by1 + by2) / 2) / stride[q]), 0), rows[q] - 1)
+                # Anchor corners as anchor_grid makes them: cell shift (exact) + base corner.
+                sx, sy = cx * stride[q], cy * stride[q]
+                v = _iou(sx + base[q, 0], sy + base[q, 1], sx + base[q, 2], sy + base[q, 3], gx1, gy1, gx2, gy2, one)
+                bound = max(bound, v)
+            # 2. Per shape, the window of cells where IoU can reach the threshold.
+            threshold = max(min(neg, bound) - IOU_MARGIN, 0.0)
+            for q in range(q_count):
+                window[t, q, 0], window[t, q, 1], window[t, q, 2], window[t, q, 3] = 0, -1, 0, -1
+                if min(area[q], area_g) < threshold * max(area[q], area_g):
+                    continue  # no anchor of this shape reaches the threshold
+                bx1, by1, bx2, by2 = base[q, 0], base[q, 1], base[q, 2] + one, base[q, 3] + one
+                inter_needed = threshold * (area[q] + area_g) / (1 + threshold)
+                need_x = inter_needed / min(by2 - by1, ey - gy1) * (1 - IOU_MARGIN)  # 0 with the threshold
+                need_y = inter_needed / min(bx2 - bx1, ex - gx1) * (1 - IOU_MARGIN)
+                x0, x1 = _cell_window(gx1, ex, need_x, bx1, bx2, stride[q], cols[q])
+                y0, y1 = _cell_window(gy1, ey, need_y, by1, by2, stride[q], rows[q])
+                if x1 >= x0 and y1 >= y0:
+                    window[t, q, 0], window[t, q, 1], window[t, q, 2], window[t, q, 3] = x0, x1, y0, y1
+            t += 1
+    return window
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _label(gts, num_gts, base, stride, rows, cols, offset, shape, per_cell, pos, neg, min_pos, low_quality, one):
+    b_count, m = gts.shape[0], gts.shape[1]
+    q_count = stride.shape[0]
+    window = _windows(gts, num_gts, base, stride, rows, cols, neg, one)
+    # Buffers sized from the windows up front: an array reassigned inside the loops (to grow it)
+    # costs numba reference counting on every iteration, which tripled the kernel's time.
+    cells = (window[:, :, 1] - window[:, :, 0] + 1) * (window[:, :, 3] - window[:, :, 2] + 1)  # [T, Q]
+    per_gt = cells.sum(axis=1)
+    most_in_image, total, t = 0, 0, 0
+    for b in range(b_count):
+        in_image = per_gt[t : t + num_gts[b]].sum()
+        most_in_image, total, t = max(most_in_image, in_image), total + in_image, t + num_gts[b]
+    touched = np.empty((most_in_image, 4), np.int64)  # local index, shape, cell x, cell y
+    fg = np.empty((total, 3), np.int64)  # image, anchor, slot
+    fg_iou = np.empty(total)
+    ignored = np.empty((total, 2), np.int64)
+    # Work arrays are indexed shape-major (q, row, col), so a window's anchors are adjacent in
+    # memory; the output uses mmdetection's index (level, row, col, shape).
+    local_start = np.zeros(q_count + 1, np.int64)
+    for q in range(q_count):
+        local_start[q + 1] = local_start[q] + rows[q] * cols[q]
+    best_iou = np.full(local_start[q_count], -1.0)
+    best_slot = np.zeros(local_start[q_count], np.int64)
+    lq_slot = np.full(local_start[q_count], -1, np.int64)
+    gt_max = np.zeros((b_count, m))
+    n_fg, n_ig, t0 = 0, 0, 0
+    for b in range(b_count):
+        # 3. Every cell of every window: each anchor's best GT (ties to the lower index), each GT's max.
+        n_touched = 0
+        for j in range(num_gts[b]):
+            gx1, gy1, gx2, gy2 = gts[b, j, 0], gts[b, j, 1], gts[b, j, 2], gts[b, j, 3]
+            for q in range(q_count):
+                x0, x1, y0, y1 = window[t0 + j, q, 0], window[t0 + j, q, 1], window[t0 + j, q, 2], window[t0 + j, q, 3]
+                for cy in range(y0, y1 + 1):
+                    sy = cy * stride[q]
+                    ay1, ay2 = sy + base[q, 1], sy + base[q, 3]
+                    row_local = local_start[q] + cy * cols[q]
+                    for cx in range(x0, x1 + 1):
+                        sx = cx * stride[q]
+                        v = _iou(sx + base[q, 0], ay1, sx + base[q, 2], ay2, gx1, gy1, gx2, gy2, one)
+                        if v > gt_max[b, j]:
+                            gt_max[b, j] = v
+                        a = row_local + cx
+                        if best_iou[a] < 0.0:
+                            touched[n_touched, 0], touched[n_touched, 1] = a, q
+                            touched[n_touched, 2], touched[n_touched, 3] = cx, cy
+                            n_touched += 1
+                            best_iou[a], best_slot[a] = v, j
+                        elif v > best_iou[a]:  # strictly: ties keep the lower GT index
+                            best_iou[a], best_slot[a] = v, j
+        # 4. Low-quality matching: every anchor tied at a GT's maximum, the later GT winning.
+        if low_quality:
+            for j in range(num_gts[b]):
+                peak = gt_max[b, j]
+                if not (peak > 0.0 and peak >= min_pos):
+                    continue
+                gx1, gy1, gx2, gy2 = gts[b, j, 0], gts[b, j, 1], gts[b, j, 2], gts[b, j, 3]
+                for q in range(q_count):
+                    for cy in range(window[t0 + j, q, 2], window[t0 + j, q, 3] + 1):
+                        sy = cy * stride[q]
+                        ay1, ay2 = sy + base[q, 1], sy + base[q, 3]
+                        for cx in range(window[t0 + j, q, 0], window[t0 + j, q, 1] + 1):
+                            sx = cx * stride[q]
+                            if _iou(sx + base[q, 0], ay1, sx + base[q, 2], ay2, gx1, gy1, gx2, gy2, one) == peak:
+                                lq_slot[local_start[q] + cy * cols[q] + cx] = j
+        # 5. Labels of the touched anchors; everything else is background. Reset for the next image.
+        for k in range(n_touched):
+            a, q, cx, cy = touched[k, 0], touched[k, 1], touched[k, 2], touched[k, 3]
+            anchor = offset[q] + (cy * cols[q] + cx) * per_cell[q] + shape[q]
+            if lq_slot[a] >= 0:
+                fg[n_fg, 0], fg[n_fg, 1], fg[n_fg, 2] = b, anchor, lq_slot[a]
+                fg_iou[n_fg] = gt_max[b, lq_slot[a]]
+                n_fg += 1
+            elif best_iou[a] >= pos:
+                fg[n_fg, 0], fg[n_fg, 1], fg[n_fg, 2] = b, anchor, best_slot[a]
+                fg_iou[n_fg] = best_iou[a]
+                n_fg += 1
+            elif best_iou[a] >= neg:
+                ignored[n_ig, 0], ignored[n_ig, 1] = b, anchor
+                n_ig += 1
+            best_iou[a] = -1.0
+            lq_slot[a] = -1
+        t0 += num_gts[b]
+    return fg[:n_fg], fg_iou[:n_fg], ignored[:n_ig], gt_max
 
 
 def match_sparse(grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset: Preset) -> Matches:
@@ -106,109 +235,10 @@ def match_sparse(grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset:
         gts: [B, M, 4] float64 GT corners; rows ``>= num_gts[b]`` are padding.
         num_gts: [B] int64.
     """
-    b, m = gts.shape[:2]
-    n = len(grid)
-    slot = np.arange(m)[None, :]
-    img, gslot = np.nonzero(slot < num_gts[:, None])  # [T] the real GTs
-    g = gts[img, gslot]  # [T, 4]
-    legacy = 1.0 if preset.legacy else 0.0
     q = shapes(grid)
-    base = q["base"][None, :, :]  # [1, Q, 4]
-    # Effective extents: legacy "+1" pixel areas are intervals [x1, x2 + 1].
-    gl = g[:, None, :2]  # [T, 1, 2]
-    gh = g[:, None, 2:] + legacy
-    bl, bh = base[..., :2], base[..., 2:] + legacy  # [1, Q, 2]
-    stride = q["stride"][None, :, None]
-    cells = np.stack([q["cols"], q["rows"]], axis=1)[None, :, :]  # [1, Q, 2] (x, y)
-
-    def anchor_index(cx: np.ndarray, cy: np.ndarray, qi: np.ndarray) -> np.ndarray:
-        return q["offset"][qi] + (cy * q["cols"][qi] + cx) * q["per_cell"][qi] + q["shape"][qi]
-
-    # 1. A lower bound of each GT's best IoU: the exact IoU at each shape's nearest cell.
-    near = _nearest_cells(gl, gh, bl, bh, stride, cells)  # [T, Q, 2]
-    t_idx, q_idx = np.meshgrid(np.arange(len(g)), np.arange(len(q["stride"])), indexing="ij")
-    near_anchor = anchor_index(near[..., 0], near[..., 1], q_idx)  # [T, Q]
-    near_iou = exact_iou(grid.xyxy[near_anchor.ravel()], g[t_idx.ravel()], preset.legacy).reshape(near_anchor.shape)
-    best_bound = near_iou.max(axis=1, initial=0.0)  # [T]
-
-    # 2. Per GT and shape, the window of cells where IoU can reach the threshold.
-    threshold = np.maximum(np.minimum(preset.neg_iou, best_bound) - IOU_MARGIN, 0.0)[:, None, None]  # [T, 1, 1]
-    area_g = np.prod(gh - gl, axis=2, keepdims=True)  # [T, 1, 1]
-    area_a = np.prod(bh - bl, axis=2, keepdims=True)  # [1, Q, 1]
-    inter_needed = threshold * (area_a + area_g) / (1 + threshold)  # [T, Q, 1]
-    side = np.minimum(bh - bl, gh - gl)  # [T, Q, 2]: the longest the other axis can overlap
-    # need 0 where the threshold is 0 (a GT whose best IoU is below IOU_MARGIN): the window is every
-    # anchor touching it, so that even a GT 1e-7 px wide finds its low-quality match.
-    need = inter_needed / side[..., ::-1] * (1 - IOU_MARGIN)  # [T, Q, 2]
-    first, last = _cell_range(gl, gh, need, bl, bh, stride, cells)  # [T, Q, 2] each
-    span = np.maximum(last - first + 1, 0)  # [T, Q, 2]
-    count = (span[..., 0] * span[..., 1]).ravel()  # [T·Q]
-
-    # 3. Enumerate the windows' cells without a loop: a ragged arange.
-    pair = np.repeat(np.arange(count.size), count)
-    local = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-    nx = span[..., 0].ravel()[pair]
-    cx = first[..., 0].ravel()[pair] + local % nx
-    cy = first[..., 1].ravel()[pair] + local // nx
-    t = pair // len(q["stride"])
-    anchor = anchor_index(cx, cy, pair % len(q["stride"]))
-    cand_img, cand_slot = img[t], gslot[t]
-    iou = exact_iou(grid.xyxy[anchor], g[t], preset.legacy)
-    key = cand_img * n + anchor  # one key per (image, anchor)
-
-    # 4. Each GT's maximum over its window (= over all anchors: its argmax anchors are inside).
-    #    Candidates come GT by GT, so each GT's are one contiguous run.
-    per_gt = count.reshape(len(g), len(q["stride"])).sum(axis=1)  # [T]
-    run_start = np.cumsum(per_gt) - per_gt
-    t_max = np.zeros(len(g), np.float64)
-    has = per_gt > 0
-    if iou.size:
-        t_max[has] = np.maximum.reduceat(iou, run_start[has])
-    gt_max = np.zeros((b, m), np.float64)
-    gt_max[img, gslot] = t_max
-
-    # 5. Each anchor's max IoU over GTs, ties to the lowest GT index. Only candidates at
-    #    IoU >= neg_iou can make an anchor foreground or ignored here; a stable sort by key keeps
-    #    a key's candidates in GT order, so the first maximum of a run is the lowest GT.
-    keep = np.flatnonzero(iou >= preset.neg_iou)
-    order = keep[np.argsort(key[keep], kind="stable")]
-    k_sorted, iou_sorted = key[order], iou[order]
-    starts = np.flatnonzero(np.r_[True, k_sorted[1:] != k_sorted[:-1]]) if order.size else np.zeros(0, np.int64)
-    run_max = np.maximum.reduceat(iou_sorted, starts) if order.size else np.zeros(0)
-    run_of = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, order.size]))
-    at_max = np.flatnonzero(iou_sorted == run_max[run_of])
-    first_max = at_max[np.r_[True, run_of[at_max][1:] != run_of[at_max][:-1]]] if at_max.size else at_max
-    a_key, a_iou, a_slot = k_sorted[first_max], iou_sorted[first_max], cand_slot[order][first_max]
-    fg = a_iou >= preset.pos_iou
-    ignored = ~fg  # every kept key has IoU >= neg_iou
-    assigned, assigned_iou = a_slot.copy(), a_iou.copy()
-    extra_key = extra_slot = np.zeros(0, np.int64)
-
-    # 6. Low-quality matching: an anchor tied at a GT's maximum goes to the last such GT.
-    if preset.low_quality:
-        peak = t_max[t]
-        best = (iou == peak) & (peak > 0) & (peak >= preset.min_pos_iou)
-        b_key, b_slot = key[best], cand_slot[best]
-        by = np.lexsort((-b_slot, b_key))  # per key, highest slot first
-        b_key, b_slot = b_key[by], b_slot[by]
-        first_of_key = np.r_[True, b_key[1:] != b_key[:-1]] if b_key.size else np.zeros(0, bool)
-        b_key, b_slot = b_key[first_of_key], b_slot[first_of_key]
-        where = np.minimum(np.searchsorted(a_key, b_key), max(a_key.size - 1, 0))  # a_key is sorted
-        present = (where < a_key.size) & (a_key[where] == b_key) if a_key.size else np.zeros(b_key.size, bool)
-        where = where[present]
-        assigned[where] = b_slot[present]
-        assigned_iou[where] = gt_max[b_key[present] // n, b_slot[present]]
-        fg[where] = True
-        ignored[where] = False
-        extra_key, extra_slot = b_key[~present], b_slot[~present]  # best anchors below neg_iou
-
-    fg_key = np.concatenate([a_key[fg], extra_key])
-    return Matches(
-        fg_image=fg_key // n,
-        fg_anchor=fg_key % n,
-        fg_gt=np.concatenate([assigned[fg], extra_slot]),
-        fg_iou=np.concatenate([assigned_iou[fg], gt_max[extra_key // n, extra_slot]]),
-        ignored_image=a_key[ignored] // n,
-        ignored_anchor=a_key[ignored] % n,
-        gt_max_iou=gt_max,
-    )
+    fg, fg_iou, ignored, gt_max = _label(
+        np.ascontiguousarray(gts, np.float64), np.asarray(num_gts, np.int64), q["base"], q["stride"],
+        q["rows"], q["cols"], q["offset"], q["shape"], q["per_cell"], float(preset.pos_iou), float(preset.neg_iou),
+        float(preset.min_pos_iou), bool(preset.low_quality), 1.0 if preset.legacy else 0.0,
+    )  # fmt: skip
+    return Matches(fg[:, 0], fg[:, 1], fg[:, 2], fg_iou, ignored[:, 0], ignored[:, 1], gt_max)

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from imbstat.cli.common import (
-    BatchSizeOpt,
     DeviceOpt,
     JsonOpt,
     MethodOpt,
@@ -39,7 +38,7 @@ def anchors(
     json: JsonOpt = None,
 ) -> None:
     """Print the anchor set of one image size under a preset, to check a preset before a long run."""
-    from imbstat.anchors.generate import anchor_grid, padded_size, require_representable
+    from imbstat.anchors.generate import grid_levels, image_grid, require_representable
     from imbstat.anchors.presets import load_preset
 
     chosen = load_preset(preset)
@@ -48,16 +47,9 @@ def anchors(
     if json != "-":
         stdout.print(terminal.anchor_grid_table(chosen, width, height))
     if json:
-        import numpy as np
-
-        pad_w, pad_h = padded_size(chosen, np.array([width]), np.array([height]))
-        grid = anchor_grid(chosen, int(pad_w[0]), int(pad_h[0]))
-        levels = [
-            {"stride": s, "rows": r, "cols": c, "shapes": chosen.shapes(s), "anchors": r * c * chosen.anchors_per_cell}
-            for s, (r, c) in zip(chosen.strides, grid.cells, strict=True)
-        ]
+        grid = image_grid(chosen, width, height)
         doc = {"preset": chosen.to_dict(), "image_size": [width, height], "padded_size": [grid.padded_width,
-               grid.padded_height], "levels": levels, "total": len(grid)}  # fmt: skip
+               grid.padded_height], "levels": grid_levels(grid), "total": len(grid)}  # fmt: skip
         write_json(envelope("anchors", doc), json)
 
 
@@ -79,7 +71,10 @@ def anchor_iou(
     preset: PresetOpt = "retinanet",
     device: DeviceOpt = "cpu",
     method: MethodOpt = "auto",
-    batch_size: BatchSizeOpt = 32,
+    device_batch: Annotated[
+        int | None, typer.Option("--device-batch", min=1, help="Images per batch of anchor labelling [default: 32].")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, hidden=True)] = None,  # its old name
     grid: Annotated[int, typer.Option(min=2, max=256, help="Cells per side of the spatial maps.")] = 32,
     json: JsonOpt = None,
     out: OutOpt = None,
@@ -88,15 +83,20 @@ def anchor_iou(
     source: Source = Source(),
 ) -> None:
     """Figs. 4, 12a, 14, 15: label every anchor (MaxIoUAssigner) and report fg/bg, per class, IoU, per GT, maps."""
+    from imbstat.anchors.engine import sparse_device_note
     from imbstat.anchors.presets import load_preset
     from imbstat.report.build import anchor_section
     from imbstat.stats import anchor_stats
 
+    if batch_size is not None and device_batch is not None and batch_size != device_batch:
+        raise ImbstatError(f"--batch-size {batch_size} and --device-batch {device_batch}: expected one of them "
+                           "(--batch-size is the old name of --device-batch)")  # fmt: skip
+    batch_size = device_batch or batch_size or 32
     chosen = load_preset(preset)
     ds = source.load(path)
     box_filter = source.box_filter
     if method == "sparse" and device != "cpu":
-        echo(f"imbstat: note: the sparse path runs on the CPU; --device {device} is not used", err=True)
+        echo(f"imbstat: note: {sparse_device_note(device)}", err=True)
     with progress(ds.num_images, quiet) as advance:
         result = anchor_stats(ds, preset=chosen, device=device, method=method, batch_size=batch_size,
                               box_filter=box_filter, grid=grid, progress=advance, memory_mb=memory)  # fmt: skip

@@ -181,10 +181,27 @@ PresetOpt = Annotated[str, typer.Option("--preset", help="retinanet, retinanet-v
 
 AnchorsOpt = Annotated[bool, typer.Option("--anchors", help="Also label the anchors of --preset (fg/bg, IoU; slower).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")]
+RepeatFactorOpt = Annotated[
+    float | None,
+    typer.Option("--repeat-factor", metavar="T", help="Also repeat-factor sampling (LVIS) with threshold T > 0."),
+]
+ClassBalancedOpt = Annotated[
+    float | None,
+    typer.Option("--class-balanced", metavar="BETA", help="Also class-balanced loss weights, 0 <= BETA < 1."),
+]
 MethodOpt = Annotated[
     str, typer.Option("--method", help="auto (sparse on CPU, dense on CUDA), sparse, dense or fused (Triton, CUDA).")
 ]
 BatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch.")]
+DeviceBatchOpt = Annotated[int, typer.Option("--device-batch", min=1, help="Images per batch of anchor labelling.")]
+TrainBatchOpt = Annotated[
+    int | None, typer.Option("--batch-size", min=1, help="Training images per batch (the batch-level section).")
+]
+SamplerOpt = Annotated[
+    str, typer.Option("--sampler", help="How epochs order the images: random, aspect-group or repeat-factor:T.")
+]
+EpochsOpt = Annotated[int, typer.Option("--epochs", min=1, help="Epochs simulated.")]
+SeedOpt = Annotated[int, typer.Option("--seed", min=0, help="Seed of the simulation (same seed, same numbers).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 

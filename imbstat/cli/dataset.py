@@ -8,9 +8,14 @@ from typing import Annotated
 import typer
 
 from imbstat.cli.common import (
+    ClassBalancedOpt,
+    EpochsOpt,
     JsonOpt,
     OutOpt,
     PathArg,
+    RepeatFactorOpt,
+    SamplerOpt,
+    SeedOpt,
     Source,
     app,
     echo,
@@ -74,27 +79,36 @@ def class_dist(
     path: PathArg,
     json: JsonOpt = None,
     out: OutOpt = None,
+    repeat_factor: RepeatFactorOpt = None,
+    class_balanced: ClassBalancedOpt = None,
     source: Source = Source(),
 ) -> None:
-    """Fig. 5: instances and images per class (long tail), objects and classes per image, class scores."""
+    """Fig. 5: instances and images per class (long tail), objects and classes per image, class scores;
+    with --repeat-factor / --class-balanced, what those remedies make of the classes."""
+    from imbstat.report.build import remedy_options
+    from imbstat.report.sections import BY_NAME, Run
     from imbstat.stats import class_distribution
 
+    remedies = remedy_options(repeat_factor, class_balanced)  # checked before a long load
     ds = source.load(path)
     box_filter = source.box_filter
     result = class_distribution(ds, box_filter=box_filter)
-    emit(
-        "class-dist",
-        ds,
-        result.to_dict(),
-        asdict(box_filter),
-        json,
-        [terminal.class_table(result), terminal.scores_table("class imbalance", result.to_dict()["scores"])],
-    )
+    run = Run(box_filter, repeat_factor=repeat_factor, class_balanced=class_balanced)
+    extra = {BY_NAME[name]: BY_NAME[name].compute(ds, run) for name in remedies}  # section -> result
+    balanced = next((r for s, r in extra.items() if s.name == "class_balanced"), None)
+    tables = [terminal.class_table(result, balanced), terminal.scores_table("class imbalance", result.scores)]
+    for section, r in extra.items():
+        tables += section.terminal(r)
+    body = result.to_dict() | {s.name: s.to_json(r, ds) for s, r in extra.items()}
+    emit("class-dist", ds, body, asdict(box_filter) | remedies, json, tables)
     if out:
         from imbstat.plots import plot_classes
         from imbstat.report.tables import class_tables
 
-        report_written(class_tables(result, out) + plot_classes(result, out))
+        written = class_tables(result, out) + plot_classes(result, out)
+        for section, r in extra.items():
+            written += section.write_tables(r, ds, out) + section.write_figures(r, out)
+        report_written(written)
 
 
 @app.command("scale")
@@ -153,6 +167,37 @@ def location(
         from imbstat.report.tables import location_tables
 
         report_written(location_tables(result, out) + plot_location(result, out, per_class=12 if per_class else 0))
+
+
+@app.command("batch-dist")
+@handles_input_errors
+@source_options()
+def batch_dist(
+    path: PathArg,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Training images per batch.")],
+    sampler: SamplerOpt = "random",
+    epochs: EpochsOpt = 10,
+    seed: SeedOpt = 0,
+    json: JsonOpt = None,
+    out: OutOpt = None,
+    source: Source = Source(),
+) -> None:
+    """Fig. 6: class shares of training batches: P(class absent), per-batch shares, TV distance, rank inversions."""
+    from imbstat.stats import batch_distribution
+    from imbstat.stats.batch import Sampler
+
+    chosen = Sampler.parse(sampler)  # before a long load
+    ds = source.load(path)
+    box_filter = source.box_filter
+    result = batch_distribution(ds, batch_size=batch_size, sampler=chosen, epochs=epochs, seed=seed,
+                                box_filter=box_filter)  # fmt: skip
+    options = {**asdict(box_filter), "batch_size": batch_size, "sampler": str(chosen), "epochs": epochs, "seed": seed}
+    emit("batch-dist", ds, result.to_dict(), options, json, terminal.batch_tables(result))
+    if out:
+        from imbstat.plots import plot_batch
+        from imbstat.report.tables import batch_tables
+
+        report_written(batch_tables(result, out) + plot_batch(result, out))
 
 
 @app.command("cache")

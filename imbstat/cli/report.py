@@ -10,15 +10,21 @@ import typer
 
 from imbstat.cli.common import (
     AnchorsOpt,
-    BatchSizeOpt,
+    ClassBalancedOpt,
+    DeviceBatchOpt,
     DeviceOpt,
+    EpochsOpt,
     JsonOpt,
     MethodOpt,
     OutOpt,
     PathArg,
     PresetOpt,
     QuietOpt,
+    RepeatFactorOpt,
+    SamplerOpt,
+    SeedOpt,
     Source,
+    TrainBatchOpt,
     app,
     echo,
     handles_input_errors,
@@ -42,7 +48,11 @@ def report(
     preset: PresetOpt = "retinanet",
     device: DeviceOpt = "cpu",
     method: MethodOpt = "auto",
-    batch_size: BatchSizeOpt = 32,
+    device_batch: DeviceBatchOpt = 32,
+    batch_size: TrainBatchOpt = None,
+    sampler: SamplerOpt = "random",
+    epochs: EpochsOpt = 10,
+    seed: SeedOpt = 0,
     quiet: QuietOpt = False,
     dask: Annotated[
         str | None,
@@ -51,17 +61,23 @@ def report(
     shards: Annotated[int | None, typer.Option("--shards", min=1, help="Shards for --dask (default 2 per worker).")] = (
         None
     ),
+    repeat_factor: RepeatFactorOpt = None,
+    class_balanced: ClassBalancedOpt = None,
     source: Source = Source(),
 ) -> None:
     """Every statistic in one folder: report.json, CSV tables, PNG figures and a self-contained index.html."""
+    remedies = _remedy_options(repeat_factor, class_balanced)
+    batch = _batch_options(batch_size, sampler, epochs, seed)
     if dask:
-        results = _compute_on_dask(path, source, dask, shards, anchors, preset, device, method, batch_size)
+        results = _compute_on_dask(path, source, dask, shards, anchors, preset, device, method, device_batch,
+                                   remedies, batch)  # fmt: skip
     else:
-        results = _compute(path, source, anchors, preset, device, method, batch_size, quiet)
+        results = _compute(path, source, anchors, preset, device, method, device_batch, quiet, remedies, batch)
+    from imbstat.report.reading import Report
     from imbstat.report.taxonomy import taxonomy_table
 
-    doc, index = _write_report(results, out)
-    stdout.print(taxonomy_table(doc))
+    index = _write_report(results, out)
+    stdout.print(taxonomy_table(Report.of(results)))
     echo(f"Report written to {out}/; open {index} in a browser.")
 
 
@@ -80,14 +96,15 @@ def summary(
     """One score per imbalance problem of the survey's Table 1: class, scale, spatial, objective."""
     from dataclasses import asdict as row_dict
 
+    from imbstat.report.reading import Report
     from imbstat.report.taxonomy import taxonomy_rows, taxonomy_table
 
     results = _compute(path, source, anchors, preset, device, quiet=quiet)
-    doc = results.document("summary")
+    report = Report.of(results)
     if json != "-":
-        stdout.print(taxonomy_table(doc))
+        stdout.print(taxonomy_table(report))
     if json:
-        write_json(doc | {"taxonomy": [row_dict(r) for r in taxonomy_rows(doc)]}, json)
+        write_json(results.document("summary") | {"taxonomy": [row_dict(r) for r in taxonomy_rows(report)]}, json)
 
 
 SideArg = Annotated[
@@ -108,28 +125,50 @@ def compare(
     device: DeviceOpt = "cpu",
     format_b: Annotated[str | None, typer.Option("--format-b", help="Format of B, when not --format.")] = None,
     quiet: QuietOpt = False,
+    repeat_factor: RepeatFactorOpt = None,
+    class_balanced: ClassBalancedOpt = None,
     source: Source = Source(),
 ) -> None:
     """Shift of every distribution from A to B (train vs val, old vs new): W1 between them, classes gained and lost."""
     from imbstat.report.compare import compare as compare_reports
-    from imbstat.report.compare import read_report, terminal_tables, write_files
+    from imbstat.report.compare_output import terminal_tables, write_files
 
+    remedies = _remedy_options(repeat_factor, class_balanced)
     for path in (a, b):  # before a long computation of A
         path_kind(path)
-    docs = [
-        read_report(path) or _compute(path, side, anchors, preset, device, quiet=quiet).document()
+    sides = [
+        _report(path, side, anchors, preset, device, quiet, remedies)
         for path, side in ((a, source), (b, dataclasses.replace(source, format=format_b or source.format)))
     ]
-    result = compare_reports(*docs)
-    for key, why in result["skipped"].items():
+    comparison = compare_reports(*sides)
+    for key, why in comparison.skipped.items():
         echo(f"imbstat: note: {key} not compared: {why}", err=True)
     if json != "-":
-        for table in terminal_tables(result):
+        for table in terminal_tables(comparison):
             stdout.print(table)
     if json:
-        write_json(result, json)
+        write_json(comparison.to_dict(), json)
     if out:
-        report_written(write_files(*docs, result, out))
+        report_written(write_files(comparison, out))
+
+
+def _report(
+    path: Path, source: Source, anchors: bool, preset: str, device: str, quiet: bool, remedies: dict[str, float],
+    batch: dict[str, Any] | None = None,
+) -> Any:  # fmt: skip
+    """The saved report at ``path`` read back, or the report of the dataset there, computed now."""
+    from imbstat.report.reading import Report, read_report
+
+    doc = read_report(path)
+    if doc is not None:
+        return Report.from_document(doc, path)
+    return Report.of(_compute(path, source, anchors, preset, device, quiet=quiet, remedies=remedies, batch=batch))
+
+
+def _remedy_options(repeat_factor: float | None, class_balanced: float | None) -> dict[str, float]:
+    from imbstat.report.build import remedy_options
+
+    return remedy_options(repeat_factor, class_balanced)
 
 
 def _compute(
@@ -141,22 +180,39 @@ def _compute(
     method: str = "auto",
     batch_size: int = 32,
     quiet: bool = False,
+    remedies: dict[str, float] | None = None,
+    batch: dict[str, Any] | None = None,
 ) -> Any:
-    """Load and compute every statistic (``report.build.compute``), with a progress bar when labeling anchors."""
+    """Load and compute every statistic (``report.build.compute``), with a progress bar when labeling anchors;
+    ``remedies``: ``compute``'s ``repeat_factor`` / ``class_balanced`` arguments given (:func:`_remedy_options`)."""
     from imbstat.anchors.presets import load_preset
     from imbstat.report.build import compute
 
     chosen = load_preset(preset)  # a bad preset fails before a long load
     ds = source.load(path)
     with progress(ds.num_images, quiet or not anchors) as advance:
-        return compute(ds, source.box_filter, anchors, chosen, device, method, batch_size, advance)
+        return compute(ds, source.box_filter, anchors, chosen, device, method, batch_size, advance, batch=batch,
+                       **(remedies or {}))  # fmt: skip
+
+
+def _batch_options(
+    batch_size: int | None, sampler: str = "random", epochs: int = 10, seed: int = 0
+) -> dict[str, Any] | None:
+    """The keywords of ``batch_distribution`` when the training batch is given (the sampler checked now)."""
+    from imbstat.stats.batch import Sampler
+
+    chosen = Sampler.parse(sampler)
+    if batch_size is None:
+        return None
+    return {"batch_size": batch_size, "sampler": str(chosen), "epochs": epochs, "seed": seed}
 
 
 def _compute_on_dask(
     path: Path, source: Source, spec: str, shards: int | None, anchors: bool, preset: str, device: str, method: str,
-    batch_size: int,
+    batch_size: int, remedies: dict[str, float], batch: dict[str, Any] | None = None,
 ) -> Any:  # fmt: skip
-    """The report's Results from one Dask task per shard (report/distributed.py)."""
+    """The report's Results from one Dask task per shard (report/distributed.py); the batch section on the client,
+    as its epochs are drawn over the whole file."""
     from imbstat.anchors.presets import load_preset
     from imbstat.report.distributed import compute_distributed, dask_client
 
@@ -170,19 +226,25 @@ def _compute_on_dask(
     client = dask_client(spec)
     try:
         workers = max(1, len(client.scheduler_info().get("workers", {})))
-        return compute_distributed(ds, client, shards or 2 * workers, load_kwargs, source.box_filter, anchors, chosen,
-                                   device, method, batch_size)  # fmt: skip
+        results = compute_distributed(ds, client, shards or 2 * workers, load_kwargs, source.box_filter, anchors,
+                                      chosen, device, method, batch_size, **remedies)  # fmt: skip
     finally:
         client.close()
+    if batch:
+        from imbstat.stats import batch_distribution
+
+        results.results["batch"] = batch_distribution(ds, box_filter=source.box_filter, **batch)
+        results.options["batch"] = dict(batch)
+    return results
 
 
-def _write_report(results: Any, out: Path) -> tuple[dict, Path]:
-    """report.json, CSV tables, PNG figures and index.html of ``results`` in ``out``; the document and index path."""
+def _write_report(results: Any, out: Path) -> Path:
+    """report.json, CSV tables, PNG figures and index.html of ``results`` in ``out``; the index path."""
     from imbstat.report.html import write_index
 
-    doc = results.document()  # once: the anchor scores solve transport problems
+    doc = results.document()
     write_json(doc, out / "report.json")
-    return doc, write_index(doc, results.write_files(out), out)
+    return write_index(doc, results.write_files(out), out)
 
 
 @app.command("demo")
@@ -196,7 +258,7 @@ def demo(
     sample = write_sample(out / "sample.json")
     # The anchor section is the survey's most distinctive figures; retinanet on the CPU takes seconds here.
     results = _compute(sample, Source(format="coco"), anchors=True)
-    _, index = _write_report(results, out)
+    index = _write_report(results, out)
     for table in results.terminal_tables():
         stdout.print(table)
     echo(f"Report written to {out}/ (report.json, CSV tables, PNG figures); open {index} in a browser.")
@@ -223,8 +285,8 @@ def audit(
     """Check thresholds on scores and statistics: exit 0 all pass, 1 any fails, 2 bad config or input."""
     from imbstat.report import audit as audits
     from imbstat.report.compare import compare as compare_reports
-    from imbstat.report.compare import read_report
     from imbstat.report.metrics import metrics
+    from imbstat.report.reading import Report
 
     cfg = audits.load_config(config)
     if cfg.needs_baseline and baseline is None:
@@ -233,12 +295,15 @@ def audit(
         if given is not None:
             path_kind(given)
     source = dataclasses.replace(source, include_crowd=cfg.include_crowd, include_difficult=cfg.include_difficult)
-    doc = _compute(path, source, cfg.needs_anchors, cfg.preset, device, quiet=quiet).document()
-    values = metrics(doc)
+    remedies = _remedy_options(cfg.repeat_factor, cfg.class_balanced)
+    batch = _batch_options(**cfg.batch) if cfg.batch else None  # a bad sampler fails before a long load
+    report = Report.of(
+        _compute(path, source, cfg.needs_anchors, cfg.preset, device, quiet=quiet, remedies=remedies, batch=batch)
+    )
+    values = metrics(report)
     if baseline is not None:
-        base = read_report(baseline) or _compute(baseline, source, cfg.needs_anchors, cfg.preset, device,
-                                                 quiet=quiet).document()  # fmt: skip
-        values |= metrics(compare_reports(base, doc), prefix="compare.")
+        base = _report(baseline, source, cfg.needs_anchors, cfg.preset, device, quiet, remedies, batch)
+        values |= compare_reports(base, report).metrics()
     results = audits.run_checks(cfg, values, config)
     failed = sum(not r.passed for r in results)
     if json != "-":
@@ -251,7 +316,7 @@ def audit(
     if json:
         rows = [{"check": str(r.check), "metric": r.check.metric, "op": r.check.op, "limit": r.check.limit,
                  "value": r.value, "passed": r.passed} for r in results]  # fmt: skip
-        body = {"dataset": doc["dataset"], "options": doc["options"], "config": str(config), "checks": rows}
+        body = {"dataset": report.dataset, "options": report.options, "config": str(config), "checks": rows}
         write_json(envelope("audit", body | {"failed": failed}), json)
     if failed:
         raise typer.Exit(1)

@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 from imbstat.data import cache as columnar_cache
-from imbstat.data.dataset import Boxes, BoxFilter, Categories, Dataset, Images, Problems, Reason
+from imbstat.data.dataset import Boxes, BoxFilter, Categories, Dataset, Images
 from imbstat.data.formats import FORMATS, detect_format
+from imbstat.data.problems import Problems, Reason
 from imbstat.data.source import ReadLog, path_kind
 from imbstat.errors import ImbstatError
 

@@ -24,8 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from imbstat.data.dataset import Boxes, Categories, Dataset, Images, Problems, id_column
+from imbstat.data.dataset import Boxes, Categories, Dataset, Images
 from imbstat.data.formats import detect_format
+from imbstat.data.ids import id_column
+from imbstat.data.problems import Problems
 from imbstat.data.source import ReadLog, changed_inputs
 from imbstat.errors import ImbstatError
 

@@ -16,31 +16,34 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 import numpy as np
 
-from imbstat.data.dataset import (
-    Boxes,
-    Categories,
-    Dataset,
-    Images,
-    Problems,
-    Reason,
-    assemble,
-    concat_columns,
-    first_occurrence,
-    id_column,
-    index_of,
+from imbstat.data.coco_decode import (
+    FIELDS,
+    KINDS,
+    AnnotationRecord,
+    CategoryRecord,
+    CocoFile,
+    ImageRecord,
+    Truncated,
+    decode,
+    decode_arrays,
+    ends_early,
+    nested,
+    raise_as_streamed,
+    renamer,
 )
-from imbstat.data.json_keys import Repeat, document_repeats, record_repeats, root_arrays
-from imbstat.data.json_stream import BLOCK_BYTES, MAX_DEPTH, RootArrays, Span, too_deep
+from imbstat.data.dataset import Boxes, Categories, Dataset, Images, assemble
+from imbstat.data.ids import concat_columns, first_occurrence, id_column, index_of
+from imbstat.data.json_keys import Repeat, document_repeats, record_repeats
+from imbstat.data.json_stream import BLOCK_BYTES, RootArrays, Span, too_deep
+from imbstat.data.problems import Problems, Reason
 from imbstat.data.source import read_input
 from imbstat.errors import ImbstatError
 from imbstat.lazy import LazyModule
@@ -53,41 +56,6 @@ else:
 # Above this size a file is streamed: decoding it whole holds the bytes and every struct at once.
 STREAM_ABOVE = 1 << 30
 EXPECTED_FILE = "a COCO instances JSON file"
-
-
-class _Image(msgspec.Struct):
-    id: int | str
-    width: float
-    height: float
-    file_name: str | msgspec.UnsetType = msgspec.UNSET  # "" when absent; UNSET tells how many give it (json_keys)
-
-
-class _Annotation(msgspec.Struct):
-    image_id: int | str
-    category_id: int | str
-    bbox: tuple[float, float, float, float]
-    iscrowd: int | msgspec.UnsetType = msgspec.UNSET  # 0 when absent; UNSET tells how many give it (json_keys)
-    id: int | str | None = None
-
-
-class _Category(msgspec.Struct):
-    id: int | str
-    name: str
-    supercategory: str | None = None
-    frequency: str | None = None  # LVIS: "r", "c" or "f"
-
-
-class _File(msgspec.Struct):
-    images: list[_Image]
-    categories: list[_Category]
-    annotations: list[_Annotation] = []
-
-
-# A key given twice keeps its last value in JSON parsers, silently. The loader reads every array of a
-# root key given twice, in file order (as the streamed read meets them), keeps the last value of a field
-# given twice in a record, and counts each repeat as a duplicate_key problem, in both read paths.
-_KINDS: dict[str, type] = {"images": _Image, "annotations": _Annotation, "categories": _Category}
-_FIELDS = {key: [f.encode_name for f in msgspec.structs.fields(kind)] for key, kind in _KINDS.items()}
 
 
 def _present(items: list, kind: type) -> list[int]:
@@ -119,170 +87,6 @@ def _repeat_problems(repeats: list[Repeat]) -> Problems:
     )
 
 
-class _Truncated(Exception):
-    """The text ends inside a value: an error only where the text is the whole document."""
-
-
-_NAN = re.compile(rb"\b(NaN|Infinity)\b")  # -Infinity too
-_STAND_IN = {b"NaN": b"0.0", b"Infinity": b"1.000000"}  # floats of the same length
-_BYTE = re.compile(r"\s*\(byte (\d+)\)")
-# What a COCO document needs where a value was missing or wrong, by the JSON path's record kind.
-_RECORD = {
-    "images": "an image record with id, width and height",
-    "annotations": "an annotation with image_id, category_id and bbox [x, y, width, height]",
-    "categories": "a category with id and name",
-}
-_DOCUMENT = "a COCO instances document: an object with images, annotations and categories arrays"
-# What was expected instead, for each of msgspec's (and json's) complaints that says only what is wrong.
-_EXPECTED = {
-    "trailing characters": "only whitespace after the document's closing '}'",
-    "trailing comma": "another value after ',' (JSON has no trailing commas)",
-    "object keys must be strings": "a key in double quotes",
-    "invalid escape": 'one of \\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX in a string',
-    "unicode escape": "four hex digits after \\u",
-    "hex escape": "four hex digits after \\u",
-    "surrogate pair": "a low surrogate \\uDC00-\\uDFFF after a high one",
-    "invalid number": "a JSON number such as 12, -3.5 or 1e-3",
-    "UTF-8": "UTF-8 text",
-    "Number out of range": "a number of magnitude below 1.8e308 (float64)",
-    "Integer value out of range": f"an integer of at most {sys.get_int_max_str_digits()} digits",
-}
-
-
-def _expected(message: str, where: str | None = None) -> str:
-    """``message``, with what was expected where it says only what is wrong (``where``: its JSON path)."""
-    if re.search(r"\bexpected\b", message, re.IGNORECASE):  # not "unexpected"
-        return message
-    for found, expected in _EXPECTED.items():
-        if found in message:
-            return f"{message}; expected {expected}"
-    if "missing required field" in message:
-        record = re.match(r"\$\.(\w+)\[\d+\]$", where or "")
-        return f"{message}; expected {_RECORD.get(record.group(1), _DOCUMENT) if record else _DOCUMENT}"
-    return f"{message}; expected a COCO instances JSON document"
-
-
-def _decode(
-    text: bytes,
-    kind: Any,
-    path: Path,
-    at: Callable[[int], int] = int,
-    rename: Callable[[str], str] = str,
-    before: int | None = None,
-) -> Any:
-    """``text`` decoded as ``kind``; raises ImbstatError (or _Truncated) naming the document's position.
-
-    ``at`` maps a byte offset in ``text`` to the file's, ``rename`` a JSON path in it to the document's:
-    the whole-file and streamed loads share this one function, so they say the same about the same bytes.
-    With ``before``, the text is cut at that file offset (a too-deep bracket): an error found there
-    (a number cut short) is not one.
-    """
-    try:
-        return msgspec.json.decode(text, type=kind)
-    except msgspec.ValidationError as e:
-        raise _invalid(e, path, rename) from None
-    except msgspec.DecodeError as e:
-        if _NAN.search(text):  # Python's json.dump writes NaN; accept it like json.load does
-            return _decode_lenient(text, kind, path, at, rename, before)
-        message = str(e)
-        if "truncated" in message:
-            raise _Truncated from None
-        found = _BYTE.search(message)
-        # msgspec places trailing characters one past the first of them
-        k = int(found.group(1)) - ("trailing characters" in message) if found else None
-        offset = None if k is None else at(k)
-        if before is not None and offset is not None and offset >= before:
-            raise _Truncated from None
-        position = None if offset is None else f"byte {offset}"
-        if offset == 0 and text.startswith(b"\xef\xbb\xbf"):
-            raise ImbstatError("JSON starts with a byte-order mark; expected '{' (save the file as UTF-8 without BOM)",
-                               path, position) from None  # fmt: skip
-        raise ImbstatError(_expected(_BYTE.sub("", message)), path, position) from None
-    except RecursionError:  # not reached within MAX_DEPTH unless the caller's own stack is deep
-        message = f"JSON nested too deeply for the decoder; expected at most {MAX_DEPTH} levels"
-        raise ImbstatError(message, path) from None
-
-
-def _decode_lenient(
-    text: bytes, kind: Any, path: Path, at: Callable[[int], int], rename: Callable[[str], str], before: int | None
-) -> Any:
-    """``text`` with NaN / Infinity, as Python's json.dump writes them, decoded as json.load reads them.
-
-    msgspec first reads a copy with floats of the same length in their place, so that anything
-    else wrong is its error at its byte, whichever part of a document holds a NaN.
-    """
-    _decode(_NAN.sub(lambda m: _STAND_IN[m.group(0)], text), kind, path, at, rename, before)
-    # json.load's values; the text is msgspec's valid JSON, so only what msgspec skipped can upset json
-    # (bytes that are not UTF-8, integers over 4300 digits), and that is skipped here too
-    obj = json.loads(text.decode("utf-8", "surrogateescape"), parse_int=_skipped_int)
-    if kind is msgspec.Raw:
-        return None
-    try:
-        return msgspec.convert(obj, type=kind)
-    except msgspec.ValidationError as e:
-        raise _invalid(e, path, rename) from None
-
-
-def _skipped_int(digits: str) -> int:
-    """An integer as json.load reads it; 0 beyond Python's digit limit (msgspec refused those in our fields)."""
-    return int(digits) if len(digits) <= sys.get_int_max_str_digits() else 0
-
-
-def _invalid(e: msgspec.ValidationError, path: Path, rename: Callable[[str], str]) -> ImbstatError:
-    message, _, where = str(e).partition(" - at ")
-    where = rename(where.strip("`") or "$")
-    return ImbstatError(_expected(message.replace("`", "'"), where), path, where)
-
-
-def _ends_early(path: Path, end: int) -> ImbstatError:
-    return ImbstatError("JSON ends early; expected the rest of the document", path, f"byte {end}")
-
-
-def _nested(path: Path, offset: int) -> ImbstatError:
-    return ImbstatError(
-        f"JSON nested deeper than {MAX_DEPTH} levels; expected a COCO instances document (about 5 deep)",
-        path,
-        f"byte {offset}",
-    )
-
-
-def _renamer(key: str, first: int) -> Callable[[str], str]:
-    """The JSON path in an array's text (``$[i]...``) as the document names it: element ``first + i`` of ``key``.
-
-    The arrays of a root key given twice count on from one to the next, as the streamed read meets them.
-    """
-
-    def rename(where: str) -> str:
-        found = re.match(r"\$\[(\d+)\](.*)", where)
-        return f"$.{key}[{first + int(found.group(1))}]{found.group(2)}" if found else f"$.{key}"
-
-    return rename
-
-
-def _decode_arrays(raw: bytes, arrays: list[tuple[str, int, int]], path: Path) -> _File:
-    """The document with each root array given twice read in full: (key, "[" offset, "]" offset) in file order."""
-    lists: dict[str, list] = {key: [] for key in _KINDS}
-    for key, start, end in arrays:
-        rename = _renamer(key, len(lists[key]))
-        lists[key] += _decode(raw[start : end + 1], list[_KINDS[key]], path, start.__add__, rename)
-    return _File(**lists)
-
-
-def _raise_as_streamed(raw: bytes, path: Path) -> None:
-    """Where a root array repeats, raise the error of its element as the streamed read names it.
-
-    The decoder counts the elements of each copy from 0; the streamed read counts on from
-    the first copy. Where the document is not well-formed past the error, nothing is raised.
-    """
-    try:
-        arrays = root_arrays(raw, _FIELDS)
-    except (IndexError, ValueError):  # the scan met bytes past the error that are no JSON
-        return
-    if arrays is not None:
-        with contextlib.suppress(_Truncated):  # an array cut short: the document's own error stands
-            _decode_arrays(raw, arrays, path)
-
-
 def _concat_ids(parts: list[np.ndarray]) -> list[np.ndarray]:
     """Parts of one id column made concatenable: as they are where they agree, else as objects
     (str ids next to int ones, uint64 next to int64), for :func:`_settle_ids` to type the whole."""
@@ -304,7 +108,7 @@ class _ImageColumns:
     file_name: np.ndarray  # [I] object str
 
     @classmethod
-    def of(cls, images: list[_Image]) -> _ImageColumns:
+    def of(cls, images: list[ImageRecord]) -> _ImageColumns:
         n = len(images)
         return cls(
             id_column([im.id for im in images]),
@@ -333,7 +137,7 @@ class _AnnotationColumns:
     ann_id: np.ndarray  # [N] as id_column makes it; object where ids are missing (None)
 
     @classmethod
-    def of(cls, anns: list[_Annotation]) -> _AnnotationColumns:
+    def of(cls, anns: list[AnnotationRecord]) -> _AnnotationColumns:
         n = len(anns)
         return cls(
             id_column([a.image_id for a in anns]),
@@ -354,34 +158,34 @@ class _AnnotationColumns:
         return cls(_settle_ids(image_id), _settle_ids(category_id), xywh, iscrowd, _settle_ids(ann_id))
 
 
-def _read_whole(path: Path) -> tuple[_ImageColumns, list[_Category], _AnnotationColumns, list[Repeat]]:
+def _read_whole(path: Path) -> tuple[_ImageColumns, list[CategoryRecord], _AnnotationColumns, list[Repeat]]:
     raw = read_input(path, EXPECTED_FILE)
     deep = too_deep(raw)
     try:
         if deep is not None:
-            _decode(raw[:deep], _File, path, before=deep)  # an error before the deep bracket comes first
+            decode(raw[:deep], CocoFile, path, before=deep)  # an error before the deep bracket comes first
         else:
-            doc = _decode(raw, _File, path)
-    except _Truncated:
+            doc = decode(raw, CocoFile, path)
+    except Truncated:
         if deep is None:
-            raise _ends_early(path, len(raw)) from None
+            raise ends_early(path, len(raw)) from None
     except ImbstatError as e:
         if deep is None and re.match(r"\$\.(images|annotations|categories)\[", e.position or ""):
-            _raise_as_streamed(raw, path)
+            raise_as_streamed(raw, path)
         raise
     if deep is not None:
-        raise _nested(path, deep)
-    present = {key: _present(getattr(doc, key), kind) for key, kind in _KINDS.items()}
-    repeats, arrays = document_repeats(raw, _FIELDS, present)
+        raise nested(path, deep)
+    present = {key: _present(getattr(doc, key), kind) for key, kind in KINDS.items()}
+    repeats, arrays = document_repeats(raw, FIELDS, present)
     if arrays is not None:  # a root key given twice: the decoder kept its last array only
-        doc = _decode_arrays(raw, arrays, path)
+        doc = decode_arrays(raw, arrays, path)
     del raw  # the columns need the structs only: the bytes go first
     return _ImageColumns.of(doc.images), doc.categories, _AnnotationColumns.of(doc.annotations), repeats
 
 
 def _read_streaming(
     path: Path, block_bytes: int
-) -> tuple[_ImageColumns, list[_Category], _AnnotationColumns, list[Repeat]]:
+) -> tuple[_ImageColumns, list[CategoryRecord], _AnnotationColumns, list[Repeat]]:
     """The three arrays decoded span by span: images and annotations become columns as they come.
 
     Millions of image structs alive at once cost several times their columns (and the
@@ -390,10 +194,10 @@ def _read_streaming(
     wrong (a wrong value before that span is the first error, as the whole-file decode says).
     """
     images: list[_ImageColumns] = []
-    categories: list[_Category] = []
+    categories: list[CategoryRecord] = []
     parts: list[_AnnotationColumns] = []
     count = {"images": 0, "categories": 0, "annotations": 0}
-    kinds = {"images": list[_Image], "categories": list[_Category], "annotations": list[_Annotation]}
+    kinds = {"images": list[ImageRecord], "categories": list[CategoryRecord], "annotations": list[AnnotationRecord]}
     repeats: list[Repeat] = []
     array: dict[str, int] = {}  # the "[" of the array of each key being read
     stream = RootArrays(path, set(kinds), block_bytes)
@@ -409,8 +213,8 @@ def _read_streaming(
             return where
         return f"$.{last[0].key}[{first_of[last[0].array] + int(found.group(2))}]{found.group(3)}"
 
-    def skeleton() -> _File:
-        return _decode(stream.skeleton(), _File, path, stream.file_offset, in_document, before=stream.too_deep)
+    def skeleton() -> CocoFile:
+        return decode(stream.skeleton(), CocoFile, path, stream.file_offset, in_document, before=stream.too_deep)
 
     for span in stream:
         last[:] = [span]
@@ -419,16 +223,16 @@ def _read_streaming(
         first = count[span.key] if span.typed else 0
         try:
             kind = kinds[span.key] if span.typed else msgspec.Raw
-            rename = _renamer(span.key, first)
-            items = _decode(span.text, kind, path, span.base.__add__, rename, before=stream.too_deep)
-        except _Truncated:
+            rename = renamer(span.key, first)
+            items = decode(span.text, kind, path, span.base.__add__, rename, before=stream.too_deep)
+        except Truncated:
             if span.open:
                 continue  # the reading ended inside this array: the skeleton says the rest
-            with contextlib.suppress(_Truncated):
+            with contextlib.suppress(Truncated):
                 skeleton()
-            raise _ends_early(path, path.stat().st_size) from None  # as msgspec ends a whole read at "\ud800x"
+            raise ends_early(path, path.stat().st_size) from None  # as msgspec ends a whole read at "\ud800x"
         except ImbstatError:
-            with contextlib.suppress(_Truncated):
+            with contextlib.suppress(Truncated):
                 skeleton()  # raises the error before this array, if there is one
             raise
         if not span.typed:
@@ -436,8 +240,8 @@ def _read_streaming(
         if array.setdefault(span.key, span.array) != span.array:  # a new array of a key seen before
             repeats.append(Repeat(span.key, -1, span.key, span.array))
             array[span.key] = span.array
-        present = _present(items, _KINDS[span.key])
-        repeats += record_repeats(span.text, _FIELDS[span.key], present, span.key, first, span.base)
+        present = _present(items, KINDS[span.key])
+        repeats += record_repeats(span.text, FIELDS[span.key], present, span.key, first, span.base)
         count[span.key] += len(items)
         if span.key == "annotations":
             parts.append(_AnnotationColumns.of(items))
@@ -447,10 +251,10 @@ def _read_streaming(
             categories.extend(items)
     try:
         skeleton()
-    except _Truncated:
-        raise (_ends_early(path, stream.end) if stream.too_deep is None else _nested(path, stream.too_deep)) from None
+    except Truncated:
+        raise (ends_early(path, stream.end) if stream.too_deep is None else nested(path, stream.too_deep)) from None
     if stream.too_deep is not None:  # not reached: the reading stops inside the root object
-        raise _nested(path, stream.too_deep)
+        raise nested(path, stream.too_deep)
     repeats.sort(key=attrgetter("position"))  # in file order, as the whole-file read lists them
     return _ImageColumns.concat(images), categories, _AnnotationColumns.concat(parts), repeats
 

@@ -12,65 +12,14 @@ call :meth:`Dataset.require_sizes`.
 from __future__ import annotations
 
 import dataclasses
-import enum
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from imbstat.data.formats import sizes_hint
+from imbstat.data.problems import REASONS, Problems, Reason
 from imbstat.errors import ImbstatError
-
-
-class Reason(enum.Enum):
-    """Why an annotation or image was excluded or repaired while loading.
-
-    Each member is ``(severity, action, description)``: ``error`` problems
-    exclude what they name, ``warning`` problems repair it or keep it as is.
-    """
-
-    UNKNOWN_IMAGE = ("error", "excluded", "box refers to an image id that is not in the images")
-    UNKNOWN_CATEGORY = ("error", "excluded", "box refers to a category id that is not in the categories")
-    NAN_COORDINATE = ("error", "excluded", "box has a NaN or infinite coordinate")
-    NON_POSITIVE_SIZE = ("error", "excluded", "box has zero or negative width or height")
-    OUTSIDE_IMAGE = ("error", "excluded", "box lies wholly outside its image")
-    IMAGE_EXCLUDED = ("error", "excluded", "box belongs to an image that was excluded")
-    DUPLICATE_IMAGE_ID = ("error", "excluded", "image id repeats an earlier image; the later entry is excluded")
-    INVALID_IMAGE_SIZE = (
-        "error",
-        "excluded",
-        "image width or height is missing, outside 1 to 2147483647 pixels, or over 1000 times the other",
-    )
-    CLIPPED_TO_IMAGE = ("warning", "repaired", "box extends outside its image and was clipped to it")
-    DUPLICATE_ANNOTATION_ID = ("warning", "kept", "annotation id repeats an earlier annotation")
-    UNLABELLED_FILE = ("warning", "kept", "label file has no matching image; its image size is unknown")
-    DUPLICATE_KEY = ("warning", "kept", "key given twice: a root array's copies are all read, a record keeps the last")
-
-    @property
-    def key(self) -> str:
-        return self.name.lower()
-
-    @property
-    def severity(self) -> str:
-        return self.value[0]
-
-    @property
-    def action(self) -> str:
-        return self.value[1]
-
-    @property
-    def description(self) -> str:
-        return self.value[2]
-
-    @property
-    def subject(self) -> str:
-        """What one problem of this reason names: an ``image`` entry, a label ``file`` or (the rest) a ``box``."""
-        if self in (Reason.DUPLICATE_IMAGE_ID, Reason.INVALID_IMAGE_SIZE):
-            return "image"
-        return "file" if self is Reason.UNLABELLED_FILE else "box"
-
-
-_REASONS = list(Reason)
 
 # The image sizes a Dataset holds (DESIGN.md §1), checked for every format in `assemble`. A side is
 # 1 to 2^31 - 1 pixels (PNG's limit, above any real image; so finite), and the long side at most
@@ -82,58 +31,6 @@ MAX_IMAGE_SIDE = float(2**31 - 1)
 MAX_ASPECT_RATIO = 1000.0
 _CHUNK_ROWS = 1 << 20
 STATS_CHUNK_ROWS = 1 << 22  # boxes per chunk of Dataset.counted_chunks
-
-
-@dataclass(frozen=True)
-class Problems:
-    """Every excluded or repaired item, one row each: reason code and location.
-
-    ``reason[i]`` indexes ``list(Reason)``; ``location[i]`` says where in the
-    source it is (file and JSON path, CSV line or XML file), ``detail[i]`` what
-    was found.
-    """
-
-    reason: np.ndarray  # [P] int8
-    location: np.ndarray  # [P] object (str)
-    detail: np.ndarray  # [P] object (str)
-
-    @classmethod
-    def empty(cls) -> Problems:
-        return cls(np.zeros(0, np.int8), np.zeros(0, object), np.zeros(0, object))
-
-    @classmethod
-    def of(cls, reason: Reason, location: Sequence[str], detail: Sequence[str] | None = None) -> Problems:
-        n = len(location)
-        code = np.full(n, _REASONS.index(reason), np.int8)
-        detail = [""] * n if detail is None else detail
-        return cls(code, np.asarray(location, object).reshape(n), np.asarray(detail, object).reshape(n))
-
-    @classmethod
-    def concat(cls, parts: Sequence[Problems]) -> Problems:
-        if not parts:
-            return cls.empty()
-        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(cls)))
-
-    def __len__(self) -> int:
-        return len(self.reason)
-
-    def reasons(self) -> list[Reason]:
-        return [_REASONS[c] for c in self.reason]
-
-    def counts(self) -> dict[str, int]:
-        """``{reason key: count}`` for the reasons that occur, in declaration order."""
-        counts = np.bincount(self.reason.astype(np.int64), minlength=len(_REASONS))
-        return {r.key: int(c) for r, c in zip(_REASONS, counts, strict=True) if c}
-
-    @property
-    def num_errors(self) -> int:
-        error_codes = [i for i, r in enumerate(_REASONS) if r.severity == "error"]
-        return int(np.isin(self.reason, error_codes).sum())
-
-    def num_excluded(self, subject: str) -> int:
-        """How many ``box`` or ``image`` entries of the source the Dataset left out (see :attr:`Reason.subject`)."""
-        codes = [i for i, r in enumerate(_REASONS) if r.action == "excluded" and r.subject == subject]
-        return int(np.isin(self.reason, codes).sum())
 
 
 @dataclass(frozen=True)
@@ -359,7 +256,7 @@ def assemble(
     images = _exclude_invalid_sizes(images, boxes.image, parts, describe_images)
     n = len(boxes)
     reason = np.full(n, -1, np.int8)
-    code = {r: np.int8(_REASONS.index(r)) for r in Reason}
+    code = {r: np.int8(REASONS.index(r)) for r in Reason}
 
     def flag(rows: np.ndarray, mask: np.ndarray, r: Reason) -> None:
         rows[mask & (rows < 0)] = code[r]
@@ -431,21 +328,6 @@ def _shown(value: float) -> str:
     return "missing" if np.isnan(value) else f"{value:g}"
 
 
-def concat_columns(parts: list[list[np.ndarray]]) -> list[np.ndarray]:
-    """Concatenate row parts (each a list of columns) column by column, emptying ``parts`` as it goes.
-
-    Each column's parts are released once it is whole, so the peak is the parts plus one
-    column rather than twice the data: what a streamed 25M-row load needs.
-    """
-    columns = []
-    for j in range(len(parts[0])):
-        columns.append(np.concatenate([p[j] for p in parts]))
-        for p in parts:
-            p[j] = None
-    parts.clear()
-    return columns
-
-
 def _compact(column: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """``column[keep]`` written over ``column``'s own start, chunk by chunk: no full-size temporary."""
     end = 0
@@ -454,67 +336,3 @@ def _compact(column: np.ndarray, keep: np.ndarray) -> np.ndarray:
         column[end : end + len(part)] = part
         end += len(part)
     return column[:end]
-
-
-def id_column(values: Sequence | np.ndarray) -> np.ndarray:
-    """[N] ids exactly as the source wrote them (JSON ints and strings), compared by value and type.
-
-    int64 where every id is an integer that fits, else uint64 where they fit that, else object
-    (Python ints); str where every id is a string; object holding both when ints and strings mix,
-    so that 1 and "1" stay two ids and no id is rounded (``np.asarray`` makes 2**63 a float64,
-    and 7 next to "a" the string "7").
-    """
-    if len(values) == 0:
-        return np.zeros(0, np.int64)
-    found = np.asarray(values)  # in C: int64 for the common case
-    if found.dtype.kind in "iu":
-        return found
-    import pandas as pd
-
-    kind = pd.api.types.infer_dtype(values, skipna=False)
-    if kind == "string":
-        return found if found.dtype.kind == "U" else np.asarray(values, str)
-    objects = np.asarray(values, object).reshape(len(values))
-    if kind == "integer":
-        for dtype in (np.int64, np.uint64):
-            try:
-                return objects.astype(dtype)
-            except OverflowError:  # beyond the dtype's range (or negative for uint64)
-                pass
-    return objects
-
-
-def first_occurrence(ids: np.ndarray) -> np.ndarray:
-    """[I] bool: True at the first row holding each id (later repeats False)."""
-    if ids.dtype == object:  # ints and strings do not sort together: hash them
-        import pandas as pd
-
-        return ~pd.Series(ids, dtype=object).duplicated().to_numpy()
-    _, first = np.unique(ids, return_index=True)
-    mask = np.zeros(len(ids), bool)
-    mask[first] = True
-    return mask
-
-
-_SEARCH_MAX = 1 << 20  # ids (keys + queries) up to which index_of searches sorted ids; beyond, pandas' hash is faster
-
-
-def index_of(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """[Q] int64: row of each query in the unique ``keys``, -1 where absent.
-
-    Ids match by value and type: 1 matches 1 whatever the integer dtype, never "1".
-    """
-    if len(keys) == 0:
-        return np.full(len(query), -1, np.int64)
-    if keys.dtype == query.dtype and keys.dtype.kind in "iu" and len(keys) + len(query) <= _SEARCH_MAX:
-        # a small file's ids: a binary search, so that its run need not import pandas (~0.25 s)
-        order = np.argsort(keys, kind="stable")
-        at = np.minimum(np.searchsorted(keys[order], query), len(keys) - 1)
-        return np.where(keys[order][at] == query, order[at], -1).astype(np.int64)
-    import pandas as pd
-
-    if keys.dtype != query.dtype and not (keys.dtype.kind == query.dtype.kind == "U"):
-        # int64 against uint64, str or object: compare Python values, which pandas would otherwise
-        # cast to a common dtype (float64 for int64 and uint64, rounding ids beyond 2**53)
-        keys, query = keys.astype(object), query.astype(object)
-    return pd.Index(keys, dtype=object if keys.dtype == object else None).get_indexer(query).astype(np.int64)

@@ -21,15 +21,8 @@ from typing import TYPE_CHECKING
 import imagesize
 import numpy as np
 
-from imbstat.data.dataset import (
-    Boxes,
-    Categories,
-    Dataset,
-    Images,
-    assemble,
-    concat_columns,
-    index_of,
-)
+from imbstat.data.dataset import Boxes, Categories, Dataset, Images, assemble
+from imbstat.data.ids import concat_columns, index_of
 from imbstat.data.source import list_folder, open_input
 from imbstat.errors import ImbstatError
 from imbstat.lazy import LazyModule

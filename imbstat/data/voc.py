@@ -21,7 +21,8 @@ import defusedxml
 import defusedxml.ElementTree as SafeET
 import numpy as np
 
-from imbstat.data.dataset import Boxes, Categories, Dataset, Images, assemble, index_of
+from imbstat.data.dataset import Boxes, Categories, Dataset, Images, assemble
+from imbstat.data.ids import index_of
 from imbstat.data.source import list_folder, path_kind, read_input, read_text
 from imbstat.errors import ImbstatError
 

@@ -16,31 +16,19 @@ from pathlib import Path
 
 import imagesize
 import numpy as np
-import yaml
 
-from imbstat.data.dataset import (
-    Boxes,
-    Categories,
-    Dataset,
-    Images,
-    Problems,
-    Reason,
-    assemble,
-    index_of,
-)
+from imbstat.data.dataset import Boxes, Categories, Dataset, Images, assemble
 from imbstat.data.formats import data_yamls
+from imbstat.data.ids import index_of
+from imbstat.data.problems import Problems, Reason
 from imbstat.data.source import list_folder, open_input, path_kind, read_text
+from imbstat.data.yolo_yaml import MAX_CLASS_INDEX, MAX_UNNAMED_CLASSES, class_names, read_data_yaml
 from imbstat.errors import ImbstatError
 
 # Ultralytics' IMG_FORMATS (ultralytics/data/utils.py).
 IMAGE_SUFFIXES = frozenset((".bmp", ".dng", ".jpeg", ".jpg", ".mpo", ".png", ".tif", ".tiff", ".webp", ".pfm", ".heic"))
 SPLITS = ("train", "val", "test")
 EDGE_TOLERANCE = 1e-12  # normalised units: far below any pixel, far above float64 rounding
-# Without names the classes are 0..max index seen, so one stray index would size every per-class array
-# (10,000,000 took 7.4 GB); an index at or past this needs the names. The same bounds a bare ``nc``.
-MAX_UNNAMED_CLASSES = 1 << 16
-MAX_CLASS_INDEX = 2**31 - 1  # a names key; label indices past it are unknown classes (exact in float64)
-MAX_YAML_DEPTH = 100  # a data YAML nests 3 levels; PyYAML's composer recurses per level
 
 
 @dataclass(frozen=True)
@@ -192,20 +180,8 @@ def _find_yaml(path: Path) -> Path | None:
 
 def _from_yaml(data_yaml: Path, split: str | None) -> tuple[Path, dict[int, str] | None, list[_Item], bool]:
     """(dataset folder, names, items, True) from an Ultralytics data YAML."""
-    text = read_text(data_yaml, "an Ultralytics data YAML")
-    try:
-        doc = yaml.load(text, _DataYamlLoader)  # a SafeLoader: no Python objects
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        position = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        if isinstance(e, _Refused):
-            detail = f"refused: {e.problem}; expected a plain data YAML{e.note}"
-            raise ImbstatError(detail, data_yaml, position) from None
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ImbstatError(f"malformed YAML: {problem}", data_yaml, position) from None
-    if not isinstance(doc, dict):
-        raise ImbstatError("expected a mapping with names and train/val/test", data_yaml)
-    names = _names(doc, data_yaml)
+    doc = read_data_yaml(data_yaml)
+    names = class_names(doc, data_yaml)
     # normpath, not resolve: ids and locations are lexical paths relative to this folder.
     root = _normal(data_yaml.parent / str(doc.get("path") or ""))
     listed = [s for s in SPLITS if doc.get(s)]
@@ -230,75 +206,6 @@ def _from_yaml(data_yaml: Path, split: str | None) -> tuple[Path, dict[int, str]
                     key,
                 )
     return root, names, items, True
-
-
-class _Refused(yaml.MarkedYAMLError):
-    """A YAML construct a data YAML never needs, refused where it starts."""
-
-    def __init__(self, problem: str, mark: yaml.Mark, note: str = "") -> None:
-        super().__init__(problem=problem, problem_mark=mark)
-        self.note = note
-
-
-class _DataYamlLoader(yaml.SafeLoader):
-    """PyYAML's SafeLoader without aliases, with a bounded depth and each mapping key once.
-
-    An alias shares its anchor's node, so nested aliases ("billion laughs") build a small graph that
-    expands exponentially when it is walked (printed, compared); a data YAML never needs one. PyYAML
-    composes nodes recursively, so a deep nest would end in RecursionError.
-    """
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-
-    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
-        event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent):
-            raise _Refused(f"YAML alias '*{event.anchor}'", event.start_mark, " without anchors and aliases")
-        if self._depth >= MAX_YAML_DEPTH:
-            raise _Refused(f"YAML nested deeper than {MAX_YAML_DEPTH} levels", event.start_mark)
-        self._depth += 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        # PyYAML keeps the last of a key given twice, silently: `names` twice would drop a class list.
-        seen: set[object] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if isinstance(key, list | dict):
-                continue  # unhashable: SafeLoader's own error names it
-            if key in seen:
-                raise _Refused(f"key {key!r} given twice in one mapping", key_node.start_mark, " with each key once")
-            seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
-def _names(doc: dict, data_yaml: Path) -> dict[int, str]:
-    """``{class index: name}`` from ``names`` (list or mapping) or ``nc``."""
-    names, nc = doc.get("names"), doc.get("nc")
-    if nc is not None and (not _is_int(nc) or not 0 <= nc <= MAX_UNNAMED_CLASSES):
-        raise ImbstatError(f"nc is {nc!r}; expected a whole number 0..{MAX_UNNAMED_CLASSES}", data_yaml, "nc")
-    if names is None and nc is not None:
-        names = [str(k) for k in range(nc)]
-    if isinstance(names, list):
-        names = dict(enumerate(names))
-    if not isinstance(names, dict):
-        raise ImbstatError("expected a list of class names or a mapping {index: name}", data_yaml, "names")
-    out = {}
-    for key, value in names.items():
-        # Whole numbers, also as digit strings ("0": cat); not 1.5, True or .inf.
-        index = key if _is_int(key) else int(key) if isinstance(key, str) and key.strip().isdigit() else None
-        if index is None or not 0 <= index <= MAX_CLASS_INDEX:
-            detail = f"class index {key!r}; expected whole-number class indices as keys, 0..{MAX_CLASS_INDEX}"
-            raise ImbstatError(detail, data_yaml, "names")
-        out[index] = str(value)
-    if nc is not None and nc != len(out):
-        raise ImbstatError(f"nc is {nc} but names has {len(out)} entries; expected them to agree", data_yaml, "nc")
-    return out
 
 
 def _from_folder(
@@ -452,10 +359,6 @@ def _box_lines(label: str) -> list[int]:
     """1-based line numbers of the non-empty lines of a label file (for problem locations)."""
     lines = read_text(label, "YOLO labels").splitlines()
     return [number for number, line in enumerate(lines, 1) if line.strip()]
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _whole(value: float) -> str:

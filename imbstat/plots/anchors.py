@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
+from imbstat.plots.anchor_maps import NO_FOREGROUND, NO_IMAGES, amount, overlap, relative_spatial
 from imbstat.plots.classes import MAX_LABELLED_CLASSES, name_classes, rank_edges
 from imbstat.plots.figure import (
     BAR_COLOR,
     bar_histogram,
     fmt_score,
-    heatmap,
     label_head_and_tail,
     log_count_axis,
     new_figure,
@@ -23,8 +23,9 @@ from imbstat.plots.figure import (
     short_name,
 )
 from imbstat.scores import ClassScores
-from imbstat.stats.anchors import RELATIVE_LIMIT, AnchorStats
+from imbstat.stats.anchors import AnchorStats
 from imbstat.stats.scale import MEDIUM_MAX_AREA, SIZE_BUCKETS, SMALL_MAX_AREA
+from imbstat.text import fg_bg_text
 
 FG_COLOR = BAR_COLOR
 BG_COLOR = "0.55"
@@ -33,7 +34,6 @@ LOW_QUALITY_COLOR = "#c44e52"
 INSTANCE_COLOR = "#dd8452"
 LABEL_COLORS = (FG_COLOR, BG_COLOR, IGNORED_COLOR)  # per_image columns: foreground, background, ignored
 LABELS = ("foreground", "background", "ignored")
-LABEL_BOX = {"boxstyle": "round,pad=0.2", "facecolor": "black", "alpha": 0.45, "edgecolor": "none"}
 THRESHOLD_STYLE = {"color": "0.15", "linestyle": "--", "linewidth": 1.0}
 _SMALL, _MEDIUM = round(SMALL_MAX_AREA**0.5), round(MEDIUM_MAX_AREA**0.5)  # COCO: 32, 96 px
 BUCKET_RANGES = (f"< {_SMALL}²", f"{_SMALL}²–{_MEDIUM}²", f"≥ {_MEDIUM}²")
@@ -44,10 +44,6 @@ PER_GT_SERIES = (
 )
 MAX_INTEGER_BINS = 60  # beyond this many values, anchors per image are binned several values to a bar
 BINS_PER_DECADE = 8
-NO_IMAGES = "no images"
-NO_FOREGROUND = "no foreground anchors"
-# The frame of a GT box: x to the right, y down, as in the image; row 0 (top) is offset -0.5.
-RELATIVE_EXTENT = (-RELATIVE_LIMIT, RELATIVE_LIMIT, RELATIVE_LIMIT, -RELATIVE_LIMIT)
 
 
 def plot_anchors(result: AnchorStats, out_dir: str | Path) -> list[Path]:
@@ -70,8 +66,8 @@ def plot_anchors(result: AnchorStats, out_dir: str | Path) -> list[Path]:
         _per_class(result, scores["foreground_classes"], out_dir),
         _positive_iou(result, scores["positive_iou"], out_dir),
         _per_gt(result, out_dir),
-        _relative_spatial(result, scores, out_dir),
-        _overlap(result, scores, out_dir),
+        relative_spatial(result, scores, out_dir),
+        overlap(result, scores, out_dir),
     ]
 
 
@@ -91,7 +87,7 @@ def _fg_bg(result: AnchorStats, out_dir: str | Path) -> Path:
     _log_value_axis(means, mean)
     for xi, v in zip(x, mean, strict=True):
         if v > 0:
-            means.text(xi, v * 1.15, _amount(v), ha="center", va="bottom", fontsize=8.5)
+            means.text(xi, v * 1.15, amount(v), ha="center", va="bottom", fontsize=8.5)
     means.set_xticks(x, LABELS, fontsize=9)
     means.set_xlim(-0.6, 2.6)
     means.set_ylabel("anchors per image (log scale)")
@@ -109,7 +105,7 @@ def _fg_bg(result: AnchorStats, out_dir: str | Path) -> Path:
         f"Foreground vs background anchors ({short_name(p.name)} preset: fg IoU ≥ {p.pos_iou:g}, "
         f"bg IoU < {p.neg_iou:g}, "
         f"ignored between; {n:,} images, {totals['total']:,} anchors)\n"
-        f"fg : bg = {_fg_bg_ratio(totals['foreground'], totals['background'])} · "
+        f"fg : bg = {fg_bg_text(totals['foreground'] / totals['background'] if totals['background'] else math.nan)} · "
         f"foreground {totals['foreground']:,} · background {totals['background']:,} · "
         f"ignored {totals['ignored']:,}",
         fontsize=11,
@@ -157,12 +153,6 @@ def _spread(ax: Axes, per_image: np.ndarray) -> None:
     if len(per_image):
         ax.legend(loc="upper left", fontsize=8)
     ax.set_title("Distribution over images", fontsize=10)
-
-
-def _fg_bg_ratio(fg: int, bg: int) -> str:
-    if fg == 0 or bg == 0:
-        return "n/a" if bg == 0 else "0 (no foreground)"
-    return f"1 : {bg / fg:,.0f}" if bg >= fg else f"{fg / bg:,.1f} : 1"
 
 
 # --- Fig. 4b: per class ---------------------------------------------------------------------------------------------
@@ -336,77 +326,6 @@ def _per_gt(result: AnchorStats, out_dir: str | Path) -> Path:
     return save(fig, out_dir, "anchors_per_gt.png")
 
 
-# --- Fig. 14: relative spatial distribution -------------------------------------------------------------------------
-
-
-def _relative_spatial(result: AnchorStats, scores: dict[str, float], out_dir: str | Path) -> Path:
-    fig = new_figure(12.0, 5.6)
-    left, right = fig.subplots(1, 2)
-    panels = (
-        (left, result.relative_top_left, "relative_top_left", "top-left corner", "x1", "y1", "GT top-left"),
-        (right, result.relative_center, "relative_center", "centre", "cx", "cy", "GT centre"),
-    )
-    for ax, counts, key, what, x, y, origin in panels:
-        im = heatmap(ax, counts, vmax=max(1.0, float(counts.max(initial=0))), extent=RELATIVE_EXTENT)
-        ax.set_aspect("equal")
-        fig.colorbar(im, ax=ax, label="foreground anchors per cell", shrink=0.85)
-        if key == "relative_top_left":  # the GT itself covers [0, 1]² of its frame: only its top-left quarter shows
-            ax.add_patch(Rectangle((0.0, 0.0), 1.0, 1.0, fill=False, edgecolor="white", linestyle="--", linewidth=1.0))
-            ax.text(0.47, 0.47, "GT box (dashed)", ha="right", va="bottom", color="white", fontsize=8.5, bbox=LABEL_BOX)
-        ax.axhline(0.0, color="white", linewidth=0.6, alpha=0.6)
-        ax.axvline(0.0, color="white", linewidth=0.6, alpha=0.6)
-        ax.plot([0.0], [0.0], marker="+", markersize=14, markeredgewidth=2.0, color="#ff5050")
-        ax.annotate(origin, (0.0, 0.0), xytext=(-8, -8), textcoords="offset points", ha="right", va="bottom",
-                    color="white", fontsize=9, bbox=LABEL_BOX)  # fmt: skip
-        ax.set_xlim(-RELATIVE_LIMIT, RELATIVE_LIMIT)
-        ax.set_ylim(RELATIVE_LIMIT, -RELATIVE_LIMIT)
-        ax.set_xlabel(f"(anchor {x} − GT {x}) / GT width")
-        ax.set_ylabel(f"(anchor {y} − GT {y}) / GT height  (down)")
-        ax.set_title(f"Anchor {what} in the GT's frame — W1 score {fmt_score(scores[key])}", fontsize=10)
-        if not counts.any():
-            note_empty(ax, NO_FOREGROUND)
-    g = result.grid
-    fig.suptitle(
-        f"Relative spatial distribution of foreground anchors ({int(result.relative_center.sum()):,} anchors, "
-        f"{short_name(result.preset.name)}, {g}×{g} cells; offsets beyond ±{RELATIVE_LIMIT:g} fall in the edge cells)",
-        fontsize=11,
-    )
-    return save(fig, out_dir, "anchors_relative_spatial.png")
-
-
-# --- Fig. 15: overlap maps ------------------------------------------------------------------------------------------
-
-
-def _overlap(result: AnchorStats, scores: dict[str, float], out_dir: str | Path) -> Path:
-    n = result.num_images
-    fig = new_figure(12.0, 5.6)
-    left, right = fig.subplots(1, 2)
-    panels = (
-        (left, result.overlap_foreground, "overlap_foreground", "Foreground"),
-        (right, result.overlap_background, "overlap_background", "Background"),
-    )
-    for ax, sums, key, what in panels:
-        mean = sums / max(n, 1)  # [G, G] anchors covering the cell, mean over images
-        im = heatmap(ax, mean, vmax=float(mean.max(initial=0)) or 1.0)
-        ax.set_box_aspect(1.0)
-        fig.colorbar(im, ax=ax, label="anchors covering the cell (mean per image)", shrink=0.85)
-        ax.set_xlabel("x / W  (normalised image)")
-        ax.set_ylabel("y / H  (down, as in the image)")
-        spread = f"\nmin {_amount(mean.min())} · max {_amount(mean.max())} per cell" if mean.size else ""
-        ax.set_title(f"{what} anchors — W1 score {fmt_score(scores[key])}{spread}", fontsize=10)
-        if n == 0:
-            note_empty(ax, NO_IMAGES)
-        elif not mean.any():
-            note_empty(ax, NO_FOREGROUND if key == "overlap_foreground" else "no background anchors")
-    g = result.grid
-    fig.suptitle(
-        f"Overlap maps: how many anchors cover each cell of the normalised image ({short_name(result.preset.name)}, "
-        f"{n:,} images, {g}×{g} cells)",
-        fontsize=11,
-    )
-    return save(fig, out_dir, "anchors_overlap.png")
-
-
 # --- shared -------------------------------------------------------------------------------------------------------
 
 
@@ -425,10 +344,3 @@ def _log_value_axis(ax: Axes, values: np.ndarray, headroom: float = 3.0) -> None
         low, high = 0.1, 10.0
     ax.set_ylim(low, high)
     ax.set_yscale("log", nonpositive="clip")
-
-
-def _amount(value: float) -> str:
-    """A mean count for a label: one decimal below 1,000, none above, three significant digits below 1."""
-    if value < 1:
-        return f"{value:.3g}"
-    return f"{value:,.1f}" if value < 1000 else f"{value:,.0f}"

@@ -1,13 +1,14 @@
 """Figures of a comparison of two datasets: each distribution of A overlaid on that of B.
 
-The inputs are report documents (the JSON contract), not statistics objects,
-because a side may be a report saved earlier; ``compared`` is the comparison
-document of :func:`imbstat.report.compare.compare`, read for its shift scores.
+The inputs are the two sides' result objects by section name (a side may be a
+report saved earlier, read back: ``Comparison.a.results``) and the comparison
+document (``Comparison.to_dict()``), read for its dataset paths and shift scores.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -20,7 +21,9 @@ DIFF_CMAP = "RdBu_r"  # B - A: red where B has the larger share
 SHIFT_BARS = 10
 
 
-def plot_compare(doc_a: dict, doc_b: dict, compared: dict, out_dir: str | Path) -> list[Path]:
+def plot_compare(
+    results_a: dict[str, Any], results_b: dict[str, Any], compared: dict[str, Any], out_dir: str | Path
+) -> list[Path]:
     """Write the comparison figures as PNGs in ``out_dir``; returns their paths.
 
     ``compare_classes.png``: the two rank–frequency curves (share of instances
@@ -30,10 +33,11 @@ def plot_compare(doc_a: dict, doc_b: dict, compared: dict, out_dir: str | Path) 
     both centre maps as shares of their boxes, and B - A when the grids match.
     """
     labels = _labels(compared)
+    sides = (results_a, results_b)
     return [
-        _classes(doc_a, doc_b, compared, labels, out_dir),
-        _scale(doc_a, doc_b, compared, labels, out_dir),
-        _location(doc_a, doc_b, compared, labels, out_dir),
+        _classes(sides, compared["classes"], labels, out_dir),
+        _scale(sides, compared["scale"]["scores"], labels, out_dir),
+        _location(sides, compared["location"]["scores"], labels, out_dir),
     ]
 
 
@@ -56,12 +60,12 @@ def _log_share_axis(ax: Axes, shares: list[np.ndarray]) -> None:
     ax.grid(axis="y", which="major", alpha=0.3)
 
 
-def _classes(doc_a: dict, doc_b: dict, compared: dict, labels: tuple[str, str], out_dir: str | Path) -> Path:
+def _classes(sides: tuple[dict, dict], compared: dict, labels: tuple[str, str], out_dir: str | Path) -> Path:
     fig = new_figure(13.0, 4.8)
     left, right = fig.subplots(1, 2, width_ratios=[1.2, 1.0])
     curves = []
-    for doc, label, color in zip((doc_a, doc_b), labels, SIDE_COLORS, strict=True):
-        counts = np.sort([c["instances"] for c in doc["classes"]["classes"]])[::-1]  # [K] rank–frequency
+    for results, label, color in zip(sides, labels, SIDE_COLORS, strict=True):
+        counts = np.sort(results["classes"].instances)[::-1]  # [K] rank–frequency
         share = _shares(counts)
         curves.append(share)
         if share.size:
@@ -74,10 +78,10 @@ def _classes(doc_a: dict, doc_b: dict, compared: dict, labels: tuple[str, str], 
         left.legend(fontsize=8, frameon=False)
     else:
         note_empty(left)
-    scores = compared["classes"]["scores"]
+    scores = compared["scores"]
     left.set_title(f"Rank–frequency — shift (2·W1) {fmt_score(scores.get('w1_score'))}", fontsize=10)
 
-    rows = compared["classes"]["shifts"][:SHIFT_BARS]
+    rows = compared["shifts"][:SHIFT_BARS]
     y = np.arange(len(rows))
     for offset, side, label, color in ((-0.2, "a", labels[0], SIDE_COLORS[0]), (0.2, "b", labels[1], SIDE_COLORS[1])):
         right.barh(y + offset, [r[f"share_{side}"] for r in rows], height=0.4, color=color, label=label)
@@ -97,17 +101,16 @@ def _classes(doc_a: dict, doc_b: dict, compared: dict, labels: tuple[str, str], 
     return save(fig, out_dir, "compare_classes.png")
 
 
-def _scale(doc_a: dict, doc_b: dict, compared: dict, labels: tuple[str, str], out_dir: str | Path) -> Path:
+def _scale(sides: tuple[dict, dict], scores: dict, labels: tuple[str, str], out_dir: str | Path) -> Path:
     fig = new_figure(13.0, 4.0)
     axes = fig.subplots(1, 3, sharey=True)
-    scores = compared["scale"]["scores"]
     all_shares = []
     for ax, (key, label) in zip(axes, RELATIVE_PANELS, strict=True):
-        for doc, side_label, color in zip((doc_a, doc_b), labels, SIDE_COLORS, strict=True):
-            hist = doc["scale"][key]
-            share = _shares(hist["counts"])
+        for results, side_label, color in zip(sides, labels, SIDE_COLORS, strict=True):
+            hist = getattr(results["scale"], key)
+            share = _shares(hist.counts)
             all_shares.append(share)
-            ax.stairs(share, np.asarray(hist["edges"], np.float64), color=color, linewidth=1.2, label=side_label)
+            ax.stairs(share, np.asarray(hist.edges, np.float64), color=color, linewidth=1.2, label=side_label)
         ax.set_xlim(0.0, 1.0)
         ax.set_xlabel(label)
         ax.set_title(f"{label.split('  ')[0]} — shift {fmt_score(scores.get(key))}", fontsize=10)
@@ -121,8 +124,8 @@ def _scale(doc_a: dict, doc_b: dict, compared: dict, labels: tuple[str, str], ou
     return save(fig, out_dir, "compare_scale.png")
 
 
-def _location(doc_a: dict, doc_b: dict, compared: dict, labels: tuple[str, str], out_dir: str | Path) -> Path:
-    maps = [_shares(doc["location"]["centers"]["counts"]) for doc in (doc_a, doc_b)]  # [G, G] each, row = y
+def _location(sides: tuple[dict, dict], scores: dict, labels: tuple[str, str], out_dir: str | Path) -> Path:
+    maps = [_shares(results["location"].counts) for results in sides]  # [G, G] each, row = y
     fig = new_figure(14.0, 4.6)
     axes = fig.subplots(1, 3)
     vmax = max(1e-12, *(float(m.max(initial=0)) for m in maps))
@@ -135,7 +138,6 @@ def _location(doc_a: dict, doc_b: dict, compared: dict, labels: tuple[str, str],
             note_empty(ax)
     axes[0].set_ylabel("y / H  (down, as in the image)")
     fig.colorbar(im, ax=list(axes[:2]), label="share of box centres per cell", shrink=0.9)
-    scores = compared["location"]["scores"]
     if maps[0].shape == maps[1].shape:
         diff = maps[1] - maps[0]
         limit = max(1e-12, float(np.abs(diff).max(initial=0)))

@@ -6,6 +6,8 @@ A config is TOML::
     preset = "retinanet"       # for anchors.* checks
     include_crowd = false
     include_difficult = false
+    repeat_factor = 0.001      # threshold T of repeat-factor sampling (needed by repeat_factor.* checks)
+    class_balanced = 0.999     # beta of the class-balanced loss weights (needed by class_balanced.* checks)
     checks = [
       "classes.imbalance_ratio <= 200",
       "location.w1_score <= 0.35",
@@ -26,6 +28,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree
 
 from rich.table import Table
@@ -35,6 +38,8 @@ from imbstat.data.source import read_toml
 from imbstat.errors import ImbstatError
 from imbstat.report.sections import metric_table
 from imbstat.report.terminal import PlainTable, fmt_number
+from imbstat.stats.class_balanced import check_beta
+from imbstat.stats.remedies import check_threshold
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
@@ -44,7 +49,11 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "==": operator.eq,
 }
 _CHECK = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+|nan|inf)\s*$")
-_KEYS = {"anchors": bool, "preset": str, "include_crowd": bool, "include_difficult": bool, "checks": list}
+_KEYS = {"anchors": bool, "preset": str, "include_crowd": bool, "include_difficult": bool, "checks": list,
+         "repeat_factor": float, "class_balanced": float, "batch_size": int, "sampler": str, "epochs": int,
+         "seed": int}  # fmt: skip
+_REMEDIES = {"repeat_factor": check_threshold, "class_balanced": check_beta}  # config key = section = its check
+_BATCH_KEYS = ("batch_size", "sampler", "epochs", "seed")  # batch_distribution's keywords: the batch section
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,9 @@ class AuditConfig:
     preset: str = "retinanet"
     include_crowd: bool = False
     include_difficult: bool = False
+    repeat_factor: float | None = None
+    class_balanced: float | None = None
+    batch: dict[str, Any] | None = None  # batch_size and the other keys of _BATCH_KEYS given, when batch_size is
 
     @property
     def needs_anchors(self) -> bool:
@@ -108,9 +120,25 @@ def load_config(path: str | Path) -> AuditConfig:
         metric, op, limit = found.groups()
         if metric not in valid:  # before anything is computed
             raise ImbstatError(f"unknown metric {metric!r}; valid names: {', '.join(valid)}", path, f"checks[{i}]")
+        section = metric.removeprefix("compare.").split(".")[0]
+        if section in _REMEDIES and section not in table:
+            raise ImbstatError(f"{metric} needs {section} = VALUE in the config", path, f"checks[{i}]")
         checks.append(Check(metric, op, float(limit)))
-    options = {k: table[k] for k in ("anchors", "preset", "include_crowd", "include_difficult") if k in table}
-    return AuditConfig(tuple(checks), **options)
+    for key, check in _REMEDIES.items():
+        if key in table:
+            try:
+                check(table[key])
+            except ImbstatError as e:
+                raise ImbstatError(e.detail, path, key) from None
+    batch = {k: table[k] for k in _BATCH_KEYS if k in table}
+    if batch and "batch_size" not in batch:
+        raise ImbstatError(f"{', '.join(batch)} without batch_size; expected batch_size = B as well", path)
+    if "batch_size" not in batch and any(c.metric.removeprefix("compare.").startswith("batch.") for c in checks):
+        raise ImbstatError("checks name batch.* metrics; expected batch_size = B (the training batch)", path, "checks")
+    if batch and (batch["batch_size"] < 1 or batch.get("epochs", 1) < 1 or batch.get("seed", 0) < 0):
+        raise ImbstatError("expected batch_size and epochs at least 1 and seed at least 0", path, "batch_size")
+    options = {k: table[k] for k in _KEYS if k not in ("checks", *_BATCH_KEYS) and k in table}
+    return AuditConfig(tuple(checks), **options, batch=batch or None)
 
 
 def run_checks(config: AuditConfig, values: dict[str, float], path: str | Path = "") -> list[CheckResult]:

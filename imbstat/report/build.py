@@ -14,6 +14,8 @@ from imbstat.data import BoxFilter, Dataset
 from imbstat.report import terminal
 from imbstat.report.document import document
 from imbstat.report.sections import SECTIONS, Run, Section, anchor_section, wanted
+from imbstat.stats.class_balanced import check_beta
+from imbstat.stats.remedies import check_threshold
 
 __all__ = ["SECTIONS", "Results", "anchor_section", "compute", "compute_options"]
 
@@ -62,14 +64,22 @@ _NAMES = frozenset(s.name for s in SECTIONS)
 
 
 def compute_options(
-    box_filter: BoxFilter, anchors: bool, preset: str | Preset, device: str, method: str
-) -> dict[str, Any]:
+    box_filter: BoxFilter, anchors: bool, preset: str | Preset, device: str, method: str,
+    repeat_factor: float | None = None, class_balanced: float | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """The ``options`` block of a report computed with these arguments."""
     options: dict[str, Any] = asdict(box_filter)
     if anchors:
         name = preset.name if isinstance(preset, Preset) else load_preset(preset).name
         options |= {"anchors": True, "preset": name, "device": device, "method": method}
-    return options
+    return options | remedy_options(repeat_factor, class_balanced)
+
+
+def remedy_options(repeat_factor: float | None, class_balanced: float | None) -> dict[str, float]:
+    """The remedies asked for, as ``options`` names them (none: nothing, so older reports read the same);
+    ImbstatError for a bad value, so that commands check them before a long load."""
+    asked = {"repeat_factor": (repeat_factor, check_threshold), "class_balanced": (class_balanced, check_beta)}
+    return {name: check(value) for name, (value, check) in asked.items() if value is not None}
 
 
 def compute(
@@ -82,14 +92,24 @@ def compute(
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
     threads: int | None = None,
+    *,
+    repeat_factor: float | None = None,
+    class_balanced: float | None = None,
+    batch: dict[str, Any] | None = None,
 ) -> Results:
-    """Compute every dataset-level statistic, and the anchor statistics when ``anchors``.
+    """Compute every dataset-level statistic, the anchor statistics when ``anchors``, the batch ones when ``batch``
+    (batch_distribution's keywords), and the remedies asked for: repeat-factor sampling with threshold
+    ``repeat_factor``, class-balanced loss weights with beta ``class_balanced``.
 
-    ``threads`` label anchors on the sparse path (default: every core).
+    ``threads`` label anchors on the sparse path (default: every core); ``batch`` holds the keywords of
+    :func:`~imbstat.stats.batch_distribution` (``batch_size``, ``sampler``, ``epochs``, ``seed``).
     """
     chosen = None
     if anchors:
         chosen = preset if isinstance(preset, Preset) else load_preset(preset)
-    run = Run(box_filter, chosen, device, method, batch_size, progress, threads)
-    results = {s.name: s.compute(ds, run) for s in wanted(["anchors"] if anchors else [])}
-    return Results(ds, results, compute_options(box_filter, anchors, preset, device, method))
+    run = Run(box_filter, chosen, device, method, batch_size, progress, threads, repeat_factor, class_balanced, batch)
+    optional = (["anchors"] if anchors else []) + (["batch"] if batch else [])
+    optional += [name for name, value in remedy_options(repeat_factor, class_balanced).items()]
+    results = {s.name: s.compute(ds, run) for s in wanted(optional)}
+    options = compute_options(box_filter, anchors, preset, device, method, repeat_factor, class_balanced)
+    return Results(ds, results, options | ({"batch": dict(batch)} if batch else {}))

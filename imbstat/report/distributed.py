@@ -51,13 +51,18 @@ def compute_distributed(
     device: str = "cpu",
     method: str = "auto",
     batch_size: int = 32,
+    *,
+    repeat_factor: float | None = None,
+    class_balanced: float | None = None,
 ) -> Results:
     """:func:`build.compute` of ``ds`` (loaded from ``ds.path`` with ``load_kwargs``), one task per shard."""
     # threads=1: a worker is one slot of the cluster; the cores are the other workers'.
     kwargs = {"box_filter": box_filter, "anchors": anchors, "preset": preset, "device": device, "method": method,
-              "batch_size": batch_size, "threads": 1}  # fmt: skip
+              "batch_size": batch_size, "threads": 1, "repeat_factor": repeat_factor,
+              "class_balanced": class_balanced}  # fmt: skip
     futures = client.map(_shard_results, range(shards), path=ds.path, shards=shards, load_kwargs=load_kwargs,
                          compute_kwargs=kwargs, pure=False)  # fmt: skip
     parts = client.gather(futures)  # in shard order
     merged = {s.name: s.merge_results([p[s.name] for p in parts], ds, shards) for s in SECTIONS if s.name in parts[0]}
-    return Results(ds, merged, compute_options(box_filter, anchors, preset, device, method))
+    options = compute_options(box_filter, anchors, preset, device, method, repeat_factor, class_balanced)
+    return Results(ds, merged, options)

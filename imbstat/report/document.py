@@ -12,6 +12,8 @@ import numpy as np
 
 from imbstat.data import Dataset
 from imbstat.errors import ImbstatError
+from imbstat.stats.histogram import plain
+from imbstat.version import __version__
 
 # Bumped only when a field changes meaning or goes away; new fields may appear in any version.
 SCHEMA_VERSION = 1
@@ -41,8 +43,6 @@ def envelope(command: str, body: dict[str, Any]) -> dict[str, Any]:
     document read back (a shard's report, a baseline) is written with this
     version's head.
     """
-    from imbstat import __version__
-
     head = {"imbstat_version": __version__, "schema_version": SCHEMA_VERSION, "command": command}
     return head | {k: v for k, v in body.items() if k not in head}
 
@@ -60,11 +60,15 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, np.ndarray):
         return _plain(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
+    value = plain(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def json_float(value: Any) -> float:
+    """A number read back from a document: null (how :func:`dumps` writes NaN and infinity) is NaN."""
+    return math.nan if value is None else float(value)
 
 
 def dumps(doc: dict[str, Any]) -> str:

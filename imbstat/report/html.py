@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import struct
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 from imbstat.errors import ImbstatError
 from imbstat.report.document import dumps
 from imbstat.report.html_parts import e, score_cell, table
+from imbstat.report.reading import Report
 from imbstat.report.sections import BY_NAME, SECTIONS, metric_table
 from imbstat.report.taxonomy import TaxonomyRow, taxonomy_rows
 from imbstat.text import fmt_metric
@@ -90,10 +92,11 @@ def write_index(doc: dict[str, Any], figures: Iterable[str | Path], out_dir: str
 def render(doc: dict[str, Any], figures: Sequence[Path]) -> str:
     """The HTML page of a report document (``Results.document()`` or its JSON) with ``figures`` embedded."""
     doc = json.loads(dumps(doc))  # the JSON contract: plain values, NaN as None
+    report = Report.from_document(doc)  # each section's result object, read back as a saved report is
     by_section: dict[str, list[Path]] = {}
     for path in figures:
         by_section.setdefault(_section_of(path.name), []).append(path)
-    sections = [s.name for s in SECTIONS if isinstance(doc.get(s.name), dict)]
+    sections = list(report.results)  # in report order
     dataset = doc.get("dataset") or {}
     title = f"imbstat report: {Path(str(dataset.get('path', ''))).name or 'dataset'}"
     parts = [
@@ -102,12 +105,12 @@ def render(doc: dict[str, Any], figures: Sequence[Path]) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{e(title)}</title><style>{CSS}</style></head><body><main>",
         _header(dataset, sections),
-        _taxonomy(taxonomy_rows(doc), sections),
+        _taxonomy(taxonomy_rows(report), sections),
     ]
     for section in sections:
-        body = doc[section]
+        result = report.results[section]
         parts.append(f'<section id="{section}"><h2>{e(BY_NAME[section].title)}</h2>')
-        parts.append(BY_NAME[section].html(body, _scores_table(section, body.get("scores") or {})))
+        parts.append(BY_NAME[section].html(result, _scores_table(section, result.scores)))
         parts.extend(_figure(p) for p in by_section.get(section, []))
         parts.append("</section>")
     parts.append(_footer(doc))
@@ -171,14 +174,14 @@ def _taxonomy(rows: list[TaxonomyRow], sections: list[str]) -> str:
 # --- sections -------------------------------------------------------------------------------------------------------
 
 
-def _scores_table(section: str, scores: dict[str, Any]) -> str:
+def _scores_table(section: str, scores: dict[str, float]) -> str:
     """A section's scores with their meanings (the registry's metrics); counts and ratios without a bar."""
     known = metric_table()
     rows = []
     for name, value in scores.items():
         metric = f"{section}.{name}"
         m = known.get(metric)
-        if value is None:
+        if not math.isfinite(value):  # undefined (NaN; the JSON's null)
             shown = '<span class="note">n/a</span>'
         elif m is not None and not m.score:
             shown = f'<span class="value">{e(fmt_metric(metric, value))}</span>'

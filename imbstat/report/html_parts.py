@@ -1,32 +1,44 @@
 """The HTML of each report section's own tables (the page around them is ``report/html.py``).
 
-Each ``<section>_html(body, scores)`` takes the section's JSON and its already
-rendered scores table; every text from the dataset goes through :func:`e`.
+Each ``<section>_html(result, scores)`` takes the section's result object (as
+read back from a report: ``Section.read``) and its already rendered scores
+table; every text from the dataset goes through :func:`e`.
 """
 
 from __future__ import annotations
 
 import html
+import math
 from typing import Any
 
+from imbstat.stats import (
+    BatchDistribution,
+    ClassBalancedLoss,
+    ClassDistribution,
+    LocationDistribution,
+    RepeatFactorSampling,
+    ScaleDistribution,
+)
+from imbstat.stats.anchor_summary import LABELS, AnchorSummary
+from imbstat.stats.batch_sums import QUANTILES
+from imbstat.stats.scale import FPN_LEVELS, SIZE_BUCKETS
 from imbstat.text import fmt_metric
 
 HEAD_CLASSES, TAIL_CLASSES, LOCATION_CLASSES = 10, 5, 12
-LABELS = ("foreground", "background", "ignored")  # of an anchor; per_image has "<label>_mean"
 
 
-def classes_html(body: dict[str, Any], scores: str) -> str:
-    classes = body.get("classes") or []
+def classes_html(result: ClassDistribution, scores: str) -> str:
+    frame = result.to_frame()  # rank–frequency order
+    classes = list(zip(frame["name"], frame["instances"], frame["images"], frame["group"], strict=True))
     shown = list(range(min(HEAD_CLASSES, len(classes))))
     shown += [i for i in range(max(len(classes) - TAIL_CLASSES, 0), len(classes)) if i not in shown]
     rows: list[list[Any]] = []
     for i in shown:
         if rows and i != shown[shown.index(i) - 1] + 1:
             rows.append(["…", "", "", "", ""])
-        c = classes[i]
-        rows.append([i + 1, c.get("name", ""), f"{c.get('instances', 0):,}", f"{c.get('images', 0):,}", c.get("group")])
-    groups = body.get("groups") or {}
-    group_rows = [[g, f"{n:,}"] for g, n in groups.items()]
+        name, instances, images, group = classes[i]
+        rows.append([i + 1, name, f"{instances:,}", f"{images:,}", group])
+    group_rows = [[g, f"{n:,}"] for g, n in result.group_counts().items()]
     title = f"Classes by instances ({len(classes):,}; head and tail)"
     tables = [
         scores,
@@ -36,63 +48,129 @@ def classes_html(body: dict[str, Any], scores: str) -> str:
     return '<div class="tables">' + "".join(tables) + "</div>"
 
 
-def scale_html(body: dict[str, Any], scores: str) -> str:
+def scale_html(result: ScaleDistribution, scores: str) -> str:
     tables = [scores]
-    for key, title, label in (("size_buckets", "COCO size buckets", "bucket"), ("fpn_levels", "FPN levels", "level")):
-        counts = body.get(key)
-        if isinstance(counts, dict):
-            total = sum(counts.values()) or 1
-            prefix = "P" if key == "fpn_levels" else ""
-            rows = [[f"{prefix}{k}", f"{n:,}", f"{100 * n / total:.1f} %"] for k, n in counts.items()]
+    pixel_counts = (
+        ("COCO size buckets", "bucket", SIZE_BUCKETS, result.size_buckets),
+        ("FPN levels", "level", [f"P{k}" for k in FPN_LEVELS], result.fpn_levels),
+    )
+    for title, label, names, counts in pixel_counts:
+        if counts is not None:  # None without pixel sizes
+            total = int(counts.sum()) or 1
+            rows = [[k, f"{int(n):,}", f"{100 * int(n) / total:.1f} %"] for k, n in zip(names, counts, strict=True)]
             tables.append(table([label, "boxes", "share"], rows, "compact", num=(1, 2), title=title))
-    resize = body.get("resize")
-    note = f'<p class="note">{e(body["missing"])}</p>' if body.get("missing") else ""
-    if isinstance(resize, dict) and body.get("fpn_levels"):
-        short, long = (e(fmt_metric("", resize.get(k) or 0)) for k in ("short", "long"))
+    note = f'<p class="note">{e(result.missing)}</p>' if result.missing else ""
+    if result.fpn_levels is not None:
+        short, long = (e(fmt_metric("", side or 0)) for side in (result.resize.short, result.resize.long))
         note += f'<p class="legend">FPN levels after resizing to short side {short}, long side ≤ {long} '
         note += "(k = floor(4 + log2(√(wh)/224)), clamped to 2–5).</p>"
     return '<div class="tables">' + "".join(tables) + "</div>" + note
 
 
-def location_html(body: dict[str, Any], scores: str) -> str:
+def location_html(result: LocationDistribution, scores: str) -> str:
     tables = [scores]
-    per_class = [(c, sum(map(sum, c.get("counts") or []))) for c in body.get("per_class") or []]
-    per_class.sort(key=lambda cb: -cb[1])
+    per_class = [(k, int(result.per_class[k].sum())) for k in result.present_scores]  # classes with a box
+    per_class.sort(key=lambda kb: -kb[1])
     rows = []
-    for c, boxes in per_class[:LOCATION_CLASSES]:
-        s = c.get("scores") or {}
-        rows.append([c.get("name", ""), f"{boxes:,}"] + [fixed(s.get(k)) for k in ("x", "y", "xy")])
+    for k, boxes in per_class[:LOCATION_CLASSES]:
+        s = result.present_scores[k]
+        rows.append([str(result.name[k]), f"{boxes:,}"] + [fixed(s[key]) for key in ("x", "y", "xy")])
     if rows:
         title = f"Per class: the {len(rows)} with the most boxes"
         tables.append(table(["class", "boxes", "x", "y", "xy"], rows, "compact", num=(1, 2, 3, 4), title=title))
     return '<div class="tables">' + "".join(tables) + "</div>"
 
 
-def anchors_html(body: dict[str, Any], scores: str) -> str:
-    preset = body.get("preset") or {}
-    totals = body.get("anchors") or {}
-    per_image = body.get("per_image") or {}
-    summary = [[k, f"{totals[k]:,}", ""] for k in ("total",) if k in totals]
-    summary += [[k, f"{totals[k]:,}", f"{per_image.get(f'{k}_mean', 0):,.1f}"] for k in LABELS if k in totals]
-    ratio = body.get("fg_bg_ratio")
-    if ratio is not None:
-        summary.append(["fg : bg", fmt_metric("anchors.fg_bg_ratio", ratio), ""])
-    per_gt = (body.get("per_gt") or {}).get("by_size") or {}
-    all_gts = (body.get("per_gt") or {}).get("all")
+def anchors_html(result: AnchorSummary, scores: str) -> str:
+    preset, totals = result.preset, result.totals
+    summary = [["total", f"{totals['total']:,}", ""]]
+    summary += [[k, f"{totals[k]:,}", f"{result.per_image_mean[k]:,.1f}"] for k in LABELS]
+    if math.isfinite(result.fg_bg_ratio):  # NaN without a background anchor
+        summary.append(["fg : bg", fmt_metric("anchors.fg_bg_ratio", result.fg_bg_ratio), ""])
     gt_rows = []
-    for bucket, g in [*per_gt.items(), *([("all", all_gts)] if all_gts else [])]:
-        counts = [f"{g.get(k, 0):,}" for k in ("low_quality_only", "below_pos", "unmatched")]
-        gt_rows.append([bucket, f"{g.get('gts', 0):,}", f"{g.get('foreground_per_gt') or 0:.1f}", *counts])
+    for bucket, g in result.per_gt.items():  # small, medium, large, all
+        counts = [f"{g[k]:,}" for k in ("low_quality_only", "below_pos", "unmatched")]
+        gt_rows.append([bucket, f"{g['gts']:,}", f"{_finite(g['foreground_per_gt']):.1f}", *counts])
     gt_header = ["GT size", "GTs", "fg anchors / GT", "low-quality only", "none ≥ pos", "no fg"]
     head = (
-        f'<p class="legend">Preset <b>{e(preset.get("name", "?"))}</b>: foreground IoU ≥ {e(preset.get("pos_iou"))}, '
-        f"background IoU &lt; {e(preset.get('neg_iou'))}, ignored between; strides {e(preset.get('strides'))}.</p>"
+        f'<p class="legend">Preset <b>{e(preset.name)}</b>: foreground IoU ≥ {e(preset.pos_iou)}, '
+        f"background IoU &lt; {e(preset.neg_iou)}, ignored between; strides {e(list(preset.strides))}.</p>"
     )
     tables = [
         scores,
         table(["anchors", "total", "per image"], summary, "compact", num=(1, 2), title="Labels"),
         table(gt_header, gt_rows, "compact", num=(1, 2, 3, 4, 5), title="Per GT"),
     ]
+    return head + '<div class="tables">' + "".join(tables) + "</div>"
+
+
+def repeat_factor_html(result: RepeatFactorSampling, scores: str) -> str:
+    """Scores before and after, and the head and tail classes with r_c and expected counts per epoch."""
+    body = result.to_dict()
+    before = body.get("scores_before") or {}
+    score_rows = [[k, fixed(before.get(k)), fixed(v)] for k, v in (body.get("scores") or {}).items()]
+    per_class = sorted(body.get("per_class") or [], key=lambda c: -(c.get("instances_before") or 0))
+    shown = list(range(min(HEAD_CLASSES, len(per_class))))
+    shown += [i for i in range(max(len(per_class) - TAIL_CLASSES, 0), len(per_class)) if i not in shown]
+    rows: list[list[Any]] = []
+    for n, i in enumerate(shown):
+        if n and i != shown[n - 1] + 1:
+            rows.append(["…", "", "", "", "", "", ""])
+        c = per_class[i]
+        factor = c.get("repeat_factor")
+        rows.append([i + 1, c.get("name", ""), "n/a" if factor is None else f"{factor:.3f}",
+                     f"{c.get('instances_before', 0):,}", f"{c.get('instances') or 0:,.1f}",
+                     f"{c.get('images_before', 0):,}", f"{c.get('images') or 0:,.1f}"])  # fmt: skip
+    header = ["rank", "class", "r_c", "instances", "per epoch", "images", "per epoch"]
+    head = (
+        f'<p class="legend">Threshold {e(body.get("threshold"))}: one resampled epoch is '
+        f"{e(fmt_metric('', body.get('epoch_images') or 0))} images for {e(format(body.get('num_images') or 0, ','))} "
+        "(expected numbers; r_c = max(1, √(T / f_c)), an image repeated by its rarest class's factor).</p>"
+    )
+    tables = [
+        scores,
+        table(["measure", "before", "after"], score_rows, "compact", num=(1, 2), title="Class scores"),
+        table(header, rows, "compact", num=(0, 2, 3, 4, 5, 6), title="Classes by instances (head and tail)"),
+    ]
+    return head + '<div class="tables">' + "".join(tables) + "</div>"
+
+
+def class_balanced_html(result: ClassBalancedLoss, scores: str) -> str:
+    """Every class's weight, to paste into a config, and the scores of the loss mass per class."""
+    body = result.to_dict()
+    rows = [[c.get("name", ""), c.get("category_id"), f"{c.get('instances', 0):,}", f"{c.get('weight') or 0:.4g}"]
+            for c in sorted(body.get("per_class") or [], key=lambda c: -(c.get("instances") or 0))]  # fmt: skip
+    head = (
+        f'<p class="legend">β = {e(body.get("beta"))}: w_c ∝ (1 − β) / (1 − β^n_c), normalised to sum to the '
+        "number of classes with instances (0 for a class without); the scores are those of weight · instances.</p>"
+    )
+    tables = [scores, table(["class", "id", "instances", "weight"], rows, "compact", num=(2, 3), title="Weights")]
+    return head + '<div class="tables">' + "".join(tables) + "</div>"
+
+
+def batch_html(result: BatchDistribution, scores: str) -> str:
+    """The batch section's tables from its result (``BatchDistribution.from_dict`` of a report's JSON)."""
+    frame = result.to_frame().head(HEAD_CLASSES)
+    median = f"share_q{0.5:g}"
+    class_rows = [
+        [r["name"], fixed(r.dataset_share), fixed(r.absent_probability), fixed(r.share_mean), fixed(r[median])]
+        for _, r in frame.iterrows()
+    ]
+    numbers = [
+        ["full batches", f"{result.full_batches:,}"],
+        ["incomplete (left out)", f"{result.incomplete_batches:,}"],
+        ["full, no instances", f"{result.batches_without_instances:,}"],
+        *([f"TV distance q{level:g}", fixed(v)] for level, v in zip(QUANTILES, result.tv_quantiles, strict=True)),
+        ["rank inversions (top two classes)", f"{result.rank_inversions:,}"],
+    ]
+    head = (f"<p>Batches of {e(result.batch_size)} images, sampler {e(result.sampler)}, {e(result.epochs)} epochs, "
+            f"seed {e(result.seed)}; full batches only.</p>")  # fmt: skip
+    tables = [
+        scores,
+        table(["measure", "value"], numbers, "compact", num=(1,), title="Per full batch"),
+        table(["class", "dataset share", "P(absent)", "share mean", "share median"], class_rows, "compact",
+              num=(1, 2, 3, 4), title=f"Classes by dataset share (head, {len(class_rows)})"),
+    ]  # fmt: skip
     return head + '<div class="tables">' + "".join(tables) + "</div>"
 
 
@@ -133,7 +211,12 @@ def table(
 
 
 def fixed(value: Any) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.3f}"
+
+
+def _finite(value: float) -> float:
+    """``value``, or 0 where it is NaN (a mean over no GT)."""
+    return value if math.isfinite(value) else 0.0
 
 
 def e(value: Any) -> str:

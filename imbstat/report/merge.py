@@ -14,7 +14,7 @@ from typing import Any
 
 from imbstat.errors import ImbstatError
 from imbstat.report.document import envelope
-from imbstat.report.sections import BY_COMMAND, SECTIONS
+from imbstat.report.sections import BY_COMMAND, NESTED, SECTIONS
 
 REPORT = "report"  # one JSON section per statistic; the other mergeable commands write one statistic's fields
 MERGEABLE = (*BY_COMMAND, REPORT)  # the commands whose reports merge
@@ -57,6 +57,9 @@ def merge_documents(docs: Sequence[dict[str, Any]], paths: Sequence[Path | str] 
                 merged[section.name] = section.merge_json([d[section.name] for d in docs])
     else:  # the statistic's fields at the top level
         merged |= BY_COMMAND[command].merge_json(list(docs))
+        for section in NESTED:  # class-dist's remedies, under their own names
+            if section.command == command and section.name in first:
+                merged[section.name] = section.merge_json([d[section.name] for d in docs])
     return envelope(command, merged)
 
 

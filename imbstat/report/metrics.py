@@ -1,40 +1,55 @@
-"""Named numbers of a report document, for audits: ``section.name`` -> value.
+"""Named numbers of a report or a comparison, for audits: ``section.name`` -> value.
 
 Every score of a section is ``<section>.<score>`` (``classes.gini``,
 ``scale.relative_area``, ``location.xy``, ``anchors.positive_iou``); a few
-statistics are named too (``anchors.fg_bg_ratio``, ``dataset.images``), and
-``location.w1_score`` is the 2-D centre score ``location.xy``: each section's
-``extra_metrics`` in the registry (report/sections.py), which lists every name. A comparison
-document's numbers are ``compare.<section>.<name>``.
+statistics are named too (``anchors.fg_bg_ratio``, ``dataset.images``): each
+section's ``extra_metrics`` in the registry (report/sections.py), which lists
+every name; ``location.w1_score`` is another name of ``location.xy`` (the
+registry's ``Metric.same_as``). A comparison's numbers are
+``compare.<section>.<name>``. The values come from the result objects, never from
+nested JSON keys.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from imbstat.report.sections import DATASET_METRICS, SECTIONS
+from imbstat.report.document import json_float
+from imbstat.report.reading import Report
+from imbstat.report.sections import COMPARE_PREFIX, DATASET_METRICS, SECTIONS, Metric
 
 
-def metrics(doc: dict[str, Any], prefix: str = "") -> dict[str, float]:
-    """Every named number of a report (or comparison) document; NaN where a score is undefined.
+def metrics(report: Report, prefix: str = "") -> dict[str, float]:
+    """Every named number of a report; NaN where a score is undefined.
 
-    The names are those of :func:`imbstat.report.sections.metric_table` that the document has.
+    The names are those of :func:`imbstat.report.sections.metric_table` that the report has.
     """
     found: dict[str, float] = {}
     for section in SECTIONS:
-        body = doc.get(section.name)
-        if not isinstance(body, dict):
-            continue
-        named = {**(body.get("scores") or {}), **section.extra_metrics(body)}
-        found |= {f"{section.name}.{name}": _number(value) for name, value in named.items()}
-    dataset = doc.get("dataset")
-    if isinstance(dataset, dict):
-        for m in DATASET_METRICS:
-            if m.name in dataset:
-                found[f"dataset.{m.name}"] = _number(dataset[m.name])
+        result = report.results.get(section.name)
+        if result is not None:
+            named = _aliased(section.metrics, {**result.scores, **section.extra_metrics(result)})
+            found |= {f"{section.name}.{name}": json_float(value) for name, value in named.items()}
+    for m in DATASET_METRICS:
+        if m.name in report.dataset:
+            found[f"dataset.{m.name}"] = json_float(report.dataset[m.name])
     return {f"{prefix}{k}": v for k, v in found.items()}
 
 
-def _number(value: Any) -> float:
-    return math.nan if value is None else float(value)
+def comparison_metrics(sections: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Every shift of a comparison, named ``compare.<section>.<name>``; NaN where it is undefined.
+
+    ``sections`` is ``Comparison.sections``: section name -> its part of the comparison, with ``scores``.
+    """
+    found: dict[str, float] = {}
+    for section in SECTIONS:
+        body = sections.get(section.name)
+        if body is not None:
+            named = _aliased(section.shifts, body["scores"])
+            found |= {f"{COMPARE_PREFIX}{section.name}.{name}": json_float(v) for name, v in named.items()}
+    return found
+
+
+def _aliased(names: tuple[Metric, ...], values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` and, for each metric of ``names`` that is another name of one there, that value again."""
+    return values | {m.name: values[m.same_as] for m in names if m.same_as and m.same_as in values}

@@ -5,7 +5,10 @@ A section is one statistic of a whole analysis (``classes``, ``scale``,
 computes it, its JSON section and how shards' JSON sections merge, its CSV
 tables, figures and terminal tables, how ``compare`` scores its shift, its HTML
 tables and the audit metrics it names (``<section>.<metric>``, each with its
-meaning). Report building, ``merge``, ``compare``, ``audit``, the taxonomy
+meaning). ``compare``, the metrics, the HTML tables and the taxonomy read result
+objects, never nested JSON keys: a report's JSON section is read back with
+:meth:`Section.read` (the result type's ``from_dict``), so a renamed or missing
+field is an error where the report is read. Report building, ``merge``, ``compare``, ``audit``, the taxonomy
 table, the HTML page and the Dask path iterate over :data:`SECTIONS`; adding a
 statistic is adding an entry here (README, "Adding a statistic").
 
@@ -26,20 +29,29 @@ from rich.table import Table
 
 from imbstat.anchors.presets import Preset
 from imbstat.data import BoxFilter, Dataset
+from imbstat.errors import ImbstatError
 from imbstat.report import html_parts, shift, tables, terminal
 from imbstat.stats import (
     AnchorStats,
+    BatchDistribution,
+    ClassBalancedLoss,
     ClassDistribution,
     LocationDistribution,
+    RepeatFactorSampling,
     ScaleDistribution,
     anchor_stats,
+    batch_distribution,
+    class_balanced_loss,
     class_distribution,
     location_distribution,
+    repeat_factor_sampling,
     scale_distribution,
 )
+from imbstat.stats.anchor_summary import AnchorSummary
 from imbstat.stats.anchors import PER_IMAGE_FIELDS
 
 ANCHORS_NEEDED = "run with --anchors"
+BATCH_NEEDED = "run with --batch-size B, the training batch"
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,7 @@ class Metric:
     name: str  # within its section
     meaning: str  # one line, shown beside the score on the HTML page
     score: bool = True  # a score, 0 = balanced to 1 = extreme (drawn as a bar); False: a count, ratio or share
+    same_as: str = ""  # another name for the metric of its section named here (location.w1_score is xy)
 
 
 @dataclass(frozen=True)
@@ -62,9 +75,12 @@ class Run:
     batch_size: int = 32
     progress: Callable[[int], None] | None = None
     threads: int | None = None
+    repeat_factor: float | None = None  # the threshold T, set when repeat-factor sampling is asked for
+    class_balanced: float | None = None  # beta, set when class-balanced loss weights are asked for
+    batch: dict[str, Any] | None = None  # batch_distribution's keywords (batch_size, ...), set when asked for
 
 
-def _no_extras(body: dict[str, Any]) -> dict[str, Any]:
+def _no_extras(result: Any) -> dict[str, float]:
     return {}
 
 
@@ -88,16 +104,47 @@ class Section:
     to_json: Callable[[Any, Dataset], dict[str, Any]]
     write_tables: Callable[[Any, Dataset, Path], list[Path]]  # CSV files
     terminal: Callable[[Any], list[Table]]
-    compare: Callable[[dict[str, Any], dict[str, Any], dict[str, str]], dict[str, Any]]  # (A, B, skipped)
-    html: Callable[[dict[str, Any], str], str]  # (JSON section, rendered scores table) -> its HTML tables
+    compare: Callable[[Any, Any, dict[str, str]], dict[str, Any]]  # (A, B, skipped) -> its comparison JSON
+    html: Callable[[Any, str], str]  # (result, rendered scores table) -> its HTML tables
     metrics: tuple[Metric, ...]  # the names of its JSON "scores", then extras (see ``extra_metrics``)
     shifts: tuple[Metric, ...]  # the names of its "scores" in a comparison document: compare.<name>.<shift>
     write_figures: Callable[[Any, Path], list[Path]] = _no_figures  # PNG files
     figures: tuple[tuple[str, str], ...] = ()  # (file name, HTML caption) of every figure it may write
-    extra_metrics: Callable[[dict[str, Any]], dict[str, Any]] = _no_extras  # named numbers outside "scores"
+    extra_metrics: Callable[[Any], dict[str, float]] = _no_extras  # result -> its named numbers outside "scores"
     optional: str = ""  # computed only when asked for; the text says how to ask ("run with --anchors")
     merge_shards: Callable[[list[Any], Dataset, int], Any] | None = None  # default: ``result_type.merge``
     json_options: Callable[[list[dict[str, Any]]], dict[str, Any]] = _no_options  # to_dict's options, from parts
+    # What compare, metrics, html and extra_metrics read when a report's section cannot be read back into
+    # result_type (anchors: a report has sums, not raw counts): a type with from_dict(section) and of(result).
+    report_type: type | None = None
+
+    def read(self, body: Any, source: str | Path | None = None) -> Any:
+        """The result object of this section of a report document (``report_type`` where there is one).
+
+        A missing or malformed field is an :class:`ImbstatError` naming the section and the field,
+        raised here rather than as a missing metric later.
+        """
+        kind = self.report_type or self.result_type
+        if not isinstance(body, dict):
+            raise ImbstatError(f"the {self.name} section is not an object; expected a report of imbstat", source)
+        try:
+            return kind.from_dict(body)
+        except KeyError as e:
+            raise ImbstatError(
+                f"the {self.name} section has no field {e.args[0]!r}; expected the report.json of 'imbstat report'",
+                source,
+                self.name,
+            ) from None
+        except (TypeError, ValueError, IndexError, AttributeError) as e:
+            raise ImbstatError(
+                f"the {self.name} section has a malformed field ({e}); expected the report.json of 'imbstat report'",
+                source,
+                self.name,
+            ) from None
+
+    def view(self, result: Any) -> Any:
+        """What :meth:`read` gives for a result computed now: the result, or its ``report_type``."""
+        return self.report_type.of(result) if self.report_type else result  # type: ignore[attr-defined]
 
     def merge_json(self, parts: list[dict[str, Any]]) -> dict[str, Any]:
         """The JSON section of the whole dataset from its shards' sections (the result protocol's round trip)."""
@@ -112,7 +159,7 @@ class Section:
 def _shifts(metrics: tuple[Metric, ...], *names: str) -> tuple[Metric, ...]:
     """Compare metrics of the same distributions: the 2·W1 shift between A and B (0 = same)."""
     by_name = {m.name: m for m in metrics}
-    return tuple(Metric(n, f"shift of: {by_name[n].meaning}") for n in names)
+    return tuple(Metric(n, f"shift of: {by_name[n].meaning}", same_as=by_name[n].same_as) for n in names)
 
 
 # --- classes -------------------------------------------------------------------------------------------------------
@@ -190,16 +237,11 @@ SCALE = Section(
 # --- location ------------------------------------------------------------------------------------------------------
 
 
-def _location_extras(body: dict[str, Any]) -> dict[str, Any]:
-    scores = body.get("scores") or {}
-    return {"w1_score": scores["xy"]} if "xy" in scores else {}
-
-
 _LOCATION_METRICS = (
     Metric("x", "x of the centres"),
     Metric("y", "y of the centres"),
     Metric("xy", "centres on the G×G grid (2-D W1)"),
-    Metric("w1_score", "the 2-D centre score, the same as xy"),
+    Metric("w1_score", "the 2-D centre score, the same as xy", same_as="xy"),
 )
 
 LOCATION = Section(
@@ -224,7 +266,6 @@ LOCATION = Section(
     html=html_parts.location_html,
     metrics=_LOCATION_METRICS,
     shifts=_shifts(_LOCATION_METRICS, "x", "y", "xy", "w1_score"),
-    extra_metrics=_location_extras,
 )
 
 # --- anchors -------------------------------------------------------------------------------------------------------
@@ -247,11 +288,10 @@ def _merge_anchor_shards(parts: list[AnchorStats], ds: Dataset, shards: int) -> 
     return dataclasses.replace(merged, **{name: getattr(merged, name)[order] for name in PER_IMAGE_FIELDS})
 
 
-def _anchor_extras(body: dict[str, Any]) -> dict[str, Any]:
-    found = {"fg_bg_ratio": body["fg_bg_ratio"]} if "fg_bg_ratio" in body else {}
-    found |= {k: v for k, v in (body.get("per_image") or {}).items() if k.endswith("_mean")}
-    per_gt = (body.get("per_gt") or {}).get("all") or {}
-    return found | {f"per_gt.{k}": v for k, v in per_gt.items() if k != "foreground"}
+def _anchor_extras(summary: AnchorSummary) -> dict[str, float]:
+    found = {"fg_bg_ratio": summary.fg_bg_ratio}
+    found |= {f"{label}_mean": mean for label, mean in summary.per_image_mean.items()}
+    return found | {f"per_gt.{k}": v for k, v in summary.per_gt["all"].items() if k != "foreground"}
 
 
 _ANCHOR_SCORES = (
@@ -301,15 +341,124 @@ ANCHORS = Section(
         Metric("foreground_per_gt", "shift of: foreground anchors per GT"),
     ),
     extra_metrics=_anchor_extras,
+    report_type=AnchorSummary,
     optional=ANCHORS_NEEDED,
     merge_shards=_merge_anchor_shards,
 )
 
+# --- remedies: repeat-factor sampling, class-balanced loss weights (written by class-dist beside its classes) ----
+
+
+def _change_extras(result: RepeatFactorSampling | ClassBalancedLoss) -> dict[str, Any]:
+    body = result.to_dict()
+    found = {f"change.{k}": v for k, v in (body.get("change") or {}).items()}
+    return found | ({"epoch_images": body["epoch_images"]} if "epoch_images" in body else {})
+
+
+_CHANGE = (
+    Metric("change.tv_distance", "total variation between the class shares before and after, in [0, 1]"),
+    Metric("change.w1_score", "2·W1 between the rank–frequency curves before and after"),
+)
+_REPEAT_FACTOR_METRICS = tuple(Metric(m.name, f"{m.meaning}, one resampled epoch", m.score) for m in _CLASS_METRICS)
+_CLASS_BALANCED_METRICS = tuple(
+    Metric(m.name, m.meaning.replace("instances", "weight · instances"), m.score) for m in _CLASS_METRICS[:5]
+)
+_CLASS_SHIFTS = CLASSES.shifts[:2]  # tv_distance, w1_score: the classes' own shifts
+
+REPEAT_FACTOR = Section(
+    name="repeat_factor",
+    title="Remedy: repeat-factor sampling (LVIS)",
+    result_type=RepeatFactorSampling,
+    command="class-dist",
+    compute=lambda ds, run: repeat_factor_sampling(ds, threshold=run.repeat_factor, box_filter=run.box_filter),
+    to_json=lambda r, ds: r.to_dict(raw=bool(ds.shard)),  # a shard's carries its image × class matrix for merge
+    write_tables=lambda r, ds, out: tables.repeat_factor_tables(r, out),
+    write_figures=lambda r, out: _plots().plot_repeat_factor(r, out),
+    figures=(
+        (
+            "repeat_factor_instances.png",
+            "Instances per class before and after one epoch of repeat-factor sampling (expected), with r_c.",
+        ),
+    ),
+    terminal=terminal.repeat_factor_tables,
+    compare=shift.repeat_factor_shift,
+    html=html_parts.repeat_factor_html,
+    metrics=(
+        *_REPEAT_FACTOR_METRICS,
+        Metric("epoch_images", "images in one resampled epoch, Σ r_i (expected)", score=False),
+        *_CHANGE,
+    ),
+    shifts=(*_CLASS_SHIFTS, *_shifts(_CLASS_METRICS, "objects_per_image", "classes_per_image")),
+    extra_metrics=_change_extras,
+    optional="run with --repeat-factor T",
+)
+
+CLASS_BALANCED = Section(
+    name="class_balanced",
+    title="Remedy: class-balanced loss weights (effective number)",
+    result_type=ClassBalancedLoss,
+    command="class-dist",
+    compute=lambda ds, run: class_balanced_loss(ds, beta=run.class_balanced, box_filter=run.box_filter),
+    to_json=lambda r, ds: r.to_dict(),
+    write_tables=lambda r, ds, out: tables.class_balanced_tables(r, out),
+    write_figures=lambda r, out: _plots().plot_class_balanced(r, out),
+    figures=(
+        ("class_balanced_weights.png", "Class-balanced weights against instances, and weight · instances per class."),
+    ),
+    terminal=lambda r: [terminal.class_balanced_table(r)],
+    compare=shift.class_balanced_shift,
+    html=html_parts.class_balanced_html,
+    metrics=(*_CLASS_BALANCED_METRICS, *_CHANGE),
+    shifts=_CLASS_SHIFTS,
+    extra_metrics=_change_extras,
+    optional="run with --class-balanced BETA",
+)
+
+# --- batch ---------------------------------------------------------------------------------------------------------
+
+
+def _batch(ds: Dataset, run: Run) -> BatchDistribution:
+    assert run.batch is not None, "the batch section is computed only when asked for"
+    return batch_distribution(ds, box_filter=run.box_filter, **run.batch)
+
+
+BATCH = Section(
+    name="batch",
+    title="Batch-level class imbalance (foreground-foreground)",
+    result_type=BatchDistribution,
+    command="batch-dist",
+    compute=_batch,
+    to_json=lambda r, ds: r.to_dict(),
+    write_tables=lambda r, ds, out: tables.batch_tables(r, out),
+    write_figures=lambda r, out: _plots().plot_batch(r, out),
+    figures=(
+        ("batch_absent.png", "Fig. 6: probability that a class is absent from a full batch, against its share."),
+        ("batch_tv_distance.png", "Total variation distance between each batch's class shares and the dataset's."),
+    ),
+    terminal=terminal.batch_tables,
+    compare=shift.batch_shift,
+    html=html_parts.batch_html,
+    metrics=(
+        Metric("w1_score", "instances per class of a batch, rank–frequency (mean over full batches)"),
+        Metric("tv_distance", "total variation between a batch's class shares and the dataset's (mean)"),
+        Metric("rank_inversions", "share of full batches with more of the 2nd most frequent class than the 1st", False),
+    ),
+    shifts=(
+        Metric("tv_distance", "2·W1 between the per-batch TV distance histograms"),
+        Metric("w1_score", "change of the mean per-batch class score, B − A", score=False),
+        Metric("rank_inversions", "change of the share of rank inversions, B − A", score=False),
+    ),
+    optional=BATCH_NEEDED,
+)
+
 # --- the registry --------------------------------------------------------------------------------------------------
 
-SECTIONS: tuple[Section, ...] = (CLASSES, SCALE, LOCATION, ANCHORS)  # in report order
+SECTIONS: tuple[Section, ...] = (CLASSES, SCALE, LOCATION, ANCHORS, REPEAT_FACTOR, CLASS_BALANCED, BATCH)  # in order
 BY_NAME: dict[str, Section] = {s.name: s for s in SECTIONS}
-BY_COMMAND: dict[str, Section] = {s.command: s for s in SECTIONS}
+# A command's own section (its fields at the JSON's top level) is the first with that command; the later
+# ones (the remedies of class-dist) sit under their name beside it: NESTED.
+BY_COMMAND: dict[str, Section] = {s.command: s for s in reversed(SECTIONS)}
+NESTED: tuple[Section, ...] = tuple(s for s in SECTIONS if BY_COMMAND[s.command] is not s)
 
 # Numbers of the dataset head that audits may check: dataset.<name>
 DATASET_METRICS = (

@@ -1,9 +1,11 @@
 """How far each distribution moved between two report sections: the maths of ``imbstat compare``.
 
-Each ``<section>_shift(a, b, skipped)`` takes the JSON sections of the two sides
-and returns ``{"scores": {name: shift}, ...}``; a distribution that cannot be
-scored (missing on one side, other bins) goes into ``skipped`` with the reason.
-The scores are defined in ``report/compare.py``'s docstring.
+Each ``<section>_shift(a, b, skipped)`` takes the two sides' result objects of
+that section (as :meth:`imbstat.report.sections.Section.read` reads them from a
+report, or computed now) and returns the JSON of the comparison's section,
+``{"scores": {name: shift}, ...}``; a distribution that cannot be scored (missing
+on one side, other bins) goes into ``skipped`` with the reason. The scores are
+defined in ``report/compare.py``'s docstring.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imbstat.lazy import LazyModule
-from imbstat.scores import shift_1d, shift_2d
+from imbstat.scores import class_change, shift_1d, shift_2d
+from imbstat.stats import BatchDistribution, ClassDistribution, LocationDistribution, ScaleDistribution
+from imbstat.stats.anchor_summary import AnchorSummary
+from imbstat.stats.histogram import Histogram, plain
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -60,18 +65,23 @@ def class_union(rows_a: list[dict], rows_b: list[dict], count: str = "instances"
     return out, by
 
 
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of a result's ``to_frame()`` as its JSON writes them (plain Python values)."""
+    return [{k: plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
 def _names_usable(names: pd.Series) -> bool:
     return bool(names.map(lambda n: isinstance(n, str) and n != "").all()) and not names.duplicated().any()
 
 
-def class_shifts(doc_a: dict[str, Any], doc_b: dict[str, Any]) -> tuple[pd.DataFrame, str]:
-    """Per-class instances and shares of two reports over the union of classes, largest change first.
+def class_shifts(a: ClassDistribution, b: ClassDistribution) -> tuple[pd.DataFrame, str]:
+    """Per-class instances and shares of two class distributions over the union of classes, largest change first.
 
     Adds ``share_a``, ``share_b`` (instances over the side's total; NaN when it
     has none) and ``change`` = ``share_b - share_a`` to :func:`class_union`;
     rows are ordered by ``|change|`` descending, ties in union order.
     """
-    frame, by = class_union(doc_a["classes"]["classes"], doc_b["classes"]["classes"])
+    frame, by = class_union(records(a.to_frame()), records(b.to_frame()))
     for side in SIDES:
         n = frame[f"instances_{side}"].to_numpy(np.float64)
         frame[f"share_{side}"] = n / n.sum() if n.sum() else np.full(n.size, math.nan)
@@ -93,8 +103,8 @@ def _class_rows(frame: pd.DataFrame, mask: np.ndarray, side: str) -> list[dict[s
     ]
 
 
-def classes_shift(a: dict, b: dict, skipped: dict[str, str]) -> dict[str, Any]:
-    frame, by = class_shifts({"classes": a}, {"classes": b})
+def classes_shift(a: ClassDistribution, b: ClassDistribution, skipped: dict[str, str]) -> dict[str, Any]:
+    frame, by = class_shifts(a, b)
     n_a, n_b = frame["instances_a"].to_numpy(), frame["instances_b"].to_numpy()
     gained, lost = (n_b > 0) & (n_a == 0), (n_a > 0) & (n_b == 0)
     if n_a.sum() and n_b.sum():
@@ -107,7 +117,8 @@ def classes_shift(a: dict, b: dict, skipped: dict[str, str]) -> dict[str, Any]:
         "gained": int(gained.sum()),
         "lost": int(lost.sum()),
     }
-    _histograms(scores, a, b, ("objects_per_image", "classes_per_image"), "classes", skipped)
+    for name in ("objects_per_image", "classes_per_image"):
+        _score(scores, name, _histogram_pair(getattr(a, name), getattr(b, name)), shift_1d, "classes", skipped)
     top = frame.head(SHIFT_ROWS)
     top = top[top["change"].abs() > 0]
     return {
@@ -134,10 +145,12 @@ def classes_shift(a: dict, b: dict, skipped: dict[str, str]) -> dict[str, Any]:
 # --- distributions -------------------------------------------------------------------------------
 
 
-def _histogram_pair(a: Any, b: Any) -> Pair | str:
-    """Counts of two ``{edges, counts}`` histograms on the same bins, or why they cannot be compared."""
-    edges = [np.asarray(h["edges"], np.float64) for h in (a, b)]
-    counts = [np.asarray(h["counts"], np.float64) for h in (a, b)]
+def _histogram_pair(a: Histogram | None, b: Histogram | None) -> Pair | str:
+    """Counts of two histograms on the same bins, or why they cannot be compared (other bins, one missing)."""
+    if a is None or b is None:
+        return only_in(a)
+    edges = [np.asarray(h.edges, np.float64) for h in (a, b)]
+    counts = [np.asarray(h.counts, np.float64) for h in (a, b)]
     short, long = sorted(edges, key=len)
     if len(short) == len(long):
         if np.allclose(short, long, rtol=1e-12, atol=0.0):
@@ -148,13 +161,6 @@ def _histogram_pair(a: Any, b: Any) -> Pair | str:
         return f"different bins: {len(edges[0]) - 1} in A, {len(edges[1]) - 1} in B"
     size = len(long) - 1  # integer histograms (bin i holds the value i): the shorter one ends with empty bins
     return tuple(np.pad(c, (0, size - c.size)) for c in counts)  # type: ignore[return-value]
-
-
-def _named_counts_pair(a: dict, b: dict) -> Pair | str:
-    """Counts of two {label: count} dicts over the same ordered labels (size buckets, FPN levels)."""
-    if list(a) != list(b):
-        return f"different labels: {list(a)} in A, {list(b)} in B"
-    return np.asarray(list(a.values()), np.float64), np.asarray(list(b.values()), np.float64)
 
 
 def _map_pair(a: Any, b: Any) -> Pair | str:
@@ -171,30 +177,22 @@ def _score(scores: dict[str, float], name: str, pair: Pair | str, shift, section
         scores[name] = shift(*pair)
 
 
-def _histograms(scores: dict, a: dict, b: dict, names: tuple[str, ...], section: str, skipped: dict) -> None:
-    for name in names:
-        ha, hb = a.get(name), b.get(name)
-        if ha is None and hb is None:
-            continue
-        pair = only_in(ha) if ha is None or hb is None else _histogram_pair(ha, hb)
-        _score(scores, name, pair, shift_1d, section, skipped)
-
-
-def scale_shift(a: dict, b: dict, skipped: dict[str, str]) -> dict[str, Any]:
+def scale_shift(a: ScaleDistribution, b: ScaleDistribution, skipped: dict[str, str]) -> dict[str, Any]:
     scores: dict[str, float] = {}
-    names = ("relative_width", "relative_height", "relative_area", "aspect_ratio")
-    _histograms(scores, a, b, names, "scale", skipped)
-    for name in ("size_buckets", "fpn_levels"):
-        ca, cb = a.get(name), b.get(name)
-        if ca is None and cb is None:
-            continue
-        pair = only_in(ca) if ca is None or cb is None else _named_counts_pair(ca, cb)
-        _score(scores, name, pair, shift_1d, "scale", skipped)
+    for name in ("relative_width", "relative_height", "relative_area", "aspect_ratio"):
+        ha, hb = getattr(a, name), getattr(b, name)
+        if ha is not None or hb is not None:  # aspect_ratio needs pixel sizes: None on both sides is no shift
+            _score(scores, name, _histogram_pair(ha, hb), shift_1d, "scale", skipped)
+    for name in ("size_buckets", "fpn_levels"):  # [3] and [4] counts over fixed labels, with pixel sizes
+        ca, cb = getattr(a, name), getattr(b, name)
+        if ca is not None or cb is not None:
+            pair = only_in(ca) if ca is None or cb is None else (ca.astype(np.float64), cb.astype(np.float64))
+            _score(scores, name, pair, shift_1d, "scale", skipped)
     return {"scores": scores}
 
 
-def location_shift(a: dict, b: dict, skipped: dict[str, str]) -> dict[str, Any]:
-    pair = _map_pair(a["centers"]["counts"], b["centers"]["counts"])
+def location_shift(a: LocationDistribution, b: LocationDistribution, skipped: dict[str, str]) -> dict[str, Any]:
+    pair = _map_pair(a.counts, b.counts)
     scores: dict[str, float] = {}
     if isinstance(pair, str):
         skipped["location.centers"] = pair
@@ -205,21 +203,74 @@ def location_shift(a: dict, b: dict, skipped: dict[str, str]) -> dict[str, Any]:
     return {"scores": scores}
 
 
-def anchors_shift(a: dict, b: dict, skipped: dict[str, str]) -> dict[str, Any]:
+def anchors_shift(a: AnchorSummary, b: AnchorSummary, skipped: dict[str, str]) -> dict[str, Any]:
     scores: dict[str, float] = {}
-    fg_bg = [np.array([s["anchors"]["foreground"], s["anchors"]["background"]], np.float64) for s in (a, b)]
+    fg_bg = [np.array([s.totals["foreground"], s.totals["background"]], np.float64) for s in (a, b)]
     scores["foreground_background"] = shift_1d(*fg_bg)  # 2-bin: 2·|fg share A - fg share B|
-    _histograms(scores, a, b, ("positive_iou",), "anchors", skipped)
-    frame, _ = class_union(a["per_class"], b["per_class"], count="foreground")
+    _score(scores, "positive_iou", _histogram_pair(a.positive_iou, b.positive_iou), shift_1d, "anchors", skipped)
+    frame, _ = class_union(records(a.to_frame()), records(b.to_frame()), count="foreground")
     scores["foreground_classes"] = _rank_frequency_shift(
         frame["foreground_a"].to_numpy(), frame["foreground_b"].to_numpy()
     )
-    for key, name in (("top_left", "relative_top_left"), ("center", "relative_center")):
-        pair = _map_pair(a["relative_spatial"][key], b["relative_spatial"][key])
-        _score(scores, name, pair, shift_2d, "anchors", skipped)
-    for key in ("foreground", "background"):
-        pair = _map_pair(a["overlap"][key], b["overlap"][key])
-        _score(scores, f"overlap_{key}", pair, shift_2d, "anchors", skipped)
-    _histograms(scores, a["per_gt"], b["per_gt"], ("foreground_per_gt",), "anchors", skipped)
-    presets = {side: (s.get("preset") or {}).get("name") for side, s in zip(SIDES, (a, b), strict=True)}
-    return {"scores": scores, "preset": presets}
+    for name in ("relative_top_left", "relative_center", "overlap_foreground", "overlap_background"):
+        _score(scores, name, _map_pair(getattr(a, name), getattr(b, name)), shift_2d, "anchors", skipped)
+    pair = _histogram_pair(a.foreground_per_gt, b.foreground_per_gt)
+    _score(scores, "foreground_per_gt", pair, shift_1d, "anchors", skipped)
+    return {"scores": scores, "preset": {side: s.preset.name for side, s in zip(SIDES, (a, b), strict=True)}}
+
+
+# --- remedies (result objects) -------------------------------------------------------------------
+
+
+def _matched(ids_a: np.ndarray, names_a: np.ndarray, values_a: np.ndarray, ids_b: np.ndarray, names_b: np.ndarray,
+             values_b: np.ndarray) -> Pair:  # fmt: skip
+    """Per-class float values of two sides over the union of classes, matched as :func:`class_union` matches."""
+
+    def rows(ids: np.ndarray, names: np.ndarray) -> list[dict]:  # the count column carries row + 1 (0: absent)
+        pairs = enumerate(zip(ids, names, strict=True))
+        return [{"category_id": c, "name": n, "instances": i + 1} for i, (c, n) in pairs]
+
+    frame, _ = class_union(rows(ids_a, names_a), rows(ids_b, names_b))
+    pair = []
+    for side, values in zip(SIDES, (values_a, values_b), strict=True):
+        row = frame[f"instances_{side}"].to_numpy(np.int64)
+        pair.append(np.where(row > 0, np.asarray(values, np.float64)[row - 1], 0.0))
+    return pair[0], pair[1]
+
+
+def _padded_shift(a: np.ndarray, b: np.ndarray) -> float:
+    """:func:`shift_1d` of two integer-bin histograms of different lengths, padded with empty bins."""
+    size = max(a.size, b.size)
+    return shift_1d(np.pad(a, (0, size - a.size)), np.pad(b, (0, size - b.size)))
+
+
+def repeat_factor_shift(a: Any, b: Any, skipped: dict[str, str]) -> dict[str, Any]:
+    """How far one resampled epoch of A is from one of B (each with its own threshold)."""
+    values = _matched(a.category_id, a.name, a.expected_instances, b.category_id, b.name, b.expected_instances)
+    scores = class_change(*values)
+    for name in ("objects_per_image", "classes_per_image"):
+        scores[name] = _padded_shift(getattr(a, name), getattr(b, name))
+    sides = zip(SIDES, (a, b), strict=True)
+    changes = {f"change_{side}": class_change(r.instances, r.expected_instances) for side, r in sides}
+    return {"scores": scores, "threshold_a": a.threshold, "threshold_b": b.threshold, **changes}
+
+
+def class_balanced_shift(a: Any, b: Any, skipped: dict[str, str]) -> dict[str, Any]:
+    """How far the loss mass per class (weight · instances) of A is from B's."""
+    values = _matched(a.category_id, a.name, a.loss_mass, b.category_id, b.name, b.loss_mass)
+    changes = {f"change_{side}": class_change(r.instances, r.loss_mass) for side, r in zip(SIDES, (a, b), strict=True)}
+    return {"scores": class_change(*values), "beta_a": a.beta, "beta_b": b.beta, **changes}
+
+
+# --- batch -----------------------------------------------------------------------------------------
+
+
+def batch_shift(a: BatchDistribution, b: BatchDistribution, skipped: dict[str, str]) -> dict[str, Any]:
+    """``tv_distance``: 2·W1 between the two sides' per-batch TV distance histograms (same bins on [0, 1]);
+    ``w1_score`` and ``rank_inversions``: the change B − A of the per-batch mean class score and inversion share."""
+    scores: dict[str, float] = {}
+    _score(scores, "tv_distance", _histogram_pair(a.tv_histogram, b.tv_histogram), shift_1d, "batch", skipped)
+    for name in ("w1_score", "rank_inversions"):
+        scores[name] = b.scores[name] - a.scores[name]
+    options = {key: {"a": getattr(a, key), "b": getattr(b, key)} for key in ("batch_size", "sampler", "epochs")}
+    return {"scores": scores, "options": options}

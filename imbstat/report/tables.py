@@ -10,7 +10,16 @@ import numpy as np
 from imbstat.data.dataset import Images
 from imbstat.errors import ImbstatError
 from imbstat.lazy import LazyModule
-from imbstat.stats import AnchorStats, ClassDistribution, Histogram, LocationDistribution, ScaleDistribution
+from imbstat.stats import (
+    AnchorStats,
+    BatchDistribution,
+    ClassBalancedLoss,
+    ClassDistribution,
+    Histogram,
+    LocationDistribution,
+    RepeatFactorSampling,
+    ScaleDistribution,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -114,4 +123,20 @@ def anchor_image_frame(result: AnchorStats, images: Images) -> pd.DataFrame:
             "gts_without_positive": result.per_image_gts[:, 1],
             "worst_gt_max_iou": result.worst_gt_iou,
         }
+    )
+
+
+def repeat_factor_tables(result: RepeatFactorSampling, out_dir: Path) -> list[Path]:
+    """Per class: r_c, expected instances and images per resampled epoch, and the dataset's own."""
+    return write_frames({"repeat_factor": result.to_frame()}, out_dir)
+
+
+def class_balanced_tables(result: ClassBalancedLoss, out_dir: Path) -> list[Path]:
+    return write_frames({"class_balanced": result.to_frame()}, out_dir)
+
+
+def batch_tables(result: BatchDistribution, out_dir: Path) -> list[Path]:
+    """``batch_classes.csv`` (one row per class, by dataset share) and ``batch_tv_distance.csv`` (its figure's bins)."""
+    return write_frames(
+        {"batch_classes": result.to_frame(), "batch_tv_distance": _histogram_frame(result.tv_histogram)}, out_dir
     )

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from rich.table import Table
 
 from imbstat.report.metrics import metrics
+from imbstat.report.reading import Report
 from imbstat.report.sections import ANCHORS_NEEDED, section_of
 from imbstat.report.terminal import PlainTable, plain
 from imbstat.text import fmt_metric
@@ -38,7 +38,7 @@ class Problem:
 
 @dataclass(frozen=True)
 class TaxonomyRow:
-    """One row of Table 1 filled in from a report document.
+    """One row of Table 1 filled in from a report.
 
     ``value`` is the score in [0, 1], or None when the document lacks it (no
     anchors, no pixel sizes, an undefined score) or nothing measures the
@@ -114,9 +114,9 @@ TAXONOMY: tuple[Problem, ...] = (
 )
 
 
-def taxonomy_rows(doc: dict[str, Any]) -> list[TaxonomyRow]:
-    """The rows of :data:`TAXONOMY` with their values from a report document (``Results.document()`` or its JSON)."""
-    found = metrics(doc)
+def taxonomy_rows(report: Report) -> list[TaxonomyRow]:
+    """The rows of :data:`TAXONOMY` with their values from a report (``Report.of(results)`` or read back)."""
+    found = metrics(report)
     rows = []
     for p in TAXONOMY:
         value = _finite(found.get(p.metric)) if p.metric else None
@@ -127,11 +127,11 @@ def taxonomy_rows(doc: dict[str, Any]) -> list[TaxonomyRow]:
         section = section_of(p.metric) if p.metric else None
         if p.metric is None:
             note = p.unmeasured
-        elif section is not None and section.optional and not isinstance(doc.get(section.name), dict):
+        elif section is not None and section.optional and section.name not in report.results:
             note = section.optional  # how to ask for the section that measures it
-        elif value is None:  # no pixel sizes (the section says what to pass), or an undefined score
-            body = doc.get(p.metric.split(".")[0])
-            note = (body.get("missing") if isinstance(body, dict) else None) or "not defined for this dataset"
+        elif value is None:  # no pixel sizes (the result says what to pass: ScaleDistribution.missing), or undefined
+            result = report.results.get(section.name) if section is not None else None
+            note = getattr(result, "missing", None) or "not defined for this dataset"
         else:
             note = ""
         rows.append(TaxonomyRow(p.problem, p.sub_problem, p.metric, value, statistic, note, section and section.name))
@@ -142,14 +142,14 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def taxonomy_table(doc: dict) -> Table:
-    """The survey's Table 1 with the scores of ``doc``, as a rich table."""
+def taxonomy_table(report: Report) -> Table:
+    """The survey's Table 1 with the scores of ``report``, as a rich table."""
     table = PlainTable(title="imbalance problems (survey Table 1): 0 = balanced, 1 = extreme", title_justify="left")
     table.add_column("type", ratio=1)
     table.add_column("problem", ratio=1)
     table.add_column("score", justify="right", no_wrap=True)
     table.add_column("statistic", ratio=2)
-    for row in taxonomy_rows(doc):
+    for row in taxonomy_rows(report):
         statistic = plain(row.statistic)
         if row.note:
             statistic.append("\n").append_text(plain(row.note, "dim"))

@@ -16,7 +16,16 @@ from rich.text import Text
 
 from imbstat.anchors.presets import Preset
 from imbstat.data import Dataset, Reason
-from imbstat.stats import AnchorStats, ClassDistribution, LocationDistribution, ScaleDistribution
+from imbstat.stats import (
+    AnchorStats,
+    BatchDistribution,
+    ClassBalancedLoss,
+    ClassDistribution,
+    LocationDistribution,
+    RepeatFactorSampling,
+    ScaleDistribution,
+)
+from imbstat.stats.batch import QUANTILES
 from imbstat.text import visible
 
 HEAD_ROWS = 10
@@ -88,20 +97,26 @@ def scores_table(title: str, scores: dict[str, float]) -> Table:
     return table
 
 
-def class_table(result: ClassDistribution) -> Table:
+def class_table(result: ClassDistribution, balanced: ClassBalancedLoss | None = None) -> Table:
+    """Head and tail classes by instances; with ``balanced``, also each class's class-balanced loss weight."""
     frame = result.to_frame()
     table = PlainTable(title=f"classes: {len(frame)} (head and tail, by instances)", title_justify="left")
     for col in ("rank", "category_id", "name", "instances", "images", "group"):
         table.add_column(col, justify="right" if col in ("rank", "instances", "images") else "left")
+    weights = balanced.weight[result.order] if balanced is not None else None
+    if weights is not None:
+        table.add_column(f"weight (β {balanced.beta:g})", justify="right")  # type: ignore[union-attr]
     shown = list(range(min(HEAD_ROWS, len(frame))))
     tail = [i for i in range(max(len(frame) - TAIL_ROWS, 0), len(frame)) if i not in shown]
     for i in shown + tail:
         if tail and i == tail[0] and tail[0] > shown[-1] + 1:
-            table.add_row("…", "", "", "", "", "")
+            table.add_row(*["…"] + [""] * (len(table.columns) - 1))
         row = frame.iloc[i]
+        weight = [] if weights is None else [f"{weights[i]:.4g}"]
         table.add_row(
-            str(i + 1), str(row.category_id), str(row["name"]), f"{row.instances:,}", f"{row.images:,}", row.group
-        )
+            str(i + 1), str(row.category_id), str(row["name"]), f"{row.instances:,}", f"{row.images:,}", row.group,
+            *weight,
+        )  # fmt: skip
     return table
 
 
@@ -140,14 +155,13 @@ def location_table(result: LocationDistribution, per_class: bool = False) -> Tab
 
 def anchor_grid_table(preset: Preset, width: int, height: int) -> Table:
     """The anchors one image of ``width`` × ``height`` gets: levels, shapes, counts."""
-    from imbstat.anchors.generate import anchor_grid, padded_size
+    from imbstat.anchors.generate import grid_levels, image_grid
 
     new_w, new_h = preset.resize.new_size(np.array([width]), np.array([height]))
-    pad_w, pad_h = padded_size(preset, np.array([width]), np.array([height]))
-    grid = anchor_grid(preset, int(pad_w[0]), int(pad_h[0]))
+    grid = image_grid(preset, width, height)
     table = PlainTable(
         title=f"preset {preset.name}: {width}×{height} -> resized {int(new_w[0])}×{int(new_h[0])}, "
-        f"padded {int(pad_w[0])}×{int(pad_h[0])}; {len(grid):,} anchors",
+        f"padded {grid.padded_width}×{grid.padded_height}; {len(grid):,} anchors",
         title_justify="left",
         caption=f"labels: foreground IoU >= {preset.pos_iou}, background < {preset.neg_iou}, low-quality matching "
         + (f"on (min IoU {preset.min_pos_iou})" if preset.low_quality else "off")
@@ -156,10 +170,11 @@ def anchor_grid_table(preset: Preset, width: int, height: int) -> Table:
     )
     for col in ("level", "stride", "cells (rows×cols)", "anchor shapes w×h", "anchors"):
         table.add_column(col, justify="left" if col == "anchor shapes w×h" else "right")
-    for level, (stride, (rows, cols)) in enumerate(zip(preset.strides, grid.cells, strict=True)):
-        shapes = ", ".join(f"{w:.1f}×{h:.1f}" for w, h in preset.shapes(stride))
+    for level, row in enumerate(grid_levels(grid)):
+        stride = row["stride"]
+        shapes = ", ".join(f"{w:.1f}×{h:.1f}" for w, h in row["shapes"])
         table.add_row(f"P{int(np.log2(stride))}" if stride & (stride - 1) == 0 else str(level), str(stride),
-                      f"{rows}×{cols}", shapes, f"{rows * cols * preset.anchors_per_cell:,}")  # fmt: skip
+                      f"{row['rows']}×{row['cols']}", shapes, f"{row['anchors']:,}")  # fmt: skip
     return table
 
 
@@ -209,3 +224,61 @@ def anchor_tables(result: AnchorStats) -> list[Table]:
             close = "]" if i == len(counts) - 1 else ")"
             iou.add_row(f"[{edges[i]:.2f}, {edges[i + 1]:.2f}{close}", f"{n:,}", f"{low[i]:,}")
     return [totals, per_class, per_gt, iou, scores_table("anchor imbalance scores", d["scores"])]
+
+
+def repeat_factor_tables(result: RepeatFactorSampling) -> list[Table]:
+    """The head and tail classes before and after one resampled epoch, and every class score before and after."""
+    frame = result.to_frame()
+    classes = PlainTable(
+        title=f"repeat-factor sampling, threshold {result.threshold:g}: epoch of {result.epoch_images:,.1f} images "
+        f"for {result.num_images:,} (expected instances and images per epoch)",
+        title_justify="left",
+    )
+    for col in ("rank", "name", "r_c", "instances", "after", "images", "after"):
+        classes.add_column(col, justify="left" if col == "name" else "right")
+    shown = list(range(min(HEAD_ROWS, len(frame))))
+    shown += [i for i in range(max(len(frame) - TAIL_ROWS, 0), len(frame)) if i not in shown]
+    for n, i in enumerate(shown):
+        if n and i != shown[n - 1] + 1:
+            classes.add_row("…", "", "", "", "", "", "")
+        r = frame.iloc[i]
+        classes.add_row(str(i + 1), str(r["name"]), fmt_number(r.repeat_factor), f"{r.instances_before:,}",
+                        f"{r.instances:,.1f}", f"{r.images_before:,}", f"{r.images:,.1f}")  # fmt: skip
+    scores = PlainTable(title="class scores before and after repeat-factor sampling", title_justify="left")
+    for col in ("measure", "before", "after"):
+        scores.add_column(col, justify="left" if col == "measure" else "right")
+    for name, after in result.scores.items():
+        scores.add_row(name, fmt_number(result.scores_before.get(name, float("nan"))), fmt_number(after))
+    return [classes, scores]
+
+
+def class_balanced_table(result: ClassBalancedLoss) -> Table:
+    """The class scores of the loss mass per class (weight · instances) under the class-balanced weights."""
+    return scores_table(f"class-balanced loss (β {result.beta:g}): scores of weight · instances", result.scores)
+
+
+def batch_tables(result: BatchDistribution) -> list[Table]:
+    """The classes by dataset share (head) with their batch statistics, then the per-batch numbers."""
+    frame = result.to_frame()
+    title = f"batches of {result.batch_size} images, {result.sampler}, {result.epochs} epochs: classes by share (head)"
+    table = PlainTable(title=title, title_justify="left")
+    median, high = f"share_q{0.5:g}", f"share_q{0.95:g}"
+    for col in ("category_id", "name", "dataset share", "P(absent)", "share mean", "median", "95 %"):
+        table.add_column(col, justify="left" if col in ("category_id", "name") else "right")
+    for _, row in frame.head(HEAD_ROWS).iterrows():
+        table.add_row(str(row.category_id), str(row["name"]), *(fmt_number(row[c]) for c in
+                      ("dataset_share", "absent_probability", "share_mean", median, high)))  # fmt: skip
+    numbers = PlainTable(title="per full batch", title_justify="left")
+    numbers.add_column("measure")
+    numbers.add_column("value", justify="right")
+    numbers.add_row("full batches", f"{result.full_batches:,}")
+    numbers.add_row("incomplete batches (left out)", f"{result.incomplete_batches:,}")
+    numbers.add_row("full batches without instances", f"{result.batches_without_instances:,}")
+    for level, value in zip(QUANTILES, result.tv_quantiles, strict=True):
+        numbers.add_row(f"TV distance, quantile {level:g}", fmt_number(value))
+    for name, value in result.scores.items():
+        numbers.add_row(name, fmt_number(value))
+    if result.inversion_rows.size:
+        first, second = (str(result.name[r]) for r in result.inversion_rows)
+        numbers.add_row(f"batches with more {second} than {first}", f"{result.rank_inversions:,}")
+    return [table, numbers]

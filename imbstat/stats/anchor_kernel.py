@@ -1,9 +1,8 @@
 """The per-anchor part of the anchor statistics compiled with numba: one pass, no temporaries.
 
-Same arithmetic as the numpy code in :mod:`stats.anchors` (which stays as the
-reference and the fallback where numba is missing): the same float64
-expressions, ``np.histogram``'s bin rule, the same cell rule as ``coverage``.
-The tests check that both give identical statistics.
+Same arithmetic as its numpy oracle ``tests/anchor_stats_reference.py``: the
+same float64 expressions, ``np.histogram``'s bin rule, the same cell rule as
+``coverage``. The tests check that both give identical statistics.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ def _iou_bin(v: float, edges: np.ndarray) -> int:
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _relative_cell(x: float, limit: float, grid: int) -> int:
-    # Clipped as a float, as _hist2d's np.clip: an offset of 1e18 (a GT 1e-18 px wide) must not wrap an int.
+    # Clipped as a float, as the reference's np.clip: an offset of 1e18 (a GT 1e-18 px wide) must not wrap an int.
     return int(min(max(np.floor((x + limit) * grid), 0.0), grid - 1.0))
 
 
@@ -51,7 +50,7 @@ def _corners(anchor: int, level_offsets: np.ndarray, cols: np.ndarray, strides: 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _add_coverage(diff: np.ndarray, ax1: float, ay1: float, ax2: float, ay2: float, width: float, height: float,
                   grid: int) -> None:  # fmt: skip
-    # The difference-array corners of stats.anchors.coverage for one box.
+    # The difference-array corners of stats.coverage.coverage for one box.
     x0 = int(min(max(math.ceil(ax1 * (grid / width) - 0.5), 0), grid))
     x1 = int(min(max(math.ceil(ax2 * (grid / width) - 0.5), 0), grid))
     y0 = int(min(max(math.ceil(ay1 * (grid / height) - 0.5), 0), grid))

@@ -4,28 +4,25 @@ from __future__ import annotations
 
 import functools
 import math
-import os
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from imbstat.anchors.engine import Batch, GroundTruth, Matcher, batches, ground_truth, make_matcher, resolve_method
-from imbstat.anchors.generate import AnchorGrid
-from imbstat.anchors.kernels import compiled_wanted, load_kernel
-from imbstat.anchors.matches import Matches
+from imbstat.anchors.engine import batches, ground_truth, make_matcher, resolve_method
+from imbstat.anchors.engine import cores as _cores
+from imbstat.anchors.engine import labelled as _labelled
 from imbstat.anchors.presets import Preset, load_preset, preset_from_dict
 from imbstat.data import BoxFilter, Dataset
-from imbstat.data.dataset import id_column
+from imbstat.data.ids import id_column
 from imbstat.errors import ImbstatError
 from imbstat.lazy import LazyModule
 from imbstat.scores import ClassScores, score_1d, score_2d
+from imbstat.stats.anchor_sums import IOU_BINS, RELATIVE_LIMIT, AnchorSums
 from imbstat.stats.histogram import Histogram, plain
 from imbstat.stats.protocol import check_same, first_part
-from imbstat.stats.scale import SIZE_BUCKETS, size_bucket
+from imbstat.stats.scale import SIZE_BUCKETS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,8 +30,6 @@ else:
     pd = LazyModule("pandas")  # imported where a table is built
 
 PER_IMAGE_FIELDS = ("per_image", "per_image_gts", "worst_gt_iou")  # rows in image order; shards concatenate
-IOU_BINS = 20  # 0.05 wide on [0, 1]
-RELATIVE_LIMIT = 0.5  # relative spatial maps cover [-0.5, 0.5]²; offsets beyond fall in the edge cells
 
 
 @dataclass(frozen=True)
@@ -45,8 +40,8 @@ class AnchorStats:
     ``i``; ``per_image_gts[i]`` is (GTs labelled, GTs without a foreground
     anchor) and ``worst_gt_iou[i]`` the lowest best-anchor IoU over its GTs
     (the worst-covered GT's; NaN without GTs). Per-GT arrays are [K, 3]:
-    category row × COCO size bucket of the GT in its original image. Relative spatial maps are G×G histograms over
-    [-0.5, 0.5]² (row = y); overlap maps are G×G sums over images of the
+    category row × COCO size bucket of the GT in its original image. Relative
+    spatial maps are G×G histograms over [-0.5, 0.5]² (row = y); overlap maps are G×G sums over images of the
     number of anchors covering each cell centre of the normalised image.
     """
 
@@ -269,203 +264,11 @@ def _gt_row(s: AnchorStats, k: slice, b: slice | int) -> dict[str, float]:
     }
 
 
-def _cells(lo: np.ndarray, hi: np.ndarray, size: np.ndarray, grid: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cell centres ``(k + 0.5)·size/G`` in ``[lo, hi)`` along one axis: the range ``[first, last)``."""
-    first = np.clip(np.ceil(lo * (grid / size) - 0.5), 0, grid).astype(np.int64)
-    last = np.clip(np.ceil(hi * (grid / size) - 0.5), 0, grid).astype(np.int64)
-    return first, last
-
-
-def coverage_diff(xyxy: np.ndarray, new_w: np.ndarray, new_h: np.ndarray, grid: int) -> np.ndarray:
-    """[G + 1, G + 1] int64 difference array of :func:`coverage`: +1/-1 at each box's cell-range corners."""
-    x0, x1 = _cells(xyxy[:, 0], xyxy[:, 2], new_w, grid)
-    y0, y1 = _cells(xyxy[:, 1], xyxy[:, 3], new_h, grid)
-    side = grid + 1
-    plus = np.bincount(np.concatenate([y0 * side + x0, y1 * side + x1]), minlength=side * side)
-    minus = np.bincount(np.concatenate([y0 * side + x1, y1 * side + x0]), minlength=side * side)
-    return (plus - minus).reshape(side, side)
-
-
-def integrate(diff: np.ndarray) -> np.ndarray:
-    """[G, G] counts from a [G + 1, G + 1] difference array."""
-    return diff.cumsum(axis=0).cumsum(axis=1)[:-1, :-1]
-
-
-def coverage(xyxy: np.ndarray, new_w: np.ndarray, new_h: np.ndarray, grid: int) -> np.ndarray:
-    """[G, G] int64: for each cell of the normalised image, how many boxes cover its centre.
-
-    A box covers cell (r, c) when ``x1 <= (c + 0.5)·W/G < x2`` and likewise
-    in y, with W, H the box's resized image size; summed with a 2-D
-    difference array, no loop per box (a box covering no centre adds +1 and
-    -1 to the same entry).
-    """
-    return integrate(coverage_diff(xyxy, new_w, new_h, grid))
-
-
-def grid_coverage(grid: AnchorGrid, new_w: float, new_h: float, cells: int) -> np.ndarray:
-    """:func:`coverage` of every anchor of ``grid``, by separation.
-
-    Within one level and shape, anchor (r, c) spans the x-interval of column c
-    and the y-interval of row r, so the count at a cell is
-    ``#columns covering its x · #rows covering its y``: an outer product per
-    shape instead of a difference array over all anchors.
-    """
-    total = np.zeros((cells, cells), np.int64)
-    per_cell = grid.preset.anchors_per_cell
-    slots = np.arange(per_cell)[:, None]  # [S, 1]: one row of counts per shape, via offset bins
-    for level, (rows, cols) in enumerate(grid.cells):
-        base = grid.level_offsets[level]
-        along_x = grid.corners(base + slots + per_cell * np.arange(cols))  # [S, cols, 4]: row 0, every column
-        along_y = grid.corners(base + slots + per_cell * cols * np.arange(rows))  # [S, rows, 4]: column 0, every row
-        counts = []
-        for spans, size, lo, hi in ((along_x, new_w, 0, 2), (along_y, new_h, 1, 3)):
-            first, last = _cells(spans[..., lo], spans[..., hi], np.float64(size), cells)  # [S, n] each
-            edges = slots * (cells + 1)
-            diff = np.bincount((first + edges).ravel(), minlength=per_cell * (cells + 1)) - np.bincount(
-                (last + edges).ravel(), minlength=per_cell * (cells + 1)
-            )
-            counts.append(np.cumsum(diff.reshape(per_cell, cells + 1), axis=1)[:, :cells])  # [S, G]
-        total += np.einsum("si,sj->ij", counts[1], counts[0])  # per shape: rows covering y × columns covering x
-    return total
-
-
-def _hist2d(x: np.ndarray, y: np.ndarray, grid: int) -> np.ndarray:
-    """[G, G] int64 counts of points on [-0.5, 0.5]², row = y; points beyond fall in edge cells."""
-    col = np.clip(np.floor((x + RELATIVE_LIMIT) * grid), 0, grid - 1).astype(np.int64)
-    row = np.clip(np.floor((y + RELATIVE_LIMIT) * grid), 0, grid - 1).astype(np.int64)
-    return np.bincount(row * grid + col, minlength=grid * grid).reshape(grid, grid)
-
-
-class _Accumulator:
-    """Sums one batch at a time into the arrays of an AnchorStats.
-
-    The per-anchor sums run in the compiled :func:`anchor_kernel.tally` where
-    numba is installed and ``compiled`` (:mod:`imbstat.anchors.kernels`), else in
-    :meth:`_tally_numpy` (identical results).
-    """
-
-    def __init__(self, ds: Dataset, preset: Preset, gt: GroundTruth, grid: int, compiled: bool = True):
-        self.ds, self.preset, self.gt, self.grid = ds, preset, gt, grid
-        k = len(ds.categories)
-        # Per-GT arrays are 25M long at the Objects365 size: the narrowest types that hold them.
-        self.category = ds.boxes.category[gt.box].astype(np.int16 if k < 2**15 else np.int64)  # [T]
-        corners = ds.boxes.xyxy[gt.box]
-        area = (corners[:, 2] - corners[:, 0]) * (corners[:, 3] - corners[:, 1])
-        del corners
-        self.bucket = size_bucket(area)  # [T]
-        self.per_image = np.zeros((ds.num_images, 3), np.int64)
-        self.per_image_gts = np.zeros((ds.num_images, 2), np.int64)
-        self.worst_gt_iou = np.full(ds.num_images, np.nan)
-        self.class_foreground = np.zeros(k, np.int64)
-        self.positive_iou = np.zeros(IOU_BINS, np.int64)
-        self.positive_iou_low_quality = np.zeros(IOU_BINS, np.int64)
-        self.fg_per_gt = np.zeros(len(gt.box), np.int32)
-        self.fg_high_per_gt = np.zeros(len(gt.box), np.int32)
-        self.gt_below_pos = np.zeros(len(gt.box), bool)  # no anchor at IoU >= pos_iou
-        self.relative_top_left = np.zeros((grid, grid), np.int64)
-        self.relative_center = np.zeros((grid, grid), np.int64)
-        self.diff_foreground = np.zeros((grid + 1, grid + 1), np.int64)
-        self.diff_ignored = np.zeros((grid + 1, grid + 1), np.int64)
-        self.overlap_all = np.zeros((grid, grid), np.int64)
-        self._all_cache: dict[tuple, np.ndarray] = {}
-        self._iou_edges = np.linspace(0.0, 1.0, IOU_BINS + 1)
-        tally = compiled and load_kernel("imbstat.stats.anchor_kernel", "tally")
-        self._tally = functools.partial(self._tally_compiled, tally) if tally else self._tally_numpy
-
-    def add(self, batch: Batch, m: Matches) -> None:
-        b = len(batch.images)
-        n = len(batch.grid)
-        fg = np.bincount(m.fg_image, minlength=b)
-        ig = np.bincount(m.ignored_image, minlength=b)
-        self.per_image[batch.images] = np.stack([fg, n - fg - ig, ig], axis=1)
-        rows = batch.gt_rows[m.fg_image, m.fg_gt]  # [F] into GroundTruth
-        assert (rows >= 0).all(), "a foreground anchor was assigned to a padding GT"
-        valid = batch.gt_rows >= 0
-        self.gt_below_pos[batch.gt_rows[valid]] = m.gt_max_iou[valid] < self.preset.pos_iou
-        self._tally(batch, m, rows)
-        # Per image, after the tally has counted this batch's GTs' foreground anchors (a GT is in one batch).
-        no_fg = valid & (self.fg_per_gt[np.where(valid, batch.gt_rows, 0)] == 0)
-        self.per_image_gts[batch.images] = np.stack([valid.sum(axis=1), no_fg.sum(axis=1)], axis=1)
-        worst = np.where(valid, m.gt_max_iou, np.inf).min(axis=1, initial=np.inf)
-        self.worst_gt_iou[batch.images] = np.where(valid.any(axis=1), worst, np.nan)
-        # Every anchor's coverage, one cached map per resized size (images of a batch share the grid).
-        sizes = np.stack([self.gt.new_width[batch.images], self.gt.new_height[batch.images]], axis=1)
-        for (w, h), count in zip(*np.unique(sizes, axis=0, return_counts=True), strict=True):
-            key = (batch.grid.padded_width, batch.grid.padded_height, w, h)
-            if key not in self._all_cache:
-                self._all_cache[key] = grid_coverage(batch.grid, w, h, self.grid)
-            self.overlap_all += count * self._all_cache[key]
-
-    def _tally_compiled(self, tally: Callable, batch: Batch, m: Matches, rows: np.ndarray) -> None:
-        image = batch.images
-        grid = batch.grid
-        tally(
-            grid.level_offsets, grid.cols, grid.strides, grid.bases,
-            m.fg_image, m.fg_anchor, rows, m.fg_iou, m.ignored_image, m.ignored_anchor,
-            batch.gts, m.fg_gt, self.category, self.gt.new_width[image], self.gt.new_height[image],
-            float(self.preset.pos_iou), self._iou_edges, RELATIVE_LIMIT,
-            self.class_foreground, self.positive_iou, self.positive_iou_low_quality, self.fg_per_gt,
-            self.fg_high_per_gt, self.relative_top_left, self.relative_center, self.diff_foreground,
-            self.diff_ignored,
-        )  # fmt: skip
-
-    def _tally_numpy(self, batch: Batch, m: Matches, rows: np.ndarray) -> None:
-        np.add.at(self.class_foreground, self.category[rows], 1)
-        low = m.fg_iou < self.preset.pos_iou
-        self.positive_iou += np.histogram(m.fg_iou, bins=IOU_BINS, range=(0.0, 1.0))[0]
-        self.positive_iou_low_quality += np.histogram(m.fg_iou[low], bins=IOU_BINS, range=(0.0, 1.0))[0]
-        # Counts of this batch's GTs only: a bincount over every GT of the dataset per batch is quadratic.
-        for counts, hits in ((self.fg_per_gt, rows), (self.fg_high_per_gt, rows[~low])):
-            gts, n = np.unique(hits, return_counts=True)
-            counts[gts] += n
-
-        anchors = batch.grid.corners(m.fg_anchor)  # [F, 4]
-        gts = batch.gts[m.fg_image, m.fg_gt]  # [F, 4] each foreground anchor's GT
-        gw, gh = gts[:, 2] - gts[:, 0], gts[:, 3] - gts[:, 1]
-        self.relative_top_left += _hist2d((anchors[:, 0] - gts[:, 0]) / gw, (anchors[:, 1] - gts[:, 1]) / gh,
-                                          self.grid)  # fmt: skip
-        centre = (anchors[:, :2] + anchors[:, 2:]) / 2 - (gts[:, :2] + gts[:, 2:]) / 2
-        self.relative_center += _hist2d(centre[:, 0] / gw, centre[:, 1] / gh, self.grid)
-
-        image = batch.images
-        self.diff_foreground += coverage_diff(anchors, self.gt.new_width[image][m.fg_image],
-                                              self.gt.new_height[image][m.fg_image], self.grid)  # fmt: skip
-        self.diff_ignored += coverage_diff(batch.grid.corners(m.ignored_anchor),
-                                           self.gt.new_width[image][m.ignored_image],
-                                           self.gt.new_height[image][m.ignored_image], self.grid)  # fmt: skip
+class _Accumulator(AnchorSums):
+    """The sums of :class:`AnchorSums`, returned as an AnchorStats."""
 
     def result(self) -> AnchorStats:
-        k = len(self.ds.categories)
-        cell = self.category.astype(np.int64) * 3 + self.bucket
-
-        def per_gt(mask: np.ndarray | None = None, weights: np.ndarray | None = None) -> np.ndarray:
-            c = cell if mask is None else cell[mask]
-            return np.bincount(c, weights=weights, minlength=k * 3).reshape(k, 3).astype(np.int64)
-
-        fg = self.fg_per_gt
-        overlap_fg = integrate(self.diff_foreground)
-        return AnchorStats(
-            preset=self.preset,
-            category_id=self.ds.categories.category_id,
-            name=self.ds.categories.name,
-            per_image=self.per_image,
-            class_foreground=self.class_foreground,
-            positive_iou=self.positive_iou,
-            positive_iou_low_quality=self.positive_iou_low_quality,
-            gt_count=per_gt(),
-            gt_foreground=per_gt(weights=fg),
-            gt_unmatched=per_gt(fg == 0),
-            gt_low_quality_only=per_gt((fg > 0) & (self.fg_high_per_gt == 0)),
-            gt_below_pos=per_gt(self.gt_below_pos),
-            foreground_per_gt=Histogram.of_integers(fg),
-            relative_top_left=self.relative_top_left,
-            relative_center=self.relative_center,
-            overlap_foreground=overlap_fg,
-            overlap_background=self.overlap_all - overlap_fg - integrate(self.diff_ignored),
-            gts_dropped=self.gt.dropped,
-            per_image_gts=self.per_image_gts,
-            worst_gt_iou=self.worst_gt_iou,
-        )
+        return AnchorStats(**self.fields())
 
 
 def anchor_stats(
@@ -494,9 +297,8 @@ def anchor_stats(
     """
     preset = preset if isinstance(preset, Preset) else load_preset(preset)
     gt = ground_truth(ds, preset, box_filter)
-    compiled = compiled_wanted(len(gt.box))  # numba's ~0.5 s start-up pays off only on larger inputs
-    matcher = make_matcher(preset, device, method, memory_mb, compiled)
-    acc = _Accumulator(ds, preset, gt, grid, compiled)
+    matcher = make_matcher(preset, device, method, memory_mb)
+    acc = _Accumulator(ds, preset, gt, grid)
     sparse = resolve_method(method, device) == "sparse"
     workers = max(1, threads if threads is not None else _cores()) if sparse else 1
     for batch, matches in _labelled(batches(gt, preset, batch_size), matcher, workers):
@@ -506,26 +308,4 @@ def anchor_stats(
     return acc.result()
 
 
-def _cores() -> int:
-    """The cores this process may run on (its affinity, so a container's limit), else the machine's."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _labelled(todo: Iterator[Batch], matcher: Matcher, workers: int) -> Iterator[tuple[Batch, Matches]]:
-    """``(batch, matcher(batch))`` in batch order, labelled ``workers`` at a time; at most 2·workers in flight."""
-    if workers <= 1:
-        yield from ((batch, matcher(batch)) for batch in todo)
-        return
-    with ThreadPoolExecutor(workers, thread_name_prefix="imbstat-label") as pool:
-        pending: deque[tuple[Batch, Future[Matches]]] = deque()
-        for batch in todo:
-            pending.append((batch, pool.submit(matcher, batch)))
-            if len(pending) >= 2 * workers:
-                done, future = pending.popleft()
-                yield done, future.result()
-        while pending:
-            done, future = pending.popleft()
-            yield done, future.result()
-
-
-__all__ = ["AnchorStats", "anchor_stats", "coverage"]
+__all__ = ["AnchorStats", "anchor_stats"]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from imbstat.data import BoxFilter, Dataset
-from imbstat.data.dataset import id_column
+from imbstat.data.ids import id_column
 from imbstat.lazy import LazyModule
 from imbstat.scores import ClassScores, score_1d
 from imbstat.stats.histogram import Histogram, plain

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from imbstat.data import BoxFilter, Dataset
-from imbstat.data.dataset import id_column
+from imbstat.data.ids import id_column
 from imbstat.lazy import LazyModule
 from imbstat.scores import score_1d, score_2d
 from imbstat.stats.histogram import plain
@@ -65,18 +66,29 @@ class LocationDistribution:
 
     @classmethod
     def from_dict(cls, d: dict) -> LocationDistribution:
-        """The result back from its JSON fields (:meth:`to_dict`); without ``per_class``, one class "all"."""
+        """The result back from its JSON fields (:meth:`to_dict`); without ``per_class``, one class "all".
+
+        The scores the JSON holds are taken as they are rather than solved again (a transport
+        problem per map, about 0.2 s each): they are what :meth:`to_dict` wrote from these counts.
+        """
         counts = np.asarray(d["centers"]["counts"], np.int64)
         if "per_class" not in d:
-            return cls(np.asarray(["all"]), np.asarray(["all"], object), counts[None])
+            found = cls(np.asarray(["all"]), np.asarray(["all"], object), counts[None])
+            found.__dict__["scores"] = _json_scores(d["scores"])  # primes the cached_property
+            return found
         rows = {row["category_id"]: row for row in d["per_class"]}
         ids = d["category_ids"]
         per_class = np.zeros((len(ids), *counts.shape), np.int64)
         names = np.empty(len(ids), object)
+        class_scores = {}
         for k, c in enumerate(ids):
             if c in rows:
                 per_class[k], names[k] = rows[c]["counts"], rows[c]["name"]
-        return cls(id_column(ids), names, per_class)
+                class_scores[k] = _json_scores(rows[c]["scores"])
+        found = cls(id_column(ids), names, per_class)
+        found.__dict__["scores"] = _json_scores(d["scores"])
+        found.__dict__["present_scores"] = class_scores
+        return found
 
     @staticmethod
     def grid_scores(counts: np.ndarray) -> dict[str, float]:
@@ -87,8 +99,11 @@ class LocationDistribution:
     def scores(self) -> dict[str, float]:
         return self.grid_scores(self.counts)
 
-    def class_scores(self, rows: np.ndarray) -> list[dict[str, float]]:
-        return [self.grid_scores(self.per_class[k]) for k in rows]
+    @functools.cached_property  # a transport problem per class: once per result
+    def present_scores(self) -> dict[int, dict[str, float]]:
+        """:meth:`grid_scores` of each class with a box, by category row, in row order."""
+        present = np.flatnonzero(self.per_class.sum(axis=(1, 2)))
+        return {int(k): self.grid_scores(self.per_class[k]) for k in present}
 
     def to_frame(self) -> pd.DataFrame:
         """One row per non-empty cell: row, col, count."""
@@ -106,7 +121,6 @@ class LocationDistribution:
         }
         if per_class:
             out["category_ids"] = [plain(c) for c in self.category_id]  # the dataset's order
-            present = np.flatnonzero(self.per_class.sum(axis=(1, 2)))
             out["per_class"] = [
                 {
                     "category_id": plain(self.category_id[k]),
@@ -114,9 +128,14 @@ class LocationDistribution:
                     "counts": self.per_class[k].tolist(),
                     "scores": s,
                 }
-                for k, s in zip(present, self.class_scores(present), strict=True)
+                for k, s in self.present_scores.items()
             ]
         return out
+
+
+def _json_scores(scores: dict) -> dict[str, float]:
+    """Scores as a report holds them (NaN written as null) back as plain floats."""
+    return {k: math.nan if v is None else float(v) for k, v in scores.items()}
 
 
 def location_distribution(ds: Dataset, *, box_filter: BoxFilter = BoxFilter(), grid: int = 32) -> LocationDistribution:

@@ -171,10 +171,8 @@ def _scale(ds: Dataset, boxes: Boxes, bins: int, resize: Resize) -> ScaleDistrib
         )
     area = w * h
     buckets = np.bincount(size_bucket(area), minlength=3)
-    # Per-axis scale, as mmdet's Resize and detectron2's ResizeTransform apply to boxes.
-    new_w, new_h = resize.new_size(ds.images.width, ds.images.height)
-    sx = (new_w / ds.images.width)[boxes.image]
-    sy = (new_h / ds.images.height)[boxes.image]
+    scale_x, scale_y = resize.axis_scales(ds.images.width, ds.images.height)
+    sx, sy = scale_x[boxes.image], scale_y[boxes.image]
     level = np.floor(4 + np.log2(np.sqrt(w * sx * h * sy) / 224.0))
     levels = np.bincount(np.clip(level, FPN_LEVELS[0], FPN_LEVELS[-1]).astype(np.int64) - FPN_LEVELS[0], minlength=4)
     aspect = Histogram.uniform(np.log2(w / h), -ASPECT_LIMIT, ASPECT_LIMIT, ASPECT_BINS, clip=True)

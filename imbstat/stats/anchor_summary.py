@@ -1,0 +1,96 @@
+"""The anchors section of a report, read back: what ``compare``, the audit metrics and the HTML page use.
+
+A report's ``anchors`` section holds sums and means, not every count of
+:class:`~imbstat.stats.AnchorStats` (only a shard's report carries those, under
+``raw``, so that shards merge exactly). :class:`AnchorSummary` is that section as
+an object, read from a saved report (:meth:`AnchorSummary.from_dict`) or made from
+a result computed now (:meth:`AnchorSummary.of`, through the same JSON fields, so
+both give the same numbers). It has no ``merge``: merging needs ``raw``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from imbstat.anchors.presets import Preset, preset_from_dict
+from imbstat.lazy import LazyModule
+from imbstat.stats.anchors import AnchorStats
+from imbstat.stats.histogram import Histogram
+from imbstat.stats.scale import SIZE_BUCKETS
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported where a table is built
+
+LABELS = ("foreground", "background", "ignored")  # of an anchor
+GT_FIELDS = ("gts", "foreground", "foreground_per_gt", "unmatched", "low_quality_only", "below_pos")
+PER_CLASS = ("category_id", "name", "foreground", "foreground_per_image", "instances")
+
+
+@dataclass(frozen=True)
+class AnchorSummary:
+    """Anchor labels of a dataset under one preset, as its report's ``anchors`` section states them.
+
+    ``per_gt`` maps ``small``, ``medium``, ``large`` (COCO size bucket of the GT) and
+    ``all`` to the GT row of :data:`GT_FIELDS` (``foreground_per_gt`` NaN where there
+    are no GTs); ``overlap_*`` are the [G, G] mean anchors per image covering each cell.
+    """
+
+    preset: Preset
+    totals: dict[str, int]  # total, foreground, background, ignored anchors
+    fg_bg_ratio: float  # NaN without a background anchor
+    per_image_mean: dict[str, float]  # label -> mean anchors of that label per image
+    per_class: pd.DataFrame  # one row per category, by foreground descending: PER_CLASS columns
+    positive_iou: Histogram  # IoU of every foreground anchor with its GT
+    per_gt: dict[str, dict[str, float]]
+    foreground_per_gt: Histogram
+    relative_top_left: np.ndarray  # [G, G] int64
+    relative_center: np.ndarray  # [G, G] int64
+    overlap_foreground: np.ndarray  # [G, G] float64
+    overlap_background: np.ndarray  # [G, G] float64
+    scores: dict[str, float]
+
+    @classmethod
+    def of(cls, result: AnchorStats) -> AnchorSummary:
+        """The summary of a result computed now: its report section (``to_dict``), read back."""
+        return cls.from_dict(result.to_dict())
+
+    @classmethod
+    def from_dict(cls, d: dict) -> AnchorSummary:
+        """A report's ``anchors`` section (with or without ``raw``); a missing field raises KeyError."""
+        per_gt = d["per_gt"]
+        rows = {bucket: per_gt["by_size"][bucket] for bucket in SIZE_BUCKETS} | {"all": per_gt["all"]}
+        return cls(
+            preset=preset_from_dict(d["preset"]),
+            totals={k: int(d["anchors"][k]) for k in ("total", *LABELS)},
+            fg_bg_ratio=_float(d["fg_bg_ratio"]),
+            per_image_mean={label: float(d["per_image"][f"{label}_mean"]) for label in LABELS},
+            per_class=pd.DataFrame(d["per_class"], columns=list(PER_CLASS)),
+            positive_iou=Histogram.from_dict(d["positive_iou"]),
+            per_gt={bucket: _gt_row(row) for bucket, row in rows.items()},
+            foreground_per_gt=Histogram.from_dict(per_gt["foreground_per_gt"]),
+            relative_top_left=np.asarray(d["relative_spatial"]["top_left"], np.int64),
+            relative_center=np.asarray(d["relative_spatial"]["center"], np.int64),
+            overlap_foreground=np.asarray(d["overlap"]["foreground"], np.float64),
+            overlap_background=np.asarray(d["overlap"]["background"], np.float64),
+            scores={k: _float(v) for k, v in d["scores"].items()},
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per category, by foreground anchors descending (as :meth:`AnchorStats.to_frame`)."""
+        return self.per_class
+
+
+def _gt_row(row: dict) -> dict[str, float]:
+    """The counts of a GT row as ints; ``foreground_per_gt`` as a float (NaN where there are no GTs)."""
+    return {k: _float(row[k]) if k == "foreground_per_gt" else int(row[k]) for k in GT_FIELDS}
+
+
+def _float(value: Any) -> float:
+    """A JSON number as a float; null (how a report writes NaN) as NaN."""
+    return math.nan if value is None else float(value)
