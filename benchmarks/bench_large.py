@@ -71,7 +71,7 @@ if step in ("json", "openimages"):
     for name in ("class_distribution", "scale_distribution", "location_distribution"):
         timed(out, name, lambda: getattr(imbstat, name)(ds).to_dict())
 if step == "cache-write":
-    options = columnar_cache.load_options(path, None, None, None, None, None)
+    options = columnar_cache.load_options(path)
     timed(out, "write", lambda: columnar_cache.write_cache(ds, columnar_cache.Path(path), options))
 if step == "anchors":
     import imbstat.stats.anchors as anchors

@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 from imbstat.cli import app
 from imbstat.data.sample import write_sample
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco"
+SHARED = (Path(__file__).resolve().parents[2] / "shared" / "data" / "coco").resolve()  # a linked shared/ too
 AUDIT_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "audit.toml"
 
 

@@ -28,7 +28,7 @@ def test_cache_round_trip_and_staleness(write_json):
     doc = coco_doc(TINY_IMAGES, [*TINY_ANNOTATIONS, (9, 1, [1, 1, 2, 2], 0)], TINY_CATEGORIES)  # one problem too
     doc["categories"][0]["frequency"] = "r"
     path = write_json(doc)
-    options = columnar_cache.load_options(path, None, None, None, None, None)
+    options = columnar_cache.load_options(path)
     parsed = imbstat.load(path, cache=True)
     assert columnar_cache.cache_dir(path).is_dir()
     cached = columnar_cache.read_cache(path, options)
@@ -62,7 +62,7 @@ def test_folder_source_is_stale_when_a_file_changes(tmp_path):
     voc = tmp_path / "voc"
     write_voc(imbstat.load(coco), voc)
     imbstat.load(voc, cache=True)
-    options = columnar_cache.load_options(voc, None, None, None, None, None)
+    options = columnar_cache.load_options(voc)
     assert columnar_cache.read_cache(voc, options) is not None
     xml = next((voc / "Annotations").glob("*.xml"))
     xml.write_text(xml.read_text().replace("<difficult>0</difficult>", "<difficult>1</difficult>"))
@@ -104,7 +104,7 @@ def test_round_trip_in_small_row_groups_with_string_ids(tmp_path, monkeypatch):
     monkeypatch.setattr(columnar_cache, "_ROW_GROUP", 2)  # several row groups per table
     parsed = imbstat.load(boxes_csv, cache=True)
     assert parsed.images.image_id.dtype == object and len(parsed.boxes) > 2
-    cached = columnar_cache.read_cache(boxes_csv, columnar_cache.load_options(boxes_csv, None, None, None, None, None))
+    cached = columnar_cache.read_cache(boxes_csv, columnar_cache.load_options(boxes_csv))
     _same(cached, parsed)
     for column in (cached.boxes.xyxy, cached.boxes.image, cached.images.width):
         assert column.flags.writeable and column.flags.c_contiguous
@@ -201,7 +201,7 @@ def test_a_touched_input_with_the_same_content_keeps_the_cache(tmp_path):
     folder = _tiny_openimages(tmp_path)
     boxes, sizes = folder / "boxes.csv", folder / "sizes.csv"
     imbstat.load(boxes, cache=True, sizes=sizes)
-    options = columnar_cache.load_options(boxes, None, None, None, sizes, None)
+    options = columnar_cache.load_options(boxes, imbstat.LoadOptions(sizes=sizes))
     os.utime(sizes, ns=(7, 7))
     os.utime(boxes, ns=(7, 7))
     assert columnar_cache.read_cache(boxes, options) is not None

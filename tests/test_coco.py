@@ -248,7 +248,7 @@ def test_ids_round_trip_the_cache_and_the_report(write_json):
     doc = coco_doc([(i, 10, 10) for i in ids], [(i, i, [1, 1, 2, 2], 0) for i in ids], [(i, str(i)) for i in ids])
     path = write_json(doc)
     first = imbstat.load(path, cache=True)
-    cached = cache.read_cache(path, cache.load_options(path, None, None, None, None, None))
+    cached = cache.read_cache(path, cache.load_options(path))
     assert cached is not None
     for ds in (first, cached):
         assert ds.images.image_id.tolist() == ids and ds.categories.category_id.tolist() == ids
@@ -259,7 +259,7 @@ def test_ids_round_trip_the_cache_and_the_report(write_json):
     # uint64 ids alone keep their dtype through the cache
     uint = write_json(coco_doc([(BIG, 10, 10), (BIG + 1, 10, 10)], [], [(1, "a")]), "uint.json")
     imbstat.load(uint, cache=True)
-    cached = cache.read_cache(uint, cache.load_options(uint, None, None, None, None, None))
+    cached = cache.read_cache(uint, cache.load_options(uint))
     assert cached.images.image_id.dtype == np.uint64 and cached.images.image_id.tolist() == [BIG, BIG + 1]
 
 

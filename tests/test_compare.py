@@ -11,10 +11,11 @@ from conftest import TINY_ANNOTATIONS, TINY_CATEGORIES, TINY_IMAGES, coco_doc
 from scipy.stats import wasserstein_distance
 from typer.testing import CliRunner
 
+from imbstat.analysis import compute
 from imbstat.cli import app
 from imbstat.data import load
 from imbstat.errors import ImbstatError
-from imbstat.report.build import compute
+from imbstat.report.build import report_document
 from imbstat.report.compare import class_union, compare
 from imbstat.report.document import dumps
 from imbstat.report.reading import read_report
@@ -26,7 +27,7 @@ runner = CliRunner()
 
 def report_of(path, anchors: bool = False) -> dict:
     """The report document as saved to disk (NaN as null, plain lists)."""
-    return json.loads(dumps(compute(load(path), anchors=anchors).document()))
+    return json.loads(dumps(report_document(compute(load(path), anchors=anchors))))
 
 
 # --- scores --------------------------------------------------------------------------------------
@@ -182,7 +183,7 @@ def test_different_bins_and_missing_sections_are_skipped(tiny_coco):
 def test_read_report(tiny_coco, tmp_path):
     assert read_report(tiny_coco) is None  # a COCO file: no imbstat_version
     saved = tmp_path / "report.json"
-    saved.write_text(dumps(compute(load(tiny_coco)).document()))
+    saved.write_text(dumps(report_document(compute(load(tiny_coco)))))
     assert read_report(saved)["command"] == "report"
     other = tmp_path / "scale.json"
     other.write_text(json.dumps({"imbstat_version": "0", "command": "scale"}))
@@ -192,7 +193,7 @@ def test_read_report(tiny_coco, tmp_path):
 
 def test_cli_dataset_against_its_saved_report(tiny_coco, tmp_path):
     saved = tmp_path / "report.json"
-    saved.write_text(dumps(compute(load(tiny_coco)).document()))
+    saved.write_text(dumps(report_document(compute(load(tiny_coco)))))
     result = runner.invoke(app, ["compare", str(tiny_coco), str(saved), "--json", "-"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)

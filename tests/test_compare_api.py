@@ -11,11 +11,12 @@ from conftest import coco_doc
 from typer.testing import CliRunner
 
 import imbstat
+from imbstat.analysis import compute
 from imbstat.cli import app
 from imbstat.data import load
 from imbstat.data.sample import write_sample
 from imbstat.errors import ImbstatError
-from imbstat.report.build import compute
+from imbstat.report.build import report_document
 from imbstat.report.document import dumps
 from imbstat.report.metrics import metrics
 from imbstat.report.reading import Report
@@ -34,7 +35,7 @@ def sides(tmp_path_factory):
     for name, seed in (("a", 1), ("b", 2)):
         results = compute(load(write_sample(folder / f"{name}.json", num_images=30, seed=seed)), anchors=True)
         saved = folder / f"{name}-report.json"
-        saved.write_text(dumps(results.document()))
+        saved.write_text(dumps(report_document(results)))
         found.append((results, saved))
     return found
 

@@ -233,10 +233,10 @@ def test_report_compare_and_audit_metrics(write_json, tmp_path):
     docs = []
     for seed in (1, 2):
         ds = imbstat.load(write_json(_random_doc(np.random.default_rng(seed), 80, 6), f"d{seed}.json"), cache=False)
-        results = build.compute(ds, repeat_factor=0.3, class_balanced=0.9)
-        written = {p.name for p in results.write_files(tmp_path / str(seed))}
+        results = imbstat.compute(ds, repeat_factor=0.3, class_balanced=0.9)
+        written = {p.name for p in build.write_files(results, tmp_path / str(seed))}
         assert {"repeat_factor.csv", "repeat_factor_instances.png", "class_balanced_weights.png"} <= written
-        docs.append(results.document())
+        docs.append(build.report_document(results))
         page = write_index(docs[-1], [], tmp_path / str(seed)).read_text()
         assert 'id="repeat_factor"' in page and 'id="class_balanced"' in page
         epoch = docs[-1]["repeat_factor"]["epoch_images"]

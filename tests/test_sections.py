@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
+import imbstat.cli.report
+from imbstat.analysis import compute
 from imbstat.cli import app
-from imbstat.cli.common import Source
+from imbstat.data import load
 from imbstat.data.sample import write_sample
-from imbstat.report import build
+from imbstat.report.build import report_document, write_files
 from imbstat.report.compare import compare
 from imbstat.report.merge import MERGEABLE
 from imbstat.report.metrics import metrics
@@ -21,8 +23,8 @@ from imbstat.report.taxonomy import TAXONOMY
 def sample_results(tmp_path_factory):
     """The sample with every section, anchors, remedies and batches (image sizes known: every metric has a value)."""
     path = write_sample(tmp_path_factory.mktemp("sample") / "sample.json")
-    return build.compute(
-        Source(format="coco").load(path),
+    return compute(
+        load(path, format="coco"),
         anchors=True,
         repeat_factor=0.01,
         class_balanced=0.99,
@@ -31,7 +33,7 @@ def sample_results(tmp_path_factory):
 
 
 def test_registry_names_every_metric_a_report_and_a_comparison_have(sample_results):
-    doc = sample_results.document()
+    doc = report_document(sample_results)
     names = set(metric_table())
     assert set(metrics(Report.from_document(doc))) == {n for n in names if not n.startswith("compare.")}
     assert set(compare(doc, doc).metrics()) == {n for n in names if n.startswith("compare.")}
@@ -46,7 +48,7 @@ def test_taxonomy_names_registry_metrics():
 
 
 def test_registry_lists_every_figure_and_command(sample_results, tmp_path):
-    written = {p.name for p in sample_results.write_files(tmp_path) if p.suffix == ".png"}
+    written = {p.name for p in write_files(sample_results, tmp_path) if p.suffix == ".png"}
     assert written == {file for s in SECTIONS for file, _ in s.figures}
     assert set(MERGEABLE) == {*BY_COMMAND, "report"}
     assert set(sample_results.results) == {s.name for s in SECTIONS}
@@ -57,7 +59,7 @@ def test_audit_rejects_an_unknown_metric_before_computing(tiny_coco, tmp_path, m
     def never(*args, **kwargs):
         raise AssertionError("computed before the config was checked")
 
-    monkeypatch.setattr(build, "compute", never)
+    monkeypatch.setattr(imbstat.cli.report, "compute", never)
     config = tmp_path / "audit.toml"
     config.write_text('checks = ["classes.gini <= 0.9", "anchors.fg_bg <= 0.5"]\n')
     result = CliRunner().invoke(app, ["audit", str(tiny_coco), "--config", str(config), "--quiet"])

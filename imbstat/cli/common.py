@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import inspect
 from collections.abc import Callable, Iterator
@@ -13,7 +14,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from imbstat.data import FORMATS, BoxFilter, Dataset, load
+from imbstat.anchors.options import AnchorOptions
+from imbstat.data import FORMATS, BoxFilter, Dataset, LoadOptions, load
 from imbstat.errors import ImbstatError
 from imbstat.report.document import document, write_json
 from imbstat.text import visible
@@ -74,30 +76,21 @@ def handles_input_errors(command: F) -> F:
 
 @dataclass(frozen=True)
 class Source:
-    """How to read a dataset: the options every command that loads one shares."""
+    """How to read a dataset and which of its boxes to count: the options every command that loads one shares."""
 
-    format: str | None = None
-    split: str | None = None
-    classes: Path | None = None
-    sizes: Path | None = None
-    images: Path | None = None
-    include_crowd: bool = False
-    include_difficult: bool = False
+    options: LoadOptions = LoadOptions()  # --no-cache is cache=False
+    box_filter: BoxFilter = BoxFilter()
     shard: str | None = None
-    no_cache: bool = False
 
-    @property
-    def box_filter(self) -> BoxFilter:
-        return BoxFilter(self.include_crowd, self.include_difficult)
+    def load_options(self, format: str | None = None, cache: bool | None = None) -> LoadOptions:
+        """The options, ``format`` overriding theirs and ``cache`` as for :func:`imbstat.load` (--no-cache wins)."""
+        return dataclasses.replace(self.options, format=format or self.options.format,
+                                   cache=False if self.options.cache is False else cache)  # fmt: skip
 
     def load(self, path: Path, format: str | None = None, notes: bool = True, cache: bool | None = None) -> Dataset:
-        """Load ``path`` (``format`` overrides ``self.format``); note any problems on stderr.
-
-        ``cache`` as for :func:`imbstat.load`; ``--no-cache`` overrides it.
-        """
+        """Load ``path`` with :meth:`load_options`; note any problems on stderr."""
         shard = _parse_shard(self.shard) if self.shard else None  # before a long load
-        ds = load(path, format or self.format, split=self.split, classes=self.classes, sizes=self.sizes,
-                  images=self.images, cache=False if self.no_cache else cache)  # fmt: skip
+        ds = load(path, options=self.load_options(format, cache))
         if shard:
             ds = ds.take_shard(*shard)
         if notes and len(ds.problems):
@@ -114,12 +107,10 @@ ShardOpt = Annotated[
     str | None,
     typer.Option("--shard", help="Only shard I of N (0-based, images by file order): I/N. 'imbstat merge' joins them."),
 ]
-_LOAD_OPTIONS = {
-    "format": FormatOpt,
-    "split": SplitOpt,
-    "classes": ClassesOpt,
-    "sizes": SizesOpt,
-    "images": ImagesOpt,
+# One option per field of LoadOptions but ``cache``, which --no-cache sets to False.
+_LOAD_OPTIONS = {"format": FormatOpt, "split": SplitOpt, "classes": ClassesOpt, "sizes": SizesOpt, "images": ImagesOpt}
+assert {*_LOAD_OPTIONS, "cache"} == {f.name for f in dataclasses.fields(LoadOptions)}, "a load option is missing"
+_SOURCE_OPTIONS = {
     "shard": ShardOpt,
     "no_cache": Annotated[
         bool, typer.Option("--no-cache", help="Neither read nor write the Parquet cache of a large source.")
@@ -145,23 +136,53 @@ def source_options(counting: bool = True) -> Callable[[F], F]:
     The options are declared once here and added to the command's signature,
     which typer reads; ``counting`` adds --include-crowd and --include-difficult.
     """
-    options = _LOAD_OPTIONS | (_COUNT_OPTIONS if counting else {})
+    options = _LOAD_OPTIONS | _SOURCE_OPTIONS | (_COUNT_OPTIONS if counting else {})
     added = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=False if name in _FLAGS else None,
                           annotation=annotation)
         for name, annotation in options.items()
     ]  # fmt: skip
 
+    def build(given: dict[str, Any]) -> Source:
+        load_options = LoadOptions(**{name: given[name] for name in _LOAD_OPTIONS},
+                                   cache=False if given["no_cache"] else None)  # fmt: skip
+        box_filter = BoxFilter(given["include_crowd"], given["include_difficult"]) if counting else BoxFilter()
+        return Source(load_options, box_filter, given["shard"])
+
+    return _grouped("source", added, build)
+
+
+def anchor_options(*names: str) -> Callable[[F], F]:
+    """Give a command the anchor options ``names`` (fields of AnchorOptions), passed as one ``anchor: AnchorOptions``.
+
+    They take the place of the command's ``anchor`` parameter (and so its place in --help), with the
+    defaults of :class:`AnchorOptions`; the fields not named keep their defaults.
+    """
+    defaults = {f.name: f.default for f in dataclasses.fields(AnchorOptions)}
+    # the parameter of a field, where its name would clash with a command's own (report's training batch_size)
+    field_of = {_ANCHOR_PARAMETERS.get(name, name): name for name in names}
+    added = [inspect.Parameter(param, inspect.Parameter.KEYWORD_ONLY, default=defaults[name],
+                               annotation=_ANCHOR_OPTIONS[name]) for param, name in field_of.items()]  # fmt: skip
+    return _grouped("anchor", added, lambda given: AnchorOptions(**{field_of[k]: v for k, v in given.items()}))
+
+
+def _grouped(name: str, added: list[inspect.Parameter], build: Callable[[dict[str, Any]], Any]) -> Callable[[F], F]:
+    """A decorator that shows typer the ``added`` options in place of the command's parameter ``name``
+    and passes them to the command as ``name=build({option: value})``."""
+
     def decorate(command: F) -> F:
         signature = inspect.signature(command, eval_str=True)  # typer reads annotations as objects
-        own = [p for p in signature.parameters.values() if p.name != "source"]
+        own = list(signature.parameters.values())
+        at = [p.name for p in own].index(name)
+        # of the parameter's kind, so that the signature stays valid wherever the parameter stands
+        parameters = own[:at] + [p.replace(kind=own[at].kind) for p in added] + own[at + 1 :]
 
         @functools.wraps(command)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            source = Source(**{name: kwargs.pop(name) for name in options})
-            return command(*args, source=source, **kwargs)
+            given = {p.name: kwargs.pop(p.name) for p in added}
+            return command(*args, **{name: build(given)}, **kwargs)
 
-        wrapper.__signature__ = signature.replace(parameters=own + added)  # type: ignore[attr-defined]
+        wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorate
@@ -176,11 +197,7 @@ def emit(command: str, ds: Dataset, body: dict, options: dict, json_target: str 
         write_json(document(command, ds, body, options), json_target)
 
 
-PresetOpt = Annotated[str, typer.Option("--preset", help="retinanet, retinanet-v1, rpn, or a preset .toml file.")]
-
-
 AnchorsOpt = Annotated[bool, typer.Option("--anchors", help="Also label the anchors of --preset (fg/bg, IoU; slower).")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")]
 RepeatFactorOpt = Annotated[
     float | None,
     typer.Option("--repeat-factor", metavar="T", help="Also repeat-factor sampling (LVIS) with threshold T > 0."),
@@ -189,11 +206,6 @@ ClassBalancedOpt = Annotated[
     float | None,
     typer.Option("--class-balanced", metavar="BETA", help="Also class-balanced loss weights, 0 <= BETA < 1."),
 ]
-MethodOpt = Annotated[
-    str, typer.Option("--method", help="auto (sparse on CPU, dense on CUDA), sparse, dense or fused (Triton, CUDA).")
-]
-BatchSizeOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch.")]
-DeviceBatchOpt = Annotated[int, typer.Option("--device-batch", min=1, help="Images per batch of anchor labelling.")]
 TrainBatchOpt = Annotated[
     int | None, typer.Option("--batch-size", min=1, help="Training images per batch (the batch-level section).")
 ]
@@ -202,6 +214,20 @@ SamplerOpt = Annotated[
 ]
 EpochsOpt = Annotated[int, typer.Option("--epochs", min=1, help="Epochs simulated.")]
 SeedOpt = Annotated[int, typer.Option("--seed", min=0, help="Seed of the simulation (same seed, same numbers).")]
+# One option per field of AnchorOptions a command may offer (threads: every core, as the library's default).
+_ANCHOR_PARAMETERS = {"batch_size": "device_batch"}
+_ANCHOR_OPTIONS = {
+    "preset": Annotated[str, typer.Option("--preset", help="retinanet, retinanet-v1, rpn, or a preset .toml file.")],
+    "device": Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")],
+    "method": Annotated[
+        str,
+        typer.Option("--method", help="auto (sparse on CPU, dense on CUDA), sparse, dense or fused (Triton, CUDA)."),
+    ],
+    # --device-batch: --batch-size is the training batch (batch-dist, report's batch section)
+    "batch_size": Annotated[int, typer.Option("--device-batch", min=1, help="Images per batch of anchor labelling.")],
+    "grid": Annotated[int, typer.Option("--grid", min=2, max=256, help="Cells per side of the spatial maps.")],
+    "memory_mb": Annotated[float, typer.Option("--memory-mb", min=1, help="Device memory for one dense IoU block.")],
+}
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 

@@ -85,15 +85,14 @@ def class_dist(
 ) -> None:
     """Fig. 5: instances and images per class (long tail), objects and classes per image, class scores;
     with --repeat-factor / --class-balanced, what those remedies make of the classes."""
-    from imbstat.report.build import remedy_options
-    from imbstat.report.sections import BY_NAME, Run
+    from imbstat.report.sections import BY_NAME, Run, remedy_options
     from imbstat.stats import class_distribution
 
     remedies = remedy_options(repeat_factor, class_balanced)  # checked before a long load
     ds = source.load(path)
     box_filter = source.box_filter
     result = class_distribution(ds, box_filter=box_filter)
-    run = Run(box_filter, repeat_factor=repeat_factor, class_balanced=class_balanced)
+    run = Run(box_filter, repeat_factor=repeat_factor, class_balanced=class_balanced)  # the remedies' options
     extra = {BY_NAME[name]: BY_NAME[name].compute(ds, run) for name in remedies}  # section -> result
     balanced = next((r for s, r in extra.items() if s.name == "class_balanced"), None)
     tables = [terminal.class_table(result, balanced), terminal.scores_table("class imbalance", result.scores)]
@@ -210,8 +209,7 @@ def cache(path: PathArg, source: Source = Source()) -> None:
     from imbstat.data import cache_source
 
     start = time.perf_counter()
-    _, folder = cache_source(path, source.format, split=source.split, classes=source.classes, sizes=source.sizes,
-                             images=source.images)  # fmt: skip
+    _, folder = cache_source(path, source.options)
     parsed = time.perf_counter() - start
     start = time.perf_counter()
     source.load(path, notes=False)

@@ -8,23 +8,22 @@ from typing import Annotated, Any
 
 import typer
 
+from imbstat.analysis import Results, compute
+from imbstat.anchors.options import AnchorOptions
 from imbstat.cli.common import (
     AnchorsOpt,
     ClassBalancedOpt,
-    DeviceBatchOpt,
-    DeviceOpt,
     EpochsOpt,
     JsonOpt,
-    MethodOpt,
     OutOpt,
     PathArg,
-    PresetOpt,
     QuietOpt,
     RepeatFactorOpt,
     SamplerOpt,
     SeedOpt,
     Source,
     TrainBatchOpt,
+    anchor_options,
     app,
     echo,
     handles_input_errors,
@@ -33,22 +32,23 @@ from imbstat.cli.common import (
     source_options,
     stdout,
 )
+from imbstat.data import BoxFilter, LoadOptions
 from imbstat.data.source import path_kind
 from imbstat.errors import ImbstatError
+from imbstat.report.build import report_document, terminal_tables, write_files
 from imbstat.report.document import envelope, write_json, write_text
+from imbstat.report.sections import Run
 
 
 @app.command("report")
 @handles_input_errors
 @source_options()
+@anchor_options("preset", "device", "method", "batch_size")
 def report(
     path: PathArg,
     anchors: AnchorsOpt = False,
     out: Annotated[Path, typer.Option("--out", help="Folder for the report.", metavar="DIR")] = Path("imbstat-report"),
-    preset: PresetOpt = "retinanet",
-    device: DeviceOpt = "cpu",
-    method: MethodOpt = "auto",
-    device_batch: DeviceBatchOpt = 32,
+    anchor: AnchorOptions = AnchorOptions(),
     batch_size: TrainBatchOpt = None,
     sampler: SamplerOpt = "random",
     epochs: EpochsOpt = 10,
@@ -66,15 +66,12 @@ def report(
     source: Source = Source(),
 ) -> None:
     """Every statistic in one folder: report.json, CSV tables, PNG figures and a self-contained index.html."""
-    remedies = _remedy_options(repeat_factor, class_balanced)
-    batch = _batch_options(batch_size, sampler, epochs, seed)
-    if dask:
-        results = _compute_on_dask(path, source, dask, shards, anchors, preset, device, method, device_batch,
-                                   remedies, batch)  # fmt: skip
-    else:
-        results = _compute(path, source, anchors, preset, device, method, device_batch, quiet, remedies, batch)
     from imbstat.report.reading import Report
     from imbstat.report.taxonomy import taxonomy_table
+
+    run = Run(source.box_filter, anchor if anchors else None, repeat_factor=repeat_factor,
+              class_balanced=class_balanced, batch=_batch_options(batch_size, sampler, epochs, seed))  # fmt: skip
+    results = _compute_on_dask(path, source, run, dask, shards) if dask else _compute(path, source, run, quiet)
 
     index = _write_report(results, out)
     stdout.print(taxonomy_table(Report.of(results)))
@@ -84,12 +81,12 @@ def report(
 @app.command("summary")
 @handles_input_errors
 @source_options()
+@anchor_options("preset", "device")
 def summary(
     path: PathArg,
     anchors: AnchorsOpt = False,
     json: JsonOpt = None,
-    preset: PresetOpt = "retinanet",
-    device: DeviceOpt = "cpu",
+    anchor: AnchorOptions = AnchorOptions(),
     quiet: QuietOpt = False,
     source: Source = Source(),
 ) -> None:
@@ -99,12 +96,13 @@ def summary(
     from imbstat.report.reading import Report
     from imbstat.report.taxonomy import taxonomy_rows, taxonomy_table
 
-    results = _compute(path, source, anchors, preset, device, quiet=quiet)
+    results = _compute(path, source, Run(source.box_filter, anchor if anchors else None), quiet)
     report = Report.of(results)
     if json != "-":
         stdout.print(taxonomy_table(report))
     if json:
-        write_json(results.document("summary") | {"taxonomy": [row_dict(r) for r in taxonomy_rows(report)]}, json)
+        rows = [row_dict(r) for r in taxonomy_rows(report)]
+        write_json(report_document(results, "summary") | {"taxonomy": rows}, json)
 
 
 SideArg = Annotated[
@@ -115,14 +113,14 @@ SideArg = Annotated[
 @app.command("compare")
 @handles_input_errors
 @source_options()
+@anchor_options("preset", "device")
 def compare(
     a: SideArg,
     b: SideArg,
     json: JsonOpt = None,
     out: OutOpt = None,
     anchors: AnchorsOpt = False,
-    preset: PresetOpt = "retinanet",
-    device: DeviceOpt = "cpu",
+    anchor: AnchorOptions = AnchorOptions(),
     format_b: Annotated[str | None, typer.Option("--format-b", help="Format of B, when not --format.")] = None,
     quiet: QuietOpt = False,
     repeat_factor: RepeatFactorOpt = None,
@@ -131,68 +129,35 @@ def compare(
 ) -> None:
     """Shift of every distribution from A to B (train vs val, old vs new): W1 between them, classes gained and lost."""
     from imbstat.report.compare import compare as compare_reports
-    from imbstat.report.compare_output import terminal_tables, write_files
+    from imbstat.report.compare_output import terminal_tables as compare_tables
+    from imbstat.report.compare_output import write_files as write_compare_files
 
-    remedies = _remedy_options(repeat_factor, class_balanced)
+    run = Run(source.box_filter, anchor if anchors else None, repeat_factor=repeat_factor,
+              class_balanced=class_balanced)  # fmt: skip
     for path in (a, b):  # before a long computation of A
         path_kind(path)
-    sides = [
-        _report(path, side, anchors, preset, device, quiet, remedies)
-        for path, side in ((a, source), (b, dataclasses.replace(source, format=format_b or source.format)))
-    ]
-    comparison = compare_reports(*sides)
+    options_b = dataclasses.replace(source.options, format=format_b or source.options.format)
+    side_b = dataclasses.replace(source, options=options_b)
+    comparison = compare_reports(*(_report(path, side, run, quiet) for path, side in ((a, source), (b, side_b))))
     for key, why in comparison.skipped.items():
         echo(f"imbstat: note: {key} not compared: {why}", err=True)
     if json != "-":
-        for table in terminal_tables(comparison):
+        for table in compare_tables(comparison):
             stdout.print(table)
     if json:
         write_json(comparison.to_dict(), json)
     if out:
-        report_written(write_files(comparison, out))
+        report_written(write_compare_files(comparison, out))
 
 
-def _report(
-    path: Path, source: Source, anchors: bool, preset: str, device: str, quiet: bool, remedies: dict[str, float],
-    batch: dict[str, Any] | None = None,
-) -> Any:  # fmt: skip
+def _report(path: Path, source: Source, run: Run, quiet: bool) -> Any:
     """The saved report at ``path`` read back, or the report of the dataset there, computed now."""
     from imbstat.report.reading import Report, read_report
 
     doc = read_report(path)
     if doc is not None:
         return Report.from_document(doc, path)
-    return Report.of(_compute(path, source, anchors, preset, device, quiet=quiet, remedies=remedies, batch=batch))
-
-
-def _remedy_options(repeat_factor: float | None, class_balanced: float | None) -> dict[str, float]:
-    from imbstat.report.build import remedy_options
-
-    return remedy_options(repeat_factor, class_balanced)
-
-
-def _compute(
-    path: Path,
-    source: Source,
-    anchors: bool = False,
-    preset: str = "retinanet",
-    device: str = "cpu",
-    method: str = "auto",
-    batch_size: int = 32,
-    quiet: bool = False,
-    remedies: dict[str, float] | None = None,
-    batch: dict[str, Any] | None = None,
-) -> Any:
-    """Load and compute every statistic (``report.build.compute``), with a progress bar when labeling anchors;
-    ``remedies``: ``compute``'s ``repeat_factor`` / ``class_balanced`` arguments given (:func:`_remedy_options`)."""
-    from imbstat.anchors.presets import load_preset
-    from imbstat.report.build import compute
-
-    chosen = load_preset(preset)  # a bad preset fails before a long load
-    ds = source.load(path)
-    with progress(ds.num_images, quiet or not anchors) as advance:
-        return compute(ds, source.box_filter, anchors, chosen, device, method, batch_size, advance, batch=batch,
-                       **(remedies or {}))  # fmt: skip
+    return Report.of(_compute(path, source, run, quiet))
 
 
 def _batch_options(
@@ -207,44 +172,37 @@ def _batch_options(
     return {"batch_size": batch_size, "sampler": str(chosen), "epochs": epochs, "seed": seed}
 
 
-def _compute_on_dask(
-    path: Path, source: Source, spec: str, shards: int | None, anchors: bool, preset: str, device: str, method: str,
-    batch_size: int, remedies: dict[str, float], batch: dict[str, Any] | None = None,
-) -> Any:  # fmt: skip
-    """The report's Results from one Dask task per shard (report/distributed.py); the batch section on the client,
-    as its epochs are drawn over the whole file."""
-    from imbstat.anchors.presets import load_preset
-    from imbstat.report.distributed import compute_distributed, dask_client
+def _compute(path: Path, source: Source, run: Run, quiet: bool = False) -> Results:
+    """Load and compute every section ``run`` asks for (:func:`imbstat.compute`), with a progress bar for anchors."""
+    ds = source.load(path)
+    with progress(ds.num_images, quiet or not run.anchors) as advance:
+        return compute(ds, run=run, progress=advance)
+
+
+def _compute_on_dask(path: Path, source: Source, run: Run, spec: str, shards: int | None) -> Results:
+    """The report's Results from one Dask task per shard (:func:`imbstat.analysis.compute_distributed`)."""
+    from imbstat.analysis import compute_distributed, dask_client
 
     if source.shard:
         raise ImbstatError("--dask runs every shard itself; leave out --shard")
-    chosen = load_preset(preset)
-    load_kwargs = {"format": source.format, "split": source.split, "classes": source.classes, "sizes": source.sizes,
-                   "images": source.images, "cache": not source.no_cache}  # fmt: skip
     # The client loads first and writes the Parquet cache, so that workers read columns instead of parsing.
+    options = source.load_options(cache=True)
     ds = source.load(path, cache=True)
     client = dask_client(spec)
     try:
         workers = max(1, len(client.scheduler_info().get("workers", {})))
-        results = compute_distributed(ds, client, shards or 2 * workers, load_kwargs, source.box_filter, anchors,
-                                      chosen, device, method, batch_size, **remedies)  # fmt: skip
+        return compute_distributed(ds, client, shards or 2 * workers, options, run=run)
     finally:
         client.close()
-    if batch:
-        from imbstat.stats import batch_distribution
-
-        results.results["batch"] = batch_distribution(ds, box_filter=source.box_filter, **batch)
-        results.options["batch"] = dict(batch)
-    return results
 
 
-def _write_report(results: Any, out: Path) -> Path:
+def _write_report(results: Results, out: Path) -> Path:
     """report.json, CSV tables, PNG figures and index.html of ``results`` in ``out``; the index path."""
     from imbstat.report.html import write_index
 
-    doc = results.document()
+    doc = report_document(results)  # once: the anchor scores solve transport problems
     write_json(doc, out / "report.json")
-    return write_index(doc, results.write_files(out), out)
+    return write_index(doc, write_files(results, out), out)
 
 
 @app.command("demo")
@@ -257,9 +215,9 @@ def demo(
 
     sample = write_sample(out / "sample.json")
     # The anchor section is the survey's most distinctive figures; retinanet on the CPU takes seconds here.
-    results = _compute(sample, Source(format="coco"), anchors=True)
+    results = _compute(sample, Source(LoadOptions(format="coco")), Run(anchors=AnchorOptions()))
     index = _write_report(results, out)
-    for table in results.terminal_tables():
+    for table in terminal_tables(results):
         stdout.print(table)
     echo(f"Report written to {out}/ (report.json, CSV tables, PNG figures); open {index} in a browser.")
 
@@ -267,6 +225,7 @@ def demo(
 @app.command("audit")
 @handles_input_errors
 @source_options(counting=False)
+@anchor_options("device")
 def audit(
     path: PathArg,
     config: Annotated[Path, typer.Option("--config", help="Audit config (TOML): checks = ['METRIC OP LIMIT', ...].")],
@@ -278,7 +237,7 @@ def audit(
         Path | None, typer.Option("--markdown", help="Write a Markdown summary to FILE.", metavar="FILE")
     ] = None,
     json: JsonOpt = None,
-    device: DeviceOpt = "cpu",
+    anchor: AnchorOptions = AnchorOptions(),
     quiet: QuietOpt = False,
     source: Source = Source(),
 ) -> None:
@@ -294,16 +253,14 @@ def audit(
     for given in (path, baseline):
         if given is not None:
             path_kind(given)
-    source = dataclasses.replace(source, include_crowd=cfg.include_crowd, include_difficult=cfg.include_difficult)
-    remedies = _remedy_options(cfg.repeat_factor, cfg.class_balanced)
+    anchor = dataclasses.replace(anchor, preset=cfg.preset)  # a bad preset fails before a long load
     batch = _batch_options(**cfg.batch) if cfg.batch else None  # a bad sampler fails before a long load
-    report = Report.of(
-        _compute(path, source, cfg.needs_anchors, cfg.preset, device, quiet=quiet, remedies=remedies, batch=batch)
-    )
+    run = Run(BoxFilter(cfg.include_crowd, cfg.include_difficult), anchor if cfg.needs_anchors else None,
+              repeat_factor=cfg.repeat_factor, class_balanced=cfg.class_balanced, batch=batch)  # fmt: skip
+    report = Report.of(_compute(path, source, run, quiet))
     values = metrics(report)
     if baseline is not None:
-        base = _report(baseline, source, cfg.needs_anchors, cfg.preset, device, quiet, remedies, batch)
-        values |= compare_reports(base, report).metrics()
+        values |= compare_reports(_report(baseline, source, run, quiet), report).metrics()
     results = audits.run_checks(cfg, values, config)
     failed = sum(not r.passed for r in results)
     if json != "-":

@@ -9,10 +9,12 @@ import os
 import stat
 import time
 from pathlib import Path
+from typing import Any
 
 from imbstat.data import cache as columnar_cache
 from imbstat.data.dataset import Boxes, BoxFilter, Categories, Dataset, Images
 from imbstat.data.formats import FORMATS, detect_format
+from imbstat.data.options import LoadOptions
 from imbstat.data.problems import Problems, Reason
 from imbstat.data.source import ReadLog, path_kind
 from imbstat.errors import ImbstatError
@@ -24,6 +26,7 @@ __all__ = [
     "Categories",
     "Dataset",
     "Images",
+    "LoadOptions",
     "Problems",
     "Reason",
     "cache_source",
@@ -32,55 +35,30 @@ __all__ = [
 ]
 
 
-def load(
-    path: str | Path,
-    format: str | None = None,
-    *,
-    split: str | None = None,
-    classes: str | Path | None = None,
-    sizes: str | Path | None = None,
-    images: str | Path | None = None,
-    cache: bool | None = None,
-) -> Dataset:
+def load(path: str | Path, format: str | None = None, *, options: LoadOptions | None = None, **fields: Any) -> Dataset:
     """Load annotations from ``path`` into a :class:`Dataset`.
 
-    Args:
-        format: one of :data:`FORMATS`; detected from ``path`` when None.
-        split: VOC ``ImageSets/Main/<split>.txt`` (e.g. "trainval"), or the
-            YOLO split named in the data YAML ("train", "val").
-        classes: Open Images class-descriptions CSV (``LabelName,DisplayName``).
-        sizes: Open Images image sizes CSV (``ImageID,Width,Height``).
-        images: a folder of image files whose headers give image sizes
-            (Open Images, YOLO).
-        cache: read and write the Parquet cache of :mod:`imbstat.data.cache`
-            (True), never (False), or for sources over 64 MiB (None).
+    ``options`` (:class:`LoadOptions`), with ``format`` and any of its fields given as keywords
+    (``split=``, ``classes=``, ``sizes=``, ``images=``, ``cache=``) taking precedence.
     """
     start = time.perf_counter()
     path_kind(path)  # a FIFO, a device or a symlink loop is refused before anything opens it
-    format = format or detect_format(path)
+    options = dataclasses.replace(options or LoadOptions(), **fields, **({"format": format} if format else {}))
+    options = dataclasses.replace(options, format=options.format or detect_format(path))
     source = Path(path)
-    if cache is not False:
-        options = columnar_cache.load_options(path, format, split, classes, sizes, images)
-        cached = columnar_cache.read_cache(source, options)
+    if options.cache is not False:
+        cached = columnar_cache.read_cache(source, columnar_cache.load_options(path, options))
         if cached is not None:
             return dataclasses.replace(cached, load_seconds=time.perf_counter() - start)
-    if cache or (cache is None and _size(source) > columnar_cache.AUTO_CACHE_ABOVE):
-        ds, _ = cache_source(source, format, split=split, classes=classes, sizes=sizes, images=images,
-                             strict=bool(cache))  # fmt: skip
+    if options.cache or (options.cache is None and _size(source) > columnar_cache.AUTO_CACHE_ABOVE):
+        ds, _ = cache_source(source, options, strict=bool(options.cache))
     else:
-        ds = _parse(source, format, split, classes, sizes, images)
+        ds = _parse(source, options)
     return dataclasses.replace(ds, load_seconds=time.perf_counter() - start)
 
 
 def cache_source(
-    path: str | Path,
-    format: str | None = None,
-    *,
-    split: str | None = None,
-    classes: str | Path | None = None,
-    sizes: str | Path | None = None,
-    images: str | Path | None = None,
-    strict: bool = True,
+    path: str | Path, options: LoadOptions = LoadOptions(), *, strict: bool = True
 ) -> tuple[Dataset, Path | None]:
     """Parse the source and write its Parquet cache; returns the Dataset and the cache folder.
 
@@ -88,14 +66,14 @@ def cache_source(
     each fingerprinted as it was read, so that an input edited during the parse, or any other file
     the load read (``--sizes``, ``--classes``, YOLO labels), makes the cache stale. A cache that
     cannot be written raises with ``strict``, else is skipped with a log line (None).
+    ``options.cache`` is not read: this always writes.
     """
-    format = format or detect_format(path)
+    options = dataclasses.replace(options, format=options.format or detect_format(path))
     source = Path(path)
-    options = columnar_cache.load_options(path, format, split, classes, sizes, images)
     with ReadLog() as log:
-        ds = _parse(source, format, split, classes, sizes, images)
+        ds = _parse(source, options)
     try:
-        return ds, columnar_cache.write_cache(ds, source, options, log)
+        return ds, columnar_cache.write_cache(ds, source, columnar_cache.load_options(path, options), log)
     except ImbstatError as e:
         if strict:
             raise
@@ -116,11 +94,9 @@ def _size(source: Path) -> int:
     return total
 
 
-def _parse(
-    path: Path, format: str, split: str | None, classes: str | Path | None, sizes: str | Path | None,
-    images: str | Path | None,
-) -> Dataset:  # fmt: skip
-    """Read the source itself (no cache)."""
+def _parse(path: Path, options: LoadOptions) -> Dataset:
+    """Read the source itself (no cache); ``options.format`` is set."""
+    format = options.format
     if format == "coco":
         from imbstat.data.coco import load_coco
 
@@ -128,15 +104,15 @@ def _parse(
     elif format == "voc":
         from imbstat.data.voc import load_voc
 
-        ds = load_voc(path, split=split)
+        ds = load_voc(path, split=options.split)
     elif format == "openimages":
         from imbstat.data.openimages import load_openimages
 
-        ds = load_openimages(path, classes=classes, sizes=sizes, images=images)
+        ds = load_openimages(path, classes=options.classes, sizes=options.sizes, images=options.images)
     elif format == "yolo":
         from imbstat.data.yolo import load_yolo
 
-        ds = load_yolo(path, split=split, images=images)
+        ds = load_yolo(path, split=options.split, images=options.images)
     else:
         raise ImbstatError(f"unknown format {format!r}; expected one of {', '.join(FORMATS)}", path)
     return ds

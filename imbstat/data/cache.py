@@ -27,6 +27,7 @@ import numpy as np
 from imbstat.data.dataset import Boxes, Categories, Dataset, Images
 from imbstat.data.formats import detect_format
 from imbstat.data.ids import id_column
+from imbstat.data.options import LoadOptions
 from imbstat.data.problems import Problems
 from imbstat.data.source import ReadLog, changed_inputs
 from imbstat.errors import ImbstatError
@@ -50,15 +51,19 @@ def cache_dir(source: Path) -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "imbstat" / f"{source.name}-{key}"
 
 
-def load_options(
-    path: str | Path, format: str | None, split: str | None, classes: Any, sizes: Any, images: Any
-) -> dict[str, str | None]:
-    """The load options a cache is valid for, as load() passes them."""
+def load_options(path: str | Path, options: LoadOptions = LoadOptions()) -> dict[str, str | None]:
+    """The load options a cache is valid for: ``options`` as JSON, the format resolved, ``cache`` left out."""
     # Paths absolute: the same relative --sizes from another folder is another file.
-    files = {"classes": classes, "sizes": sizes, "images": images}
-    return {"format": format or detect_format(path), "split": split} | {
-        k: None if v is None else os.path.abspath(v) for k, v in files.items()
-    }
+    files = options.files()
+    return {
+        f.name: _absolute(getattr(options, f.name)) if f.name in files else getattr(options, f.name)
+        for f in dataclasses.fields(options)
+        if f.name != "cache"
+    } | {"format": options.format or detect_format(path)}
+
+
+def _absolute(path: str | Path | None) -> str | None:
+    return None if path is None else os.path.abspath(path)
 
 
 def write_cache(ds: Dataset, source: Path, options: dict[str, Any], inputs: ReadLog) -> Path:

@@ -90,7 +90,7 @@ def write_index(doc: dict[str, Any], figures: Iterable[str | Path], out_dir: str
 
 
 def render(doc: dict[str, Any], figures: Sequence[Path]) -> str:
-    """The HTML page of a report document (``Results.document()`` or its JSON) with ``figures`` embedded."""
+    """The HTML page of a report document (``report_document(results)`` or its JSON) with ``figures`` embedded."""
     doc = json.loads(dumps(doc))  # the JSON contract: plain values, NaN as None
     report = Report.from_document(doc)  # each section's result object, read back as a saved report is
     by_section: dict[str, list[Path]] = {}

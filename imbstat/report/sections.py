@@ -1,7 +1,7 @@
 """The registry of report sections: everything the program knows about each statistic, in one place.
 
 A section is one statistic of a whole analysis (``classes``, ``scale``,
-``location``, ``anchors``): its result type, how :func:`imbstat.report.build.compute`
+``location``, ``anchors``): its result type, how :func:`imbstat.compute`
 computes it, its JSON section and how shards' JSON sections merge, its CSV
 tables, figures and terminal tables, how ``compare`` scores its shift, its HTML
 tables and the audit metrics it names (``<section>.<metric>``, each with its
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from rich.table import Table
 
-from imbstat.anchors.presets import Preset
+from imbstat.anchors.options import AnchorOptions
 from imbstat.data import BoxFilter, Dataset
 from imbstat.errors import ImbstatError
 from imbstat.report import html_parts, shift, tables, terminal
@@ -49,6 +49,8 @@ from imbstat.stats import (
 )
 from imbstat.stats.anchor_summary import AnchorSummary
 from imbstat.stats.anchors import PER_IMAGE_FIELDS
+from imbstat.stats.class_balanced import check_beta
+from imbstat.stats.remedies import check_threshold
 
 ANCHORS_NEEDED = "run with --anchors"
 BATCH_NEEDED = "run with --batch-size B, the training batch"
@@ -66,18 +68,46 @@ class Metric:
 
 @dataclass(frozen=True)
 class Run:
-    """The arguments of a whole analysis that a section's ``compute`` may read."""
+    """The options of a whole analysis that a section's ``compute`` may read: one field per group of options.
+
+    An optional section is computed when its options are set (``anchors``); a new group of
+    options is a new field here, named in :meth:`optional_sections` and :meth:`report_options`.
+    """
 
     box_filter: BoxFilter = BoxFilter()
-    preset: Preset | None = None  # set when the anchors are asked for
-    device: str = "cpu"
-    method: str = "auto"
-    batch_size: int = 32
-    progress: Callable[[int], None] | None = None
-    threads: int | None = None
+    anchors: AnchorOptions | None = None  # the anchors section; True stands for AnchorOptions()
+    progress: Callable[[int], None] | None = None  # called with the number of images of each labelled batch
     repeat_factor: float | None = None  # the threshold T, set when repeat-factor sampling is asked for
     class_balanced: float | None = None  # beta, set when class-balanced loss weights are asked for
     batch: dict[str, Any] | None = None  # batch_distribution's keywords (batch_size, ...), set when asked for
+
+    def __post_init__(self) -> None:
+        if isinstance(self.anchors, bool):
+            object.__setattr__(self, "anchors", AnchorOptions() if self.anchors else None)
+        for name, value in remedy_options(self.repeat_factor, self.class_balanced).items():  # checked now
+            object.__setattr__(self, name, value)
+
+    def optional_sections(self) -> list[str]:
+        """The names of the optional sections these options ask for."""
+        asked = ["anchors"] if self.anchors else []
+        asked += list(remedy_options(self.repeat_factor, self.class_balanced))
+        return asked + (["batch"] if self.batch else [])
+
+    def report_options(self) -> dict[str, Any]:
+        """The ``options`` block of a report computed with these options."""
+        options: dict[str, Any] = dataclasses.asdict(self.box_filter)
+        if self.anchors:
+            a = self.anchors
+            options |= {"anchors": True, "preset": a.preset.name, "device": a.device, "method": a.method}
+        options |= remedy_options(self.repeat_factor, self.class_balanced)
+        return options | ({"batch": dict(self.batch)} if self.batch else {})
+
+
+def remedy_options(repeat_factor: float | None, class_balanced: float | None) -> dict[str, float]:
+    """The remedies asked for, as ``options`` names them (none: nothing, so older reports read the same);
+    ImbstatError for a bad value, so that commands check them before a long load."""
+    asked = {"repeat_factor": (repeat_factor, check_threshold), "class_balanced": (class_balanced, check_beta)}
+    return {name: check(value) for name, (value, check) in asked.items() if value is not None}
 
 
 def _no_extras(result: Any) -> dict[str, float]:
@@ -117,6 +147,8 @@ class Section:
     # What compare, metrics, html and extra_metrics read when a report's section cannot be read back into
     # result_type (anchors: a report has sums, not raw counts): a type with from_dict(section) and of(result).
     report_type: type | None = None
+    # False: computed on the whole dataset only (the Dask path computes it on the client, not per shard)
+    shardable: bool = True
 
     def read(self, body: Any, source: str | Path | None = None) -> Any:
         """The result object of this section of a report document (``report_type`` where there is one).
@@ -277,8 +309,7 @@ def anchor_section(result: AnchorStats, ds: Dataset) -> dict[str, Any]:
 
 
 def _anchors(ds: Dataset, run: Run) -> AnchorStats:
-    return anchor_stats(ds, preset=run.preset, device=run.device, method=run.method, batch_size=run.batch_size,
-                        box_filter=run.box_filter, progress=run.progress, threads=run.threads)  # fmt: skip
+    return anchor_stats(ds, options=run.anchors, box_filter=run.box_filter, progress=run.progress)
 
 
 def _merge_anchor_shards(parts: list[AnchorStats], ds: Dataset, shards: int) -> AnchorStats:
@@ -449,6 +480,7 @@ BATCH = Section(
         Metric("rank_inversions", "change of the share of rank inversions, B − A", score=False),
     ),
     optional=BATCH_NEEDED,
+    shardable=False,  # its epochs are drawn over the whole file
 )
 
 # --- the registry --------------------------------------------------------------------------------------------------

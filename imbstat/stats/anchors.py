@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from imbstat.anchors.engine import batches, ground_truth, make_matcher, resolve_method
-from imbstat.anchors.engine import cores as _cores
-from imbstat.anchors.engine import labelled as _labelled
+from imbstat.anchors.engine import batches, cores, ground_truth, labelled, make_matcher, resolve_method
+from imbstat.anchors.options import AnchorOptions
 from imbstat.anchors.presets import Preset, load_preset, preset_from_dict
 from imbstat.data import BoxFilter, Dataset
 from imbstat.data.ids import id_column
@@ -274,19 +274,16 @@ class _Accumulator(AnchorSums):
 def anchor_stats(
     ds: Dataset,
     *,
-    preset: str | Preset = "retinanet",
-    device: str = "cpu",
-    method: str = "auto",
-    batch_size: int = 32,
+    options: AnchorOptions | None = None,
     box_filter: BoxFilter = BoxFilter(),
-    grid: int = 32,
     progress: Callable[[int], None] | None = None,
-    memory_mb: float = 1024,
-    threads: int | None = None,
+    **fields: Any,
 ) -> AnchorStats:
     """Label every anchor of every image of ``ds`` and return the survey's anchor statistics.
 
-    ``method`` is ``dense`` (all anchors × all GTs in torch on ``device``),
+    ``options`` (:class:`~imbstat.anchors.options.AnchorOptions`), with any of its fields
+    given as keywords (``preset=``, ``device=``, ``method=``, ``batch_size=``, ...) taking precedence.
+    Its ``method`` is ``dense`` (all anchors × all GTs in torch on ``device``),
     ``sparse`` (only the anchors that can reach the lowest threshold), ``fused``
     (dense with Triton kernels, CUDA) or ``auto`` (sparse on CPU, dense on
     CUDA). All give identical results. The sparse path labels batches on
@@ -295,13 +292,14 @@ def anchor_stats(
     batch with its number of images; ``memory_mb`` bounds the dense path's IoU
     block on the device.
     """
-    preset = preset if isinstance(preset, Preset) else load_preset(preset)
+    options = dataclasses.replace(options or AnchorOptions(), **fields)
+    preset = options.preset
     gt = ground_truth(ds, preset, box_filter)
-    matcher = make_matcher(preset, device, method, memory_mb)
-    acc = _Accumulator(ds, preset, gt, grid)
-    sparse = resolve_method(method, device) == "sparse"
-    workers = max(1, threads if threads is not None else _cores()) if sparse else 1
-    for batch, matches in _labelled(batches(gt, preset, batch_size), matcher, workers):
+    matcher = make_matcher(preset, options.device, options.method, options.memory_mb)
+    acc = _Accumulator(ds, preset, gt, options.grid)
+    sparse = resolve_method(options.method, options.device) == "sparse"
+    workers = (options.threads or cores()) if sparse else 1
+    for batch, matches in labelled(batches(gt, preset, options.batch_size), matcher, workers):
         acc.add(batch, matches)
         if progress:
             progress(len(batch.images))
