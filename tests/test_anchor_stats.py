@@ -17,7 +17,7 @@ from imbstat.anchors.generate import anchor_grid
 from imbstat.anchors.resize import Resize
 from imbstat.cli import app
 from imbstat.stats.anchor_sums import AnchorSums
-from imbstat.stats.anchors import AnchorStats
+from imbstat.stats.anchors import PER_IMAGE_FIELDS, AnchorStats
 from imbstat.stats.coverage import coverage, grid_coverage
 
 runner = CliRunner()
@@ -107,7 +107,8 @@ def test_dense_equals_sparse_and_shards_merge(tmp_path):
     parts = [imbstat.anchor_stats(ds.select_images(k), preset=preset) for k in (half, ~half)]
     merged = AnchorStats.merge(parts)
     order = np.concatenate([np.flatnonzero(half), np.flatnonzero(~half)])
-    _assert_same(dataclasses.replace(merged, per_image=merged.per_image[np.argsort(order)]), sparse)
+    back = np.argsort(order)
+    _assert_same(dataclasses.replace(merged, **{f: getattr(merged, f)[back] for f in PER_IMAGE_FIELDS}), sparse)
 
 
 @pytest.mark.parametrize("preset_name", ["retinanet", "retinanet-v1", "torchvision-retinanet"])

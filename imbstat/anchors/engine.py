@@ -235,8 +235,9 @@ def sparse_device_note(device: str) -> str:
 
 def _sparse_matcher(preset: Preset) -> Matcher:
     """The compiled sparse path."""
-    from imbstat.anchors.sparse import match_sparse  # numba loads here, when the sparse path is first used
+    from imbstat.anchors.kernels import load_kernel
 
+    match_sparse = load_kernel("imbstat.anchors.sparse", "match_sparse")  # numba loads here, at first use
     return lambda batch: match_sparse(batch.grid, batch.gts, batch.num_gts, preset)
 
 

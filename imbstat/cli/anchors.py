@@ -91,4 +91,4 @@ def anchor_iou(
         from imbstat.plots import plot_anchors
         from imbstat.report.tables import anchor_tables
 
-        report_written(anchor_tables(result, ds.images.image_id, out) + plot_anchors(result, out))
+        report_written(anchor_tables(result, ds.images, out) + plot_anchors(result, out))

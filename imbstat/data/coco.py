@@ -19,10 +19,10 @@ import re
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 import numpy as np
-import pandas as pd
 
 from imbstat.data.coco_decode import (
     FIELDS,
@@ -46,6 +46,12 @@ from imbstat.data.json_stream import BLOCK_BYTES, RootArrays, Span, too_deep
 from imbstat.data.problems import Problems, Reason
 from imbstat.data.source import read_input
 from imbstat.errors import ImbstatError
+from imbstat.lazy import LazyModule
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported where a table is built
 
 # Above this size a file is streamed: decoding it whole holds the bytes and every struct at once.
 STREAM_ABOVE = 1 << 30

@@ -62,15 +62,23 @@ def first_occurrence(ids: np.ndarray) -> np.ndarray:
     return mask
 
 
+_SEARCH_MAX = 1 << 20  # ids (keys + queries) up to which index_of searches sorted ids; beyond, pandas' hash is faster
+
+
 def index_of(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
     """[Q] int64: row of each query in the unique ``keys``, -1 where absent.
 
     Ids match by value and type: 1 matches 1 whatever the integer dtype, never "1".
     """
-    import pandas as pd
-
     if len(keys) == 0:
         return np.full(len(query), -1, np.int64)
+    if keys.dtype == query.dtype and keys.dtype.kind in "iu" and len(keys) + len(query) <= _SEARCH_MAX:
+        # a small file's ids: a binary search, so that its run need not import pandas (~0.25 s)
+        order = np.argsort(keys, kind="stable")
+        at = np.minimum(np.searchsorted(keys[order], query), len(keys) - 1)
+        return np.where(keys[order][at] == query, order[at], -1).astype(np.int64)
+    import pandas as pd
+
     if keys.dtype != query.dtype and not (keys.dtype.kind == query.dtype.kind == "U"):
         # int64 against uint64, str or object: compare Python values, which pandas would otherwise
         # cast to a common dtype (float64 for int64 and uint64, rounding ids beyond 2**53)

@@ -16,15 +16,21 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import imagesize
 import numpy as np
-import pandas as pd
 
 from imbstat.data.dataset import Boxes, Categories, Dataset, Images, assemble
 from imbstat.data.ids import concat_columns, index_of
 from imbstat.data.source import list_folder, open_input
 from imbstat.errors import ImbstatError
+from imbstat.lazy import LazyModule
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported where a table is built
 
 REQUIRED = ("ImageID", "LabelName", "XMin", "XMax", "YMin", "YMax")
 _COORDINATES = ("XMin", "YMin", "XMax", "YMax")  # xyxy order

@@ -36,16 +36,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from imbstat.errors import ImbstatError
+from imbstat.lazy import LazyModule
 from imbstat.report.document import envelope, json_float
 from imbstat.report.metrics import comparison_metrics
 from imbstat.report.reading import REPORT_COMMAND, Report, read_report
 from imbstat.report.sections import SECTIONS
 from imbstat.report.shift import class_shifts, class_union, only_in
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported where a table is built
 
 __all__ = ["Comparison", "class_shifts", "class_union", "compare", "read_report", "side"]
 

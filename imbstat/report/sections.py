@@ -48,6 +48,7 @@ from imbstat.stats import (
     scale_distribution,
 )
 from imbstat.stats.anchor_summary import AnchorSummary
+from imbstat.stats.anchors import PER_IMAGE_FIELDS
 from imbstat.stats.class_balanced import check_beta
 from imbstat.stats.remedies import check_threshold
 
@@ -313,9 +314,9 @@ def _anchors(ds: Dataset, run: Run) -> AnchorStats:
 
 def _merge_anchor_shards(parts: list[AnchorStats], ds: Dataset, shards: int) -> AnchorStats:
     merged = AnchorStats.merge(parts)
-    # per_image comes shard after shard (shard i holds image rows i, i + N, ...); put it back in image-row order
-    rows = np.concatenate([np.arange(ds.num_images)[i::shards] for i in range(shards)])
-    return dataclasses.replace(merged, per_image=merged.per_image[np.argsort(rows)])
+    # per-image rows come shard after shard (shard i holds image rows i, i + N, ...); put them back in image order
+    order = np.argsort(np.concatenate([np.arange(ds.num_images)[i::shards] for i in range(shards)]))
+    return dataclasses.replace(merged, **{name: getattr(merged, name)[order] for name in PER_IMAGE_FIELDS})
 
 
 def _anchor_extras(summary: AnchorSummary) -> dict[str, float]:
@@ -341,7 +342,7 @@ ANCHORS = Section(
     command="anchor-iou",
     compute=_anchors,
     to_json=anchor_section,
-    write_tables=lambda r, ds, out: tables.anchor_tables(r, ds.images.image_id, out),
+    write_tables=lambda r, ds, out: tables.anchor_tables(r, ds.images, out),
     write_figures=lambda r, out: _plots().plot_anchors(r, out),
     figures=(
         ("anchors_fg_bg.png", "Fig. 4a: foreground, background and ignored anchors per image."),

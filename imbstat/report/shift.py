@@ -11,15 +11,20 @@ defined in ``report/compare.py``'s docstring.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
+from imbstat.lazy import LazyModule
 from imbstat.scores import class_change, shift_1d, shift_2d
 from imbstat.stats import BatchDistribution, ClassDistribution, LocationDistribution, ScaleDistribution
 from imbstat.stats.anchor_summary import AnchorSummary
 from imbstat.stats.histogram import Histogram, plain
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported where a table is built
 
 SHIFT_ROWS = 10  # largest per-class share changes kept in the document and the table
 SIDES = ("a", "b")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
+from imbstat.data.dataset import Images
 from imbstat.errors import ImbstatError
+from imbstat.lazy import LazyModule
 from imbstat.stats import (
     AnchorStats,
     BatchDistribution,
@@ -18,6 +20,11 @@ from imbstat.stats import (
     RepeatFactorSampling,
     ScaleDistribution,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported where a table is built
 
 
 def _histogram_frame(h: Histogram) -> pd.DataFrame:
@@ -69,10 +76,8 @@ def location_tables(result: LocationDistribution, out_dir: Path) -> list[Path]:
     return write_frames({"location_centers": _grid_frame(result.counts)}, out_dir)
 
 
-def anchor_tables(result: AnchorStats, image_id: np.ndarray, out_dir: Path) -> list[Path]:
+def anchor_tables(result: AnchorStats, images: Images, out_dir: Path) -> list[Path]:
     d = result.to_dict()
-    per_image = pd.DataFrame(result.per_image, columns=["foreground", "background", "ignored"])
-    per_image.insert(0, "image_id", image_id)
     iou = pd.DataFrame({"low": result.iou_edges[:-1], "high": result.iou_edges[1:], "count": result.positive_iou,
                         "low_quality": result.positive_iou_low_quality})  # fmt: skip
     per_gt = pd.DataFrame([{"size": k, **v} for k, v in [*d["per_gt"]["by_size"].items(), ("all", d["per_gt"]["all"])]])
@@ -80,7 +85,7 @@ def anchor_tables(result: AnchorStats, image_id: np.ndarray, out_dir: Path) -> l
     n = max(result.num_images, 1)
     return write_frames(
         {
-            "anchors_per_image": per_image,
+            "anchors_per_image": anchor_image_frame(result, images),
             "anchors_per_class": pd.DataFrame(d["per_class"]),
             "anchors_positive_iou": iou,
             "anchors_per_gt": per_gt,
@@ -90,6 +95,34 @@ def anchor_tables(result: AnchorStats, image_id: np.ndarray, out_dir: Path) -> l
             "anchors_overlap_background": _grid_frame(result.overlap_background / n),
         },
         out_dir,
+    )
+
+
+def anchor_image_frame(result: AnchorStats, images: Images) -> pd.DataFrame:
+    """One row per image, in dataset order, to find the images that drive the imbalance.
+
+    ``gts`` are the GTs labelled (after the box filter, crowd and empty-after-resize
+    drops); ``gts_without_positive`` those with no foreground anchor;
+    ``worst_gt_max_iou`` is the lowest, over the image's GTs, of each GT's best IoU
+    with any anchor (its worst-covered GT), empty for an image without GTs.
+    """
+
+    def pixels(size: np.ndarray) -> np.ndarray:  # whole-pixel sizes print as integers
+        return size.astype(np.int64) if np.array_equal(size, np.round(size)) else size
+
+    return pd.DataFrame(
+        {
+            "image_id": images.image_id,
+            "file_name": images.file_name,
+            "width": pixels(images.width),
+            "height": pixels(images.height),
+            "gts": result.per_image_gts[:, 0],
+            "foreground": result.per_image[:, 0],
+            "background": result.per_image[:, 1],
+            "ignored": result.per_image[:, 2],
+            "gts_without_positive": result.per_image_gts[:, 1],
+            "worst_gt_max_iou": result.worst_gt_iou,
+        }
     )
 
 

@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from imbstat.anchors.presets import Preset, preset_from_dict
+from imbstat.lazy import LazyModule
 from imbstat.stats.anchors import AnchorStats
 from imbstat.stats.histogram import Histogram
 from imbstat.stats.scale import SIZE_BUCKETS
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported where a table is built
 
 LABELS = ("foreground", "background", "ignored")  # of an anchor
 GT_FIELDS = ("gts", "foreground", "foreground_per_gt", "unmatched", "low_quality_only", "below_pos")

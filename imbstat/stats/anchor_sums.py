@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from imbstat.anchors.engine import Batch, GroundTruth
+from imbstat.anchors.kernels import load_kernel
 from imbstat.anchors.matches import Matches
 from imbstat.anchors.presets import Preset
 from imbstat.data import Dataset
@@ -33,6 +34,8 @@ class AnchorSums:
         del corners
         self.bucket = size_bucket(area)  # [T]
         self.per_image = np.zeros((ds.num_images, 3), np.int64)
+        self.per_image_gts = np.zeros((ds.num_images, 2), np.int64)
+        self.worst_gt_iou = np.full(ds.num_images, np.nan)
         self.class_foreground = np.zeros(k, np.int64)
         self.positive_iou = np.zeros(IOU_BINS, np.int64)
         self.positive_iou_low_quality = np.zeros(IOU_BINS, np.int64)
@@ -58,6 +61,11 @@ class AnchorSums:
         valid = batch.gt_rows >= 0
         self.gt_below_pos[batch.gt_rows[valid]] = m.gt_max_iou[valid] < self.preset.threshold(self.preset.pos_iou)
         self._tally(batch, m, rows)
+        # Per image, after the tally has counted this batch's GTs' foreground anchors (a GT is in one batch).
+        no_fg = valid & (self.fg_per_gt[np.where(valid, batch.gt_rows, 0)] == 0)
+        self.per_image_gts[batch.images] = np.stack([valid.sum(axis=1), no_fg.sum(axis=1)], axis=1)
+        worst = np.where(valid, m.gt_max_iou, np.inf).min(axis=1, initial=np.inf)
+        self.worst_gt_iou[batch.images] = np.where(valid.any(axis=1), worst, np.nan)
         # Every anchor's coverage, one cached map per resized size (images of a batch share the grid).
         sizes = np.stack([self.gt.new_width[batch.images], self.gt.new_height[batch.images]], axis=1)
         for (w, h), count in zip(*np.unique(sizes, axis=0, return_counts=True), strict=True):
@@ -68,7 +76,7 @@ class AnchorSums:
 
     def _tally(self, batch: Batch, m: Matches, rows: np.ndarray) -> None:
         """Add the batch's per-anchor sums: classes, positive IoU, per GT, relative spatial, coverage."""
-        from imbstat.stats.anchor_kernel import tally  # numba loads here, when anchors are first counted
+        tally = load_kernel("imbstat.stats.anchor_kernel", "tally")  # numba loads here, when anchors are first counted
 
         image = batch.images
         grid = batch.grid
@@ -112,4 +120,6 @@ class AnchorSums:
             overlap_foreground=overlap_fg,
             overlap_background=self.overlap_all - overlap_fg - integrate(self.diff_ignored),
             gts_dropped=self.gt.dropped,
+            per_image_gts=self.per_image_gts,
+            worst_gt_iou=self.worst_gt_iou,
         )

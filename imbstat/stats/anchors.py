@@ -7,10 +7,9 @@ import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from imbstat.anchors.engine import batches, cores, ground_truth, labelled, make_matcher, resolve_method
 from imbstat.anchors.options import AnchorOptions
@@ -18,11 +17,19 @@ from imbstat.anchors.presets import Preset, load_preset, preset_from_dict
 from imbstat.data import BoxFilter, Dataset
 from imbstat.data.ids import id_column
 from imbstat.errors import ImbstatError
+from imbstat.lazy import LazyModule
 from imbstat.scores import ClassScores, score_1d, score_2d
 from imbstat.stats.anchor_sums import IOU_BINS, RELATIVE_LIMIT, AnchorSums
 from imbstat.stats.histogram import Histogram, plain
 from imbstat.stats.protocol import check_same, first_part
 from imbstat.stats.scale import SIZE_BUCKETS
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported where a table is built
+
+PER_IMAGE_FIELDS = ("per_image", "per_image_gts", "worst_gt_iou")  # rows in image order; shards concatenate
 
 
 @dataclass(frozen=True)
@@ -30,9 +37,11 @@ class AnchorStats:
     """Anchor labels of a whole dataset under one preset, summed over images.
 
     ``per_image[i]`` is (foreground, background, ignored) anchors of image row
-    ``i``. Per-GT arrays are [K, 3]: category row × COCO size bucket of the GT
-    in its original image. Relative spatial maps are G×G histograms over
-    [-0.5, 0.5]² (row = y); overlap maps are G×G sums over images of the
+    ``i``; ``per_image_gts[i]`` is (GTs labelled, GTs without a foreground
+    anchor) and ``worst_gt_iou[i]`` the lowest best-anchor IoU over its GTs
+    (the worst-covered GT's; NaN without GTs). Per-GT arrays are [K, 3]:
+    category row × COCO size bucket of the GT in its original image. Relative
+    spatial maps are G×G histograms over [-0.5, 0.5]² (row = y); overlap maps are G×G sums over images of the
     number of anchors covering each cell centre of the normalised image.
     """
 
@@ -54,6 +63,8 @@ class AnchorStats:
     overlap_foreground: np.ndarray  # [G, G] int64
     overlap_background: np.ndarray  # [G, G] int64
     gts_dropped: int
+    per_image_gts: np.ndarray  # [I, 2] int64
+    worst_gt_iou: np.ndarray  # [I] float64
 
     @classmethod
     def empty(cls, ds: Dataset, *, preset: str | Preset = "retinanet", grid: int = 32) -> AnchorStats:
@@ -63,7 +74,7 @@ class AnchorStats:
             preset if isinstance(preset, Preset) else load_preset(preset), ds.categories.category_id,
             ds.categories.name, zeros((0, 3)), zeros(k), zeros(IOU_BINS), zeros(IOU_BINS),
             *(zeros((k, 3)) for _ in range(5)), Histogram.of_integers(zeros(0)),
-            *(zeros((grid, grid)) for _ in range(4)), 0,
+            *(zeros((grid, grid)) for _ in range(4)), 0, zeros((0, 2)), np.zeros(0),
         )  # fmt: skip
 
     @classmethod
@@ -75,13 +86,13 @@ class AnchorStats:
         summed = {
             name: sum(getattr(p, name) for p in parts)
             for name in cls.__dataclass_fields__
-            if name not in ("preset", "category_id", "name", "per_image", "foreground_per_gt")
+            if name not in ("preset", "category_id", "name", "foreground_per_gt", *PER_IMAGE_FIELDS)
         }
         return cls(
             preset=first.preset,
             category_id=first.category_id,
             name=first.name,
-            per_image=np.concatenate([p.per_image for p in parts]),
+            **{name: np.concatenate([getattr(p, name) for p in parts]) for name in PER_IMAGE_FIELDS},
             foreground_per_gt=Histogram.merge([p.foreground_per_gt for p in parts]),
             **summed,
         )
@@ -139,6 +150,8 @@ class AnchorStats:
         for name in cls.__dataclass_fields__:
             if name == "preset":
                 continue
+            if name not in raw:
+                raise ImbstatError(f"an anchors 'raw' block without '{name}'; write the shards' reports again")
             value = raw[name]
             if name == "foreground_per_gt":
                 value = Histogram.from_dict(value)
@@ -146,6 +159,10 @@ class AnchorStats:
                 value = id_column(value)
             elif name == "name":
                 value = np.asarray(value, object)
+            elif name == "worst_gt_iou":
+                value = np.asarray(value, np.float64)  # null (an image without GTs) reads as NaN
+            elif name == "per_image_gts":
+                value = np.asarray(value, np.int64).reshape(-1, 2)
             elif isinstance(value, list):
                 empty_shape = (0, 3) if name == "per_image" or name.startswith("gt_") else (0,)
                 value = np.asarray(value, np.int64).reshape(np.shape(value) if value else empty_shape)
@@ -165,6 +182,18 @@ class AnchorStats:
                 "instances": self.gt_count.sum(axis=1)[order],
             }
         )
+
+    def _per_class_rows(self) -> list[dict]:
+        """:meth:`to_frame`'s rows as JSON records, built without pandas (a small run need not import it)."""
+        order = np.argsort(-self.class_foreground, kind="stable")
+        instances = self.gt_count.sum(axis=1)
+        n = max(self.num_images, 1)
+        return [
+            {"category_id": plain(self.category_id[k]), "name": plain(self.name[k]),
+             "foreground": int(self.class_foreground[k]), "foreground_per_image": float(self.class_foreground[k] / n),
+             "instances": int(instances[k])}
+            for k in order
+        ]  # fmt: skip
 
     def to_dict(self, *, raw: bool = False) -> dict:
         """The JSON fields; with ``raw``, also every count (:meth:`raw_dict`), which :meth:`from_dict` needs."""
@@ -186,7 +215,7 @@ class AnchorStats:
                     for j, label in enumerate(("foreground", "background", "ignored"))
                 },
             },
-            "per_class": [{k: plain(v) for k, v in row.items()} for row in self.to_frame().to_dict(orient="records")],
+            "per_class": self._per_class_rows(),
             "positive_iou": {
                 "edges": self.iou_edges.tolist(),
                 "counts": self.positive_iou.tolist(),

@@ -41,17 +41,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from imbstat.data import BoxFilter, Dataset
 from imbstat.data.ids import id_column
 from imbstat.errors import ImbstatError
+from imbstat.lazy import LazyModule
 from imbstat.stats.batch_sums import QUANTILES, SHARE_BINS, BatchSums, quantiles
 from imbstat.stats.histogram import Histogram, plain
 from imbstat.stats.protocol import first_part
 from imbstat.stats.remedies import repeat_factors
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported where a table is built
 
 FIGURE_BINS = 50  # bins of the TV distance histogram kept in the JSON for its figure
 CHUNK_CELLS = 1 << 22  # (batch, class) cells handled at once: bounds the temporaries of one epoch

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from imbstat.data import BoxFilter, Dataset
 from imbstat.data.ids import id_column
+from imbstat.lazy import LazyModule
 from imbstat.scores import ClassScores, score_1d
 from imbstat.stats.histogram import Histogram, plain
 from imbstat.stats.protocol import check_same, first_part
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported where a table is built
 
 # LVIS groups classes by the number of training images that contain them.
 RARE_MAX_IMAGES = 10

@@ -6,15 +6,21 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from imbstat.data import BoxFilter, Dataset
 from imbstat.data.ids import id_column
+from imbstat.lazy import LazyModule
 from imbstat.scores import score_1d, score_2d
 from imbstat.stats.histogram import plain
 from imbstat.stats.protocol import check_same, first_part
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported where a table is built
 
 
 @dataclass(frozen=True)

@@ -14,16 +14,22 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from imbstat.data import BoxFilter, Dataset
 from imbstat.data.ids import id_column
 from imbstat.errors import ImbstatError
+from imbstat.lazy import LazyModule
 from imbstat.scores import ClassScores, class_change, score_1d
 from imbstat.stats.histogram import plain
 from imbstat.stats.protocol import check_same, first_part
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported where a table is built
 
 
 def check_threshold(threshold: float) -> float:

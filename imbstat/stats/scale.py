@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from imbstat.anchors.resize import Resize
 from imbstat.data import Boxes, BoxFilter, Dataset
+from imbstat.lazy import LazyModule
 from imbstat.scores import score_1d
 from imbstat.stats.histogram import Histogram
 from imbstat.stats.protocol import check_same, first_part
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+    pd = LazyModule("pandas")  # imported where a table is built
 
 # COCO's absolute-size buckets: small < 32², medium < 96², large otherwise.
 SMALL_MAX_AREA = 32.0**2
