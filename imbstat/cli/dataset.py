@@ -85,7 +85,8 @@ def class_dist(
 ) -> None:
     """Fig. 5: instances and images per class (long tail), objects and classes per image, class scores;
     with --repeat-factor / --class-balanced, what those remedies make of the classes."""
-    from imbstat.report.sections import BY_NAME, Run, remedy_options
+    from imbstat.report.section import Run, remedy_options
+    from imbstat.report.sections import BY_NAME
     from imbstat.stats import class_distribution
 
     remedies = remedy_options(repeat_factor, class_balanced)  # checked before a long load

@@ -16,7 +16,8 @@ from typing import Any
 
 from imbstat.report.document import json_float
 from imbstat.report.reading import Report
-from imbstat.report.sections import COMPARE_PREFIX, DATASET_METRICS, SECTIONS, Metric
+from imbstat.report.section import Metric
+from imbstat.report.sections import COMPARE_PREFIX, DATASET_METRICS, SECTIONS
 
 
 def metrics(report: Report, prefix: str = "") -> dict[str, float]:

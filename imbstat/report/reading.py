@@ -2,7 +2,7 @@
 
 :class:`Report` is what ``compare``, the audit metrics, the taxonomy table and the
 HTML page read: the document's ``dataset`` and ``options`` blocks and one result
-object per section (:meth:`~imbstat.report.sections.Section.read`), so that a
+object per section (:meth:`~imbstat.report.section.Section.read`), so that a
 missing or renamed field fails where the report is read, naming it.
 """
 

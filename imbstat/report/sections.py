@@ -12,6 +12,7 @@ field is an error where the report is read. Report building, ``merge``, ``compar
 table, the HTML page and the Dask path iterate over :data:`SECTIONS`; adding a
 statistic is adding an entry here (README, "Adding a statistic").
 
+The mechanism (:class:`Section`, :class:`Metric`, :class:`Run`) is :mod:`imbstat.report.section`.
 This module sits below every consumer: it imports the result types and the
 renderers of one section, never a module that iterates over the sections.
 """
@@ -19,18 +20,14 @@ renderers of one section, never a module that iterates over the sections.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from rich.table import Table
 
-from imbstat.anchors.options import AnchorOptions
-from imbstat.data import BoxFilter, Dataset
-from imbstat.errors import ImbstatError
+from imbstat.data import Dataset
 from imbstat.report import html_parts, shift, tables, terminal
+from imbstat.report.section import Metric, Run, Section
 from imbstat.stats import (
     AnchorStats,
     BatchDistribution,
@@ -49,143 +46,9 @@ from imbstat.stats import (
 )
 from imbstat.stats.anchor_summary import AnchorSummary
 from imbstat.stats.anchors import PER_IMAGE_FIELDS
-from imbstat.stats.class_balanced import check_beta
-from imbstat.stats.remedies import check_threshold
 
 ANCHORS_NEEDED = "run with --anchors"
 BATCH_NEEDED = "run with --batch-size B, the training batch"
-
-
-@dataclass(frozen=True)
-class Metric:
-    """A named number of a report for audits: ``<section>.<name>`` (or ``compare.<section>.<name>``)."""
-
-    name: str  # within its section
-    meaning: str  # one line, shown beside the score on the HTML page
-    score: bool = True  # a score, 0 = balanced to 1 = extreme (drawn as a bar); False: a count, ratio or share
-    same_as: str = ""  # another name for the metric of its section named here (location.w1_score is xy)
-
-
-@dataclass(frozen=True)
-class Run:
-    """The options of a whole analysis that a section's ``compute`` may read: one field per group of options.
-
-    An optional section is computed when its options are set (``anchors``); a new group of
-    options is a new field here, named in :meth:`optional_sections` and :meth:`report_options`.
-    """
-
-    box_filter: BoxFilter = BoxFilter()
-    anchors: AnchorOptions | None = None  # the anchors section; True stands for AnchorOptions()
-    progress: Callable[[int], None] | None = None  # called with the number of images of each labelled batch
-    repeat_factor: float | None = None  # the threshold T, set when repeat-factor sampling is asked for
-    class_balanced: float | None = None  # beta, set when class-balanced loss weights are asked for
-    batch: dict[str, Any] | None = None  # batch_distribution's keywords (batch_size, ...), set when asked for
-
-    def __post_init__(self) -> None:
-        if isinstance(self.anchors, bool):
-            object.__setattr__(self, "anchors", AnchorOptions() if self.anchors else None)
-        for name, value in remedy_options(self.repeat_factor, self.class_balanced).items():  # checked now
-            object.__setattr__(self, name, value)
-
-    def optional_sections(self) -> list[str]:
-        """The names of the optional sections these options ask for."""
-        asked = ["anchors"] if self.anchors else []
-        asked += list(remedy_options(self.repeat_factor, self.class_balanced))
-        return asked + (["batch"] if self.batch else [])
-
-    def report_options(self) -> dict[str, Any]:
-        """The ``options`` block of a report computed with these options."""
-        options: dict[str, Any] = dataclasses.asdict(self.box_filter)
-        if self.anchors:
-            a = self.anchors
-            options |= {"anchors": True, "preset": a.preset.name, "device": a.device, "method": a.method}
-        options |= remedy_options(self.repeat_factor, self.class_balanced)
-        return options | ({"batch": dict(self.batch)} if self.batch else {})
-
-
-def remedy_options(repeat_factor: float | None, class_balanced: float | None) -> dict[str, float]:
-    """The remedies asked for, as ``options`` names them (none: nothing, so older reports read the same);
-    ImbstatError for a bad value, so that commands check them before a long load."""
-    asked = {"repeat_factor": (repeat_factor, check_threshold), "class_balanced": (class_balanced, check_beta)}
-    return {name: check(value) for name, (value, check) in asked.items() if value is not None}
-
-
-def _no_extras(result: Any) -> dict[str, float]:
-    return {}
-
-
-def _no_options(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    return {}
-
-
-def _no_figures(result: Any, out_dir: Path) -> list[Path]:
-    return []
-
-
-@dataclass(frozen=True)
-class Section:
-    """One statistic of a report (the fields are in the module docstring's order)."""
-
-    name: str  # the JSON key of its section, the prefix of its metric names and CSV/figure file names
-    title: str  # of its HTML section
-    result_type: type
-    command: str  # the command that writes this section's fields alone (at the JSON's top level)
-    compute: Callable[[Dataset, Run], Any]
-    to_json: Callable[[Any, Dataset], dict[str, Any]]
-    write_tables: Callable[[Any, Dataset, Path], list[Path]]  # CSV files
-    terminal: Callable[[Any], list[Table]]
-    compare: Callable[[Any, Any, dict[str, str]], dict[str, Any]]  # (A, B, skipped) -> its comparison JSON
-    html: Callable[[Any, str], str]  # (result, rendered scores table) -> its HTML tables
-    metrics: tuple[Metric, ...]  # the names of its JSON "scores", then extras (see ``extra_metrics``)
-    shifts: tuple[Metric, ...]  # the names of its "scores" in a comparison document: compare.<name>.<shift>
-    write_figures: Callable[[Any, Path], list[Path]] = _no_figures  # PNG files
-    figures: tuple[tuple[str, str], ...] = ()  # (file name, HTML caption) of every figure it may write
-    extra_metrics: Callable[[Any], dict[str, float]] = _no_extras  # result -> its named numbers outside "scores"
-    optional: str = ""  # computed only when asked for; the text says how to ask ("run with --anchors")
-    merge_shards: Callable[[list[Any], Dataset, int], Any] | None = None  # default: ``result_type.merge``
-    json_options: Callable[[list[dict[str, Any]]], dict[str, Any]] = _no_options  # to_dict's options, from parts
-    # What compare, metrics, html and extra_metrics read when a report's section cannot be read back into
-    # result_type (anchors: a report has sums, not raw counts): a type with from_dict(section) and of(result).
-    report_type: type | None = None
-    # False: computed on the whole dataset only (the Dask path computes it on the client, not per shard)
-    shardable: bool = True
-
-    def read(self, body: Any, source: str | Path | None = None) -> Any:
-        """The result object of this section of a report document (``report_type`` where there is one).
-
-        A missing or malformed field is an :class:`ImbstatError` naming the section and the field,
-        raised here rather than as a missing metric later.
-        """
-        kind = self.report_type or self.result_type
-        if not isinstance(body, dict):
-            raise ImbstatError(f"the {self.name} section is not an object; expected a report of imbstat", source)
-        try:
-            return kind.from_dict(body)
-        except KeyError as e:
-            raise ImbstatError(
-                f"the {self.name} section has no field {e.args[0]!r}; expected the report.json of 'imbstat report'",
-                source,
-                self.name,
-            ) from None
-        except (TypeError, ValueError, IndexError, AttributeError) as e:
-            raise ImbstatError(
-                f"the {self.name} section has a malformed field ({e}); expected the report.json of 'imbstat report'",
-                source,
-                self.name,
-            ) from None
-
-    def view(self, result: Any) -> Any:
-        """What :meth:`read` gives for a result computed now: the result, or its ``report_type``."""
-        return self.report_type.of(result) if self.report_type else result  # type: ignore[attr-defined]
-
-    def merge_json(self, parts: list[dict[str, Any]]) -> dict[str, Any]:
-        """The JSON section of the whole dataset from its shards' sections (the result protocol's round trip)."""
-        merged = self.result_type.merge([self.result_type.from_dict(p) for p in parts])
-        return merged.to_dict(**self.json_options(parts))
-
-    def merge_results(self, parts: list[Any], ds: Dataset, shards: int) -> Any:
-        """The result of the whole dataset from those of its shards ``i/shards``, in shard order."""
-        return self.merge_shards(parts, ds, shards) if self.merge_shards else self.result_type.merge(parts)
 
 
 def _shifts(metrics: tuple[Metric, ...], *names: str) -> tuple[Metric, ...]:

@@ -1,7 +1,7 @@
 """How far each distribution moved between two report sections: the maths of ``imbstat compare``.
 
 Each ``<section>_shift(a, b, skipped)`` takes the two sides' result objects of
-that section (as :meth:`imbstat.report.sections.Section.read` reads them from a
+that section (as :meth:`imbstat.report.section.Section.read` reads them from a
 report, or computed now) and returns the JSON of the comparison's section,
 ``{"scores": {name: shift}, ...}``; a distribution that cannot be scored (missing
 on one side, other bins) goes into ``skipped`` with the reason. The scores are
