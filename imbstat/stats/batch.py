@@ -52,7 +52,7 @@ from imbstat.lazy import LazyModule
 from imbstat.stats.batch_sums import QUANTILES, SHARE_BINS, BatchSums, quantiles
 from imbstat.stats.histogram import Histogram, plain
 from imbstat.stats.protocol import first_part
-from imbstat.stats.remedies import repeat_factors
+from imbstat.stats.remedies import ImageClassCounts, repeat_factors
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -294,12 +294,10 @@ class _Pairs:
 
     @classmethod
     def of(cls, ds: Dataset, box_filter: BoxFilter) -> _Pairs:
-        k, n = len(ds.categories), ds.num_images
-        boxes = ds.boxes  # the two columns needed, not a copy of the whole box table
-        keys, counts = np.unique((boxes.image * k + boxes.category)[box_filter.mask(boxes)], return_counts=True)
-        indptr = np.zeros(n + 1, np.int64)
-        np.cumsum(np.bincount(keys // k, minlength=n), out=indptr[1:])
-        return cls(indptr, keys % k, counts.astype(np.int64))
+        counts = ImageClassCounts.of(ds, box_filter)  # the image × class matrix of class-dist's remedies, as CSR
+        indptr = np.zeros(counts.num_images + 1, np.int64)
+        np.cumsum(np.bincount(counts.image, minlength=counts.num_images), out=indptr[1:])
+        return cls(indptr, counts.category, counts.count)
 
     def images_with(self, k: int, weights: np.ndarray | None = None) -> np.ndarray:
         """[K] images containing each class (each image weighted by ``weights`` [N], e.g. its copies)."""
