@@ -100,6 +100,8 @@ def test_load_keywords_override_the_options(sample):
         ({"memory_mb": 0}, "memory_mb 0: expected a positive number of MiB"),
         ({"method": "fast"}, "unknown method 'fast'"),
         ({"preset": "retina"}, "unknown preset"),
+        # fused computes mmdetection's float64 labels: refused before any load or Triton import, on any device
+        ({"preset": "torchvision-retinanet", "method": "fused"}, "--method fused computes mmdetection's float64"),
     ],
 )
 def test_anchor_options_are_checked_when_built(sample, bad, message):

@@ -172,6 +172,13 @@ def resolve_method(method: str, device: str) -> str:
     return "dense" if device.startswith("cuda") else "sparse"
 
 
+def check_method(preset: Preset, method: str) -> None:
+    """ImbstatError where ``method`` cannot give ``preset``'s labels (checked when the options are built)."""
+    if method == "fused" and (preset.float32 or preset.low_quality_rule != "mmdetection"):
+        raise ImbstatError(f"--method fused computes mmdetection's float64 labels, not preset {preset.name}'s "
+                           f"{preset.conventions()}; use --method dense or sparse")  # fmt: skip
+
+
 def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memory_mb: float = 1024) -> Matcher:
     """A function that labels one batch with the chosen path on the chosen device.
 
@@ -200,9 +207,7 @@ def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memo
             logging.getLogger(__name__).info(sparse_device_note(device))
         return _sparse_matcher(preset)
     fused = method == "fused"
-    if fused and (preset.float32 or preset.low_quality_rule != "mmdetection"):
-        raise ImbstatError(f"--method fused computes mmdetection's float64 labels, not preset {preset.name}'s "
-                           f"{preset.conventions()}; use --method dense or sparse")  # fmt: skip
+    check_method(preset, method)
     if fused:
         if dev.type != "cuda":
             raise ImbstatError(f"--method fused runs Triton kernels on CUDA, not on {device!r}; use --method dense")
