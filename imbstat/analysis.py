@@ -99,5 +99,5 @@ def compute_distributed(
     parts = client.gather(futures)  # in shard order
     merged = {s.name: s.merge_results([p[s.name] for p in parts], ds, shards) for s in SECTIONS if s.name in parts[0]}
     whole = {s.name: s.compute(ds, run) for s in wanted(run.optional_sections()) if not s.shardable}  # here
-    return Results(ds, {s.name: (merged | whole)[s.name] for s in SECTIONS if s.name in merged | whole},
-                   run.report_options())  # fmt: skip
+    found = merged | whole
+    return Results(ds, {s.name: found[s.name] for s in SECTIONS if s.name in found}, run.report_options())

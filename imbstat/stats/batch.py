@@ -52,7 +52,7 @@ from imbstat.lazy import LazyModule
 from imbstat.stats.batch_sums import QUANTILES, SHARE_BINS, BatchSums, quantiles
 from imbstat.stats.histogram import Histogram, plain
 from imbstat.stats.protocol import first_part
-from imbstat.stats.remedies import ImageClassCounts, repeat_factors
+from imbstat.stats.remedies import ImageClassCounts, counts_repeat_factors
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -293,8 +293,8 @@ class _Pairs:
     count: np.ndarray  # [P] int64
 
     @classmethod
-    def of(cls, ds: Dataset, box_filter: BoxFilter) -> _Pairs:
-        counts = ImageClassCounts.of(ds, box_filter)  # the image × class matrix of class-dist's remedies, as CSR
+    def of(cls, counts: ImageClassCounts) -> _Pairs:
+        """The image × class matrix of class-dist's remedies, as CSR."""
         indptr = np.zeros(counts.num_images + 1, np.int64)
         np.cumsum(np.bincount(counts.image, minlength=counts.num_images), out=indptr[1:])
         return cls(indptr, counts.category, counts.count)
@@ -353,12 +353,13 @@ def batch_distribution(
     if chosen.kind == "aspect-group":
         ds.require_sizes("--sampler aspect-group")
     k, n = len(ds.categories), ds.num_images
-    pairs = _Pairs.of(ds, box_filter)
+    counts = ImageClassCounts.of(ds, box_filter)
+    pairs = _Pairs.of(counts)
     instances = np.bincount(pairs.category, weights=pairs.count, minlength=k)
     share = instances / instances.sum() if instances.sum() else np.full(k, np.nan)
     factors = None
     if chosen.kind == "repeat-factor":  # the same factors as class-dist --repeat-factor
-        factors = repeat_factors(ds, chosen.threshold, box_filter=box_filter)[1]
+        factors = counts_repeat_factors(counts, k, chosen.threshold)[1]
     acc = BatchSums(k, np.nan_to_num(share), _inversion_rows(instances))
     absent_sum, absent_weight = np.zeros(k), 0
     incomplete, rng = 0, np.random.default_rng(seed)

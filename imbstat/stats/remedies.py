@@ -145,11 +145,17 @@ def repeat_factors(
     As detectron2's ``RepeatFactorTrainingSampler.repeat_factors_from_category_frequency``,
     with images without boxes counted in the denominator of ``f_c`` and given 1.
     """
+    return counts_repeat_factors(ImageClassCounts.of(ds, box_filter), len(ds.categories), threshold)
+
+
+def counts_repeat_factors(
+    counts: ImageClassCounts, num_categories: int, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`repeat_factors` of an image × class matrix already built (batch-dist's sampler has one)."""
     threshold = check_threshold(threshold)
-    pairs = ImageClassCounts.of(ds, box_filter)
-    images = np.bincount(pairs.category, minlength=len(ds.categories))
-    class_factor = _class_factors(images, pairs.num_images, threshold)
-    values, group = _image_groups(pairs, class_factor)
+    images = np.bincount(counts.category, minlength=num_categories)
+    class_factor = _class_factors(images, counts.num_images, threshold)
+    values, group = _image_groups(counts, class_factor)
     return class_factor, values[group]
 
 
