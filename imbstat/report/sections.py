@@ -244,9 +244,8 @@ ANCHORS = Section(
 
 
 def _change_extras(result: RepeatFactorSampling | ClassBalancedLoss) -> dict[str, Any]:
-    body = result.to_dict()
-    found = {f"change.{k}": v for k, v in (body.get("change") or {}).items()}
-    return found | ({"epoch_images": body["epoch_images"]} if "epoch_images" in body else {})
+    found = {f"change.{k}": v for k, v in result.change.items()}
+    return found | ({"epoch_images": result.epoch_images} if isinstance(result, RepeatFactorSampling) else {})
 
 
 _CHANGE = (

@@ -251,14 +251,14 @@ def repeat_factor_shift(a: Any, b: Any, skipped: dict[str, str]) -> dict[str, An
     for name in ("objects_per_image", "classes_per_image"):
         scores[name] = _padded_shift(getattr(a, name), getattr(b, name))
     sides = zip(SIDES, (a, b), strict=True)
-    changes = {f"change_{side}": class_change(r.instances, r.expected_instances) for side, r in sides}
+    changes = {f"change_{side}": r.change for side, r in sides}
     return {"scores": scores, "threshold_a": a.threshold, "threshold_b": b.threshold, **changes}
 
 
 def class_balanced_shift(a: Any, b: Any, skipped: dict[str, str]) -> dict[str, Any]:
     """How far the loss mass per class (weight · instances) of A is from B's."""
     values = _matched(a.category_id, a.name, a.loss_mass, b.category_id, b.name, b.loss_mass)
-    changes = {f"change_{side}": class_change(r.instances, r.loss_mass) for side, r in zip(SIDES, (a, b), strict=True)}
+    changes = {f"change_{side}": r.change for side, r in zip(SIDES, (a, b), strict=True)}
     return {"scores": class_change(*values), "beta_a": a.beta, "beta_b": b.beta, **changes}
 
 

@@ -88,6 +88,11 @@ class ClassBalancedLoss:
         return self.weight * self.instances
 
     @property
+    def change(self) -> dict[str, float]:
+        """How far the loss mass per class (weight · instances) is from the instances per class."""
+        return class_change(self.instances, self.loss_mass)
+
+    @property
     def scores(self) -> dict[str, float]:
         return ClassScores.of(self.loss_mass).to_dict()
 
@@ -103,8 +108,7 @@ class ClassBalancedLoss:
             {"category_id": plain(c), "name": plain(n), "instances": int(i), "weight": float(w)}
             for c, n, i, w in zip(self.category_id, self.name, self.instances, self.weight, strict=True)
         ]
-        change = class_change(self.instances, self.loss_mass)
-        return {"beta": self.beta, "per_class": rows, "scores": self.scores, "change": change}
+        return {"beta": self.beta, "per_class": rows, "scores": self.scores, "change": self.change}
 
     @classmethod
     def from_dict(cls, d: dict) -> ClassBalancedLoss:

@@ -258,6 +258,11 @@ class RepeatFactorSampling:
         return cls.of(counts, first.category_id, first.name, first.threshold)
 
     @property
+    def change(self) -> dict[str, float]:
+        """How far one resampled epoch moves the class shares and the rank–frequency curve from the dataset's."""
+        return class_change(self.instances, self.expected_instances)
+
+    @property
     def scores(self) -> dict[str, float]:
         """The class section's scores of one resampled epoch (expected counts)."""
         return _class_scores(self.expected_instances, self.objects_per_image, self.classes_per_image)
@@ -309,7 +314,7 @@ class RepeatFactorSampling:
             "classes_per_image": self.classes_per_image.tolist(),
             "scores": self.scores,
             "scores_before": dict(self.scores_before),
-            "change": class_change(self.instances, self.expected_instances),
+            "change": self.change,
         } | ({"raw": self.counts.to_dict()} if raw and self.counts is not None else {})
 
     @classmethod
