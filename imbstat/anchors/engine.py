@@ -172,8 +172,16 @@ def resolve_method(method: str, device: str) -> str:
     return "dense" if device.startswith("cuda") else "sparse"
 
 
-def check_method(preset: Preset, method: str) -> None:
+def check_method(preset: Preset, method: str, device: str = "cpu") -> None:
     """ImbstatError where ``method`` cannot give ``preset``'s labels (checked when the options are built)."""
+    if preset.assigner != "max-iou":
+        if method not in ("sparse", "auto"):
+            raise ImbstatError(
+                f"the {preset.assigner} assigner (preset {preset.name}) has one implementation, on "
+                f"the CPU over candidate windows; use --method auto or sparse, not {method}"
+            )
+        return
+    method = resolve_method(method, device)
     if method == "fused" and (preset.float32 or preset.low_quality_rule != "mmdetection"):
         raise ImbstatError(f"--method fused computes mmdetection's float64 labels, not preset {preset.name}'s "
                            f"{preset.conventions()}; use --method dense or sparse")  # fmt: skip
@@ -188,6 +196,11 @@ def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memo
     (DESIGN.md §3). The torch dense path sizes its anchor chunks so that one
     IoU block stays within ``memory_mb`` of device memory.
     """
+    if preset.assigner != "max-iou":
+        check_method(preset, method)
+        if device != "cpu":
+            logging.getLogger(__name__).info(sparse_device_note(device))
+        return _assigner_matcher(preset)
     method = resolve_method(method, device)
     if device == "cpu" and method == "sparse":
         return _sparse_matcher(preset)  # no torch import (~0.7 s) for the CPU path
@@ -244,6 +257,11 @@ def _sparse_matcher(preset: Preset) -> Matcher:
 
     match_sparse = load_kernel("imbstat.anchors.sparse", "match_sparse")  # numba loads here, at first use
     return lambda batch: match_sparse(batch.grid, batch.gts, batch.num_gts, preset)
+
+
+def _assigner_matcher(preset: Preset) -> Matcher:
+    """The labelling function of an assigner other than MaxIoU (``preset.assigner``)."""
+    raise ImbstatError(f"the {preset.assigner} assigner is not available yet (preset {preset.name})")
 
 
 def cores() -> int:

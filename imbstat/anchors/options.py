@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from imbstat.anchors.engine import check_method, resolve_method
+from imbstat.anchors.engine import check_method
 from imbstat.anchors.presets import Preset, load_preset
 from imbstat.errors import ImbstatError
 
@@ -41,7 +41,7 @@ class AnchorOptions:
     def __post_init__(self) -> None:
         if not isinstance(self.preset, Preset):
             object.__setattr__(self, "preset", load_preset(self.preset))  # a bad preset fails before a long load
-        check_method(self.preset, resolve_method(self.method, self.device))  # an unknown or unfit method likewise
+        check_method(self.preset, self.method, self.device)  # an unknown or unfit method likewise
         for name, low in (("batch_size", 1), ("grid", 1), ("threads", 1)):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):

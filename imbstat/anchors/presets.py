@@ -18,8 +18,14 @@ CONVENTIONS: dict[str, tuple[str, ...]] = {
     "stride_rule": ("exact", "padded-floor"),
     "dtype": ("float64", "float32"),
     "low_quality_rule": ("mmdetection", "torchvision-detectron2"),
+    "assigner": ("max-iou", "atss", "fcos"),
 }
-_NEW_FIELDS = ("anchor_sizes", "round_anchors", "stride_rule", "dtype", "low_quality_rule")
+_NEW_FIELDS = (
+    "anchor_sizes", "round_anchors", "stride_rule", "dtype", "low_quality_rule", "assigner", "topk",
+    "regress_ranges", "center_sampling", "center_radius",
+)  # fmt: skip
+# mmdetection 2.x FCOSHead's default regress_ranges, one (low, high] pair per level (inclusive both ends).
+FCOS_REGRESS_RANGES = ((-1.0, 64.0), (64.0, 128.0), (128.0, 256.0), (256.0, 512.0), (512.0, math.inf))
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,12 @@ class Preset:
     stride_rule: str = "exact"
     dtype: str = "float64"
     low_quality_rule: str = "mmdetection"
+    # Which assigner labels the anchors: "max-iou" (the thresholds above), "atss" or "fcos" (points).
+    assigner: str = "max-iou"
+    topk: int = 9  # atss: candidates per level and GT, nearest centres first
+    regress_ranges: tuple[tuple[float, float], ...] = FCOS_REGRESS_RANGES  # fcos: per level, on max(l, t, r, b)
+    center_sampling: bool = False  # fcos: positives only within center_radius · stride of the GT's centre
+    center_radius: float = 1.5
 
     def __post_init__(self) -> None:
         problems = []
@@ -92,6 +104,13 @@ class Preset:
         for field, allowed in CONVENTIONS.items():
             if getattr(self, field) not in allowed:
                 problems.append(f"{field} must be one of {', '.join(allowed)}, got {getattr(self, field)!r}")
+        if self.topk < 1 or not (0 < self.center_radius < math.inf):
+            problems.append("topk must be >= 1 and center_radius a positive number")
+        if self.assigner == "fcos" and (
+            len(self.regress_ranges) != len(self.strides)
+            or any(len(pair) != 2 or not (pair[0] < pair[1]) for pair in self.regress_ranges)
+        ):
+            problems.append("regress_ranges must give one [low, high] pair per stride, low < high")
         if self.legacy and not problems and self.conventions():
             problems.append(f"legacy has its own pixel conventions; it does not combine with {self.conventions()}")
         if problems:
@@ -142,6 +161,8 @@ class Preset:
                 del d[name]
         if "anchor_sizes" in d:
             d["anchor_sizes"] = [list(level) for level in self.anchor_sizes]
+        if "regress_ranges" in d:
+            d["regress_ranges"] = [list(pair) for pair in self.regress_ranges]
         if self.resize.rounding != "round":
             d["resize"]["rounding"] = self.resize.rounding
         return d
@@ -155,8 +176,9 @@ def preset_from_dict(d: dict) -> Preset:
     fields = dict(d)
     fields["resize"] = Resize(d["resize"]["short"], d["resize"]["long"], d["resize"].get("rounding", "round"))
     fields["strides"], fields["ratios"] = tuple(d["strides"]), tuple(d["ratios"])
-    if "anchor_sizes" in d:
-        fields["anchor_sizes"] = tuple(tuple(level) for level in d["anchor_sizes"])
+    for name in ("anchor_sizes", "regress_ranges"):
+        if name in d:
+            fields[name] = tuple(tuple(float(v) for v in level) for level in d[name])
     return Preset(**fields)
 
 
@@ -222,6 +244,15 @@ PRESETS: dict[str, Preset] = {
         dtype="float32",
         low_quality_rule="torchvision-detectron2",
     ),
+    # mmdetection 2.x atss_r50_fpn_1x_coco: one square anchor of 8·stride per location at (x·s, y·s),
+    # ATSSAssigner(topk=9) (core/bbox/assigners/atss_assigner.py).
+    "atss": Preset(name="atss", octave_base_scale=8.0, scales_per_octave=1, ratios=(1.0,), assigner="atss"),
+    # mmdetection 2.x fcos_r50_caffe_fpn_gn-head_1x_coco: points at ((x + 0.5)·s, (y + 0.5)·s)
+    # (MlvlPointGenerator offset 0.5), FCOSHead._get_target_single; a point's box for the IoU statistics is
+    # the 8·stride square centred on it (the ATSS paper's reading of a point as one anchor).
+    "fcos": Preset(
+        name="fcos", octave_base_scale=8.0, scales_per_octave=1, ratios=(1.0,), center_offset=0.5, assigner="fcos"
+    ),
 }
 
 _FIELDS = {f.name for f in dataclasses.fields(Preset)} | {"resize_short", "resize_long", "resize_rounding"}
@@ -255,13 +286,14 @@ def load_preset(name_or_path: str | Path) -> Preset:
             if not isinstance(table[key_name], list):
                 raise ImbstatError("expected a list of numbers", path, key_name)
             table[key_name] = tuple(table[key_name])
-    if "anchor_sizes" in table:
-        sizes = table["anchor_sizes"]
-        if not isinstance(sizes, list) or not all(
-            isinstance(level, list) and all(_is_number(v) for v in level) for level in sizes
-        ):
-            raise ImbstatError("expected a list of lists of numbers, one per stride", path, "anchor_sizes")
-        table["anchor_sizes"] = tuple(tuple(float(v) for v in level) for level in sizes)
+    for key_name in ("anchor_sizes", "regress_ranges"):
+        if key_name in table:
+            lists = table[key_name]
+            if not isinstance(lists, list) or not all(
+                isinstance(level, list) and all(_is_number(v) for v in level) for level in lists
+            ):
+                raise ImbstatError("expected a list of lists of numbers, one per stride", path, key_name)
+            table[key_name] = tuple(tuple(float(v) for v in level) for level in lists)
     for key_name, value in table.items():
         expected = type(getattr(base, key_name))
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
