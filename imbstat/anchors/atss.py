@@ -44,6 +44,9 @@ over all anchors (``Matches.gt_max_iou``) comes from :func:`sparse.match_sparse`
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numba import njit
 
@@ -51,6 +54,9 @@ from imbstat.anchors.generate import AnchorGrid
 from imbstat.anchors.matches import Matches
 from imbstat.anchors.presets import Preset
 from imbstat.anchors.sparse import _iou_in, _r, match_sparse
+
+if TYPE_CHECKING:
+    from imbstat.anchors.engine import Batch
 
 # atss:208, the centre's least distance inside the GT (float32 presets compare it as float32).
 INSIDE_MARGIN = 0.01
@@ -216,3 +222,8 @@ def match_atss(grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset: P
     empty = np.empty(0, np.int64)
     gt_max = match_sparse(grid, gts, num_gts, preset).gt_max_iou
     return Matches(image[first], anchor[first], gt[first], value[first], empty, empty, gt_max)
+
+
+def atss_matcher(preset: Preset) -> Callable[[Batch], Matches]:
+    """:func:`match_atss` as the engine's Matcher for ``preset``."""
+    return lambda batch: match_atss(batch.grid, batch.gts, batch.num_gts, preset)

@@ -253,21 +253,18 @@ def sparse_device_note(device: str) -> str:
 
 def _sparse_matcher(preset: Preset) -> Matcher:
     """The compiled sparse path."""
-    return _kernel_matcher("imbstat.anchors.sparse", "match_sparse", preset)
-
-
-def _kernel_matcher(module: str, name: str, preset: Preset) -> Matcher:
-    """``module.name(grid, gts, num_gts, preset)`` as a Matcher: a numba path, loaded at its first use."""
     from imbstat.anchors.kernels import load_kernel
 
-    match = load_kernel(module, name)  # numba loads here, at first use
-    return lambda batch: match(batch.grid, batch.gts, batch.num_gts, preset)
+    match_sparse = load_kernel("imbstat.anchors.sparse", "match_sparse")  # numba loads here, at first use
+    return lambda batch: match_sparse(batch.grid, batch.gts, batch.num_gts, preset)
 
 
 def _assigner_matcher(preset: Preset) -> Matcher:
     """The labelling function of an assigner other than MaxIoU (``preset.assigner``)."""
     if preset.assigner == "atss":
-        return _kernel_matcher("imbstat.anchors.atss", "match_atss", preset)
+        from imbstat.anchors.kernels import load_kernel
+
+        return load_kernel("imbstat.anchors.atss", "atss_matcher")(preset)  # numba loads here, at first use
     raise ImbstatError(f"the {preset.assigner} assigner is not available yet (preset {preset.name})")
 
 
