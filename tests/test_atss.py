@@ -191,15 +191,18 @@ def test_one_candidate_has_nan_threshold_and_no_positive():
 
 
 def test_centre_inside_margin_is_strict():
-    # A GT whose every candidate centre is at most 0.01 px inside: none positive (atss_assigner.py:208 "> 0.01").
-    preset = dataclasses.replace(ATSS, strides=(8,), topk=1)
-    preset4 = dataclasses.replace(preset, topk=4)
-    grid = anchor_grid(preset4, 32, 32)
-    # centres at multiples of 8: GT [7.99, 7.99, 16.01, 16.01] holds (8, 8), (16, 8), (8, 16), (16, 16) by 0.01
-    gts = np.array([[[7.99, 7.99, 16.01, 16.01], [7.98, 7.98, 16.02, 16.02]]])
-    m = match_atss(grid, gts, np.array([2]), preset4)
-    assert set(m.fg_gt.tolist()) <= {1} and len(m.fg_anchor) > 0  # only the GT inside by 0.02
-    check_against_reference(grid, gts, np.array([2]), preset4)
+    # One level of 8 px cells, topk 4. GT [-0.01, -0.01, 12, 12]: candidates (0,0), (8,0), (0,8), (8,8), every
+    # anchor holds the GT, so the IoUs are equal (std 0) and all reach the threshold. The centre (0, 0) is
+    # 0 - (-0.01) = 0.01 px inside on the left and top, exactly: not > 0.01 (atss_assigner.py:208); (8,0)
+    # and (0,8) likewise on one side. Only (8, 8), anchor 5, is foreground.
+    preset = dataclasses.replace(ATSS, strides=(8,), topk=4)
+    grid = anchor_grid(preset, 32, 32)
+    gts = np.array([[[-0.01, -0.01, 12.0, 12.0]]])
+    assert 0.0 - (-0.01) == 0.01
+    m = match_atss(grid, gts, np.array([1]), preset)
+    np.testing.assert_array_equal(m.fg_anchor, [5])
+    np.testing.assert_array_equal(m.fg_iou, [12.01 * 12.01 / 4096])
+    check_against_reference(grid, gts, np.array([1]), preset)
 
 
 def test_an_anchor_positive_for_two_gts_goes_to_the_higher_iou_then_the_lower_index():
