@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
 import torch
-from conftest import COCO_TRAIN_MINI, COCO_VAL_MINI, needs_shared_data
+from conftest import COCO_TRAIN_MINI, COCO_VAL_MINI, coco_doc, needs_shared_data
+from typer.testing import CliRunner
 
 from imbstat.anchors.atss import match_atss
 from imbstat.anchors.engine import batches, ground_truth, make_matcher
 from imbstat.anchors.generate import anchor_grid
 from imbstat.anchors.presets import PRESETS, load_preset
 from imbstat.anchors.resize import Resize
+from imbstat.cli import app
 
 ATSS = PRESETS["atss"]
 INF = 100000000
@@ -258,3 +261,20 @@ def test_equals_reference_on_coco_minis(name, dtype, images):
         assert len(matcher(batch).fg_anchor) == in_reference  # the engine's Matcher is match_atss
         fg += in_reference
     assert fg > 5 * len(ds.boxes.image)  # ATSS gives most GTs about topk foreground anchors
+
+
+def test_cli_anchor_iou_with_atss(write_json):
+    # One 800x800 image (scale 1: GTs keep their corners), GTs [100, 100, 200, 200] and [90, 300, 400, 420].
+    path = write_json(coco_doc([(1, 800, 800)], [(1, 1, [100, 100, 100, 100], 0), (1, 1, [90, 300, 310, 120], 0)],
+                               [(1, "cat")]))  # fmt: skip
+    result = CliRunner().invoke(app, ["anchor-iou", str(path), "--preset", "atss", "--json", "-", "--quiet"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    grid = anchor_grid(ATSS, 800, 800)
+    gts = np.array([[[100.0, 100.0, 200.0, 200.0], [90.0, 300.0, 400.0, 420.0]]])
+    expected = check_against_reference(grid, gts, np.array([2]))
+    total = 100**2 + 50**2 + 25**2 + 13**2 + 7**2  # cells of strides 8..128 on 800 px
+    assert doc["anchors"] == {"total": total, "foreground": expected, "background": total - expected, "ignored": 0}
+    assert doc["preset"]["assigner"] == "atss" and expected > 0
+    dense = CliRunner().invoke(app, ["anchor-iou", str(path), "--preset", "atss", "--method", "dense"])
+    assert dense.exit_code == 2 and "use --method auto or sparse" in dense.output
