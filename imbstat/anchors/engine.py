@@ -261,6 +261,10 @@ def _sparse_matcher(preset: Preset) -> Matcher:
 
 def _assigner_matcher(preset: Preset) -> Matcher:
     """The labelling function of an assigner other than MaxIoU (``preset.assigner``)."""
+    if preset.assigner == "atss":
+        from imbstat.anchors.kernels import load_kernel
+
+        return load_kernel("imbstat.anchors.atss", "atss_matcher")(preset)  # numba loads here, at first use
     raise ImbstatError(f"the {preset.assigner} assigner is not available yet (preset {preset.name})")
 
 

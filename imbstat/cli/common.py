@@ -222,7 +222,7 @@ _ANCHOR_OPTIONS = {
         typer.Option(
             "--preset",
             help="retinanet (= mmdet-retinanet), retinanet-v1, rpn, torchvision-retinanet, torchvision-rpn, "
-            "detectron2-retinanet, or a preset .toml file.",
+            "detectron2-retinanet, atss, fcos, or a preset .toml file.",
         ),
     ],
     "device": Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")],
