@@ -171,7 +171,7 @@ def test_anchor_iou_json_contract(tiny_coco):
         (
             ["--preset", "ssd"],
             "ssd: unknown preset; expected one of retinanet, retinanet-v1, rpn, mmdet-retinanet, "
-            "torchvision-retinanet, torchvision-rpn, detectron2-retinanet or a .toml file",
+            "torchvision-retinanet, torchvision-rpn, detectron2-retinanet, atss, fcos or a .toml file",
         ),
     ],
 )
