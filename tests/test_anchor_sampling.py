@@ -22,7 +22,11 @@ from imbstat.cli import app
 from imbstat.data.sample import write_sample
 from imbstat.errors import ImbstatError
 from imbstat.report.document import dumps
-from imbstat.report.sections import ANCHORS
+from imbstat.report.html_parts import anchors_html
+from imbstat.report.reading import Report
+from imbstat.report.sections import ANCHORS, metric_table
+from imbstat.report.shift import anchors_shift
+from imbstat.report.taxonomy import taxonomy_rows
 from imbstat.stats.anchors import AnchorStats
 
 # TOY: one 32 px anchor per 16 px cell of the 64×64 image, [16c - 16, 16r - 16, 16c + 16, 16r + 16], r, c in 0..3.
@@ -187,3 +191,53 @@ def test_cli(write_json, tmp_path):
     assert result.output.splitlines() == [
         "imbstat: error: --sampler 'random:4': expected random:NUM:POS_FRACTION (e.g. random:256:0.5), or none"
     ]
+
+
+def _hand_stats(write_json, sampler: str) -> AnchorStats:
+    return imbstat.anchor_stats(_hand(write_json), preset=dataclasses.replace(TOY, sampler=sampler), grid=4)
+
+
+def test_report_reader_metrics_and_shift(write_json):
+    a, b = (_hand_stats(write_json, sampler) for sampler in ("random:4:0.5", "random:20:0.5"))
+    # a report's anchors section read back (JSON written, NaN as null) has the sampled block of the result
+    read = ANCHORS.read(json.loads(dumps(ANCHORS.to_json(a, _hand(write_json)))))
+    same = {f: getattr(read.sampled, f) for f in ("category_id", "name", "class_positives")}
+    assert read.sampled == dataclasses.replace(a.sampled, **same)  # the arrays compared next
+    assert dict(zip(read.sampled.name, read.sampled.class_positives, strict=True)) == {"b": 2.5, "a": 1.5}
+    extras = ANCHORS.extra_metrics(read)
+    assert extras["sampled.fg_bg_ratio"] == 4 / 12 and extras["sampled.images_short_of_positives"] == 0.75
+    assert extras["sampled.positives_mean"] == 1.0 and extras["sampled.negatives_mean"] == 3.0
+    assert extras["sampled.foreground_background"] == 0.5  # |2 · 4/16 - 1|
+    valid = metric_table()
+    assert all(f"anchors.{name}" in valid for name in extras)
+    assert {f"compare.anchors.sampled.{s}" for s in ("foreground_background", "foreground_classes")} <= set(valid)
+    # compare: 2-bin 2·|4/16 - 6/63|; classes by rank 2·|2.5/4 - 4/6|
+    skipped: dict[str, str] = {}
+    scores = anchors_shift(ANCHORS.view(a), ANCHORS.view(b), skipped)["scores"]
+    assert scores["sampled.foreground_background"] == pytest.approx(2 * abs(4 / 16 - 6 / 63))
+    assert scores["sampled.foreground_classes"] == pytest.approx(2 * abs(2.5 / 4 - 4 / 6))
+    assert not skipped
+    without = ANCHORS.view(imbstat.anchor_stats(_hand(write_json), preset=TOY, grid=4))
+    assert "sampled.foreground_background" not in anchors_shift(ANCHORS.view(a), without, skipped)["scores"]
+    assert skipped == {"anchors.sampled": "only A has a sampling stage (--sampler)"}
+    assert not any(name.startswith("sampled.") for name in ANCHORS.extra_metrics(without))
+
+
+NUM = ' class="num"'
+
+
+def test_taxonomy_and_html(write_json):
+    ds = _hand(write_json)
+    results = imbstat.compute(ds, anchors=imbstat.AnchorOptions(preset=TOY, grid=4, sampler="random:4:0.5"))
+    row = next(r for r in taxonomy_rows(Report.of(results)) if r.metric == "anchors.foreground_background")
+    # assigned 6 : 57 and sampled 4 : 12, side by side
+    assert row.statistic.endswith("fg:bg 1 : 10, sampled fg:bg 1 : 3"), row.statistic
+    page = anchors_html(ANCHORS.view(results.anchors), "")
+    assert "<h3>Sampled: 4 per image, ≤ 2 positives</h3>" in page
+    for cells in (["foreground", "6", "4", "1.0"], ["background", "57", "12", "3.0"], ["images with &lt; 2 fg", "",
+                  "3", "75.0%"], ["b", "2.5"], ["a", "1.5"]):  # fmt: skip
+        tds = [f"<td{NUM if i else ''}>{c}</td>" for i, c in enumerate(cells)]
+        assert "".join(tds) in page
+    plain_run = imbstat.compute(ds, anchors=imbstat.AnchorOptions(preset=TOY, grid=4))
+    row = next(r for r in taxonomy_rows(Report.of(plain_run)) if r.metric == "anchors.foreground_background")
+    assert "sampled" not in row.statistic and "Sampled" not in anchors_html(ANCHORS.view(plain_run.anchors), "")

@@ -243,7 +243,7 @@ def anchor_tables(result: AnchorStats) -> list[Table]:
 def sampled_table(result: AnchorStats, d: dict) -> Table:
     """Assigned against sampled anchors (the sampling stage of ``d['sampled']``), totals and per image."""
     sampled = d["sampled"]
-    quota = int(sampled["num"] * sampled["pos_fraction"])
+    quota = result.sampled.positive_quota if result.sampled else 0
     table = PlainTable(
         title=f"sampled per image: {sampled['num']} anchors, at most {quota} positives ({result.preset.sampler})",
         title_justify="left",

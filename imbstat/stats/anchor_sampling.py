@@ -58,6 +58,10 @@ class SampledAnchors:
                    short / n, category_id, name, np.asarray(class_positives, np.float64))  # fmt: skip
 
     @property
+    def positive_quota(self) -> int:
+        return RandomSampler(self.num, self.pos_fraction).positive_quota
+
+    @property
     def fg_bg_ratio(self) -> float:
         """Sampled positives / negatives over the dataset; NaN without a negative."""
         return self.positives / self.negatives if self.negatives else math.nan
