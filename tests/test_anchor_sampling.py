@@ -9,6 +9,7 @@ import re
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import coco_doc
 from test_anchors import TOY
@@ -26,6 +27,7 @@ from imbstat.report.html_parts import anchors_html
 from imbstat.report.reading import Report
 from imbstat.report.sections import ANCHORS, metric_table
 from imbstat.report.shift import anchors_shift
+from imbstat.report.tables import anchor_tables
 from imbstat.report.taxonomy import taxonomy_rows
 from imbstat.stats.anchors import AnchorStats
 
@@ -241,3 +243,17 @@ def test_taxonomy_and_html(write_json):
     plain_run = imbstat.compute(ds, anchors=imbstat.AnchorOptions(preset=TOY, grid=4))
     row = next(r for r in taxonomy_rows(Report.of(plain_run)) if r.metric == "anchors.foreground_background")
     assert "sampled" not in row.statistic and "Sampled" not in anchors_html(ANCHORS.view(plain_run.anchors), "")
+
+
+def test_csv_tables(write_json, tmp_path):
+    ds = _hand(write_json)
+    written = anchor_tables(_hand_stats(write_json, "random:4:0.5"), ds.images, tmp_path)
+    assert tmp_path / "anchors_sampled_per_class.csv" in written
+    assert (tmp_path / "anchors_sampled_per_class.csv").read_text().splitlines() == [
+        "category_id,name,positives", "2,b,2.5", "1,a,1.5"
+    ]  # fmt: skip
+    frame = pd.read_csv(tmp_path / "anchors_per_image.csv")
+    assert frame["sampled_positives"].tolist() == [2, 1, 0, 1] and frame["sampled_negatives"].tolist() == [2, 3, 4, 3]
+    plain = anchor_tables(imbstat.anchor_stats(ds, preset=TOY, grid=4), ds.images, tmp_path / "plain")
+    assert not any("sampled" in p.name for p in plain)
+    assert "sampled_positives" not in (tmp_path / "plain" / "anchors_per_image.csv").read_text()
