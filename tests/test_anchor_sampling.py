@@ -16,6 +16,7 @@ from test_anchors import TOY
 from typer.testing import CliRunner
 
 import imbstat
+import imbstat.cli.report
 from imbstat.anchors.engine import batches, ground_truth, labelled, make_matcher
 from imbstat.anchors.presets import PRESETS, load_preset, preset_from_dict
 from imbstat.anchors.sampler import RandomSampler, parse_sampler
@@ -98,7 +99,7 @@ def test_sampler_text_and_presets():
     # --sampler overrides the preset's, "none" removes it; a bad one is an ImbstatError before any load
     assert imbstat.AnchorOptions(preset="rpn", sampler="none").preset.sampler == ""
     assert imbstat.AnchorOptions(sampler="random:512:0.25").preset.sampler == "random:512:0.25"
-    message = "--sampler 'random:1:2': expected NUM >= 1 and 0 <= POS_FRACTION <= 1"
+    message = "sampler 'random:1:2': expected NUM >= 1 and 0 <= POS_FRACTION <= 1"
     with pytest.raises(ImbstatError, match=re.escape(message)):
         imbstat.AnchorOptions(sampler="random:1:2")
 
@@ -191,8 +192,26 @@ def test_cli(write_json, tmp_path):
     result = runner.invoke(app, [*args, "--sampler", "random:4"])
     assert result.exit_code == 2
     assert result.output.splitlines() == [
-        "imbstat: error: --sampler 'random:4': expected random:NUM:POS_FRACTION (e.g. random:256:0.5), or none"
+        "imbstat: error: sampler 'random:4': expected random:NUM:POS_FRACTION (e.g. random:256:0.5), or none"
     ]
+
+
+def test_report_takes_the_sampler_as_anchor_sampler(tiny_coco, monkeypatch):
+    """report's own --sampler orders the training batches; the anchors' sampler is --anchor-sampler."""
+    seen = []
+
+    def computed(path, source, run, quiet=False):
+        seen.append((run.anchors.preset.sampler, run.batch))
+        raise ImbstatError("stop here")
+
+    monkeypatch.setattr(imbstat.cli.report, "_compute", computed)
+    args = ["report", str(tiny_coco), "--anchors", "--preset", "rpn", "-q"]
+    runner.invoke(app, [*args, "--anchor-sampler", "random:512:0.25", "--batch-size", "2", "--sampler", "aspect-group"])
+    runner.invoke(app, args)
+    assert seen == [("random:512:0.25", {"batch_size": 2, "sampler": "aspect-group", "epochs": 10, "seed": 0}),
+                    ("random:256:0.5", None)]  # fmt: skip
+    result = runner.invoke(app, [*args, "--anchor-sampler", "random"])
+    assert result.exit_code == 2 and result.stderr.startswith("imbstat: error: sampler 'random': expected")
 
 
 def _hand_stats(write_json, sampler: str) -> AnchorStats:

@@ -49,7 +49,7 @@ class AnchorOptions:
             try:
                 object.__setattr__(self, "preset", dataclasses.replace(self.preset, sampler=self.sampler))
             except ValueError as e:
-                raise ImbstatError(f"--{e}") from None
+                raise ImbstatError(str(e)) from None  # "sampler '...': expected ...", whichever flag gave it
         check_method(self.preset, self.method, self.device)  # an unknown or unfit method likewise
         for name, low in (("batch_size", 1), ("grid", 1), ("threads", 1)):
             value = getattr(self, name)
