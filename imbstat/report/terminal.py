@@ -247,7 +247,7 @@ def sampled_table(result: AnchorStats, d: dict) -> Table:
     table = PlainTable(
         title=f"sampled per image: {sampled['num']} anchors, at most {quota} positives ({result.preset.sampler})",
         title_justify="left",
-        caption="expected numbers as RandomSampler draws them; 'sampled' per class in the table below",
+        caption="as RandomSampler counts them; per class: 'sampled fg' below",
         caption_justify="left",
     )
     for col in ("", "assigned", "per image", "sampled", "per image"):
