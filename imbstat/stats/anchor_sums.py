@@ -66,7 +66,7 @@ class AnchorSums:
         if self.sampler is not None:
             # Each foreground anchor is drawn with probability positives / fg of its image (uniform, no
             # replacement), so a class's expected positives are Σ_i fg_ic · positives_i / fg_i.
-            drawn = self.sampler.sampled(fg, 0)[0] / np.maximum(fg, 1)  # [b]
+            drawn = np.minimum(fg, self.sampler.positive_quota) / np.maximum(fg, 1)  # [b]
             self.class_sampled_positives += np.bincount(
                 self.category[rows], weights=drawn[m.fg_image], minlength=len(self.class_sampled_positives)
             )

@@ -217,58 +217,56 @@ class AnchorStats:
         n = max(self.num_images, 1)
         mean = self.per_image.mean(axis=0) if self.num_images else np.zeros(3)
         instances = self.gt_count.sum(axis=1)
-        return (
-            {
-                "anchors": totals,
-                "fg_bg_ratio": totals["foreground"] / totals["background"] if totals["background"] else math.nan,
-                "per_image": {
-                    "foreground_mean": float(mean[0]),
-                    "background_mean": float(mean[1]),
-                    "ignored_mean": float(mean[2]),
-                    **{
-                        f"{label}_quantiles": np.quantile(self.per_image[:, j], [0, 0.25, 0.5, 0.75, 1]).tolist()
-                        if self.num_images
-                        else None
-                        for j, label in enumerate(("foreground", "background", "ignored"))
-                    },
+        sampled = self.sampled  # the sampling stage's block, then a shard's raw counts
+        optional = ({"sampled": sampled.to_dict()} if sampled else {}) | ({"raw": self.raw_dict()} if raw else {})
+        return {
+            "anchors": totals,
+            "fg_bg_ratio": totals["foreground"] / totals["background"] if totals["background"] else math.nan,
+            "per_image": {
+                "foreground_mean": float(mean[0]),
+                "background_mean": float(mean[1]),
+                "ignored_mean": float(mean[2]),
+                **{
+                    f"{label}_quantiles": np.quantile(self.per_image[:, j], [0, 0.25, 0.5, 0.75, 1]).tolist()
+                    if self.num_images
+                    else None
+                    for j, label in enumerate(("foreground", "background", "ignored"))
                 },
-                "per_class": self._per_class_rows(),
-                "positive_iou": {
-                    "edges": self.iou_edges.tolist(),
-                    "counts": self.positive_iou.tolist(),
-                    "low_quality": self.positive_iou_low_quality.tolist(),
-                },
-                "per_gt": {
-                    "by_size": {bucket: _gt_row(self, slice(None), b) for b, bucket in enumerate(SIZE_BUCKETS)},
-                    "all": _gt_row(self, slice(None), slice(None)),
-                    "by_class": [
-                        {
-                            "category_id": plain(self.category_id[k]),
-                            "name": str(self.name[k]),
-                            **_gt_row(self, slice(k, k + 1), slice(None)),
-                        }
-                        for k in np.flatnonzero(instances)
-                    ],
-                    "foreground_per_gt": self.foreground_per_gt.to_dict(),
-                    "gts_dropped": self.gts_dropped,
-                },
-                "relative_spatial": {
-                    "grid": self.grid,
-                    "extent": [-RELATIVE_LIMIT, RELATIVE_LIMIT],
-                    "top_left": self.relative_top_left.tolist(),
-                    "center": self.relative_center.tolist(),
-                },
-                "overlap": {
-                    "grid": self.grid,
-                    "foreground": (self.overlap_foreground / n).tolist(),
-                    "background": (self.overlap_background / n).tolist(),
-                },
-                "scores": self.scores,
-                "preset": self.preset.to_dict(),
-            }
-            | ({"sampled": sampled.to_dict()} if (sampled := self.sampled) else {})
-            | ({"raw": self.raw_dict()} if raw else {})
-        )
+            },
+            "per_class": self._per_class_rows(),
+            "positive_iou": {
+                "edges": self.iou_edges.tolist(),
+                "counts": self.positive_iou.tolist(),
+                "low_quality": self.positive_iou_low_quality.tolist(),
+            },
+            "per_gt": {
+                "by_size": {bucket: _gt_row(self, slice(None), b) for b, bucket in enumerate(SIZE_BUCKETS)},
+                "all": _gt_row(self, slice(None), slice(None)),
+                "by_class": [
+                    {
+                        "category_id": plain(self.category_id[k]),
+                        "name": str(self.name[k]),
+                        **_gt_row(self, slice(k, k + 1), slice(None)),
+                    }
+                    for k in np.flatnonzero(instances)
+                ],
+                "foreground_per_gt": self.foreground_per_gt.to_dict(),
+                "gts_dropped": self.gts_dropped,
+            },
+            "relative_spatial": {
+                "grid": self.grid,
+                "extent": [-RELATIVE_LIMIT, RELATIVE_LIMIT],
+                "top_left": self.relative_top_left.tolist(),
+                "center": self.relative_center.tolist(),
+            },
+            "overlap": {
+                "grid": self.grid,
+                "foreground": (self.overlap_foreground / n).tolist(),
+                "background": (self.overlap_background / n).tolist(),
+            },
+            "scores": self.scores,
+            "preset": self.preset.to_dict(),
+        } | optional
 
 
 def _gt_row(s: AnchorStats, k: slice, b: slice | int) -> dict[str, float]:
