@@ -21,7 +21,7 @@ def visible(text: str) -> str:
 
 def fmt_metric(name: str, value: float) -> str:
     """A metric for a reader: fg:bg as ``1 : 944``, counts with thousands separators, fractions with 3 decimals."""
-    if name == "anchors.fg_bg_ratio":
+    if name in ("anchors.fg_bg_ratio", "anchors.sampled.fg_bg_ratio"):
         return fg_bg_text(value)
     if float(value).is_integer():
         return f"{int(value):,}"

@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 import imbstat.cli.report
 from imbstat.analysis import compute
+from imbstat.anchors.options import AnchorOptions
 from imbstat.cli import app
 from imbstat.data import load
 from imbstat.data.sample import write_sample
@@ -21,11 +22,12 @@ from imbstat.report.taxonomy import TAXONOMY
 
 @pytest.fixture(scope="module")
 def sample_results(tmp_path_factory):
-    """The sample with every section, anchors, remedies and batches (image sizes known: every metric has a value)."""
+    """The sample with every section, anchors (with a sampler), remedies and batches (image sizes known: every
+    metric has a value)."""
     path = write_sample(tmp_path_factory.mktemp("sample") / "sample.json")
     return compute(
         load(path, format="coco"),
-        anchors=True,
+        anchors=AnchorOptions(sampler="random:256:0.5"),  # the sampling stage's metrics too
         repeat_factor=0.01,
         class_balanced=0.99,
         batch={"batch_size": 4, "epochs": 2},

@@ -6,6 +6,7 @@ the Dask path and the CLI's anchor options all take an :class:`AnchorOptions`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,8 @@ class AnchorOptions:
         grid: cells per side of the relative spatial and overlap maps.
         memory_mb: device memory for one dense IoU block.
         threads: threads of the sparse path (None: every core this process may use).
+        sampler: the sampling stage, ``random:NUM:POS_FRACTION`` or ``none``, put into the preset
+            (``options.preset.sampler``) when the options are built; None keeps the preset's.
     """
 
     preset: Preset | str | Path = "retinanet"
@@ -37,10 +40,16 @@ class AnchorOptions:
     grid: int = 32
     memory_mb: float = 1024
     threads: int | None = None
+    sampler: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.preset, Preset):
             object.__setattr__(self, "preset", load_preset(self.preset))  # a bad preset fails before a long load
+        if self.sampler is not None:
+            try:
+                object.__setattr__(self, "preset", dataclasses.replace(self.preset, sampler=self.sampler))
+            except ValueError as e:
+                raise ImbstatError(str(e)) from None  # "sampler '...': expected ...", whichever flag gave it
         check_method(self.preset, self.method, self.device)  # an unknown or unfit method likewise
         for name, low in (("batch_size", 1), ("grid", 1), ("threads", 1)):
             value = getattr(self, name)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from imbstat.anchors.resize import Resize
+from imbstat.anchors.sampler import RandomSampler, parse_sampler
 from imbstat.data.source import read_toml
 from imbstat.errors import ImbstatError
 
@@ -22,8 +23,9 @@ CONVENTIONS: dict[str, tuple[str, ...]] = {
 }
 _NEW_FIELDS = (
     "anchor_sizes", "round_anchors", "stride_rule", "dtype", "low_quality_rule", "assigner", "topk",
-    "regress_ranges", "center_sampling", "center_radius",
+    "regress_ranges", "center_sampling", "center_radius", "sampler",
 )  # fmt: skip
+_NOT_CONVENTIONS = ("sampler",)  # written only when set, yet it changes no anchor and no label
 # mmdetection 2.x FCOSHead's default regress_ranges, one (low, high] pair per level (inclusive both ends).
 FCOS_REGRESS_RANGES = ((-1.0, 64.0), (64.0, 128.0), (128.0, 256.0), (256.0, 512.0), (512.0, math.inf))
 
@@ -79,6 +81,8 @@ class Preset:
     regress_ranges: tuple[tuple[float, float], ...] = FCOS_REGRESS_RANGES  # fcos: per level, on max(l, t, r, b)
     center_sampling: bool = False  # fcos: positives only within center_radius · stride of the GT's centre
     center_radius: float = 1.5
+    # The sampling stage after the labels (imbstat/anchors/sampler.py): "random:NUM:POS_FRACTION", "" = none.
+    sampler: str = ""
 
     def __post_init__(self) -> None:
         problems = []
@@ -111,6 +115,11 @@ class Preset:
             or any(len(pair) != 2 or not (pair[0] < pair[1]) for pair in self.regress_ranges)
         ):
             problems.append("regress_ranges must give one [low, high] pair per stride, low < high")
+        try:
+            sampler = parse_sampler(self.sampler)
+            object.__setattr__(self, "sampler", str(sampler) if sampler else "")  # one spelling, so shards compare
+        except ValueError as e:
+            problems.append(str(e))
         if self.legacy and not problems and self.conventions():
             problems.append(f"legacy has its own pixel conventions; it does not combine with {self.conventions()}")
         if problems:
@@ -118,7 +127,8 @@ class Preset:
 
     def conventions(self) -> dict[str, object]:
         """The framework conventions that differ from mmdetection 2.x's (empty for mmdetection presets)."""
-        changed = {name: getattr(self, name) for name in _NEW_FIELDS if getattr(self, name) != _DEFAULTS[name]}
+        changed = {name: getattr(self, name) for name in _NEW_FIELDS
+                   if getattr(self, name) != _DEFAULTS[name] and name not in _NOT_CONVENTIONS}  # fmt: skip
         if self.resize.rounding != "round":
             changed["resize_rounding"] = self.resize.rounding
         return changed
@@ -130,6 +140,11 @@ class Preset:
     def threshold(self, value: float) -> float:
         """An IoU threshold as the preset's dtype compares it (torch rounds a Python float to a tensor's dtype)."""
         return float(np.float32(value)) if self.float32 else float(value)
+
+    @property
+    def random_sampler(self) -> RandomSampler | None:
+        """The sampling stage of :attr:`sampler`, or None."""
+        return parse_sampler(self.sampler)
 
     @property
     def anchors_per_cell(self) -> int:
@@ -209,6 +224,9 @@ PRESETS: dict[str, Preset] = {
         pos_iou=0.7,
         neg_iou=0.3,
         min_pos_iou=0.3,
+        # configs/_base_/models/faster_rcnn_r50_fpn.py train_cfg.rpn.sampler: RandomSampler(num=256,
+        # pos_fraction=0.5, neg_pos_ub=-1, add_gt_as_proposals=False)
+        sampler="random:256:0.5",
     ),
     # mmdetection 2.x retinanet_r50_fpn_1x_coco (anchor_generator.py AnchorGenerator, max_iou_assigner.py).
     "mmdet-retinanet": _MMDET_RETINANET,
@@ -219,13 +237,16 @@ PRESETS: dict[str, Preset] = {
     ),
     # torchvision faster_rcnn.py ``_default_anchorgen`` ((32,), (64,), (128,), (256,), (512,)) × (0.5, 1, 2) on
     # FPN P2-P6 (strides 4..64, P6 by LastLevelMaxPool); rpn.py ``Matcher(fg_iou_thresh=0.7, bg_iou_thresh=0.3,
-    # allow_low_quality_matches=True)``; the transform and anchor conventions of torchvision-retinanet.
+    # allow_low_quality_matches=True)``, ``BalancedPositiveNegativeSampler(rpn_batch_size_per_image=256,
+    # rpn_positive_fraction=0.5)`` (faster_rcnn.py defaults; _utils.py); the transform and anchor conventions of
+    # torchvision-retinanet.
     "torchvision-rpn": Preset(
         name="torchvision-rpn",
         strides=(4, 8, 16, 32, 64),
         anchor_sizes=((32,), (64,), (128,), (256,), (512,)),
         pos_iou=0.7,
         neg_iou=0.3,
+        sampler="random:256:0.5",
         **_TORCHVISION,
     ),
     # detectron2 v0.6 configs/COCO-Detection/retinanet_R_50_FPN_1x.yaml (Base-RetinaNet.yaml): anchor sizes

@@ -65,7 +65,7 @@ def _image_size(text: str) -> tuple[int, int]:
 @app.command("anchor-iou")
 @handles_input_errors
 @source_options()
-@anchor_options("preset", "device", "method", "batch_size", "grid", "memory_mb")
+@anchor_options("preset", "device", "method", "batch_size", "grid", "memory_mb", "sampler")
 def anchor_iou(
     path: PathArg,
     anchor: AnchorOptions = AnchorOptions(),

@@ -159,11 +159,21 @@ def anchor_options(*names: str) -> Callable[[F], F]:
     defaults of :class:`AnchorOptions`; the fields not named keep their defaults.
     """
     defaults = {f.name: f.default for f in dataclasses.fields(AnchorOptions)}
-    # the parameter of a field, where its name would clash with a command's own (report's training batch_size)
-    field_of = {_ANCHOR_PARAMETERS.get(name, name): name for name in names}
-    added = [inspect.Parameter(param, inspect.Parameter.KEYWORD_ONLY, default=defaults[name],
-                               annotation=_ANCHOR_OPTIONS[name]) for param, name in field_of.items()]  # fmt: skip
-    return _grouped("anchor", added, lambda given: AnchorOptions(**{field_of[k]: v for k, v in given.items()}))
+
+    def decorate(command: F) -> F:
+        own = inspect.signature(command).parameters
+        # the parameter of a field, where its name would clash with a command's own (report's training batch_size)
+        field_of = {_ANCHOR_PARAMETERS.get(name, name): name for name in names}
+        # ... or where the command has an option of that name (report's training --sampler): --anchor-sampler
+        clashing = {f"anchor_{p}": name for p, name in field_of.items() if p in own}
+        field_of = {p: name for p, name in field_of.items() if p not in own} | clashing
+        added = [inspect.Parameter(param, inspect.Parameter.KEYWORD_ONLY, default=defaults[name],
+                                   annotation=(_ANCHOR_RENAMED if param in clashing else _ANCHOR_OPTIONS)[name])
+                 for param, name in field_of.items()]  # fmt: skip
+        build = lambda given: AnchorOptions(**{field_of[k]: v for k, v in given.items()})  # noqa: E731
+        return _grouped("anchor", added, build)(command)
+
+    return decorate
 
 
 def _grouped(name: str, added: list[inspect.Parameter], build: Callable[[dict[str, Any]], Any]) -> Callable[[F], F]:
@@ -214,6 +224,18 @@ SamplerOpt = Annotated[
 ]
 EpochsOpt = Annotated[int, typer.Option("--epochs", min=1, help="Epochs simulated.")]
 SeedOpt = Annotated[int, typer.Option("--seed", min=0, help="Seed of the simulation (same seed, same numbers).")]
+
+
+def _anchor_sampler(flag: str) -> Any:
+    """The option of AnchorOptions.sampler under ``flag``."""
+    return Annotated[
+        str | None,
+        typer.Option(flag, metavar="random:NUM:POS_FRACTION", show_default=False,
+                     help="Sampling stage after the labels (mmdetection RandomSampler), e.g. random:256:0.5, or "
+                     "none; default: the preset's (rpn presets: random:256:0.5)."),
+    ]  # fmt: skip
+
+
 # One option per field of AnchorOptions a command may offer (threads: every core, as the library's default).
 _ANCHOR_PARAMETERS = {"batch_size": "device_batch"}
 _ANCHOR_OPTIONS = {
@@ -234,7 +256,10 @@ _ANCHOR_OPTIONS = {
     "batch_size": Annotated[int, typer.Option("--device-batch", min=1, help="Images per batch of anchor labelling.")],
     "grid": Annotated[int, typer.Option("--grid", min=2, max=256, help="Cells per side of the spatial maps.")],
     "memory_mb": Annotated[float, typer.Option("--memory-mb", min=1, help="Device memory for one dense IoU block.")],
+    "sampler": _anchor_sampler("--sampler"),
 }
+# Where a command has an option of a field's name (report's --sampler orders its training epochs)
+_ANCHOR_RENAMED = {"sampler": _anchor_sampler("--anchor-sampler")}
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 

@@ -43,7 +43,7 @@ from imbstat.report.section import Run
 @app.command("report")
 @handles_input_errors
 @source_options()
-@anchor_options("preset", "device", "method", "batch_size")
+@anchor_options("preset", "device", "method", "batch_size", "sampler")
 def report(
     path: PathArg,
     anchors: AnchorsOpt = False,

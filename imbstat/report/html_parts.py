@@ -11,6 +11,8 @@ import html
 import math
 from typing import Any
 
+import numpy as np
+
 from imbstat.stats import (
     BatchDistribution,
     ClassBalancedLoss,
@@ -100,8 +102,31 @@ def anchors_html(result: AnchorSummary, scores: str) -> str:
         scores,
         table(["anchors", "total", "per image"], summary, "compact", num=(1, 2), title="Labels"),
         table(gt_header, gt_rows, "compact", num=(1, 2, 3, 4, 5), title="Per GT"),
+        *([_sampled_html(result)] if result.sampled else []),
     ]
     return head + '<div class="tables">' + "".join(tables) + "</div>"
+
+
+def _sampled_html(result: AnchorSummary) -> str:
+    """Assigned against sampled anchors, and the classes with the most sampled positives (expected)."""
+    s = result.sampled
+    assert s is not None
+    quota = s.positive_quota
+    rows = [
+        ["foreground", f"{result.totals['foreground']:,}", f"{s.positives:,}", f"{s.positives_mean:,.1f}"],
+        ["background", f"{result.totals['background']:,}", f"{s.negatives:,}", f"{s.negatives_mean:,.1f}"],
+        ["fg : bg", fmt_metric("anchors.fg_bg_ratio", result.fg_bg_ratio),
+         fmt_metric("anchors.sampled.fg_bg_ratio", s.fg_bg_ratio), ""],
+        [f"images with < {quota} fg", "", f"{s.images_short:,}", f"{s.short_share:.1%}"],
+    ]  # fmt: skip
+    for name, label in (("foreground_background", "score fg vs bg"), ("foreground_classes", "score fg classes")):
+        rows.append([label, fixed(result.scores.get(name)), fixed(s.scores[name]), ""])
+    order = np.argsort(-s.class_positives, kind="stable")[:HEAD_CLASSES]
+    classes = [[s.name[k], f"{s.class_positives[k]:,.1f}"] for k in order]
+    title = f"Sampled: {s.num} per image, ≤ {quota} positives"
+    return table(["anchors", "assigned", "sampled", "per image"], rows, "compact", num=(1, 2, 3), title=title) + table(
+        ["class", "sampled positives"], classes, "compact", num=(1,), title="Sampled positives per class (head)"
+    )
 
 
 def repeat_factor_html(result: RepeatFactorSampling, scores: str) -> str:

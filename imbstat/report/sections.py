@@ -44,6 +44,7 @@ from imbstat.stats import (
     repeat_factor_sampling,
     scale_distribution,
 )
+from imbstat.stats.anchor_sampling import SampledAnchors
 from imbstat.stats.anchor_summary import AnchorSummary
 from imbstat.stats.anchors import PER_IMAGE_FIELDS
 
@@ -185,7 +186,14 @@ def _merge_anchor_shards(parts: list[AnchorStats], ds: Dataset, shards: int) -> 
 def _anchor_extras(summary: AnchorSummary) -> dict[str, float]:
     found = {"fg_bg_ratio": summary.fg_bg_ratio}
     found |= {f"{label}_mean": mean for label, mean in summary.per_image_mean.items()}
-    return found | {f"per_gt.{k}": v for k, v in summary.per_gt["all"].items() if k != "foreground"}
+    found |= {f"per_gt.{k}": v for k, v in summary.per_gt["all"].items() if k != "foreground"}
+    return found | (_sampled_extras(summary.sampled) if summary.sampled else {})
+
+
+def _sampled_extras(sampled: SampledAnchors) -> dict[str, float]:
+    found = {f"sampled.{k}": getattr(sampled, k) for k in ("fg_bg_ratio", "positives_mean", "negatives_mean")}
+    found["sampled.images_short_of_positives"] = sampled.short_share
+    return found | {f"sampled.{k}": v for k, v in sampled.scores.items()}
 
 
 _ANCHOR_SCORES = (
@@ -196,6 +204,11 @@ _ANCHOR_SCORES = (
     Metric("relative_center", "anchor centres in the GT's frame"),
     Metric("overlap_foreground", "foreground anchors covering each cell"),
     Metric("overlap_background", "background anchors covering each cell"),
+)
+
+_SAMPLED_SCORES = (
+    Metric("sampled.foreground_background", "sampled positive vs negative anchors"),
+    Metric("sampled.foreground_classes", "sampled positive anchors per class (expected), rank–frequency"),
 )
 
 ANCHORS = Section(
@@ -229,10 +242,17 @@ ANCHORS = Section(
         Metric("per_gt.unmatched", "GTs without a foreground anchor", score=False),
         Metric("per_gt.low_quality_only", "GTs whose foreground anchors are all low-quality matches", score=False),
         Metric("per_gt.below_pos", "GTs with no anchor at IoU ≥ the positive threshold", score=False),
+        # the sampling stage, where the preset has a sampler (--sampler random:NUM:POS_FRACTION)
+        *_SAMPLED_SCORES,
+        Metric("sampled.fg_bg_ratio", "sampled positives / negatives over the dataset", score=False),
+        Metric("sampled.positives_mean", "sampled positive anchors per image (mean)", score=False),
+        Metric("sampled.negatives_mean", "sampled negative anchors per image (mean)", score=False),
+        Metric("sampled.images_short_of_positives", "share of images with fewer positives than the quota", False),
     ),
     shifts=(
         *_shifts(_ANCHOR_SCORES, *(m.name for m in _ANCHOR_SCORES)),
         Metric("foreground_per_gt", "shift of: foreground anchors per GT"),
+        *_shifts(_SAMPLED_SCORES, *(m.name for m in _SAMPLED_SCORES)),
     ),
     extra_metrics=_anchor_extras,
     report_type=AnchorSummary,

@@ -216,6 +216,15 @@ def anchors_shift(a: AnchorSummary, b: AnchorSummary, skipped: dict[str, str]) -
         _score(scores, name, _map_pair(getattr(a, name), getattr(b, name)), shift_2d, "anchors", skipped)
     pair = _histogram_pair(a.foreground_per_gt, b.foreground_per_gt)
     _score(scores, "foreground_per_gt", pair, shift_1d, "anchors", skipped)
+    if a.sampled and b.sampled:  # the sampling stage: what the classifier trains on
+        pos_neg = [np.array([s.positives, s.negatives], np.float64) for s in (a.sampled, b.sampled)]
+        scores["sampled.foreground_background"] = shift_1d(*pos_neg)
+        per_class = _matched(
+            *(getattr(s.sampled, f) for s in (a, b) for f in ("category_id", "name", "class_positives"))
+        )
+        scores["sampled.foreground_classes"] = _rank_frequency_shift(*per_class)
+    elif a.sampled or b.sampled:
+        skipped["anchors.sampled"] = f"only {'A' if a.sampled else 'B'} has a sampling stage (--sampler)"
     return {"scores": scores, "preset": {side: s.preset.name for side, s in zip(SIDES, (a, b), strict=True)}}
 
 

@@ -93,6 +93,7 @@ def anchor_tables(result: AnchorStats, images: Images, out_dir: Path) -> list[Pa
             "anchors_relative_center": _grid_frame(result.relative_center),
             "anchors_overlap_foreground": _grid_frame(result.overlap_foreground / n),
             "anchors_overlap_background": _grid_frame(result.overlap_background / n),
+            **({"anchors_sampled_per_class": pd.DataFrame(d["sampled"]["per_class"])} if "sampled" in d else {}),
         },
         out_dir,
     )
@@ -104,13 +105,14 @@ def anchor_image_frame(result: AnchorStats, images: Images) -> pd.DataFrame:
     ``gts`` are the GTs labelled (after the box filter, crowd and empty-after-resize
     drops); ``gts_without_positive`` those with no foreground anchor;
     ``worst_gt_max_iou`` is the lowest, over the image's GTs, of each GT's best IoU
-    with any anchor (its worst-covered GT), empty for an image without GTs.
+    with any anchor (its worst-covered GT), empty for an image without GTs. With a
+    sampler, ``sampled_positives`` and ``sampled_negatives``: what it draws from the image.
     """
 
     def pixels(size: np.ndarray) -> np.ndarray:  # whole-pixel sizes print as integers
         return size.astype(np.int64) if np.array_equal(size, np.round(size)) else size
 
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "image_id": images.image_id,
             "file_name": images.file_name,
@@ -124,6 +126,10 @@ def anchor_image_frame(result: AnchorStats, images: Images) -> pd.DataFrame:
             "worst_gt_max_iou": result.worst_gt_iou,
         }
     )
+    sampler = result.preset.random_sampler
+    if sampler:
+        frame["sampled_positives"], frame["sampled_negatives"] = sampler.sampled(*result.per_image[:, :2].T)
+    return frame
 
 
 def repeat_factor_tables(result: RepeatFactorSampling, out_dir: Path) -> list[Path]:

@@ -61,7 +61,8 @@ TAXONOMY: tuple[Problem, ...] = (
         "Foreground-background (§4.1)",
         "anchors.foreground_background",
         "foreground vs background anchors (Fig. 4a)",
-        (("fg:bg", "anchors.fg_bg_ratio"),),
+        # assigned and, where the preset has a sampling stage, sampled side by side
+        (("fg:bg", "anchors.fg_bg_ratio"), ("sampled fg:bg", "anchors.sampled.fg_bg_ratio")),
     ),
     Problem(
         "Class imbalance",

@@ -192,15 +192,25 @@ def anchor_tables(result: AnchorStats) -> list[Table]:
     totals.add_row("all", f"{d['anchors']['total']:,}", "")
     totals.add_row("fg:bg ratio", fmt_number(d["fg_bg_ratio"]), "")
 
+    sampled = d.get("sampled")
     per_class = PlainTable(title="foreground anchors per class (head and tail)", title_justify="left")
-    for col in ("name", "fg anchors", "fg per image", "instances", "fg per instance"):
+    for col in (
+        "name",
+        "fg anchors",
+        "fg per image",
+        "instances",
+        "fg per instance",
+        *(("sampled fg",) if sampled else ()),
+    ):
         per_class.add_column(col, justify="left" if col == "name" else "right")
     rows = d["per_class"]
     shown = rows[:HEAD_ROWS] + (rows[-TAIL_ROWS:] if len(rows) > HEAD_ROWS + TAIL_ROWS else rows[HEAD_ROWS:])
+    drawn = {row["category_id"]: row["positives"] for row in sampled["per_class"]} if sampled else {}
     for row in shown:
         ratio = row["foreground"] / row["instances"] if row["instances"] else float("nan")
         per_class.add_row(row["name"], f"{row['foreground']:,}", fmt_number(row["foreground_per_image"]),
-                          f"{row['instances']:,}", fmt_number(ratio))  # fmt: skip
+                          f"{row['instances']:,}", fmt_number(ratio),
+                          *((fmt_number(drawn[row["category_id"]]),) if sampled else ()))  # fmt: skip
 
     per_gt = PlainTable(title=f"per GT (positive IoU >= {result.preset.pos_iou})", title_justify="left")
     for col in (
@@ -226,7 +236,29 @@ def anchor_tables(result: AnchorStats) -> list[Table]:
         if n:
             close = "]" if i == len(counts) - 1 else ")"
             iou.add_row(f"[{edges[i]:.2f}, {edges[i + 1]:.2f}{close}", f"{n:,}", f"{low[i]:,}")
-    return [totals, per_class, per_gt, iou, scores_table("anchor imbalance scores", d["scores"])]
+    scores = scores_table("anchor imbalance scores", d["scores"])
+    return [totals, *((sampled_table(result, d),) if sampled else ()), per_class, per_gt, iou, scores]
+
+
+def sampled_table(result: AnchorStats, d: dict) -> Table:
+    """Assigned against sampled anchors (the sampling stage of ``d['sampled']``), totals and per image."""
+    sampled = d["sampled"]
+    quota = result.sampled.positive_quota if result.sampled else 0
+    table = PlainTable(
+        title=f"sampled per image: {sampled['num']} anchors, at most {quota} positives ({result.preset.sampler})",
+        title_justify="left",
+        caption="as RandomSampler counts them; per class: 'sampled fg' below",
+        caption_justify="left",
+    )
+    for col in ("", "assigned", "per image", "sampled", "per image"):
+        table.add_column(col, justify="left" if not col else "right")
+    for label, drawn in (("foreground", "positives"), ("background", "negatives")):
+        table.add_row(label, f"{d['anchors'][label]:,}", fmt_number(d["per_image"][f"{label}_mean"]),
+                      f"{sampled[drawn]:,}", fmt_number(sampled[f"{drawn}_mean"]))  # fmt: skip
+    table.add_row("fg:bg ratio", fmt_number(d["fg_bg_ratio"]), "", fmt_number(sampled["fg_bg_ratio"]), "")
+    short = sampled["images_short_of_positives"]
+    table.add_row(f"images with < {quota} fg", "", "", f"{short['images']:,}", f"{short['share']:.1%}")
+    return table
 
 
 def repeat_factor_tables(result: RepeatFactorSampling) -> list[Table]:

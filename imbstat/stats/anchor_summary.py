@@ -18,6 +18,7 @@ import numpy as np
 
 from imbstat.anchors.presets import Preset, preset_from_dict
 from imbstat.lazy import LazyModule
+from imbstat.stats.anchor_sampling import SampledAnchors
 from imbstat.stats.anchors import AnchorStats
 from imbstat.stats.histogram import Histogram
 from imbstat.stats.scale import SIZE_BUCKETS
@@ -54,6 +55,7 @@ class AnchorSummary:
     overlap_foreground: np.ndarray  # [G, G] float64
     overlap_background: np.ndarray  # [G, G] float64
     scores: dict[str, float]
+    sampled: SampledAnchors | None = None  # the sampling stage, where the preset has one
 
     @classmethod
     def of(cls, result: AnchorStats) -> AnchorSummary:
@@ -79,6 +81,7 @@ class AnchorSummary:
             overlap_foreground=np.asarray(d["overlap"]["foreground"], np.float64),
             overlap_background=np.asarray(d["overlap"]["background"], np.float64),
             scores={k: _float(v) for k, v in d["scores"].items()},
+            sampled=SampledAnchors.from_dict(d["sampled"]) if "sampled" in d else None,
         )
 
     def to_frame(self) -> pd.DataFrame:

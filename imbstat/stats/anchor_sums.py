@@ -37,6 +37,8 @@ class AnchorSums:
         self.per_image_gts = np.zeros((ds.num_images, 2), np.int64)
         self.worst_gt_iou = np.full(ds.num_images, np.nan)
         self.class_foreground = np.zeros(k, np.int64)
+        self.sampler = preset.random_sampler
+        self.class_sampled_positives = np.zeros(k, np.float64)
         self.positive_iou = np.zeros(IOU_BINS, np.int64)
         self.positive_iou_low_quality = np.zeros(IOU_BINS, np.int64)
         self.fg_per_gt = np.zeros(len(gt.box), np.int32)
@@ -61,6 +63,13 @@ class AnchorSums:
         valid = batch.gt_rows >= 0
         self.gt_below_pos[batch.gt_rows[valid]] = m.gt_max_iou[valid] < self.preset.threshold(self.preset.pos_iou)
         self._tally(batch, m, rows)
+        if self.sampler is not None:
+            # Each foreground anchor is drawn with probability positives / fg of its image (uniform, no
+            # replacement), so a class's expected positives are Σ_i fg_ic · positives_i / fg_i.
+            drawn = np.minimum(fg, self.sampler.positive_quota) / np.maximum(fg, 1)  # [b]
+            self.class_sampled_positives += np.bincount(
+                self.category[rows], weights=drawn[m.fg_image], minlength=len(self.class_sampled_positives)
+            )
         # Per image, after the tally has counted this batch's GTs' foreground anchors (a GT is in one batch).
         no_fg = valid & (self.fg_per_gt[np.where(valid, batch.gt_rows, 0)] == 0)
         self.per_image_gts[batch.images] = np.stack([valid.sum(axis=1), no_fg.sum(axis=1)], axis=1)
@@ -122,4 +131,5 @@ class AnchorSums:
             gts_dropped=self.gt.dropped,
             per_image_gts=self.per_image_gts,
             worst_gt_iou=self.worst_gt_iou,
+            class_sampled_positives=self.class_sampled_positives,
         )

@@ -19,6 +19,7 @@ from imbstat.data.ids import id_column
 from imbstat.errors import ImbstatError
 from imbstat.lazy import LazyModule
 from imbstat.scores import ClassScores, score_1d, score_2d
+from imbstat.stats.anchor_sampling import SampledAnchors
 from imbstat.stats.anchor_sums import IOU_BINS, RELATIVE_LIMIT, AnchorSums
 from imbstat.stats.histogram import Histogram, plain
 from imbstat.stats.protocol import check_same, first_part
@@ -65,6 +66,9 @@ class AnchorStats:
     gts_dropped: int
     per_image_gts: np.ndarray  # [I, 2] int64
     worst_gt_iou: np.ndarray  # [I] float64
+    # [K] float64: expected positives per class drawn by the preset's sampler (Σ_i fg_ic · positives_i / fg_i,
+    # summed while labelling: it needs each image's classes); zeros without a sampler
+    class_sampled_positives: np.ndarray
 
     @classmethod
     def empty(cls, ds: Dataset, *, preset: str | Preset = "retinanet", grid: int = 32) -> AnchorStats:
@@ -74,7 +78,7 @@ class AnchorStats:
             preset if isinstance(preset, Preset) else load_preset(preset), ds.categories.category_id,
             ds.categories.name, zeros((0, 3)), zeros(k), zeros(IOU_BINS), zeros(IOU_BINS),
             *(zeros((k, 3)) for _ in range(5)), Histogram.of_integers(zeros(0)),
-            *(zeros((grid, grid)) for _ in range(4)), 0, zeros((0, 2)), np.zeros(0),
+            *(zeros((grid, grid)) for _ in range(4)), 0, zeros((0, 2)), np.zeros(0), np.zeros(k),
         )  # fmt: skip
 
     @classmethod
@@ -111,6 +115,14 @@ class AnchorStats:
         return {"total": fg + bg + ig, "foreground": fg, "background": bg, "ignored": ig}
 
     @property
+    def sampled(self) -> SampledAnchors | None:
+        """What the preset's sampling stage draws (its ``sampler``), or None without one."""
+        sampler = self.preset.random_sampler
+        if sampler is None:
+            return None
+        return SampledAnchors.of(sampler, self.per_image, self.category_id, self.name, self.class_sampled_positives)
+
+    @property
     def iou_edges(self) -> np.ndarray:
         return np.linspace(0.0, 1.0, IOU_BINS + 1)
 
@@ -133,8 +145,8 @@ class AnchorStats:
         out: dict = {}
         for name in self.__dataclass_fields__:
             value = getattr(self, name)
-            if name == "preset":
-                continue
+            if name == "preset" or (name == "class_sampled_positives" and not self.preset.sampler):
+                continue  # without a sampler, the raw block it always was
             if isinstance(value, Histogram):
                 value = value.to_dict()
             out[name] = value.tolist() if isinstance(value, np.ndarray) else value
@@ -146,9 +158,13 @@ class AnchorStats:
         if "raw" not in d:
             raise ImbstatError("an anchors section without 'raw' counts; write the shards' reports with --shard I/N")
         raw = d["raw"]
+        preset = preset_from_dict(d["preset"])
         fields = {}
         for name in cls.__dataclass_fields__:
             if name == "preset":
+                continue
+            if name == "class_sampled_positives" and not preset.sampler:
+                fields[name] = np.zeros(len(raw["category_id"]))
                 continue
             if name not in raw:
                 raise ImbstatError(f"an anchors 'raw' block without '{name}'; write the shards' reports again")
@@ -159,7 +175,7 @@ class AnchorStats:
                 value = id_column(value)
             elif name == "name":
                 value = np.asarray(value, object)
-            elif name == "worst_gt_iou":
+            elif name in ("worst_gt_iou", "class_sampled_positives"):
                 value = np.asarray(value, np.float64)  # null (an image without GTs) reads as NaN
             elif name == "per_image_gts":
                 value = np.asarray(value, np.int64).reshape(-1, 2)
@@ -167,7 +183,7 @@ class AnchorStats:
                 empty_shape = (0, 3) if name == "per_image" or name.startswith("gt_") else (0,)
                 value = np.asarray(value, np.int64).reshape(np.shape(value) if value else empty_shape)
             fields[name] = value
-        return cls(preset=preset_from_dict(d["preset"]), **fields)
+        return cls(preset=preset, **fields)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per category, by foreground anchors descending (ties in dataset order): category_id,
@@ -201,6 +217,8 @@ class AnchorStats:
         n = max(self.num_images, 1)
         mean = self.per_image.mean(axis=0) if self.num_images else np.zeros(3)
         instances = self.gt_count.sum(axis=1)
+        sampled = self.sampled  # the sampling stage's block, then a shard's raw counts
+        optional = ({"sampled": sampled.to_dict()} if sampled else {}) | ({"raw": self.raw_dict()} if raw else {})
         return {
             "anchors": totals,
             "fg_bg_ratio": totals["foreground"] / totals["background"] if totals["background"] else math.nan,
@@ -248,7 +266,7 @@ class AnchorStats:
             },
             "scores": self.scores,
             "preset": self.preset.to_dict(),
-        } | ({"raw": self.raw_dict()} if raw else {})
+        } | optional
 
 
 def _gt_row(s: AnchorStats, k: slice, b: slice | int) -> dict[str, float]:
