@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import functools
 import inspect
+import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,18 +153,30 @@ def source_options(counting: bool = True) -> Callable[[F], F]:
     return _grouped("source", added, build)
 
 
-def anchor_options(*names: str) -> Callable[[F], F]:
+def anchor_options(*names: str, several: bool = False) -> Callable[[F], F]:
     """Give a command the anchor options ``names`` (fields of AnchorOptions), passed as one ``anchor: AnchorOptions``.
 
     They take the place of the command's ``anchor`` parameter (and so its place in --help), with the
-    defaults of :class:`AnchorOptions`; the fields not named keep their defaults.
+    defaults of :class:`AnchorOptions`; the fields not named keep their defaults. With ``several``,
+    --preset may be repeated and ``anchor`` is a tuple of AnchorOptions, one per preset in the order
+    given (the default preset alone when none is), each built (and so checked) before the command runs.
     """
     defaults = {f.name: f.default for f in dataclasses.fields(AnchorOptions)}
     # the parameter of a field, where its name would clash with a command's own (report's training batch_size)
     field_of = {_ANCHOR_PARAMETERS.get(name, name): name for name in names}
-    added = [inspect.Parameter(param, inspect.Parameter.KEYWORD_ONLY, default=defaults[name],
-                               annotation=_ANCHOR_OPTIONS[name]) for param, name in field_of.items()]  # fmt: skip
-    return _grouped("anchor", added, lambda given: AnchorOptions(**{field_of[k]: v for k, v in given.items()}))
+    annotations = {**_ANCHOR_OPTIONS, "preset": _SEVERAL_PRESETS} if several else _ANCHOR_OPTIONS
+    added = [inspect.Parameter(param, inspect.Parameter.KEYWORD_ONLY,
+                               default=None if several and name == "preset" else defaults[name],
+                               annotation=annotations[name]) for param, name in field_of.items()]  # fmt: skip
+
+    def build(given: dict[str, Any]) -> AnchorOptions | tuple[AnchorOptions, ...]:
+        fields = {field_of[k]: v for k, v in given.items()}
+        if not several:
+            return AnchorOptions(**fields)
+        presets = fields.pop("preset", None) or [defaults["preset"]]
+        return tuple(AnchorOptions(preset=preset, **fields) for preset in presets)
+
+    return _grouped("anchor", added, build)
 
 
 def _grouped(name: str, added: list[inspect.Parameter], build: Callable[[dict[str, Any]], Any]) -> Callable[[F], F]:
@@ -235,6 +248,12 @@ _ANCHOR_OPTIONS = {
     "grid": Annotated[int, typer.Option("--grid", min=2, max=256, help="Cells per side of the spatial maps.")],
     "memory_mb": Annotated[float, typer.Option("--memory-mb", min=1, help="Device memory for one dense IoU block.")],
 }
+# --preset of a command that labels under several presets side by side (anchor_options(several=True))
+_SEVERAL_PRESETS = Annotated[
+    list[str] | None,
+    typer.Option("--preset", help=f"{typing.get_args(_ANCHOR_OPTIONS['preset'])[1].help} "
+                 "Repeat it to label under several presets, side by side."),
+]  # fmt: skip
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 

@@ -54,6 +54,7 @@ class AnchorSummary:
     overlap_foreground: np.ndarray  # [G, G] float64
     overlap_background: np.ndarray  # [G, G] float64
     scores: dict[str, float]
+    more_presets: tuple[AnchorSummary, ...] = ()  # the further presets of a side-by-side run, in order
 
     @classmethod
     def of(cls, result: AnchorStats) -> AnchorSummary:
@@ -79,7 +80,16 @@ class AnchorSummary:
             overlap_foreground=np.asarray(d["overlap"]["foreground"], np.float64),
             overlap_background=np.asarray(d["overlap"]["background"], np.float64),
             scores={k: _float(v) for k, v in d["scores"].items()},
+            more_presets=tuple(cls.from_dict(p) for p in d.get("more_presets", ())),
         )
+
+    def median_iou_bin(self) -> tuple[float, float] | None:
+        """The IoU bin [low, high) that holds the median foreground anchor (inverted CDF); None without one."""
+        counts, edges = self.positive_iou.counts, self.positive_iou.edges
+        if not counts.sum():
+            return None
+        i = int(np.searchsorted(np.cumsum(counts), math.ceil(counts.sum() / 2)))  # first bin reaching half
+        return float(edges[i]), float(edges[i + 1])
 
     def to_frame(self) -> pd.DataFrame:
         """One row per category, by foreground anchors descending (as :meth:`AnchorStats.to_frame`)."""
