@@ -180,3 +180,92 @@ def test_shards_of_a_side_by_side_run_merge(boxes, tmp_path):
     whole = json.loads(_run("anchor-iou", boxes, *flags, "-q", "--json", "-").stdout)
     assert _fields(merged) == _fields(whole)
     assert merged["more_presets"][0]["key"] == "rpn" and "raw" not in merged["more_presets"][0]
+
+
+# --- report --anchors ----------------------------------------------------------------------------------------------
+
+
+def _report(path: Path, out: Path, *presets: object, extra: tuple = ()) -> dict:
+    _run("report", path, "--anchors", *_flags(list(presets)), "-q", "--out", out, *extra)
+    return json.loads((out / "report.json").read_text())
+
+
+def test_report_side_by_side_equals_single_reports(boxes, tmp_path):
+    from imbstat.report.reading import Report
+
+    doc = _report(boxes, tmp_path / "both", "retinanet", "rpn")
+    singles = [_report(boxes, tmp_path / p, p) for p in ("retinanet", "rpn")]
+    assert doc["options"]["presets"] == ["retinanet", "rpn"] and "presets" not in singles[0]["options"]
+    anchors = doc["anchors"]
+    assert {k: v for k, v in anchors.items() if k not in SIDE_BY_SIDE} == singles[0]["anchors"]
+    assert [m["key"] for m in anchors["more_presets"]] == ["rpn"]
+    assert {k: v for k, v in anchors["more_presets"][0].items() if k != "key"} == singles[1]["anchors"]
+    for section in ("classes", "scale", "location"):
+        assert doc[section] == singles[0][section]
+    # the further preset's tables in the folder named by its key, as its own report writes them
+    for name in ("anchors_per_image.csv", "anchors_per_gt.csv"):
+        assert (tmp_path / "both" / "rpn" / name).read_text() == (tmp_path / "rpn" / name).read_text()
+        assert (tmp_path / "both" / name).read_text() == (tmp_path / "retinanet" / name).read_text()
+    page = (tmp_path / "both" / "index.html").read_text()
+    alone = (tmp_path / "retinanet" / "index.html").read_text()
+    assert "Presets side by side" in page and page.count("<figure") == alone.count("<figure")  # the first's only
+    # read back as compare, audit and the page read it: the further preset as an AnchorSummary of its own
+    summary = Report.from_document(doc).results["anchors"]
+    assert [s.preset.name for s in summary.more_presets] == ["rpn"]
+    assert summary.more_presets[0].totals == singles[1]["anchors"]["anchors"]
+
+
+def test_compare_goes_preset_by_preset(boxes, write_json, tmp_path):
+    other = json.loads(boxes.read_text())  # B: the first three images only
+    other["images"] = other["images"][:3]
+    other["annotations"] = [a for a in other["annotations"] if a["image_id"] <= 3]
+    b_path = write_json(other, "b.json")
+    a = _report(boxes, tmp_path / "a", "retinanet", "rpn")
+    b = _report(b_path, tmp_path / "b", "rpn", "torchvision-retinanet")
+    got = json.loads(_run("compare", tmp_path / "a" / "report.json", tmp_path / "b" / "report.json", "--json", "-",
+                          "-q").stdout)  # fmt: skip
+
+    def single(doc: dict, at: int, name: str) -> Path:  # a one-preset report of the same run, written apart
+        anchors = doc["anchors"] if at == 0 else doc["anchors"]["more_presets"][at - 1]
+        alone = {**doc, "anchors": {k: v for k, v in anchors.items() if k not in SIDE_BY_SIDE}}
+        return write_json(alone, f"{name}.json")
+
+    def shift(x: Path, y: Path) -> dict:
+        return json.loads(_run("compare", x, y, "--json", "-", "-q").stdout)["anchors"]
+
+    # the first presets against each other, as one-preset reports compare; then every key on both sides
+    first = shift(single(a, 0, "a-retinanet"), single(b, 0, "b-rpn"))
+    assert got["anchors"]["scores"] == first["scores"]
+    rpn = shift(single(a, 1, "a-rpn"), single(b, 0, "b-rpn-again"))
+    assert list(got["anchors"]["presets"]) == ["rpn"]
+    assert got["anchors"]["presets"]["rpn"]["scores"] == rpn["scores"]
+    assert got["anchors"]["presets"]["rpn"]["scores_b"] == b["anchors"]["scores"]
+    assert got["skipped"]["anchors.presets.retinanet"] == "only in A"
+    assert got["skipped"]["anchors.presets.torchvision-retinanet"] == "only in B"
+    table = _run("compare", tmp_path / "a" / "report.json", tmp_path / "b" / "report.json", "-q").stdout
+    assert "anchors.presets.rpn.positive_iou" in table
+
+
+def test_report_shards_of_a_side_by_side_run_merge(boxes, tmp_path):
+    shards = [_report(boxes, tmp_path / f"s{i}", "retinanet", "rpn", extra=("--shard", f"{i}/2")) for i in range(2)]
+    assert all("raw" in s["anchors"]["more_presets"][0] for s in shards)  # each preset's counts, for the merge
+    for i, s in enumerate(shards):
+        (tmp_path / f"s{i}.json").write_text(json.dumps(s))
+    merged = json.loads(_run("merge", tmp_path / "s0.json", tmp_path / "s1.json").stdout)
+    whole = _report(boxes, tmp_path / "whole", "retinanet", "rpn")
+    assert merged["anchors"] == whole["anchors"]
+
+
+def test_dask_merge_puts_every_preset_in_image_order(boxes):
+    import imbstat
+    from imbstat.report.section import Run
+    from imbstat.report.sections import ANCHORS
+
+    ds = imbstat.load(boxes)
+    run = Run(anchors=imbstat.AnchorOptions(preset="retinanet"), more_anchors=(imbstat.AnchorOptions(preset="rpn"),))
+    whole = ANCHORS.compute(ds, run)
+    merged = ANCHORS.merge_results([ANCHORS.compute(ds.take_shard(i, 2), run) for i in range(2)], ds, 2)
+    for got, expected in ((merged, whole), (merged.more_presets[0], whole.more_presets[0])):
+        np.testing.assert_array_equal(got.per_image, expected.per_image)
+        np.testing.assert_array_equal(got.worst_gt_iou, expected.worst_gt_iou)
+    assert merged.more_presets[0].preset.name == "rpn" and whole.more_presets[0].totals != whole.totals

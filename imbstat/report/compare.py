@@ -83,7 +83,11 @@ class Comparison:
         return envelope(COMMAND, body | self.sections)
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per shift score: section, distribution, shift, and the two sides' own imbalance scores."""
+        """One row per shift score: section, distribution, shift, and the two sides' own imbalance scores;
+        a section compared preset by preset (anchors, ``presets``) adds rows of section ``anchors.presets.<key>``."""
+        parts = [*self.sections.items()]
+        parts += [(f"{name}.presets.{key}", shifted) for name, body in self.sections.items()
+                  for key, shifted in body.get("presets", {}).items()]  # fmt: skip
         rows = [
             {
                 "section": name,
@@ -92,7 +96,7 @@ class Comparison:
                 "score_a": json_float(body["scores_a"].get(key)),
                 "score_b": json_float(body["scores_b"].get(key)),
             }
-            for name, body in self.sections.items()
+            for name, body in parts
             for key, value in body["scores"].items()
         ]
         return pd.DataFrame(rows, columns=["section", "distribution", "shift", "score_a", "score_b"])

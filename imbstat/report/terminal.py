@@ -25,9 +25,8 @@ from imbstat.stats import (
     RepeatFactorSampling,
     ScaleDistribution,
 )
-from imbstat.stats.anchor_summary import AnchorSummary
+from imbstat.stats.anchor_summary import AnchorSummary, side_by_side_rows
 from imbstat.stats.batch import QUANTILES
-from imbstat.stats.side_by_side import keyed
 from imbstat.text import visible
 
 HEAD_ROWS = 10
@@ -234,41 +233,17 @@ def anchor_tables(result: AnchorStats) -> list[Table]:
     return [totals, per_class, per_gt, iou, scores_table("anchor imbalance scores", d["scores"])]
 
 
-def _median_bin(s: AnchorSummary) -> str:
-    found = s.median_iou_bin()
-    return "n/a" if found is None else f"[{found[0]:.2f}, {found[1]:.2f}{']' if found[1] == 1 else ')'}"
-
-
-# (row label, its cell of one preset's summary); the scores follow, one row each
-_PRESET_ROWS = (
-    ("preset", lambda s: s.preset.name),
-    ("assigner", lambda s: s.preset.assigner),
-    ("anchors", lambda s: f"{s.totals['total']:,}"),
-    *((label, lambda s, k=label: f"{s.totals[k]:,}") for label in ("foreground", "background", "ignored")),
-    ("fg:bg ratio", lambda s: fmt_number(s.fg_bg_ratio)),
-    *((f"{label} per image", lambda s, k=label: fmt_number(s.per_image_mean[k]))
-      for label in ("foreground", "background", "ignored")),
-    ("GTs", lambda s: f"{s.per_gt['all']['gts']:,}"),
-    ("fg per GT (mean)", lambda s: fmt_number(s.per_gt["all"]["foreground_per_gt"])),
-    ("GTs, no fg anchor", lambda s: f"{s.per_gt['all']['unmatched']:,}"),
-    ("GTs, low-quality fg only", lambda s: f"{s.per_gt['all']['low_quality_only']:,}"),
-    ("GTs, no anchor >= pos IoU", lambda s: f"{s.per_gt['all']['below_pos']:,}"),
-    ("positive IoU median (bin)", _median_bin),
-)  # fmt: skip
-
-
 def presets_table(result: AnchorStats) -> Table:
     """The presets of a side-by-side run (``--preset A --preset B``), a column each headed by its key."""
-    columns = keyed(AnchorSummary.of(result))
-    table = PlainTable(title=f"anchors under {len(columns)} presets over {result.num_images:,} images",
+    keys, rows = side_by_side_rows(AnchorSummary.of(result))
+    table = PlainTable(title=f"anchors under {len(keys)} presets over {result.num_images:,} images",
                        title_justify="left")  # fmt: skip
     table.add_column("")
-    for key, _ in columns:
+    for key in keys:
         table.add_column(key, justify="right", overflow="fold")  # a narrow terminal folds a key, never cuts it
-    for label, cell in _PRESET_ROWS:
-        table.add_row(label, *(cell(s) for _, s in columns))
-    for name in columns[0][1].scores:
-        table.add_row(f"score: {name}", *(fmt_number(s.scores.get(name, np.nan)) for _, s in columns))
+    for label, cells in rows:
+        table.add_row(label, *(f"{v:,}" if isinstance(v, int) else v if isinstance(v, str) else fmt_number(v)
+                               for v in cells))  # fmt: skip
     return table
 
 
