@@ -26,7 +26,9 @@ The comparison document has the head ``imbstat_version``, ``schema_version``,
 names ("classes", "scale", "location", and "anchors" when both sides have
 them), each with ``scores`` {name: shift} and the two sides' own imbalance
 scores ``scores_a`` and ``scores_b``; so :meth:`Comparison.metrics`
-names every shift ``compare.<section>.<name>``.
+names every shift ``compare.<section>.<name>``. Reports with several anchor
+presets side by side also have ``anchors.presets``: {key: the same, that preset
+against itself} for every key on both sides (``shift.anchors_shift``).
 
 This module is the maths; reading files is ``report/reading.py``, the terminal
 tables, CSV files and figures are ``report/compare_output.py``.
