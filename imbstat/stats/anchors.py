@@ -67,7 +67,7 @@ class AnchorStats:
     per_image_gts: np.ndarray  # [I, 2] int64
     worst_gt_iou: np.ndarray  # [I] float64
     # The same images under the run's further presets, in order (``--preset A --preset B``): each a whole
-    # AnchorStats of its own (with no more_presets); keys by :func:`~imbstat.stats.preset_keys.keyed`.
+    # AnchorStats of its own (with no more_presets); keys by :func:`~imbstat.stats.side_by_side.keyed`.
     more_presets: tuple[AnchorStats, ...] = ()
 
     @classmethod
