@@ -124,20 +124,23 @@ def test_one_preset_output_is_a_single_run(boxes, tmp_path):
 
 
 def test_same_named_presets_get_unique_keys(boxes, tmp_path):
+    import imbstat
+    from imbstat.report.tables import anchor_tables
+
     a = _toml(tmp_path / "a", 'base = "retinanet"\npos_iou = 0.6\n')
     b = _toml(tmp_path / "b", 'base = "retinanet"\npos_iou = 0.7\nneg_iou = 0.3\n')
-    out = tmp_path / "out"
-    doc = json.loads(_run("anchor-iou", boxes, *_flags([a, b, "rpn", "rpn"]), "-q", "--json", "-", "--out", out).stdout)
+    doc = json.loads(_run("anchor-iou", boxes, *_flags([a, b, "rpn", "rpn"]), "-q", "--json", "-").stdout)
     keys = ["mine", "mine-2", "rpn", "rpn-2"]
     assert doc["options"]["presets"] == keys
     names = [doc["preset"]["name"], *(m["preset"]["name"] for m in doc["more_presets"])]
     assert names == ["mine", "mine", "rpn", "rpn"]  # the keys differ, the presets keep their own names
     assert [doc["preset"]["pos_iou"], doc["more_presets"][0]["preset"]["pos_iou"]] == [0.6, 0.7]
-    assert sorted(p.name for p in out.iterdir()) == keys
-    alone = tmp_path / "alone"
-    _run("anchor-iou", boxes, "--preset", b, "-q", "--out", alone)
-    for name in ("anchors_per_image.csv", "anchors_per_class.csv", "anchors_positive_iou.csv"):
-        assert (out / "mine-2" / name).read_text() == (alone / name).read_text(), name
+    out = tmp_path / "out"
+    _run("anchor-iou", boxes, *_flags([a, b]), "-q", "--out", out)
+    assert sorted(p.name for p in out.iterdir()) == ["mine", "mine-2"]  # a folder per preset, named by its key
+    ds = imbstat.load(boxes)
+    for path in anchor_tables(imbstat.anchor_stats(ds, preset=b), ds.images, tmp_path / "alone"):  # b's alone
+        assert (out / "mine-2" / path.name).read_text() == path.read_text(), path.name
 
 
 @pytest.mark.parametrize(
@@ -185,16 +188,19 @@ def test_shards_of_a_side_by_side_run_merge(boxes, tmp_path):
 # --- report --anchors ----------------------------------------------------------------------------------------------
 
 
-def _report(path: Path, out: Path, *presets: object, extra: tuple = ()) -> dict:
-    _run("report", path, "--anchors", *_flags(list(presets)), "-q", "--out", out, *extra)
+def _report(path: Path, out: Path, *presets: object) -> dict:
+    _run("report", path, "--anchors", *_flags(list(presets)), "-q", "--out", out)
     return json.loads((out / "report.json").read_text())
 
 
 def test_report_side_by_side_equals_single_reports(boxes, tmp_path):
+    import imbstat
     from imbstat.report.reading import Report
+    from imbstat.report.tables import anchor_tables
 
-    doc = _report(boxes, tmp_path / "both", "retinanet", "rpn")
-    singles = [_report(boxes, tmp_path / p, p) for p in ("retinanet", "rpn")]
+    out = tmp_path / "both"
+    doc = _report(boxes, out, "retinanet", "rpn")
+    singles = [_report_doc(boxes, p) for p in ("retinanet", "rpn")]
     assert doc["options"]["presets"] == ["retinanet", "rpn"] and "presets" not in singles[0]["options"]
     anchors = doc["anchors"]
     assert {k: v for k, v in anchors.items() if k not in SIDE_BY_SIDE} == singles[0]["anchors"]
@@ -202,28 +208,40 @@ def test_report_side_by_side_equals_single_reports(boxes, tmp_path):
     assert {k: v for k, v in anchors["more_presets"][0].items() if k != "key"} == singles[1]["anchors"]
     for section in ("classes", "scale", "location"):
         assert doc[section] == singles[0][section]
-    # the further preset's tables in the folder named by its key, as its own report writes them
-    for name in ("anchors_per_image.csv", "anchors_per_gt.csv"):
-        assert (tmp_path / "both" / "rpn" / name).read_text() == (tmp_path / "rpn" / name).read_text()
-        assert (tmp_path / "both" / name).read_text() == (tmp_path / "retinanet" / name).read_text()
-    page = (tmp_path / "both" / "index.html").read_text()
-    alone = (tmp_path / "retinanet" / "index.html").read_text()
-    assert "Presets side by side" in page and page.count("<figure") == alone.count("<figure")  # the first's only
+    # each preset's tables as a one-preset run writes them: the first's at the top, the further one's under its key
+    ds = imbstat.load(boxes)
+    for preset, folder in (("retinanet", out), ("rpn", out / "rpn")):
+        for path in anchor_tables(imbstat.anchor_stats(ds, preset=preset), ds.images, tmp_path / f"alone-{preset}"):
+            assert (folder / path.name).read_text() == path.read_text(), (preset, path.name)
+    assert {p.name for p in (out / "rpn").glob("*.png")} == {p.name for p in out.glob("anchors_*.png")}
+    page = (out / "index.html").read_text()
+    assert "Presets side by side" in page and page.count("<figure") == len(list(out.glob("*.png")))  # the first's
     # read back as compare, audit and the page read it: the further preset as an AnchorSummary of its own
     summary = Report.from_document(doc).results["anchors"]
     assert [s.preset.name for s in summary.more_presets] == ["rpn"]
     assert summary.more_presets[0].totals == singles[1]["anchors"]["anchors"]
 
 
+def _report_doc(path: Path, *presets: str, shard: tuple[int, int] | None = None) -> dict:
+    """The report.json of ``report --anchors --preset ...`` (``--shard I/N``), built without its figures."""
+    import imbstat
+    from imbstat.report.build import report_document
+    from imbstat.report.document import dumps
+
+    ds = imbstat.load(path)
+    ds = ds.take_shard(*shard) if shard else ds
+    options = [imbstat.AnchorOptions(preset=p) for p in presets]
+    return json.loads(dumps(report_document(imbstat.compute(ds, anchors=options[0], more_anchors=options[1:]))))
+
+
 def test_compare_goes_preset_by_preset(boxes, write_json, tmp_path):
     other = json.loads(boxes.read_text())  # B: the first three images only
     other["images"] = other["images"][:3]
     other["annotations"] = [a for a in other["annotations"] if a["image_id"] <= 3]
-    b_path = write_json(other, "b.json")
-    a = _report(boxes, tmp_path / "a", "retinanet", "rpn")
-    b = _report(b_path, tmp_path / "b", "rpn", "torchvision-retinanet")
-    got = json.loads(_run("compare", tmp_path / "a" / "report.json", tmp_path / "b" / "report.json", "--json", "-",
-                          "-q").stdout)  # fmt: skip
+    a = _report_doc(boxes, "retinanet", "rpn")
+    b = _report_doc(write_json(other, "b.json"), "rpn", "torchvision-retinanet")
+    sides = write_json(a, "a-report.json"), write_json(b, "b-report.json")
+    got = json.loads(_run("compare", *sides, "--json", "-", "-q").stdout)
 
     def single(doc: dict, at: int, name: str) -> Path:  # a one-preset report of the same run, written apart
         anchors = doc["anchors"] if at == 0 else doc["anchors"]["more_presets"][at - 1]
@@ -242,18 +260,16 @@ def test_compare_goes_preset_by_preset(boxes, write_json, tmp_path):
     assert got["anchors"]["presets"]["rpn"]["scores_b"] == b["anchors"]["scores"]
     assert got["skipped"]["anchors.presets.retinanet"] == "only in A"
     assert got["skipped"]["anchors.presets.torchvision-retinanet"] == "only in B"
-    table = _run("compare", tmp_path / "a" / "report.json", tmp_path / "b" / "report.json", "-q").stdout
+    table = _run("compare", *sides, "-q").stdout
     assert "anchors.presets.rpn.positive_iou" in table
 
 
-def test_report_shards_of_a_side_by_side_run_merge(boxes, tmp_path):
-    shards = [_report(boxes, tmp_path / f"s{i}", "retinanet", "rpn", extra=("--shard", f"{i}/2")) for i in range(2)]
+def test_report_shards_of_a_side_by_side_run_merge(boxes, write_json):
+    shards = [_report_doc(boxes, "retinanet", "rpn", shard=(i, 2)) for i in range(2)]
     assert all("raw" in s["anchors"]["more_presets"][0] for s in shards)  # each preset's counts, for the merge
-    for i, s in enumerate(shards):
-        (tmp_path / f"s{i}.json").write_text(json.dumps(s))
-    merged = json.loads(_run("merge", tmp_path / "s0.json", tmp_path / "s1.json").stdout)
-    whole = _report(boxes, tmp_path / "whole", "retinanet", "rpn")
-    assert merged["anchors"] == whole["anchors"]
+    merged = json.loads(_run("merge", *(write_json(s, f"s{i}.json") for i, s in enumerate(shards))).stdout)
+    whole = _report_doc(boxes, "retinanet", "rpn")
+    assert merged["anchors"] == whole["anchors"] and merged["anchors"]["more_presets"][0]["key"] == "rpn"
 
 
 def test_dask_merge_puts_every_preset_in_image_order(boxes):
