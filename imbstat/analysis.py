@@ -93,7 +93,8 @@ def compute_distributed(
     """
     run = dataclasses.replace(run or Run(), **{**fields, "progress": None})  # the client's callback: not on workers
     if run.anchors:  # threads=1: a worker is one slot of the cluster; the cores are the other workers'
-        run = dataclasses.replace(run, anchors=dataclasses.replace(run.anchors, threads=1))
+        one_thread = [dataclasses.replace(a, threads=1) for a in (run.anchors, *run.more_anchors)]
+        run = dataclasses.replace(run, anchors=one_thread[0], more_anchors=tuple(one_thread[1:]))
     futures = client.map(_shard_results, range(shards), path=ds.path, shards=shards, options=options, run=run,
                          pure=False)  # fmt: skip
     parts = client.gather(futures)  # in shard order

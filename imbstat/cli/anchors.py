@@ -65,30 +65,48 @@ def _image_size(text: str) -> tuple[int, int]:
 @app.command("anchor-iou")
 @handles_input_errors
 @source_options()
-@anchor_options("preset", "device", "method", "batch_size", "grid", "memory_mb", "sampler")
+@anchor_options("preset", "device", "method", "batch_size", "grid", "memory_mb", "sampler", several=True)
 def anchor_iou(
     path: PathArg,
-    anchor: AnchorOptions = AnchorOptions(),
+    anchor: tuple[AnchorOptions, ...] = (AnchorOptions(),),
     json: JsonOpt = None,
     out: OutOpt = None,
     quiet: QuietOpt = False,
     source: Source = Source(),
 ) -> None:
-    """Figs. 4, 12a, 14, 15: label every anchor (MaxIoUAssigner) and report fg/bg, per class, IoU, per GT, maps."""
+    """Figs. 4, 12a, 14, 15: label every anchor (MaxIoUAssigner) and report fg/bg, per class, IoU, per GT, maps.
+
+    With --preset repeated, the file is loaded once and labelled under each preset: one table of them
+    side by side, the JSON's further presets under ``more_presets``, and --out one folder per preset.
+    """
     from imbstat.anchors.engine import sparse_device_note
     from imbstat.report.sections import anchor_section
-    from imbstat.stats import anchor_stats
+    from imbstat.stats import AnchorStats, anchor_stats
+    from imbstat.stats.side_by_side import keyed
 
     ds = source.load(path)
-    if anchor.method == "sparse" and anchor.device != "cpu":
-        echo(f"imbstat: note: {sparse_device_note(anchor.device)}", err=True)
-    with progress(ds.num_images, quiet) as advance:
-        result = anchor_stats(ds, options=anchor, box_filter=source.box_filter, progress=advance)
-    options = {**asdict(source.box_filter), "device": anchor.device, "method": anchor.method,
-               "batch_size": anchor.batch_size, "grid": anchor.grid}  # fmt: skip
+    first = anchor[0]  # the options other than the preset are the same for every preset
+    if first.method == "sparse" and first.device != "cpu":
+        echo(f"imbstat: note: {sparse_device_note(first.device)}", err=True)
+    with progress(ds.num_images * len(anchor), quiet) as advance:
+        labelled = [anchor_stats(ds, options=a, box_filter=source.box_filter, progress=advance) for a in anchor]
+    result = AnchorStats.side_by_side(labelled)
+    presets = keyed(result)
+    options = {**asdict(source.box_filter), "device": first.device, "method": first.method,
+               "batch_size": first.batch_size, "grid": first.grid}  # fmt: skip
+    if len(presets) > 1:
+        options["presets"] = [key for key, _ in presets]
     emit("anchor-iou", ds, anchor_section(result, ds), options, json, terminal.anchor_tables(result))
     if out:
         from imbstat.plots import plot_anchors
         from imbstat.report.tables import anchor_tables
 
-        report_written(anchor_tables(result, ds.images, out) + plot_anchors(result, out))
+        written = []
+        for key, r in presets:  # several presets: one folder each, named by its key
+            folder = out / key if len(presets) > 1 else out
+            written += anchor_tables(r, ds.images, folder) + plot_anchors(r, folder)
+        if len(presets) > 1:
+            keys = ", ".join(key for key, _ in presets)
+            echo(f"wrote {len(written)} files to {out}, a folder per preset: {keys}", err=True)
+        else:
+            report_written(written)

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import functools
 import inspect
+import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,13 +153,16 @@ def source_options(counting: bool = True) -> Callable[[F], F]:
     return _grouped("source", added, build)
 
 
-def anchor_options(*names: str) -> Callable[[F], F]:
+def anchor_options(*names: str, several: bool = False) -> Callable[[F], F]:
     """Give a command the anchor options ``names`` (fields of AnchorOptions), passed as one ``anchor: AnchorOptions``.
 
     They take the place of the command's ``anchor`` parameter (and so its place in --help), with the
-    defaults of :class:`AnchorOptions`; the fields not named keep their defaults.
+    defaults of :class:`AnchorOptions`; the fields not named keep their defaults. With ``several``,
+    --preset may be repeated and ``anchor`` is a tuple of AnchorOptions, one per preset in the order
+    given (the default preset alone when none is), each built (and so checked) before the command runs.
     """
     defaults = {f.name: f.default for f in dataclasses.fields(AnchorOptions)}
+    annotations = {**_ANCHOR_OPTIONS, "preset": _SEVERAL_PRESETS} if several else _ANCHOR_OPTIONS
 
     def decorate(command: F) -> F:
         own = inspect.signature(command).parameters
@@ -167,10 +171,18 @@ def anchor_options(*names: str) -> Callable[[F], F]:
         # ... or where the command has an option of that name (report's training --sampler): --anchor-sampler
         clashing = {f"anchor_{p}": name for p, name in field_of.items() if p in own}
         field_of = {p: name for p, name in field_of.items() if p not in own} | clashing
-        added = [inspect.Parameter(param, inspect.Parameter.KEYWORD_ONLY, default=defaults[name],
-                                   annotation=(_ANCHOR_RENAMED if param in clashing else _ANCHOR_OPTIONS)[name])
+        added = [inspect.Parameter(param, inspect.Parameter.KEYWORD_ONLY,
+                                   default=None if several and name == "preset" else defaults[name],
+                                   annotation=(_ANCHOR_RENAMED if param in clashing else annotations)[name])
                  for param, name in field_of.items()]  # fmt: skip
-        build = lambda given: AnchorOptions(**{field_of[k]: v for k, v in given.items()})  # noqa: E731
+
+        def build(given: dict[str, Any]) -> AnchorOptions | tuple[AnchorOptions, ...]:
+            fields = {field_of[k]: v for k, v in given.items()}
+            if not several:
+                return AnchorOptions(**fields)
+            presets = fields.pop("preset", None) or [defaults["preset"]]
+            return tuple(AnchorOptions(preset=preset, **fields) for preset in presets)
+
         return _grouped("anchor", added, build)(command)
 
     return decorate
@@ -260,6 +272,12 @@ _ANCHOR_OPTIONS = {
 }
 # Where a command has an option of a field's name (report's --sampler orders its training epochs)
 _ANCHOR_RENAMED = {"sampler": _anchor_sampler("--anchor-sampler")}
+# --preset of a command that labels under several presets side by side (anchor_options(several=True))
+_SEVERAL_PRESETS = Annotated[
+    list[str] | None,
+    typer.Option("--preset", help=f"{typing.get_args(_ANCHOR_OPTIONS['preset'])[1].help} "
+                 "Repeat it to label under several presets, side by side."),
+]  # fmt: skip
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
 

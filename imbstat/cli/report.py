@@ -43,12 +43,12 @@ from imbstat.report.section import Run
 @app.command("report")
 @handles_input_errors
 @source_options()
-@anchor_options("preset", "device", "method", "batch_size", "sampler")
+@anchor_options("preset", "device", "method", "batch_size", "sampler", several=True)
 def report(
     path: PathArg,
     anchors: AnchorsOpt = False,
     out: Annotated[Path, typer.Option("--out", help="Folder for the report.", metavar="DIR")] = Path("imbstat-report"),
-    anchor: AnchorOptions = AnchorOptions(),
+    anchor: tuple[AnchorOptions, ...] = (AnchorOptions(),),
     batch_size: TrainBatchOpt = None,
     sampler: SamplerOpt = "random",
     epochs: EpochsOpt = 10,
@@ -69,8 +69,10 @@ def report(
     from imbstat.report.reading import Report
     from imbstat.report.taxonomy import taxonomy_table
 
-    run = Run(source.box_filter, anchor if anchors else None, repeat_factor=repeat_factor,
-              class_balanced=class_balanced, batch=_batch_options(batch_size, sampler, epochs, seed))  # fmt: skip
+    # --preset repeated: the anchors section holds the further presets side by side (README, "Several presets")
+    run = Run(source.box_filter, anchor[0] if anchors else None, repeat_factor=repeat_factor,
+              class_balanced=class_balanced, batch=_batch_options(batch_size, sampler, epochs, seed),
+              more_anchors=anchor[1:] if anchors else ())  # fmt: skip
     results = _compute_on_dask(path, source, run, dask, shards) if dask else _compute(path, source, run, quiet)
 
     index = _write_report(results, out)
@@ -175,7 +177,7 @@ def _batch_options(
 def _compute(path: Path, source: Source, run: Run, quiet: bool = False) -> Results:
     """Load and compute every section ``run`` asks for (:func:`imbstat.compute`), with a progress bar for anchors."""
     ds = source.load(path)
-    with progress(ds.num_images, quiet or not run.anchors) as advance:
+    with progress(ds.num_images * (1 + len(run.more_anchors)), quiet or not run.anchors) as advance:
         return compute(ds, run=run, progress=advance)
 
 

@@ -26,7 +26,9 @@ The comparison document has the head ``imbstat_version``, ``schema_version``,
 names ("classes", "scale", "location", and "anchors" when both sides have
 them), each with ``scores`` {name: shift} and the two sides' own imbalance
 scores ``scores_a`` and ``scores_b``; so :meth:`Comparison.metrics`
-names every shift ``compare.<section>.<name>``.
+names every shift ``compare.<section>.<name>``. Reports with several anchor
+presets side by side also have ``anchors.presets``: {key: the same, that preset
+against itself} for every key on both sides (``shift.anchors_shift``).
 
 This module is the maths; reading files is ``report/reading.py``, the terminal
 tables, CSV files and figures are ``report/compare_output.py``.
@@ -83,7 +85,11 @@ class Comparison:
         return envelope(COMMAND, body | self.sections)
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per shift score: section, distribution, shift, and the two sides' own imbalance scores."""
+        """One row per shift score: section, distribution, shift, and the two sides' own imbalance scores;
+        a section compared preset by preset (anchors, ``presets``) adds rows of section ``anchors.presets.<key>``."""
+        parts = [*self.sections.items()]
+        parts += [(f"{name}.presets.{key}", shifted) for name, body in self.sections.items()
+                  for key, shifted in body.get("presets", {}).items()]  # fmt: skip
         rows = [
             {
                 "section": name,
@@ -92,7 +98,7 @@ class Comparison:
                 "score_a": json_float(body["scores_a"].get(key)),
                 "score_b": json_float(body["scores_b"].get(key)),
             }
-            for name, body in self.sections.items()
+            for name, body in parts
             for key, value in body["scores"].items()
         ]
         return pd.DataFrame(rows, columns=["section", "distribution", "shift", "score_a", "score_b"])

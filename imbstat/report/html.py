@@ -78,9 +78,14 @@ code { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 0.92
 
 
 def write_index(doc: dict[str, Any], figures: Iterable[str | Path], out_dir: str | Path) -> Path:
-    """Write ``out_dir/index.html`` for a report document and its PNG figures (other files are ignored)."""
+    """Write ``out_dir/index.html`` for a report document and its PNG figures (other files are ignored).
+
+    Only the figures in ``out_dir`` itself are embedded: a further preset's (``--preset A --preset B``)
+    are in its subfolder, and the page shows its numbers in the side-by-side table.
+    """
     target = Path(out_dir) / INDEX
-    text = render(doc, [Path(f) for f in figures if Path(f).suffix.lower() == ".png"])
+    pngs = [Path(f) for f in figures if Path(f).suffix.lower() == ".png"]
+    text = render(doc, [p for p in pngs if p.parent == Path(out_dir)])
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")

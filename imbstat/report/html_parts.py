@@ -21,7 +21,7 @@ from imbstat.stats import (
     RepeatFactorSampling,
     ScaleDistribution,
 )
-from imbstat.stats.anchor_summary import LABELS, AnchorSummary
+from imbstat.stats.anchor_summary import LABELS, AnchorSummary, side_by_side_rows
 from imbstat.stats.batch_sums import QUANTILES
 from imbstat.stats.scale import FPN_LEVELS, SIZE_BUCKETS
 from imbstat.text import fmt_metric
@@ -104,7 +104,19 @@ def anchors_html(result: AnchorSummary, scores: str) -> str:
         table(gt_header, gt_rows, "compact", num=(1, 2, 3, 4, 5), title="Per GT"),
         *([_sampled_html(result)] if result.sampled else []),
     ]
-    return head + '<div class="tables">' + "".join(tables) + "</div>"
+    return head + '<div class="tables">' + "".join(tables) + "</div>" + _side_by_side_html(result)
+
+
+def _side_by_side_html(result: AnchorSummary) -> str:
+    """The presets of a side-by-side run (--preset A --preset B), a column each; the figures above are the first's."""
+    if not result.more_presets:
+        return ""
+    keys, rows = side_by_side_rows(result)
+    cells = [[label, *(f"{v:,}" if isinstance(v, int) else v if isinstance(v, str) else fixed(v) for v in values)]
+             for label, values in rows]  # fmt: skip
+    note = (f'<p class="legend">The figures above are those of <b>{e(keys[0])}</b>; each further preset\'s '
+            "tables and figures are in the report folder's subfolder named by its key.</p>")  # fmt: skip
+    return note + table(["", *keys], cells, "compact", num=tuple(range(1, len(keys) + 1)), title="Presets side by side")
 
 
 def _sampled_html(result: AnchorSummary) -> str:

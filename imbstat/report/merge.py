@@ -46,7 +46,8 @@ def merge_documents(docs: Sequence[dict[str, Any]], paths: Sequence[Path | str] 
     if command not in MERGEABLE:
         raise ImbstatError(f"cannot merge '{command}' reports; expected one of {', '.join(MERGEABLE)}", names[0])
     _check_shards(docs, names)
-    merged: dict[str, Any] = {k: v for k, v in first.items() if k != "dataset"}
+    # not the first shard's raw counts (a one-statistic command's are at the top level): the merge writes its own
+    merged: dict[str, Any] = {k: v for k, v in first.items() if k not in ("dataset", "raw")}
     merged["dataset"] = {k: v for k, v in first["dataset"].items() if k != "shard"}
     for key in _SUMMED:
         merged["dataset"][key] = sum(d["dataset"][key] for d in docs)

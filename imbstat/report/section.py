@@ -18,6 +18,7 @@ from imbstat.data import BoxFilter, Dataset
 from imbstat.errors import ImbstatError
 from imbstat.stats.class_balanced import check_beta
 from imbstat.stats.remedies import check_threshold
+from imbstat.stats.side_by_side import preset_keys
 
 __all__ = ["Metric", "Run", "Section", "remedy_options"]
 
@@ -46,10 +47,14 @@ class Run:
     repeat_factor: float | None = None  # the threshold T, set when repeat-factor sampling is asked for
     class_balanced: float | None = None  # beta, set when class-balanced loss weights are asked for
     batch: dict[str, Any] | None = None  # batch_distribution's keywords (batch_size, ...), set when asked for
+    more_anchors: tuple[AnchorOptions, ...] = ()  # further presets of the anchors section, side by side
 
     def __post_init__(self) -> None:
         if isinstance(self.anchors, bool):
             object.__setattr__(self, "anchors", AnchorOptions() if self.anchors else None)
+        object.__setattr__(self, "more_anchors", tuple(self.more_anchors))
+        if self.more_anchors and not self.anchors:
+            raise ImbstatError("further anchor presets without the anchors section; expected anchors= as well")
         for name, value in remedy_options(self.repeat_factor, self.class_balanced).items():  # checked now
             object.__setattr__(self, name, value)
 
@@ -65,6 +70,8 @@ class Run:
         if self.anchors:
             a = self.anchors
             options |= {"anchors": True, "preset": a.preset.name, "device": a.device, "method": a.method}
+            if self.more_anchors:  # several presets side by side: their keys in order (README, "Several presets")
+                options["presets"] = preset_keys([o.preset.name for o in (a, *self.more_anchors)])
         options |= remedy_options(self.repeat_factor, self.class_balanced)
         return options | ({"batch": dict(self.batch)} if self.batch else {})
 

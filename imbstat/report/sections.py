@@ -20,7 +20,8 @@ renderers of one section, never a module that iterates over the sections.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,7 @@ from imbstat.stats import (
 from imbstat.stats.anchor_sampling import SampledAnchors
 from imbstat.stats.anchor_summary import AnchorSummary
 from imbstat.stats.anchors import PER_IMAGE_FIELDS
+from imbstat.stats.side_by_side import keyed
 
 ANCHORS_NEEDED = "run with --anchors"
 BATCH_NEEDED = "run with --batch-size B, the training batch"
@@ -173,14 +175,31 @@ def anchor_section(result: AnchorStats, ds: Dataset) -> dict[str, Any]:
 
 
 def _anchors(ds: Dataset, run: Run) -> AnchorStats:
-    return anchor_stats(ds, options=run.anchors, box_filter=run.box_filter, progress=run.progress)
+    """The anchors under ``run.anchors``, with those under ``run.more_anchors`` side by side (``more_presets``)."""
+    found = [anchor_stats(ds, options=options, box_filter=run.box_filter, progress=run.progress)
+             for options in (run.anchors, *run.more_anchors)]  # fmt: skip
+    return AnchorStats.side_by_side(found)
 
 
 def _merge_anchor_shards(parts: list[AnchorStats], ds: Dataset, shards: int) -> AnchorStats:
     merged = AnchorStats.merge(parts)
     # per-image rows come shard after shard (shard i holds image rows i, i + N, ...); put them back in image order
     order = np.argsort(np.concatenate([np.arange(ds.num_images)[i::shards] for i in range(shards)]))
-    return dataclasses.replace(merged, **{name: getattr(merged, name)[order] for name in PER_IMAGE_FIELDS})
+
+    def in_order(r: AnchorStats) -> AnchorStats:
+        return dataclasses.replace(r, **{name: getattr(r, name)[order] for name in PER_IMAGE_FIELDS})
+
+    return dataclasses.replace(in_order(merged), more_presets=tuple(in_order(r) for r in merged.more_presets))
+
+
+def _anchor_files(write: Callable[[AnchorStats, Path], list[Path]]) -> Callable[[AnchorStats, Path], list[Path]]:
+    """``write`` of the first preset into the folder, and of each further preset into its subfolder ``<key>``."""
+
+    def write_all(result: AnchorStats, out: Path) -> list[Path]:
+        (_, first), *more = keyed(result)
+        return write(first, out) + [p for key, r in more for p in write(r, out / key)]
+
+    return write_all
 
 
 def _anchor_extras(summary: AnchorSummary) -> dict[str, float]:
@@ -218,8 +237,8 @@ ANCHORS = Section(
     command="anchor-iou",
     compute=_anchors,
     to_json=anchor_section,
-    write_tables=lambda r, ds, out: tables.anchor_tables(r, ds.images, out),
-    write_figures=lambda r, out: _plots().plot_anchors(r, out),
+    write_tables=lambda r, ds, out: _anchor_files(lambda a, to: tables.anchor_tables(a, ds.images, to))(r, out),
+    write_figures=lambda r, out: _anchor_files(lambda a, to: _plots().plot_anchors(a, to))(r, out),
     figures=(
         ("anchors_fg_bg.png", "Fig. 4a: foreground, background and ignored anchors per image."),
         ("anchors_per_class.png", "Fig. 4b: foreground anchors and instances per class, per image."),

@@ -20,6 +20,7 @@ from imbstat.scores import class_change, shift_1d, shift_2d
 from imbstat.stats import BatchDistribution, ClassDistribution, LocationDistribution, ScaleDistribution
 from imbstat.stats.anchor_summary import AnchorSummary
 from imbstat.stats.histogram import Histogram, plain
+from imbstat.stats.side_by_side import keyed
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -204,18 +205,37 @@ def location_shift(a: LocationDistribution, b: LocationDistribution, skipped: di
 
 
 def anchors_shift(a: AnchorSummary, b: AnchorSummary, skipped: dict[str, str]) -> dict[str, Any]:
+    """The first presets' shift (whatever their names, as for one preset); with several presets on either
+    side (``more_presets``), also ``presets``: {key: shift of that preset} for every key on both sides, in A's
+    order, with the two sides' scores; a key on one side only goes into ``skipped`` as ``anchors.presets.<key>``."""
+    found = _preset_shift(a, b, skipped, "anchors")
+    if not (a.more_presets or b.more_presets):
+        return found
+    sides = dict(keyed(a)), dict(keyed(b))
+    by_preset = {}
+    for key in [*sides[0], *(k for k in sides[1] if k not in sides[0])]:
+        pa, pb = sides[0].get(key), sides[1].get(key)
+        if pa is None or pb is None:
+            skipped[f"anchors.presets.{key}"] = only_in(pa)
+        else:
+            shifted = _preset_shift(pa, pb, skipped, f"anchors.presets.{key}")
+            by_preset[key] = shifted | {"scores_a": dict(pa.scores), "scores_b": dict(pb.scores)}
+    return found | {"presets": by_preset}
+
+
+def _preset_shift(a: AnchorSummary, b: AnchorSummary, skipped: dict[str, str], section: str) -> dict[str, Any]:
     scores: dict[str, float] = {}
     fg_bg = [np.array([s.totals["foreground"], s.totals["background"]], np.float64) for s in (a, b)]
     scores["foreground_background"] = shift_1d(*fg_bg)  # 2-bin: 2·|fg share A - fg share B|
-    _score(scores, "positive_iou", _histogram_pair(a.positive_iou, b.positive_iou), shift_1d, "anchors", skipped)
+    _score(scores, "positive_iou", _histogram_pair(a.positive_iou, b.positive_iou), shift_1d, section, skipped)
     frame, _ = class_union(records(a.to_frame()), records(b.to_frame()), count="foreground")
     scores["foreground_classes"] = _rank_frequency_shift(
         frame["foreground_a"].to_numpy(), frame["foreground_b"].to_numpy()
     )
     for name in ("relative_top_left", "relative_center", "overlap_foreground", "overlap_background"):
-        _score(scores, name, _map_pair(getattr(a, name), getattr(b, name)), shift_2d, "anchors", skipped)
+        _score(scores, name, _map_pair(getattr(a, name), getattr(b, name)), shift_2d, section, skipped)
     pair = _histogram_pair(a.foreground_per_gt, b.foreground_per_gt)
-    _score(scores, "foreground_per_gt", pair, shift_1d, "anchors", skipped)
+    _score(scores, "foreground_per_gt", pair, shift_1d, section, skipped)
     if a.sampled and b.sampled:  # the sampling stage: what the classifier trains on
         pos_neg = [np.array([s.positives, s.negatives], np.float64) for s in (a.sampled, b.sampled)]
         scores["sampled.foreground_background"] = shift_1d(*pos_neg)
@@ -224,7 +244,7 @@ def anchors_shift(a: AnchorSummary, b: AnchorSummary, skipped: dict[str, str]) -
         )
         scores["sampled.foreground_classes"] = _rank_frequency_shift(*per_class)
     elif a.sampled or b.sampled:
-        skipped["anchors.sampled"] = f"only {'A' if a.sampled else 'B'} has a sampling stage (--sampler)"
+        skipped[f"{section}.sampled"] = f"only {'A' if a.sampled else 'B'} has a sampling stage (--sampler)"
     return {"scores": scores, "preset": {side: s.preset.name for side, s in zip(SIDES, (a, b), strict=True)}}
 
 

@@ -25,6 +25,7 @@ from imbstat.stats import (
     RepeatFactorSampling,
     ScaleDistribution,
 )
+from imbstat.stats.anchor_summary import AnchorSummary, side_by_side_rows
 from imbstat.stats.batch import QUANTILES
 from imbstat.text import visible
 
@@ -182,6 +183,9 @@ def anchor_grid_table(preset: Preset, width: int, height: int) -> Table:
 
 
 def anchor_tables(result: AnchorStats) -> list[Table]:
+    """One preset's tables; several presets (``more_presets``): one table of them side by side."""
+    if result.more_presets:
+        return [presets_table(result)]
     d = result.to_dict()
     totals = PlainTable(title=f"anchors ({result.preset.name}) over {result.num_images:,} images", title_justify="left")
     for col in ("", "total", "per image (mean)"):
@@ -258,6 +262,20 @@ def sampled_table(result: AnchorStats, d: dict) -> Table:
     table.add_row("fg:bg ratio", fmt_number(d["fg_bg_ratio"]), "", fmt_number(sampled["fg_bg_ratio"]), "")
     short = sampled["images_short_of_positives"]
     table.add_row(f"images with < {quota} fg", "", "", f"{short['images']:,}", f"{short['share']:.1%}")
+    return table
+
+
+def presets_table(result: AnchorStats) -> Table:
+    """The presets of a side-by-side run (``--preset A --preset B``), a column each headed by its key."""
+    keys, rows = side_by_side_rows(AnchorSummary.of(result))
+    table = PlainTable(title=f"anchors under {len(keys)} presets over {result.num_images:,} images",
+                       title_justify="left")  # fmt: skip
+    table.add_column("")
+    for key in keys:
+        table.add_column(key, justify="right", overflow="fold")  # a narrow terminal folds a key, never cuts it
+    for label, cells in rows:
+        table.add_row(label, *(f"{v:,}" if isinstance(v, int) else v if isinstance(v, str) else fmt_number(v)
+                               for v in cells))  # fmt: skip
     return table
 
 

@@ -22,6 +22,7 @@ from imbstat.stats.anchor_sampling import SampledAnchors
 from imbstat.stats.anchors import AnchorStats
 from imbstat.stats.histogram import Histogram
 from imbstat.stats.scale import SIZE_BUCKETS
+from imbstat.stats.side_by_side import keyed
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,6 +57,7 @@ class AnchorSummary:
     overlap_background: np.ndarray  # [G, G] float64
     scores: dict[str, float]
     sampled: SampledAnchors | None = None  # the sampling stage, where the preset has one
+    more_presets: tuple[AnchorSummary, ...] = ()  # the further presets of a side-by-side run, in order
 
     @classmethod
     def of(cls, result: AnchorStats) -> AnchorSummary:
@@ -82,11 +84,51 @@ class AnchorSummary:
             overlap_background=np.asarray(d["overlap"]["background"], np.float64),
             scores={k: _float(v) for k, v in d["scores"].items()},
             sampled=SampledAnchors.from_dict(d["sampled"]) if "sampled" in d else None,
+            more_presets=tuple(cls.from_dict(p) for p in d.get("more_presets", ())),
         )
+
+    def median_iou_bin(self) -> tuple[float, float] | None:
+        """The IoU bin [low, high) that holds the median foreground anchor (inverted CDF); None without one."""
+        counts, edges = self.positive_iou.counts, self.positive_iou.edges
+        if not counts.sum():
+            return None
+        i = int(np.searchsorted(np.cumsum(counts), math.ceil(counts.sum() / 2)))  # first bin reaching half
+        return float(edges[i]), float(edges[i + 1])
 
     def to_frame(self) -> pd.DataFrame:
         """One row per category, by foreground anchors descending (as :meth:`AnchorStats.to_frame`)."""
         return self.per_class
+
+
+def _median_bin(s: AnchorSummary) -> str:
+    found = s.median_iou_bin()
+    return "n/a" if found is None else f"[{found[0]:.2f}, {found[1]:.2f}{']' if found[1] == 1 else ')'}"
+
+
+# (row label, its value for one preset's summary) of the side-by-side table; the scores follow, one row each
+_SIDE_BY_SIDE_ROWS = (
+    ("preset", lambda s: s.preset.name),
+    ("assigner", lambda s: s.preset.assigner),
+    ("anchors", lambda s: s.totals["total"]),
+    *((label, lambda s, k=label: s.totals[k]) for label in LABELS),
+    ("fg:bg ratio", lambda s: s.fg_bg_ratio),
+    *((f"{label} per image", lambda s, k=label: s.per_image_mean[k]) for label in LABELS),
+    ("GTs", lambda s: s.per_gt["all"]["gts"]),
+    ("fg per GT (mean)", lambda s: s.per_gt["all"]["foreground_per_gt"]),
+    ("GTs, no fg anchor", lambda s: s.per_gt["all"]["unmatched"]),
+    ("GTs, low-quality fg only", lambda s: s.per_gt["all"]["low_quality_only"]),
+    ("GTs, no anchor >= pos IoU", lambda s: s.per_gt["all"]["below_pos"]),
+    ("positive IoU median (bin)", _median_bin),
+)
+
+
+def side_by_side_rows(summary: AnchorSummary) -> tuple[list[str], list[tuple[str, list[Any]]]]:
+    """The presets of a side-by-side result as a table: their keys, and rows (label, one value per preset):
+    counts as int, means, ratios and scores as float (NaN where undefined), names and IoU bins as str."""
+    columns = keyed(summary)
+    rows = [(label, [value(s) for _, s in columns]) for label, value in _SIDE_BY_SIDE_ROWS]
+    rows += [(f"score: {name}", [s.scores.get(name, math.nan) for _, s in columns]) for name in summary.scores]
+    return [key for key, _ in columns], rows
 
 
 def _gt_row(row: dict) -> dict[str, float]:

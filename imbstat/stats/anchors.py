@@ -24,6 +24,7 @@ from imbstat.stats.anchor_sums import IOU_BINS, RELATIVE_LIMIT, AnchorSums
 from imbstat.stats.histogram import Histogram, plain
 from imbstat.stats.protocol import check_same, first_part
 from imbstat.stats.scale import SIZE_BUCKETS
+from imbstat.stats.side_by_side import side_by_side_dict
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,6 +70,9 @@ class AnchorStats:
     # [K] float64: expected positives per class drawn by the preset's sampler (Σ_i fg_ic · positives_i / fg_i,
     # summed while labelling: it needs each image's classes); zeros without a sampler
     class_sampled_positives: np.ndarray
+    # The same images under the run's further presets, in order (``--preset A --preset B``): each a whole
+    # AnchorStats of its own (with no more_presets); keys by :func:`~imbstat.stats.side_by_side.keyed`.
+    more_presets: tuple[AnchorStats, ...] = ()
 
     @classmethod
     def empty(cls, ds: Dataset, *, preset: str | Preset = "retinanet", grid: int = 32) -> AnchorStats:
@@ -87,10 +91,12 @@ class AnchorStats:
         first = first_part(parts, "anchor")
         for field in ("preset", "grid", "category_id"):
             check_same(parts, "anchor", field)
+        if any(len(p.more_presets) != len(first.more_presets) for p in parts):
+            raise ImbstatError("cannot merge anchor results of different numbers of presets; expected the same presets")
         summed = {
             name: sum(getattr(p, name) for p in parts)
             for name in cls.__dataclass_fields__
-            if name not in ("preset", "category_id", "name", "foreground_per_gt", *PER_IMAGE_FIELDS)
+            if name not in ("preset", "category_id", "name", "foreground_per_gt", "more_presets", *PER_IMAGE_FIELDS)
         }
         return cls(
             preset=first.preset,
@@ -99,7 +105,17 @@ class AnchorStats:
             **{name: np.concatenate([getattr(p, name) for p in parts]) for name in PER_IMAGE_FIELDS},
             foreground_per_gt=Histogram.merge([p.foreground_per_gt for p in parts]),
             **summed,
+            more_presets=tuple(cls.merge(same) for same in zip(*(p.more_presets for p in parts), strict=True)),
         )
+
+    @classmethod
+    def side_by_side(cls, results: Sequence[AnchorStats]) -> AnchorStats:
+        """The first result with the others (the same images under further presets) as its ``more_presets``."""
+        first = first_part(results, "anchor")
+        for r in results:
+            if r.num_images != first.num_images or not np.array_equal(r.category_id, first.category_id):
+                raise ImbstatError("side by side: anchor results of other datasets; expected one dataset's")
+        return dataclasses.replace(first, more_presets=tuple(results[1:]))
 
     @property
     def grid(self) -> int:
@@ -145,8 +161,8 @@ class AnchorStats:
         out: dict = {}
         for name in self.__dataclass_fields__:
             value = getattr(self, name)
-            if name == "preset" or (name == "class_sampled_positives" and not self.preset.sampler):
-                continue  # without a sampler, the raw block it always was
+            if name in ("preset", "more_presets") or (name == "class_sampled_positives" and not self.preset.sampler):
+                continue  # further presets carry their own raw block; without a sampler, the raw block it always was
             if isinstance(value, Histogram):
                 value = value.to_dict()
             out[name] = value.tolist() if isinstance(value, np.ndarray) else value
@@ -161,7 +177,7 @@ class AnchorStats:
         preset = preset_from_dict(d["preset"])
         fields = {}
         for name in cls.__dataclass_fields__:
-            if name == "preset":
+            if name in ("preset", "more_presets"):
                 continue
             if name == "class_sampled_positives" and not preset.sampler:
                 fields[name] = np.zeros(len(raw["category_id"]))
@@ -183,7 +199,8 @@ class AnchorStats:
                 empty_shape = (0, 3) if name == "per_image" or name.startswith("gt_") else (0,)
                 value = np.asarray(value, np.int64).reshape(np.shape(value) if value else empty_shape)
             fields[name] = value
-        return cls(preset=preset, **fields)
+        more = tuple(cls.from_dict(p) for p in d.get("more_presets", ()))
+        return cls(preset=preset, **fields, more_presets=more)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per category, by foreground anchors descending (ties in dataset order): category_id,
@@ -212,7 +229,14 @@ class AnchorStats:
         ]  # fmt: skip
 
     def to_dict(self, *, raw: bool = False) -> dict:
-        """The JSON fields; with ``raw``, also every count (:meth:`raw_dict`), which :meth:`from_dict` needs."""
+        """The JSON fields; with ``raw``, also every count (:meth:`raw_dict`), which :meth:`from_dict` needs.
+
+        With :attr:`more_presets`, also ``key`` (this first preset's) and ``more_presets``: the
+        further presets' sections in order, each with its ``key`` first (README, "Several presets").
+        """
+        return self._own_dict(raw) | side_by_side_dict(self, lambda r: r._own_dict(raw))
+
+    def _own_dict(self, raw: bool) -> dict:
         totals = self.totals
         n = max(self.num_images, 1)
         mean = self.per_image.mean(axis=0) if self.num_images else np.zeros(3)
