@@ -261,6 +261,10 @@ def _sparse_matcher(preset: Preset) -> Matcher:
 
 def _assigner_matcher(preset: Preset) -> Matcher:
     """The labelling function of an assigner other than MaxIoU (``preset.assigner``)."""
+    if preset.assigner == "fcos":
+        from imbstat.anchors.fcos import fcos_matcher  # numba loads in it, at first use
+
+        return fcos_matcher(preset)
     raise ImbstatError(f"the {preset.assigner} assigner is not available yet (preset {preset.name})")
 
 
