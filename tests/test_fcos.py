@@ -290,3 +290,32 @@ def test_gt_areas_at_mmdet_inf_marker():
     assert per_image[0] == 3 * 3 + 1  # only the small GT's points: 128, 384, 640 at level 0, 256 at level 1
     assert per_image[2] == 0 and per_image[1] == per_image[3] > 0  # all GTs pass: the big one wins
     assert (ours.fg_gt[ours.fg_image == 1] == 0).all()  # two equal big GTs: the lower index
+
+
+def test_float32_gts_as_mmdetection_makes_them(write_json):
+    """datasets/coco.py:173-182: [x1, y1, x1 + w, y1 + h] in Python floats, then float32; transforms.py:229-255:
+    times float32([new_w / w, new_h / h, ...]) in float32, clipped to the new size."""
+    rng = np.random.default_rng(5)
+    images = [(1, 640, 427), (2, 333, 500), (3, 1000, 751)]
+    boxes = [(int(i), [round(float(v), 2) for v in rng.uniform(0.3, 300, 4)]) for i in rng.integers(1, 4, 300)]
+    ds = imbstat.load(write_json(coco_doc(images, [(i, 1, b, 0) for i, b in boxes], TINY_CATEGORIES)))
+    preset = PRESET_VARIANTS["float32"]
+    gt = ground_truth(ds, preset)
+    ours = gt.xyxy_of(np.arange(len(gt.box)))
+    size = {i: (w, h) for i, w, h in images}
+    expected = []
+    for row in gt.box:
+        image_id, (x1, y1, w, h) = boxes[row]  # dataset rows in annotation order
+        assert image_id == int(ds.images.image_id[ds.boxes.image[row]])
+        old_w, old_h = size[image_id]
+        scale = min(800 / min(old_w, old_h), 1333 / max(old_w, old_h))  # mmcv rescale_size: int(x * s + 0.5)
+        new_w, new_h = int(old_w * scale + 0.5), int(old_h * scale + 0.5)
+        factor = np.array([new_w / old_w, new_h / old_h] * 2, dtype=np.float32)
+        box = np.array([x1, y1, x1 + w, y1 + h], dtype=np.float32) * factor
+        box[0::2] = np.clip(box[0::2], 0, new_w)
+        box[1::2] = np.clip(box[1::2], 0, new_h)
+        expected.append(box)
+    assert len(expected) == len(boxes)
+    np.testing.assert_array_equal(ours, np.array(expected, np.float64))
+    cast = ground_truth(ds, FCOS).xyxy_of(np.arange(len(gt.box))).astype(np.float32)  # the float64 way, cast
+    assert (cast != ours).any()  # the order of rounding matters on these boxes
