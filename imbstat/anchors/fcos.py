@@ -48,9 +48,11 @@ from imbstat.anchors.presets import Preset
 
 # mmdetection's marker for "no GT here" (fcos_head.py:13): areas are compared against it.
 INF = 1e8
-# Window ends are widened by this fraction of a cell: float error (float32: an ulp of 1e4 px is
-# 1e-3 px) stays far below it, and every candidate is tested exactly afterwards.
+# Window ends are widened by this fraction of a cell plus this fraction of the coordinates' size:
+# float error (float32: half an ulp, 6e-8 of a value) stays far below both, and every candidate is
+# tested exactly afterwards.
 CELL_MARGIN = 0.01
+RELATIVE_MARGIN = 1e-6
 
 
 def fcos_matcher(preset: Preset) -> Callable:
@@ -69,11 +71,12 @@ def fcos_matcher(preset: Preset) -> Callable:
     return match
 
 
-def _windows(lo: np.ndarray, hi: np.ndarray, offset: float, step: np.ndarray, cells: np.ndarray):
-    """First and last cell whose point ``(c + offset)·step`` can lie in ``[lo, hi]`` (last < first: none)."""
-    with np.errstate(invalid="ignore"):  # -inf / inf bounds (an infinite range) clip to the grid
-        first = np.clip(np.ceil(lo / step - offset - CELL_MARGIN), 0, cells)
-        last = np.clip(np.floor(hi / step - offset + CELL_MARGIN), -1, cells - 1)
+def _windows(lo: np.ndarray, hi: np.ndarray, pad: np.ndarray, centre: np.ndarray, step: np.ndarray,
+             cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """First and last cell whose point ``c·step + centre`` can lie in ``[lo - pad, hi + pad]`` (last < first: none)."""
+    pad = pad + CELL_MARGIN * step
+    first = np.clip(np.ceil((lo - pad - centre) / step), 0, cells)
+    last = np.clip(np.floor((hi + pad - centre) / step), -1, cells - 1)
     return first.astype(np.int64), last.astype(np.int64)
 
 
@@ -105,22 +108,27 @@ def match_fcos(grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset: P
         cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
         in_x, in_y = (np.maximum(cx - reach, x1), np.minimum(cx + reach, x2)), (
             np.maximum(cy - reach, y1), np.minimum(cy + reach, y2))  # fmt: skip
-    with np.errstate(invalid="ignore"):  # inf - inf cannot occur: GT corners are finite
-        lo_x, hi_x = np.maximum(in_x[0], x2 - high), np.minimum(in_x[1], x1 + high)
-        lo_y, hi_y = np.maximum(in_y[0], y2 - high), np.minimum(in_y[1], y1 + high)
+    # Every distance <= high (GT corners are finite: an infinite high leaves the GT's own bounds).
+    lo_x, hi_x = np.maximum(in_x[0], x2 - high), np.minimum(in_x[1], x1 + high)
+    lo_y, hi_y = np.maximum(in_y[0], y2 - high), np.minimum(in_y[1], y1 + high)
     cols, rows = grid.cols[level], np.array([r for r, _ in grid.cells], np.int64)[level]
-    off = preset.center_offset
-    c0, c1 = _windows(lo_x, hi_x, off, grid.steps[level, 0], cols)
-    r0, r1 = _windows(lo_y, hi_y, off, grid.steps[level, 1], rows)
+    # A point is its anchor's centre, c·step + center_offset·stride: mmdetection's (c + 0.5)·s.
+    centre = preset.center_offset * stride
+    size = np.abs(x1) + np.abs(x2) + np.abs(y1) + np.abs(y2) + np.where(np.isinf(high), 0.0, np.abs(high))
+    pad = RELATIVE_MARGIN * size
+    c0, c1 = _windows(lo_x, hi_x, pad, centre, grid.steps[level, 0], cols)
+    r0, r1 = _windows(lo_y, hi_y, pad, centre, grid.steps[level, 1], rows)
     nx, ny = np.maximum(c1 - c0 + 1, 0), np.maximum(r1 - r0 + 1, 0)
     count = nx * ny
     # Expand the windows into candidates (pair, cell).
     pair = np.repeat(np.arange(len(pair_gt)), count)
     k = np.arange(len(pair)) - np.repeat(np.cumsum(count) - count, count)
-    row, col = r0[pair] + k // nx[pair], c0[pair] + k % nx[pair]
+    dy, dx = np.divmod(k, nx[pair])
+    row, col = r0[pair] + dy, c0[pair] + dx
     t, lv = pair_gt[pair], level[pair]
-    px = ((col + dt(off)).astype(dt) * grid.steps[lv, 0].astype(dt)).astype(dt)
-    py = ((row + dt(off)).astype(dt) * grid.steps[lv, 1].astype(dt)).astype(dt)
+    # Exact in float64, then one rounding: mmdetection's float32 (c + 0.5)·s rounds once too.
+    px = (col * grid.steps[level, 0][pair] + centre[pair]).astype(dt)
+    py = (row * grid.steps[level, 1][pair] + centre[pair]).astype(dt)
     g = box[t]
     left, top, right, bottom = px - g[:, 0], py - g[:, 1], g[:, 2] - px, g[:, 3] - py
     if preset.center_sampling:
@@ -136,20 +144,20 @@ def match_fcos(grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset: P
     bounds = ranges.astype(dt)[lv]
     keep = inside & (farthest >= bounds[:, 0]) & (farthest <= bounds[:, 1])
     t, lv, row, col = t[keep], lv[keep], row[keep], col[keep]
-    g = box[t]
-    area = (g[:, 2] - g[:, 0]) * (g[:, 3] - g[:, 1])
+    area = ((box[:, 2] - box[:, 0]) * (box[:, 3] - box[:, 1]))[t]
     anchor = grid.level_offsets[lv] + row * grid.cols[lv] + col  # one anchor per cell
     b = image[t]
     point = b * len(grid) + anchor
     if (area >= INF).any():
         keep = _mmdet_inf_rule(point, area, b, np.asarray(num_gts))
-        t, anchor, b, point, area = t[keep], anchor[keep], b[keep], point[keep], area[keep]
+        t, lv, row, col, anchor, b, point, area = (v[keep] for v in (t, lv, row, col, anchor, b, point, area))
     # Per point: least area, then lowest GT index (t follows the GT order within an image).
     order = np.lexsort((t, area, point))
     first = order[np.r_[True, point[order][1:] != point[order][:-1]]] if len(order) else order
     t, anchor, b = t[first], anchor[first], b[first]
-    return Matches(b, anchor, slot[t], _iou(grid.corners(anchor), box[t], preset), np.zeros(0, np.int64),
-                   np.zeros(0, np.int64), gt_max_iou)  # fmt: skip
+    squares = grid.cell_corners(lv[first], row[first], col[first], 0)
+    return Matches(b, anchor, slot[t], _iou(squares, box[t], preset), np.zeros(0, np.int64), np.zeros(0, np.int64),
+                   gt_max_iou)  # fmt: skip
 
 
 def _mmdet_inf_rule(point: np.ndarray, area: np.ndarray, image: np.ndarray, num_gts: np.ndarray) -> np.ndarray:
