@@ -319,3 +319,20 @@ def test_float32_gts_as_mmdetection_makes_them(write_json):
     np.testing.assert_array_equal(ours, np.array(expected, np.float64))
     cast = ground_truth(ds, FCOS).xyxy_of(np.arange(len(gt.box))).astype(np.float32)  # the float64 way, cast
     assert (cast != ours).any()  # the order of rounding matters on these boxes
+
+
+def test_float32_rounds_a_distance_onto_the_range_bound():
+    """x1 = 36 - 2^-18 (a float32): at the level-0 point (100, 100), l = 64 + 2^-18 exceeds 64 in float64, but
+    rounds half to even to 64.0 in float32, inside the inclusive range [-1, 64]."""
+    x1 = float(np.float32(36) - np.float32(2**-18))
+    gts = np.array([[[x1, 97.0, 103.0, 103.0]]])
+    grid = anchor_grid(FCOS, 256, 256)
+    found = {}
+    for variant in ("fcos", "float32"):
+        preset = PRESET_VARIANTS[variant]
+        ours = match(grid, gts, np.array([1]), preset)
+        assert_same(ours, reference(grid, gts, np.array([1]), preset))
+        found[variant] = {divmod(int(a), int(grid.cols[0])) for a in ours.fg_anchor}
+    row_100 = {(12, c) for c in range(5, 12)}  # y = 100; x = 44 .. 92 (x = 36: r = 67 > 64)
+    assert found["fcos"] == row_100
+    assert found["float32"] == row_100 | {(12, 12)}  # x = 100

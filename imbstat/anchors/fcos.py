@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -55,8 +56,8 @@ CELL_MARGIN = 0.01
 RELATIVE_MARGIN = 1e-6
 
 
-def fcos_matcher(preset: Preset) -> Callable:
-    """``Batch -> Matches`` for an ``assigner = "fcos"`` preset."""
+def fcos_matcher(preset: Preset) -> Callable[[Any], Matches]:
+    """``engine.Batch -> Matches`` for an ``assigner = "fcos"`` preset (engine imports this module: no type here)."""
     from imbstat.anchors.kernels import load_kernel
 
     match_sparse = load_kernel("imbstat.anchors.sparse", "match_sparse")
@@ -64,7 +65,7 @@ def fcos_matcher(preset: Preset) -> Callable:
     # smallest windows that still hold every GT's best anchor, and no low-quality pass.
     best_only = dataclasses.replace(preset, pos_iou=1.0, neg_iou=1.0, low_quality=False)
 
-    def match(batch) -> Matches:
+    def match(batch: Any) -> Matches:
         gt_max = match_sparse(batch.grid, batch.gts, batch.num_gts, best_only).gt_max_iou
         return match_fcos(batch.grid, batch.gts, batch.num_gts, preset, gt_max)
 
