@@ -336,3 +336,26 @@ def test_float32_rounds_a_distance_onto_the_range_bound():
     row_100 = {(12, c) for c in range(5, 12)}  # y = 100; x = 44 .. 92 (x = 36: r = 67 > 64)
     assert found["fcos"] == row_100
     assert found["float32"] == row_100 | {(12, 12)}  # x = 100
+
+
+def test_compare_of_a_retinanet_and_an_fcos_report(tmp_path):
+    """``imbstat compare`` scores the anchor section of a retinanet report against a custom fcos one."""
+    from imbstat.analysis import compute
+    from imbstat.anchors.options import AnchorOptions
+    from imbstat.data.sample import write_sample
+    from imbstat.report.build import report_document
+
+    ds = imbstat.load(write_sample(tmp_path / "sample.json", num_images=12, seed=3))
+    toml = tmp_path / "fcos_cs.toml"
+    toml.write_text('base = "fcos"\ncenter_sampling = true\nregress_ranges = [[-1, 48], [48, 96], [96, 192], '
+                    "[192, 384], [384, inf]]\n")  # fmt: skip
+    paths = []
+    for preset in ("retinanet", str(toml)):
+        results = compute(ds, anchors=AnchorOptions(preset=preset))
+        paths.append(tmp_path / f"{len(paths)}.json")
+        paths[-1].write_text(dumps(report_document(results)))
+    shift = imbstat.compare(paths[0], paths[1]).to_dict()
+    assert shift["anchors"]["preset"] == {"a": "retinanet", "b": "fcos_cs"}
+    assert shift["anchors"]["scores"]["foreground_background"] > 0  # the fg:bg distributions differ
+    retinanet, fcos = (imbstat.anchor_stats(ds, preset=p) for p in ("retinanet", load_preset(toml)))
+    assert retinanet.totals["foreground"] != fcos.totals["foreground"] > 0
