@@ -131,22 +131,24 @@ def _labels(
     """Matches from the reductions (see :func:`_torch_reductions`), by the module docstring's rules."""
     fg = max_iou >= preset.pos_iou
     ignored = (max_iou >= preset.neg_iou) & ~fg
-    assigned, iou_of_assigned = argmax, max_iou
     if last is not None:
         hit = last >= 0
-        if preset.low_quality_rule == "mmdetection":
-            assigned = torch.where(hit, last, argmax)
-            iou_of_assigned = torch.where(hit, gt_max.gather(1, last.clamp(min=0)), max_iou)
         fg |= hit
         ignored &= ~hit
 
     fg_image, fg_anchor = torch.nonzero(fg, as_tuple=True)
     ig_image, ig_anchor = torch.nonzero(ignored, as_tuple=True)
+    assigned, iou_of_assigned = argmax[fg_image, fg_anchor], max_iou[fg_image, fg_anchor]  # [F]
+    if last is not None and preset.low_quality_rule == "mmdetection":  # the GT it is best for, at its maximum
+        fg_last = last[fg_image, fg_anchor]
+        hit = fg_last >= 0
+        assigned = torch.where(hit, fg_last, assigned)
+        iou_of_assigned = torch.where(hit, gt_max[fg_image, fg_last.clamp(min=0)], iou_of_assigned)
     return Matches(
         fg_image.cpu().numpy(),
         fg_anchor.cpu().numpy(),
-        assigned[fg_image, fg_anchor].cpu().numpy(),
-        iou_of_assigned[fg_image, fg_anchor].double().cpu().numpy(),
+        assigned.cpu().numpy(),
+        iou_of_assigned.double().cpu().numpy(),
         ig_image.cpu().numpy(),
         ig_anchor.cpu().numpy(),
         gt_max.clamp(min=0).double().cpu().numpy(),
