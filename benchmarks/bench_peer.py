@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -119,16 +120,17 @@ ROWS = {  # key: (what, how)
 }
 
 
-def measure(vision: Path, src: Path, repeat: int, peer: bool, threads: int, methods: list[str]) -> Found:
+def measure(vision: Path, src: Path, repeat: int, peer: bool, threads: int, methods: list[str],
+            inputs: Sequence[str] = INPUTS, presets: Sequence[str] = PRESETS) -> Found:  # fmt: skip
     """{(input, preset): {key: [figures per round]}}, the children of a round interleaved."""
     found: Found = {}
     me = ["-m", "benchmarks.bench_peer"]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.json"
         for round_ in range(repeat):
-            for name in INPUTS:
+            for name in inputs:
                 path = DATA / name
-                for preset in PRESETS:
+                for preset in presets:
                     print(f"round {round_ + 1}/{repeat}: {name} {preset}", file=sys.stderr, flush=True)
                     cell = found.setdefault((name, preset), {})
                     rpn = ["--rpn"] if preset.endswith("rpn") else []
@@ -197,6 +199,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--src", type=Path, default=ROOT, help="the imbstat tree to measure (this one)")
     parser.add_argument("--no-peer", action="store_true", help="imbstat's rows only")
     parser.add_argument("--methods", type=lambda v: v.split(","), default=["sparse", "dense"], help="imbstat's")
+    listed = lambda v: v.split(",")  # noqa: E731
+    parser.add_argument("--inputs", type=listed, default=list(INPUTS), help="files of ../shared/data/coco")
+    parser.add_argument("--presets", type=listed, default=list(PRESETS), help="(the peer's: torchvision's)")
     parser.add_argument("--peer-threads", type=int, default=1, help="torch threads of the peer (0: default; 1)")
     parser.add_argument("--write", action="store_true", help="replace this benchmark's section of RESULTS.md")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
@@ -208,7 +213,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not args.no_peer and args.vision is None:
         parser.error("give the torchvision source tree, or --no-peer")
-    found = measure(args.vision, args.src.resolve(), args.repeat, not args.no_peer, args.peer_threads, args.methods)
+    if not args.no_peer and set(args.presets) - set(PRESETS):
+        parser.error(f"the peer is torchvision's loop: --presets among {', '.join(PRESETS)}, or --no-peer")
+    found = measure(args.vision, args.src.resolve(), args.repeat, not args.no_peer, args.peer_threads, args.methods,
+                    args.inputs, args.presets)  # fmt: skip
     text = table(found)
     print(text)
     if args.write:
@@ -219,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
             f"## imbstat against torchvision's per-image loop (`benchmarks/bench_peer.py`)\n\n"
             f"Measured {when} on {m['CPUs (nproc)']} × {m['CPU model']}, {m['memory']}; Python {m['Python']}, "
             f"torch {_torch_version()}, the peer on {args.peer_threads or 'the default'} torch thread(s); "
-            f"imbstat tree `{args.src}`. "
+            f"imbstat {'from this checkout' if args.src.resolve() == ROOT else f'from `{args.src}`'}. "
             f"Median of {args.repeat} rounds.\n\n"
             f"```sh\n{command}\n```\n"
         )
