@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import sys
 import time
 import types
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import torch
@@ -105,8 +108,15 @@ def _feature_sizes(ph: int, pw: int, rpn: bool) -> list[tuple[int, int]]:
     return sizes
 
 
-def torchvision_counts(tv: dict, ds: imbstat.Dataset, rpn: bool) -> tuple[np.ndarray, np.ndarray, float]:
-    """([I, 3] fg / bg / ignored, [K] foreground per category row, seconds) by torchvision's code."""
+def torchvision_counts(tv: dict, ds: Any, rpn: bool) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """([I, 3] fg / bg / ignored, [K] foreground per category row, seconds) by torchvision's code.
+
+    ``ds`` is an :class:`imbstat.Dataset` or anything with its ``num_images``, ``images.width / height``,
+    ``boxes.image / iscrowd / xyxy / category`` and ``categories`` (:func:`plain_coco`). Seconds, summed
+    over the images: ``transform`` (GeneralizedRCNNTransform on a zero image and the boxes: resize, pad)
+    and ``labels`` (AnchorGenerator, box_iou, Matcher): the labelling a training step does per image;
+    ``labels_cpu``: the CPU time of the latter (this process, all its threads).
+    """
     if rpn:
         sizes = ((32,), (64,), (128,), (256,), (512,))
         matcher = tv["Matcher"](0.7, 0.3, allow_low_quality_matches=True)
@@ -118,23 +128,51 @@ def torchvision_counts(tv: dict, ds: imbstat.Dataset, rpn: bool) -> tuple[np.nda
     transform.train()
     per_image = np.zeros((ds.num_images, 3), np.int64)
     per_class = np.zeros(len(ds.categories), np.int64)
-    start = time.perf_counter()
+    seconds = {"transform": 0.0, "labels": 0.0, "labels_cpu": 0.0}
+    order = np.argsort(ds.boxes.image, kind="stable")
+    starts = np.searchsorted(ds.boxes.image[order], np.arange(ds.num_images + 1))
     for i in range(ds.num_images):
         w, h = int(ds.images.width[i]), int(ds.images.height[i])
-        rows = np.flatnonzero((ds.boxes.image == i) & ~ds.boxes.iscrowd)
+        rows = order[starts[i] : starts[i + 1]]
+        rows = rows[~ds.boxes.iscrowd[rows]]
         boxes = torch.as_tensor(ds.boxes.xyxy[rows], dtype=torch.float32).reshape(-1, 4)
         boxes[:, 0::2].clamp_(min=0, max=w)
         boxes[:, 1::2].clamp_(min=0, max=h)
         keep = (boxes[:, 3] > boxes[:, 1]) & (boxes[:, 2] > boxes[:, 0])
+        t0 = time.perf_counter()
         image_list, targets = transform([torch.zeros(3, h, w)], [{"boxes": boxes[keep]}])
+        t1, c1 = time.perf_counter(), time.process_time()
         ph, pw = image_list.tensors.shape[-2:]
         features = [torch.zeros(1, 1, fh, fw) for fh, fw in _feature_sizes(ph, pw, rpn)]
         anchors = generator(image_list, features)[0]
         gt = targets[0]["boxes"]
         matches = matcher(tv["box_iou"](gt, anchors)) if len(gt) else torch.full((len(anchors),), -1)
+        t2, c2 = time.perf_counter(), time.process_time()
+        seconds["transform"] += t1 - t0
+        seconds["labels"] += t2 - t1
+        seconds["labels_cpu"] += c2 - c1
         per_image[i] = [(matches >= 0).sum(), (matches == -1).sum(), (matches == -2).sum()]
         np.add.at(per_class, ds.boxes.category[rows[keep.numpy()][matches[matches >= 0].numpy()]], 1)
-    return per_image, per_class, time.perf_counter() - start
+    return per_image, per_class, seconds
+
+
+def plain_coco(path: Path) -> Any:
+    """The fields :func:`torchvision_counts` reads, from a COCO JSON by the standard library (no imbstat)."""
+    doc = json.loads(path.read_bytes())
+    image_row = {im["id"]: i for i, im in enumerate(doc["images"])}
+    category_row = {c["id"]: k for k, c in enumerate(doc["categories"])}
+    anns = doc["annotations"]
+    xywh = np.array([a["bbox"] for a in anns], np.float64).reshape(-1, 4)
+    images = SimpleNamespace(
+        width=np.array([im["width"] for im in doc["images"]]), height=np.array([im["height"] for im in doc["images"]])
+    )
+    boxes = SimpleNamespace(
+        image=np.array([image_row[a["image_id"]] for a in anns], np.int64),
+        iscrowd=np.array([bool(a.get("iscrowd", 0)) for a in anns], bool),
+        xyxy=np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1),
+        category=np.array([category_row[a["category_id"]] for a in anns], np.int64),
+    )
+    return SimpleNamespace(num_images=len(doc["images"]), images=images, boxes=boxes, categories=doc["categories"])
 
 
 def main() -> int:
@@ -149,7 +187,8 @@ def main() -> int:
     if args.images:
         ds = ds.select_images(np.arange(ds.num_images) < args.images)
     preset = "torchvision-rpn" if args.rpn else "torchvision-retinanet"
-    ref_image, ref_class, ref_seconds = torchvision_counts(tv, ds, args.rpn)
+    ref_image, ref_class, ref_times = torchvision_counts(tv, ds, args.rpn)
+    ref_seconds = ref_times["transform"] + ref_times["labels"]
     start = time.perf_counter()
     ours = imbstat.anchor_stats(ds, preset=preset, method="sparse")
     seconds = time.perf_counter() - start

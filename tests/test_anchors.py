@@ -11,7 +11,7 @@ import torch
 from sparse_reference import match_sparse_numpy
 
 from imbstat import ImbstatError
-from imbstat.anchors.assign import match_dense
+from imbstat.anchors.assign import match_dense, match_dense_per_image
 from imbstat.anchors.generate import anchor_grid, padded_size
 from imbstat.anchors.iou import box_iou
 from imbstat.anchors.matches import Matches
@@ -202,6 +202,30 @@ def test_dense_equals_sparse_on_random_images(name, seed, sparse_path):
         for field in dataclasses.fields(Matches):
             np.testing.assert_array_equal(getattr(d, field.name), getattr(s, field.name), err_msg=field.name)
         assert len(d.fg_anchor) > 0
+
+
+@pytest.mark.parametrize("name", ["retinanet", "retinanet-v1", "torchvision-retinanet"])
+def test_dense_per_image_equals_padded_batch_and_sparse(name):
+    # The CPU's batching (image by image, unpadded, small chunks, kept IoU blocks, images on threads) against
+    # the padded [B, M] batch in one chunk and the sparse path; an image without GTs included.
+    preset = dataclasses.replace(PRESETS[name], resize=Resize(160, 267))
+    dtype = torch.float32 if preset.float32 else torch.float64
+    grid = anchor_grid(preset, 192, 160)
+    gts, num = _random_gts(np.random.default_rng(7), 4, 30, 172.0, 155.0)
+    num[1] = 0
+    anchors, padded = torch.from_numpy(grid.xyxy).to(dtype), torch.from_numpy(gts).to(dtype)
+    whole = match_dense(anchors, padded, torch.from_numpy(num), preset, len(grid)).sorted()
+    sparse = match_sparse(grid, padded.double().numpy(), num, preset).sorted()
+    assert len(whole.fg_anchor) > 0 and 1 not in whole.fg_image
+    threads = torch.get_num_threads()
+    for chunk, keep, workers in ((1024, 0, 1), (1 << 17, 1e9, 3)):
+        per_image = match_dense_per_image(anchors, padded, num, preset, chunk, keep, workers).sorted()
+        for field in dataclasses.fields(Matches):
+            got = getattr(per_image, field.name)
+            np.testing.assert_array_equal(got, getattr(whole, field.name), err_msg=field.name)
+            np.testing.assert_array_equal(got, getattr(sparse, field.name), err_msg=field.name)
+            assert got.dtype == getattr(whole, field.name).dtype, field.name
+    assert torch.get_num_threads() == threads  # set to 1 while it labels, then restored
 
 
 @pytest.mark.parametrize("name", ["retinanet", "retinanet-v1"])

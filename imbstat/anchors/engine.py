@@ -214,7 +214,7 @@ def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memo
 
     import torch
 
-    from imbstat.anchors.assign import match_dense
+    from imbstat.anchors.assign import match_dense, match_dense_per_image
 
     try:
         dev = torch.device(device)
@@ -245,6 +245,11 @@ def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memo
             anchors_on_device.clear()  # grids come grouped by size: keep only the current one
             anchors_on_device[key] = torch.from_numpy(batch.grid.xyxy).to(dev, dtype)
         gts = torch.from_numpy(batch.gts).to(dev, dtype)
+        if dev.type == "cpu":  # image by image in cache-sized blocks, images on every core (assign.py)
+            anchors = anchors_on_device[key]
+            workers = cores()
+            keep = memory_mb * 2**20 / workers
+            return match_dense_per_image(anchors, gts, batch.num_gts, preset, keep_bytes=keep, workers=workers)
         num = torch.from_numpy(batch.num_gts).to(dev)
         block_bytes_per_anchor = _BLOCK_TENSORS * 8 * max(gts.shape[0] * gts.shape[1], 1)
         chunk = max(1024, int(memory_mb * 2**20 // block_bytes_per_anchor))
