@@ -49,6 +49,7 @@ import importlib.util
 import sys
 import time
 import types
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +156,8 @@ def _load(root: Path) -> types.SimpleNamespace:
 
     if not hasattr(Image, "LINEAR"):  # Pillow 10 removed this alias of BILINEAR; transform.py names it in a default
         Image.LINEAR = Image.BILINEAR
+    # detectron2 v0.6 calls torch.meshgrid without indexing= (its "ij" default), which newer torch warns about
+    warnings.filterwarnings("ignore", message="torch.meshgrid")
     sys.meta_path.insert(0, _Stubs(root))
     mod = importlib.import_module
     return types.SimpleNamespace(
