@@ -184,7 +184,12 @@ def _d2_matcher(quality: torch.Tensor) -> torch.Tensor:
 
 def _detectron2_image(w: int, h: int, xyxy: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
     newh, neww = _d2_output_shape(h, w)
-    boxes = xyxy.reshape(-1, 4).copy()
+    # load_coco_json keeps COCO's [x, y, w, h] list; BoxMode.convert turns it into corners through
+    # torch.tensor(list): in float32 (structures/boxes.py), then apply_box works on those in float64
+    xyxy = xyxy.reshape(-1, 4)
+    arr = torch.tensor(np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1).tolist()).reshape(-1, 4)
+    arr[:, 2:] += arr[:, :2]
+    boxes = arr.double().numpy()
     boxes[:, 0::2] *= neww * 1.0 / w  # ResizeTransform.apply_coords in float64
     boxes[:, 1::2] *= newh * 1.0 / h
     boxes = np.minimum(boxes.clip(min=0), [neww, newh, neww, newh])

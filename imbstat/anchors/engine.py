@@ -46,23 +46,42 @@ class GroundTruth:
     width: np.ndarray  # [I] float64 the images' own size
     height: np.ndarray  # [I] float64
     preset: Preset  # its resize rounding and dtype fix how corners are computed
+    xywh_float32: bool = False  # the source corners as detectron2 makes them from COCO [x, y, w, h]
 
     def xyxy_of(self, rows: np.ndarray) -> np.ndarray:
         """[n, 4] float64 corners of GT ``rows``, resized and clipped to the resized image."""
         image = np.searchsorted(self.start, rows, side="right") - 1
         return _resized(self.source[self.box[rows]], image, self.new_width, self.new_height, self.scale_x,
-                        self.scale_y, self.width, self.height, self.preset)  # fmt: skip
+                        self.scale_y, self.width, self.height, self.preset, xywh_float32=self.xywh_float32)  # fmt: skip
+
+
+def xywh_float32_corners(xyxy: np.ndarray) -> np.ndarray:
+    """[n, 4] float64: the corners detectron2 v0.6 makes of COCO ``[x, y, w, h]`` boxes.
+
+    ``transform_instance_annotations`` converts a record's bbox (a Python list) by ``BoxMode.convert``,
+    which builds ``torch.tensor(box)``: float32, so ``x0 = f32(x)``, ``x1 = f32(f32(x) + f32(w))``
+    (structures/boxes.py), before the float64 resize. ``w`` is taken back as ``x1 - x0`` of the float64
+    corners: its float32 rounding is ``f32(w)`` for widths written with up to ~8 decimals.
+    """
+    f32 = np.float32
+    with np.errstate(over="ignore"):  # past float32's range is inf, as torch.tensor makes it
+        low = xyxy[:, :2].astype(f32)
+        return np.concatenate([low, low + (xyxy[:, 2:] - xyxy[:, :2]).astype(f32)], axis=1).astype(np.float64)
 
 
 def _resized(xyxy: np.ndarray, image: np.ndarray, new_w: np.ndarray, new_h: np.ndarray, scale_x: np.ndarray,
-             scale_y: np.ndarray, width: np.ndarray, height: np.ndarray, preset: Preset) -> np.ndarray:  # fmt: skip
+             scale_y: np.ndarray, width: np.ndarray, height: np.ndarray, preset: Preset, *,
+             xywh_float32: bool = False) -> np.ndarray:  # fmt: skip
     """Corners scaled per axis by their image's ``new / old`` (mmdet 2.x Resize), clipped to the new size.
 
     Under ``resize.rounding = "floor"`` as torchvision's references and ``resize_boxes`` do it:
     float32 corners clamped to the original image, times the float32 ratio ``new / old``, in
     float32. A float32 preset with ``"round"`` (mmdetection's): float32 corners times the float32
-    ``new / old``, in float32. Otherwise in float64 (detectron2's transforms too), then cast to the preset's dtype.
+    ``new / old``, in float32. Otherwise in float64 (detectron2's transforms too), then cast to the preset's
+    dtype; ``xywh_float32``: from :func:`xywh_float32_corners` (detectron2 on a COCO file).
     """
+    if xywh_float32:
+        xyxy = xywh_float32_corners(xyxy)
     w, h = new_w[image], new_h[image]
     if preset.resize.rounding == "floor":
         f32 = np.float32
@@ -117,17 +136,20 @@ def ground_truth(ds: Dataset, preset: Preset, box_filter: BoxFilter = BoxFilter(
     new_w, new_h = preset.resize.new_size(width, height)
     pad_w, pad_h = padded_size(preset, width, height)
     scale_x, scale_y = preset.resize.axis_scales(width, height)
+    # detectron2 reads COCO boxes as [x, y, w, h] and adds them up in float32 (benchmarks/vs_detectron2.py)
+    xywh_float32 = preset.resize.rounding == "shortest-edge" and ds.format == "coco"
     alive = np.empty(len(rows), bool)
     for lo in range(0, len(rows), _CHUNK_GTS):  # in row chunks: [T, 4] temporaries would be GBs
         part = slice(lo, lo + _CHUNK_GTS)
         xyxy = _resized(ds.boxes.xyxy[rows[part]], image[part], new_w, new_h, scale_x, scale_y, width, height,
-                        preset)  # fmt: skip
+                        preset, xywh_float32=xywh_float32)  # fmt: skip
         alive[part] = _alive(ds.boxes.xyxy[rows[part]], xyxy, width[image[part]], height[image[part]], preset)
     if not alive.all():
         rows, image = rows[alive], image[alive]
     start = np.searchsorted(image, np.arange(ds.num_images + 1))
     return GroundTruth(rows, start, new_w, new_h, pad_w, pad_h, int((~alive).sum()), ds.boxes.xyxy, scale_x,
-                       scale_y, np.asarray(width, np.float64), np.asarray(height, np.float64), preset)  # fmt: skip
+                       scale_y, np.asarray(width, np.float64), np.asarray(height, np.float64), preset,
+                       xywh_float32)  # fmt: skip
 
 
 @dataclass(frozen=True)

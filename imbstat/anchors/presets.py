@@ -259,8 +259,10 @@ PRESETS: dict[str, Preset] = {
     # (augmentation_impl.py) at the test size 800 / 1333 (training samples the short side from 640..800: set
     # resize_short in a TOML to study another); size_divisibility 32; RETINANET.IOU_THRESHOLDS [0.4, 0.5]
     # with IOU_LABELS [0, -1, 1] and allow_low_quality_matches True (matcher.py Matcher); pairwise_iou float32.
-    # GTs: transformed in float64, clipped, then float32 ``Boxes``; boxes of side <= 1e-5 px are dropped
-    # (detection_utils.py filter_empty_instances).
+    # GTs: from a COCO file's [x, y, w, h] list by BoxMode.convert (structures/boxes.py: torch.tensor, so
+    # x + w in float32), transformed in float64, clipped, then float32 ``Boxes``; boxes of side <= 1e-5 px
+    # are dropped (detection_utils.py filter_empty_instances). Checked against detectron2's own code by
+    # benchmarks/vs_detectron2.py (v0.6, commit d1e04565).
     "detectron2-retinanet": Preset(
         name="detectron2-retinanet",
         resize=Resize(800, 1333, "shortest-edge"),
