@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import importlib.metadata
 import importlib.util
 import os
 import sys
@@ -239,6 +238,8 @@ def _forward_dist(*args: Any, **kwargs: Any) -> Any:
 @functools.cache
 def _direct_pot() -> _DirectPot | None:
     """:class:`_DirectPot` over POT's compiled solver, or None where this POT is not one it repeats."""
+    import importlib.metadata  # here: ~15 ms, and --help never needs it
+
     try:
         release = importlib.metadata.version("pot")
     except importlib.metadata.PackageNotFoundError:
