@@ -134,7 +134,8 @@ def section(path: Path, whole: list[tuple[str, dict]], imports: list[tuple[str, 
         "",
         f"The run in units of this machine's start-up (carries over to a faster machine): "
         f"{default['wall'] / floor['wall']:.1f}× the interpreter alone, "
-        f"{default['wall'] / numpy['wall']:.1f}× `python -c 'import numpy'` (wall).",
+        f"{default['wall'] / numpy['wall']:.1f}× `python -c 'import numpy'` (wall; CPU "
+        f"{default['cpu'] / floor['cpu']:.1f}× and {default['cpu'] / numpy['cpu']:.1f}×).",
         END,
     ]
     return "\n".join(lines)
