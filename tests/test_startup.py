@@ -56,23 +56,33 @@ def test_cli_help_and_a_small_anchor_iou_import_no_heavy_package(tmp_path):
     imported = _imported(done.stderr)
     # numba for the sparse path; POT's compiled solver for the 2-D scores
     assert not HEAVY & imported and "numba" in imported and "ot.lp.emd_wrap" in imported
+    # scipy.linalg: numba's BLAS probe (imbstat.anchors.kernels); ot.utils, scipy.spatial: POT's package path;
+    # rich.progress: the bar that -q does not show
+    assert not {"scipy.linalg", "scipy.spatial", "ot.utils", "rich.progress"} & imported
     assert json.loads((tmp_path / "a.json").read_text())["anchors"]["foreground"] > 0
 
 
-def test_lean_pot_load_is_pots_own_solver():
+def test_pots_solver_alone_gives_the_packages_bits():
+    # Each way of loading POT's solver in a fresh interpreter, then the real package: the same scores, bit for bit.
     code = (
         "import sys, numpy as np\n"
         "from imbstat import scores\n"
-        "counts = np.random.default_rng(0).integers(0, 50, (16, 16))\n"
-        "lean = scores.score_2d(counts)\n"
+        "if sys.argv[1] == 'lean':\n"
+        "    scores.DIRECT_POT_RELEASES = ()  # as on a POT release the direct path does not repeat\n"
+        "maps = [np.random.default_rng(0).integers(0, 50, (g, g)) for g in (16, 32, scores.WARM_START_GRID)]\n"
+        "alone = [scores.score_2d(m) for m in maps]\n"
         "assert 'ot' not in sys.modules and 'ot.datasets' not in sys.modules, 'stand-ins left behind'\n"
+        "loaded = sorted(m for m in ('ot.utils', 'scipy.spatial', 'scipy.linalg') if m in sys.modules)\n"
         "import ot  # the real package afterwards, around the same solver module\n"
-        "assert ot.lp.emd2 is scores._lean_ot().emd2 and ot.datasets and ot.gromov\n"
-        "scores._lean_ot.cache_clear()\n"
-        "print(repr(lean), repr(scores.score_2d(counts)))\n"
+        "from ot.lp import emd_wrap\n"
+        "assert emd_wrap is sys.modules['ot.lp.emd_wrap'] and ot.datasets and ot.gromov and ot.emd2 and ot.dist\n"
+        "assert scores._solver() is ot\n"
+        "print(repr(alone), repr([scores.score_2d(m) for m in maps]), loaded, sep='|')\n"
     )
-    lean, full = _python("-c", code).stdout.split()
-    assert lean == full and 0 < float(lean) < 1
+    lean = _python("-c", code, "lean").stdout.split("|")
+    direct = _python("-c", code, "direct").stdout.split("|")
+    assert direct[0] == direct[1] == lean[0] == lean[1]
+    assert direct[2].strip() == "[]" and "'ot.utils'" in lean[2]  # the direct path imports neither ot.utils nor scipy
 
 
 def test_index_of_binary_search_equals_pandas(monkeypatch):
@@ -105,3 +115,16 @@ def test_kernels_cache_in_a_temporary_folder_where_numba_finds_no_writable_one(t
     env = {"NUMBA_CACHE_LOCATOR_CLASSES": "UserProvidedCacheLocator", "NUMBA_CACHE_DIR": "", "TMPDIR": str(tmp_path)}
     cache_dir, cache_path = _python("-c", code, env=env).stdout.split()
     assert cache_dir == str(tmp_path / f"imbstat-numba-{os.getuid()}") and cache_path.startswith(cache_dir)
+
+
+def test_kernels_load_without_scipy_and_leave_numbas_blas_usable():
+    pytest.importorskip("numba")
+    code = (
+        "import sys, numpy as np, numba\n"
+        "from imbstat.anchors.kernels import load_kernel\n"
+        "load_kernel('imbstat.stats.anchor_kernel', 'tally')\n"
+        "assert not {'scipy.linalg', 'scipy.linalg.cython_blas'} & sys.modules.keys(), 'probe blocked for good'\n"
+        "a = np.arange(6.0).reshape(2, 3)\n"
+        "print(numba.njit(lambda x: np.dot(x, x.T))(a).tolist())  # BLAS, through scipy, compiled afterwards\n"
+    )
+    assert _python("-c", code).stdout.split() == ["[[5.0,", "14.0],", "[14.0,", "50.0]]"]

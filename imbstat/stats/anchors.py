@@ -18,7 +18,7 @@ from imbstat.data import BoxFilter, Dataset
 from imbstat.data.ids import id_column
 from imbstat.errors import ImbstatError
 from imbstat.lazy import LazyModule
-from imbstat.scores import ClassScores, score_1d, score_2d
+from imbstat.scores import ClassScores, score_1d, scores_2d
 from imbstat.stats.anchor_sampling import SampledAnchors
 from imbstat.stats.anchor_sums import IOU_BINS, RELATIVE_LIMIT, AnchorSums
 from imbstat.stats.histogram import Histogram, plain
@@ -145,15 +145,17 @@ class AnchorStats:
     @functools.cached_property  # solves transport problems: once per result
     def scores(self) -> dict[str, float]:
         totals = self.totals
+        maps = self.relative_top_left, self.relative_center, self.overlap_foreground, self.overlap_background
+        top_left, centre, overlap_fg, overlap_bg = scores_2d(*maps)
         return {
             # fg vs bg as a 2-bin distribution: 2·W1 against (1/2, 1/2) = |2·fg/(fg + bg) - 1|
             "foreground_background": score_1d([totals["foreground"], totals["background"]]),
             "positive_iou": score_1d(self.positive_iou),
             "foreground_classes": ClassScores.of(self.class_foreground).w1_score,
-            "relative_top_left": score_2d(self.relative_top_left),
-            "relative_center": score_2d(self.relative_center),
-            "overlap_foreground": score_2d(self.overlap_foreground),
-            "overlap_background": score_2d(self.overlap_background),
+            "relative_top_left": top_left,
+            "relative_center": centre,
+            "overlap_foreground": overlap_fg,
+            "overlap_background": overlap_bg,
         }
 
     def raw_dict(self) -> dict:
