@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import coco_doc
 from typer.testing import CliRunner
 
 from imbstat.cli import app
 from imbstat.stats.side_by_side import preset_keys
-from tests.conftest import coco_doc
 
 runner = CliRunner()
 HEAD = ("imbstat_version", "schema_version", "command", "dataset", "options")
