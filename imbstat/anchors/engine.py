@@ -60,7 +60,8 @@ def _resized(xyxy: np.ndarray, image: np.ndarray, new_w: np.ndarray, new_h: np.n
 
     Under ``resize.rounding = "floor"`` as torchvision's references and ``resize_boxes`` do it:
     float32 corners clamped to the original image, times the float32 ratio ``new / old``, in
-    float32. Otherwise in float64 (detectron2's transforms too), then cast to the preset's dtype.
+    float32. A float32 preset with ``"round"`` (mmdetection's): float32 corners times the float32
+    ``new / old``, in float32. Otherwise in float64 (detectron2's transforms too), then cast to the preset's dtype.
     """
     w, h = new_w[image], new_h[image]
     if preset.resize.rounding == "floor":
@@ -70,6 +71,12 @@ def _resized(xyxy: np.ndarray, image: np.ndarray, new_w: np.ndarray, new_h: np.n
         ratio = np.stack([w, h, w, h], axis=1).astype(f32) / np.stack([old_w, old_h, old_w, old_h], axis=1).astype(f32)
         return (clamped * ratio).astype(np.float64)
     sx, sy = scale_x[image], scale_y[image]
+    if preset.float32 and preset.resize.rounding == "round":
+        # mmdetection 2.28: CocoDataset's float32 corners (datasets/coco.py:173-182) times Resize's float32
+        # scale_factor, in float32, clipped to the new size (datasets/pipelines/transforms.py:229-255).
+        f32 = np.float32
+        scaled = xyxy.astype(f32) * np.stack([sx, sy, sx, sy], axis=1).astype(f32)
+        return np.clip(scaled, f32(0), np.stack([w, h, w, h], axis=1).astype(f32)).astype(np.float64)
     return in_dtype(preset, np.clip(xyxy * np.stack([sx, sy, sx, sy], axis=1), 0.0, np.stack([w, h, w, h], axis=1)))
 
 
@@ -265,7 +272,11 @@ def _assigner_matcher(preset: Preset) -> Matcher:
         from imbstat.anchors.kernels import load_kernel
 
         return load_kernel("imbstat.anchors.atss", "atss_matcher")(preset)  # numba loads here, at first use
-    raise ImbstatError(f"the {preset.assigner} assigner is not available yet (preset {preset.name})")
+    if preset.assigner == "fcos":
+        from imbstat.anchors.fcos import fcos_matcher  # numba loads in it, at first use
+
+        return fcos_matcher(preset)
+    raise AssertionError(f"unknown assigner {preset.assigner!r}")  # Preset validates it: unreachable
 
 
 def cores() -> int:

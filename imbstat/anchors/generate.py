@@ -82,6 +82,10 @@ class AnchorGrid:
         level = np.searchsorted(self.level_offsets, index, side="right") - 1
         cell, shape = np.divmod(index - self.level_offsets[level], self.preset.anchors_per_cell)
         row, col = np.divmod(cell, self.cols[level])
+        return self.cell_corners(level, row, col, shape)
+
+    def cell_corners(self, level: np.ndarray, row: np.ndarray, col: np.ndarray, shape: np.ndarray | int) -> np.ndarray:
+        """[n, 4] the anchors ``shape`` of cells ``(row, col)`` of ``level``: :meth:`corners` by place."""
         sx, sy = col * self.steps[level, 0], row * self.steps[level, 1]
         return in_dtype(self.preset, np.stack([sx, sy, sx, sy], axis=-1) + self.bases[level, shape])
 

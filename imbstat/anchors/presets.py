@@ -191,9 +191,13 @@ def preset_from_dict(d: dict) -> Preset:
     fields = dict(d)
     fields["resize"] = Resize(d["resize"]["short"], d["resize"]["long"], d["resize"].get("rounding", "round"))
     fields["strides"], fields["ratios"] = tuple(d["strides"]), tuple(d["ratios"])
-    for name in ("anchor_sizes", "regress_ranges"):
-        if name in d:
-            fields[name] = tuple(tuple(float(v) for v in level) for level in d[name])
+    if "anchor_sizes" in d:
+        fields["anchor_sizes"] = tuple(tuple(float(v) for v in level) for level in d["anchor_sizes"])
+    if "regress_ranges" in d:  # JSON holds an infinite bound as null: a low one is -inf, a high one inf
+        fields["regress_ranges"] = tuple(
+            (-math.inf if low is None else float(low), math.inf if high is None else float(high))
+            for low, high in d["regress_ranges"]
+        )
     return Preset(**fields)
 
 
