@@ -55,6 +55,8 @@ from imbstat.errors import ImbstatError
 
 DEFAULT_JSON = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco" / "coco2017_val_mini.json"
 PRESETS = ("retinanet", "rpn", "atss", "fcos")
+# fcos_center_r50_caffe_fpn_gn-head_1x_coco's center_sampling (radius 1.5): imbstat's fcos with center_sampling = true
+EXTRA_PRESETS = ("fcos-center",)
 FCOS_INF = 1e8  # fcos_head.py INF, the last regress range's upper end
 
 
@@ -231,12 +233,12 @@ def feature_sizes(pad_h: int, pad_w: int, strides: tuple[int, ...]) -> list[tupl
 
 def _labeller(mm: dict, preset: str):
     """A function (gts [G, 4], feature sizes) -> [N] long: the GT index of each prior, -1 bg, -2 ignored."""
-    if preset == "fcos":
+    if preset in ("fcos", "fcos-center"):
         strides = (8, 16, 32, 64, 128)
         points = mm["MlvlPointGenerator"](strides)  # offset 0.5 (anchor_free_head.py)
         head = mm["FCOSHead"].__new__(mm["FCOSHead"])  # its nn.Module parts are not needed for targets
         head.regress_ranges = ((-1, 64), (64, 128), (128, 256), (256, 512), (512, FCOS_INF))
-        head.center_sampling, head.center_sample_radius, head.norm_on_bbox = False, 1.5, False
+        head.center_sampling, head.center_sample_radius, head.norm_on_bbox = preset == "fcos-center", 1.5, False
         head.strides, head.num_classes = strides, -1  # labels below are GT indices; -1 = background
 
         def label_points(gts: torch.Tensor, sizes: list[tuple[int, int]]) -> torch.Tensor:
@@ -299,11 +301,14 @@ def mmdet_counts(mm: dict, preset: str, dtype: torch.dtype, image_ids: list[int]
 
 
 def imbstat_preset(preset: str, dtype: str, folder: Path):
-    """The named preset, or a TOML on it with ``dtype = "float32"``."""
-    if dtype == "float64":
+    """The named preset, or a TOML on it with ``dtype = "float32"`` (and ``center_sampling`` for fcos-center)."""
+    lines = ['base = "fcos"', "center_sampling = true"] if preset == "fcos-center" else [f'base = "{preset}"']
+    if dtype == "float32":
+        lines.append('dtype = "float32"')
+    elif len(lines) == 1:
         return load_preset(preset)
-    path = folder / f"{preset}-float32.toml"
-    path.write_text(f'base = "{preset}"\ndtype = "float32"\n')
+    path = folder / f"{preset}-{dtype}.toml"
+    path.write_text("\n".join(lines) + "\n")
     return load_preset(path)
 
 
@@ -345,7 +350,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mmdet_root", type=Path, help="root of an unpacked mmdet 2.28.2 wheel (holds mmdet/)")
     parser.add_argument("coco", type=Path, nargs="?", default=DEFAULT_JSON)
-    parser.add_argument("--preset", choices=PRESETS, action="append", help="repeatable; default: all four")
+    parser.add_argument("--preset", choices=PRESETS + EXTRA_PRESETS, action="append",
+                        help=f"repeatable; default: {', '.join(PRESETS)}")  # fmt: skip
     parser.add_argument("--dtype", choices=("float32", "float64"), action="append", help="default: both")
     parser.add_argument("--size-filter", choices=("on", "off", "both"), default="both")
     parser.add_argument("--images", type=int, default=0, help="only the first N images (0: all)")
