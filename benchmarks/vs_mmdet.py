@@ -51,7 +51,6 @@ import torch
 
 import imbstat
 from imbstat.anchors.presets import load_preset
-from imbstat.errors import ImbstatError
 
 DEFAULT_JSON = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco" / "coco2017_val_mini.json"
 PRESETS = ("retinanet", "rpn", "atss", "fcos")
@@ -197,6 +196,25 @@ def parse_coco(path: Path, size_filter: bool) -> tuple[dict[int, ImageGTs], dict
         table = np.array(rows, np.float64).reshape(-1, 6)
         images[info["id"]] = ImageGTs(info["width"], info["height"], table[:, :4], table[:, 5].astype(np.int64))
     return images, dropped
+
+
+def thin_copy(source: Path, target: Path) -> list[dict]:
+    """A copy of a COCO file with three boxes made thinner than 1 px (area kept), to see coco.py's size filter act.
+
+    The first non-crowd boxes over 20 × 20 px of three different images get ``w = 0.5``, ``h = 0.75`` and
+    ``w = h = 0.9``; returns those annotations.
+    """
+    coco = json.loads(source.read_text())
+    picked: list[dict] = []
+    for ann in coco["annotations"]:
+        if len(picked) < 3 and not ann.get("iscrowd") and min(ann["bbox"][2:]) > 20:
+            if ann["image_id"] not in {a["image_id"] for a in picked}:
+                picked.append(ann)
+    for ann, (w, h) in zip(picked, [(0.5, None), (None, 0.75), (0.9, 0.9)], strict=True):
+        ann["bbox"][2] = w if w is not None else ann["bbox"][2]
+        ann["bbox"][3] = h if h is not None else ann["bbox"][3]
+    target.write_text(json.dumps(coco))
+    return picked
 
 
 def rescale_size(w: int, h: int, scale: tuple[int, int] = (1333, 800)) -> tuple[int, int]:
@@ -346,6 +364,13 @@ def compare(name: str, ref: tuple[np.ndarray, np.ndarray, float], ours, ds: imbs
     return same_image and same_class
 
 
+def _thin_file(source: Path, folder: Path) -> Path:
+    target = folder / source.name.replace(".json", "_thin.json")
+    for ann in thin_copy(source, target):
+        print(f"--thin: annotation {ann['id']} of image {ann['image_id']} now has bbox {ann['bbox']}")
+    return target
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mmdet_root", type=Path, help="root of an unpacked mmdet 2.28.2 wheel (holds mmdet/)")
@@ -355,8 +380,16 @@ def main() -> int:
     parser.add_argument("--dtype", choices=("float32", "float64"), action="append", help="default: both")
     parser.add_argument("--size-filter", choices=("on", "off", "both"), default="both")
     parser.add_argument("--images", type=int, default=0, help="only the first N images (0: all)")
+    parser.add_argument("--thin", action="store_true", help="run on a copy with three boxes made < 1 px thin")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", message="torch.meshgrid")  # point_generator.py:71 calls it without indexing
+    with tempfile.TemporaryDirectory() as folder:
+        return _run(args, Path(folder))
+
+
+def _run(args: argparse.Namespace, folder: Path) -> int:
+    if args.thin:
+        args.coco = _thin_file(args.coco, folder)
     mm = load_mmdet(args.mmdet_root)
     ds = imbstat.load(args.coco)
     keep = np.arange(ds.num_images) < args.images if args.images else np.ones(ds.num_images, bool)
@@ -368,33 +401,28 @@ def main() -> int:
         print(f"{args.coco.name}: no box with area <= 0, w < 1 or h < 1: size filter on and off give the same GTs")
         filters = (True,)
     same = True
-    with tempfile.TemporaryDirectory() as folder:
-        for size_filter in filters:
-            images, dropped = parse_coco(args.coco, size_filter)
-            small = dropped["area <= 0, w < 1 or h < 1"]
-            print(f"{args.coco.name}: {ds.num_images} images; coco.py drops: "
-                  + ", ".join(f"{rule} {len(ids)}" for rule, ids in dropped.items())
-                  + f"; size filter {'ON' if size_filter else 'OFF'}")  # fmt: skip
-            if small:
-                print(
-                    "  area <= 0 / w < 1 / h < 1 boxes (annotation id: image id): "
-                    + ", ".join(f"{a['id']}: {a['image_id']}" for a in small)
-                )
-            for preset in args.preset or PRESETS:
-                for dtype in args.dtype or ("float32", "float64"):
-                    torch_dtype = torch.float32 if dtype == "float32" else torch.float64
-                    ref = mmdet_counts(mm, preset, torch_dtype, image_ids, images, category_row)
-                    chosen = imbstat_preset(preset, dtype, Path(folder))
-                    inputs = [("imbstat on the file", ds)]
-                    if size_filter and small:
-                        inputs.append(("imbstat without those boxes", without_annotations(ds, small)))
-                    for label, data in inputs:
-                        try:
-                            ours = imbstat.anchor_stats(data, preset=chosen, method="sparse")
-                        except ImbstatError as e:  # fcos before its assigner is merged
-                            print(f"  {preset} {dtype}: mmdetection {ref[0].sum(0).tolist()}; imbstat: {e}")
-                            continue
-                        same &= compare(f"{preset} {dtype}, {label}", ref, ours, data)
+    for size_filter in filters:
+        images, dropped = parse_coco(args.coco, size_filter)
+        small = dropped["area <= 0, w < 1 or h < 1"]
+        print(f"{args.coco.name}: {ds.num_images} images; coco.py drops: "
+              + ", ".join(f"{rule} {len(ids)}" for rule, ids in dropped.items())
+              + f"; size filter {'ON' if size_filter else 'OFF'}")  # fmt: skip
+        if small:
+            print(
+                "  area <= 0 / w < 1 / h < 1 boxes (annotation id: image id): "
+                + ", ".join(f"{a['id']}: {a['image_id']}" for a in small)
+            )
+        for preset in args.preset or PRESETS:
+            for dtype in args.dtype or ("float32", "float64"):
+                torch_dtype = torch.float32 if dtype == "float32" else torch.float64
+                ref = mmdet_counts(mm, preset, torch_dtype, image_ids, images, category_row)
+                chosen = imbstat_preset(preset, dtype, folder)
+                inputs = [("imbstat on the file", ds)]
+                if size_filter and small:
+                    inputs.append(("imbstat without those boxes", without_annotations(ds, small)))
+                for label, data in inputs:
+                    ours = imbstat.anchor_stats(data, preset=chosen, method="sparse")
+                    same &= compare(f"{preset} {dtype}, {label}", ref, ours, data)
     return 0 if same else 1
 
 
