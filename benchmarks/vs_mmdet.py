@@ -22,14 +22,15 @@ keep_ratio=True)`` (mmcv ``rescale_size``, float32 ``scale_factor`` new / old pe
 it. It prints fg / bg / ignored totals and per-class foreground of mmdetection and of imbstat's
 preset, per preset and dtype, and exits 1 if any differ:
 
-    python -m benchmarks.vs_mmdet MMDET_ROOT [COCO_JSON] [--preset retinanet] [--dtype float32] \
-        [--size-filter on|off|both] [--images N]
+    python -m benchmarks.vs_mmdet MMDET_ROOT [COCO_JSON] [--preset retinanet|rpn|atss|fcos|fcos-center] \
+        [--dtype float32|float64] [--size-filter on|off|both] [--images N] [--thin]
 
 ``--size-filter off`` runs mmdetection's code without ``coco.py``'s ``area <= 0 or w < 1 or h < 1``
 drop (imbstat keeps such boxes); ``on`` compares mmdetection exactly as it is with imbstat on the same
 file, and again with those boxes removed from imbstat's input. ``--dtype float64`` runs mmdetection's
 code with torch's default dtype float64 (every tensor double) against imbstat's float64 presets;
-``float32`` (mmdetection's own) against the same presets with ``dtype = "float32"``.
+``float32`` (mmdetection's own) against the same presets with ``dtype = "float32"``. ``--thin`` runs on a
+copy of the file with three boxes made thinner than 1 px, to show what that filter changes.
 """
 
 from __future__ import annotations
