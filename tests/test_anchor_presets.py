@@ -420,11 +420,13 @@ def test_preset_dict_round_trip(name):
 
 
 def test_mmdetection_presets_write_the_block_they_always_wrote():
+    # ... and min_gt_side (mmdetection's w < 1 or h < 1 drop), which a preset keeping 0 leaves out
     d = PRESETS["retinanet"].to_dict()
     assert set(d) == {
         "name", "resize", "pad_divisor", "strides", "octave_base_scale", "scales_per_octave", "ratios",
-        "center_offset", "pos_iou", "neg_iou", "low_quality", "min_pos_iou", "ignore_crowd", "legacy",
+        "center_offset", "pos_iou", "neg_iou", "low_quality", "min_pos_iou", "ignore_crowd", "legacy", "min_gt_side",
     }  # fmt: skip
+    assert set(dataclasses.replace(PRESETS["retinanet"], min_gt_side=0.0).to_dict()) == set(d) - {"min_gt_side"}
     assert d["resize"] == {"short": 800, "long": 1333}
     assert PRESETS["mmdet-retinanet"] == dataclasses.replace(PRESETS["retinanet"], name="mmdet-retinanet")
 

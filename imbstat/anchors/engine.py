@@ -47,6 +47,7 @@ class GroundTruth:
     height: np.ndarray  # [I] float64
     preset: Preset  # its resize rounding and dtype fix how corners are computed
     xywh_float32: bool = False  # the source corners as detectron2 makes them from COCO [x, y, w, h]
+    below_min_side: int = 0  # GTs with a side < preset.min_gt_side in the original image, dropped first
 
     def xyxy_of(self, rows: np.ndarray) -> np.ndarray:
         """[n, 4] float64 corners of GT ``rows``, resized and clipped to the resized image."""
@@ -126,6 +127,16 @@ def ground_truth(ds: Dataset, preset: Preset, box_filter: BoxFilter = BoxFilter(
     keep = box_filter.mask(ds.boxes)
     if preset.ignore_crowd:
         keep &= ~ds.boxes.iscrowd
+    below_min_side = 0
+    if preset.min_gt_side > 0:
+        # mmdetection compares the annotation's own w and h (Python floats of the JSON) with 1; a COCO loader
+        # stores x2 = fl(x1 + w), and x2 - x1 can be below w (x1 = 0.38, w = 1: 0.9999999999999999). Rounding
+        # is monotone, so x2 >= fl(x1 + m) holds for every w >= m: only a w within half an ulp of x2 below m
+        # (~1e-13 px at x ~ 1000) can pass where mmdetection drops it.
+        xyxy, m = ds.boxes.xyxy, preset.min_gt_side
+        small = keep & ~((xyxy[:, 2] >= xyxy[:, 0] + m) & (xyxy[:, 3] >= xyxy[:, 1] + m))
+        below_min_side = int(small.sum())
+        keep &= ~small
     rows = np.flatnonzero(keep)
     rows = rows[np.argsort(ds.boxes.image[rows], kind="stable")]
     image = ds.boxes.image[rows]
@@ -149,7 +160,7 @@ def ground_truth(ds: Dataset, preset: Preset, box_filter: BoxFilter = BoxFilter(
     start = np.searchsorted(image, np.arange(ds.num_images + 1))
     return GroundTruth(rows, start, new_w, new_h, pad_w, pad_h, int((~alive).sum()), ds.boxes.xyxy, scale_x,
                        scale_y, np.asarray(width, np.float64), np.asarray(height, np.float64), preset,
-                       xywh_float32)  # fmt: skip
+                       xywh_float32, below_min_side)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,10 @@ CONVENTIONS: dict[str, tuple[str, ...]] = {
 }
 _NEW_FIELDS = (
     "anchor_sizes", "round_anchors", "stride_rule", "dtype", "low_quality_rule", "assigner", "topk",
-    "regress_ranges", "center_sampling", "center_radius", "sampler",
+    "regress_ranges", "center_sampling", "center_radius", "sampler", "min_gt_side",
 )  # fmt: skip
-_NOT_CONVENTIONS = ("sampler",)  # written only when set, yet it changes no anchor and no label
+# Written only when set, yet they change no anchor (min_gt_side picks the GTs, before any anchor is labelled).
+_NOT_CONVENTIONS = ("sampler", "min_gt_side")
 # mmdetection 2.x FCOSHead's default regress_ranges, one (low, high] pair per level (inclusive both ends).
 FCOS_REGRESS_RANGES = ((-1.0, 64.0), (64.0, 128.0), (128.0, 256.0), (256.0, 512.0), (512.0, math.inf))
 
@@ -83,6 +84,9 @@ class Preset:
     center_radius: float = 1.5
     # The sampling stage after the labels (imbstat/anchors/sampler.py): "random:NUM:POS_FRACTION", "" = none.
     sampler: str = ""
+    # GTs whose side (x2 - x1 or y2 - y1, px in the original image) is below this take no part; counted in
+    # per_gt.gts_below_min_side. 1.0 on mmdetection's presets: its CocoDataset._parse_ann_info drops ``w < 1 or h < 1``.
+    min_gt_side: float = 0.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -108,6 +112,8 @@ class Preset:
         for field, allowed in CONVENTIONS.items():
             if getattr(self, field) not in allowed:
                 problems.append(f"{field} must be one of {', '.join(allowed)}, got {getattr(self, field)!r}")
+        if not (0 <= self.min_gt_side < math.inf):
+            problems.append(f"min_gt_side must be a number >= 0, got {self.min_gt_side}")
         if self.topk < 1 or not (0 < self.center_radius < math.inf):
             problems.append("topk must be >= 1 and center_radius a positive number")
         if self.assigner == "fcos" and (
@@ -201,7 +207,10 @@ def preset_from_dict(d: dict) -> Preset:
     return Preset(**fields)
 
 
-_MMDET_RETINANET = Preset(name="mmdet-retinanet")
+# mmdetection's CocoDataset._parse_ann_info (2.28 datasets/coco.py:164-170; 1.x the same w / h test) drops
+# annotations with w < 1 or h < 1 px; its no-overlap test is imbstat's clip-then-drop-empty (engine.ground_truth).
+_MMDET_MIN_GT_SIDE = 1.0
+_MMDET_RETINANET = Preset(name="mmdet-retinanet", min_gt_side=_MMDET_MIN_GT_SIDE)
 # torchvision 0.15+ (pytorch/vision main, 2023-2024): retinanet.py ``_default_anchorgen`` sizes
 # (x, int(x·2^(1/3)), int(x·2^(2/3))), ratios (0.5, 1, 2); ``RetinaNet``'s GeneralizedRCNNTransform(800, 1333)
 # (transform.py: float32 scale, ``interpolate`` floors; ``batch_images`` pads to 32); anchor_utils.py
@@ -218,7 +227,7 @@ PRESETS: dict[str, Preset] = {
     # Alias of mmdet-retinanet under the name reports always carried.
     "retinanet": dataclasses.replace(_MMDET_RETINANET, name="retinanet"),
     # mmdetection 1.x RetinaNet: centre (stride - 1) / 2, corners centre ± (w - 1) / 2 rounded, "+1" areas.
-    "retinanet-v1": Preset(name="retinanet-v1", legacy=True),
+    "retinanet-v1": Preset(name="retinanet-v1", legacy=True, min_gt_side=_MMDET_MIN_GT_SIDE),
     # Faster R-CNN RPN (mmdetection 2.x): one size 8·stride, strides 4..64, thresholds 0.7 / 0.3.
     "rpn": Preset(
         name="rpn",
@@ -231,6 +240,7 @@ PRESETS: dict[str, Preset] = {
         # configs/_base_/models/faster_rcnn_r50_fpn.py train_cfg.rpn.sampler: RandomSampler(num=256,
         # pos_fraction=0.5, neg_pos_ub=-1, add_gt_as_proposals=False)
         sampler="random:256:0.5",
+        min_gt_side=_MMDET_MIN_GT_SIDE,
     ),
     # mmdetection 2.x retinanet_r50_fpn_1x_coco (anchor_generator.py AnchorGenerator, max_iou_assigner.py).
     "mmdet-retinanet": _MMDET_RETINANET,
@@ -273,12 +283,25 @@ PRESETS: dict[str, Preset] = {
     ),
     # mmdetection 2.x atss_r50_fpn_1x_coco: one square anchor of 8·stride per location at (x·s, y·s),
     # ATSSAssigner(topk=9) (core/bbox/assigners/atss_assigner.py).
-    "atss": Preset(name="atss", octave_base_scale=8.0, scales_per_octave=1, ratios=(1.0,), assigner="atss"),
+    "atss": Preset(
+        name="atss",
+        octave_base_scale=8.0,
+        scales_per_octave=1,
+        ratios=(1.0,),
+        assigner="atss",
+        min_gt_side=_MMDET_MIN_GT_SIDE,
+    ),
     # mmdetection 2.x fcos_r50_caffe_fpn_gn-head_1x_coco: points at ((x + 0.5)·s, (y + 0.5)·s)
     # (MlvlPointGenerator offset 0.5), FCOSHead._get_target_single; a point's box for the IoU statistics is
     # the 8·stride square centred on it (the ATSS paper's reading of a point as one anchor).
     "fcos": Preset(
-        name="fcos", octave_base_scale=8.0, scales_per_octave=1, ratios=(1.0,), center_offset=0.5, assigner="fcos"
+        name="fcos",
+        octave_base_scale=8.0,
+        scales_per_octave=1,
+        ratios=(1.0,),
+        center_offset=0.5,
+        assigner="fcos",
+        min_gt_side=_MMDET_MIN_GT_SIDE,
     ),
 }
 

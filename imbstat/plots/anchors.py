@@ -318,6 +318,8 @@ def _per_gt(result: AnchorStats, out_dir: str | Path) -> Path:
     hist_ax.set_title("Distribution over GTs", fontsize=10)
 
     dropped = f"; {result.gts_dropped:,} GTs take no part (crowd or no area)" if result.gts_dropped else ""
+    if result.gts_below_min_side:
+        dropped += f"; {result.gts_below_min_side:,} GTs with a side < {result.preset.min_gt_side:g} px take no part"
     fig.suptitle(
         f"Foreground anchors per GT by COCO size bucket of the GT in its image ({short_name(result.preset.name)}, "
         f"{gts[3]:,} GTs{dropped})",

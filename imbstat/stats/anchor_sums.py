@@ -129,6 +129,7 @@ class AnchorSums:
             overlap_foreground=overlap_fg,
             overlap_background=self.overlap_all - overlap_fg - integrate(self.diff_ignored),
             gts_dropped=self.gt.dropped,
+            gts_below_min_side=self.gt.below_min_side,
             per_image_gts=self.per_image_gts,
             worst_gt_iou=self.worst_gt_iou,
             class_sampled_positives=self.class_sampled_positives,

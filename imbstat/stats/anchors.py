@@ -73,6 +73,9 @@ class AnchorStats:
     # The same images under the run's further presets, in order (``--preset A --preset B``): each a whole
     # AnchorStats of its own (with no more_presets); keys by :func:`~imbstat.stats.side_by_side.keyed`.
     more_presets: tuple[AnchorStats, ...] = ()
+    # GTs that took no part for a side below preset.min_gt_side px in the original image (not in gts_dropped);
+    # written (JSON and raw) only under a preset with min_gt_side > 0, so other presets' output is what it was.
+    gts_below_min_side: int = 0
 
     @classmethod
     def empty(cls, ds: Dataset, *, preset: str | Preset = "retinanet", grid: int = 32) -> AnchorStats:
@@ -163,12 +166,19 @@ class AnchorStats:
         out: dict = {}
         for name in self.__dataclass_fields__:
             value = getattr(self, name)
-            if name in ("preset", "more_presets") or (name == "class_sampled_positives" and not self.preset.sampler):
+            if name in ("preset", "more_presets") or self._unwritten(name, self.preset):
                 continue  # further presets carry their own raw block; without a sampler, the raw block it always was
             if isinstance(value, Histogram):
                 value = value.to_dict()
             out[name] = value.tolist() if isinstance(value, np.ndarray) else value
         return out
+
+    @staticmethod
+    def _unwritten(name: str, preset: Preset) -> bool:
+        """Fields a raw block leaves out under ``preset`` (zero there), so that it is the block it always was."""
+        return (name == "class_sampled_positives" and not preset.sampler) or (
+            name == "gts_below_min_side" and not preset.min_gt_side
+        )
 
     @classmethod
     def from_dict(cls, d: dict) -> AnchorStats:
@@ -181,8 +191,8 @@ class AnchorStats:
         for name in cls.__dataclass_fields__:
             if name in ("preset", "more_presets"):
                 continue
-            if name == "class_sampled_positives" and not preset.sampler:
-                fields[name] = np.zeros(len(raw["category_id"]))
+            if cls._unwritten(name, preset):
+                fields[name] = np.zeros(len(raw["category_id"])) if name == "class_sampled_positives" else 0
                 continue
             if name not in raw:
                 raise ImbstatError(f"an anchors 'raw' block without '{name}'; write the shards' reports again")
@@ -278,7 +288,8 @@ class AnchorStats:
                 ],
                 "foreground_per_gt": self.foreground_per_gt.to_dict(),
                 "gts_dropped": self.gts_dropped,
-            },
+            }
+            | ({"gts_below_min_side": self.gts_below_min_side} if self.preset.min_gt_side else {}),
             "relative_spatial": {
                 "grid": self.grid,
                 "extent": [-RELATIVE_LIMIT, RELATIVE_LIMIT],
