@@ -359,3 +359,23 @@ def test_compare_of_a_retinanet_and_an_fcos_report(tmp_path):
     assert shift["anchors"]["scores"]["foreground_background"] > 0  # the fg:bg distributions differ
     retinanet, fcos = (imbstat.anchor_stats(ds, preset=p) for p in ("retinanet", load_preset(toml)))
     assert retinanet.totals["foreground"] != fcos.totals["foreground"] > 0
+
+
+@pytest.mark.parametrize(
+    ("preset", "says"),
+    [
+        ("fcos", ["FCOS points", "[64, 128]", "[512, inf]", "inside the GT"]),
+        ("atss", ["ATSS", "the 9 anchors per level"]),
+        ("retinanet", ["foreground IoU >= 0.5, background < 0.4"]),
+    ],
+)
+def test_anchors_command_says_how_each_assigner_labels(preset, says):
+    """``imbstat anchors`` states the assigner's own rule, not MaxIoU's thresholds, under atss and fcos."""
+    from typer.testing import CliRunner
+
+    from imbstat.cli import app
+
+    result = CliRunner().invoke(app, ["anchors", "--preset", preset], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    assert all(text in result.stdout for text in says)
+    assert ("IoU >= 0.5, background" in result.stdout) == (preset == "retinanet")
