@@ -299,7 +299,7 @@ def test_float32_gts_as_mmdetection_makes_them(write_json):
     images = [(1, 640, 427), (2, 333, 500), (3, 1000, 751)]
     boxes = [(int(i), [round(float(v), 2) for v in rng.uniform(0.3, 300, 4)]) for i in rng.integers(1, 4, 300)]
     ds = imbstat.load(write_json(coco_doc(images, [(i, 1, b, 0) for i, b in boxes], TINY_CATEGORIES)))
-    preset = PRESET_VARIANTS["float32"]
+    preset = dataclasses.replace(PRESET_VARIANTS["float32"], min_gt_side=0.0)  # boxes under 1 px kept: all 300
     gt = ground_truth(ds, preset)
     ours = gt.xyxy_of(np.arange(len(gt.box)))
     size = {i: (w, h) for i, w, h in images}
@@ -317,7 +317,8 @@ def test_float32_gts_as_mmdetection_makes_them(write_json):
         expected.append(box)
     assert len(expected) == len(boxes)
     np.testing.assert_array_equal(ours, np.array(expected, np.float64))
-    cast = ground_truth(ds, FCOS).xyxy_of(np.arange(len(gt.box))).astype(np.float32)  # the float64 way, cast
+    float64 = dataclasses.replace(FCOS, min_gt_side=0.0)
+    cast = ground_truth(ds, float64).xyxy_of(np.arange(len(gt.box))).astype(np.float32)  # the float64 way, cast
     assert (cast != ours).any()  # the order of rounding matters on these boxes
 
 
