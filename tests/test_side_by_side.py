@@ -285,3 +285,15 @@ def test_dask_merge_puts_every_preset_in_image_order(boxes):
         np.testing.assert_array_equal(got.per_image, expected.per_image)
         np.testing.assert_array_equal(got.worst_gt_iou, expected.worst_gt_iou)
     assert merged.more_presets[0].preset.name == "rpn" and whole.more_presets[0].totals != whole.totals
+
+
+def test_the_side_by_side_table_shows_each_presets_sampling_stage(boxes):
+    """rpn samples random:256:0.5 by default, retinanet does not: the table gives rpn's sampled counts, n/a else."""
+    rpn = _single(boxes, "rpn")["sampled"]
+    wide = runner.invoke(app, ["anchor-iou", str(boxes), "--preset", "rpn", "--preset", "retinanet", "-q"],
+                         env={"COLUMNS": "200"}).stdout  # fmt: skip
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:4]] for line in wide.splitlines()
+            if line.count("│") == 4}  # fmt: skip
+    assert rows["sampler"] == ["random:256:0.5", "none"]
+    assert rows["sampled positives"] == [f"{rpn['positives']:,}", "n/a"]
+    assert rows["sampled negatives"] == [f"{rpn['negatives']:,}", "n/a"]

@@ -139,6 +139,24 @@ class Preset:
             changed["resize_rounding"] = self.resize.rounding
         return changed
 
+    def labels_text(self) -> str:
+        """How the preset labels its anchors, in one line (``imbstat anchors`` and the HTML report show it)."""
+        if self.assigner == "atss":
+            rule = (f"ATSS, the {self.topk} anchors per level nearest each GT's centre are candidates; foreground "
+                    "at IoU >= mean + std of its candidates' IoUs with the centre inside the GT")  # fmt: skip
+        elif self.assigner == "fcos":
+            where = (f"in the GT's centre box (centre ± {self.center_radius:g}·stride, clipped to the GT)"
+                     if self.center_sampling else "inside the GT")  # fmt: skip
+            ranges = ", ".join(f"[{low:g}, {high:g}]" for low, high in self.regress_ranges)  # inclusive both ends
+            rule = (f"FCOS points, foreground {where} with max(l, t, r, b) in the level's range {ranges}, the "
+                    "smallest GT winning; each point's anchor is the box of its IoU statistics")  # fmt: skip
+        else:
+            rule = (f"foreground IoU >= {self.pos_iou}, background < {self.neg_iou}, low-quality matching "
+                    + (f"on (min IoU {self.min_pos_iou})" if self.low_quality else "off"))  # fmt: skip
+        assigner_fields = ("anchor_sizes", "assigner", "topk", "regress_ranges", "center_sampling", "center_radius")
+        return (rule + (", legacy +1 pixel convention" if self.legacy else "")
+                + "".join(f", {k} {v}" for k, v in self.conventions().items() if k not in assigner_fields))  # fmt: skip
+
     @property
     def float32(self) -> bool:
         return self.dtype == "float32"

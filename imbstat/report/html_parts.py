@@ -95,8 +95,8 @@ def anchors_html(result: AnchorSummary, scores: str) -> str:
         gt_rows.append([bucket, f"{g['gts']:,}", f"{_finite(g['foreground_per_gt']):.1f}", *counts])
     gt_header = ["GT size", "GTs", "fg anchors / GT", "low-quality only", "none ≥ pos", "no fg"]
     head = (
-        f'<p class="legend">Preset <b>{e(preset.name)}</b>: foreground IoU ≥ {e(preset.pos_iou)}, '
-        f"background IoU &lt; {e(preset.neg_iou)}, ignored between; strides {e(list(preset.strides))}.</p>"
+        f'<p class="legend">Preset <b>{e(preset.name)}</b>: {e(preset.labels_text())}; '
+        f"strides {e(list(preset.strides))}.</p>"
     )
     tables = [
         scores,

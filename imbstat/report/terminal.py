@@ -164,7 +164,7 @@ def anchor_grid_table(preset: Preset, width: int, height: int) -> Table:
         title=f"preset {preset.name}: {width}×{height} -> resized {int(new_w[0])}×{int(new_h[0])}, "
         f"padded {grid.padded_width}×{grid.padded_height}; {len(grid):,} anchors",
         title_justify="left",
-        caption=_labels_caption(preset),
+        caption=f"labels: {preset.labels_text()}",
         caption_justify="left",
     )
     for col in ("level", "stride", "cells (rows×cols)", "anchor shapes w×h", "anchors"):
@@ -177,28 +177,6 @@ def anchor_grid_table(preset: Preset, width: int, height: int) -> Table:
         table.add_row(f"P{int(np.log2(stride))}" if stride & (stride - 1) == 0 else str(level), shown,
                       f"{row['rows']}×{row['cols']}", shapes, f"{row['anchors']:,}")  # fmt: skip
     return table
-
-
-# Conventions the caption of an ATSS or FCOS preset says in its own words.
-_ASSIGNER_FIELDS = ("anchor_sizes", "assigner", "topk", "regress_ranges", "center_sampling", "center_radius")
-
-
-def _labels_caption(preset: Preset) -> str:
-    """How ``preset`` labels its anchors, in one line."""
-    if preset.assigner == "atss":
-        rule = (f"labels: ATSS, the {preset.topk} anchors per level nearest each GT's centre are candidates; "
-                "foreground at IoU >= mean + std of its candidates' IoUs with the centre inside the GT")  # fmt: skip
-    elif preset.assigner == "fcos":
-        where = (f"in the GT's centre box (centre ± {preset.center_radius:g}·stride, clipped to the GT)"
-                 if preset.center_sampling else "inside the GT")  # fmt: skip
-        ranges = ", ".join(f"[{low:g}, {high:g}]" for low, high in preset.regress_ranges)  # inclusive at both ends
-        rule = (f"labels: FCOS points, foreground {where} with max(l, t, r, b) in the level's range {ranges}, "
-                "the smallest GT winning; each point's anchor above is the box of its IoU statistics")  # fmt: skip
-    else:
-        rule = (f"labels: foreground IoU >= {preset.pos_iou}, background < {preset.neg_iou}, low-quality matching "
-                + (f"on (min IoU {preset.min_pos_iou})" if preset.low_quality else "off"))  # fmt: skip
-    return (rule + (", legacy +1 pixel convention" if preset.legacy else "")
-            + "".join(f", {k} {v}" for k, v in preset.conventions().items() if k not in _ASSIGNER_FIELDS))  # fmt: skip
 
 
 def anchor_tables(result: AnchorStats) -> list[Table]:

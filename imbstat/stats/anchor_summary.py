@@ -119,6 +119,11 @@ _SIDE_BY_SIDE_ROWS = (
     ("GTs, low-quality fg only", lambda s: s.per_gt["all"]["low_quality_only"]),
     ("GTs, no anchor >= pos IoU", lambda s: s.per_gt["all"]["below_pos"]),
     ("positive IoU median (bin)", _median_bin),
+    # the sampling stage (--sampler, or the preset's): what the classifier trains on
+    ("sampler", lambda s: s.preset.sampler or "none"),
+    ("sampled positives", lambda s: s.sampled.positives if s.sampled else "n/a"),
+    ("sampled negatives", lambda s: s.sampled.negatives if s.sampled else "n/a"),
+    ("sampled fg:bg ratio", lambda s: s.sampled.fg_bg_ratio if s.sampled else "n/a"),
 )
 
 

@@ -352,7 +352,8 @@ def anchor_stats(
     gt = ground_truth(ds, preset, box_filter)
     matcher = make_matcher(preset, options.device, options.method, options.memory_mb)
     acc = _Accumulator(ds, preset, gt, options.grid)
-    sparse = resolve_method(options.method, options.device) == "sparse"
+    # The CPU paths label on threads: sparse MaxIoU, and ATSS and FCOS whatever the device (they run on the CPU).
+    sparse = preset.assigner != "max-iou" or resolve_method(options.method, options.device) == "sparse"
     workers = (options.threads or cores()) if sparse else 1
     for batch, matches in labelled(batches(gt, preset, options.batch_size), matcher, workers):
         acc.add(batch, matches)
