@@ -67,3 +67,11 @@ def test_count_survives_shards(write_json):
 def test_mmdetection_presets_carry_the_rule():
     for name in ("retinanet", "mmdet-retinanet", "retinanet-v1", "rpn", "atss", "fcos"):
         assert PRESETS[name].min_gt_side == 1.0, name
+
+
+def test_only_coco_files_take_the_rule(write_json):
+    """mmdetection's VOC loader (XMLDataset) has no size test: the same boxes from a VOC file all count."""
+    ds = imbstat.load(_write(write_json))
+    coco, voc = (imbstat.anchor_stats(d, preset="retinanet") for d in (ds, dataclasses.replace(ds, format="voc")))
+    assert (coco.gts_below_min_side, int(coco.gt_count.sum())) == (3, 3)
+    assert (voc.gts_below_min_side, int(voc.gt_count.sum())) == (0, 6)

@@ -128,7 +128,7 @@ def ground_truth(ds: Dataset, preset: Preset, box_filter: BoxFilter = BoxFilter(
     if preset.ignore_crowd:
         keep &= ~ds.boxes.iscrowd
     below_min_side = 0
-    if preset.min_gt_side > 0:
+    if preset.min_gt_side > 0 and ds.format == "coco":  # CocoDataset's test; mmdetection's XMLDataset has none
         # mmdetection compares the annotation's own w and h (Python floats of the JSON) with 1; a COCO loader
         # stores x2 = fl(x1 + w), and x2 - x1 can be below w (x1 = 0.38, w = 1: 0.9999999999999999). Rounding
         # is monotone, so x2 >= fl(x1 + m) holds for every w >= m: only a w within half an ulp of x2 below m
