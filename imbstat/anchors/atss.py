@@ -39,7 +39,7 @@ The sparse method: per (GT, level) a window of cells around the cell nearest the
 searched for the ``k`` nearest anchors. It is widened until every anchor outside it is provably
 farther than the ``k``-th distance inside it (by a margin above float error, so also no outside
 tie, which would win on its lower index), or until it covers the level. Each GT's largest IoU
-over all anchors (``Matches.gt_max_iou``) comes from :func:`sparse.match_sparse`, exact.
+over all anchors (``Matches.gt_max_iou``) comes from :func:`sparse.best_iou_per_gt`, exact.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from numba import njit
 from imbstat.anchors.generate import AnchorGrid
 from imbstat.anchors.matches import Matches
 from imbstat.anchors.presets import Preset
-from imbstat.anchors.sparse import _iou_in, _r, match_sparse
+from imbstat.anchors.sparse import _iou_in, _r, best_iou_per_gt
 
 if TYPE_CHECKING:
     from imbstat.anchors.engine import Batch
@@ -220,7 +220,7 @@ def match_atss(grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset: P
     first = np.ones(len(order), bool)
     first[1:] = (image[1:] != image[:-1]) | (anchor[1:] != anchor[:-1])
     empty = np.empty(0, np.int64)
-    gt_max = match_sparse(grid, gts, num_gts, preset).gt_max_iou
+    gt_max = best_iou_per_gt(grid, gts, num_gts, preset)
     return Matches(image[first], anchor[first], gt[first], value[first], empty, empty, gt_max)
 
 

@@ -30,14 +30,13 @@ Speed: a point can pass only where it lies inside the GT (or the centre box) and
 cells per (GT, level), widened by a small margin, is expanded for all pairs of a batch at once
 (``np.repeat``); each candidate is then tested exactly, and one lexsort picks each point's GT.
 
-IoU statistics: a point's box is its anchor (``grid.corners``); ``fg_iou`` uses the formula and
-order of :func:`sparse._iou` (float32: :func:`sparse._iou_in`), and ``gt_max_iou`` (each GT's
-best IoU over all points' boxes) comes from the compiled sparse MaxIoU kernel on the same grid.
+IoU statistics: a point's box is its anchor (``grid.corners``); ``fg_iou`` is
+:func:`sparse.paired_iou` (the sparse path's own IoU, float32 rounding included), and ``gt_max_iou``
+(each GT's best IoU over all points' boxes) is :func:`sparse.best_iou_per_gt` on the same grid.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -60,13 +59,10 @@ def fcos_matcher(preset: Preset) -> Callable[[Any], Matches]:
     """``engine.Batch -> Matches`` for an ``assigner = "fcos"`` preset (engine imports this module: no type here)."""
     from imbstat.anchors.kernels import load_kernel
 
-    match_sparse = load_kernel("imbstat.anchors.sparse", "match_sparse")
-    # Only each GT's maximum IoU is read from the MaxIoU kernel: thresholds of 1 give it the
-    # smallest windows that still hold every GT's best anchor, and no low-quality pass.
-    best_only = dataclasses.replace(preset, pos_iou=1.0, neg_iou=1.0, low_quality=False)
+    best_iou_per_gt = load_kernel("imbstat.anchors.sparse", "best_iou_per_gt")
 
     def match(batch: Any) -> Matches:
-        gt_max = match_sparse(batch.grid, batch.gts, batch.num_gts, best_only).gt_max_iou
+        gt_max = best_iou_per_gt(batch.grid, batch.gts, batch.num_gts, preset)
         return match_fcos(batch.grid, batch.gts, batch.num_gts, preset, gt_max)
 
     return match
@@ -157,8 +153,11 @@ def match_fcos(grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset: P
     first = order[np.r_[True, point[order][1:] != point[order][:-1]]] if len(order) else order
     t, anchor, b = t[first], anchor[first], b[first]
     squares = grid.cell_corners(lv[first], row[first], col[first], 0)
-    return Matches(b, anchor, slot[t], _iou(squares, box[t], preset), np.zeros(0, np.int64), np.zeros(0, np.int64),
-                   gt_max_iou)  # fmt: skip
+    from imbstat.anchors.sparse import paired_iou  # compiled: loaded with the kernels, as fcos_matcher loads them
+
+    iou = paired_iou(np.ascontiguousarray(squares, np.float64), np.ascontiguousarray(box[t], np.float64),
+                     1.0 if preset.legacy else 0.0, preset.float32)  # fmt: skip
+    return Matches(b, anchor, slot[t], iou, np.zeros(0, np.int64), np.zeros(0, np.int64), gt_max_iou)
 
 
 def _mmdet_inf_rule(point: np.ndarray, area: np.ndarray, image: np.ndarray, num_gts: np.ndarray) -> np.ndarray:
@@ -176,22 +175,3 @@ def _mmdet_inf_rule(point: np.ndarray, area: np.ndarray, image: np.ndarray, num_
     everyone = at_point[counts == num_gts[image[strictly][first]]]
     keep[strictly[np.isin(point[strictly], everyone)]] = True
     return keep
-
-
-def _iou(anchors: np.ndarray, gts: np.ndarray, preset: Preset) -> np.ndarray:
-    """[F] IoU of paired rows: sparse._iou's operations and order (float32 presets: rounded as _iou_in)."""
-    if preset.float32:
-        a, g = anchors.astype(np.float32), gts.astype(np.float32)
-        iw = np.maximum(np.minimum(a[:, 2], g[:, 2]) - np.maximum(a[:, 0], g[:, 0]), np.float32(0))
-        ih = np.maximum(np.minimum(a[:, 3], g[:, 3]) - np.maximum(a[:, 1], g[:, 1]), np.float32(0))
-        inter = iw * ih
-        union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (g[:, 2] - g[:, 0]) * (g[:, 3] - g[:, 1])
-        return (inter / (union - inter)).astype(np.float64)
-    one = 1.0 if preset.legacy else 0.0
-    a, g = anchors, gts.astype(np.float64)
-    iw = np.maximum(np.minimum(a[:, 2], g[:, 2]) - np.maximum(a[:, 0], g[:, 0]) + one, 0.0)
-    ih = np.maximum(np.minimum(a[:, 3], g[:, 3]) - np.maximum(a[:, 1], g[:, 1]) + one, 0.0)
-    inter = iw * ih
-    area_a = (a[:, 2] - a[:, 0] + one) * (a[:, 3] - a[:, 1] + one)
-    area_g = (g[:, 2] - g[:, 0] + one) * (g[:, 3] - g[:, 1] + one)
-    return inter / (area_a + area_g - inter)

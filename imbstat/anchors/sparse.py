@@ -29,6 +29,8 @@ IoU is below ``neg_iou`` (there the windows need not hold every GT).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 
 import numpy as np
@@ -311,3 +313,26 @@ def match_sparse(grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset:
             "anchor it misses foreground, which the sparse path does not enumerate; use --method dense"
         )
     return Matches(fg[:, 0], fg[:, 1], fg[:, 2], fg_iou, ignored[:, 0], ignored[:, 1], gt_max)
+
+
+@functools.cache
+def _best_only(preset: Preset) -> Preset:
+    """``preset`` with thresholds of 1 and no low-quality pass: the smallest windows that still hold every
+    GT's best anchor (the windows' threshold is min(neg_iou, a lower bound of the GT's best IoU))."""
+    return dataclasses.replace(preset, pos_iou=1.0, neg_iou=1.0, low_quality=False)
+
+
+def best_iou_per_gt(grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset: Preset) -> np.ndarray:
+    """[B, M] each GT's largest IoU over all of ``grid``'s anchors (0 for padding), exact: what the ATSS
+    and FCOS assigners report as ``Matches.gt_max_iou``."""
+    return match_sparse(grid, gts, num_gts, _best_only(preset)).gt_max_iou
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def paired_iou(anchors: np.ndarray, gts: np.ndarray, one: float, f32: bool) -> np.ndarray:
+    """[n] IoU of row ``i`` of ``anchors`` with row ``i`` of ``gts`` ([n, 4] each), as :func:`_iou_in` computes it."""
+    out = np.empty(anchors.shape[0])
+    for i in range(anchors.shape[0]):
+        a, g = anchors[i], gts[i]
+        out[i] = _iou_in(a[0], a[1], a[2], a[3], g[0], g[1], g[2], g[3], one, f32)
+    return out
