@@ -13,7 +13,8 @@ import numpy as np
 from imbstat.anchors.generate import AnchorGrid
 from imbstat.anchors.matches import Matches
 from imbstat.anchors.presets import CONVENTIONS, Preset
-from imbstat.anchors.sparse import IOU_MARGIN, PIXEL_MARGIN, shapes
+from imbstat.anchors.sparse import shapes
+from imbstat.anchors.sparse_kernel import IOU_MARGIN, PIXEL_MARGIN
 
 
 def exact_iou(anchors: np.ndarray, gts: np.ndarray, legacy: bool) -> np.ndarray:

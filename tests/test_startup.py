@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import imbstat
+from imbstat.anchors.kernels import ahead_build
 from imbstat.data.sample import write_sample
 from imbstat.report.document import dumps
 
@@ -18,6 +19,7 @@ ROOT = Path(imbstat.__file__).resolve().parents[1]
 # torch: the dense and CUDA paths only; matplotlib: figures (--out); ot.datasets, scipy.stats: what 'import ot'
 # loads beside POT's solver; pandas: tables (--out), large id columns, other formats. numba is the sparse path's.
 HEAVY = {"torch", "matplotlib", "ot.datasets", "scipy.stats", "pandas"}
+BUILT = ahead_build() is not None  # imbstat._kernels, the kernels compiled at install
 
 
 def _python(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -33,7 +35,8 @@ def _imported(stderr: str) -> set[str]:
     return {line.rsplit("|", 1)[1].strip() for line in lines}
 
 
-def test_sparse_anchor_stats_imports_neither_torch_nor_pandas(tmp_path):
+@pytest.mark.parametrize("mode", ["auto", "jit"])
+def test_sparse_anchor_stats_imports_neither_torch_nor_pandas(tmp_path, mode):
     sample = write_sample(tmp_path / "sample.json", num_images=30)
     code = (
         "import json, sys, imbstat\n"
@@ -42,8 +45,10 @@ def test_sparse_anchor_stats_imports_neither_torch_nor_pandas(tmp_path):
         "modules = sorted({'torch', 'numba', 'pandas'} & sys.modules.keys())  # before the scores load POT\n"
         "print(json.dumps({'modules': modules, 'result': dumps(s.to_dict(raw=True))}))\n"
     )
-    out = json.loads(_python("-c", code).stdout)
-    assert out["modules"] == ["numba"]  # the sparse path's kernels, and nothing of the dense path or the tables
+    out = json.loads(_python("-c", code, env={"IMBSTAT_KERNELS": mode}).stdout)
+    # The kernels built at install where there are some (imbstat/anchors/aot.py), else numba's; nothing of the
+    # dense path or the tables either way.
+    assert out["modules"] == ([] if mode == "auto" and BUILT else ["numba"])
     assert out["result"] == dumps(imbstat.anchor_stats(imbstat.load(sample)).to_dict(raw=True))
 
 
@@ -54,8 +59,8 @@ def test_cli_help_and_a_small_anchor_iou_import_no_heavy_package(tmp_path):
     done = _python("-X", "importtime", "-m", "imbstat", "anchor-iou", str(sample), "-q", "--json",
                    str(tmp_path / "a.json"))  # fmt: skip
     imported = _imported(done.stderr)
-    # numba for the sparse path; POT's compiled solver for the 2-D scores
-    assert not HEAVY & imported and "numba" in imported and "ot.lp.emd_wrap" in imported
+    # the kernels built at install (else numba) for the sparse path; POT's compiled solver for the 2-D scores
+    assert not HEAVY & imported and ("numba" in imported) != BUILT and "ot.lp.emd_wrap" in imported
     # scipy.linalg: numba's BLAS probe (imbstat.anchors.kernels); ot.utils, scipy.spatial: POT's package path;
     # rich.progress: the bar that -q does not show
     assert not {"scipy.linalg", "scipy.spatial", "ot.utils", "rich.progress"} & imported

@@ -53,7 +53,8 @@ from numba import njit
 from imbstat.anchors.generate import AnchorGrid
 from imbstat.anchors.matches import Matches
 from imbstat.anchors.presets import Preset
-from imbstat.anchors.sparse import _iou_in, _r, best_iou_per_gt
+from imbstat.anchors.sparse import best_iou_per_gt
+from imbstat.anchors.sparse_kernel import _iou_in, _r
 
 if TYPE_CHECKING:
     from imbstat.anchors.engine import Batch

@@ -227,14 +227,17 @@ def check_method(preset: Preset, method: str, device: str = "cpu") -> None:
                            f"{preset.conventions()}; use --method dense or sparse")  # fmt: skip
 
 
-def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memory_mb: float = 1024) -> Matcher:
+def make_matcher(
+    preset: Preset, device: str = "cpu", method: str = "auto", memory_mb: float = 1024, ahead: bool = False
+) -> Matcher:
     """A function that labels one batch with the chosen path on the chosen device.
 
     ``auto`` is sparse on the CPU and dense on CUDA. ``fused`` is the dense
     path with the Triton kernels of :mod:`fused` (CUDA only; not yet measured
     on a GPU, so not what ``auto`` picks). All paths give identical Matches
     (DESIGN.md §3). The torch dense path sizes its anchor chunks so that one
-    IoU block stays within ``memory_mb`` of device memory.
+    IoU block stays within ``memory_mb`` of device memory. ``ahead``: the sparse path
+    labels with its ahead-of-time kernel where there is one (:func:`kernels.load_kernel`).
     """
     if preset.assigner != "max-iou":
         check_method(preset, method)
@@ -243,7 +246,7 @@ def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memo
         return _assigner_matcher(preset)
     method = resolve_method(method, device)
     if device == "cpu" and method == "sparse":
-        return _sparse_matcher(preset)  # no torch import (~0.7 s) for the CPU path
+        return _sparse_matcher(preset, ahead)  # no torch import (~0.7 s) for the CPU path
 
     import torch
 
@@ -258,7 +261,7 @@ def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memo
     if method == "sparse":
         if dev.type != "cpu":
             logging.getLogger(__name__).info(sparse_device_note(device))
-        return _sparse_matcher(preset)
+        return _sparse_matcher(preset, ahead)
     fused = method == "fused"
     check_method(preset, method)
     if fused:
@@ -296,12 +299,11 @@ def sparse_device_note(device: str) -> str:
     return f"the sparse path runs on the CPU; --device {device} is not used"
 
 
-def _sparse_matcher(preset: Preset) -> Matcher:
-    """The compiled sparse path."""
-    from imbstat.anchors.kernels import load_kernel
+def _sparse_matcher(preset: Preset, ahead: bool = False) -> Matcher:
+    """The compiled sparse path (``ahead``: its ahead-of-time build where there is one, see :mod:`kernels`)."""
+    from imbstat.anchors.sparse import match_sparse
 
-    match_sparse = load_kernel("imbstat.anchors.sparse", "match_sparse")  # numba loads here, at first use
-    return lambda batch: match_sparse(batch.grid, batch.gts, batch.num_gts, preset)
+    return lambda batch: match_sparse(batch.grid, batch.gts, batch.num_gts, preset, ahead=ahead)
 
 
 def _assigner_matcher(preset: Preset) -> Matcher:

@@ -31,7 +31,7 @@ cells per (GT, level), widened by a small margin, is expanded for all pairs of a
 (``np.repeat``); each candidate is then tested exactly, and one lexsort picks each point's GT.
 
 IoU statistics: a point's box is its anchor (``grid.corners``); ``fg_iou`` is
-:func:`sparse.paired_iou` (the sparse path's own IoU, float32 rounding included), and ``gt_max_iou``
+:func:`sparse_kernel.paired_iou` (the sparse path's own IoU, float32 rounding included), and ``gt_max_iou``
 (each GT's best IoU over all points' boxes) is :func:`sparse.best_iou_per_gt` on the same grid.
 """
 
@@ -57,9 +57,7 @@ RELATIVE_MARGIN = 1e-6
 
 def fcos_matcher(preset: Preset) -> Callable[[Any], Matches]:
     """``engine.Batch -> Matches`` for an ``assigner = "fcos"`` preset (engine imports this module: no type here)."""
-    from imbstat.anchors.kernels import load_kernel
-
-    best_iou_per_gt = load_kernel("imbstat.anchors.sparse", "best_iou_per_gt")
+    from imbstat.anchors.sparse import best_iou_per_gt
 
     def match(batch: Any) -> Matches:
         gt_max = best_iou_per_gt(batch.grid, batch.gts, batch.num_gts, preset)
@@ -153,7 +151,9 @@ def match_fcos(grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset: P
     first = order[np.r_[True, point[order][1:] != point[order][:-1]]] if len(order) else order
     t, anchor, b = t[first], anchor[first], b[first]
     squares = grid.cell_corners(lv[first], row[first], col[first], 0)
-    from imbstat.anchors.sparse import paired_iou  # compiled: loaded with the kernels, as fcos_matcher loads them
+    from imbstat.anchors.kernels import load_kernel
+
+    paired_iou = load_kernel("imbstat.anchors.sparse_kernel", "paired_iou")  # compiled: loaded at first use
 
     iou = paired_iou(np.ascontiguousarray(squares, np.float64), np.ascontiguousarray(box[t], np.float64),
                      1.0 if preset.legacy else 0.0, preset.float32)  # fmt: skip

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imbstat.anchors.engine import batches, cores, ground_truth, labelled, make_matcher, resolve_method
+from imbstat.anchors.kernels import use_ahead
 from imbstat.anchors.options import AnchorOptions
 from imbstat.anchors.presets import Preset, load_preset, preset_from_dict
 from imbstat.data import BoxFilter, Dataset
@@ -342,19 +343,25 @@ def anchor_stats(
     ``sparse`` (only the anchors that can reach the lowest threshold), ``fused``
     (dense with Triton kernels, CUDA) or ``auto`` (sparse on CPU, dense on
     CUDA). All give identical results. The sparse path labels batches on
-    ``threads`` threads (default: every core it may use; its kernel releases the GIL) while
-    this thread sums them, in batch order. ``progress(n)`` is called after each
+    ``threads`` threads (default: every core it may use; numba's kernel releases the GIL) while
+    this thread sums them, in batch order; a run of at most ``kernels.AHEAD_MAX_IMAGES`` images
+    labels on this thread with the kernels built at install instead, where there are some
+    (:mod:`imbstat.anchors.kernels`). ``progress(n)`` is called after each
     batch with its number of images; ``memory_mb`` bounds the dense path's IoU
     block on the device.
     """
     options = dataclasses.replace(options or AnchorOptions(), **fields)
     preset = options.preset
     gt = ground_truth(ds, preset, box_filter)
-    matcher = make_matcher(preset, options.device, options.method, options.memory_mb)
-    acc = _Accumulator(ds, preset, gt, options.grid)
     # The CPU paths label on threads: sparse MaxIoU, and ATSS and FCOS whatever the device (they run on the CPU).
     sparse = preset.assigner != "max-iou" or resolve_method(options.method, options.device) == "sparse"
     workers = (options.threads or cores()) if sparse else 1
+    # Small runs label and count with the kernels built at install: no numba to load (kernels.py).
+    ahead = preset.assigner == "max-iou" and use_ahead(ds.num_images, workers)
+    if ahead and sparse:
+        workers = 1  # the build holds the GIL: more threads would only wait for it
+    matcher = make_matcher(preset, options.device, options.method, options.memory_mb, ahead)
+    acc = _Accumulator(ds, preset, gt, options.grid, ahead)
     for batch, matches in labelled(batches(gt, preset, options.batch_size), matcher, workers):
         acc.add(batch, matches)
         if progress:
