@@ -34,7 +34,7 @@ def test_cache_round_trip_and_staleness(write_json):
     cached = columnar_cache.read_cache(path, options)
     _same(cached, parsed)
     assert cached.problems.counts() == {"unknown_image": 1}
-    _same(imbstat.load(path), parsed)  # load() finds it
+    _same(imbstat.load(path, cache=True), parsed)  # load() finds it
 
     os.utime(path, ns=(1, 1))  # touched, same content: still valid by its hash
     assert columnar_cache.read_cache(path, options) is not None
@@ -52,6 +52,19 @@ def test_small_sources_are_not_cached_unless_asked(write_json):
     assert not columnar_cache.cache_dir(path).exists()  # below AUTO_CACHE_ABOVE
     imbstat.load(path, cache=False)
     assert not columnar_cache.cache_dir(path).exists()
+
+
+def test_by_default_only_a_large_sources_cache_is_read(write_json, monkeypatch):
+    path = write_json(coco_doc(TINY_IMAGES, TINY_ANNOTATIONS, TINY_CATEGORIES))
+    parsed = imbstat.load(path, cache=True)  # as `imbstat cache PATH` leaves it
+    reads = []
+    read_cache = columnar_cache.read_cache
+    monkeypatch.setattr(columnar_cache, "read_cache", lambda *a: reads.append(a) or read_cache(*a))
+    _same(imbstat.load(path), parsed)
+    assert reads == []  # parsed: a small source parses faster than pyarrow imports
+    monkeypatch.setattr(columnar_cache, "AUTO_CACHE_ABOVE", 0)  # as if the source were large
+    _same(imbstat.load(path), parsed)
+    assert len(reads) == 1
 
 
 def test_folder_source_is_stale_when_a_file_changes(tmp_path):
