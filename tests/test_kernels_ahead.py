@@ -84,9 +84,10 @@ def test_small_runs_take_the_build_on_one_thread_and_large_ones_numba_on_every_c
     monkeypatch.setattr(kernels, "ahead_build", lambda: object())
     monkeypatch.delenv("IMBSTAT_KERNELS", raising=False)
     limit = kernels.AHEAD_MAX_IMAGES
-    assert use_ahead(limit, 8) and not use_ahead(limit + 1, 8) and use_ahead(limit + 1, 1)
+    assert use_ahead(limit) and not use_ahead(limit + 1)  # threads unset: by size
+    assert use_ahead(limit + 1, threads=1) and not use_ahead(3, threads=4)  # threads asked for: as asked
     monkeypatch.setenv("IMBSTAT_KERNELS", "aot")
-    assert use_ahead(10 * limit, 8)
+    assert use_ahead(10 * limit) and use_ahead(3, threads=4)
     monkeypatch.setattr(kernels, "ahead_build", lambda: None)  # not built: numba whatever is asked
     assert not use_ahead(1, 1)
 

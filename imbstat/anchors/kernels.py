@@ -66,13 +66,14 @@ def load_kernel(module: str, name: str, *, ahead: bool = False) -> Any:
 AHEAD_MAX_IMAGES = 10_000
 
 
-def use_ahead(images: int, threads: int) -> bool:
-    """Whether a run over ``images`` images that could label on ``threads`` threads takes the ahead-of-time
-    build: where there is a fresh one, for small runs or one thread (``IMBSTAT_KERNELS=aot``: always)."""
+def use_ahead(images: int, threads: int | None = None) -> bool:
+    """Whether a run over ``images`` images labels with the ahead-of-time build, where there is a fresh one:
+    with ``threads`` unset, for at most :data:`AHEAD_MAX_IMAGES` images, else for one thread
+    (``IMBSTAT_KERNELS=aot``: always; ``jit``: never)."""
     mode = kernels_mode()
     if mode == "jit" or ahead_build() is None:
         return False
-    return mode == "aot" or threads <= 1 or images <= AHEAD_MAX_IMAGES
+    return mode == "aot" or (images <= AHEAD_MAX_IMAGES if threads is None else threads <= 1)
 
 
 def kernels_mode() -> str:

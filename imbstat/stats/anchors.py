@@ -344,10 +344,10 @@ def anchor_stats(
     (dense with Triton kernels, CUDA) or ``auto`` (sparse on CPU, dense on
     CUDA). All give identical results. The sparse path labels batches on
     ``threads`` threads (default: every core it may use; numba's kernel releases the GIL) while
-    this thread sums them, in batch order; a run of at most ``kernels.AHEAD_MAX_IMAGES`` images
-    labels on this thread with the kernels built at install instead, where there are some
-    (:mod:`imbstat.anchors.kernels`). ``progress(n)`` is called after each
-    batch with its number of images; ``memory_mb`` bounds the dense path's IoU
+    this thread sums them, in batch order; with ``threads`` unset, a run of at most
+    ``kernels.AHEAD_MAX_IMAGES`` images labels on this thread with the kernels built at install
+    instead, where there are some (:mod:`imbstat.anchors.kernels`; so does ``threads=1``).
+    ``progress(n)`` is called after each batch with its number of images; ``memory_mb`` bounds the dense path's IoU
     block on the device.
     """
     options = dataclasses.replace(options or AnchorOptions(), **fields)
@@ -355,11 +355,10 @@ def anchor_stats(
     gt = ground_truth(ds, preset, box_filter)
     # The CPU paths label on threads: sparse MaxIoU, and ATSS and FCOS whatever the device (they run on the CPU).
     sparse = preset.assigner != "max-iou" or resolve_method(options.method, options.device) == "sparse"
-    workers = (options.threads or cores()) if sparse else 1
-    # Small runs label and count with the kernels built at install: no numba to load (kernels.py).
-    ahead = preset.assigner == "max-iou" and use_ahead(ds.num_images, workers)
-    if ahead and sparse:
-        workers = 1  # the build holds the GIL: more threads would only wait for it
+    # Small runs label and count with the kernels built at install, on this thread: no numba to load, and
+    # the build holds the GIL, so more threads would only wait for it (kernels.py).
+    ahead = preset.assigner == "max-iou" and use_ahead(ds.num_images, options.threads)
+    workers = (options.threads or cores()) if sparse and not ahead else 1
     matcher = make_matcher(preset, options.device, options.method, options.memory_mb, ahead)
     acc = _Accumulator(ds, preset, gt, options.grid, ahead)
     for batch, matches in labelled(batches(gt, preset, options.batch_size), matcher, workers):
