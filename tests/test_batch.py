@@ -239,7 +239,8 @@ def test_batch_dist_bad_options_exit_2(tiny_coco, args, message):
 
 def test_report_batch_section_and_compare(tiny_coco, tmp_path):
     out = tmp_path / "report"
-    result = _run("report", tiny_coco, "--batch-size", 2, "--epochs", 3, "--device-batch", 4, "--out", out)
+    # --batch-size (training) beside --device-batch (anchor labelling, so with --anchors)
+    result = _run("report", tiny_coco, "--batch-size", 2, "--epochs", 3, "--anchors", "--device-batch", 4, "--out", out)
     assert result.exit_code == 0, result.output
     doc = json.loads((out / "report.json").read_text())
     assert doc["batch"]["batch_size"] == 2 and doc["options"]["batch"]["epochs"] == 3

@@ -183,3 +183,25 @@ def test_missing_path(command, tmp_path):
     assert result.exit_code == 2
     expected = "no such file or directory; expected an annotation file or folder"
     assert result.stderr == f"imbstat: error: {tmp_path / 'missing.json'}: {expected}\n"
+
+
+@pytest.mark.parametrize(
+    "command, options",
+    [
+        ("report", ["--preset", "rpn"]),
+        ("report", ["--anchor-sampler", "random:64:0.25"]),
+        ("report", ["--device-batch", "4"]),
+        ("summary", ["--preset", "atss"]),
+        ("compare", ["--device", "cuda"]),
+    ],
+)
+def test_anchor_options_without_anchors_exit_2(tiny_coco, tmp_path, command, options):
+    sides = [tiny_coco, tiny_coco] if command == "compare" else [tiny_coco, "--out", tmp_path / "r"]
+    sides = sides if command != "summary" else [tiny_coco]
+    result = run(command, *sides, *options)
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        "imbstat: error: --preset, --device and the other anchor options apply to anchor labelling: add --anchors"
+    )
+    assert not (tmp_path / "r").exists()  # refused before anything is computed or written
+    assert run("summary", tiny_coco, "--preset", "retinanet").exit_code == 0  # the default, left as it is

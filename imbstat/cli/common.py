@@ -188,6 +188,20 @@ def anchor_options(*names: str, several: bool = False) -> Callable[[F], F]:
     return decorate
 
 
+def labelled_presets(anchors: bool, anchor: AnchorOptions | tuple[AnchorOptions, ...]) -> tuple[AnchorOptions, ...]:
+    """The anchor options a command with an ``--anchors`` switch labels under: all given with it, none without.
+
+    Anchor options given without ``--anchors`` would be ignored, so they are an error (nothing a user
+    asked for is dropped silently); only a default left as it is passes.
+    """
+    given = anchor if isinstance(anchor, tuple) else (anchor,)
+    if anchors:
+        return given
+    if given != (AnchorOptions(),):
+        raise ImbstatError("--preset, --device and the other anchor options apply to anchor labelling: add --anchors")
+    return ()
+
+
 def _grouped(name: str, added: list[inspect.Parameter], build: Callable[[dict[str, Any]], Any]) -> Callable[[F], F]:
     """A decorator that shows typer the ``added`` options in place of the command's parameter ``name``
     and passes them to the command as ``name=build({option: value})``."""

@@ -27,6 +27,7 @@ from imbstat.cli.common import (
     app,
     echo,
     handles_input_errors,
+    labelled_presets,
     progress,
     report_written,
     source_options,
@@ -70,9 +71,10 @@ def report(
     from imbstat.report.taxonomy import taxonomy_table
 
     # --preset repeated: the anchors section holds the further presets side by side (README, "Several presets")
-    run = Run(source.box_filter, anchor[0] if anchors else None, repeat_factor=repeat_factor,
+    presets = labelled_presets(anchors, anchor)
+    run = Run(source.box_filter, presets[0] if presets else None, repeat_factor=repeat_factor,
               class_balanced=class_balanced, batch=_batch_options(batch_size, sampler, epochs, seed),
-              more_anchors=anchor[1:] if anchors else ())  # fmt: skip
+              more_anchors=presets[1:])  # fmt: skip
     results = _compute_on_dask(path, source, run, dask, shards) if dask else _compute(path, source, run, quiet)
 
     index = _write_report(results, out)
@@ -98,7 +100,8 @@ def summary(
     from imbstat.report.reading import Report
     from imbstat.report.taxonomy import taxonomy_rows, taxonomy_table
 
-    results = _compute(path, source, Run(source.box_filter, anchor if anchors else None), quiet)
+    presets = labelled_presets(anchors, anchor)
+    results = _compute(path, source, Run(source.box_filter, presets[0] if presets else None), quiet)
     report = Report.of(results)
     if json != "-":
         stdout.print(taxonomy_table(report))
@@ -134,7 +137,8 @@ def compare(
     from imbstat.report.compare_output import terminal_tables as compare_tables
     from imbstat.report.compare_output import write_files as write_compare_files
 
-    run = Run(source.box_filter, anchor if anchors else None, repeat_factor=repeat_factor,
+    presets = labelled_presets(anchors, anchor)
+    run = Run(source.box_filter, presets[0] if presets else None, repeat_factor=repeat_factor,
               class_balanced=class_balanced)  # fmt: skip
     for path in (a, b):  # before a long computation of A
         path_kind(path)
