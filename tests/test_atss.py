@@ -279,3 +279,15 @@ def test_cli_anchor_iou_with_atss(write_json):
     assert doc["preset"]["assigner"] == "atss" and expected > 0
     dense = CliRunner().invoke(app, ["anchor-iou", str(path), "--preset", "atss", "--method", "dense"])
     assert dense.exit_code == 2 and "use --method auto or sparse" in dense.output
+
+
+def test_tables_name_foreground_below_pos_iou_by_its_iou_not_low_quality(write_json):
+    # ATSS has no low-quality rule: its foreground below IoU 0.5 is called that, MaxIoU's keeps "low-quality".
+    path = write_json(coco_doc([(1, 800, 800)], [(1, 1, [100, 100, 100, 100], 0)], [(1, "cat")]))
+    wide = {"COLUMNS": "200"}  # header cells on one line
+    atss = CliRunner().invoke(app, ["anchor-iou", str(path), "--preset", "atss", "--quiet"], env=wide)
+    retinanet = CliRunner().invoke(app, ["anchor-iou", str(path), "--preset", "retinanet", "--quiet"], env=wide)
+    assert atss.exit_code == retinanet.exit_code == 0
+    assert "IoU < 0.5 only" in atss.stdout and "low-quality" not in atss.stdout
+    assert "low-quality only" in retinanet.stdout and "IoU < 0.5 only" not in retinanet.stdout
+    assert ATSS.low_quality_term() == "IoU < 0.5" and PRESETS["fcos"].low_quality_term() == "IoU < 0.5"

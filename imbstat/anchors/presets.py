@@ -139,6 +139,11 @@ class Preset:
             changed["resize_rounding"] = self.resize.rounding
         return changed
 
+    def low_quality_term(self) -> str:
+        """What tables and figures call a foreground anchor below ``pos_iou``: a low-quality match under MaxIoU;
+        ATSS and FCOS have no such rule (their foreground is decided otherwise), so there it is just its IoU."""
+        return "low-quality" if self.assigner == "max-iou" else f"IoU < {self.pos_iou:g}"
+
     def labels_text(self) -> str:
         """How the preset labels its anchors, in one line (``imbstat anchors`` and the HTML report show it)."""
         if self.assigner == "atss":

@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
+from imbstat.anchors.presets import Preset
 from imbstat.plots.anchor_maps import NO_FOREGROUND, NO_IMAGES, amount, overlap, relative_spatial
 from imbstat.plots.classes import MAX_LABELLED_CLASSES, name_classes, rank_edges
 from imbstat.plots.figure import (
@@ -37,8 +38,8 @@ LABELS = ("foreground", "background", "ignored")
 THRESHOLD_STYLE = {"color": "0.15", "linestyle": "--", "linewidth": 1.0}
 _SMALL, _MEDIUM = round(SMALL_MAX_AREA**0.5), round(MEDIUM_MAX_AREA**0.5)  # COCO: 32, 96 px
 BUCKET_RANGES = (f"< {_SMALL}²", f"{_SMALL}²–{_MEDIUM}²", f"≥ {_MEDIUM}²")
-PER_GT_SERIES = (
-    ("gt_low_quality_only", "only low-quality fg anchors", LOW_QUALITY_COLOR),
+PER_GT_SERIES = (  # {low}: Preset.low_quality_term
+    ("gt_low_quality_only", "only {low} fg anchors", LOW_QUALITY_COLOR),
     ("gt_below_pos", "no anchor with IoU ≥ pos", "#8172b2"),
     ("gt_unmatched", "no foreground anchor", "0.3"),
 )
@@ -218,6 +219,11 @@ def _class_profile(ax: Axes, fg: np.ndarray, inst: np.ndarray, names: np.ndarray
 # --- Fig. 12a: IoU of positive anchors ------------------------------------------------------------------------------
 
 
+def _low_quality_label(p: Preset) -> str:
+    low = p.low_quality_term()
+    return f"{low} (IoU < {p.pos_iou:g})" if low == "low-quality" else low
+
+
 def _positive_iou(result: AnchorStats, score: float, out_dir: str | Path) -> Path:
     p = result.preset
     edges = result.iou_edges
@@ -230,7 +236,7 @@ def _positive_iou(result: AnchorStats, score: float, out_dir: str | Path) -> Pat
     ax.bar(edges[:-1], high, width=width, align="edge", color=FG_COLOR, linewidth=0.4, edgecolor="white",
            label=f"IoU ≥ {p.pos_iou:g}: {total - lows:,}")  # fmt: skip
     ax.bar(edges[:-1], low, width=width, bottom=high, align="edge", color=LOW_QUALITY_COLOR, linewidth=0.4,
-           edgecolor="white", label=f"low-quality (IoU < {p.pos_iou:g}): {lows:,}")  # fmt: skip
+           edgecolor="white", label=f"{_low_quality_label(p)}: {lows:,}")  # fmt: skip
     log_count_axis(ax, result.positive_iou)
     ax.axvline(p.pos_iou, **THRESHOLD_STYLE, label=f"positive threshold {p.pos_iou:g}")
     if p.low_quality and p.min_pos_iou > 0:
@@ -247,7 +253,7 @@ def _positive_iou(result: AnchorStats, score: float, out_dir: str | Path) -> Pat
     share = f"{100 * lows / total:.1f}%" if total else "n/a"
     ax.set_title(
         f"IoU of foreground anchors ({short_name(p.name)}, {total:,} anchors) — W1 score {fmt_score(score)}\n"
-        f"log y scale: on a linear one the low-quality bins would not show · low-quality share {share}",
+        f"log y scale: on a linear one the {p.low_quality_term()} bins would not show · their share {share}",
         fontsize=10,
     )
     return save(fig, out_dir, "anchors_positive_iou.png")
@@ -284,6 +290,7 @@ def _per_gt(result: AnchorStats, out_dir: str | Path) -> Path:
         pct = np.divide(100.0 * counts, gts, out=np.zeros(4), where=has)
         top = max(top, float(pct.max()))
         xs = x + (j - 1) * width
+        label = label.format(low=result.preset.low_quality_term())
         share_ax.bar(xs, pct, width=width, color=color, linewidth=0, label=f"{label}: {int(counts[3]):,}")
         for xi, v, c in zip(xs, pct, counts, strict=True):
             if c:

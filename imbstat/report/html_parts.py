@@ -93,7 +93,7 @@ def anchors_html(result: AnchorSummary, scores: str) -> str:
     for bucket, g in result.per_gt.items():  # small, medium, large, all
         counts = [f"{g[k]:,}" for k in ("low_quality_only", "below_pos", "unmatched")]
         gt_rows.append([bucket, f"{g['gts']:,}", f"{_finite(g['foreground_per_gt']):.1f}", *counts])
-    gt_header = ["GT size", "GTs", "fg anchors / GT", "low-quality only", "none ≥ pos", "no fg"]
+    gt_header = ["GT size", "GTs", "fg anchors / GT", f"{preset.low_quality_term()} only", "none ≥ pos", "no fg"]
     head = (
         f'<p class="legend">Preset <b>{e(preset.name)}</b>: {e(preset.labels_text())}; '
         f"strides {e(list(preset.strides))}.</p>"

@@ -213,13 +213,14 @@ def anchor_tables(result: AnchorStats) -> list[Table]:
                           f"{row['instances']:,}", fmt_number(ratio),
                           *((fmt_number(drawn[row["category_id"]]),) if sampled else ()))  # fmt: skip
 
+    low = result.preset.low_quality_term()
     per_gt = PlainTable(title=f"per GT (positive IoU >= {result.preset.pos_iou})", title_justify="left")
     for col in (
         "size",
         "GTs",
         "fg anchors per GT",
         "no fg anchor",
-        "low-quality only",
+        f"{low} only",
         f"none >= {result.preset.pos_iou}",
     ):
         per_gt.add_column(col, justify="left" if col == "size" else "right")
@@ -228,9 +229,11 @@ def anchor_tables(result: AnchorStats) -> list[Table]:
                        f"{row['low_quality_only']:,}", f"{row['below_pos']:,}")  # fmt: skip
 
     iou = PlainTable(
-        title="IoU of foreground anchors (low-quality: below the positive threshold)", title_justify="left"
+        title="IoU of foreground anchors"
+        + (" (low-quality: below the positive threshold)" if low == "low-quality" else ""),
+        title_justify="left",
     )
-    for col in ("IoU", "anchors", "low-quality"):
+    for col in ("IoU", "anchors", low):
         iou.add_column(col, justify="right")
     edges, counts, low = d["positive_iou"]["edges"], d["positive_iou"]["counts"], d["positive_iou"]["low_quality"]
     for i, n in enumerate(counts):
