@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import os
 import statistics
 import time
 from pathlib import Path
@@ -132,6 +133,9 @@ def section(times: dict[str, dict[str, float]], images: int, moves: dict[str, di
 
 
 def main(argv: list[str] | None = None) -> None:
+    # numba's kernels throughout, so that the figures recorded compare the same compiled code (the kernels built at
+    # install, one thread, are timed in bench_startup); IMBSTAT_KERNELS=aot set by the caller times those instead.
+    os.environ.setdefault("IMBSTAT_KERNELS", "jit")
     import imbstat
     from imbstat.anchors.presets import PRESETS
 

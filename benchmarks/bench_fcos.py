@@ -149,6 +149,9 @@ def section(times: dict, shift: list[dict], input_name: str, command: str) -> st
 
 
 def main(argv: list[str] | None = None) -> None:
+    # numba's kernels throughout, so that the figures recorded compare the same compiled code (the kernels built at
+    # install, one thread, are timed in bench_startup); IMBSTAT_KERNELS=aot set by the caller times those instead.
+    os.environ.setdefault("IMBSTAT_KERNELS", "jit")
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_fcos", description=__doc__.split("\n")[0])
     parser.add_argument("--inputs", type=Path, default=DEFAULT_OUT, help=f"folder of the inputs ({DEFAULT_OUT})")
     parser.add_argument("--repeat", type=int, default=5, help="rounds (5)")

@@ -43,6 +43,8 @@ class Spec:
 
 
 SPECS: dict[str, Spec] = {
+    # 79 images x 19 = 1,501 images, 624 x 19 = 11,856 boxes: issue 12's "1,500-image COCO file" (bench_startup).
+    "startup": Spec("coco2017_val_mini.json", 19, "coco_1500.json"),
     # 79 images x 64 = 5,056 images, 624 x 64 = 39,936 boxes (COCO val2017: 5,000 / 36,781).
     "val": Spec("coco2017_val_mini.json", 64, "coco_val_sized.json"),
     # 80 images x 1,500 = 120,000 images, 739 x 1,500 = 1,108,500 boxes (train2017: 118,287 / 860,001).
