@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -84,8 +85,8 @@ def test_small_runs_take_the_build_on_one_thread_and_large_ones_numba_on_every_c
     monkeypatch.setattr(kernels, "ahead_build", lambda: object())
     monkeypatch.delenv("IMBSTAT_KERNELS", raising=False)
     limit = kernels.AHEAD_MAX_IMAGES
-    assert use_ahead(limit) and not use_ahead(limit + 1)  # threads unset: by size
-    assert use_ahead(limit + 1, threads=1) and not use_ahead(3, threads=4)  # threads asked for: as asked
+    assert use_ahead(limit) and not use_ahead(limit + 1) and use_ahead(limit, threads=1)  # by size
+    assert not use_ahead(limit + 1, threads=1) and not use_ahead(3, threads=4)  # threads asked for: numba's
     monkeypatch.setenv("IMBSTAT_KERNELS", "aot")
     assert use_ahead(10 * limit) and use_ahead(3, threads=4)
     monkeypatch.setattr(kernels, "ahead_build", lambda: None)  # not built: numba whatever is asked
@@ -103,6 +104,37 @@ def test_jit_mode_and_a_stale_build_give_numbas_kernel(monkeypatch):
     finally:
         monkeypatch.undo()
         kernels._fresh_build.cache_clear()
+
+
+def test_a_build_without_its_kernel_files_to_compare_is_not_used(tmp_path, monkeypatch):
+    monkeypatch.setattr(aot, "PACKAGE", tmp_path / "imbstat")  # an install that ships bytecode only
+    monkeypatch.setattr(kernels, "_fresh_build", kernels._fresh_build.__wrapped__)  # uncached, for this test
+    built = SimpleNamespace(source_hash=lambda: 1)
+    monkeypatch.setattr(kernels, "importlib", SimpleNamespace(import_module=lambda name: built))
+    monkeypatch.delenv("IMBSTAT_KERNELS", raising=False)
+    assert ahead_build() is None and not use_ahead(1)
+
+
+@needs_build
+def test_a_division_by_zero_in_a_kernel_is_numpys_in_both(monkeypatch):
+    # Anchor 1 (cell (0, 1): corners 8, 0, 16, 8) foreground for a GT with no width, [4, 0, 4, 8]: its
+    # offsets in x are 4 / 0 and 8 / 0, +inf under numba's error_model "numpy", so the last column;
+    # in y 0 / 8, row 2 of 4. A build that raised (Python's rule) or wrapped would differ.
+    z = lambda *shape, dtype=np.int64: np.zeros(shape, dtype)  # noqa: E731
+    relative = {way: (z(4, 4), z(4, 4)) for way in ("ahead", "numba")}
+    for way, ahead in (("ahead", True), ("numba", False)):
+        top_left, centre = relative[way]
+        load_kernel(*TALLY, ahead=ahead)(
+            np.array([0, 16]), np.array([4]), np.array([[8.0, 8.0]]), np.array([[[0.0, 0.0, 8.0, 8.0]]]),
+            False, np.array([0]), np.array([1]), np.array([0]), np.array([0.7]), z(0), z(0),
+            np.array([[[4.0, 0.0, 4.0, 8.0]]]), np.array([0]), np.array([0], np.int16), np.array([100.0]),
+            np.array([100.0]), 0.5, np.linspace(0, 1, 21), 0.5, z(1), z(20), z(20), z(1, dtype=np.int32),
+            z(1, dtype=np.int32), top_left, centre, z(5, 5), z(5, 5),
+        )  # fmt: skip
+    assert isinstance(load_kernel(*TALLY, ahead=True), AheadKernel)
+    np.testing.assert_array_equal(relative["ahead"][0], relative["numba"][0])
+    np.testing.assert_array_equal(relative["ahead"][1], relative["numba"][1])
+    assert relative["ahead"][0][2, 3] == relative["ahead"][1][2, 3] == 1 == relative["ahead"][0].sum()
 
 
 @needs_build

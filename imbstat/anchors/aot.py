@@ -77,15 +77,24 @@ def extension() -> Any:
 
     cc = CC(EXTENSION.rsplit(".", 1)[1])
     for (module, name), builds in KERNELS.items():
-        function = getattr(_load(module), name).py_func
+        kernel = getattr(_load(module), name)
         for export, (returns, arguments) in builds.items():
-            cc.export(export, f"{returns}({', '.join(arguments)})")(function)
+            cc.export(export, f"{returns}({', '.join(arguments)})")(_calling(kernel, len(arguments)))
     namespace: dict[str, Any] = {}
     exec(f"def source_hash():\n    return {source_hash()}\n", namespace)  # the hash, as a constant of the build
     cc.export("source_hash", "int64()")(namespace["source_hash"])
     ext = cc.distutils_extension()
     ext.name = EXTENSION
     return ext
+
+
+def _calling(kernel: Any, arity: int) -> Any:
+    """A function that calls the numba kernel: pycc compiles an exported function itself with its own
+    defaults (error_model "python": a division by zero raises), where a call keeps the kernel's options."""
+    names = ", ".join(f"a{i}" for i in range(arity))
+    namespace: dict[str, Any] = {"kernel": kernel}
+    exec(f"def calling({names}):\n    return kernel({names})\n", namespace)
+    return namespace["calling"]
 
 
 def _load(module: str) -> Any:

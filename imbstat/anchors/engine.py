@@ -301,8 +301,10 @@ def sparse_device_note(device: str) -> str:
 
 def _sparse_matcher(preset: Preset, ahead: bool = False) -> Matcher:
     """The compiled sparse path (``ahead``: its ahead-of-time build where there is one, see :mod:`kernels`)."""
+    from imbstat.anchors.kernels import load_kernel
     from imbstat.anchors.sparse import match_sparse
 
+    load_kernel("imbstat.anchors.sparse_kernel", "_label", ahead=ahead)  # loaded here, not in a labelling thread
     return lambda batch: match_sparse(batch.grid, batch.gts, batch.num_gts, preset, ahead=ahead)
 
 

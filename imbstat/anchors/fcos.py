@@ -57,7 +57,11 @@ RELATIVE_MARGIN = 1e-6
 
 def fcos_matcher(preset: Preset) -> Callable[[Any], Matches]:
     """``engine.Batch -> Matches`` for an ``assigner = "fcos"`` preset (engine imports this module: no type here)."""
+    from imbstat.anchors.kernels import load_kernel
     from imbstat.anchors.sparse import best_iou_per_gt
+
+    for kernel in ("_label", "paired_iou"):  # loaded here, not in a labelling thread
+        load_kernel("imbstat.anchors.sparse_kernel", kernel)
 
     def match(batch: Any) -> Matches:
         gt_max = best_iou_per_gt(batch.grid, batch.gts, batch.num_gts, preset)

@@ -21,6 +21,7 @@ import logging
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -61,19 +62,21 @@ def load_kernel(module: str, name: str, *, ahead: bool = False) -> Any:
     return numba_kernel(module, name)
 
 
-# The ahead-of-time build labels on one thread (it holds the GIL), numba's kernels on every core after
-# ~0.6 s of loading: below this many images one thread is done first (benchmarks/bench_startup.py).
+# The ahead-of-time build labels on one thread (it holds the GIL) and ~20 % slower per image (baseline
+# CPU), numba's kernels on every core after ~0.7 s of loading; the sums run on one thread either way,
+# so even many cores at most halve an image's time. Below this many images the build is done first
+# (benchmarks/bench_startup.py: 35k-76k images on 2 cores).
 AHEAD_MAX_IMAGES = 10_000
 
 
 def use_ahead(images: int, threads: int | None = None) -> bool:
     """Whether a run over ``images`` images labels with the ahead-of-time build, where there is a fresh one:
-    with ``threads`` unset, for at most :data:`AHEAD_MAX_IMAGES` images, else for one thread
+    for at most :data:`AHEAD_MAX_IMAGES` images, unless more than one thread is asked for
     (``IMBSTAT_KERNELS=aot``: always; ``jit``: never)."""
     mode = kernels_mode()
     if mode == "jit" or ahead_build() is None:
         return False
-    return mode == "aot" or (images <= AHEAD_MAX_IMAGES if threads is None else threads <= 1)
+    return mode == "aot" or (images <= AHEAD_MAX_IMAGES and (threads is None or threads <= 1))
 
 
 def kernels_mode() -> str:
@@ -94,7 +97,11 @@ def _fresh_build() -> Any | None:
         built = importlib.import_module(aot.EXTENSION)
     except ImportError:
         return None
-    if built.source_hash() != aot.source_hash():
+    try:
+        fresh = built.source_hash() == aot.source_hash()
+    except OSError:  # the kernel files are not there to compare (an install that ships bytecode only)
+        fresh = False
+    if not fresh:
         logging.getLogger(__name__).info("%s was built from other kernel files: numba compiles them", aot.EXTENSION)
         return None
     return built
@@ -147,8 +154,17 @@ def _accepts(numba_type: str) -> Callable[[Any], bool]:
     return accepts
 
 
-@functools.cache
+_NUMBA_LOAD = threading.Lock()  # labelling threads may ask at once: numba and its scipy-free start load once
+
+
 def numba_kernel(module: str, name: str) -> Any:
+    """``module.name``, a numba kernel, imported at its first use (see :func:`_numba_kernel`)."""
+    with _NUMBA_LOAD:
+        return _numba_kernel(module, name)
+
+
+@functools.cache
+def _numba_kernel(module: str, name: str) -> Any:
     """``module.name``, a numba kernel, imported at its first use.
 
     numba keeps compiled kernels beside their module, else in the user's cache folder;

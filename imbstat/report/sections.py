@@ -259,7 +259,11 @@ ANCHORS = Section(
         Metric("per_gt.gts", "GT boxes", score=False),
         Metric("per_gt.foreground_per_gt", "foreground anchors per GT (mean)", score=False),
         Metric("per_gt.unmatched", "GTs without a foreground anchor", score=False),
-        Metric("per_gt.low_quality_only", "GTs whose foreground anchors are all low-quality matches", score=False),
+        Metric(
+            "per_gt.low_quality_only",
+            "GTs whose foreground anchors all have IoU < pos_iou (under MaxIoU: low-quality matches)",
+            score=False,
+        ),
         Metric("per_gt.below_pos", "GTs with no anchor at IoU ≥ the positive threshold", score=False),
         # the sampling stage, where the preset has a sampler (--sampler random:NUM:POS_FRACTION)
         *_SAMPLED_SCORES,
