@@ -346,7 +346,7 @@ def anchor_stats(
     ``threads`` threads (default: every core it may use; numba's kernel releases the GIL) while
     this thread sums them, in batch order; with ``threads`` unset, a run of at most
     ``kernels.AHEAD_MAX_IMAGES`` images labels on this thread with the kernels built at install
-    instead, where there are some (:mod:`imbstat.anchors.kernels`; so does ``threads=1``).
+    instead, where there are some (:mod:`imbstat.anchors.kernels`; so does such a run with ``threads=1``).
     ``progress(n)`` is called after each batch with its number of images; ``memory_mb`` bounds the dense path's IoU
     block on the device.
     """
