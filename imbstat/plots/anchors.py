@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
-from imbstat.anchors.presets import Preset
 from imbstat.plots.anchor_maps import NO_FOREGROUND, NO_IMAGES, amount, overlap, relative_spatial
 from imbstat.plots.classes import MAX_LABELLED_CLASSES, name_classes, rank_edges
 from imbstat.plots.figure import (
@@ -27,6 +27,9 @@ from imbstat.scores import ClassScores
 from imbstat.stats.anchors import AnchorStats
 from imbstat.stats.scale import MEDIUM_MAX_AREA, SIZE_BUCKETS, SMALL_MAX_AREA
 from imbstat.text import fg_bg_text
+
+if TYPE_CHECKING:  # plots import no anchors module (tests/test_plots.py): the type only
+    from imbstat.anchors.presets import Preset
 
 FG_COLOR = BAR_COLOR
 BG_COLOR = "0.55"
