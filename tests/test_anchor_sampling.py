@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import coco_doc
-from test_anchors import TOY
+from test_anchors import TOY as TOY_MMDET
 from typer.testing import CliRunner
 
 import imbstat
@@ -32,6 +32,9 @@ from imbstat.report.tables import anchor_tables
 from imbstat.report.taxonomy import taxonomy_rows
 from imbstat.stats.anchors import AnchorStats
 
+# The hand cases sample every image (image 3 has no GT: mmdetection's training, TOY_MMDET's rule, leaves it out;
+# test_training_images_by_hand).
+TOY = dataclasses.replace(TOY_MMDET, train_images="all")
 # TOY: one 32 px anchor per 16 px cell of the 64×64 image, [16c - 16, 16r - 16, 16c + 16, 16r + 16], r, c in 0..3.
 IMAGES = [(1, 64, 64), (2, 64, 64), (3, 64, 64), (4, 64, 64)]
 ANNOTATIONS = [
@@ -65,7 +68,8 @@ def _hand(write_json) -> imbstat.Dataset:
     ],
 )
 def test_sampled_by_hand(write_json, sampler, expected):
-    s = imbstat.anchor_stats(_hand(write_json), preset=dataclasses.replace(TOY, sampler=sampler), grid=4)
+    preset = dataclasses.replace(TOY, sampler=sampler)  # image 3, with no GT, sampled too
+    s = imbstat.anchor_stats(_hand(write_json), preset=preset, grid=4)
     assert s.per_image.tolist() == [[4, 12, 0], [1, 15, 0], [0, 16, 0], [1, 14, 1]]
     d = s.to_dict()["sampled"]
     num, fraction = int(sampler.split(":")[1]), 0.5
@@ -117,8 +121,8 @@ def test_preset_toml_sampler(tmp_path):
 
 def _sample(tmp_path) -> tuple[imbstat.Dataset, object]:
     ds = imbstat.load(write_sample(tmp_path / "sample.json", num_images=30))
-    preset = dataclasses.replace(TOY, resize=imbstat.anchors.resize.Resize(200, 333), strides=(8, 16),
-                                 sampler="random:16:0.25")  # fmt: skip
+    preset = dataclasses.replace(TOY_MMDET, resize=imbstat.anchors.resize.Resize(200, 333), strides=(8, 16),
+                                 sampler="random:64:0.25")  # fmt: skip
     return ds, preset
 
 
@@ -127,12 +131,18 @@ def test_against_a_loop_over_images_and_anchors(tmp_path):
     s = imbstat.anchor_stats(ds, preset=preset, batch_size=7)
     d = s.to_dict()["sampled"]
     # second method: each image's sampled counts in a Python loop over AnchorStats.per_image
-    positives = negatives = short = 0
-    for fg, bg, _ in s.per_image.tolist():
-        pos = min(fg, 4)  # int(16 · 0.25)
-        positives, negatives, short = positives + pos, negatives + min(bg, 16 - pos), short + (fg < 4)
+    positives = negatives = short = left_out = 0
+    for image, (fg, bg, _) in enumerate(s.per_image.tolist()):
+        # mmdetection's training (the preset's default rule): an annotation and both sides >= 32 px
+        if not (image in ds.boxes.image.tolist() and min(ds.images.width[image], ds.images.height[image]) >= 32):
+            left_out += 1
+            continue
+        pos = min(fg, 16)  # int(64 · 0.25)
+        positives, negatives, short = positives + pos, negatives + min(bg, 64 - pos), short + (fg < 16)
     assert (d["positives"], d["negatives"], d["images_short_of_positives"]["images"]) == (positives, negatives, short)
-    assert 0 < short < ds.num_images and s.per_image[:, 2].sum() > 0  # both kinds of image, ignored anchors too
+    assert d["images_left_out"] == {"images": left_out, "rule": "mmdetection"}
+    assert 0 < short < ds.num_images - left_out and s.per_image[:, 2].sum() > 0  # both kinds, ignored anchors too
+    assert left_out == 1 and not s.trained[s.per_image_gts[:, 0] == 0].any()  # the sample's image without a box
     # per class: each foreground anchor's class counted one by one from the Matches, image by image
     gt = ground_truth(ds, preset)
     expected = np.zeros(len(ds.categories))
@@ -143,7 +153,7 @@ def test_against_a_loop_over_images_and_anchors(tmp_path):
             fg = int(mine.sum())
             assert fg == s.per_image[image, 0]
             for k, count in classes.items():
-                expected[k] += count * min(fg, 4) / fg
+                expected[k] += count * min(fg, 16) / fg * s.trained[image]
     np.testing.assert_allclose(s.class_sampled_positives, expected, rtol=1e-12)
     assert sum(row["positives"] for row in d["per_class"]) == pytest.approx(positives)
 
@@ -179,7 +189,7 @@ def test_cli(write_json, tmp_path):
     path = write_json(coco_doc(IMAGES, ANNOTATIONS, [(1, "a"), (2, "b")]))
     preset = tmp_path / "toy.toml"
     preset.write_text("strides = [16]\nresize_short = 64\nresize_long = 64\noctave_base_scale = 2.0\n"
-                      "scales_per_octave = 1\nratios = [1.0]\n")  # fmt: skip
+                      "scales_per_octave = 1\nratios = [1.0]\ntrain_images = \"all\"\n")  # fmt: skip
     args = ["anchor-iou", str(path), "--preset", str(preset), "--grid", "4", "-q"]
     result = runner.invoke(app, [*args, "--sampler", "random:4:0.5", "--json", "-"])
     assert result.exit_code == 0, result.output
@@ -276,3 +286,49 @@ def test_csv_tables(write_json, tmp_path):
     plain = anchor_tables(imbstat.anchor_stats(ds, preset=TOY, grid=4), ds.images, tmp_path / "plain")
     assert not any("sampled" in p.name for p in plain)
     assert "sampled_positives" not in (tmp_path / "plain" / "anchors_per_image.csv").read_text()
+
+
+def test_training_images_by_hand(write_json, tmp_path):
+    from imbstat.stats.anchor_sampling import trained_images
+
+    doc = coco_doc(
+        [(1, 64, 64), (2, 64, 64), (3, 64, 64), (4, 64, 64), (5, 20, 64)],
+        [
+            (1, 1, [0, 0, 32, 32], 0),  # 1: an ordinary box
+            (3, 1, [0, 0, 32, 32], 1),  # 3: a crowd box only; 2: no annotation
+            (4, 2, [10, 10, 1, 20], 0),  # 4: a box 1 px wide only
+            (5, 2, [0, 0, 10, 10], 0),  # 5: an image 20 px wide
+        ],
+        [(1, "a"), (2, "b")],
+    )
+    ds = imbstat.load(write_json(doc))
+    # mmdetection keeps crowd and thin boxes' images, not the empty or the narrow one; torchvision wants a box
+    # over 1 px each way; detectron2 a box that is not crowd.
+    expected = {"mmdetection": [1, 0, 1, 1, 0], "torchvision": [1, 0, 1, 0, 1], "detectron2": [1, 0, 0, 1, 1],
+                "all": [1, 1, 1, 1, 1]}  # fmt: skip
+    for rule, trained in expected.items():
+        assert trained_images(ds, rule).astype(int).tolist() == trained, rule
+    assert (PRESETS["rpn"].train_images, PRESETS["torchvision-rpn"].train_images) == ("mmdetection", "torchvision")
+    assert PRESETS["detectron2-retinanet"].train_images == "detectron2"
+    assert "train_images" not in PRESETS["rpn"].to_dict() and PRESETS["torchvision-rpn"].conventions().keys() == (
+        PRESETS["torchvision-retinanet"].conventions().keys()  # no anchor changes with it
+    )
+    # through the sampling stage: images 2 and 5 are counted, labelled, and not sampled
+    s = imbstat.anchor_stats(ds, preset=dataclasses.replace(TOY_MMDET, sampler="random:4:0.5"), grid=4)
+    d = s.to_dict()["sampled"]
+    kept = s.per_image[[0, 2, 3]]
+    positives = np.minimum(kept[:, 0], 2)
+    assert d["positives"] == positives.sum() and d["negatives"] == np.minimum(kept[:, 1], 4 - positives).sum()
+    assert d["images_left_out"] == {"images": 2, "rule": "mmdetection"} and s.num_images == 5
+    assert d["positives_mean"] == d["positives"] / 3
+    anchor_tables(s, ds.images, tmp_path)
+    frame = pd.read_csv(tmp_path / "anchors_per_image.csv")
+    assert frame["trained"].tolist() == [True, False, True, True, False]
+    assert frame["sampled_negatives"].tolist()[1] == frame["sampled_negatives"].tolist()[4] == 0
+    # TOML: the rule by name; a wrong one is an inconsistent preset
+    path = tmp_path / "mine.toml"
+    path.write_text('base = "rpn"\ntrain_images = "detectron2"\n')
+    assert load_preset(path).train_images == "detectron2"
+    path.write_text('base = "rpn"\ntrain_images = "coco"\n')
+    with pytest.raises(ImbstatError, match="train_images must be one of mmdetection, torchvision, detectron2, all"):
+        load_preset(path)

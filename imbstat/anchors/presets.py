@@ -20,13 +20,15 @@ CONVENTIONS: dict[str, tuple[str, ...]] = {
     "dtype": ("float64", "float32"),
     "low_quality_rule": ("mmdetection", "torchvision-detectron2"),
     "assigner": ("max-iou", "atss", "fcos"),
+    "train_images": ("mmdetection", "torchvision", "detectron2", "all"),
 }
 _NEW_FIELDS = (
     "anchor_sizes", "round_anchors", "stride_rule", "dtype", "low_quality_rule", "assigner", "topk",
-    "regress_ranges", "center_sampling", "center_radius", "sampler", "min_gt_side",
+    "regress_ranges", "center_sampling", "center_radius", "sampler", "min_gt_side", "train_images",
 )  # fmt: skip
-# Written only when set, yet they change no anchor (min_gt_side picks the GTs, before any anchor is labelled).
-_NOT_CONVENTIONS = ("sampler", "min_gt_side")
+# Written only when set, yet they change no anchor (min_gt_side picks the GTs, before any anchor is labelled;
+# train_images, the images the sampling stage sees).
+_NOT_CONVENTIONS = ("sampler", "min_gt_side", "train_images")
 # mmdetection 2.x FCOSHead's default regress_ranges, one (low, high] pair per level (inclusive both ends).
 FCOS_REGRESS_RANGES = ((-1.0, 64.0), (64.0, 128.0), (128.0, 256.0), (256.0, 512.0), (512.0, math.inf))
 
@@ -87,6 +89,13 @@ class Preset:
     # GTs whose side (x2 - x1 or y2 - y1, px in the original image) is below this take no part; counted in
     # per_gt.gts_below_min_side. 1.0 on mmdetection's presets: its CocoDataset._parse_ann_info drops ``w < 1 or h < 1``.
     min_gt_side: float = 0.0
+    # The images a framework's training reads, and so the sampling stage samples (anchors.sampled; the
+    # labels and the other statistics cover every image). mmdetection (2.28 CocoDataset._filter_imgs and
+    # XMLDataset's, filter_empty_gt=True): an image with an annotation, crowd or difficult included, and
+    # both sides >= 32 px; torchvision (references/detection/coco_utils.py
+    # _coco_remove_images_without_annotations): an annotation with both sides > 1 px; detectron2
+    # (data/build.py filter_images_with_only_crowd_annotations): an annotation that is not crowd; all.
+    train_images: str = "mmdetection"
 
     def __post_init__(self) -> None:
         problems = []
@@ -243,7 +252,7 @@ _MMDET_RETINANET = Preset(name="mmdet-retinanet", min_gt_side=_MMDET_MIN_GT_SIDE
 # then transform.py ``resize_boxes`` (float32 ratio new / old per axis).
 _TORCHVISION = dict(
     resize=Resize(800, 1333, "floor"), min_pos_iou=0.0, round_anchors=True, stride_rule="padded-floor",
-    dtype="float32", low_quality_rule="torchvision-detectron2",
+    dtype="float32", low_quality_rule="torchvision-detectron2", train_images="torchvision",
 )  # fmt: skip
 
 PRESETS: dict[str, Preset] = {
@@ -303,6 +312,7 @@ PRESETS: dict[str, Preset] = {
         min_pos_iou=0.0,
         dtype="float32",
         low_quality_rule="torchvision-detectron2",
+        train_images="detectron2",
     ),
     # mmdetection 2.x atss_r50_fpn_1x_coco: one square anchor of 8·stride per location at (x·s, y·s),
     # ATSSAssigner(topk=9) (core/bbox/assigners/atss_assigner.py).

@@ -130,6 +130,7 @@ def _sampled_html(result: AnchorSummary) -> str:
         ["fg : bg", fmt_metric("anchors.fg_bg_ratio", result.fg_bg_ratio),
          fmt_metric("anchors.sampled.fg_bg_ratio", s.fg_bg_ratio), ""],
         [f"images with < {quota} fg", "", f"{s.images_short:,}", f"{s.short_share:.1%}"],
+        [f"images not trained on ({s.train_images})", "", f"{s.images_left_out:,}", ""],
     ]  # fmt: skip
     for name, label in (("foreground_background", "score fg vs bg"), ("foreground_classes", "score fg classes")):
         rows.append([label, fixed(result.scores.get(name)), fixed(s.scores[name]), ""])

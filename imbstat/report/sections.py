@@ -187,7 +187,9 @@ def _merge_anchor_shards(parts: list[AnchorStats], ds: Dataset, shards: int) -> 
     order = np.argsort(np.concatenate([np.arange(ds.num_images)[i::shards] for i in range(shards)]))
 
     def in_order(r: AnchorStats) -> AnchorStats:
-        return dataclasses.replace(r, **{name: getattr(r, name)[order] for name in PER_IMAGE_FIELDS})
+        rows = {name: getattr(r, name)[order] for name in PER_IMAGE_FIELDS}
+        trained = {} if r.trained_images is None else {"trained_images": r.trained_images[order]}
+        return dataclasses.replace(r, **rows, **trained)
 
     return dataclasses.replace(in_order(merged), more_presets=tuple(in_order(r) for r in merged.more_presets))
 

@@ -128,7 +128,10 @@ def anchor_image_frame(result: AnchorStats, images: Images) -> pd.DataFrame:
     )
     sampler = result.preset.random_sampler
     if sampler:
-        frame["sampled_positives"], frame["sampled_negatives"] = sampler.sampled(*result.per_image[:, :2].T)
+        trained = result.trained  # images the framework does not train on are not sampled
+        positives, negatives = sampler.sampled(*result.per_image[:, :2].T)
+        frame["trained"] = trained
+        frame["sampled_positives"], frame["sampled_negatives"] = positives * trained, negatives * trained
     return frame
 
 

@@ -262,6 +262,8 @@ def sampled_table(result: AnchorStats, d: dict) -> Table:
     table.add_row("fg:bg ratio", fmt_number(d["fg_bg_ratio"]), "", fmt_number(sampled["fg_bg_ratio"]), "")
     short = sampled["images_short_of_positives"]
     table.add_row(f"images with < {quota} fg", "", "", f"{short['images']:,}", f"{short['share']:.1%}")
+    left_out = sampled["images_left_out"]
+    table.add_row(f"images not trained on ({left_out['rule']})", "", "", f"{left_out['images']:,}", "")
     return table
 
 

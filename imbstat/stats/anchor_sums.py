@@ -9,6 +9,7 @@ from imbstat.anchors.kernels import load_kernel
 from imbstat.anchors.matches import Matches
 from imbstat.anchors.presets import Preset
 from imbstat.data import Dataset
+from imbstat.stats.anchor_sampling import trained_images
 from imbstat.stats.coverage import grid_coverage, integrate
 from imbstat.stats.histogram import Histogram
 from imbstat.stats.scale import size_bucket
@@ -39,6 +40,7 @@ class AnchorSums:
         self.worst_gt_iou = np.full(ds.num_images, np.nan)
         self.class_foreground = np.zeros(k, np.int64)
         self.sampler = preset.random_sampler
+        self.trained = trained_images(ds, preset.train_images)  # [I] the images its sampling stage sees
         self.class_sampled_positives = np.zeros(k, np.float64)
         self.positive_iou = np.zeros(IOU_BINS, np.int64)
         self.positive_iou_low_quality = np.zeros(IOU_BINS, np.int64)
@@ -68,6 +70,7 @@ class AnchorSums:
             # Each foreground anchor is drawn with probability positives / fg of its image (uniform, no
             # replacement), so a class's expected positives are Σ_i fg_ic · positives_i / fg_i.
             drawn = np.minimum(fg, self.sampler.positive_quota) / np.maximum(fg, 1)  # [b]
+            drawn *= self.trained[batch.images]  # images the framework does not train on: none drawn
             self.class_sampled_positives += np.bincount(
                 self.category[rows], weights=drawn[m.fg_image], minlength=len(self.class_sampled_positives)
             )
@@ -134,4 +137,5 @@ class AnchorSums:
             per_image_gts=self.per_image_gts,
             worst_gt_iou=self.worst_gt_iou,
             class_sampled_positives=self.class_sampled_positives,
+            trained_images=self.trained if self.sampler else None,  # what a raw block carries: only with a sampler
         )

@@ -77,6 +77,9 @@ class AnchorStats:
     # GTs that took no part for a side below preset.min_gt_side px in the original image (not in gts_dropped);
     # written (JSON and raw) only under a preset with min_gt_side > 0, so other presets' output is what it was.
     gts_below_min_side: int = 0
+    # [I] bool: the images the preset's framework trains on (Preset.train_images), the ones its sampling stage
+    # samples; None: every image. Written (raw) only under a preset with a sampler.
+    trained_images: np.ndarray | None = None
 
     @classmethod
     def empty(cls, ds: Dataset, *, preset: str | Preset = "retinanet", grid: int = 32) -> AnchorStats:
@@ -97,11 +100,13 @@ class AnchorStats:
             check_same(parts, "anchor", field)
         if any(len(p.more_presets) != len(first.more_presets) for p in parts):
             raise ImbstatError("cannot merge anchor results of different numbers of presets; expected the same presets")
+        apart = ("preset", "category_id", "name", "foreground_per_gt", "more_presets", "trained_images")
         summed = {
             name: sum(getattr(p, name) for p in parts)
             for name in cls.__dataclass_fields__
-            if name not in ("preset", "category_id", "name", "foreground_per_gt", "more_presets", *PER_IMAGE_FIELDS)
+            if name not in (*apart, *PER_IMAGE_FIELDS)
         }
+        trained = None if all(p.trained_images is None for p in parts) else np.concatenate([p.trained for p in parts])
         return cls(
             preset=first.preset,
             category_id=first.category_id,
@@ -110,6 +115,7 @@ class AnchorStats:
             foreground_per_gt=Histogram.merge([p.foreground_per_gt for p in parts]),
             **summed,
             more_presets=tuple(cls.merge(same) for same in zip(*(p.more_presets for p in parts), strict=True)),
+            trained_images=trained,
         )
 
     @classmethod
@@ -140,7 +146,13 @@ class AnchorStats:
         sampler = self.preset.random_sampler
         if sampler is None:
             return None
-        return SampledAnchors.of(sampler, self.per_image, self.category_id, self.name, self.class_sampled_positives)
+        return SampledAnchors.of(sampler, self.per_image, self.category_id, self.name, self.class_sampled_positives,
+                                 self.trained_images, self.preset.train_images)  # fmt: skip
+
+    @property
+    def trained(self) -> np.ndarray:
+        """[I] bool: :attr:`trained_images`, every image where that is None."""
+        return np.ones(self.num_images, bool) if self.trained_images is None else self.trained_images
 
     @property
     def iou_edges(self) -> np.ndarray:
@@ -177,7 +189,7 @@ class AnchorStats:
     @staticmethod
     def _unwritten(name: str, preset: Preset) -> bool:
         """Fields a raw block leaves out under ``preset`` (zero there), so that it is the block it always was."""
-        return (name == "class_sampled_positives" and not preset.sampler) or (
+        return (name in ("class_sampled_positives", "trained_images") and not preset.sampler) or (
             name == "gts_below_min_side" and not preset.min_gt_side
         )
 
@@ -191,6 +203,9 @@ class AnchorStats:
         fields = {}
         for name in cls.__dataclass_fields__:
             if name in ("preset", "more_presets"):
+                continue
+            if name == "trained_images" and (cls._unwritten(name, preset) or name not in raw):
+                fields[name] = None  # every image (a shard written before the rule: as it sampled)
                 continue
             if cls._unwritten(name, preset):
                 fields[name] = np.zeros(len(raw["category_id"])) if name == "class_sampled_positives" else 0
@@ -208,6 +223,8 @@ class AnchorStats:
                 value = np.asarray(value, np.float64)  # null (an image without GTs) reads as NaN
             elif name == "per_image_gts":
                 value = np.asarray(value, np.int64).reshape(-1, 2)
+            elif name == "trained_images":
+                value = np.asarray(value, bool)
             elif isinstance(value, list):
                 empty_shape = (0, 3) if name == "per_image" or name.startswith("gt_") else (0,)
                 value = np.asarray(value, np.int64).reshape(np.shape(value) if value else empty_shape)
