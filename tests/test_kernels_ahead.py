@@ -20,6 +20,7 @@ from imbstat.anchors.sparse import match_sparse
 from imbstat.report.document import dumps
 
 LABEL = ("imbstat.anchors.sparse_kernel", "_label")
+CANDIDATES = ("imbstat.anchors.atss_kernel", "_candidates")
 TALLY = ("imbstat.stats.anchor_kernel", "tally")
 BUILT = ahead_build() is not None
 needs_build = pytest.mark.skipif(not BUILT, reason="imbstat._kernels is not built here (no C compiler at install?)")
@@ -138,6 +139,23 @@ def test_a_division_by_zero_in_a_kernel_is_numpys_in_both(monkeypatch):
 
 
 @needs_build
+def test_atss_candidates_called_with_what_they_were_not_built_for_go_to_numba():
+    # the grid's int32 columns (say) would be read as int64 by the build: numba's kernel runs instead
+    grid = anchor_grid(PRESETS["atss"], 256, 256)
+    gts = np.array([[[10.0, 20.0, 90.0, 140.0]]])
+    args = (gts, np.array([1]), grid.bases, np.ascontiguousarray(grid.steps), np.array([r for r, _ in grid.cells]),
+            grid.cols, grid.level_offsets, 9, False)  # fmt: skip
+    calls = []
+    built = ahead_build()
+    builds = [(getattr(built, export), arguments) for export, (_, arguments) in aot.KERNELS[CANDIDATES].items()]
+    kernel = AheadKernel(builds, lambda: calls.append(1) or numba_kernel(*CANDIDATES))
+    expected = kernel(*args)
+    odd = kernel(*args[:5], grid.cols.astype(np.int32), *args[6:])
+    assert calls == [1] and all(np.array_equal(a, b) for a, b in zip(expected, odd, strict=True))
+    assert expected[0].shape[0] == 1 and expected[2].any()  # one GT's candidates, some inside it
+
+
+@needs_build
 def test_the_build_is_fresh_and_loads_as_an_ahead_kernel():
     assert ahead_build().source_hash() == aot.source_hash()
     assert isinstance(load_kernel(*LABEL, ahead=True), AheadKernel)
@@ -163,11 +181,14 @@ def test_ahead_and_numba_label_random_images_alike(name):
 
 
 @needs_build
-@pytest.mark.parametrize("name", PRESET_NAMES)
+@pytest.mark.parametrize("name", [*PRESET_NAMES, "atss", "atss-float32", "fcos", "fcos-centre"])
 def test_ahead_and_numba_statistics_alike_on_random_files(write_json, monkeypatch, name):
     path = write_json(_random_doc(seed=len(name)))
-    ahead = _stats_json(path, "aot", monkeypatch, preset=name)
-    assert ahead == _stats_json(path, "jit", monkeypatch, preset=name)
+    variants = {"atss-float32": ("atss", {"dtype": "float32"}), "fcos-centre": ("fcos", {"center_sampling": True})}
+    base, changes = variants.get(name, (name, {}))
+    preset = dataclasses.replace(PRESETS[base], **changes)
+    ahead = _stats_json(path, "aot", monkeypatch, preset=preset)
+    assert ahead == _stats_json(path, "jit", monkeypatch, preset=preset)
     assert '"foreground": 0' not in ahead  # the files do have foreground anchors to compare
 
 
@@ -219,6 +240,26 @@ def test_a_call_the_build_was_not_made_for_goes_to_numba():
 @needs_build
 @needs_shared_data
 @pytest.mark.parametrize("path", [COCO_VAL_MINI, COCO_TRAIN_MINI], ids=["val", "train"])
-@pytest.mark.parametrize("name", ["retinanet", "torchvision-retinanet"])
+@pytest.mark.parametrize("name", ["retinanet", "torchvision-retinanet", "atss", "fcos"])
 def test_ahead_and_numba_alike_on_the_coco_minis(path, name, monkeypatch):
     assert _stats_json(path, "aot", monkeypatch, preset=name) == _stats_json(path, "jit", monkeypatch, preset=name)
+
+
+@needs_build
+@pytest.mark.parametrize("name", ["retinanet", "atss", "fcos", "torchvision-rpn"])
+def test_a_small_run_loads_no_numba_under_any_assigner(tmp_path, name):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from imbstat.data.sample import write_sample
+
+    sample = write_sample(tmp_path / "sample.json", num_images=12)
+    code = (f"import sys, imbstat; s = imbstat.anchor_stats(imbstat.load({str(sample)!r}), preset={name!r}); "
+            "import json; print(json.dumps(['numba' in sys.modules, s.totals['foreground']]))")  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(aot.PACKAGE.parent)}
+    env.pop("IMBSTAT_KERNELS", None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    loaded, foreground = json.loads(done.stdout)
+    assert not loaded and foreground > 0

@@ -1,10 +1,11 @@
-"""The kernels of the default run compiled ahead of time, at install, into ``imbstat._kernels``.
+"""The anchor kernels compiled ahead of time, at install, into ``imbstat._kernels``.
 
 A numba kernel is compiled again in every process: even with its machine code cached on
 disk, importing numba and building its typing and target registries costs ~0.6 s of CPU
 before the first call (measured in ``benchmarks/bench_startup.py``), most of a small run.
-``setup.py`` therefore compiles the kernels of the default path (the sparse MaxIoU labelling
-and the per-anchor statistics) with ``numba.pycc`` into an ordinary extension module, which
+``setup.py`` therefore compiles the kernels of the CPU paths (the sparse MaxIoU labelling, the
+ATSS candidates and thresholds, FCOS's IoU, the per-anchor statistics) with ``numba.pycc`` into
+an ordinary extension module, which
 imports in a millisecond and needs no numba. The kernels' source stays the one definition:
 the build compiles the same functions, from the same files, that numba compiles at run time.
 
@@ -18,15 +19,18 @@ Three rules keep the build from ever giving another number than numba's own comp
 * Where the build fails (no C compiler), the install goes on without it and runs use numba.
 
 This module imports nothing of imbstat and numba only inside :func:`extension`, so that
-``setup.py`` can load it by path, before imbstat's dependencies are installed.
+``setup.py`` can load it by path, before imbstat's dependencies are installed (the kernel modules
+then import under bare stand-ins for their packages, :func:`_load`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
+import importlib
 import os
+import sys
 import tempfile
+import types
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +53,19 @@ _LABEL_ARGS = (
     "float64", "float64", "float64", "boolean", "boolean", "float64", "boolean",  # the preset's rule
 )  # fmt: skip
 _LABEL_RETURNS = "Tuple((int64[:, :], float64[:], int64[:, :], float64[:, ::1], boolean))"
+_CANDIDATES_ARGS = (
+    "float64[:, :, ::1]", "int64[::1]", "float64[:, :, ::1]", "float64[:, ::1]", "int64[::1]", "int64[::1]",
+    "int64[::1]", "int64", "boolean",  # GTs, counts, the grid's bases, steps, rows, cols, offsets; topk, f32
+)  # fmt: skip
 KERNELS: dict[tuple[str, str], dict[str, tuple[str, tuple[str, ...]]]] = {
     ("imbstat.anchors.sparse_kernel", "_label"): {"sparse_label": (_LABEL_RETURNS, _LABEL_ARGS)},
+    ("imbstat.anchors.sparse_kernel", "paired_iou"): {
+        "paired_iou": ("float64[::1]", ("float64[:, ::1]", "float64[:, ::1]", "float64", "boolean"))
+    },
+    ("imbstat.anchors.atss_kernel", "_candidates"): {
+        "atss_candidates": ("Tuple((int64[:, ::1], float64[:, ::1], boolean[:, ::1]))", _CANDIDATES_ARGS)
+    },
+    ("imbstat.anchors.atss_kernel", "_thresholds"): {"atss_thresholds": ("float64[::1]", ("float64[:, ::1]",))},
     ("imbstat.stats.anchor_kernel", "tally"): {
         f"tally_{width}": ("none", tuple(a.format(category=width) for a in _TALLY_ARGS)) for width in ("int16", "int64")
     },
@@ -98,10 +113,11 @@ def _calling(kernel: Any, arity: int) -> Any:
 
 
 def _load(module: str) -> Any:
-    """A kernel module loaded from its file alone (the imbstat package is not importable at build time)."""
-    path = PACKAGE.parent / (module.replace(".", "/") + ".py")
-    spec = importlib.util.spec_from_file_location(f"_imbstat_build_{module.rsplit('.', 1)[1]}", path)
-    assert spec is not None and spec.loader is not None
-    loaded = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(loaded)
-    return loaded
+    """A kernel module imported under its own name without importing the imbstat package (not importable at
+    build time): its parent packages stand in as bare namespaces over their folders for the build."""
+    for package in ("imbstat", "imbstat.anchors", "imbstat.stats"):
+        if package not in sys.modules:
+            stand_in = types.ModuleType(package)
+            stand_in.__path__ = [str(PACKAGE.parent / package.replace(".", "/"))]
+            sys.modules[package] = stand_in
+    return importlib.import_module(module)

@@ -236,14 +236,15 @@ def make_matcher(
     path with the Triton kernels of :mod:`fused` (CUDA only; not yet measured
     on a GPU, so not what ``auto`` picks). All paths give identical Matches
     (DESIGN.md §3). The torch dense path sizes its anchor chunks so that one
-    IoU block stays within ``memory_mb`` of device memory. ``ahead``: the sparse path
-    labels with its ahead-of-time kernel where there is one (:func:`kernels.load_kernel`).
+    IoU block stays within ``memory_mb`` of device memory. ``ahead``: the sparse path and
+    the ATSS and FCOS assigners label with their ahead-of-time kernels where there are some
+    (:func:`kernels.load_kernel`).
     """
     if preset.assigner != "max-iou":
         check_method(preset, method)
         if device != "cpu":
             logging.getLogger(__name__).info(sparse_device_note(device))
-        return _assigner_matcher(preset)
+        return _assigner_matcher(preset, ahead)
     method = resolve_method(method, device)
     if device == "cpu" and method == "sparse":
         return _sparse_matcher(preset, ahead)  # no torch import (~0.7 s) for the CPU path
@@ -308,16 +309,16 @@ def _sparse_matcher(preset: Preset, ahead: bool = False) -> Matcher:
     return lambda batch: match_sparse(batch.grid, batch.gts, batch.num_gts, preset, ahead=ahead)
 
 
-def _assigner_matcher(preset: Preset) -> Matcher:
+def _assigner_matcher(preset: Preset, ahead: bool = False) -> Matcher:
     """The labelling function of an assigner other than MaxIoU (``preset.assigner``)."""
     if preset.assigner == "atss":
-        from imbstat.anchors.kernels import load_kernel
+        from imbstat.anchors.atss import atss_matcher
 
-        return load_kernel("imbstat.anchors.atss", "atss_matcher")(preset)  # numba loads here, at first use
+        return atss_matcher(preset, ahead)
     if preset.assigner == "fcos":
-        from imbstat.anchors.fcos import fcos_matcher  # numba loads in it, at first use
+        from imbstat.anchors.fcos import fcos_matcher
 
-        return fcos_matcher(preset)
+        return fcos_matcher(preset, ahead)
     raise AssertionError(f"unknown assigner {preset.assigner!r}")  # Preset validates it: unreachable
 
 

@@ -1,7 +1,7 @@
-"""Loading the compiled kernels (:mod:`imbstat.anchors.sparse_kernel`, :mod:`imbstat.stats.anchor_kernel`, ...).
+"""Loading the compiled kernels (`anchors/sparse_kernel.py`, `atss_kernel.py`, `stats/anchor_kernel.py`).
 
-Two ways, same machine code source. The kernels of the default path are built ahead of time
-at install (:mod:`imbstat.anchors.aot`): a run that asks for them (``ahead=True``) gets that
+Two ways, one source. The kernels are built ahead of time at install
+(:mod:`imbstat.anchors.aot`): a run that asks for them (``ahead=True``) gets that
 build where it exists and matches the kernel files. Otherwise numba compiles the kernel at its
 first use; they are defined with ``cache=True``, so numba keeps the compiled code on disk and a
 later process loads it instead of compiling again (~0.6 s of start-up even so: importing numba,

@@ -116,7 +116,9 @@ def _best_only(preset: Preset) -> Preset:
     return dataclasses.replace(preset, pos_iou=1.0, neg_iou=1.0, low_quality=False)
 
 
-def best_iou_per_gt(grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset: Preset) -> np.ndarray:
+def best_iou_per_gt(
+    grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset: Preset, *, ahead: bool = False
+) -> np.ndarray:
     """[B, M] each GT's largest IoU over all of ``grid``'s anchors (0 for padding), exact: what the ATSS
     and FCOS assigners report as ``Matches.gt_max_iou``."""
-    return match_sparse(grid, gts, num_gts, _best_only(preset)).gt_max_iou
+    return match_sparse(grid, gts, num_gts, _best_only(preset), ahead=ahead).gt_max_iou

@@ -374,7 +374,7 @@ def anchor_stats(
     sparse = preset.assigner != "max-iou" or resolve_method(options.method, options.device) == "sparse"
     # Small runs label and count with the kernels built at install, on this thread: no numba to load, and
     # the build holds the GIL, so more threads would only wait for it (kernels.py).
-    ahead = preset.assigner == "max-iou" and use_ahead(ds.num_images, options.threads)
+    ahead = use_ahead(ds.num_images, options.threads)
     workers = (options.threads or cores()) if sparse and not ahead else 1
     matcher = make_matcher(preset, options.device, options.method, options.memory_mb, ahead)
     acc = _Accumulator(ds, preset, gt, options.grid, ahead)
