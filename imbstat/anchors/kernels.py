@@ -62,7 +62,7 @@ def load_kernel(module: str, name: str, *, ahead: bool = False) -> Any:
     return numba_kernel(module, name)
 
 
-# The ahead-of-time build labels on one thread (it holds the GIL) and ~20 % slower per image (baseline
+# The ahead-of-time build labels on one thread (it holds the GIL) and 10-50 % slower per image (baseline
 # CPU), numba's kernels on every core after ~0.7 s of loading; the sums run on one thread either way,
 # so even many cores at most halve an image's time. Below this many images the build is done first
 # (benchmarks/bench_startup.py: 35k-76k images on 2 cores).
