@@ -155,15 +155,20 @@ def _accepts(numba_type: str) -> Callable[[Any], bool]:
 
 
 _NUMBA_LOAD = threading.Lock()  # labelling threads may ask at once: numba and its scipy-free start load once
+_NUMBA_KERNELS: dict[tuple[str, str], Any] = {}
 
 
 def numba_kernel(module: str, name: str) -> Any:
-    """``module.name``, a numba kernel, imported at its first use (see :func:`_numba_kernel`)."""
-    with _NUMBA_LOAD:
-        return _numba_kernel(module, name)
+    """``module.name``, a numba kernel, imported at its first use (see :func:`_numba_kernel`); the lock is
+    taken only until it is loaded (callers ask batch after batch)."""
+    kernel = _NUMBA_KERNELS.get((module, name))
+    if kernel is None:
+        with _NUMBA_LOAD:
+            kernel = _NUMBA_KERNELS.get((module, name)) or _numba_kernel(module, name)
+            _NUMBA_KERNELS[module, name] = kernel
+    return kernel
 
 
-@functools.cache
 def _numba_kernel(module: str, name: str) -> Any:
     """``module.name``, a numba kernel, imported at its first use.
 

@@ -40,7 +40,8 @@ class AnchorSums:
         self.worst_gt_iou = np.full(ds.num_images, np.nan)
         self.class_foreground = np.zeros(k, np.int64)
         self.sampler = preset.random_sampler
-        self.trained = trained_images(ds, preset.train_images)  # [I] the images its sampling stage sees
+        # [I] the images the sampling stage sees; without one, nothing to choose
+        self.trained = trained_images(ds, preset.train_images) if self.sampler else None
         self.class_sampled_positives = np.zeros(k, np.float64)
         self.positive_iou = np.zeros(IOU_BINS, np.int64)
         self.positive_iou_low_quality = np.zeros(IOU_BINS, np.int64)
@@ -137,5 +138,5 @@ class AnchorSums:
             per_image_gts=self.per_image_gts,
             worst_gt_iou=self.worst_gt_iou,
             class_sampled_positives=self.class_sampled_positives,
-            trained_images=self.trained if self.sampler else None,  # what a raw block carries: only with a sampler
+            trained_images=self.trained,
         )
