@@ -1,4 +1,4 @@
-"""Speed and memory of anchor labeling (DESIGN.md §3): the sparse path against a per-image dense baseline.
+"""Speed and memory of anchor labeling (docs/design.md, 'Anchors'): the sparse path against a per-image dense baseline.
 
 ::
 
@@ -640,7 +640,7 @@ def section(sizes: Sequence[Size], command: str) -> str:
             "(1) The **baseline** is written in the benchmark, independently of `imbstat.anchors`: per image, in",
             "torch on the CPU in float64, the image's anchors (mmdetection's AnchorGenerator), the full [M, N] IoU",
             "matrix of its GTs × anchors (no batching, no chunking), max/argmax over GTs, thresholds 0.5 / 0.4 and",
-            "low-quality matching with ties (`gt_max_assign_all`, later GTs overwrite), as DESIGN.md §3 defines. It",
+            "low-quality matching with ties (`gt_max_assign_all`, later GTs overwrite), as docs/design.md defines. It",
             "is timed on images spread over the input (GTs from `engine.ground_truth`, not timed) and checked, image",
             "by image, against the sparse path run as `anchor_stats` runs it (batches of 32); the benchmark stops if",
             "they differ. Its time is that of the fastest pass over the sample (the least disturbed, so the speed-up",

@@ -1,21 +1,17 @@
 """The dense anchor path on a GPU: images/s of the anchor phase on the COCO-train-sized input.
 
-Target (issue: anchor engine): >= 50,000 images/s for the anchor phase on one H100, with
-results identical to the sparse CPU path. Needs a CUDA machine; ``--device cpu --images 64``
-is a dry run of this script anywhere. On a machine lent through the device tool, whose
-python3 (3.12) has torch, numba, pandas and pyarrow but not imbstat's other dependencies:
+Target: >= 50,000 images/s for the anchor phase on one H100, with results identical to the
+sparse CPU path. Needs an NVIDIA GPU and a CUDA build of torch (triton for the fused path);
+``--device cpu --images 64`` is a dry run of this script anywhere. On a CUDA machine, from the
+repository root::
 
-    # here, once: the mini file and cp312 wheels of what the device lacks, in ignored folders
-    echo /.whl/ >> .git/info/exclude; echo /.device-data/ >> .git/info/exclude
-    mkdir -p .device-data && cp ../shared/data/coco/coco2017_train_mini.json .device-data/
-    python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \\
-        --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \\
-        msgspec imagesize defusedxml pycocotools POT
-    # there, one call carrying .whl and .device-data:
-    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:.
-    python3 -m benchmarks.make_inputs --data .device-data --sizes train
-    python3 -m pytest -q -m cuda tests && python3 -m benchmarks.bench_gpu --section-to $OUT/gpu.md
-    # back here: python -m benchmarks.bench_gpu --insert <files_at>/gpu.md
+    python -m benchmarks.make_inputs --sizes train      # the input, from coco2017_train_mini.json
+    python -m pytest -q -m cuda tests                    # the CUDA paths against the sparse path
+    python -m benchmarks.bench_gpu --write               # measure, and update benchmarks/RESULTS.md
+
+``benchmarks/gpu_check.sh`` runs these steps in one go, also on a machine without network
+access (see its header). ``--section-to FILE`` writes the RESULTS.md section to a file instead,
+and ``--insert FILE`` puts such a file in place.
 
 Times exclude the load. "Anchor phase" = every batch labelled by a dense matcher, torch
 ``dense`` and, where Triton is there, ``fused`` (anchors on the device, GT upload, IoU,

@@ -1,4 +1,4 @@
-"""Imbalance scores in [0, 1]: 0 = balanced (uniform), 1 = all mass at one extreme (DESIGN.md §4)."""
+"""Imbalance scores in [0, 1]: 0 = balanced (uniform), 1 = all mass at one extreme (docs/design.md, 'Scores')."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def shift_1d(counts_a: np.ndarray, counts_b: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class ClassScores:
-    """Class imbalance measures of per-class instance counts (DESIGN.md §4).
+    """Class imbalance measures of per-class instance counts (docs/design.md, 'Scores').
 
     ``imbalance_ratio`` is max / min over classes with at least one instance;
     the other measures are over every category of the dataset, so a category

@@ -150,7 +150,8 @@ def test_zero_classes(tmp_path: Path) -> None:
 
 
 def test_imports_only_matplotlib_numpy_and_stats() -> None:
-    # DESIGN.md layering: plots draws with matplotlib's Figure on an Agg canvas, never pyplot, typer or rich.
+    # Layering (docs/design.md, 'Architecture'): plots draws with matplotlib's Figure on an Agg canvas,
+    # never pyplot, typer or rich.
     for source in Path(plots.__file__).parent.glob("*.py"):
         imports = [line for line in source.read_text().splitlines() if line.startswith(("import ", "from "))]
         for line in imports:

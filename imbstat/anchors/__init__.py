@@ -1,4 +1,4 @@
-"""Anchor presets, generation and labeling (DESIGN.md §3)."""
+"""Anchor presets, generation and labeling (docs/design.md, 'Anchors')."""
 
 from imbstat.anchors.resize import Resize
 

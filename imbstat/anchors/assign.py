@@ -1,4 +1,4 @@
-"""MaxIoUAssigner labeling of anchors, the dense path (DESIGN.md §3).
+"""MaxIoUAssigner labeling of anchors, the dense path (docs/design.md, 'Labels').
 
 Semantics (mmdetection 2.x ``MaxIoUAssigner`` with ``gt_max_assign_all``):
 

@@ -235,7 +235,7 @@ def make_matcher(
     ``auto`` is sparse on the CPU and dense on CUDA. ``fused`` is the dense
     path with the Triton kernels of :mod:`fused` (CUDA only; not yet measured
     on a GPU, so not what ``auto`` picks). All paths give identical Matches
-    (DESIGN.md §3). The torch dense path sizes its anchor chunks so that one
+    (docs/design.md, 'Two paths, one answer'). The torch dense path sizes its anchor chunks so that one
     IoU block stays within ``memory_mb`` of device memory. ``ahead``: the sparse path and
     the ATSS and FCOS assigners label with their ahead-of-time kernels where there are some
     (:func:`kernels.load_kernel`).

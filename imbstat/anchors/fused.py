@@ -11,7 +11,7 @@ GT in registers and writing only the reductions:
    only the blocks where that GT peaks.
 
 The IoU is ``iou.box_iou``'s float64 expression in its order, compiled without FMA
-contraction, so the labels are those of every other path (DESIGN.md §3). The tests run
+contraction, so the labels are those of every other path (docs/design.md, 'Numerics'). The tests run
 the kernels in Triton's interpreter on the CPU; ``benchmarks/bench_gpu.py`` checks them
 against the sparse path on a GPU.
 """

@@ -1,4 +1,4 @@
-"""Anchors of a padded image size for a preset (DESIGN.md §3), as mmdetection orders them.
+"""Anchors of a padded image size for a preset (docs/design.md, 'Presets'), as mmdetection orders them.
 
 Order: level (stride ascending), then cell row-major (y, then x), then the
 cell's shapes (ratio-major, then size). All geometry is float64; under a float32

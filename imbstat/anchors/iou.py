@@ -1,4 +1,4 @@
-"""IoU of anchors against padded batches of GT boxes (DESIGN.md §3, "Numerics")."""
+"""IoU of anchors against padded batches of GT boxes (docs/design.md, 'Numerics')."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Anchor presets: resize, anchor shapes and labeling thresholds (DESIGN.md §3)."""
+"""Anchor presets: resize, anchor shapes and labeling thresholds (docs/design.md, 'Presets')."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The test-time resize of a preset (DESIGN.md §3), vectorised over images."""
+"""The test-time resize of a preset (docs/design.md, 'Presets'), vectorised over images."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ window; everything else is background. The lower bound is the exact IoU of
 the anchors at the cells nearest the GT's centre, which is where each shape
 peaks. Windows are widened by a margin, and every candidate's IoU is then
 computed with exactly the float64 formula of the dense path, so both paths
-label every anchor identically (DESIGN.md §3).
+label every anchor identically (docs/design.md, 'Two paths, one answer').
 
 It runs compiled (:mod:`imbstat.anchors.sparse_kernel`): windows first, then one
 pass over their cells. Per image, each window anchor is labelled in a dense

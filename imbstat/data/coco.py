@@ -1,4 +1,4 @@
-"""COCO instances JSON, which LVIS v1 and Objects365 share (DESIGN.md §1).
+"""COCO instances JSON, which LVIS v1 and Objects365 share (docs/design.md, 'Data model').
 
 Parsed with msgspec into typed structs that name only the fields we use: the
 polygons and RLE masks that make up most of a COCO file are skipped by the

@@ -1,4 +1,4 @@
-"""The columnar Dataset every loader produces (DESIGN.md §1).
+"""The columnar Dataset every loader produces (docs/design.md, 'Data model').
 
 One row per image, per box and per category, held as numpy arrays: no Python
 object per box survives loading. Boxes are absolute pixel corners
@@ -21,7 +21,7 @@ from imbstat.data.formats import sizes_hint
 from imbstat.data.problems import REASONS, Problems, Reason
 from imbstat.errors import ImbstatError
 
-# The image sizes a Dataset holds (DESIGN.md §1), checked for every format in `assemble`. A side is
+# The image sizes a Dataset holds (docs/design.md, 'Data model'), checked for every format in `assemble`. A side is
 # 1 to 2^31 - 1 pixels (PNG's limit, above any real image; so finite), and the long side at most
 # MAX_ASPECT_RATIO times the short one: every preset resizes to 800 x 1333, where a 1000:1 image keeps
 # a short side of int(1333 / 1000 + 0.5) = 1 px, while past 2666:1 it would round to 0 px and have no
@@ -112,7 +112,7 @@ class Boxes:
 
 @dataclass(frozen=True)
 class BoxFilter:
-    """Which flagged boxes the statistics count (DESIGN.md §2).
+    """Which flagged boxes the statistics count (docs/design.md, 'Dataset statistics').
 
     Crowd (COCO ``iscrowd``) and difficult (VOC) boxes are left out by default,
     as the COCO and VOC evaluations do; group-of boxes (Open Images) are kept.

@@ -1,4 +1,4 @@
-"""Open Images box CSV, class descriptions and image sizes (DESIGN.md §1).
+"""Open Images box CSV, class descriptions and image sizes (docs/design.md, 'Data model').
 
 The box CSV has one row per box (``ImageID, Source, LabelName, Confidence, XMin,
 XMax, YMin, YMax, IsOccluded, IsTruncated, IsGroupOf, IsDepiction, IsInside``)

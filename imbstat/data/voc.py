@@ -1,4 +1,4 @@
-"""Pascal VOC XML annotations (DESIGN.md §1).
+"""Pascal VOC XML annotations (docs/design.md, 'Data model').
 
 One XML file per image under ``Annotations/``, optionally restricted to the ids
 listed in ``ImageSets/Main/<split>.txt``. VOC corners are 1-based inclusive

@@ -1,4 +1,4 @@
-"""YOLO txt labels with an Ultralytics data YAML (DESIGN.md §1).
+"""YOLO txt labels with an Ultralytics data YAML (docs/design.md, 'Data model').
 
 Ultralytics layout: ``images/<split>/x.jpg`` has its boxes in
 ``labels/<split>/x.txt``, one line ``class cx cy w h`` per box, normalised to

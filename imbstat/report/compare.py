@@ -1,4 +1,4 @@
-"""Compare two datasets: how far each distribution moved between them (DESIGN.md §4, "Compare").
+"""Compare two datasets: how far each distribution moved between them (docs/design.md, 'Compare').
 
 Works on two reports as result objects (:class:`~imbstat.report.reading.Report`:
 a saved ``report.json``, a report document, or a whole analysis computed now),

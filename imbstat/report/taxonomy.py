@@ -3,7 +3,7 @@
 One table for every renderer: the HTML report's first table and ``imbstat
 summary`` both read :data:`TAXONOMY` through :func:`taxonomy_rows`. Scores
 are the named numbers of ``report/metrics.py``: 0 = balanced, 1 = extreme
-(DESIGN.md §4).
+(docs/design.md, 'Scores').
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Dataset-level statistics: each is Dataset -> mergeable result (DESIGN.md §2)."""
+"""Dataset-level statistics: each is Dataset -> mergeable result (docs/design.md, 'Dataset statistics')."""
 
 from imbstat.stats.anchors import AnchorStats, anchor_stats
 from imbstat.stats.batch import BatchDistribution, batch_distribution
