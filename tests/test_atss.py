@@ -158,7 +158,6 @@ def test_equals_reference_in_float32(seed):
         assert check_against_reference(grid, gts, num, preset) > 0
 
 
-
 def test_float32_thresholds_are_torchs_bits():
     # The threshold kernel (no torch) against torch's own t.mean(0) + t.std(0) on each image's float32 [K, G]
     # tensor, as mmdetection computes it (and as imbstat did with torch before): candidate counts across the
@@ -190,6 +189,7 @@ def test_float32_thresholds_are_torchs_bits():
                     checked += count
                 start += count
     assert checked == 30 * 135
+
 
 def test_hand_case_one_level():
     # One level of 8 px cells, anchors 64 px squares centred on (8x, 8y); topk 4. GT [0, 0, 20, 20]:

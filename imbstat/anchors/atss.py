@@ -61,9 +61,7 @@ from imbstat.anchors.sparse import best_iou_per_gt
 TORCH_FLOAT_LANES = 8
 
 
-def match_atss(
-    grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset: Preset
-) -> Matches:
+def match_atss(grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset: Preset) -> Matches:
     """Label the anchors of a batch with mmdetection's ATSSAssigner (see the module's docstring).
 
     Args:

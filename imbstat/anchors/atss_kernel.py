@@ -131,7 +131,6 @@ def _thresholds(iou):
     return out
 
 
-
 # torch's CPU float32 sum (aten/src/ATen/native/cpu/SumKernel.cpp), which mmdetection's float32 threshold
 # (atss:186-188) calls on the image's [K, G] tensor. Each column is summed in float32 in one of three orders,
 # chosen by G, the column's index and the CPU's vector width (:func:`vector_lanes`): _cascade (multi_row_sum,

@@ -227,9 +227,7 @@ def check_method(preset: Preset, method: str, device: str = "cpu") -> None:
                            f"{preset.conventions()}; use --method dense or sparse")  # fmt: skip
 
 
-def make_matcher(
-    preset: Preset, device: str = "cpu", method: str = "auto", memory_mb: float = 1024
-) -> Matcher:
+def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memory_mb: float = 1024) -> Matcher:
     """A function that labels one batch with the chosen path on the chosen device.
 
     ``auto`` is sparse on the CPU and dense on CUDA. ``fused`` is the dense
@@ -247,7 +245,11 @@ def make_matcher(
     if device == "cpu" and method == "sparse":
         return _sparse_matcher(preset)  # no torch import (~0.7 s) for the CPU path
 
-    import torch
+    try:
+        import torch
+    except ImportError:  # an extra: the sparse, ATSS and FCOS paths need none of it
+        raise ImbstatError(f"--method {method} (on --device {device}) needs torch, which is not installed: "
+                           "pip install 'imbstat[torch]'") from None  # fmt: skip
 
     from imbstat.anchors.assign import match_dense, match_dense_per_image
 

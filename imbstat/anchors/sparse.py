@@ -77,9 +77,7 @@ def _shapes_of(grid: AnchorGrid) -> dict[str, np.ndarray]:
     }
 
 
-def match_sparse(
-    grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset: Preset
-) -> Matches:
+def match_sparse(grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset: Preset) -> Matches:
     """Label the anchors of a batch exactly as :func:`assign.match_dense` does.
 
     Args:
@@ -115,9 +113,7 @@ def _best_only(preset: Preset) -> Preset:
     return dataclasses.replace(preset, pos_iou=1.0, neg_iou=1.0, low_quality=False)
 
 
-def best_iou_per_gt(
-    grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset: Preset
-) -> np.ndarray:
+def best_iou_per_gt(grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset: Preset) -> np.ndarray:
     """[B, M] each GT's largest IoU over all of ``grid``'s anchors (0 for padding), exact: what the ATSS
     and FCOS assigners report as ``Matches.gt_max_iou``."""
     return match_sparse(grid, gts, num_gts, _best_only(preset)).gt_max_iou
