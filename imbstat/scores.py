@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import functools
-import importlib
-import importlib.util
 import os
 import sys
-import types
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+
+from imbstat.errors import ImbstatError
 
 
 def w1_uniform(counts: np.ndarray) -> float:
@@ -123,151 +122,32 @@ def _corner_w1(grid: int) -> float:
     return float(np.hypot(*(centres - centres[0]).T).mean())
 
 
-def _import_ot() -> Any:
-    """POT's ``emd2`` and ``dist``: from the package itself once it is imported, else from :func:`_lean_ot`."""
-    # POT imports every array backend it finds (torch: ~0.9 s); imbstat passes it numpy arrays only.
-    # setdefault: a caller who set these, or imported POT first, keeps their choice.
-    for backend in ("PYTORCH", "JAX", "CUPY", "TENSORFLOW"):
-        os.environ.setdefault(f"POT_BACKEND_DISABLE_{backend}", "1")
-    if "ot" in sys.modules:
-        import ot
-
-        return ot
-    return _lean_ot()
-
-
-def _stand_in_packages(names_paths: list[tuple[str, list[str]]]) -> dict[str, types.ModuleType]:
-    """Empty package modules ``name`` searching ``paths``, put in sys.modules where the name is free
-    (the caller removes them with :func:`_remove_stand_ins`; a module already loaded stays)."""
-    stand_ins = {}
-    for name, paths in names_paths:
-        if name not in sys.modules:
-            stand_ins[name] = sys.modules[name] = types.ModuleType(name)
-            stand_ins[name].__path__ = paths
-    return stand_ins
-
-
-def _remove_stand_ins(stand_ins: dict[str, types.ModuleType]) -> None:
-    for name, module in stand_ins.items():
-        if sys.modules.get(name) is module:
-            del sys.modules[name]
-
-
-def _pot_roots() -> list[str]:
-    spec = importlib.util.find_spec("ot")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("the exact 2-D W1 score needs POT: pip install pot")
-    return list(spec.submodule_search_locations)
+# POT imports every array backend it finds (torch: ~2 s of a run here); imbstat passes it numpy arrays only.
+POT_BACKENDS = ("PYTORCH", "JAX", "CUPY", "TENSORFLOW")
 
 
 @functools.cache
-def _lean_ot() -> Any:
-    """POT's network simplex without the rest of ``import ot``.
-
-    ``ot/__init__`` also loads scipy.stats, its data sets and the Gromov and
-    Bregman solvers: ~0.5 s, a third of a small ``anchor-iou`` run. Empty stand-ins
-    for the packages ``ot`` and ``ot.lp`` let ``ot.lp._network_simplex`` (with
-    ``ot.utils``, ``ot.backend`` and the compiled solver) load alone; the
-    stand-ins are removed at once, so a later ``import ot`` builds the real
-    packages around these same modules. The functions are POT's own, so the
-    values are identical; on another POT layout, the whole package.
-    """
-    roots = _pot_roots()
-    stand_ins = _stand_in_packages([("ot", roots), ("ot.lp", [os.path.join(r, "lp") for r in roots])])
-    try:
-        simplex = importlib.import_module("ot.lp._network_simplex")
-        utils = importlib.import_module("ot.utils")
-        return types.SimpleNamespace(emd2=simplex.emd2, dist=utils.dist)
-    except (ImportError, AttributeError):
-        pass
-    finally:
-        _remove_stand_ins(stand_ins)
-    import ot
-
-    return ot
-
-
-# POT releases whose ``ot.emd2`` and ``ot.dist`` (numpy float64 inputs, every weight > 0) _DirectPot repeats
-# step for step (ot/lp/_network_simplex.py, ot/utils.py); tests/test_scores.py checks it bit for bit.
-DIRECT_POT_RELEASES = ("0.9.7",)
-
-
-class _DirectPot:
-    """POT's compiled network simplex (``ot.lp.emd_wrap.emd_c``) called as ``ot.emd2`` calls it, without ``ot.utils``.
-
-    ``ot.utils`` imports scipy.spatial and scipy.sparse (~0.4 s of a small run, the
-    run's only use of scipy). ``emd_wrap`` needs of it only ``dist``, for metrics
-    imbstat never asks for: a stand-in module gives it one that loads the real
-    ``ot.utils.dist`` at its first call. Same solver, same inputs, same steps
-    around it: the same bits as ``ot.emd2``. A later ``import ot`` builds the real
-    packages around the loaded ``emd_wrap`` (``from ot.lp import emd_wrap`` finds it;
-    the attribute ``ot.lp.emd_wrap`` is not set, as for any module loaded before its package).
-    """
-
-    def __init__(self, emd_wrap: Any) -> None:
-        self.emd_c, self.check_result = emd_wrap.emd_c, emd_wrap.check_result
-
-    @staticmethod
-    def dist(x: np.ndarray, y: np.ndarray, metric: str) -> np.ndarray:
-        """``ot.dist(x, y, metric="euclidean")``: POT's euclidean_distances, operation for operation."""
-        assert metric == "euclidean"
-        c = -2 * np.dot(x, np.transpose(y))
-        c += np.einsum("ij,ij->i", x, x)[:, None]
-        c += np.einsum("ij,ij->i", y, y)[None, :]
-        return np.sqrt(np.maximum(c, 0))
-
-    def emd2(self, a: np.ndarray, b: np.ndarray, cost: np.ndarray, numItermax: int, log: bool,
-             potentials_init: tuple[np.ndarray, np.ndarray] | None) -> tuple[float, dict]:  # fmt: skip
-        """``ot.emd2(a, b, cost, numItermax=..., log=True, potentials_init=...)`` for weights all > 0."""
-        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-        assert log and (a > 0).all() and (b > 0).all(), "the direct path repeats emd2 for positive weights only"
-        b = b * a.sum(0) / b.sum(0, keepdims=True)  # emd2 rescales b to a's total
-        alpha, beta = (None, None) if potentials_init is None else (np.asarray(p, np.float64) for p in potentials_init)
-        cost = np.asarray(cost, dtype=np.float64, order="C")
-        _, w1, u, v, code = self.emd_c(a, b, cost, numItermax, 1, alpha, beta)
-        # emd2 centres the dual potentials (center_ot_dual): alpha·a = beta·b.
-        shift = (np.sum(b * v, axis=0) - np.sum(a * u, axis=0)) / (np.sum(a, axis=0) + np.sum(b, axis=0))
-        return w1, {"u": u + shift, "v": v - shift, "warning": self.check_result(code), "result_code": code}
-
-
-def _forward_dist(*args: Any, **kwargs: Any) -> Any:
-    """``ot.utils.dist``, imported at its first call (what :func:`_direct_pot` gives emd_wrap as ``ot.utils.dist``)."""
-    return importlib.import_module("ot.utils").dist(*args, **kwargs)
-
-
-@functools.cache
-def _direct_pot() -> _DirectPot | None:
-    """:class:`_DirectPot` over POT's compiled solver, or None where this POT is not one it repeats."""
-    import importlib.metadata  # here: ~15 ms, and --help never needs it
-
-    try:
-        release = importlib.metadata.version("pot")
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    if not release.startswith(DIRECT_POT_RELEASES):
-        return None
-    roots = _pot_roots()
-    stand_ins = _stand_in_packages([("ot", roots), ("ot.lp", [os.path.join(r, "lp") for r in roots])])
-    if "ot.utils" not in sys.modules:
-        stand_ins["ot.utils"] = sys.modules["ot.utils"] = types.ModuleType("ot.utils")
-        stand_ins["ot.utils"].dist = _forward_dist
-    try:
-        from ot.lp import emd_wrap  # a statement: python -X importtime lists what it loads
-
-        return _DirectPot(emd_wrap)
-    except (ImportError, AttributeError):
-        return None
-    finally:
-        _remove_stand_ins(stand_ins)
-
-
 def _solver() -> Any:
-    """What computes ``emd2`` and ``dist``: the POT package once imported, else POT's solver alone."""
-    if "ot" not in sys.modules and "ot.utils" not in sys.modules:
-        direct = _direct_pot()
-        if direct is not None:
-            return direct
-    return _import_ot()
+    """POT (``ot.emd2``, ``ot.dist``), imported at the first 2-D score.
+
+    POT's documented ``POT_BACKEND_DISABLE_*`` switches keep it from importing the backends a
+    process that did not import POT itself has no use for: each one the caller has not set is set
+    for this import only, then removed, so the caller's environment (and its child processes) is
+    left as it was. A caller who imported POT first, or set a switch, keeps their choice.
+    """
+    if "ot" in sys.modules:
+        return sys.modules["ot"]
+    unset = [f"POT_BACKEND_DISABLE_{backend}" for backend in POT_BACKENDS]
+    unset = [name for name in unset if name not in os.environ]
+    os.environ.update(dict.fromkeys(unset, "1"))
+    try:
+        import ot
+    except ImportError:
+        raise ImbstatError("the 2-D Wasserstein scores need POT: pip install pot") from None
+    finally:
+        for name in unset:
+            os.environ.pop(name, None)
+    return ot
 
 
 # From this grid size on, a solve on the 2×2-pooled maps first gives the network simplex
@@ -344,7 +224,7 @@ def scores_2d(*maps: np.ndarray) -> list[float]:
     if workers <= 1:
         return [score_2d(m) for m in maps]
     if any(np.any(m) for m in maps):
-        _solver()  # loaded once, before the threads: loading it swaps modules in sys.modules
+        _solver()  # imported once, before the threads
     with ThreadPoolExecutor(workers, thread_name_prefix="imbstat-w1") as pool:
         return list(pool.map(score_2d, maps))
 

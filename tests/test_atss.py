@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -155,6 +156,39 @@ def test_equals_reference_in_float32(seed):
         gts, num = random_gts(rng, 4, 12, pw, ph)
         gts = gts.astype(np.float32).astype(np.float64)  # float32 GTs, as the engine makes them
         assert check_against_reference(grid, gts, num, preset) > 0
+
+
+def test_float32_thresholds_are_torchs_bits():
+    # The threshold kernel (no torch) against torch's own t.mean(0) + t.std(0) on each image's float32 [K, G]
+    # tensor, as mmdetection computes it (and as imbstat did with torch before): candidate counts across the
+    # cascade's 16-row steps, GT counts across each summation order (1, < 4, < 8 lanes, groups of 32), equal
+    # IoUs (one GT: torch's full-reduction std is not 0 there) and IoUs of 0.
+    from imbstat.anchors.atss import TORCH_FLOAT_LANES
+    from imbstat.anchors.kernels import load_kernel
+
+    thresholds = load_kernel("imbstat.anchors.atss_kernel", "_thresholds32")
+    rng = np.random.default_rng(3)
+    checked = 0
+    for k in (1, 2, 9, 15, 16, 17, 33, 45, 65, 300):
+        for kind in range(3):
+            num = np.array([1, 2, 3, 5, 8, 13, 33, 70, 0], np.int64)
+            iou = rng.random((num.sum(), k)).astype(np.float32)
+            if kind == 1:
+                iou[:] = iou[:, :1]
+            elif kind == 2:
+                iou[iou < 0.5] = 0
+            mine = thresholds(iou.astype(np.float64), num, TORCH_FLOAT_LANES)
+            start = 0
+            for count in num.tolist():
+                if count:
+                    block = torch.from_numpy(np.ascontiguousarray(iou[start : start + count].T))  # [K, G]
+                    with np.errstate(all="ignore"), warnings.catch_warnings():
+                        warnings.simplefilter("ignore")  # torch warns of the std of one candidate (NaN)
+                        ref = (block.mean(0) + block.std(0)).numpy().astype(np.float64)
+                    np.testing.assert_array_equal(mine[start : start + count], ref, err_msg=f"K {k} G {count}")
+                    checked += count
+                start += count
+    assert checked == 30 * 135
 
 
 def test_hand_case_one_level():

@@ -74,27 +74,6 @@ def test_warm_start_gives_the_cold_solution():
     assert warm == pytest.approx(cold, rel=1e-12)  # the starting potentials change the path, not the optimum
 
 
-def test_pots_solver_called_directly_gives_ot_emd2_bit_for_bit(monkeypatch):
-    ot = pytest.importorskip("ot")
-    from imbstat import scores
-
-    direct = scores._direct_pot()
-    if direct is None:
-        pytest.skip("this POT release is not one the direct path repeats")
-    rng = np.random.default_rng(3)
-    x, y = rng.random((40, 2)), rng.random((30, 2))
-    assert np.array_equal(direct.dist(x, y, metric="euclidean"), ot.dist(x, y, metric="euclidean"))
-    for grid in (2, 5, 16, 32, scores.WARM_START_GRID):  # the last one warm-starts from its pooled solve
-        counts, other = rng.integers(0, 30, (grid, grid)).astype(float), rng.random((grid, grid))
-        found = {}
-        for name, solver in (("direct", direct), ("pot", ot)):
-            monkeypatch.setattr(scores, "_solver", lambda solver=solver: solver)
-            found[name] = scores._emd_grid(counts, other)
-        assert found["direct"][0] == found["pot"][0]  # the same float, not a close one
-        for side in ("u", "v"):  # the potentials a finer solve starts from
-            np.testing.assert_array_equal(found["direct"][1][side], found["pot"][1][side])
-
-
 def test_scores_2d_side_by_side_equal_one_by_one():
     from imbstat.scores import scores_2d
 

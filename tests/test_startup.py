@@ -11,15 +11,13 @@ from pathlib import Path
 import pytest
 
 import imbstat
-from imbstat.anchors.kernels import ahead_build
 from imbstat.data.sample import write_sample
 from imbstat.report.document import dumps
 
 ROOT = Path(imbstat.__file__).resolve().parents[1]
-# torch: the dense and CUDA paths only; matplotlib: figures (--out); ot.datasets, scipy.stats: what 'import ot'
-# loads beside POT's solver; pandas: tables (--out), large id columns, other formats. numba is the sparse path's.
-HEAVY = {"torch", "matplotlib", "ot.datasets", "scipy.stats", "pandas"}
-BUILT = ahead_build() is not None  # imbstat._kernels, the kernels compiled at install
+# torch: the dense and CUDA paths only (an extra); matplotlib: figures (--out); pandas: tables (--out), large id
+# columns, other formats. numba is the sparse path's, POT the 2-D scores'.
+HEAVY = {"torch", "matplotlib", "pandas"}
 
 
 def _python(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -35,20 +33,17 @@ def _imported(stderr: str) -> set[str]:
     return {line.rsplit("|", 1)[1].strip() for line in lines}
 
 
-@pytest.mark.parametrize("mode", ["auto", "jit"])
-def test_sparse_anchor_stats_imports_neither_torch_nor_pandas(tmp_path, mode):
+def test_sparse_anchor_stats_imports_neither_torch_nor_pandas(tmp_path):
     sample = write_sample(tmp_path / "sample.json", num_images=30)
     code = (
         "import json, sys, imbstat\n"
         "from imbstat.report.document import dumps\n"
         f"s = imbstat.anchor_stats(imbstat.load({str(sample)!r}))\n"
-        "modules = sorted({'torch', 'numba', 'pandas'} & sys.modules.keys())  # before the scores load POT\n"
+        "modules = sorted({'torch', 'numba', 'pandas', 'ot'} & sys.modules.keys())\n"
         "print(json.dumps({'modules': modules, 'result': dumps(s.to_dict(raw=True))}))\n"
     )
-    out = json.loads(_python("-c", code, env={"IMBSTAT_KERNELS": mode}).stdout)
-    # The kernels built at install where there are some (imbstat/anchors/aot.py), else numba's; nothing of the
-    # dense path or the tables either way.
-    assert out["modules"] == ([] if mode == "auto" and BUILT else ["numba"])
+    out = json.loads(_python("-c", code).stdout)
+    assert out["modules"] == ["numba"]  # numba's kernels; nothing of the dense path, the tables or the 2-D scores
     assert out["result"] == dumps(imbstat.anchor_stats(imbstat.load(sample)).to_dict(raw=True))
 
 
@@ -59,35 +54,73 @@ def test_cli_help_and_a_small_anchor_iou_import_no_heavy_package(tmp_path):
     done = _python("-X", "importtime", "-m", "imbstat", "anchor-iou", str(sample), "-q", "--json",
                    str(tmp_path / "a.json"))  # fmt: skip
     imported = _imported(done.stderr)
-    # the kernels built at install (else numba) for the sparse path; POT's compiled solver for the 2-D scores
-    assert not HEAVY & imported and ("numba" in imported) != BUILT and "ot.lp.emd_wrap" in imported
-    # scipy.linalg: numba's BLAS probe (imbstat.anchors.kernels); ot.utils, scipy.spatial: POT's package path;
-    # rich.progress: the bar that -q does not show
-    assert not {"scipy.linalg", "scipy.spatial", "ot.utils", "rich.progress"} & imported
+    # numba for the sparse path, POT for the 2-D scores; rich.progress: the bar that -q does not show
+    assert not (HEAVY | {"rich.progress"}) & imported and {"numba", "ot"} <= imported
     assert json.loads((tmp_path / "a.json").read_text())["anchors"]["foreground"] > 0
 
 
-def test_pots_solver_alone_gives_the_packages_bits():
-    # Each way of loading POT's solver in a fresh interpreter, then the real package: the same scores, bit for bit.
+def test_pot_is_imported_at_the_first_2d_score_and_the_environment_left_as_it_was():
+    # POT's backend switches are set for its import only, where the caller has not set them: the caller's
+    # environment is unchanged afterwards, a switch the caller set keeps its value, and torch (where installed)
+    # is not imported by POT.
     code = (
-        "import sys, numpy as np\n"
+        "import json, os, sys, numpy as np\n"
         "from imbstat import scores\n"
-        "if sys.argv[1] == 'lean':\n"
-        "    scores.DIRECT_POT_RELEASES = ()  # as on a POT release the direct path does not repeat\n"
-        "maps = [np.random.default_rng(0).integers(0, 50, (g, g)) for g in (16, 32, scores.WARM_START_GRID)]\n"
-        "alone = [scores.score_2d(m) for m in maps]\n"
-        "assert 'ot' not in sys.modules and 'ot.datasets' not in sys.modules, 'stand-ins left behind'\n"
-        "loaded = sorted(m for m in ('ot.utils', 'scipy.spatial', 'scipy.linalg') if m in sys.modules)\n"
-        "import ot  # the real package afterwards, around the same solver module\n"
-        "from ot.lp import emd_wrap\n"
-        "assert emd_wrap is sys.modules['ot.lp.emd_wrap'] and ot.datasets and ot.gromov and ot.emd2 and ot.dist\n"
-        "assert scores._solver() is ot\n"
-        "print(repr(alone), repr([scores.score_2d(m) for m in maps]), loaded, sep='|')\n"
+        "before = 'ot' in sys.modules\n"
+        "value = scores.score_2d(np.eye(8))\n"
+        "switches = {k: v for k, v in os.environ.items() if k.startswith('POT_BACKEND_DISABLE_')}\n"
+        "print(json.dumps([before, 'ot' in sys.modules, 'torch' in sys.modules, switches, value]))\n"
     )
-    lean = _python("-c", code, "lean").stdout.split("|")
-    direct = _python("-c", code, "direct").stdout.split("|")
-    assert direct[0] == direct[1] == lean[0] == lean[1]
-    assert direct[2].strip() == "[]" and "'ot.utils'" in lean[2]  # the direct path imports neither ot.utils nor scipy
+    before, after, torch, switches, value = json.loads(_python("-c", code).stdout)
+    assert (before, after, torch, switches) == (False, True, False, {})
+    kept = json.loads(_python("-c", code, env={"POT_BACKEND_DISABLE_JAX": "yes"}).stdout)
+    assert kept[3] == {"POT_BACKEND_DISABLE_JAX": "yes"} and kept[4] == value
+    ot = pytest.importorskip("ot")
+    assert value == scores_2d_with(ot)
+
+
+def scores_2d_with(ot) -> float:
+    """score_2d of the 8×8 diagonal computed with POT imported by the test (its backends as they come)."""
+    import numpy as np
+
+    from imbstat import scores
+
+    scores._solver.cache_clear()
+    try:
+        return scores.score_2d(np.eye(8))
+    finally:
+        scores._solver.cache_clear()
+
+
+def test_default_anchor_iou_runs_without_torch_and_dense_asks_for_it(tmp_path):
+    # torch absent (an import of it fails, as where it is not installed): the default path runs; --method dense
+    # is refused with one line that names the extra.
+    sample = write_sample(tmp_path / "sample.json", num_images=12)
+    blocker = (
+        "import sys\n"
+        "class NoTorch:  # a finder that fails torch's import, as where it is not installed\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.partition('.')[0] == 'torch':\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, NoTorch())\n"
+        "from imbstat.cli import main\n"
+        "sys.argv[0] = 'imbstat'\n"
+        "main()\n"
+    )
+    done = _python("-c", blocker, "anchor-iou", str(sample), "-q", "--json", str(tmp_path / "a.json"))
+    assert json.loads((tmp_path / "a.json").read_text())["anchors"]["foreground"] > 0
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+    dense = [sys.executable, "-c", blocker, "anchor-iou", str(sample), "-q", "--method", "dense"]
+    done = subprocess.run(dense, capture_output=True, text=True, env=env, cwd=ROOT)
+    errors = [line for line in done.stderr.splitlines() if not line.startswith("imbstat: note: ")]  # the file's notes
+    assert done.returncode == 2 and len(errors) == 1, done.stderr[-2000:]
+    assert errors[0].startswith("imbstat: error: ") and "pip install 'imbstat[torch]'" in errors[0]
+    # ATSS in float32 (its thresholds once computed by torch) and FCOS need none of it either.
+    preset = tmp_path / "atss32.toml"
+    preset.write_text('base = "atss"\ndtype = "float32"\n')
+    for name in (str(preset), "fcos"):
+        _python("-c", blocker, "anchor-iou", str(sample), "-q", "--preset", name, "--json", str(tmp_path / "b.json"))
+        assert json.loads((tmp_path / "b.json").read_text())["anchors"]["foreground"] > 0
 
 
 def test_index_of_binary_search_equals_pandas(monkeypatch):
@@ -120,16 +153,3 @@ def test_kernels_cache_in_a_temporary_folder_where_numba_finds_no_writable_one(t
     env = {"NUMBA_CACHE_LOCATOR_CLASSES": "UserProvidedCacheLocator", "NUMBA_CACHE_DIR": "", "TMPDIR": str(tmp_path)}
     cache_dir, cache_path = _python("-c", code, env=env).stdout.split()
     assert cache_dir == str(tmp_path / f"imbstat-numba-{os.getuid()}") and cache_path.startswith(cache_dir)
-
-
-def test_kernels_load_without_scipy_and_leave_numbas_blas_usable():
-    pytest.importorskip("numba")
-    code = (
-        "import sys, numpy as np, numba\n"
-        "from imbstat.anchors.kernels import load_kernel\n"
-        "load_kernel('imbstat.stats.anchor_kernel', 'tally')\n"
-        "assert not {'scipy.linalg', 'scipy.linalg.cython_blas'} & sys.modules.keys(), 'probe blocked for good'\n"
-        "a = np.arange(6.0).reshape(2, 3)\n"
-        "print(numba.njit(lambda x: np.dot(x, x.T))(a).tolist())  # BLAS, through scipy, compiled afterwards\n"
-    )
-    assert _python("-c", code).stdout.split() == ["[[5.0,", "14.0],", "[14.0,", "50.0]]"]

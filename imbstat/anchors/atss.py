@@ -32,8 +32,9 @@ to them. torch's ``mean`` sums in an order that depends on the number of GTs and
 vector width, so at the last bit mmdetection's own threshold is not fixed: labels could differ
 only for an IoU within ~1e-16 of its GT's threshold. Under ``dtype = "float32"`` every distance,
 centre and IoU operation is rounded to float32 as torch computes them, and the mean and std are
-computed by torch in float32 on the image's ``[candidates, GTs]`` tensor, as mmdetection lays it
-out (atss:186-188), so they are its bits.
+computed as torch's CPU kernels compute them in float32 on the image's ``[candidates, GTs]`` tensor,
+as mmdetection lays it out (atss:186-188): ``atss_kernel._thresholds32`` repeats their summation
+order, so they are its bits (tests/test_atss.py compares them with torch's).
 
 The sparse method: per (GT, level) a window of cells around the cell nearest the GT centre is
 searched for the ``k`` nearest anchors. It is widened until every anchor outside it is provably
@@ -55,32 +56,18 @@ from imbstat.anchors.matches import Matches
 from imbstat.anchors.presets import Preset
 from imbstat.anchors.sparse import best_iou_per_gt
 
-
-def _thresholds_float32(iou: np.ndarray, num_gts: np.ndarray) -> np.ndarray:
-    """[T] float32 mean + std computed by torch on each image's [K, G] tensor (atss:186-189)."""
-    import torch
-
-    out = np.empty(len(iou))
-    start = 0
-    for count in num_gts.tolist():  # per image: torch's reduction order depends on the [K, G] layout
-        if count:
-            block = torch.from_numpy(np.ascontiguousarray(iou[start : start + count].T, np.float32))  # [K, G]
-            out[start : start + count] = (block.mean(0) + block.std(0)).numpy()
-        start += count
-    return out
+# The float32 vector width of torch's CPU sum kernels on x86-64 (torch 2.13, AVX2 and AVX-512 machines alike),
+# which sets its summation order: what atss_kernel._thresholds32 repeats.
+TORCH_FLOAT_LANES = 8
 
 
-def match_atss(
-    grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset: Preset, *, ahead: bool = False
-) -> Matches:
+def match_atss(grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset: Preset) -> Matches:
     """Label the anchors of a batch with mmdetection's ATSSAssigner (see the module's docstring).
 
     Args:
         grid: the anchors shared by the batch (their preset's ``topk`` and ``dtype`` apply).
         gts: [B, M, 4] float64 GT corners; rows ``>= num_gts[b]`` are padding.
         num_gts: [B] int64.
-
-        ahead: with the kernels' ahead-of-time build where there is one (:func:`kernels.load_kernel`).
 
     Returns:
         Matches with no ignored anchors; ``fg_iou`` is the IoU with the assigned GT.
@@ -89,13 +76,13 @@ def match_atss(
     num_gts = np.asarray(num_gts, np.int64)
     f32 = preset.float32
     rows = np.array([r for r, _ in grid.cells], np.int64)
-    candidates = load_kernel("imbstat.anchors.atss_kernel", "_candidates", ahead=ahead)
+    candidates = load_kernel("imbstat.anchors.atss_kernel", "_candidates")
     cand, iou, inside = candidates(gts, num_gts, grid.bases, np.ascontiguousarray(grid.steps), rows, grid.cols,
                                     grid.level_offsets, int(preset.topk), f32)  # fmt: skip
     if f32:
-        threshold = _thresholds_float32(iou, num_gts)
+        threshold = load_kernel("imbstat.anchors.atss_kernel", "_thresholds32")(iou, num_gts, TORCH_FLOAT_LANES)
     else:
-        threshold = load_kernel("imbstat.anchors.atss_kernel", "_thresholds", ahead=ahead)(iou)
+        threshold = load_kernel("imbstat.anchors.atss_kernel", "_thresholds")(iou)
     gt_t, slot = np.nonzero((iou >= threshold[:, None]) & inside)  # [P] positive (GT, candidate) pairs
     first_gt = np.cumsum(num_gts) - num_gts
     image = np.repeat(np.arange(len(num_gts)), num_gts)[gt_t]
@@ -106,14 +93,14 @@ def match_atss(
     first = np.ones(len(order), bool)
     first[1:] = (image[1:] != image[:-1]) | (anchor[1:] != anchor[:-1])
     empty = np.empty(0, np.int64)
-    gt_max = best_iou_per_gt(grid, gts, num_gts, preset, ahead=ahead)
+    gt_max = best_iou_per_gt(grid, gts, num_gts, preset)
     return Matches(image[first], anchor[first], gt[first], value[first], empty, empty, gt_max)
 
 
-def atss_matcher(preset: Preset, ahead: bool = False) -> Callable[[Any], Matches]:
+def atss_matcher(preset: Preset) -> Callable[[Any], Matches]:
     """:func:`match_atss` as the engine's Matcher for ``preset`` (engine imports this module: no Batch type here);
     its kernels load here, not in a labelling thread."""
-    for kernel in ("_candidates", "_thresholds"):
-        load_kernel("imbstat.anchors.atss_kernel", kernel, ahead=ahead)
-    load_kernel("imbstat.anchors.sparse_kernel", "_label", ahead=ahead)  # each GT's best IoU
-    return lambda batch: match_atss(batch.grid, batch.gts, batch.num_gts, preset, ahead=ahead)
+    for kernel in ("_candidates", "_thresholds", "_thresholds32"):
+        load_kernel("imbstat.anchors.atss_kernel", kernel)
+    load_kernel("imbstat.anchors.sparse_kernel", "_label")  # each GT's best IoU
+    return lambda batch: match_atss(batch.grid, batch.gts, batch.num_gts, preset)

@@ -1,7 +1,7 @@
 """The compiled part of the ATSS assigner (:mod:`imbstat.anchors.atss` explains the method).
 
-numba kernels over plain arrays and scalars, importing nothing of imbstat but the sparse path's kernels:
-built ahead of time at install like them (:mod:`imbstat.anchors.aot`), else compiled by numba at first use.
+numba kernels over plain arrays and scalars, importing nothing of imbstat but the sparse path's kernels;
+loaded at their first use (:mod:`imbstat.anchors.kernels`).
 """
 
 from __future__ import annotations
@@ -128,4 +128,97 @@ def _thresholds(iou):
             mean += delta / (i + 1)
             m2 += delta * (iou[t, i] - mean)
         out[t] = mean + np.sqrt(m2 / (iou.shape[1] - 1))  # 0 / 0 -> NaN: no positive, as torch
+    return out
+
+
+# torch's CPU float32 sum (aten/src/ATen/native/cpu/SumKernel.cpp), which mmdetection's float32 threshold
+# (atss:186-188) calls on the image's [K, G] tensor. Each column is summed in float32 in one of three orders,
+# chosen by G, the column's index and the CPU's vector width (:func:`vector_lanes`): _cascade (multi_row_sum,
+# four levels of partial sums of 2**_LEVEL_POWER rows), _row_sum (four interleaved cascades) or, for one GT,
+# _inner_sum (vectorized_inner_sum: lane by lane, then the tail and the lanes added in order).
+_LEVELS = 4
+_LEVEL_POWER = 4  # max(4, ceil(log2 n) / 4): 4 for fewer than 2**20 candidates
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _cascade(x, start, stride, count):
+    step, mask = 1 << _LEVEL_POWER, (1 << _LEVEL_POWER) - 1
+    acc = np.zeros(_LEVELS, np.float32)
+    i = 0
+    while i + step <= count:
+        for _ in range(step):
+            acc[0] += np.float32(x[start + i * stride])
+            i += 1
+        for j in range(1, _LEVELS):
+            acc[j] += acc[j - 1]
+            acc[j - 1] = np.float32(0.0)
+            if i & (mask << (j * _LEVEL_POWER)):
+                break
+    while i < count:
+        acc[0] += np.float32(x[start + i * stride])
+        i += 1
+    for j in range(1, _LEVELS):
+        acc[0] += acc[j]
+    return acc[0]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _row_sum(x, start, stride, count):
+    quarter = count // 4
+    partial = np.zeros(4, np.float32)
+    for k in range(4):
+        partial[k] = _cascade(x, start + k * stride, 4 * stride, quarter)
+    for i in range(4 * quarter, count):
+        partial[0] += np.float32(x[start + i * stride])
+    for k in range(1, 4):
+        partial[0] += partial[k]
+    return partial[0]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _inner_sum(x, lanes):
+    vectors = x.shape[0] // lanes
+    total = np.float32(0.0)
+    for i in range(vectors * lanes, x.shape[0]):
+        total += np.float32(x[i])
+    for lane in range(lanes):
+        total += _row_sum(x, lane, lanes, vectors)
+    return total
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _thresholds32(iou, num_gts, lanes):
+    """[T] float32 mean + std of each GT's candidate IoUs as torch computes ``t.mean(0) + t.std(0)`` on the
+    CPU on each image's float32 ``[K, G]`` tensor (atss:186-188): the mean the float32 sum above over K, the
+    std a Welford pass in float64 rounded to float32 (ReduceOpsKernel.cpp: WelfordOps, double accumulator), or for
+    an image of one GT (one output: ReduceOps.cpp std_var_all_cpu) the float64 sum of squared differences from the
+    float32 mean. ``lanes``: the float32 vector width of torch's sum (8: torch 2.13's CPU kernels on x86-64)."""
+    out = np.empty(iou.shape[0])
+    k = iou.shape[1]
+    start = 0
+    for g_count in num_gts:
+        # Columns summed with _cascade: groups of 4 vectors of columns (4 columns below one vector), the rest
+        # with _row_sum (vectorized_outer_sum, scalar_outer_sum).
+        cascaded = (g_count // (4 * lanes)) * 4 * lanes if g_count >= lanes else (g_count // 4) * 4
+        for j in range(g_count):
+            row = iou[start + j]
+            if g_count == 1:
+                total = _inner_sum(row, lanes) if k >= lanes else _row_sum(row, 0, 1, k)
+            elif j < cascaded:
+                total = _cascade(row, 0, 1, k)
+            else:
+                total = _row_sum(row, 0, 1, k)
+            mean32 = total / np.float32(k)
+            mean, m2 = 0.0, 0.0
+            for i in range(k):
+                x = np.float64(np.float32(row[i]))
+                if g_count == 1:  # one output: std_var_all_cpu, squares of differences from the float32 mean
+                    m2 += (x - np.float64(mean32)) ** 2
+                else:
+                    delta = x - mean
+                    mean += delta / (i + 1)
+                    m2 += delta * (x - mean)
+            # float32 + float32; 0 / 0 -> NaN for one candidate, as torch.
+            out[start + j] = mean32 + np.float32(np.sqrt(m2 / (k - 1)))
+        start += g_count
     return out

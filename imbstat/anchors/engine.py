@@ -227,29 +227,29 @@ def check_method(preset: Preset, method: str, device: str = "cpu") -> None:
                            f"{preset.conventions()}; use --method dense or sparse")  # fmt: skip
 
 
-def make_matcher(
-    preset: Preset, device: str = "cpu", method: str = "auto", memory_mb: float = 1024, ahead: bool = False
-) -> Matcher:
+def make_matcher(preset: Preset, device: str = "cpu", method: str = "auto", memory_mb: float = 1024) -> Matcher:
     """A function that labels one batch with the chosen path on the chosen device.
 
     ``auto`` is sparse on the CPU and dense on CUDA. ``fused`` is the dense
     path with the Triton kernels of :mod:`fused` (CUDA only; not yet measured
     on a GPU, so not what ``auto`` picks). All paths give identical Matches
     (docs/design.md, 'Two paths, one answer'). The torch dense path sizes its anchor chunks so that one
-    IoU block stays within ``memory_mb`` of device memory. ``ahead``: the sparse path and
-    the ATSS and FCOS assigners label with their ahead-of-time kernels where there are some
-    (:func:`kernels.load_kernel`).
+    IoU block stays within ``memory_mb`` of device memory.
     """
     if preset.assigner != "max-iou":
         check_method(preset, method)
         if device != "cpu":
             logging.getLogger(__name__).info(sparse_device_note(device))
-        return _assigner_matcher(preset, ahead)
+        return _assigner_matcher(preset)
     method = resolve_method(method, device)
     if device == "cpu" and method == "sparse":
-        return _sparse_matcher(preset, ahead)  # no torch import (~0.7 s) for the CPU path
+        return _sparse_matcher(preset)  # no torch import (~0.7 s) for the CPU path
 
-    import torch
+    try:
+        import torch
+    except ImportError:  # an extra: the sparse, ATSS and FCOS paths need none of it
+        raise ImbstatError(f"--method {method} (on --device {device}) needs torch, which is not installed: "
+                           "pip install 'imbstat[torch]'") from None  # fmt: skip
 
     from imbstat.anchors.assign import match_dense, match_dense_per_image
 
@@ -262,7 +262,7 @@ def make_matcher(
     if method == "sparse":
         if dev.type != "cpu":
             logging.getLogger(__name__).info(sparse_device_note(device))
-        return _sparse_matcher(preset, ahead)
+        return _sparse_matcher(preset)
     fused = method == "fused"
     check_method(preset, method)
     if fused:
@@ -300,25 +300,25 @@ def sparse_device_note(device: str) -> str:
     return f"the sparse path runs on the CPU; --device {device} is not used"
 
 
-def _sparse_matcher(preset: Preset, ahead: bool = False) -> Matcher:
-    """The compiled sparse path (``ahead``: its ahead-of-time build where there is one, see :mod:`kernels`)."""
+def _sparse_matcher(preset: Preset) -> Matcher:
+    """The compiled sparse path (numba's kernel, loaded by :mod:`kernels`)."""
     from imbstat.anchors.kernels import load_kernel
     from imbstat.anchors.sparse import match_sparse
 
-    load_kernel("imbstat.anchors.sparse_kernel", "_label", ahead=ahead)  # loaded here, not in a labelling thread
-    return lambda batch: match_sparse(batch.grid, batch.gts, batch.num_gts, preset, ahead=ahead)
+    load_kernel("imbstat.anchors.sparse_kernel", "_label")  # loaded here, not in a labelling thread
+    return lambda batch: match_sparse(batch.grid, batch.gts, batch.num_gts, preset)
 
 
-def _assigner_matcher(preset: Preset, ahead: bool = False) -> Matcher:
+def _assigner_matcher(preset: Preset) -> Matcher:
     """The labelling function of an assigner other than MaxIoU (``preset.assigner``)."""
     if preset.assigner == "atss":
         from imbstat.anchors.atss import atss_matcher
 
-        return atss_matcher(preset, ahead)
+        return atss_matcher(preset)
     if preset.assigner == "fcos":
         from imbstat.anchors.fcos import fcos_matcher
 
-        return fcos_matcher(preset, ahead)
+        return fcos_matcher(preset)
     raise AssertionError(f"unknown assigner {preset.assigner!r}")  # Preset validates it: unreachable
 
 

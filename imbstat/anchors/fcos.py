@@ -55,18 +55,17 @@ CELL_MARGIN = 0.01
 RELATIVE_MARGIN = 1e-6
 
 
-def fcos_matcher(preset: Preset, ahead: bool = False) -> Callable[[Any], Matches]:
-    """``engine.Batch -> Matches`` for an ``assigner = "fcos"`` preset (engine imports this module: no type here);
-    ``ahead``: with the kernels' ahead-of-time build where there is one (:func:`kernels.load_kernel`)."""
+def fcos_matcher(preset: Preset) -> Callable[[Any], Matches]:
+    """``engine.Batch -> Matches`` for an ``assigner = "fcos"`` preset (engine imports this module: no type here)."""
     from imbstat.anchors.kernels import load_kernel
     from imbstat.anchors.sparse import best_iou_per_gt
 
     for kernel in ("_label", "paired_iou"):  # loaded here, not in a labelling thread
-        load_kernel("imbstat.anchors.sparse_kernel", kernel, ahead=ahead)
+        load_kernel("imbstat.anchors.sparse_kernel", kernel)
 
     def match(batch: Any) -> Matches:
-        gt_max = best_iou_per_gt(batch.grid, batch.gts, batch.num_gts, preset, ahead=ahead)
-        return match_fcos(batch.grid, batch.gts, batch.num_gts, preset, gt_max, ahead=ahead)
+        gt_max = best_iou_per_gt(batch.grid, batch.gts, batch.num_gts, preset)
+        return match_fcos(batch.grid, batch.gts, batch.num_gts, preset, gt_max)
 
     return match
 
@@ -81,7 +80,7 @@ def _windows(lo: np.ndarray, hi: np.ndarray, pad: np.ndarray, centre: np.ndarray
 
 
 def match_fcos(grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset: Preset,
-               gt_max_iou: np.ndarray, *, ahead: bool = False) -> Matches:  # fmt: skip
+               gt_max_iou: np.ndarray) -> Matches:  # fmt: skip
     """FCOS labels of a batch: every point inside a GT and in its level's range, to the least-area GT.
 
     Args:
@@ -158,7 +157,7 @@ def match_fcos(grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset: P
     squares = grid.cell_corners(lv[first], row[first], col[first], 0)
     from imbstat.anchors.kernels import load_kernel
 
-    paired_iou = load_kernel("imbstat.anchors.sparse_kernel", "paired_iou", ahead=ahead)  # compiled
+    paired_iou = load_kernel("imbstat.anchors.sparse_kernel", "paired_iou")  # compiled
 
     iou = paired_iou(np.ascontiguousarray(squares, np.float64), np.ascontiguousarray(box[t], np.float64),
                      1.0 if preset.legacy else 0.0, preset.float32)  # fmt: skip

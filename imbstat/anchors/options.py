@@ -28,8 +28,7 @@ class AnchorOptions:
         batch_size: images labelled together (one padded size per batch).
         grid: cells per side of the relative spatial and overlap maps.
         memory_mb: device memory for one dense IoU block.
-        threads: threads of the sparse path (None: one with the kernels built at install for a run of at
-            most ``kernels.AHEAD_MAX_IMAGES`` images, else every core this process may use).
+        threads: threads of the sparse path (None: every core this process may use).
         sampler: the sampling stage, ``random:NUM:POS_FRACTION`` or ``none``, put into the preset
             (``options.preset.sampler``) when the options are built; None keeps the preset's.
     """

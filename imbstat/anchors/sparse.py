@@ -77,23 +77,20 @@ def _shapes_of(grid: AnchorGrid) -> dict[str, np.ndarray]:
     }
 
 
-def match_sparse(
-    grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset: Preset, *, ahead: bool = False
-) -> Matches:
+def match_sparse(grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset: Preset) -> Matches:
     """Label the anchors of a batch exactly as :func:`assign.match_dense` does.
 
     Args:
         grid: the anchors shared by the batch.
         gts: [B, M, 4] float64 GT corners; rows ``>= num_gts[b]`` are padding.
         num_gts: [B] int64.
-        ahead: with the kernel's ahead-of-time build where there is one (it holds the GIL), else numba's.
 
     Raises:
         ImbstatError: a GT that overlaps no anchor under the torchvision/detectron2 low-quality rule.
     """
     from imbstat.anchors.kernels import load_kernel
 
-    label = load_kernel("imbstat.anchors.sparse_kernel", "_label", ahead=ahead)  # compiled: loaded at first use
+    label = load_kernel("imbstat.anchors.sparse_kernel", "_label")  # compiled: loaded at first use
     q = shapes(grid)
     fg, fg_iou, ignored, gt_max, unsupported = label(
         np.ascontiguousarray(gts, np.float64), np.asarray(num_gts, np.int64), q["base"], q["step_x"], q["step_y"],
@@ -116,9 +113,7 @@ def _best_only(preset: Preset) -> Preset:
     return dataclasses.replace(preset, pos_iou=1.0, neg_iou=1.0, low_quality=False)
 
 
-def best_iou_per_gt(
-    grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset: Preset, *, ahead: bool = False
-) -> np.ndarray:
+def best_iou_per_gt(grid: AnchorGrid, gts: np.ndarray, num_gts: np.ndarray, preset: Preset) -> np.ndarray:
     """[B, M] each GT's largest IoU over all of ``grid``'s anchors (0 for padding), exact: what the ATSS
     and FCOS assigners report as ``Matches.gt_max_iou``."""
-    return match_sparse(grid, gts, num_gts, _best_only(preset), ahead=ahead).gt_max_iou
+    return match_sparse(grid, gts, num_gts, _best_only(preset)).gt_max_iou

@@ -1,8 +1,7 @@
 """The compiled part of the sparse path (:mod:`imbstat.anchors.sparse` explains the method).
 
-numba kernels over plain arrays and scalars only, importing nothing of imbstat: the build
-compiles them ahead of time from this file as it is (:mod:`imbstat.anchors.aot`), and a
-run loads that build, or has numba compile them at first use (:mod:`imbstat.anchors.kernels`).
+numba kernels over plain arrays and scalars only, importing nothing of imbstat; loaded at their
+first use (:mod:`imbstat.anchors.kernels`).
 """
 
 from __future__ import annotations

@@ -25,9 +25,8 @@ class AnchorSums:
     ``tests/anchor_stats_reference.py`` is the numpy oracle the tests compare it with.
     """
 
-    def __init__(self, ds: Dataset, preset: Preset, gt: GroundTruth, grid: int, ahead: bool = False):
+    def __init__(self, ds: Dataset, preset: Preset, gt: GroundTruth, grid: int):
         self.ds, self.preset, self.gt, self.grid = ds, preset, gt, grid
-        self.ahead = ahead  # the tally's ahead-of-time build where there is one (kernels.load_kernel)
         k = len(ds.categories)
         # Per-GT arrays are 25M long at the Objects365 size: the narrowest types that hold them.
         self.category = ds.boxes.category[gt.box].astype(np.int16 if k < 2**15 else np.int64)  # [T]
@@ -90,7 +89,7 @@ class AnchorSums:
 
     def _tally(self, batch: Batch, m: Matches, rows: np.ndarray) -> None:
         """Add the batch's per-anchor sums: classes, positive IoU, per GT, relative spatial, coverage."""
-        tally = load_kernel("imbstat.stats.anchor_kernel", "tally", ahead=self.ahead)  # loaded at the first count
+        tally = load_kernel("imbstat.stats.anchor_kernel", "tally")  # loaded at the first count
 
         image = batch.images
         grid = batch.grid

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imbstat.anchors.engine import batches, cores, ground_truth, labelled, make_matcher, resolve_method
-from imbstat.anchors.kernels import use_ahead
 from imbstat.anchors.options import AnchorOptions
 from imbstat.anchors.presets import Preset, load_preset, preset_from_dict
 from imbstat.data import BoxFilter, Dataset
@@ -361,9 +360,7 @@ def anchor_stats(
     (dense with Triton kernels, CUDA) or ``auto`` (sparse on CPU, dense on
     CUDA). All give identical results. The sparse path labels batches on
     ``threads`` threads (default: every core it may use; numba's kernel releases the GIL) while
-    this thread sums them, in batch order; with ``threads`` unset, a run of at most
-    ``kernels.AHEAD_MAX_IMAGES`` images labels on this thread with the kernels built at install
-    instead, where there are some (:mod:`imbstat.anchors.kernels`; so does such a run with ``threads=1``).
+    this thread sums them, in batch order.
     ``progress(n)`` is called after each batch with its number of images; ``memory_mb`` bounds the dense path's IoU
     block on the device.
     """
@@ -372,12 +369,9 @@ def anchor_stats(
     gt = ground_truth(ds, preset, box_filter)
     # The CPU paths label on threads: sparse MaxIoU, and ATSS and FCOS whatever the device (they run on the CPU).
     sparse = preset.assigner != "max-iou" or resolve_method(options.method, options.device) == "sparse"
-    # Small runs label and count with the kernels built at install, on this thread: no numba to load, and
-    # the build holds the GIL, so more threads would only wait for it (kernels.py).
-    ahead = use_ahead(ds.num_images, options.threads)
-    workers = (options.threads or cores()) if sparse and not ahead else 1
-    matcher = make_matcher(preset, options.device, options.method, options.memory_mb, ahead)
-    acc = _Accumulator(ds, preset, gt, options.grid, ahead)
+    workers = (options.threads or cores()) if sparse else 1
+    matcher = make_matcher(preset, options.device, options.method, options.memory_mb)
+    acc = _Accumulator(ds, preset, gt, options.grid)
     for batch, matches in labelled(batches(gt, preset, options.batch_size), matcher, workers):
         acc.add(batch, matches)
         if progress:
