@@ -107,8 +107,10 @@ def _load(root: Path | None) -> tuple[dict[str, object], str]:
     if "torchvision" in sys.modules:
         raise SystemExit("torchvision is already imported; run this script in a fresh process")
     if root is None:
-        import torchvision  # only here: a source tree must not meet the installed package
-
+        try:
+            import torchvision  # only here: a source tree must not meet the installed package
+        except (ImportError, OSError, RuntimeError) as e:  # its compiled ops may not load beside this torch
+            raise SystemExit(f"vs_torchvision: --installed: torchvision does not import here: {e}") from None
         version = torchvision.__version__
     else:
         version = tree_version(root)
