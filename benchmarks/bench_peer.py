@@ -58,9 +58,9 @@ def peer_child(vision: Path, path: Path, rpn: bool, threads: int) -> dict[str, A
 
     if threads:
         torch.set_num_threads(threads)
-    tv = _load(vision / "torchvision")
+    tv, version = _load(vision / "torchvision")
     per_image, _, seconds = torchvision_counts(tv, plain_coco(path), rpn)
-    return {"totals": per_image.sum(0).tolist(), **seconds}
+    return {"totals": per_image.sum(0).tolist(), "torchvision_version": version, **seconds}
 
 
 # imbstat's labelling in a child, with only imbstat and the standard library (``--src`` may be an older tree):

@@ -1,29 +1,41 @@
 """imbstat's torchvision presets against torchvision's own code, run image by image (not part of CI).
 
 torchvision's compiled ops do not load beside every torch, but the files that label anchors are plain
-torch. This script loads them from a torchvision source tree (a clone or a fetched copy), with every
-other ``torchvision`` module stubbed out:
+torch. This script loads them from a torchvision source tree (a clone, or an unpacked wheel: the
+folder that holds ``torchvision/``), with every other ``torchvision`` module stubbed out:
 
     models/detection/transform.py      GeneralizedRCNNTransform (normalise, resize, pad to 32), resize_boxes
     models/detection/anchor_utils.py   AnchorGenerator
     models/detection/image_list.py     ImageList
     models/detection/_utils.py         Matcher
     ops/boxes.py                       box_iou
+    ops/_utils.py                      _upcast, which box_iou calls (loaded where the tree has it)
 
-and labels each image of a COCO file as torchvision's training does (references/detection's COCO
-conversion: crowd boxes dropped, boxes clamped to the image, empty ones dropped; feature map sizes
-of the ResNet-FPN backbone: ``padded / s`` for P2-P5, 3×3 stride-2 convolutions for RetinaNet's
-P6/P7, a stride-2 max pool for the RPN's P6). It prints fg / bg / ignored totals and the per-class
-foreground of torchvision and of imbstat's preset, and exits 1 if they differ:
+or, with ``--installed``, imports the installed ``torchvision`` package as it is (where its compiled
+ops load beside this torch). It labels each image of a COCO file as torchvision's training does
+(references/detection's COCO conversion: crowd boxes dropped, boxes clamped to the image, empty ones
+dropped; feature map sizes of the ResNet-FPN backbone: ``padded / s`` for P2-P5, 3×3 stride-2
+convolutions for RetinaNet's P6/P7, a stride-2 max pool for the RPN's P6). It prints the torchvision
+version it ran against (``torchvision/version.py`` of a tree, ``torchvision.__version__`` installed),
+fg / bg / ignored totals and whether the per-image and per-class counts of torchvision and of
+imbstat's preset are identical, and exits 1 if they differ:
 
     python -m benchmarks.vs_torchvision /path/to/vision [COCO_JSON] [--rpn] [--images N]
+    python -m benchmarks.vs_torchvision --installed [COCO_JSON] [--rpn] [--images N]
+
+The presets follow torchvision 0.17 to 0.28 (``resize_rounding = "floor-float64"``); against a
+torchvision up to 0.15 the script compares the preset with ``resize_rounding = "floor"`` instead,
+the float32 scale those releases compute (transform.py ``_resize_image_and_masks``). 0.16 passes
+``interpolate`` that float32 scale as a tensor: no imbstat rounding follows it (a note says so).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
+import re
 import sys
 import time
 import types
@@ -43,7 +55,12 @@ REAL = {
     "torchvision.models.detection._utils": "models/detection/_utils.py",
     "torchvision.models.detection.transform": "models/detection/transform.py",
     "torchvision.ops.boxes": "ops/boxes.py",
+    "torchvision.ops._utils": "ops/_utils.py",  # ``_upcast`` (box_iou's dtype rule); older trees lack it
 }
+# GeneralizedRCNNTransform's resize scale (transform.py ``_resize_image_and_masks``): up to 0.15 a float32
+# tensor's ``.item()`` (imbstat's "floor"); 0.16 hands ``interpolate`` the float32 tensor itself (how it
+# multiplies then is the torch's: no imbstat rounding is claimed for it); from 0.17 Python floats ("floor-float64").
+FLOAT32_SCALE_UNTIL, FLOAT64_SCALE_SINCE = (0, 15), (0, 17)
 
 
 class _Anything:
@@ -68,7 +85,7 @@ class _Stubs:
     def find_spec(self, name: str, path: object = None, target: object = None):
         if name != "torchvision" and not name.startswith("torchvision."):
             return None
-        if name in REAL:
+        if name in REAL and (self.root / REAL[name]).is_file():
             return importlib.util.spec_from_file_location(name, self.root / REAL[name])
         return importlib.util.spec_from_loader(name, self, is_package=True)
 
@@ -84,17 +101,58 @@ class _Stubs:
         pass
 
 
-def _load(root: Path) -> dict[str, object]:
+def _load(root: Path | None) -> tuple[dict[str, object], str]:
+    """(the classes and functions used, the torchvision version): from ``root`` (a ``torchvision/``
+    folder, the rest stubbed) or, with ``root`` None, from the installed package."""
     if "torchvision" in sys.modules:
         raise SystemExit("torchvision is already imported; run this script in a fresh process")
-    sys.meta_path.insert(0, _Stubs(root))
+    if root is None:
+        try:
+            import torchvision  # only here: a source tree must not meet the installed package
+        except (ImportError, OSError, RuntimeError) as e:  # its compiled ops may not load beside this torch
+            raise SystemExit(f"vs_torchvision: --installed: torchvision does not import here: {e}") from None
+        version = torchvision.__version__
+    else:
+        version = tree_version(root)
+        sys.meta_path.insert(0, _Stubs(root))
     transform = importlib.import_module("torchvision.models.detection.transform")
     return {
         "GeneralizedRCNNTransform": transform.GeneralizedRCNNTransform,
         "AnchorGenerator": importlib.import_module("torchvision.models.detection.anchor_utils").AnchorGenerator,
         "Matcher": importlib.import_module("torchvision.models.detection._utils").Matcher,
         "box_iou": importlib.import_module("torchvision.ops.boxes").box_iou,
-    }
+    }, version
+
+
+def tree_version(root: Path) -> str:
+    """``__version__`` of ``root/version.py`` (a wheel or a built tree), else the ``version.txt`` beside
+    ``root`` (a git clone), else ``"unknown"``."""
+    version_py, version_txt = root / "version.py", root.parent / "version.txt"
+    if version_py.is_file():
+        found = re.search(r"""^__version__\s*=\s*['"]([^'"]+)['"]""", version_py.read_text(), re.MULTILINE)
+        if found:
+            return found.group(1)
+    if version_txt.is_file():
+        return version_txt.read_text().strip()
+    return "unknown"
+
+
+def release(version: str) -> tuple[int, int] | None:
+    """(major, minor) of a version string (``0.28.0+cu130`` -> (0, 28)), or None."""
+    found = re.match(r"(\d+)\.(\d+)", version)
+    return (int(found.group(1)), int(found.group(2))) if found else None
+
+
+def preset_for(name: str, version: str) -> imbstat.Preset:
+    """The preset compared with that torchvision: as it is for 0.17 on (and an unknown version), with
+    the float32 scale (``resize_rounding = "floor"``) for releases up to 0.15."""
+    preset = imbstat.load_preset(name)
+    at = release(version)
+    if at is not None and at <= FLOAT32_SCALE_UNTIL:
+        return dataclasses.replace(preset, resize=dataclasses.replace(preset.resize, rounding="floor"))
+    if at is not None and at < FLOAT64_SCALE_SINCE:
+        print(f"  note: torchvision {version} resizes by a float32 tensor scale; no imbstat rounding follows it")
+    return preset
 
 
 def _feature_sizes(ph: int, pw: int, rpn: bool) -> list[tuple[int, int]]:
@@ -177,30 +235,39 @@ def plain_coco(path: Path) -> Any:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("vision", type=Path, help="root of a torchvision source tree (holds torchvision/)")
+    parser.add_argument("vision", type=Path, nargs="?", help="root of a torchvision source tree (holds torchvision/)")
     parser.add_argument("coco", type=Path, nargs="?", default=DEFAULT_JSON)
+    parser.add_argument("--installed", action="store_true", help="the installed torchvision package, not a tree")
     parser.add_argument("--rpn", action="store_true", help="torchvision-rpn instead of torchvision-retinanet")
     parser.add_argument("--images", type=int, default=0, help="only the first N images (0: all)")
     args = parser.parse_args()
-    tv = _load(args.vision / "torchvision")
+    if args.installed and args.vision is not None and args.coco == DEFAULT_JSON:
+        args.vision, args.coco = None, args.vision  # with --installed the one positional is the COCO file
+    if args.installed == (args.vision is not None):
+        parser.error("give a torchvision source tree or --installed (not both)")
+    if args.vision is not None and not (args.vision / "torchvision" / "models" / "detection").is_dir():
+        parser.error(f"{args.vision}: expected a folder holding torchvision/models/detection/")
+    tv, version = _load(None if args.installed else args.vision / "torchvision")
     ds = imbstat.load(args.coco)
     if args.images:
         ds = ds.select_images(np.arange(ds.num_images) < args.images)
-    preset = "torchvision-rpn" if args.rpn else "torchvision-retinanet"
+    preset = preset_for("torchvision-rpn" if args.rpn else "torchvision-retinanet", version)
     ref_image, ref_class, ref_times = torchvision_counts(tv, ds, args.rpn)
     ref_seconds = ref_times["transform"] + ref_times["labels"]
     start = time.perf_counter()
     ours = imbstat.anchor_stats(ds, preset=preset, method="sparse")
     seconds = time.perf_counter() - start
     names = ("foreground", "background", "ignored")
-    print(f"{args.coco.name}: {ds.num_images} images, preset {preset}")
+    where = "installed" if args.installed else f"source tree {args.vision}"
+    print(f"{args.coco.name}: {ds.num_images} images, preset {preset.name} (resize_rounding {preset.resize.rounding})")
+    print(f"  torchvision {version} ({where}), torch {torch.__version__}, imbstat {imbstat.__version__}")
     print(f"  torchvision: {dict(zip(names, ref_image.sum(0).tolist(), strict=True))}  ({ref_seconds:.2f} s)")
     print(f"  imbstat:     {dict(zip(names, ours.per_image.sum(0).tolist(), strict=True))}  ({seconds:.2f} s)")
     same = np.array_equal(ref_image, ours.per_image) and np.array_equal(ref_class, ours.class_foreground)
     print(f"  per image and per class: {'identical' if same else 'DIFFERENT'}")
     if not same:
         bad = np.flatnonzero((ref_image != ours.per_image).any(axis=1))
-        print(f"  images that differ: {ds.images.image_id[bad][:10].tolist()}")
+        print(f"  {len(bad)} images differ, the first: {ds.images.image_id[bad][:10].tolist()}")
     return 0 if same else 1
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -31,10 +32,18 @@ TV, TV_RPN, D2 = PRESETS["torchvision-retinanet"], PRESETS["torchvision-rpn"], P
 
 
 def _tv_resize(w: int, h: int) -> tuple[int, int]:
+    # torchvision 0.17-0.28 transform.py _resize_image_and_masks (0.28.0: lines 37 and 58-61): im_shape is
+    # image.shape[-2:], Python ints, so the scale is a Python float (float64)
+    scale = min(800 / min(h, w), 1333 / max(h, w))
+    return math.floor(float(w) * scale), math.floor(float(h) * scale)  # F.interpolate's output size
+
+
+def _tv015_resize(w: int, h: int) -> tuple[int, int]:
+    # torchvision up to 0.15 (0.15.2 transform.py _resize_image_and_masks): a float32 tensor scale, .item()
     im_shape = torch.tensor([h, w])
     min_size, max_size = torch.min(im_shape).to(torch.float32), torch.max(im_shape).to(torch.float32)
     scale = torch.min(800.0 / min_size, 1333.0 / max_size).item()
-    return math.floor(float(w) * scale), math.floor(float(h) * scale)  # F.interpolate's output size
+    return math.floor(float(w) * scale), math.floor(float(h) * scale)
 
 
 def _tv_grid_sizes(ph: int, pw: int, rpn: bool) -> list[tuple[int, int]]:
@@ -99,14 +108,16 @@ def _tv_matcher(quality: torch.Tensor, high: float, low: float) -> torch.Tensor:
     return matches
 
 
-def _torchvision_image(w: int, h: int, xyxy: np.ndarray, rpn: bool) -> tuple[torch.Tensor, np.ndarray]:
-    """(matches per anchor, kept GT mask) of one image."""
+def _torchvision_image(
+    w: int, h: int, xyxy: np.ndarray, rpn: bool, resize: Callable[[int, int], tuple[int, int]] = _tv_resize
+) -> tuple[torch.Tensor, np.ndarray]:
+    """(matches per anchor, kept GT mask) of one image (``resize``: the release's, 0.28's by default)."""
     boxes = torch.as_tensor(xyxy, dtype=torch.float32).reshape(-1, 4)
     boxes[:, 0::2].clamp_(min=0, max=w)  # references/detection/coco_utils.py
     boxes[:, 1::2].clamp_(min=0, max=h)
     keep = (boxes[:, 3] > boxes[:, 1]) & (boxes[:, 2] > boxes[:, 0])
     boxes = boxes[keep]
-    nw, nh = _tv_resize(w, h)
+    nw, nh = resize(w, h)
     ratio_h = torch.tensor(nh, dtype=torch.float32) / torch.tensor(h, dtype=torch.float32)
     ratio_w = torch.tensor(nw, dtype=torch.float32) / torch.tensor(w, dtype=torch.float32)
     boxes = torch.stack([boxes[:, 0] * ratio_w, boxes[:, 1] * ratio_h, boxes[:, 2] * ratio_w, boxes[:, 3] * ratio_h], 1)
@@ -296,10 +307,11 @@ def test_mmdet_retinanet_differs_from_torchvision_where_the_issue_says(write_jso
 def test_resize_roundings_by_hand():
     w, h = np.array([640.0]), np.array([533.0])
     # s = min(800/533, 1333/640) = 1.500938; 640·s = 960.6: mmcv rounds to 961, torchvision floors to 960;
-    # and its float32 s times 533 is 799.99998: floored to 799
+    # torchvision 0.17-0.28's float64 s times 533 is 800.0; up to 0.15 its float32 s times 533 is 799.99998: 799
     assert Resize(800, 1333).new_size(w, h) == (961, 800)
-    assert Resize(800, 1333, "floor").new_size(w, h) == (960, 799)
-    assert _tv_resize(640, 533) == (960, 799)
+    assert Resize(800, 1333, "floor-float64").new_size(w, h) == _tv_resize(640, 533) == (960, 800)
+    assert Resize(800, 1333, "floor").new_size(w, h) == _tv015_resize(640, 533) == (960, 799)
+    assert TV.resize == TV_RPN.resize == Resize(800, 1333, "floor-float64")
     # detectron2 scales through the short side first: 2666×1333 (5:... ) -> long 1333, short 666.5 -> 667 by
     # its own float steps; checked against its code on many sizes
     rng = np.random.default_rng(0)
@@ -308,10 +320,31 @@ def test_resize_roundings_by_hand():
     nw, nh = Resize(800, 1333, "shortest-edge").new_size(ws, hs)
     expected = np.array([_d2_output_shape(int(h), int(w)) for w, h in zip(ws, hs, strict=True)])
     np.testing.assert_array_equal(np.stack([nh, nw], 1), expected)
-    tw, th = Resize(800, 1333, "floor").new_size(ws, hs)
-    np.testing.assert_array_equal(
-        np.stack([tw, th], 1), [_tv_resize(int(w), int(h)) for w, h in zip(ws, hs, strict=True)]
-    )
+    for rounding, reference in [("floor-float64", _tv_resize), ("floor", _tv015_resize)]:
+        tw, th = Resize(800, 1333, rounding).new_size(ws, hs)
+        np.testing.assert_array_equal(
+            np.stack([tw, th], 1), [reference(int(w), int(h)) for w, h in zip(ws, hs, strict=True)]
+        )
+
+
+@pytest.mark.parametrize("method", ["sparse", "dense"])
+def test_torchvision_presets_resize_as_torchvision_0_28(write_json, method):
+    # Issue 20: COCO val 397133 and 9 more 640×427-like images labelled otherwise than torchvision 0.28.0.
+    # transform.py _resize_image_and_masks (0.28.0 lines 58-61) takes s = min(800 / 427, 1333 / 640) in Python
+    # floats: 427·s = 800.0, so 640×427 -> 1199×800 and resize_boxes scales y by 800 / 427; the float32 s of
+    # 0.15 (and imbstat before) made it 799 rows, y·799/427. This GT's counts, by the naive reference above
+    # with each release's resize: 0.28: 24 fg, 182,313 bg, 66 ignored; 0.15: 25 / 182,315 / 63.
+    ds = imbstat.load(write_json(coco_doc([(1, 640, 427)], [(1, 1, [187.1, 350.8, 50.0, 32.4], 0)], [(1, "a")])))
+    assert Resize(800, 1333, "floor-float64").new_size(640, 427) == (1199, 800)
+    matches, _ = _torchvision_image(640, 427, ds.boxes.xyxy, rpn=False)
+    old, _ = _torchvision_image(640, 427, ds.boxes.xyxy, rpn=False, resize=_tv015_resize)
+    expected = [24, 182_313, 66]
+    assert [int((matches >= 0).sum()), int((matches == -1).sum()), int((matches == -2).sum())] == expected
+    assert [int((old >= 0).sum()), int((old == -1).sum()), int((old == -2).sum())] == [25, 182_315, 63]
+    s = imbstat.anchor_stats(ds, preset="torchvision-retinanet", method=method, grid=4)
+    assert s.per_image.tolist() == [expected]
+    v015 = dataclasses.replace(TV, resize=Resize(800, 1333, "floor"))  # the rule of torchvision up to 0.15
+    assert imbstat.anchor_stats(ds, preset=v015, method=method, grid=4).per_image.tolist() == [[25, 182_315, 63]]
 
 
 def test_padded_floor_steps_by_hand():
@@ -398,7 +431,7 @@ def test_framework_fields_in_toml(tmp_path):
         ('dtype = "float16"', "dtype must be one of float64, float32"),
         ('stride_rule = "ceil"', "stride_rule must be one of exact, padded-floor"),
         ('low_quality_rule = "best"', "low_quality_rule must be one of mmdetection, torchvision-detectron2"),
-        ('resize_rounding = "nearest"', "resize_rounding must be one of round, floor, shortest-edge"),
+        ('resize_rounding = "nearest"', "resize_rounding must be one of round, floor, floor-float64, shortest-edge"),
         ("anchor_sizes = [[32], [64]]", "anchor_sizes must give one list per stride"),
         ("anchor_sizes = [[32], [64, 80], [128], [256], [512]]", "all of one length"),
         ("anchor_sizes = [[32], [-64], [128], [256], [512]]", "of positive sizes"),
@@ -433,7 +466,9 @@ def test_mmdetection_presets_write_the_block_they_always_wrote():
 
 def test_a_floored_resize_pads_to_multiples_of_32():
     pw, ph = padded_size(TV, np.array([640.0]), np.array([533.0]))
-    assert (pw[0], ph[0]) == (960, 800)  # 960×799 padded to multiples of 32
+    assert (pw[0], ph[0]) == (960, 800)  # 960×800 padded to multiples of 32
+    old = dataclasses.replace(TV, resize=Resize(800, 1333, "floor"))
+    assert padded_size(old, np.array([640.0]), np.array([533.0]))[1][0] == 800  # 960×799 too
 
 
 def test_anchors_command_shows_steps_and_rounded_shapes():
@@ -447,8 +482,9 @@ def test_anchors_command_shows_steps_and_rounded_shapes():
                                       "--json", "-"])  # fmt: skip
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    # 640×533 -> 960×799 -> padded 960×800; P6 has 13×15 cells: steps 960 // 15 = 64, 800 // 13 = 61
+    # 640×533 -> 960×800 (960×799 up to torchvision 0.15) -> padded 960×800; P6 has 13×15 cells: steps
+    # 960 // 15 = 64, 800 // 13 = 61
     assert doc["padded_size"] == [960, 800]
     assert doc["levels"][3]["step"] == [64.0, 61.0] and doc["levels"][3]["rows"] == 13
     assert doc["levels"][0]["shapes"][0] == [46.0, 22.0]  # 45.25×22.63 rounded corner by corner: ±23, ±11
-    assert doc["preset"]["resize"]["rounding"] == "floor"
+    assert doc["preset"]["resize"]["rounding"] == "floor-float64"

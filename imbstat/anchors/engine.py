@@ -75,7 +75,7 @@ def _resized(xyxy: np.ndarray, image: np.ndarray, new_w: np.ndarray, new_h: np.n
              xywh_float32: bool = False) -> np.ndarray:  # fmt: skip
     """Corners scaled per axis by their image's ``new / old`` (mmdet 2.x Resize), clipped to the new size.
 
-    Under ``resize.rounding = "floor"`` as torchvision's references and ``resize_boxes`` do it:
+    Under torchvision's roundings (``resize.torchvision``) as its references and ``resize_boxes`` do it:
     float32 corners clamped to the original image, times the float32 ratio ``new / old``, in
     float32. A float32 preset with ``"round"`` (mmdetection's): float32 corners times the float32
     ``new / old``, in float32. Otherwise in float64 (detectron2's transforms too), then cast to the preset's
@@ -84,7 +84,7 @@ def _resized(xyxy: np.ndarray, image: np.ndarray, new_w: np.ndarray, new_h: np.n
     if xywh_float32:
         xyxy = xywh_float32_corners(xyxy)
     w, h = new_w[image], new_h[image]
-    if preset.resize.rounding == "floor":
+    if preset.resize.torchvision:
         f32 = np.float32
         old_w, old_h = width[image], height[image]
         clamped = np.clip(xyxy.astype(f32), f32(0), np.stack([old_w, old_h, old_w, old_h], axis=1).astype(f32))
@@ -102,10 +102,10 @@ def _resized(xyxy: np.ndarray, image: np.ndarray, new_w: np.ndarray, new_h: np.n
 
 def _alive(source: np.ndarray, xyxy: np.ndarray, old_w: np.ndarray, old_h: np.ndarray, preset: Preset) -> np.ndarray:
     """[n] bool: GTs with area left after resize and clipping (``xyxy``). torchvision's references
-    (``"floor"``) test the float32 corners clamped to the original image (``source``, in an image
+    (``resize.torchvision``) test the float32 corners clamped to the original image (``source``, in an image
     ``old_w`` × ``old_h``) before the resize; detectron2 (``"shortest-edge"``) drops sides <= 1e-5 px,
     as its ``filter_empty_instances`` does on float32 boxes."""
-    if preset.resize.rounding == "floor":
+    if preset.resize.torchvision:
         f32 = np.float32
         size = np.stack([old_w, old_h, old_w, old_h], axis=1).astype(f32)
         clamped = np.clip(source.astype(f32), f32(0), size)

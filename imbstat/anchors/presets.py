@@ -243,15 +243,16 @@ def preset_from_dict(d: dict) -> Preset:
 # annotations with w < 1 or h < 1 px; its no-overlap test is imbstat's clip-then-drop-empty (engine.ground_truth).
 _MMDET_MIN_GT_SIDE = 1.0
 _MMDET_RETINANET = Preset(name="mmdet-retinanet", min_gt_side=_MMDET_MIN_GT_SIDE)
-# torchvision 0.15+ (pytorch/vision main, 2023-2024): retinanet.py ``_default_anchorgen`` sizes
-# (x, int(x·2^(1/3)), int(x·2^(2/3))), ratios (0.5, 1, 2); ``RetinaNet``'s GeneralizedRCNNTransform(800, 1333)
-# (transform.py: float32 scale, ``interpolate`` floors; ``batch_images`` pads to 32); anchor_utils.py
+# torchvision 0.17 to 0.28 (0.28.0 goes with torch 2.13; benchmarks/vs_torchvision.py): retinanet.py
+# ``_default_anchorgen`` sizes (x, int(x·2^(1/3)), int(x·2^(2/3))), ratios (0.5, 1, 2); ``RetinaNet``'s
+# GeneralizedRCNNTransform(800, 1333) (transform.py ``_resize_image_and_masks``: float64 scale since 0.17, float32
+# up to 0.16, resize_rounding "floor"; ``interpolate`` floors; ``batch_images`` pads to 32); anchor_utils.py
 # ``AnchorGenerator``: float32 base anchors ``round()``ed, strides ``image_size // grid_size`` per axis;
 # _utils.py ``Matcher(0.5, 0.4, allow_low_quality_matches=True)``; ops/boxes.py ``box_iou`` in float32.
 # GTs as references/detection/coco_utils.py makes them: float32, clamped to the image, crowd dropped,
 # then transform.py ``resize_boxes`` (float32 ratio new / old per axis).
 _TORCHVISION = dict(
-    resize=Resize(800, 1333, "floor"), min_pos_iou=0.0, round_anchors=True, stride_rule="padded-floor",
+    resize=Resize(800, 1333, "floor-float64"), min_pos_iou=0.0, round_anchors=True, stride_rule="padded-floor",
     dtype="float32", low_quality_rule="torchvision-detectron2", train_images="torchvision",
 )  # fmt: skip
 

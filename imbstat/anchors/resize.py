@@ -8,7 +8,9 @@ import numpy as np
 
 from imbstat.data.dataset import MAX_IMAGE_SIDE, valid_image_size
 
-ROUNDINGS = ("round", "floor", "shortest-edge")
+ROUNDINGS = ("round", "floor", "floor-float64", "shortest-edge")
+# The roundings of torchvision's GeneralizedRCNNTransform, which also fix how its references make the GTs.
+TORCHVISION_ROUNDINGS = ("floor", "floor-float64")
 
 
 @dataclass(frozen=True)
@@ -19,10 +21,13 @@ class Resize:
 
     - ``"round"`` (mmdetection 2.x): ``s = min(short / min(w, h), long / max(w, h))`` in
       float64 and each side becomes ``int(side * s + 0.5)``, as mmcv's ``rescale_size``.
-    - ``"floor"`` (torchvision ``GeneralizedRCNNTransform``, transform.py
-      ``_resize_image_and_masks``): the same ``s`` in float32 as torch evaluates
-      ``800.0 / t`` (``t.reciprocal() * 800.0``), then ``floor(side * s)`` in float64, as
-      ``interpolate(scale_factor=s, recompute_scale_factor=True)``.
+    - ``"floor-float64"`` (torchvision 0.17 to 0.28 ``GeneralizedRCNNTransform``, transform.py
+      ``_resize_image_and_masks``, "Do it the normal way": ``im_shape = image.shape[-2:]`` holds
+      Python ints): the same ``s`` in float64, then ``floor(side * s)`` in float64, as
+      ``interpolate(scale_factor=s, recompute_scale_factor=True)``: 640×427 -> 1199×800.
+    - ``"floor"`` (torchvision up to 0.16, the same function: ``im_shape = torch.tensor(...)``):
+      ``s`` in float32 as torch evaluates ``800.0 / t`` (``t.reciprocal() * 800.0``), then
+      ``floor(side * s)`` in float64: 640×427 -> 1199×799.
     - ``"shortest-edge"`` (detectron2 ``ResizeShortestEdge.get_output_shape``): the short side
       becomes ``short`` and the long one ``side * short / min(w, h)``; when that passes ``long``
       both are multiplied by ``long / new long``; each then ``int(x + 0.5)``, in float64.
@@ -37,6 +42,11 @@ class Resize:
             raise ValueError(f"resize needs 0 < short <= long, got short={self.short} long={self.long}")
         if self.rounding not in ROUNDINGS:
             raise ValueError(f"resize_rounding must be one of {', '.join(ROUNDINGS)}, got {self.rounding!r}")
+
+    @property
+    def torchvision(self) -> bool:
+        """Whether this is one of torchvision's floors (its GTs are clamped and scaled as its references do)."""
+        return self.rounding in TORCHVISION_ROUNDINGS
 
     def scale(self, width: np.ndarray, height: np.ndarray) -> np.ndarray:
         """[I] float64 factor ``s`` for images of the given pixel sizes."""
@@ -54,7 +64,7 @@ class Resize:
         if self.rounding == "shortest-edge":
             return _shortest_edge(width, height, self.short, self.long)
         s = self.scale(width, height)
-        if self.rounding == "floor":
+        if self.torchvision:
             return np.floor(width * s), np.floor(height * s)
         return np.floor(width * s + 0.5), np.floor(height * s + 0.5)
 
