@@ -38,7 +38,7 @@ from imbstat.data.source import path_kind
 from imbstat.errors import ImbstatError
 from imbstat.report.build import report_document, terminal_tables, write_files
 from imbstat.report.document import envelope, write_json, write_text
-from imbstat.report.section import Run
+from imbstat.sections.spec import Run
 
 
 @app.command("report")

@@ -45,8 +45,8 @@ from imbstat.lazy import LazyModule
 from imbstat.report.document import envelope, json_float
 from imbstat.report.metrics import comparison_metrics
 from imbstat.report.reading import REPORT_COMMAND, Report, read_report
-from imbstat.report.sections import SECTIONS
-from imbstat.report.shift import class_shifts, class_union, only_in
+from imbstat.sections import SECTIONS
+from imbstat.sections.shifts import class_shifts, class_union, only_in
 
 if TYPE_CHECKING:
     import pandas as pd

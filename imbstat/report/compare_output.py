@@ -14,9 +14,9 @@ from typing import Any
 from rich.table import Table
 
 from imbstat.report.compare import Comparison
-from imbstat.report.sections import metric_table
-from imbstat.report.shift import SHIFT_ROWS
 from imbstat.report.terminal import PlainTable
+from imbstat.sections import metric_table
+from imbstat.sections.shifts import SHIFT_ROWS
 
 __all__ = ["terminal_tables", "write_files"]
 
@@ -84,7 +84,7 @@ def terminal_tables(comparison: Comparison) -> list[Table]:
 def write_files(comparison: Comparison, out_dir: Path) -> list[Path]:
     """``compare_scores.csv``, ``compare_class_shifts.csv`` (every class) and the overlaid figures."""
     from imbstat.plots import plot_compare
-    from imbstat.report.tables import write_frames
+    from imbstat.report.csv_tables import write_frames
 
     frames = {"compare_scores": comparison.to_frame(), "compare_class_shifts": comparison.class_shifts()}
     paths = write_frames(frames, out_dir)
