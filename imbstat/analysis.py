@@ -15,8 +15,8 @@ from typing import Any
 
 from imbstat.data import Dataset, LoadOptions, load
 from imbstat.errors import ImbstatError
-from imbstat.report.section import Run, Section
-from imbstat.report.sections import SECTIONS, wanted
+from imbstat.sections import SECTIONS, wanted
+from imbstat.sections.spec import Run, Section
 
 __all__ = ["Results", "compute", "compute_distributed", "dask_client"]
 
@@ -50,7 +50,7 @@ _NAMES = frozenset(s.name for s in SECTIONS)
 def compute(ds: Dataset, *, run: Run | None = None, **fields: Any) -> Results:
     """Compute every section of ``ds`` that ``run`` asks for: all but the optional ones, and those it sets.
 
-    ``run`` (:class:`~imbstat.report.section.Run`), with any of its fields given as keywords taking
+    ``run`` (:class:`~imbstat.sections.spec.Run`), with any of its fields given as keywords taking
     precedence: ``box_filter=``, ``anchors=`` (:class:`~imbstat.AnchorOptions`, or True for the
     defaults), ``progress=``.
     """

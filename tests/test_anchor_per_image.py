@@ -13,8 +13,8 @@ from test_anchors import TOY
 
 import imbstat
 from imbstat.report.document import dumps
-from imbstat.report.sections import ANCHORS
-from imbstat.report.tables import anchor_image_frame, anchor_tables
+from imbstat.sections import ANCHORS
+from imbstat.sections.anchors import anchor_image_frame, write_tables
 from imbstat.stats.anchors import AnchorStats
 
 # TOY without low-quality matches, so that a GT can be left without a foreground anchor.
@@ -58,7 +58,7 @@ def test_per_image_by_hand(write_json):
 
 def test_per_image_csv(write_json, tmp_path):
     ds = _toy(write_json)
-    anchor_tables(imbstat.anchor_stats(ds, preset=STRICT_TOY, grid=4), ds.images, tmp_path)
+    write_tables(imbstat.anchor_stats(ds, preset=STRICT_TOY, grid=4), ds.images, tmp_path)
     assert (tmp_path / "anchors_per_image.csv").read_text().splitlines() == [
         "image_id,file_name,width,height,gts,foreground,background,ignored,gts_without_positive,worst_gt_max_iou",
         "10,10.jpg,64,64,2,1,14,1,1,0.015625",

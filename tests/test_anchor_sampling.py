@@ -24,12 +24,10 @@ from imbstat.cli import app
 from imbstat.data.sample import write_sample
 from imbstat.errors import ImbstatError
 from imbstat.report.document import dumps
-from imbstat.report.html_parts import anchors_html
 from imbstat.report.reading import Report
-from imbstat.report.sections import ANCHORS, metric_table
-from imbstat.report.shift import anchors_shift
-from imbstat.report.tables import anchor_tables
 from imbstat.report.taxonomy import taxonomy_rows
+from imbstat.sections import ANCHORS, metric_table
+from imbstat.sections.anchors import anchors_html, anchors_shift, write_tables
 from imbstat.stats.anchors import AnchorStats
 
 # The hand cases sample every image (image 3 has no GT: mmdetection's training, TOY_MMDET's rule, leaves it out;
@@ -276,14 +274,14 @@ def test_taxonomy_and_html(write_json):
 
 def test_csv_tables(write_json, tmp_path):
     ds = _hand(write_json)
-    written = anchor_tables(_hand_stats(write_json, "random:4:0.5"), ds.images, tmp_path)
+    written = write_tables(_hand_stats(write_json, "random:4:0.5"), ds.images, tmp_path)
     assert tmp_path / "anchors_sampled_per_class.csv" in written
     assert (tmp_path / "anchors_sampled_per_class.csv").read_text().splitlines() == [
         "category_id,name,positives", "2,b,2.5", "1,a,1.5"
     ]  # fmt: skip
     frame = pd.read_csv(tmp_path / "anchors_per_image.csv")
     assert frame["sampled_positives"].tolist() == [2, 1, 0, 1] and frame["sampled_negatives"].tolist() == [2, 3, 4, 3]
-    plain = anchor_tables(imbstat.anchor_stats(ds, preset=TOY, grid=4), ds.images, tmp_path / "plain")
+    plain = write_tables(imbstat.anchor_stats(ds, preset=TOY, grid=4), ds.images, tmp_path / "plain")
     assert not any("sampled" in p.name for p in plain)
     assert "sampled_positives" not in (tmp_path / "plain" / "anchors_per_image.csv").read_text()
 
@@ -321,7 +319,7 @@ def test_training_images_by_hand(write_json, tmp_path):
     assert d["positives"] == positives.sum() and d["negatives"] == np.minimum(kept[:, 1], 4 - positives).sum()
     assert d["images_left_out"] == {"images": 2, "rule": "mmdetection"} and s.num_images == 5
     assert d["positives_mean"] == d["positives"] / 3
-    anchor_tables(s, ds.images, tmp_path)
+    write_tables(s, ds.images, tmp_path)
     frame = pd.read_csv(tmp_path / "anchors_per_image.csv")
     assert frame["trained"].tolist() == [True, False, True, True, False]
     assert frame["sampled_negatives"].tolist()[1] == frame["sampled_negatives"].tolist()[4] == 0

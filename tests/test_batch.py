@@ -18,7 +18,7 @@ from imbstat.scores import score_1d
 from imbstat.stats import BatchDistribution, batch_distribution
 from imbstat.stats.batch import Sampler, absent_probability
 from imbstat.stats.batch_sums import QUANTILES, SHARE_BINS, BatchSums
-from imbstat.stats.remedies import repeat_factors
+from imbstat.stats.repeat_factor import repeat_factors
 
 # Ten images: per image, the instances of each of three classes (a, b, c); image 9 has no box.
 COUNTS = [(2, 0, 0), (1, 1, 0), (0, 3, 0), (1, 0, 1), (4, 0, 0), (0, 1, 1), (1, 0, 0), (0, 0, 2), (3, 1, 0), (0, 0, 0)]

@@ -20,7 +20,7 @@ from imbstat.report.build import report_document
 from imbstat.report.document import dumps
 from imbstat.report.metrics import metrics
 from imbstat.report.reading import Report
-from imbstat.report.sections import metric_table, section_of
+from imbstat.sections import metric_table, section_of
 from imbstat.stats import LocationDistribution, location_distribution
 from imbstat.stats.anchor_summary import AnchorSummary
 

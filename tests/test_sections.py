@@ -1,4 +1,4 @@
-"""The section registry (report/sections.py) against what the program actually writes."""
+"""The section registry (sections/__init__.py) against what the program actually writes."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from imbstat.report.compare import compare
 from imbstat.report.merge import MERGEABLE
 from imbstat.report.metrics import metrics
 from imbstat.report.reading import Report
-from imbstat.report.sections import BY_COMMAND, SECTIONS, metric_table
 from imbstat.report.taxonomy import TAXONOMY
+from imbstat.sections import BY_COMMAND, SECTIONS, metric_table
 
 
 @pytest.fixture(scope="module")

@@ -125,7 +125,7 @@ def test_one_preset_output_is_a_single_run(boxes, tmp_path):
 
 def test_same_named_presets_get_unique_keys(boxes, tmp_path):
     import imbstat
-    from imbstat.report.tables import anchor_tables
+    from imbstat.sections.anchors import write_tables
 
     a = _toml(tmp_path / "a", 'base = "retinanet"\npos_iou = 0.6\n')
     b = _toml(tmp_path / "b", 'base = "retinanet"\npos_iou = 0.7\nneg_iou = 0.3\n')
@@ -139,7 +139,7 @@ def test_same_named_presets_get_unique_keys(boxes, tmp_path):
     _run("anchor-iou", boxes, *_flags([a, b]), "-q", "--out", out)
     assert sorted(p.name for p in out.iterdir()) == ["mine", "mine-2"]  # a folder per preset, named by its key
     ds = imbstat.load(boxes)
-    for path in anchor_tables(imbstat.anchor_stats(ds, preset=b), ds.images, tmp_path / "alone"):  # b's alone
+    for path in write_tables(imbstat.anchor_stats(ds, preset=b), ds.images, tmp_path / "alone"):  # b's alone
         assert (out / "mine-2" / path.name).read_text() == path.read_text(), path.name
 
 
@@ -196,7 +196,7 @@ def _report(path: Path, out: Path, *presets: object) -> dict:
 def test_report_side_by_side_equals_single_reports(boxes, tmp_path):
     import imbstat
     from imbstat.report.reading import Report
-    from imbstat.report.tables import anchor_tables
+    from imbstat.sections.anchors import write_tables
 
     out = tmp_path / "both"
     doc = _report(boxes, out, "retinanet", "rpn")
@@ -211,7 +211,7 @@ def test_report_side_by_side_equals_single_reports(boxes, tmp_path):
     # each preset's tables as a one-preset run writes them: the first's at the top, the further one's under its key
     ds = imbstat.load(boxes)
     for preset, folder in (("retinanet", out), ("rpn", out / "rpn")):
-        for path in anchor_tables(imbstat.anchor_stats(ds, preset=preset), ds.images, tmp_path / f"alone-{preset}"):
+        for path in write_tables(imbstat.anchor_stats(ds, preset=preset), ds.images, tmp_path / f"alone-{preset}"):
             assert (folder / path.name).read_text() == path.read_text(), (preset, path.name)
     assert {p.name for p in (out / "rpn").glob("*.png")} == {p.name for p in out.glob("anchors_*.png")}
     page = (out / "index.html").read_text()
@@ -274,8 +274,8 @@ def test_report_shards_of_a_side_by_side_run_merge(boxes, write_json):
 
 def test_dask_merge_puts_every_preset_in_image_order(boxes):
     import imbstat
-    from imbstat.report.section import Run
-    from imbstat.report.sections import ANCHORS
+    from imbstat.sections import ANCHORS
+    from imbstat.sections.spec import Run
 
     ds = imbstat.load(boxes)
     run = Run(anchors=imbstat.AnchorOptions(preset="retinanet"), more_anchors=(imbstat.AnchorOptions(preset="rpn"),))

@@ -199,11 +199,6 @@ class Preset:
         """(w, h) of the anchors of one cell, ratio-major then size, as mmdetection orders them."""
         return [(size / math.sqrt(r), size * math.sqrt(r)) for r in self.ratios for size in self.sizes(stride)]
 
-    @property
-    def lowest_iou(self) -> float:
-        """The lowest IoU threshold in play: below it an anchor is background whatever else holds."""
-        return self.neg_iou
-
     def to_dict(self) -> dict:
         """The fields; the framework conventions only where they differ from mmdetection's, so that
         mmdetection presets write the block they always wrote."""

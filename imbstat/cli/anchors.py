@@ -80,7 +80,7 @@ def anchor_iou(
     side by side, the JSON's further presets under ``more_presets``, and --out one folder per preset.
     """
     from imbstat.anchors.engine import sparse_device_note
-    from imbstat.report.sections import anchor_section
+    from imbstat.sections.anchors import anchor_section, anchor_tables, write_tables
     from imbstat.stats import AnchorStats, anchor_stats
     from imbstat.stats.side_by_side import keyed
 
@@ -96,15 +96,14 @@ def anchor_iou(
                "batch_size": first.batch_size, "grid": first.grid}  # fmt: skip
     if len(presets) > 1:
         options["presets"] = [key for key, _ in presets]
-    emit("anchor-iou", ds, anchor_section(result, ds), options, json, terminal.anchor_tables(result))
+    emit("anchor-iou", ds, anchor_section(result, ds), options, json, anchor_tables(result))
     if out:
         from imbstat.plots import plot_anchors
-        from imbstat.report.tables import anchor_tables
 
         written = []
         for key, r in presets:  # several presets: one folder each, named by its key
             folder = out / key if len(presets) > 1 else out
-            written += anchor_tables(r, ds.images, folder) + plot_anchors(r, folder)
+            written += write_tables(r, ds.images, folder) + plot_anchors(r, folder)
         if len(presets) > 1:
             keys = ", ".join(key for key, _ in presets)
             echo(f"wrote {len(written)} files to {out}, a folder per preset: {keys}", err=True)

@@ -85,8 +85,9 @@ def class_dist(
 ) -> None:
     """Fig. 5: instances and images per class (long tail), objects and classes per image, class scores;
     with --repeat-factor / --class-balanced, what those remedies make of the classes."""
-    from imbstat.report.section import Run, remedy_options
-    from imbstat.report.sections import BY_NAME
+    from imbstat.sections import BY_NAME
+    from imbstat.sections.classes import class_table
+    from imbstat.sections.spec import Run, remedy_options
     from imbstat.stats import class_distribution
 
     remedies = remedy_options(repeat_factor, class_balanced)  # checked before a long load
@@ -96,16 +97,16 @@ def class_dist(
     run = Run(box_filter, repeat_factor=repeat_factor, class_balanced=class_balanced)  # the remedies' options
     extra = {BY_NAME[name]: BY_NAME[name].compute(ds, run) for name in remedies}  # section -> result
     balanced = next((r for s, r in extra.items() if s.name == "class_balanced"), None)
-    tables = [terminal.class_table(result, balanced), terminal.scores_table("class imbalance", result.scores)]
+    tables = [class_table(result, balanced), terminal.scores_table("class imbalance", result.scores)]
     for section, r in extra.items():
         tables += section.terminal(r)
     body = result.to_dict() | {s.name: s.to_json(r, ds) for s, r in extra.items()}
     emit("class-dist", ds, body, asdict(box_filter) | remedies, json, tables)
     if out:
         from imbstat.plots import plot_classes
-        from imbstat.report.tables import class_tables
+        from imbstat.sections.classes import write_tables
 
-        written = class_tables(result, out) + plot_classes(result, out)
+        written = write_tables(result, out) + plot_classes(result, out)
         for section, r in extra.items():
             written += section.write_tables(r, ds, out) + section.write_figures(r, out)
         report_written(written)
@@ -122,6 +123,7 @@ def scale(
     source: Source = Source(),
 ) -> None:
     """Fig. 7: relative width, height, area; COCO size buckets; aspect ratio; FPN levels."""
+    from imbstat.sections.scale import scale_table, write_tables
     from imbstat.stats import scale_distribution
 
     ds = source.load(path)
@@ -129,12 +131,11 @@ def scale(
     result = scale_distribution(ds, box_filter=box_filter, bins=bins)
     if result.missing:
         echo(f"imbstat: note: {result.missing}", err=True)
-    emit("scale", ds, result.to_dict(), {**asdict(box_filter), "bins": bins}, json, [terminal.scale_table(result)])
+    emit("scale", ds, result.to_dict(), {**asdict(box_filter), "bins": bins}, json, [scale_table(result)])
     if out:
         from imbstat.plots import plot_scale
-        from imbstat.report.tables import scale_tables
 
-        report_written(scale_tables(result, out) + plot_scale(result, out))
+        report_written(write_tables(result, out) + plot_scale(result, out))
 
 
 @app.command("location")
@@ -149,6 +150,7 @@ def location(
     source: Source = Source(),
 ) -> None:
     """Fig. 13: box centres over the normalised image, with marginal and 2-D W1 scores."""
+    from imbstat.sections.location import location_table, write_tables
     from imbstat.stats import location_distribution
 
     ds = source.load(path)
@@ -160,13 +162,12 @@ def location(
         result.to_dict(per_class=per_class),
         {**asdict(box_filter), "grid": grid},
         json,
-        [terminal.location_table(result, per_class)],
+        [location_table(result, per_class)],
     )
     if out:
         from imbstat.plots import plot_location
-        from imbstat.report.tables import location_tables
 
-        report_written(location_tables(result, out) + plot_location(result, out, per_class=12 if per_class else 0))
+        report_written(write_tables(result, out) + plot_location(result, out, per_class=12 if per_class else 0))
 
 
 @app.command("batch-dist")
@@ -183,6 +184,7 @@ def batch_dist(
     source: Source = Source(),
 ) -> None:
     """Fig. 6: class shares of training batches: P(class absent), per-batch shares, TV distance, rank inversions."""
+    from imbstat.sections.batch import batch_tables, write_tables
     from imbstat.stats import batch_distribution
     from imbstat.stats.batch import Sampler
 
@@ -192,12 +194,11 @@ def batch_dist(
     result = batch_distribution(ds, batch_size=batch_size, sampler=chosen, epochs=epochs, seed=seed,
                                 box_filter=box_filter)  # fmt: skip
     options = {**asdict(box_filter), "batch_size": batch_size, "sampler": str(chosen), "epochs": epochs, "seed": seed}
-    emit("batch-dist", ds, result.to_dict(), options, json, terminal.batch_tables(result))
+    emit("batch-dist", ds, result.to_dict(), options, json, batch_tables(result))
     if out:
         from imbstat.plots import plot_batch
-        from imbstat.report.tables import batch_tables
 
-        report_written(batch_tables(result, out) + plot_batch(result, out))
+        report_written(write_tables(result, out) + plot_batch(result, out))
 
 
 @app.command("cache")

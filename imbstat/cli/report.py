@@ -38,7 +38,7 @@ from imbstat.data.source import path_kind
 from imbstat.errors import ImbstatError
 from imbstat.report.build import report_document, terminal_tables, write_files
 from imbstat.report.document import envelope, write_json, write_text
-from imbstat.report.section import Run
+from imbstat.sections.spec import Run
 
 
 @app.command("report")
@@ -134,8 +134,8 @@ def compare(
 ) -> None:
     """Shift of every distribution from A to B (train vs val, old vs new): W1 between them, classes gained and lost."""
     from imbstat.report.compare import compare as compare_reports
-    from imbstat.report.compare_output import terminal_tables as compare_tables
-    from imbstat.report.compare_output import write_files as write_compare_files
+    from imbstat.report.compare import terminal_tables as compare_tables
+    from imbstat.report.compare import write_files as write_compare_files
 
     presets = labelled_presets(anchors, anchor)
     run = Run(source.box_filter, presets[0] if presets else None, repeat_factor=repeat_factor,

@@ -10,7 +10,7 @@ from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from imbstat.plots.figure import fmt_score, log_count_axis, new_figure, note_empty, save
 from imbstat.stats.class_balanced import ClassBalancedLoss
-from imbstat.stats.remedies import RepeatFactorSampling
+from imbstat.stats.repeat_factor import RepeatFactorSampling
 
 
 def plot_repeat_factor(result: RepeatFactorSampling, out_dir: str | Path) -> list[Path]:

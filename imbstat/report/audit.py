@@ -15,7 +15,7 @@ A config is TOML::
     ]
 
 Each check is ``METRIC OP LIMIT`` with OP one of ``<= < >= > ==``; metric
-names are those of the section registry (:func:`imbstat.report.sections.metric_table`),
+names are those of the section registry (:func:`imbstat.sections.metric_table`),
 checked when the config is read, before anything is computed. A metric whose
 value is undefined (NaN, e.g. a score of an empty distribution) fails.
 """
@@ -36,10 +36,10 @@ from rich.text import Text
 
 from imbstat.data.source import read_toml
 from imbstat.errors import ImbstatError
-from imbstat.report.sections import metric_table
 from imbstat.report.terminal import PlainTable, fmt_number
+from imbstat.sections import metric_table
 from imbstat.stats.class_balanced import check_beta
-from imbstat.stats.remedies import check_threshold
+from imbstat.stats.repeat_factor import check_threshold
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,

@@ -30,12 +30,16 @@ names every shift ``compare.<section>.<name>``. Reports with several anchor
 presets side by side also have ``anchors.presets``: {key: the same, that preset
 against itself} for every key on both sides (``shift.anchors_shift``).
 
-This module is the maths; reading files is ``report/reading.py``, the terminal
-tables, CSV files and figures are ``report/compare_output.py``.
+This module is the comparison and what ``imbstat compare`` shows and writes of it (:func:`terminal_tables`,
+:func:`write_files`: rich tables, ``compare_scores.csv``, ``compare_class_shifts.csv`` and the overlaid
+figures of ``imbstat/plots/compare.py``); each section's shift is its slice's ``compare``
+(``imbstat/sections/<name>.py``), the maths they share :mod:`imbstat.sections.shifts`, and reading
+files ``report/reading.py``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,15 +49,25 @@ from imbstat.lazy import LazyModule
 from imbstat.report.document import envelope, json_float
 from imbstat.report.metrics import comparison_metrics
 from imbstat.report.reading import REPORT_COMMAND, Report, read_report
-from imbstat.report.sections import SECTIONS
-from imbstat.report.shift import class_shifts, class_union, only_in
+from imbstat.sections import SECTIONS, metric_table
+from imbstat.sections.shifts import SHIFT_ROWS, class_shifts, class_union, only_in
 
 if TYPE_CHECKING:
     import pandas as pd
+    from rich.table import Table
 else:
     pd = LazyModule("pandas")  # imported where a table is built
 
-__all__ = ["Comparison", "class_shifts", "class_union", "compare", "read_report", "side"]
+__all__ = [
+    "Comparison",
+    "class_shifts",
+    "class_union",
+    "compare",
+    "read_report",
+    "side",
+    "terminal_tables",
+    "write_files",
+]
 
 COMMAND = "compare"
 
@@ -164,3 +178,78 @@ def compare(a: Any, b: Any) -> Comparison:
         elif result_a is not None or result_b is not None:  # an optional section on one side only
             skipped[section.name] = only_in(result_a)
     return Comparison(report_a, report_b, sections, skipped)
+
+
+# --- what imbstat compare shows and writes --------------------------------------------------------------------------
+
+LIST_ROWS = 20  # gained / lost classes shown in the terminal
+
+
+def _fmt(value: Any, spec: str = ".4g") -> str:
+    return "" if value is None or not math.isfinite(float(value)) else format(float(value), spec)
+
+
+def terminal_tables(comparison: Comparison) -> list[Table]:
+    """Rich tables: the two datasets, every shift score, classes gained and lost, the largest class shifts."""
+    from imbstat.report.terminal import PlainTable  # rich: loaded only where tables are shown
+
+    head = PlainTable(title="compare", title_justify="left")
+    for col, justify in (("", "left"), ("A", "right"), ("B", "right")):
+        head.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    a, b = comparison.a.dataset, comparison.b.dataset
+    for key in ("path", "format", "images", "boxes", "categories"):
+        head.add_row(key, *(f"{s[key]:,}" if isinstance(s.get(key), int) else str(s.get(key, "")) for s in (a, b)))
+
+    scores = PlainTable(
+        title="shift between A and B (1-D: 2·W1; 2-D: W1 / corner W1; 0 = same) and each side's imbalance score",
+        title_justify="left",
+    )
+    for col in ("distribution", "shift", "A score", "B score"):
+        scores.add_column(col, justify="left" if col == "distribution" else "right")
+    frame = comparison.to_frame()
+    known = metric_table()
+    for row in frame.itertuples():
+        shift = known.get(f"compare.{row.section}.{row.distribution}")
+        if shift is not None and not shift.score:  # a number of classes (gained, lost), not a shift
+            continue
+        scores.add_row(f"{row.section}.{row.distribution}", _fmt(row.shift), _fmt(row.score_a), _fmt(row.score_b))
+    for key, why in comparison.skipped.items():
+        scores.add_row(key, f"skipped: {why}", "", "")
+
+    classes = comparison.sections["classes"]
+    changes = PlainTable(
+        title=f"classes gained (only in B): {len(classes['gained'])}, lost (only in A): {len(classes['lost'])}"
+        f" — matched by {classes['matched_by']}",
+        title_justify="left",
+    )
+    for col, justify in (("change", "left"), ("class", "left"), ("instances", "right")):
+        changes.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for label, rows in (("gained", classes["gained"]), ("lost", classes["lost"])):
+        for r in rows[:LIST_ROWS]:
+            changes.add_row(label, str(r["name"]), f"{r['instances']:,}")
+        if len(rows) > LIST_ROWS:
+            changes.add_row(label, f"… and {len(rows) - LIST_ROWS} more", "")
+
+    shifts = PlainTable(title=f"largest class share changes (top {SHIFT_ROWS})", title_justify="left")
+    for col in ("class", "A instances", "A share", "B instances", "B share", "change"):
+        shifts.add_column(col, justify="left" if col == "class" else "right")
+    for r in classes["shifts"]:
+        shifts.add_row(
+            str(r["name"]),
+            f"{r['instances_a']:,}",
+            _fmt(r["share_a"], ".2%"),
+            f"{r['instances_b']:,}",
+            _fmt(r["share_b"], ".2%"),
+            _fmt(r["change"] * 100, "+.2f") + " pp",
+        )
+    return [head, scores] + ([changes] if changes.row_count else []) + ([shifts] if shifts.row_count else [])
+
+
+def write_files(comparison: Comparison, out_dir: Path) -> list[Path]:
+    """``compare_scores.csv``, ``compare_class_shifts.csv`` (every class) and the overlaid figures."""
+    from imbstat.plots import plot_compare
+    from imbstat.report.csv_tables import write_frames
+
+    frames = {"compare_scores": comparison.to_frame(), "compare_class_shifts": comparison.class_shifts()}
+    paths = write_frames(frames, out_dir)
+    return paths + plot_compare(comparison.a.results, comparison.b.results, comparison.to_dict(), out_dir)

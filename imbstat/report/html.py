@@ -21,8 +21,8 @@ from imbstat.errors import ImbstatError
 from imbstat.report.document import dumps
 from imbstat.report.html_parts import e, score_cell, table
 from imbstat.report.reading import Report
-from imbstat.report.sections import BY_NAME, SECTIONS, metric_table
 from imbstat.report.taxonomy import TaxonomyRow, taxonomy_rows
+from imbstat.sections import BY_NAME, SECTIONS, metric_table
 from imbstat.text import fmt_metric
 
 # The figure of each file name, with its caption, from the registry's sections

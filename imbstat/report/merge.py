@@ -14,7 +14,7 @@ from typing import Any
 
 from imbstat.errors import ImbstatError
 from imbstat.report.document import envelope
-from imbstat.report.sections import BY_COMMAND, NESTED, SECTIONS
+from imbstat.sections import BY_COMMAND, NESTED, SECTIONS
 
 REPORT = "report"  # one JSON section per statistic; the other mergeable commands write one statistic's fields
 MERGEABLE = (*BY_COMMAND, REPORT)  # the commands whose reports merge

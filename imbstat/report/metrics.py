@@ -3,7 +3,7 @@
 Every score of a section is ``<section>.<score>`` (``classes.gini``,
 ``scale.relative_area``, ``location.xy``, ``anchors.positive_iou``); a few
 statistics are named too (``anchors.fg_bg_ratio``, ``dataset.images``): each
-section's ``extra_metrics`` in the registry (report/sections.py), which lists
+section's ``extra_metrics`` in the registry (sections/__init__.py), which lists
 every name; ``location.w1_score`` is another name of ``location.xy`` (the
 registry's ``Metric.same_as``). A comparison's numbers are
 ``compare.<section>.<name>``. The values come from the result objects, never from
@@ -16,14 +16,14 @@ from typing import Any
 
 from imbstat.report.document import json_float
 from imbstat.report.reading import Report
-from imbstat.report.section import Metric
-from imbstat.report.sections import COMPARE_PREFIX, DATASET_METRICS, SECTIONS
+from imbstat.sections import COMPARE_PREFIX, DATASET_METRICS, SECTIONS
+from imbstat.sections.spec import Metric
 
 
 def metrics(report: Report, prefix: str = "") -> dict[str, float]:
     """Every named number of a report; NaN where a score is undefined.
 
-    The names are those of :func:`imbstat.report.sections.metric_table` that the report has.
+    The names are those of :func:`imbstat.sections.metric_table` that the report has.
     """
     found: dict[str, float] = {}
     for section in SECTIONS:

@@ -2,7 +2,7 @@
 
 :class:`Report` is what ``compare``, the audit metrics, the taxonomy table and the
 HTML page read: the document's ``dataset`` and ``options`` blocks and one result
-object per section (:meth:`~imbstat.report.section.Section.read`), so that a
+object per section (:meth:`~imbstat.sections.spec.Section.read`), so that a
 missing or renamed field fails where the report is read, naming it.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 from imbstat.errors import ImbstatError
 from imbstat.report.document import dataset_section
-from imbstat.report.sections import SECTIONS
+from imbstat.sections import SECTIONS
 
 REPORT_COMMAND = "report"
 PEEK_BYTES = 65536  # a saved report names imbstat_version in its first lines; a COCO file does not

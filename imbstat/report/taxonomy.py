@@ -15,8 +15,9 @@ from rich.table import Table
 
 from imbstat.report.metrics import metrics
 from imbstat.report.reading import Report
-from imbstat.report.sections import ANCHORS_NEEDED, section_of
 from imbstat.report.terminal import PlainTable, plain
+from imbstat.sections import section_of
+from imbstat.sections.anchors import ANCHORS_NEEDED
 from imbstat.text import fmt_metric
 
 __all__ = ["ANCHORS_NEEDED", "NO_LOSS_IN_A_DATASET", "TAXONOMY", "fmt_metric", "taxonomy_rows", "taxonomy_table"]
@@ -30,7 +31,7 @@ class Problem:
 
     problem: str  # the type of Table 1: "Class imbalance", ...
     sub_problem: str  # the problem, with its section of the survey
-    metric: str | None  # a name of report/sections.py (its section shows it); None where nothing measures it
+    metric: str | None  # a name of sections/__init__.py (its section shows it); None where nothing measures it
     statistic: str  # what the score is computed from, with the survey's figure
     extras: tuple[tuple[str, str], ...] = ()  # (label, metric name) of numbers shown beside the score
     unmeasured: str = ""  # why there is no score at all

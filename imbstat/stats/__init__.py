@@ -6,7 +6,7 @@ from imbstat.stats.class_balanced import ClassBalancedLoss, class_balanced_loss
 from imbstat.stats.classes import ClassDistribution, class_distribution
 from imbstat.stats.histogram import Histogram
 from imbstat.stats.location import LocationDistribution, location_distribution
-from imbstat.stats.remedies import RepeatFactorSampling, repeat_factor_sampling, repeat_factors
+from imbstat.stats.repeat_factor import RepeatFactorSampling, repeat_factor_sampling, repeat_factors
 from imbstat.stats.scale import ScaleDistribution, scale_distribution
 
 __all__ = [

@@ -52,7 +52,7 @@ from imbstat.lazy import LazyModule
 from imbstat.stats.batch_sums import QUANTILES, SHARE_BINS, BatchSums, quantiles
 from imbstat.stats.histogram import Histogram, plain
 from imbstat.stats.protocol import first_part
-from imbstat.stats.remedies import ImageClassCounts, counts_repeat_factors
+from imbstat.stats.repeat_factor import ImageClassCounts, counts_repeat_factors
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -1,5 +1,5 @@
 """What a report section is: :class:`Section` (one statistic's entry in the registry of
-:mod:`imbstat.report.sections`), the :class:`Metric` names it gives audits, and :class:`Run`, the
+:mod:`imbstat.sections`), the :class:`Metric` names it gives audits, and :class:`Run`, the
 options of a whole analysis that a section's ``compute`` reads.
 """
 
@@ -9,18 +9,19 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from imbstat.anchors.options import AnchorOptions
 from imbstat.data import BoxFilter, Dataset
 from imbstat.errors import ImbstatError
 from imbstat.stats.class_balanced import check_beta
-from imbstat.stats.remedies import check_threshold
+from imbstat.stats.repeat_factor import check_threshold
 from imbstat.stats.side_by_side import preset_keys
 
-__all__ = ["Metric", "Run", "Section", "remedy_options"]
+if TYPE_CHECKING:
+    from rich.table import Table  # the terminal's tables: rich is loaded only where they are built
+
+__all__ = ["Metric", "Run", "Section", "remedy_options", "shift_metrics"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,12 @@ class Run:
                 options["presets"] = preset_keys([o.preset.name for o in (a, *self.more_anchors)])
         options |= remedy_options(self.repeat_factor, self.class_balanced)
         return options | ({"batch": dict(self.batch)} if self.batch else {})
+
+
+def shift_metrics(metrics: tuple[Metric, ...], *names: str) -> tuple[Metric, ...]:
+    """Compare metrics of the same distributions: the 2·W1 shift between A and B (0 = same)."""
+    by_name = {m.name: m for m in metrics}
+    return tuple(Metric(n, f"shift of: {by_name[n].meaning}", same_as=by_name[n].same_as) for n in names)
 
 
 def remedy_options(repeat_factor: float | None, class_balanced: float | None) -> dict[str, float]:
