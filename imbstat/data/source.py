@@ -258,8 +258,9 @@ def _names_digest(folder: str | Path, paths: list[str]) -> str:
 def changed_inputs(record: dict[str, Any]) -> Iterator[str]:
     """The paths of a :meth:`ReadLog.to_dict` record that differ now (none when all match).
 
-    A file whose size and mtime match is taken as unchanged; one whose time differs is
-    hashed again and matches only if its content does.
+    A file read whole is hashed again and matches only if its content does: its size and mtime
+    alone could lie (``cp -p``, ``rsync -t`` and ``tar x`` restore both over edited bytes). A file
+    read in part (an image header) has no hash and matches when its size and mtime do.
     """
     for path, (size, mtime_ns, digest) in record.get("files", {}).items():
         try:
@@ -267,13 +268,15 @@ def changed_inputs(record: dict[str, Any]) -> Iterator[str]:
         except OSError:
             yield path
             continue
-        if not stat.S_ISREG(st.st_mode):
+        if not stat.S_ISREG(st.st_mode) or st.st_size != size:
             yield path
-        elif (st.st_size, st.st_mtime_ns) != (size, mtime_ns):
-            if digest is None or st.st_size != size or _file_digest(path) != digest:
+        elif digest is None:
+            if st.st_mtime_ns != mtime_ns:
                 yield path
-            else:
-                record["files"][path] = [size, st.st_mtime_ns, digest]  # touched only: no hash next time
+        elif _file_digest(path) != digest:
+            yield path
+        elif st.st_mtime_ns != mtime_ns:
+            record["files"][path] = [size, st.st_mtime_ns, digest]  # touched only: recorded as it is now
     for key, digest in record.get("folders", {}).items():
         recursive = key.endswith("/**")
         folder = key.removesuffix("/**") if recursive else key

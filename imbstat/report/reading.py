@@ -129,8 +129,6 @@ def read_report(path: str | Path) -> dict[str, Any] | None:
         raise ImbstatError(f"not valid JSON: {e}", path) from None
     except RecursionError:
         raise ImbstatError("JSON nested too deeply; expected an imbstat report document", path) from None
-    if isinstance(doc, dict):
-        check_schema(doc, path)
     if not isinstance(doc, dict) or doc.get("command") != REPORT_COMMAND:
         command = doc.get("command") if isinstance(doc, dict) else None
         raise ImbstatError(
@@ -138,4 +136,5 @@ def read_report(path: str | Path) -> dict[str, Any] | None:
             "or the report.json of 'imbstat report' or 'imbstat demo'",
             path,
         )
+    check_schema(doc, path)
     return doc
