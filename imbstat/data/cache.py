@@ -6,9 +6,12 @@ options, and holds the :class:`~imbstat.data.source.ReadLog` of the parse that
 made it: every file read (the source, ``--sizes``, ``--classes``, each VOC XML
 or YOLO label, image headers), with its size and time taken before its first
 byte was read and a hash of the bytes parsed, and every folder listed. It is
-stale, and ignored, as soon as any of those files differs (a changed time is
-forgiven when the content still hashes the same), a listed folder gained or
-lost an entry, or the options or the cache schema differ.
+stale, and ignored, as soon as any of those files differs (a file read whole
+is hashed again on every read of the cache: size and mtime alone could lie,
+``cp -p`` restores both), a listed folder gained or lost an entry, or the
+options or the cache schema differ. It is damaged, ignored and rebuilt, when its
+record is malformed or names another source, or a table does not hash as it did
+when written.
 """
 
 from __future__ import annotations
@@ -29,12 +32,12 @@ from imbstat.data.formats import detect_format
 from imbstat.data.ids import id_column
 from imbstat.data.options import LoadOptions
 from imbstat.data.problems import Problems
-from imbstat.data.source import ReadLog, changed_inputs
+from imbstat.data.source import ReadLog, changed_inputs, content_hash
 from imbstat.errors import ImbstatError
 
-CACHE_SCHEMA = 2  # 2: keyed on the ReadLog of every input (1 fingerprinted the source only, after parsing);
+CACHE_SCHEMA = 3  # 2: keyed on the ReadLog of every input (1 fingerprinted the source only, after parsing);
 # image sizes outside valid_image_size excluded, COCO duplicate keys counted at load, and ids exact
-# (uint64, or JSON text where ints and strings mix or exceed 64 bits)
+# (uint64, or JSON text where ints and strings mix or exceed 64 bits); 3: SHA-256 of the inputs and of each table
 # Below this size parsing is about as fast as reading a cache: load() caches bigger sources only.
 AUTO_CACHE_ABOVE = 64 << 20
 _log = logging.getLogger(__name__)
@@ -114,7 +117,7 @@ def read_cache(source: Path, options: dict[str, Any]) -> Dataset | None:
         _log.info("damaged cache %s ignored: %s", folder, damage)
         return None
     before = json.dumps(meta)
-    changed = next(changed_inputs(meta["inputs"]), None)
+    changed = next(changed_inputs(meta["inputs"]), None)  # most of a hit's time: the inputs hashed again
     if changed is not None:
         _log.info("stale cache %s ignored: %s changed", folder, changed)
         return None
@@ -130,7 +133,7 @@ def read_cache(source: Path, options: dict[str, Any]) -> Dataset | None:
 
 
 def _digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    return content_hash(data).hexdigest()
 
 
 def _damage(meta: dict[str, Any], source: Path) -> str:

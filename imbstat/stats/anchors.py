@@ -23,7 +23,17 @@ from imbstat.scores import ClassScores, score_1d, scores_2d
 from imbstat.stats.anchor_sampling import SampledAnchors
 from imbstat.stats.anchor_sums import IOU_BINS, RELATIVE_LIMIT, AnchorSums
 from imbstat.stats.histogram import Histogram, plain
-from imbstat.stats.protocol import FieldError, check_same, consistent, count, counts, first_part, nested, numbers
+from imbstat.stats.protocol import (
+    FieldError,
+    check_same,
+    consistent,
+    count,
+    counts,
+    each,
+    first_part,
+    nested,
+    numbers,
+)
 from imbstat.stats.scale import SIZE_BUCKETS
 from imbstat.stats.side_by_side import side_by_side_dict
 
@@ -205,7 +215,7 @@ class AnchorStats:
         preset = preset_from_dict(d["preset"])
         fields = nested(d, "raw", lambda raw: cls._raw_fields(raw, preset))
         d = {"more_presets": []} | d
-        more = nested(d, "more_presets", lambda ps: tuple(nested(ps, i, cls.from_dict) for i in range(len(ps))))
+        more = nested(d, "more_presets", each(cls.from_dict))
         return cls(preset=preset, **fields, more_presets=more)
 
     @classmethod

@@ -114,6 +114,17 @@ def nested(d: Any, key: str | int, read: Callable[[Any], T]) -> T:
         raise e.within(f"[{key}]" if isinstance(key, int) else key) from None
 
 
+def each(read: Callable[[Any], T]) -> Callable[[Any], tuple[T, ...]]:
+    """``read`` of each item of a JSON list, a FieldError it raises named under the item's index."""
+
+    def read_all(items: Any) -> tuple[T, ...]:
+        if not isinstance(items, list):
+            raise FieldError("", f"expected a list, found {_json(items)}")
+        return tuple(nested(items, i, read) for i in range(len(items)))
+
+    return read_all
+
+
 def count(value: Any, field: str) -> int:
     """``value`` as an int: a non-negative integer (a JSON int, or a float without a fraction; not a bool)."""
     integral = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
@@ -138,14 +149,16 @@ def counts(value: Any, field: str, shape: tuple[int | None, ...]) -> np.ndarray:
 
 
 def numbers(value: Any, field: str, shape: tuple[int | None, ...], *, null: bool = False) -> np.ndarray:
-    """``value`` as a float64 array of ``shape`` of finite numbers (with ``null``, JSON null reads as NaN)."""
+    """``value`` as a float64 array of ``shape`` of finite numbers (with ``null``, JSON null, and NaN
+    where a document was written without :func:`~imbstat.report.document.dumps`, read as NaN)."""
     found = _array(value, field, shape, "numbers")
+    missing = lambda v: null and (v is None or (isinstance(v, float) and math.isnan(v)))  # noqa: E731
     if found.dtype.kind in "iuf":
         numeric = found.astype(np.float64)
-        bad = ~np.isfinite(numeric)
+        bad = ~np.isfinite(numeric) & ~(null & np.isnan(numeric))
     else:
         numeric = np.vectorize(lambda v: float(v) if _is_number(v) else math.nan, otypes=[np.float64])(found)
-        bad = np.vectorize(lambda v: not (_is_number(v) or (null and v is None)), otypes=[bool])(found)
+        bad = np.vectorize(lambda v: not (_is_number(v) or missing(v)), otypes=[bool])(found)
     _refuse(found, bad, field, "expected a finite number" + (" or null" if null else ""))
     return numeric
 
