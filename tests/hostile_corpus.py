@@ -796,6 +796,8 @@ def report_cases() -> list[ReportCase]:
                    Error(report, r"classes\.classes\[0\]\.instances", count)),
         ReportCase("compare-negative-dataset-count", "compare", "report", _set("dataset.boxes", -4),
                    Error(report, r"dataset\.boxes", count)),
+        ReportCase("compare-boxes-not-the-class-sums", "compare", "report", _more_boxes,
+                   Error(report, "classes", ("expected", "instances"))),
         ReportCase("compare-schema-99", "compare", "report", _set("schema_version", 99),
                    Error(report, "schema_version", ("expected schema_version 1", "99"))),
     ]  # fmt: skip

@@ -86,7 +86,7 @@ class AnchorSummary:
             overlap_foreground=overlap("foreground"),
             overlap_background=overlap("background"),
             scores={k: _float(v) for k, v in d["scores"].items()},
-            sampled=SampledAnchors.from_dict(d["sampled"]) if "sampled" in d else None,
+            sampled=nested(d, "sampled", SampledAnchors.from_dict) if "sampled" in d else None,
             more_presets=nested({"more_presets": []} | d, "more_presets", each(cls.from_dict)),
         )
 
