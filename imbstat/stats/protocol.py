@@ -94,6 +94,7 @@ class FieldError(ImbstatError):
     def __init__(self, field: str, expected: str):
         super().__init__(expected, position=field or None)
         self.field = field
+        self.args = (f"{field}: {expected}" if field else expected,)  # read without a file (the API): the path
 
     def within(self, prefix: str) -> FieldError:
         """The same error with ``prefix`` (a key or a JSON path) in front of its field."""
