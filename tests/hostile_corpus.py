@@ -687,6 +687,184 @@ def cases() -> list[Case]:
     ]
 
 
+# ================================================================ issue 20: saved reports, shards and the cache
+# A block of its own: the cases above are datasets that every command reads; these are what imbstat reads
+# back from its own output (a shard's report for ``merge``, a saved report for ``compare``, a Parquet cache),
+# hand-edited or damaged. tests/test_hostile.py runs them in its own section at its end.
+
+SHARDS = 2  # shard 0/2 (images 0, 2, 4, 6) is the one edited
+
+
+def sharded_doc(images: int = 8, boxes: int = 11) -> dict:
+    """``images`` images (100×80), ``boxes`` boxes over 3 classes: box j in image j mod (images - 1), so the
+    last image has none; class j mod 3, so every shard has a class with more instances than images."""
+    return {
+        "images": [{"id": i + 1, "width": 100, "height": 80, "file_name": f"{i + 1}.jpg"} for i in range(images)],
+        "annotations": [
+            {"id": j + 1, "image_id": j % (images - 1) + 1, "category_id": j % 3 + 1,
+             "bbox": [5 + 3 * (j % 7), 4 + 2 * (j % 5), 10 + j, 8 + j], "iscrowd": 0}
+            for j in range(boxes)
+        ],
+        "categories": [{"id": k, "name": name} for k, name in enumerate(("cat", "dog", "bird"), 1)],
+    }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ReportCase:
+    """A document imbstat wrote, edited by hand, then read back by ``command``.
+
+    ``merge``: the shards of ``kind`` ("class-dist": its ``--json``; "report": report.json with --anchors),
+    shard 0's edited, merged as ``shard0.json shard1.json``; ``compare``: the dataset against its
+    saved report.json (``kind`` "report", without anchors), the report edited.
+    """
+
+    name: str
+    command: str  # merge, compare
+    kind: str  # class-dist, report
+    edit: Callable[[dict], object]  # changes the document in place
+    expect: Error  # file: shard0.json or report.json
+
+
+def _set(path: str, value: object) -> Callable[[dict], None]:
+    """An edit setting the field at ``path`` (``a.b[2].c``) to ``value``."""
+    keys = [int(k) if k.isdigit() else k for k in path.replace("[", ".").replace("]", "").split(".")]
+
+    def edit(doc: dict) -> None:
+        node = doc
+        for key in keys[:-1]:
+            node = node[key]
+        node[keys[-1]] = value
+
+    return edit
+
+
+def _shorten(field: str, edges: bool) -> Callable[[dict], None]:
+    """Drop the last bin of the histogram ``field`` (its last edge too, with ``edges``)."""
+
+    def edit(doc: dict) -> None:
+        doc[field]["counts"].pop()
+        if edges:
+            doc[field]["edges"].pop()
+
+    return edit
+
+
+def _more_boxes(doc: dict) -> None:
+    doc["dataset"]["boxes"] += 5
+
+
+NAN = float("nan")  # json.dumps writes NaN, and json.loads reads it: a hand edit can put it anywhere
+
+
+def report_cases() -> list[ReportCase]:
+    count = ("expected a non-negative integer",)
+    shard, report = "shard0.json", "report.json"
+    return [
+        ReportCase("merge-nan-count", "merge", "class-dist", _set("classes[0].instances", NAN),
+                   Error(shard, r"classes\[0\]\.instances", count)),
+        ReportCase("merge-nan-histogram", "merge", "class-dist", _set("objects_per_image.counts[1]", NAN),
+                   Error(shard, r"objects_per_image\.counts\[1\]", count)),
+        ReportCase("merge-string-count", "merge", "class-dist", _set("classes[1].instances", "3"),
+                   Error(shard, r"classes\[1\]\.instances", count)),
+        ReportCase("merge-negative-instances", "merge", "class-dist", _set("classes[0].instances", -3),
+                   Error(shard, r"classes\[0\]\.instances", count)),
+        ReportCase("merge-fractional-instances", "merge", "class-dist", _set("classes[0].instances", 2.5),
+                   Error(shard, r"classes\[0\]\.instances", count)),
+        ReportCase("merge-bool-count", "merge", "class-dist", _set("classes[0].images", True),
+                   Error(shard, r"classes\[0\]\.images", count)),
+        ReportCase("merge-negative-images", "merge", "class-dist", _set("dataset.images", -1),
+                   Error(shard, r"dataset\.images", count)),
+        ReportCase("merge-boxes-not-the-class-sums", "merge", "class-dist", _more_boxes,
+                   Error(shard, "classes", ("expected", "instances"))),
+        ReportCase("merge-shortened-histogram", "merge", "class-dist", _shorten("objects_per_image", edges=True),
+                   Error(shard, r"objects_per_image\.counts", ("expected", "instances"))),
+        ReportCase("merge-histogram-counts-short-of-edges", "merge", "class-dist",
+                   _shorten("classes_per_image", edges=False), Error(shard, r"classes_per_image\.counts")),
+        ReportCase("merge-images-beyond-instances", "merge", "class-dist", _set("classes[0].images", 99),
+                   Error(shard, r"classes\[0\]\.images", ("expected at most",))),
+        ReportCase("merge-schema-99", "merge", "class-dist", _set("schema_version", 99),
+                   Error(shard, "schema_version", ("expected schema_version 1", "99"))),
+        ReportCase("merge-negative-anchor-count", "merge", "report", _set("anchors.raw.per_image[0][1]", -1),
+                   Error(shard, r"anchors\.raw\.per_image\[0\]\[1\]", count)),
+        ReportCase("merge-anchor-sum-not-the-images", "merge", "report", _set("anchors.raw.class_foreground[0]", 10**6),
+                   Error(shard, r"anchors\.raw\.class_foreground", ("expected a sum",))),
+        ReportCase("merge-scale-negative-bucket", "merge", "report", _set("scale.size_buckets.small", -2),
+                   Error(shard, r"scale\.size_buckets\.small", count)),
+        ReportCase("merge-location-short-row", "merge", "report", lambda d: d["location"]["centers"]["counts"][0].pop(),
+                   Error(shard, r"location\.centers\.counts", ("rows of different lengths",))),
+        ReportCase("compare-negative-count", "compare", "report", _set("classes.classes[0].instances", -3),
+                   Error(report, r"classes\.classes\[0\]\.instances", count)),
+        ReportCase("compare-negative-dataset-count", "compare", "report", _set("dataset.boxes", -4),
+                   Error(report, r"dataset\.boxes", count)),
+        ReportCase("compare-boxes-not-the-class-sums", "compare", "report", _more_boxes,
+                   Error(report, "classes", ("expected", "instances"))),
+        ReportCase("compare-schema-99", "compare", "report", _set("schema_version", 99),
+                   Error(report, "schema_version", ("expected schema_version 1", "99"))),
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CacheCase:
+    """A Parquet cache damaged, or its source changed behind its back: a load must give the source's numbers
+    (never the cache's stale or foreign ones, never a traceback) and leave a cache that is read again."""
+
+    name: str
+    damage: Callable[[Path, Path, Path], object]  # (the source, its cache folder, another source's cache folder)
+
+
+def _meta(edit: Callable[[dict], object]) -> Callable[[Path, Path, Path], None]:
+    def damage(source: Path, cache: Path, other: Path) -> None:
+        meta = json.loads((cache / "meta.json").read_text())
+        edit(meta)
+        (cache / "meta.json").write_text(json.dumps(meta))
+
+    return damage
+
+
+def _swap(source: Path, cache: Path, other: Path) -> None:
+    (cache / "boxes.parquet").rename(cache / "swap")
+    (cache / "images.parquet").rename(cache / "boxes.parquet")
+    (cache / "swap").rename(cache / "images.parquet")
+
+
+def _foreign_table(source: Path, cache: Path, other: Path) -> None:
+    (cache / "boxes.parquet").write_bytes((other / "boxes.parquet").read_bytes())
+
+
+def _foreign_cache(source: Path, cache: Path, other: Path) -> None:
+    for file in other.iterdir():
+        (cache / file.name).write_bytes(file.read_bytes())
+
+
+def _truncated_table(source: Path, cache: Path, other: Path) -> None:
+    table = cache / "boxes.parquet"
+    table.write_bytes(table.read_bytes()[:100])
+
+
+def _edited_in_place(source: Path, cache: Path, other: Path) -> None:
+    """Fewer boxes, the same size and mtime (``cp -p``, ``rsync -t``, ``tar x`` restore both)."""
+    before, st = source.read_text(), source.stat()
+    doc = json.loads(before)
+    del doc["annotations"][5:]
+    text = json.dumps(doc)
+    source.write_text(text + " " * (len(before) - len(text)))
+    os.utime(source, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def cache_cases() -> list[CacheCase]:
+    return [
+        CacheCase("cache-inputs-a-list", _meta(lambda m: m.update(inputs=[]))),
+        CacheCase("cache-files-entry-malformed", _meta(lambda m: m["inputs"].update(files={"x": [1]}))),
+        CacheCase("cache-files-a-list", _meta(lambda m: m["inputs"].update(files=[]))),
+        CacheCase("cache-tables-missing", _meta(lambda m: m.pop("tables", None))),
+        CacheCase("cache-swapped-tables", _swap),
+        CacheCase("cache-table-of-another-source", _foreign_table),
+        CacheCase("cache-folder-of-another-source", _foreign_cache),
+        CacheCase("cache-truncated-table", _truncated_table),
+        CacheCase("cache-source-edited-size-and-mtime-kept", _edited_in_place),
+    ]
+
+
 def main(out: Path) -> None:
     """Write every case under ``out/<name>/`` and print the command line that reads it."""
     for case in cases():

@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import hostile_corpus
 import numpy as np
 import pytest
 import typer
@@ -367,3 +368,93 @@ def test_report_with_anchors_of_an_empty_shard(tmp_path: Path) -> None:
     assert run.exit_code == 0, run.stdout + run.stderr
     dataset = json.loads((tmp_path / "out" / "report.json").read_text())["dataset"]
     assert (dataset["images"], dataset["boxes"], dataset["shard"]) == (0, 0, "90/100")
+
+
+# ================================================================ issue 20: saved reports, shards and the cache
+# hostile_corpus's own block: documents imbstat wrote (shards for merge, a saved report for compare) edited
+# by hand, and damaged Parquet caches. Separate from the dataset cases above: no case there reads these.
+
+REPORT_CASES = hostile_corpus.report_cases()
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """The sharded source, its shards' documents (class-dist and report with anchors) and its whole report."""
+    from imbstat.analysis import compute
+    from imbstat.anchors.options import AnchorOptions
+    from imbstat.report.build import report_document
+    from imbstat.report.document import dumps
+
+    folder = tmp_path_factory.mktemp("written")
+    source = folder / "instances.json"
+    source.write_text(json.dumps(hostile_corpus.sharded_doc()))
+    ds = imbstat.load(source)
+    shards = [ds.take_shard(i, 2) for i in range(2)]
+    docs = {("class-dist", i): json.loads(invoke(("class-dist", "--shard", f"{i}/2", "--json", "-"), [str(source)],
+                                                 TIME_BOUND).stdout) for i in range(2)}  # fmt: skip
+    for i, part in enumerate(shards):
+        docs["report", i] = json.loads(dumps(report_document(compute(part, anchors=AnchorOptions(grid=4)))))
+    whole = json.loads(dumps(report_document(compute(ds))))
+    return {"source": source, "docs": docs, "whole": whole}
+
+
+def run_report_case(
+    case: hostile_corpus.ReportCase | None, kind: str, command: str, written: dict, folder: Path
+) -> Run:
+    """``command`` on the documents of ``kind``, the first edited by ``case`` (none: as written)."""
+    if command == "merge":
+        docs = [json.loads(json.dumps(written["docs"][kind, i])) for i in range(2)]  # type: ignore[index]
+        paths = [folder / f"shard{i}.json" for i in range(2)]
+    else:
+        docs, paths = [json.loads(json.dumps(written["whole"]))], [folder / "report.json"]
+    if case is not None:
+        case.edit(docs[0])
+    for doc, path in zip(docs, paths, strict=True):
+        path.write_text(json.dumps(doc))  # NaN as NaN: what a hand edit can write
+    args = [str(p) for p in paths] if command == "merge" else [str(written["source"]), str(paths[0])]
+    return invoke((command,), [*args, "--json", "-"], 3 * TIME_BOUND)
+
+
+@pytest.mark.parametrize(("kind", "command"), [("class-dist", "merge"), ("report", "merge"), ("report", "compare")])
+def test_documents_as_written_are_read(kind: str, command: str, written: dict, tmp_path: Path) -> None:
+    """The harness's own check: unedited, each reads, and merged shards give the whole run's counts."""
+    run = run_report_case(None, kind, command, written, tmp_path)
+    check_clean(run)
+    assert run.exit_code == 0, run.stderr
+    if command == "merge":
+        doc = json.loads(run.stdout)
+        assert (doc["dataset"]["images"], doc["dataset"]["boxes"]) == (8, 11)
+        classes = doc["classes"] if kind == "report" else doc
+        assert sum(c["instances"] for c in classes["classes"]) == 11
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in REPORT_CASES])
+def test_hostile_report(case: hostile_corpus.ReportCase, written: dict, tmp_path: Path) -> None:
+    run = run_report_case(case, case.kind, case.command, written, tmp_path)
+    check_clean(run)
+    check_error(case.expect, run, tmp_path)
+
+
+CACHE_CASES = hostile_corpus.cache_cases()
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in CACHE_CASES])
+def test_hostile_cache(case: hostile_corpus.CacheCase, tmp_path: Path) -> None:
+    """A damaged cache is ignored and rebuilt: the load gives the source's numbers, and the next load reads
+    the rebuilt cache. The other source (5 boxes) has the same images, so that its tables would be taken."""
+    from imbstat.data import cache as columnar_cache
+
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    source, other = tmp_path / "a" / "instances.json", tmp_path / "b" / "instances.json"
+    source.write_text(json.dumps(hostile_corpus.sharded_doc(boxes=11)))
+    other.write_text(json.dumps(hostile_corpus.sharded_doc(boxes=5)))
+    assert len(imbstat.load(source, cache=True).boxes) == 11 and len(imbstat.load(other, cache=True).boxes) == 5
+    cache = columnar_cache.cache_dir(source)
+    case.damage(source, cache, columnar_cache.cache_dir(other))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        after = imbstat.load(source, cache=True)
+    cached_is_fresh(str(source))
+    assert len(after.boxes) == len(imbstat.load(source, cache=False).boxes)  # 11, or 5 after the in-place edit
+    options = columnar_cache.load_options(source, imbstat.LoadOptions())
+    assert columnar_cache.read_cache(source, options) is not None  # rebuilt

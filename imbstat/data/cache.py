@@ -6,9 +6,12 @@ options, and holds the :class:`~imbstat.data.source.ReadLog` of the parse that
 made it: every file read (the source, ``--sizes``, ``--classes``, each VOC XML
 or YOLO label, image headers), with its size and time taken before its first
 byte was read and a hash of the bytes parsed, and every folder listed. It is
-stale, and ignored, as soon as any of those files differs (a changed time is
-forgiven when the content still hashes the same), a listed folder gained or
-lost an entry, or the options or the cache schema differ.
+stale, and ignored, as soon as any of those files differs (a file read whole
+is hashed again on every read of the cache: size and mtime alone could lie,
+``cp -p`` restores both), a listed folder gained or lost an entry, or the
+options or the cache schema differ. It is damaged, ignored and rebuilt, when its
+record is malformed or names another source, or a table does not hash as it did
+when written.
 """
 
 from __future__ import annotations
@@ -29,12 +32,12 @@ from imbstat.data.formats import detect_format
 from imbstat.data.ids import id_column
 from imbstat.data.options import LoadOptions
 from imbstat.data.problems import Problems
-from imbstat.data.source import ReadLog, changed_inputs
+from imbstat.data.source import ReadLog, changed_inputs, content_hash
 from imbstat.errors import ImbstatError
 
-CACHE_SCHEMA = 2  # 2: keyed on the ReadLog of every input (1 fingerprinted the source only, after parsing);
+CACHE_SCHEMA = 3  # 2: keyed on the ReadLog of every input (1 fingerprinted the source only, after parsing);
 # image sizes outside valid_image_size excluded, COCO duplicate keys counted at load, and ids exact
-# (uint64, or JSON text where ints and strings mix or exceed 64 bits)
+# (uint64, or JSON text where ints and strings mix or exceed 64 bits); 3: SHA-256 of the inputs and of each table
 # Below this size parsing is about as fast as reading a cache: load() caches bigger sources only.
 AUTO_CACHE_ABOVE = 64 << 20
 _log = logging.getLogger(__name__)
@@ -77,14 +80,18 @@ def write_cache(ds: Dataset, source: Path, options: dict[str, Any], inputs: Read
     folder = cache_dir(source)
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        (folder / "meta.json").unlink(missing_ok=True)  # no cache while its tables change
+        tables = {}
         for name, table in _tables(ds).items():
             _write_table(table, folder / f"{name}.parquet")
+            tables[name] = _digest((folder / f"{name}.parquet").read_bytes())
         meta = {
             "cache_schema": CACHE_SCHEMA,
             "source": str(source.resolve()),
             "format": ds.format,
             "options": options,
             "inputs": inputs.to_dict(),
+            "tables": tables,  # the hash of each Parquet file: a damaged or swapped-in table is not served
         }
         (folder / "meta.json").write_text(json.dumps(meta))
     except OSError as e:
@@ -93,28 +100,80 @@ def write_cache(ds: Dataset, source: Path, options: dict[str, Any], inputs: Read
 
 
 def read_cache(source: Path, options: dict[str, Any]) -> Dataset | None:
-    """The cached Dataset of ``source``, or None when there is none or it is stale."""
+    """The cached Dataset of ``source``, or None when there is none, it is stale, or it is damaged.
+
+    What it serves is verified: the record names this source, every input it read still hashes as it
+    did (:func:`~imbstat.data.source.changed_inputs`), and each table hashes as when it was written.
+    """
     folder = cache_dir(source)
     try:
         meta = json.loads((folder / "meta.json").read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
-    if meta.get("cache_schema") != CACHE_SCHEMA or meta.get("options") != options:
+    if not isinstance(meta, dict) or meta.get("cache_schema") != CACHE_SCHEMA or meta.get("options") != options:
+        return None
+    damage = _damage(meta, source)
+    if damage:
+        _log.info("damaged cache %s ignored: %s", folder, damage)
         return None
     before = json.dumps(meta)
-    changed = next(changed_inputs(meta.get("inputs", {})), None)
+    changed = next(changed_inputs(meta["inputs"]), None)  # most of a hit's time: the inputs hashed again
     if changed is not None:
         _log.info("stale cache %s ignored: %s changed", folder, changed)
         return None
-    if json.dumps(meta) != before:  # files touched without a change: no hash next time
+    if json.dumps(meta) != before:  # files touched without a change: recorded as they are now
         with contextlib.suppress(OSError):
             (folder / "meta.json").write_text(json.dumps(meta))
     try:
-        tables = {name: _read_table(folder / f"{name}.parquet") for name in _TABLES}
-    except (OSError, ValueError) as e:
+        tables = {name: _read_table(folder / f"{name}.parquet", meta["tables"][name]) for name in _TABLES}
+        return _dataset(tables, str(source), meta["format"])
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as e:  # pyarrow's errors are ValueErrors
         _log.info("unreadable cache %s ignored: %s", folder, e)
         return None
-    return _dataset(tables, str(source), meta["format"])
+
+
+def _digest(data: bytes) -> str:
+    return content_hash(data).hexdigest()
+
+
+def _damage(meta: dict[str, Any], source: Path) -> str:
+    """What makes ``meta`` no record of a cache of ``source`` ("" when nothing does): a cache folder
+    copied from another source, a hand-edited or truncated record."""
+    if meta.get("source") != str(source.resolve()):
+        return f"the record of another source ({meta.get('source')!r})"
+    inputs, tables = meta.get("inputs"), meta.get("tables")
+    if not isinstance(meta.get("format"), str):
+        return "no format"
+    if (
+        not isinstance(tables, dict)
+        or set(tables) != set(_TABLES)
+        or not all(isinstance(v, str) for v in tables.values())
+    ):
+        return "no hash of each table"
+    if (
+        not isinstance(inputs, dict)
+        or not isinstance(inputs.get("files"), dict)
+        or not isinstance(inputs.get("folders"), dict)
+    ):
+        return "no record of its inputs"
+    for path, entry in inputs["files"].items():
+        well_formed = (
+            isinstance(entry, list)
+            and len(entry) == 3
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in entry[:2])
+            and (entry[2] is None or isinstance(entry[2], str))
+        )
+        if not well_formed:
+            return f"a malformed record of {path}"
+    if not all(map(_is_text, inputs["folders"].values())):
+        return "a malformed record of a folder"
+    if not inputs["files"] and not inputs["folders"]:
+        return "no input recorded"  # a cache that could never go stale
+    return ""
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str)
 
 
 _TABLES = ("images", "boxes", "categories", "problems")
@@ -141,11 +200,16 @@ def _write_table(columns: dict[str, np.ndarray], path: Path) -> None:
             writer.write_table(rows(start))
 
 
-def _read_table(path: Path) -> dict[str, np.ndarray]:
-    """Every column of a Parquet file as a writable numpy array (strings as objects), read one by one."""
+def _read_table(path: Path, digest: str) -> dict[str, np.ndarray]:
+    """Every column of a Parquet file as a writable numpy array (strings as objects), read one by one;
+    ValueError unless the file hashes to ``digest`` (read once: the bytes hashed are the bytes parsed)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    file = pq.ParquetFile(path)
+    data = path.read_bytes()
+    if _digest(data) != digest:
+        raise ValueError(f"{path.name} is not the table this cache wrote")
+    file = pq.ParquetFile(pa.BufferReader(data))
     out = {}
     for name in file.schema_arrow.names:
         column = file.read(columns=[name]).column(0).to_numpy()  # zero copy where it can: then read-only

@@ -19,6 +19,19 @@ from imbstat.version import __version__
 SCHEMA_VERSION = 1
 
 
+def check_schema(doc: dict[str, Any], source: str | Path | None) -> None:
+    """ImbstatError unless ``doc`` is of the schema this version reads (:data:`SCHEMA_VERSION`): fields
+    of another schema may mean other things, so its numbers are not taken as this one's."""
+    found = doc.get("schema_version")
+    if found != SCHEMA_VERSION or isinstance(found, bool):
+        shown = "none" if found is None else json.dumps(found)[:40]
+        raise ImbstatError(
+            f"expected schema_version {SCHEMA_VERSION} (imbstat {__version__} reads that one), found {shown}",
+            source,
+            "schema_version",
+        )
+
+
 def dataset_section(ds: Dataset) -> dict[str, Any]:
     """What was read: path, format, counts, and every excluded or repaired item by reason."""
     return {

@@ -8,13 +8,15 @@ is the one a single run would have printed, scores included.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from imbstat.errors import ImbstatError
-from imbstat.report.document import envelope
-from imbstat.sections import BY_COMMAND, NESTED, SECTIONS
+from imbstat.report.document import check_schema, envelope
+from imbstat.report.reading import check_classes, check_dataset
+from imbstat.sections import BY_COMMAND, CLASSES, NESTED, SECTIONS
 
 REPORT = "report"  # one JSON section per statistic; the other mergeable commands write one statistic's fields
 MERGEABLE = (*BY_COMMAND, REPORT)  # the commands whose reports merge
@@ -35,6 +37,7 @@ def read_documents(paths: Sequence[Path]) -> list[dict[str, Any]]:
             raise ImbstatError(f"malformed JSON: {e.msg}", path, f"byte {e.pos}") from None
         if not isinstance(docs[-1], dict) or "imbstat_version" not in docs[-1]:
             raise ImbstatError("expected a JSON report written by imbstat --json or imbstat report", path)
+        check_schema(docs[-1], path)
     return docs
 
 
@@ -55,13 +58,31 @@ def merge_documents(docs: Sequence[dict[str, Any]], paths: Sequence[Path | str] 
     if command == REPORT:
         for section in SECTIONS:
             if section.name in first:
-                merged[section.name] = section.merge_json([d[section.name] for d in docs])
+                merged[section.name] = section.merge_json(_parts(docs, names, section.name), names)
     else:  # the statistic's fields at the top level
-        merged |= BY_COMMAND[command].merge_json(list(docs))
+        merged |= BY_COMMAND[command].merge_json(list(docs), names, "")
         for section in NESTED:  # class-dist's remedies, under their own names
             if section.command == command and section.name in first:
-                merged[section.name] = section.merge_json([d[section.name] for d in docs])
+                merged[section.name] = section.merge_json(_parts(docs, names, section.name), names)
     return envelope(command, merged)
+
+
+def _parts(docs: Sequence[dict], names: Sequence[str], key: str) -> list[Any]:
+    """Each shard's section ``key``; a shard without it is an error naming the shard."""
+    for doc, name in zip(docs, names, strict=True):
+        if key not in doc:
+            raise ImbstatError(f"a report without a {key} section; expected the sections of the first report", name)
+    return [d[key] for d in docs]
+
+
+def _check_counts(doc: dict, name: str) -> None:
+    """A shard's dataset block (every count a non-negative integer, parts within totals) and, where it has
+    its classes, the classes against it: what merge sums must be counts, or the sums are wrong numbers."""
+    check_dataset(doc["dataset"], name, required=(*_SUMMED, "load_seconds"))
+    classes, prefix = (doc.get("classes"), "classes") if doc.get("command") == REPORT else (doc, "")
+    if doc.get("command") in (REPORT, CLASSES.command) and isinstance(classes, dict):
+        check_classes(doc["dataset"], doc.get("options"), CLASSES.parse(CLASSES.result_type, classes, name, prefix),
+                      name)  # fmt: skip
 
 
 def _check_shards(docs: Sequence[dict], names: Sequence[str]) -> None:
@@ -70,10 +91,15 @@ def _check_shards(docs: Sequence[dict], names: Sequence[str]) -> None:
     seen: dict[int, str] = {}
     count = None
     for doc, name in zip(docs, names, strict=True):
-        shard = doc.get("dataset", {}).get("shard")
+        if not isinstance(doc.get("dataset"), dict):
+            raise ImbstatError("a report without a dataset block; expected one written with --shard I/N", name)
+        shard = doc["dataset"].get("shard")
         if shard is None:
             raise ImbstatError("not a shard's report; expected one written with --shard I/N", name)
-        index, n = (int(v) for v in shard.split("/"))
+        split = re.fullmatch(r"(\d+)/(\d+)", shard) if isinstance(shard, str) else None
+        if split is None or not int(split[1]) < int(split[2]):
+            raise ImbstatError(f"expected a shard I/N with 0 ≤ I < N, found {shard!r}", name, "dataset.shard")
+        index, n = int(split[1]), int(split[2])
         if count is not None and n != count:
             raise ImbstatError(f"shard {shard} of another split; expected shards of {count}", name)
         count = n
@@ -85,6 +111,7 @@ def _check_shards(docs: Sequence[dict], names: Sequence[str]) -> None:
         for key in _SAME:
             if doc["dataset"].get(key) != first["dataset"].get(key):
                 raise ImbstatError(f"another dataset than the first report (dataset.{key} differs)", name)
+        _check_counts(doc, name)
     missing = sorted(set(range(count or 0)) - set(seen))
     if missing:
         raise ImbstatError(f"shards {', '.join(f'{i}/{count}' for i in missing)} missing; expected all {count}")

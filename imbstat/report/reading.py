@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from imbstat.errors import ImbstatError
-from imbstat.report.document import dataset_section
+from imbstat.report.document import check_schema, dataset_section
 from imbstat.sections import SECTIONS
+from imbstat.stats.protocol import FieldError, consistent, count, numbers
 
 REPORT_COMMAND = "report"
 PEEK_BYTES = 65536  # a saved report names imbstat_version in its first lines; a COCO file does not
@@ -43,13 +44,66 @@ class Report:
         if missing:
             raise ImbstatError(f"a report without a {', '.join(missing)} section; expected an imbstat report", source)
         results = {s.name: s.read(doc[s.name], source) for s in SECTIONS if doc.get(s.name) is not None}
-        return cls(dict(doc.get("dataset") or {}), dict(doc.get("options") or {}), results)
+        dataset, options = doc.get("dataset") or {}, doc.get("options") or {}
+        check_dataset(dataset, source)
+        if "classes" in results:
+            check_classes(dataset, options, results["classes"], source)
+        return cls(dict(dataset), dict(options), results)
 
     @classmethod
     def of(cls, computed: Any) -> Report:
         """The report of a computation (``Results``: its ``ds``, ``results`` and ``options``), without JSON."""
         results = {s.name: s.view(computed.results[s.name]) for s in SECTIONS if s.name in computed.results}
         return cls(dataset_section(computed.ds), dict(computed.options), results)
+
+
+DATASET_COUNTS = ("images", "boxes", "crowd", "difficult", "group_of", "images_without_boxes")
+
+
+def check_dataset(dataset: Any, source: str | Path | None, required: tuple[str, ...] = ()) -> None:
+    """The ``dataset`` block of a report read back: each count in it (and each of ``required``) a
+    non-negative integer, the flagged boxes and the images without boxes within their totals."""
+    if not isinstance(dataset, dict):
+        raise ImbstatError(f"expected an object, found {type(dataset).__name__}", source, "dataset")
+    try:
+        for key in required:
+            if key not in dataset:
+                raise FieldError(key, "expected a field of the report's dataset block, found none")
+        found = {k: count(dataset[k], k) for k in DATASET_COUNTS if k in dataset}
+        if "load_seconds" in dataset:
+            numbers([dataset["load_seconds"]], "load_seconds", (1,))
+        for part, total in (("crowd", "boxes"), ("difficult", "boxes"), ("group_of", "boxes"),
+                            ("images_without_boxes", "images")):  # fmt: skip
+            if part in found and total in found:
+                consistent(found[part] <= found[total], part, f"expected at most {total} ({found[total]})")
+        if isinstance(dataset.get("invalid"), dict):
+            invalid = {k: count(v, f"invalid.{k}") for k, v in dataset["invalid"].items()}
+            if "invalid_total" in dataset:
+                total = count(dataset["invalid_total"], "invalid_total")
+                consistent(total == sum(invalid.values()), "invalid_total", f"expected {sum(invalid.values())}, "
+                           f"the sum of invalid, found {total}")  # fmt: skip
+    except FieldError as e:
+        raise e.at(source, "dataset") from None
+
+
+def check_classes(dataset: dict[str, Any], options: Any, classes: Any, source: str | Path | None) -> None:
+    """The dataset block against the classes section of the same report: the same images, and instances
+    that are the boxes less those the options leave out (crowd, difficult, group-of: maybe overlapping)."""
+    options = options if isinstance(options, dict) else {}
+    if "images" in dataset and classes.num_images != dataset["images"]:
+        raise ImbstatError(f"expected the images of dataset.images ({dataset['images']}), found "
+                           f"{classes.num_images}", source, "classes.objects_per_image.counts")  # fmt: skip
+    if not all(k in dataset for k in ("boxes", "crowd", "difficult", "group_of")):
+        return
+    kept = {"crowd": options.get("include_crowd", False), "difficult": options.get("include_difficult", False),
+            "group_of": options.get("include_group_of", True)}  # fmt: skip
+    left_out = [dataset[k] for k, keep in kept.items() if not keep]
+    low, high = dataset["boxes"] - sum(left_out), dataset["boxes"] - max(left_out, default=0)
+    instances = int(classes.instances.sum())
+    if not low <= instances <= high:
+        among = f"{low}" if low == high else f"between {low} and {high}"
+        raise ImbstatError(f"expected {among} instances over the classes (dataset.boxes less the boxes the "
+                           f"options leave out), found {instances}", source, "classes")  # fmt: skip
 
 
 def read_report(path: str | Path) -> dict[str, Any] | None:
@@ -82,4 +136,5 @@ def read_report(path: str | Path) -> dict[str, Any] | None:
             "or the report.json of 'imbstat report' or 'imbstat demo'",
             path,
         )
+    check_schema(doc, path)
     return doc

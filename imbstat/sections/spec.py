@@ -15,6 +15,7 @@ from imbstat.anchors.options import AnchorOptions
 from imbstat.data import BoxFilter, Dataset
 from imbstat.errors import ImbstatError
 from imbstat.stats.class_balanced import check_beta
+from imbstat.stats.protocol import FieldError
 from imbstat.stats.repeat_factor import check_threshold
 from imbstat.stats.side_by_side import preset_keys
 
@@ -136,11 +137,22 @@ class Section:
         A missing or malformed field is an :class:`ImbstatError` naming the section and the field,
         raised here rather than as a missing metric later.
         """
-        kind = self.report_type or self.result_type
+        return self.parse(self.report_type or self.result_type, body, source)
+
+    def parse(self, kind: type, body: Any, source: str | Path | None, prefix: str | None = None) -> Any:
+        """``kind.from_dict(body)``, its errors one line naming ``source`` and the field's JSON path under
+        ``prefix`` (default: the section's name; "" for a command's fields at the top level)."""
+        prefix = self.name if prefix is None else prefix
         if not isinstance(body, dict):
             raise ImbstatError(f"the {self.name} section is not an object; expected a report of imbstat", source)
         try:
             return kind.from_dict(body)
+        except FieldError as e:
+            raise e.at(source, prefix) from None
+        except ImbstatError as e:
+            if e.path is not None or source is None:
+                raise
+            raise ImbstatError(e.detail, source, e.position or self.name) from None
         except KeyError as e:
             raise ImbstatError(
                 f"the {self.name} section has no field {e.args[0]!r}; expected the report.json of 'imbstat report'",
@@ -158,9 +170,14 @@ class Section:
         """What :meth:`read` gives for a result computed now: the result, or its ``report_type``."""
         return self.report_type.of(result) if self.report_type else result  # type: ignore[attr-defined]
 
-    def merge_json(self, parts: list[dict[str, Any]]) -> dict[str, Any]:
-        """The JSON section of the whole dataset from its shards' sections (the result protocol's round trip)."""
-        merged = self.result_type.merge([self.result_type.from_dict(p) for p in parts])
+    def merge_json(
+        self, parts: list[dict[str, Any]], sources: list[str] | None = None, prefix: str | None = None
+    ) -> dict[str, Any]:
+        """The JSON section of the whole dataset from its shards' sections (the result protocol's round trip);
+        a bad field is an ImbstatError naming its shard (``sources``) and its JSON path under ``prefix``."""
+        names = sources or [None] * len(parts)
+        read = [self.parse(self.result_type, p, s, prefix) for p, s in zip(parts, names, strict=True)]
+        merged = self.result_type.merge(read)
         return merged.to_dict(**self.json_options(parts))
 
     def merge_results(self, parts: list[Any], ds: Dataset, shards: int) -> Any:

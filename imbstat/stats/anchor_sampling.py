@@ -17,6 +17,7 @@ from imbstat.data import Dataset
 from imbstat.data.ids import id_column
 from imbstat.scores import ClassScores, score_1d
 from imbstat.stats.histogram import plain
+from imbstat.stats.protocol import count
 
 
 @dataclass(frozen=True)
@@ -113,20 +114,20 @@ class SampledAnchors:
         """A report's ``sampled`` block, read back (:meth:`to_dict`'s inverse); KeyError if a field is missing."""
         rows = d["per_class"]
         return cls(
-            num=int(d["num"]),
+            num=count(d["num"], "num"),
             pos_fraction=float(d["pos_fraction"]),
-            positives=int(d["positives"]),
-            negatives=int(d["negatives"]),
+            positives=count(d["positives"], "positives"),
+            negatives=count(d["negatives"], "negatives"),
             positives_mean=float(d["positives_mean"]),
             negatives_mean=float(d["negatives_mean"]),
-            images_short=int(d["images_short_of_positives"]["images"]),
+            images_short=count(d["images_short_of_positives"]["images"], "images_short_of_positives.images"),
             short_share=float(d["images_short_of_positives"]["share"]),
             category_id=id_column([r["category_id"] for r in rows]),
             name=np.array([r["name"] for r in rows], object),
             class_positives=np.array([float(r["positives"]) for r in rows], np.float64),
             # a report written before the rule: every image sampled
             train_images=str(d.get("images_left_out", {}).get("rule", "all")),
-            images_left_out=int(d.get("images_left_out", {}).get("images", 0)),
+            images_left_out=count(d.get("images_left_out", {}).get("images", 0), "images_left_out.images"),
         )
 
 

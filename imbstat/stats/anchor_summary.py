@@ -21,6 +21,7 @@ from imbstat.lazy import LazyModule
 from imbstat.stats.anchor_sampling import SampledAnchors
 from imbstat.stats.anchors import AnchorStats
 from imbstat.stats.histogram import Histogram
+from imbstat.stats.protocol import count, counts, each, nested, numbers
 from imbstat.stats.scale import SIZE_BUCKETS
 from imbstat.stats.side_by_side import keyed
 
@@ -67,24 +68,26 @@ class AnchorSummary:
     @classmethod
     def from_dict(cls, d: dict) -> AnchorSummary:
         """A report's ``anchors`` section (with or without ``raw``); a missing field raises KeyError."""
-        per_gt = d["per_gt"]
-        rows = {bucket: per_gt["by_size"][bucket] for bucket in SIZE_BUCKETS} | {"all": per_gt["all"]}
+        top_left = nested(d, "relative_spatial", lambda r: counts(r["top_left"], "top_left", (None, None)))
+        grid = top_left.shape[0]
+        relative = lambda key: nested(d, "relative_spatial", lambda r: counts(r[key], key, (grid, grid)))  # noqa: E731
+        overlap = lambda key: nested(d, "overlap", lambda o: numbers(o[key], key, (grid, grid)))  # noqa: E731
         return cls(
             preset=preset_from_dict(d["preset"]),
-            totals={k: int(d["anchors"][k]) for k in ("total", *LABELS)},
+            totals=nested(d, "anchors", lambda a: {k: count(a[k], k) for k in ("total", *LABELS)}),
             fg_bg_ratio=_float(d["fg_bg_ratio"]),
             per_image_mean={label: float(d["per_image"][f"{label}_mean"]) for label in LABELS},
             per_class=pd.DataFrame(d["per_class"], columns=list(PER_CLASS)),
-            positive_iou=Histogram.from_dict(d["positive_iou"]),
-            per_gt={bucket: _gt_row(row) for bucket, row in rows.items()},
-            foreground_per_gt=Histogram.from_dict(per_gt["foreground_per_gt"]),
-            relative_top_left=np.asarray(d["relative_spatial"]["top_left"], np.int64),
-            relative_center=np.asarray(d["relative_spatial"]["center"], np.int64),
-            overlap_foreground=np.asarray(d["overlap"]["foreground"], np.float64),
-            overlap_background=np.asarray(d["overlap"]["background"], np.float64),
+            positive_iou=nested(d, "positive_iou", Histogram.from_dict),
+            per_gt=nested(d, "per_gt", _gt_rows),
+            foreground_per_gt=nested(d, "per_gt", lambda g: nested(g, "foreground_per_gt", Histogram.from_dict)),
+            relative_top_left=top_left,
+            relative_center=relative("center"),
+            overlap_foreground=overlap("foreground"),
+            overlap_background=overlap("background"),
             scores={k: _float(v) for k, v in d["scores"].items()},
-            sampled=SampledAnchors.from_dict(d["sampled"]) if "sampled" in d else None,
-            more_presets=tuple(cls.from_dict(p) for p in d.get("more_presets", ())),
+            sampled=nested(d, "sampled", SampledAnchors.from_dict) if "sampled" in d else None,
+            more_presets=nested({"more_presets": []} | d, "more_presets", each(cls.from_dict)),
         )
 
     def median_iou_bin(self) -> tuple[float, float] | None:
@@ -136,9 +139,15 @@ def side_by_side_rows(summary: AnchorSummary) -> tuple[list[str], list[tuple[str
     return [key for key, _ in columns], rows
 
 
+def _gt_rows(per_gt: dict) -> dict[str, dict[str, float]]:
+    """The GT rows by size bucket, then ``all``."""
+    by_size = nested(per_gt, "by_size", lambda b: {bucket: nested(b, bucket, _gt_row) for bucket in SIZE_BUCKETS})
+    return by_size | {"all": nested(per_gt, "all", _gt_row)}
+
+
 def _gt_row(row: dict) -> dict[str, float]:
     """The counts of a GT row as ints; ``foreground_per_gt`` as a float (NaN where there are no GTs)."""
-    return {k: _float(row[k]) if k == "foreground_per_gt" else int(row[k]) for k in GT_FIELDS}
+    return {k: _float(row[k]) if k == "foreground_per_gt" else count(row[k], k) for k in GT_FIELDS}
 
 
 def _float(value: Any) -> float:

@@ -22,7 +22,17 @@ from imbstat.scores import ClassScores, score_1d, scores_2d
 from imbstat.stats.anchor_sampling import SampledAnchors
 from imbstat.stats.anchor_sums import IOU_BINS, RELATIVE_LIMIT, AnchorSums
 from imbstat.stats.histogram import Histogram, plain
-from imbstat.stats.protocol import check_same, first_part
+from imbstat.stats.protocol import (
+    FieldError,
+    check_same,
+    consistent,
+    count,
+    counts,
+    each,
+    first_part,
+    nested,
+    numbers,
+)
 from imbstat.stats.scale import SIZE_BUCKETS
 from imbstat.stats.side_by_side import side_by_side_dict
 
@@ -194,12 +204,36 @@ class AnchorStats:
 
     @classmethod
     def from_dict(cls, d: dict) -> AnchorStats:
-        """The result back from :meth:`to_dict` with ``raw`` (a shard's anchors section), e.g. to merge shards."""
+        """The result back from :meth:`to_dict` with ``raw`` (a shard's anchors section), e.g. to merge shards.
+
+        FieldError (naming ``raw.<field>[i]``) for a count that is not a non-negative integer, an array
+        whose shape is not the classes', images' or grid's, or per-class sums that are not the per-image ones.
+        """
         if "raw" not in d:
             raise ImbstatError("an anchors section without 'raw' counts; write the shards' reports with --shard I/N")
-        raw = d["raw"]
         preset = preset_from_dict(d["preset"])
-        fields = {}
+        fields = nested(d, "raw", lambda raw: cls._raw_fields(raw, preset))
+        d = {"more_presets": []} | d
+        more = nested(d, "more_presets", each(cls.from_dict))
+        return cls(preset=preset, **fields, more_presets=more)
+
+    @classmethod
+    def _raw_fields(cls, raw: dict, preset: Preset) -> dict[str, Any]:
+        """The fields of a ``raw`` block, each checked against the shapes its first arrays set."""
+        if not isinstance(raw, dict):
+            raise FieldError("", "expected an object of every count")
+        k = len(id_column(raw["category_id"]))
+        images = counts(raw["per_image"], "per_image", (None, 3)).shape[0]
+        g = counts(raw["relative_top_left"], "relative_top_left", (None, None)).shape[0]
+        shapes: dict[str, tuple[int | None, ...]] = {
+            "per_image": (images, 3), "class_foreground": (k,), "positive_iou": (IOU_BINS,),
+            "positive_iou_low_quality": (IOU_BINS,), "per_image_gts": (images, 2),
+            **dict.fromkeys(("gt_count", "gt_foreground", "gt_unmatched", "gt_low_quality_only", "gt_below_pos"),
+                            (k, 3)),
+            **dict.fromkeys(("relative_top_left", "relative_center", "overlap_foreground", "overlap_background"),
+                            (g, g)),
+        }  # fmt: skip
+        fields: dict[str, Any] = {}
         for name in cls.__dataclass_fields__:
             if name in ("preset", "more_presets"):
                 continue
@@ -207,29 +241,38 @@ class AnchorStats:
                 fields[name] = None  # every image (a shard written before the rule: as it sampled)
                 continue
             if cls._unwritten(name, preset):
-                fields[name] = np.zeros(len(raw["category_id"])) if name == "class_sampled_positives" else 0
+                fields[name] = np.zeros(k) if name == "class_sampled_positives" else 0
                 continue
             if name not in raw:
                 raise ImbstatError(f"an anchors 'raw' block without '{name}'; write the shards' reports again")
             value = raw[name]
             if name == "foreground_per_gt":
-                value = Histogram.from_dict(value)
+                value = nested(raw, name, Histogram.from_dict)
             elif name == "category_id":
                 value = id_column(value)
             elif name == "name":
                 value = np.asarray(value, object)
-            elif name in ("worst_gt_iou", "class_sampled_positives"):
-                value = np.asarray(value, np.float64)  # null (an image without GTs) reads as NaN
-            elif name == "per_image_gts":
-                value = np.asarray(value, np.int64).reshape(-1, 2)
+            elif name in ("worst_gt_iou", "class_sampled_positives"):  # null (an image without GTs) reads as NaN
+                value = numbers(value, name, (images,) if name == "worst_gt_iou" else (k,), null=True)
             elif name == "trained_images":
+                flags = isinstance(value, list) and len(value) == images and all(isinstance(v, bool) for v in value)
+                consistent(flags, name, f"expected a list of {images} true or false, one per image")
                 value = np.asarray(value, bool)
-            elif isinstance(value, list):
-                empty_shape = (0, 3) if name == "per_image" or name.startswith("gt_") else (0,)
-                value = np.asarray(value, np.int64).reshape(np.shape(value) if value else empty_shape)
+            elif name in shapes:
+                value = counts(value, name, shapes[name])
+            else:
+                value = count(value, name)
             fields[name] = value
-        more = tuple(cls.from_dict(p) for p in d.get("more_presets", ()))
-        return cls(preset=preset, **fields, more_presets=more)
+        foreground = int(fields["per_image"][:, 0].sum())
+        for name in ("class_foreground", "positive_iou"):
+            found = int(fields[name].sum())
+            consistent(found == foreground, name, f"expected a sum of {foreground}, the per-image foreground "
+                       f"anchors' (per_image[:, 0]), found {found}")  # fmt: skip
+        consistent(bool(np.all(fields["positive_iou_low_quality"] <= fields["positive_iou"])),
+                   "positive_iou_low_quality", "expected at most positive_iou in every bin")  # fmt: skip
+        for name in ("gt_unmatched", "gt_low_quality_only", "gt_below_pos"):
+            consistent(bool(np.all(fields[name] <= fields["gt_count"])), name, "expected at most gt_count everywhere")
+        return fields
 
     def to_frame(self) -> pd.DataFrame:
         """One row per category, by foreground anchors descending (ties in dataset order): category_id,

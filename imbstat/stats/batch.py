@@ -51,7 +51,7 @@ from imbstat.errors import ImbstatError
 from imbstat.lazy import LazyModule
 from imbstat.stats.batch_sums import QUANTILES, SHARE_BINS, BatchSums, quantiles
 from imbstat.stats.histogram import Histogram, plain
-from imbstat.stats.protocol import first_part
+from imbstat.stats.protocol import count, first_part, nested
 from imbstat.stats.repeat_factor import ImageClassCounts, counts_repeat_factors
 
 if TYPE_CHECKING:
@@ -242,10 +242,12 @@ class BatchDistribution:
             ids, np.asarray([r["name"] for r in rows], object), d["batch_size"], d["sampler"], d["epochs"], d["seed"],
             column("dataset_share"), column("absent_probability"), column("absent_simulated"), column("share_mean"),
             np.asarray([r["share_quantiles"] for r in rows], np.float64).reshape(len(rows), q),
-            np.asarray(tv["quantiles"], np.float64), _float(tv["mean"]), Histogram.from_dict(tv["histogram"]),
+            np.asarray(tv["quantiles"], np.float64), _float(tv["mean"]),
+            nested(d, "tv_distance", lambda t: nested(t, "histogram", Histogram.from_dict)),
             _float(d["scores"]["w1_score"]),
             np.asarray([row_of[c] for c in d["rank_inversions"]["category_ids"]], np.int64),
-            d["rank_inversions"]["batches"], batches["full"], batches["incomplete"], batches["without_instances"],
+            count(d["rank_inversions"]["batches"], "rank_inversions.batches"),
+            *(count(batches[k], f"batches.{k}") for k in ("full", "incomplete", "without_instances")),
         )  # fmt: skip
 
 

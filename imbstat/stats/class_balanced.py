@@ -21,7 +21,7 @@ from imbstat.errors import ImbstatError
 from imbstat.lazy import LazyModule
 from imbstat.scores import ClassScores, class_change
 from imbstat.stats.histogram import plain
-from imbstat.stats.protocol import check_same, first_part
+from imbstat.stats.protocol import check_same, count, first_part
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -117,7 +117,7 @@ class ClassBalancedLoss:
             float(d["beta"]),
             id_column([r["category_id"] for r in rows]),
             np.asarray([r["name"] for r in rows], object),
-            np.asarray([r["instances"] for r in rows], np.int64).reshape(-1),
+            np.asarray([count(r["instances"], f"per_class[{i}].instances") for i, r in enumerate(rows)], np.int64),
         )
 
 

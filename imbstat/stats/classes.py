@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 
@@ -12,8 +12,8 @@ from imbstat.data import BoxFilter, Dataset
 from imbstat.data.ids import id_column
 from imbstat.lazy import LazyModule
 from imbstat.scores import ClassScores, score_1d
-from imbstat.stats.histogram import Histogram, plain
-from imbstat.stats.protocol import check_same, first_part
+from imbstat.stats.histogram import Histogram, _is_integer, plain
+from imbstat.stats.protocol import FieldError, check_same, consistent, count, first_part, nested
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -78,20 +78,42 @@ class ClassDistribution:
 
     @classmethod
     def from_dict(cls, d: dict) -> ClassDistribution:
-        """The result back from its JSON fields (:meth:`to_dict`), e.g. to merge shards' reports."""
-        objects_per_image = Histogram.from_dict(d["objects_per_image"])
-        rows = {row["category_id"]: row for row in d["classes"]}
-        ordered = [rows[c] for c in d["category_ids"]]
-        has_frequency = bool(ordered) and "frequency" in ordered[0]
+        """The result back from its JSON fields (:meth:`to_dict`), e.g. to merge shards' reports.
+
+        FieldError (naming the JSON path) for a count that is not a non-negative integer, or counts
+        that contradict each other: the per-image histograms count the classes' instances and images.
+        """
+        objects_per_image = nested(d, "objects_per_image", Histogram.from_dict)
+        classes_per_image = nested(d, "classes_per_image", Histogram.from_dict)
+        if not isinstance(d["classes"], list) or not isinstance(d["category_ids"], list):
+            raise FieldError("classes", "expected the list of classes and the list category_ids")
+        rows = {row["category_id"]: (i, row) for i, row in enumerate(d["classes"])}
+        consistent(len(rows) == len(d["classes"]) == len(d["category_ids"]), "category_ids",
+                   f"expected each of the {len(d['classes'])} classes' ids once")  # fmt: skip
+        ordered = [rows[c] if c in rows else _missing(k) for k, c in enumerate(d["category_ids"])]  # (position, row)
+        instances = np.asarray([count(r["instances"], f"classes[{i}].instances") for i, r in ordered], np.int64)
+        images = np.asarray([count(r["images"], f"classes[{i}].images") for i, r in ordered], np.int64)
+        for (i, _), n, m in zip(ordered, instances, images, strict=True):
+            consistent(m <= n, f"classes[{i}].images", f"expected at most its instances ({n}), found {m}")
+        for name, h, total, what in (("objects_per_image", objects_per_image, instances.sum(), "instances"),
+                                     ("classes_per_image", classes_per_image, images.sum(), "images")):  # fmt: skip
+            consistent(_is_integer(h), f"{name}.edges", "expected the edges 0, 1, 2, … of a count per image")
+            found = int(h.counts @ np.arange(h.counts.size))
+            expected = f"expected counts whose sum of bin × count ({found}) is the classes' {what} ({total})"
+            consistent(found == total, f"{name}.counts", expected)
+        consistent(classes_per_image.total == objects_per_image.total, "classes_per_image.counts",
+                   f"expected {objects_per_image.total} images, as objects_per_image counts")  # fmt: skip
+        records = [r for _, r in ordered]
+        has_frequency = bool(records) and "frequency" in records[0]
         return cls(
             id_column(d["category_ids"]),  # exact: np.asarray makes ids beyond 2**53 floats
-            np.asarray([r["name"] for r in ordered], object),
-            np.asarray([r["instances"] for r in ordered], np.int64),
-            np.asarray([r["images"] for r in ordered], np.int64),
+            np.asarray([r["name"] for r in records], object),
+            instances,
+            images,
             objects_per_image,
-            Histogram.from_dict(d["classes_per_image"]),
+            classes_per_image,
             objects_per_image.total,  # every image is counted in it, one without a box in bin 0
-            np.asarray([r["frequency"] for r in ordered], object) if has_frequency else None,
+            np.asarray([r["frequency"] for r in records], object) if has_frequency else None,
         )
 
     @property
@@ -146,6 +168,10 @@ class ClassDistribution:
             "classes_per_image": self.classes_per_image.to_dict(),
             "scores": self.scores,
         }
+
+
+def _missing(k: int) -> NoReturn:
+    raise FieldError(f"category_ids[{k}]", "expected the id of one of the classes")
 
 
 def _distinct(keys: np.ndarray) -> np.ndarray:

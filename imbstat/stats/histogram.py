@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from imbstat.errors import ImbstatError
-from imbstat.stats.protocol import first_part
+from imbstat.stats.protocol import FieldError, consistent, counts, first_part, numbers
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,14 @@ class Histogram:
 
     @classmethod
     def from_dict(cls, d: dict) -> Histogram:
-        """Inverse of :meth:`to_dict` (float edges were rounded to 12 decimals there)."""
-        return cls(np.asarray(d["edges"], np.float64), np.asarray(d["counts"], np.int64))
+        """Inverse of :meth:`to_dict` (float edges were rounded to 12 decimals there); FieldError unless the
+        edges increase and there is one non-negative integer count per bin between them."""
+        if not isinstance(d, dict):
+            raise FieldError("", "expected a histogram: an object with edges and counts")
+        edges = numbers(d["edges"], "edges", (None,))
+        increasing = edges.size >= 2 and bool(np.all(np.diff(edges) > 0))
+        consistent(increasing, "edges", "expected at least 2 increasing edges")
+        return cls(edges, counts(d["counts"], "counts", (edges.size - 1,)))
 
     @property
     def total(self) -> int:

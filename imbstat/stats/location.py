@@ -15,7 +15,8 @@ from imbstat.data.ids import id_column
 from imbstat.lazy import LazyModule
 from imbstat.scores import score_1d, score_2d
 from imbstat.stats.histogram import plain
-from imbstat.stats.protocol import check_same, first_part
+from imbstat.stats.protocol import check_same, consistent, first_part, nested
+from imbstat.stats.protocol import counts as check_counts
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -71,7 +72,8 @@ class LocationDistribution:
         The scores the JSON holds are taken as they are rather than solved again (a transport
         problem per map, about 0.2 s each): they are what :meth:`to_dict` wrote from these counts.
         """
-        counts = np.asarray(d["centers"]["counts"], np.int64)
+        counts = nested(d, "centers", lambda c: nested(c, "counts", lambda v: check_counts(v, "", (None, None))))
+        consistent(counts.shape[0] == counts.shape[1], "centers.counts", "expected a square grid, G rows of G cells")
         if "per_class" not in d:
             found = cls(np.asarray(["all"]), np.asarray(["all"], object), counts[None])
             found.__dict__["scores"] = _json_scores(d["scores"])  # primes the cached_property
@@ -81,10 +83,16 @@ class LocationDistribution:
         per_class = np.zeros((len(ids), *counts.shape), np.int64)
         names = np.empty(len(ids), object)
         class_scores = {}
+        at = {row["category_id"]: i for i, row in enumerate(d["per_class"])}
         for k, c in enumerate(ids):
             if c in rows:
-                per_class[k], names[k] = rows[c]["counts"], rows[c]["name"]
+                per_class[k] = check_counts(rows[c]["counts"], f"per_class[{at[c]}].counts", counts.shape)
+                names[k] = rows[c]["name"]
                 class_scores[k] = _json_scores(rows[c]["scores"])
+        consistent(len(rows) == len(d["per_class"]) and rows.keys() <= set(ids), "per_class",
+                   "expected one map per class of category_ids, each once")  # fmt: skip
+        consistent(bool(np.array_equal(per_class.sum(axis=0), counts)), "centers.counts",
+                   "expected the sum of the per-class maps (per_class[].counts)")  # fmt: skip
         found = cls(id_column(ids), names, per_class)
         found.__dict__["scores"] = _json_scores(d["scores"])
         found.__dict__["present_scores"] = class_scores

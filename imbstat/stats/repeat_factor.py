@@ -24,7 +24,7 @@ from imbstat.errors import ImbstatError
 from imbstat.lazy import LazyModule
 from imbstat.scores import ClassScores, class_change, score_1d
 from imbstat.stats.histogram import plain
-from imbstat.stats.protocol import check_same, first_part
+from imbstat.stats.protocol import check_same, count, first_part
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -322,18 +322,19 @@ class RepeatFactorSampling:
         """The result back from its JSON fields (:meth:`to_dict`); mergeable only with ``raw``."""
         rows = d["per_class"]
         column = lambda key, dtype: np.asarray([r[key] for r in rows], dtype).reshape(-1)  # noqa: E731
+        counted = lambda key: np.asarray([count(r[key], f"per_class[{i}].{key}") for i, r in enumerate(rows)], np.int64)  # noqa: E731
         return cls(
             float(d["threshold"]),
             id_column([r["category_id"] for r in rows]),
             np.asarray([r["name"] for r in rows], object),
             np.asarray([_number(r["repeat_factor"]) for r in rows], np.float64).reshape(-1),
-            column("instances_before", np.int64),
-            column("images_before", np.int64),
+            counted("instances_before"),
+            counted("images_before"),
             column("instances", np.float64),
             column("images", np.float64),
             np.asarray(d["objects_per_image"], np.float64),
             np.asarray(d["classes_per_image"], np.float64),
-            int(d["num_images"]),
+            count(d["num_images"], "num_images"),
             float(d["epoch_images"]),
             {k: _number(v) for k, v in d["scores_before"].items()},
             ImageClassCounts.from_dict(d["raw"], len(rows)) if "raw" in d else None,

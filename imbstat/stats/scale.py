@@ -13,7 +13,7 @@ from imbstat.data import Boxes, BoxFilter, Dataset
 from imbstat.lazy import LazyModule
 from imbstat.scores import score_1d
 from imbstat.stats.histogram import Histogram
-from imbstat.stats.protocol import check_same, first_part
+from imbstat.stats.protocol import check_same, consistent, count, first_part, nested
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -86,18 +86,26 @@ class ScaleDistribution:
 
     @classmethod
     def from_dict(cls, d: dict) -> ScaleDistribution:
-        """The result back from its JSON fields (:meth:`to_dict`), e.g. to merge shards' reports."""
+        """The result back from its JSON fields (:meth:`to_dict`), e.g. to merge shards' reports; FieldError
+        for a count that is not a non-negative integer or a distribution that counts other boxes than the others.
+        """
         pixel = d["size_buckets"] is not None
-        return cls(
-            Histogram.from_dict(d["relative_width"]),
-            Histogram.from_dict(d["relative_height"]),
-            Histogram.from_dict(d["relative_area"]),
-            Histogram.from_dict(d["aspect_ratio"]) if d["aspect_ratio"] is not None else None,
-            np.asarray([d["size_buckets"][b] for b in SIZE_BUCKETS], np.int64) if pixel else None,
-            np.asarray([d["fpn_levels"][str(k)] for k in FPN_LEVELS], np.int64) if pixel else None,
-            Resize(d["resize"]["short"], d["resize"]["long"]),
-            d.get("missing"),
-        )
+        width, height, area = (nested(d, name, Histogram.from_dict) for name in RELATIVE)
+        aspect = nested(d, "aspect_ratio", Histogram.from_dict) if d["aspect_ratio"] is not None else None
+        buckets = levels = None
+        if pixel:
+            named = lambda block, keys: np.asarray([count(block[str(k)], str(k)) for k in keys], np.int64)  # noqa: E731
+            buckets = nested(d, "size_buckets", lambda b: named(b, SIZE_BUCKETS))
+            levels = nested(d, "fpn_levels", lambda f: named(f, FPN_LEVELS))
+        boxes = width.total
+        found = {"relative_height.counts": height.total, "relative_area.counts": area.total}
+        if aspect is not None and buckets is not None and levels is not None:
+            found |= {"aspect_ratio.counts": aspect.total, "size_buckets": int(buckets.sum())}
+            found |= {"fpn_levels": int(levels.sum())}
+        for name, total in found.items():
+            consistent(total == boxes, name, f"expected {boxes} boxes, as relative_width counts, found {total}")
+        return cls(width, height, area, aspect, buckets, levels, Resize(d["resize"]["short"], d["resize"]["long"]),
+                   d.get("missing"))  # fmt: skip
 
     def histograms(self) -> dict[str, Histogram]:
         found = {
