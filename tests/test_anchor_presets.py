@@ -16,7 +16,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import COCO_VAL_MINI, coco_doc, needs_shared_data
+from helpers import COCO_VAL_MINI, coco_doc, needs_shared_data
 
 import imbstat
 from imbstat import ImbstatError

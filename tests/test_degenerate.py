@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import coco_doc
-from test_anchors import TOY
+from helpers import TOY, coco_doc
 from typer.testing import CliRunner
 
 import imbstat

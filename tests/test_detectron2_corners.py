@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import COCO_TRAIN_MINI, COCO_VAL_MINI, coco_doc, needs_shared_data
 from format_writers import write_voc
+from helpers import COCO_TRAIN_MINI, COCO_VAL_MINI, coco_doc, needs_shared_data
 
 import imbstat
 from imbstat.anchors.engine import ground_truth, xywh_float32_corners

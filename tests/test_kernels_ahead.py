@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import COCO_TRAIN_MINI, COCO_VAL_MINI, coco_doc, needs_shared_data
+from helpers import COCO_TRAIN_MINI, COCO_VAL_MINI, coco_doc, needs_shared_data
 
 import imbstat
 from imbstat.anchors import aot, kernels

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from browser import dump_dom, find_chromium, screenshot
-from conftest import coco_doc
+from helpers import coco_doc
 from PIL import Image
 from typer.testing import CliRunner
 

@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from format_writers import png
+from format_writers import OPENIMAGES_HEADER, png
 from typer.testing import CliRunner
 
 from imbstat.cli import app, common
@@ -104,9 +104,8 @@ def write_voc(folder: Path, names: list[str]) -> Path:
 
 
 def write_openimages(folder: Path, names: list[str]) -> list[object]:
-    from test_openimages import HEADER
 
-    rows = [HEADER]
+    rows = [OPENIMAGES_HEADER]
     for i in range(len(names)):
         x, y, w, h = box(i)
         rows.append(f"img,xclick,/m/{i},1,{x / WIDTH},{(x + w) / WIDTH},{y / HEIGHT},{(y + h) / HEIGHT},0,0,0,0,0")
