@@ -133,6 +133,7 @@ def test_problems_noted_on_analysis_commands(write_json):
     assert "1 problems while loading (unknown_image 1)" in result.stderr
 
 
+@pytest.mark.slow
 def test_out_writes_tables_and_figures(tiny_coco, tmp_path):
     out = tmp_path / "out"
     for command in ("class-dist", "scale", "location"):
@@ -142,6 +143,7 @@ def test_out_writes_tables_and_figures(tiny_coco, tmp_path):
     assert any(n.endswith(".png") for n in names)
 
 
+@pytest.mark.slow
 def test_demo_writes_report(tmp_path):
     out = tmp_path / "demo"
     result = run("demo", "--out", out)

@@ -308,7 +308,7 @@ def _random_doc(r: random.Random) -> bytes:
     return ("{" + ",".join(parts) + "}").encode()
 
 
-@pytest.mark.parametrize("block", [4, 13, 4096])
+@pytest.mark.parametrize("block", [pytest.param(4, marks=pytest.mark.slow), 13, 4096])
 def test_scan_matches_a_recursive_reading(monkeypatch, block):
     monkeypatch.setattr(json_scan, "_BLOCK", block)
     for seed in range(40):

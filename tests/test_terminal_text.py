@@ -229,6 +229,7 @@ def test_compare_shows_names_and_paths(tmp_path: Path):
         assert has_cell(result.stdout, text)
 
 
+@pytest.mark.slow
 def test_audit_and_report_show_paths(tmp_path: Path):
     folder = hostile_dir(tmp_path)
     path = write_coco(folder, ["[/]"])
