@@ -73,7 +73,7 @@ def test_ground_truth_uses_them_for_detectron2_on_coco_only(write_json, tmp_path
 @pytest.mark.parametrize(
     ("path", "image_id", "counts"),
     [
-        # fg / bg / ignored by detectron2 v0.6's own code (benchmarks/vs_detectron2.py); imbstat's float64
+        # fg / bg / ignored by detectron2 v0.6's own code (benchmarks/conformance/vs_detectron2.py); imbstat's float64
         # corners gave [132, 182055, 216], [544, 161675, 987] and [306, 162274, 626]
         (COCO_VAL_MINI, 62554, [126, 182061, 216]),
         (COCO_TRAIN_MINI, 535506, [526, 161687, 993]),
