@@ -251,6 +251,7 @@ FRAMEWORKS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(FRAMEWORKS))
 def test_preset_equals_its_framework_on_random_images(write_json, name):
     rng = np.random.default_rng(sum(map(ord, name)))
@@ -269,6 +270,7 @@ def test_preset_equals_its_framework_on_random_images(write_json, name):
             np.testing.assert_array_equal(x, y, err_msg=field.name)
 
 
+@pytest.mark.slow
 @needs_shared_data
 @pytest.mark.parametrize("name", list(FRAMEWORKS))
 def test_preset_equals_its_framework_on_shared_data(name):

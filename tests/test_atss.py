@@ -245,6 +245,7 @@ def test_float32_toml(tmp_path):
     assert (preset.assigner, preset.float32, preset.topk) == ("atss", True, 9)
 
 
+@pytest.mark.slow
 @needs_shared_data
 @pytest.mark.parametrize(("name", "dtype", "images"), [("val", "float64", None), ("train", "float64", 16),
                                                        ("train", "float32", 16)])  # fmt: skip

@@ -42,6 +42,7 @@ def _random_coco(rng: np.random.Generator, n: int) -> tuple[list, list]:
     return images, annotations
 
 
+@pytest.mark.slow
 def test_corners_are_detectron2s_float32_sums(write_json):
     images, annotations = _random_coco(np.random.default_rng(12), 400)
     ds = imbstat.load(write_json(coco_doc(images, annotations, [(1, "a")])))

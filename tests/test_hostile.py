@@ -349,6 +349,7 @@ def test_cache_of_a_label_behind_a_data_yaml(tmp_path: Path) -> None:
     cached_is_fresh(data_yaml)
 
 
+@pytest.mark.slow
 def test_report_with_anchors_of_an_empty_shard(tmp_path: Path) -> None:
     from hostile_corpus import coco
 

@@ -192,6 +192,7 @@ def test_ahead_and_numba_statistics_alike_on_random_files(write_json, monkeypatc
     assert '"foreground": 0' not in ahead  # the files do have foreground anchors to compare
 
 
+@pytest.mark.slow
 @needs_build
 def test_a_wide_category_column_takes_its_own_build(write_json, monkeypatch):
     doc = _random_doc(seed=3, images=6, categories=2**15 + 2)  # int64 categories (AnchorSums: int16 below 2**15)
@@ -207,6 +208,7 @@ def test_a_wide_category_column_takes_its_own_build(write_json, monkeypatch):
     assert ahead == _stats_json(path, "jit", monkeypatch)
 
 
+@pytest.mark.slow
 @needs_build
 def test_a_call_the_build_was_not_made_for_goes_to_numba():
     preset = PRESETS["retinanet"]

@@ -35,6 +35,7 @@ def _imported(stderr: str) -> set[str]:
     return {line.rsplit("|", 1)[1].strip() for line in lines}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["auto", "jit"])
 def test_sparse_anchor_stats_imports_neither_torch_nor_pandas(tmp_path, mode):
     sample = write_sample(tmp_path / "sample.json", num_images=30)
@@ -52,6 +53,7 @@ def test_sparse_anchor_stats_imports_neither_torch_nor_pandas(tmp_path, mode):
     assert out["result"] == dumps(imbstat.anchor_stats(imbstat.load(sample)).to_dict(raw=True))
 
 
+@pytest.mark.slow
 def test_cli_help_and_a_small_anchor_iou_import_no_heavy_package(tmp_path):
     help_imports = _imported(_python("-X", "importtime", "-m", "imbstat", "--help").stderr)
     assert not (HEAVY | {"ot", "scipy", "numba"}) & help_imports
@@ -67,6 +69,7 @@ def test_cli_help_and_a_small_anchor_iou_import_no_heavy_package(tmp_path):
     assert json.loads((tmp_path / "a.json").read_text())["anchors"]["foreground"] > 0
 
 
+@pytest.mark.slow
 def test_pots_solver_alone_gives_the_packages_bits():
     # Each way of loading POT's solver in a fresh interpreter, then the real package: the same scores, bit for bit.
     code = (

@@ -15,11 +15,9 @@ from pathlib import Path
 
 import pytest
 from format_writers import OPENIMAGES_HEADER, png
-from typer.testing import CliRunner
+from helpers import run
 
-from imbstat.cli import app, common
-
-runner = CliRunner()
+from imbstat.cli import common
 
 # (name as written in the data, name as the terminal must show it)
 MARKUP = [("[/]", "[/]"), ("[bold]", "[bold]"), ("[red]x", "[red]x"), ("traffic [light]", "traffic [light]"),
@@ -32,10 +30,6 @@ NAMES = {"coco": MARKUP + CONTROL + MORE_CONTROL, "voc": MARKUP, "openimages": M
 # Anything a terminal would act on; "\n" only ends lines of ours.
 RAW_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]")
 WIDTH, HEIGHT = 640, 480
-
-
-def run(*args: object):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def shown(text: str) -> str:
