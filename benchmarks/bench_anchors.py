@@ -17,7 +17,7 @@ checked to be identical to those of imbstat's sparse path on the same images; th
 if they are not.
 
 Every measurement, the baseline included, runs in a fresh ``python -c`` child
-(``bench_dataset.run_child``), so each starts cold (no cached anchor grids) and its peak RSS is its
+(``harness.run_child``), so each starts cold (no cached anchor grids) and its peak RSS is its
 own. Torch is imported before
 the clock starts (its import time is reported apart); the whole CLI run includes everything.
 
@@ -42,10 +42,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bench_dataset import (
-    _TAIL,
+from benchmarks.harness import (
     CHILDREN,
     RESULTS,
+    TAIL,
+    Others,
     Runs,
     _mb,
     _s,
@@ -74,11 +75,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def child_mode(kind: str, *args: int) -> str:
-    """Register the child that runs ``child(kind, path, *args)`` for bench_dataset's ``run_child``; its mode."""
+    """Register the child that runs ``child(kind, path, *args)`` for ``harness.run_child``; its mode."""
     mode = ":".join(["anchors", kind, *map(str, args)])
     CHILDREN[mode] = (
         f"import json, sys\nsys.path.insert(0, {str(ROOT)!r})\nfrom benchmarks.bench_anchors import child\n"
-        f"out = child({kind!r}, sys.argv[1], *{args!r})\n" + _TAIL
+        f"out = child({kind!r}, sys.argv[1], *{args!r})\n" + TAIL
     )
     return mode
 
@@ -391,31 +392,6 @@ def anchor_cli_command(path: Path) -> tuple[list[str], bool]:
         return [*command, *(["--quiet"] if "--quiet" in probe.stdout else [])], False
     code = "import sys, imbstat; ds = imbstat.load(sys.argv[1]); imbstat.anchor_stats(ds)"
     return [sys.executable, "-c", code, str(path)], True
-
-
-class Others:
-    """CPU used by processes other than this one and its children since creation, from /proc/stat.
-
-    The machine is shared: another process on one of the 2 cores slows torch's 2-thread baseline far
-    more than the sparse path timed on one thread, so every figure is reported with this.
-    """
-
-    def __init__(self) -> None:
-        self.start = self._now()
-
-    @staticmethod
-    def _now() -> tuple[float, float, float]:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-        busy = sum(int(v) for i, v in enumerate(fields[:8]) if i not in (3, 4))  # all but idle and iowait
-        own = resource.getrusage(resource.RUSAGE_SELF)
-        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-        mine = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-        return time.perf_counter(), busy / os.sysconf("SC_CLK_TCK"), mine
-
-    def cores(self) -> float:
-        """Mean cores busy with other processes' work since creation (children are counted once they exit)."""
-        (t0, busy0, mine0), (t1, busy1, mine1) = self.start, self._now()
-        return max(busy1 - busy0 - (mine1 - mine0), 0.0) / (t1 - t0)
 
 
 def watched(run: Any, *args: Any) -> dict[str, float]:

@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.bench_dataset import machine, write_results
+from benchmarks.harness import machine, run_process, write_results
 from benchmarks.make_inputs import DEFAULT_DATA, SPECS
 
 BEGIN, END = "<!-- bench_batch:begin -->", "<!-- bench_batch:end -->"
@@ -75,10 +73,10 @@ print(json.dumps(out))
 
 def run_child(path: Path, copies: int, sampler: str, epochs: int, trace: bool) -> dict:
     args = [str(path), str(copies), sampler, str(epochs), str(BATCH_SIZE), "1" if trace else "0"]
-    proc = subprocess.run([sys.executable, "-c", CHILD, *args], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        sys.exit(f"bench_batch: child failed ({sampler}, {epochs} epochs):\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    done = run_process([sys.executable, "-c", CHILD, *args], check=False)
+    if done.returncode != 0:
+        sys.exit(f"bench_batch: child failed ({sampler}, {epochs} epochs):\n{done.stderr}")
+    return done.json()
 
 
 def measure(path: Path, copies: int, repeat: int) -> list[dict]:

@@ -19,43 +19,45 @@ Targets (the project's issue): on the COCO-val-sized input, ``imbstat.load`` ≤
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
-import os
-import platform
-import re
-import shutil
-import statistics
-import subprocess
 import sys
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
-from benchmarks.make_inputs import DEFAULT_OUT, SPECS, built_as, parse_sizes
+from benchmarks.harness import (
+    CHILDREN,
+    RESULTS,
+    TAIL,
+    Runs,
+    _mb,
+    _s,
+    describe_input,
+    measured_on,
+    run_child,
+    run_cli,
+    verdict,
+    warm_cache,
+    write_results,
+)
+from benchmarks.make_inputs import DEFAULT_OUT, SPECS, parse_sizes
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN, END = "<!-- bench_dataset:begin -->", "<!-- bench_dataset:end -->"
 TARGET_LOAD_RATIO = 2.0  # imbstat.load / orjson.loads, COCO-val-sized
 TARGET_TRAIN_SECONDS = 30.0  # load + class + scale + location, COCO-train-sized
 TARGET_TRAIN_RSS_GB = 3.0  # peak RSS of that child, GB = 1e9 bytes
 
-# The children: each prints one JSON object on its last line of stdout. ru_maxrss is in KiB on Linux.
-_TAIL = "import resource; out['rss_kib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; print(json.dumps(out))\n"
-CHILDREN: dict[str, str] = {
-    "python": "import json, sys\nout = {}\n" + _TAIL,
-    "import": "import json, sys\nimport imbstat\nout = {}\n" + _TAIL,
+# The children (harness.run_child): each prints one JSON object on its last line of stdout, its peak RSS added.
+CHILDREN |= {
+    "python": "import json, sys\nout = {}\n" + TAIL,
+    "import": "import json, sys\nimport imbstat\nout = {}\n" + TAIL,
     "orjson": (
         "import json, sys, time\nfrom pathlib import Path\nimport orjson\n"
         "t = time.perf_counter(); doc = orjson.loads(Path(sys.argv[1]).read_bytes())\n"
-        "out = {'orjson.loads': time.perf_counter() - t}\n" + _TAIL
+        "out = {'orjson.loads': time.perf_counter() - t}\n" + TAIL
     ),
     "load": (
         "import json, sys, time\nimport imbstat\n"
         "t = time.perf_counter(); ds = imbstat.load(sys.argv[1], cache=False)\n"
-        "out = {'load': time.perf_counter() - t, 'images': len(ds.images), 'boxes': len(ds.boxes)}\n" + _TAIL
+        "out = {'load': time.perf_counter() - t, 'images': len(ds.images), 'boxes': len(ds.boxes)}\n" + TAIL
     ),
     "stats": (
         "import json, sys, time\nimport imbstat\nout = {}\n"
@@ -63,65 +65,9 @@ CHILDREN: dict[str, str] = {
         "t = time.perf_counter(); imbstat.class_distribution(ds); out['class'] = time.perf_counter() - t\n"
         "t = time.perf_counter(); imbstat.scale_distribution(ds); out['scale'] = time.perf_counter() - t\n"
         "t = time.perf_counter(); imbstat.location_distribution(ds); out['location'] = time.perf_counter() - t\n"
-        "out['total'] = out['load'] + out['class'] + out['scale'] + out['location']\n" + _TAIL
+        "out['total'] = out['load'] + out['class'] + out['scale'] + out['location']\n" + TAIL
     ),
 }
-
-
-@dataclass
-class Runs:
-    """All repeats of the measurements on one input: name -> list of values."""
-
-    size: str
-    path: Path
-    values: dict[str, list[float]] = field(default_factory=dict)
-
-    def add(self, prefix: str, result: dict[str, float]) -> None:
-        for key, value in result.items():
-            self.values.setdefault(f"{prefix}:{key}", []).append(float(value))
-
-    def median(self, key: str) -> float:
-        return statistics.median(self.values[key])
-
-    def peak(self, key: str) -> float:
-        return max(self.values[key])
-
-
-def run_child(mode: str, path: Path) -> dict[str, float]:
-    """Run the child ``mode`` on ``path`` in a fresh interpreter and return its JSON result."""
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILDREN[mode], str(path)], capture_output=True, text=True, check=False
-    )
-    if proc.returncode != 0:
-        sys.exit(f"bench_dataset: child {mode!r} failed on {path}:\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def cli_command(path: Path) -> list[str]:
-    """``imbstat class-dist PATH --json /dev/null``, with the console script beside this Python."""
-    script = Path(sys.executable).parent / "imbstat"
-    exe = [str(script)] if script.exists() else ([found] if (found := shutil.which("imbstat")) else None)
-    return [*(exe or [sys.executable, "-m", "imbstat"]), "class-dist", str(path), "--json", os.devnull, "--no-cache"]
-
-
-def run_cli(path: Path, command: Sequence[str] | None = None) -> dict[str, float]:
-    """Wall time and peak RSS of the whole CLI process (``command``, by default ``cli_command(path)``)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(command or cli_command(path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    if proc.returncode != 0:
-        sys.exit(f"bench_dataset: the CLI failed on {path} (exit {proc.returncode}):\n{err}")
-    return {"wall": wall, "rss_kib": usage.ru_maxrss}
-
-
-def warm_cache(path: Path) -> None:
-    """Read ``path`` once so that every measurement starts from the page cache."""
-    with path.open("rb") as f:
-        while f.read(1 << 24):
-            pass
 
 
 def measure(size: str, path: Path, repeat: int) -> Runs:
@@ -136,23 +82,6 @@ def measure(size: str, path: Path, repeat: int) -> Runs:
             runs.add(mode, run_child(mode, path))
         runs.add("cli", run_cli(path))
     return runs
-
-
-def _s(seconds: float) -> str:
-    return f"{seconds:.3f} s" if seconds < 10 else f"{seconds:.1f} s"
-
-
-def _mb(kib: float) -> str:
-    return f"{kib * 1024 / 1e6:,.0f} MB"
-
-
-def describe_input(runs: Runs) -> str:
-    record = built_as(runs.path) or {}
-    mb = runs.path.stat().st_size / 1e6
-    return (
-        f"{record.get('images', 0):,} images, {record.get('annotations', 0):,} boxes, {mb:,.0f} MB "
-        f"(×{record.get('factor', '?')} of {record.get('source', '?')})"
-    )
 
 
 def results_table(all_runs: Sequence[Runs]) -> str:
@@ -186,11 +115,6 @@ def results_table(all_runs: Sequence[Runs]) -> str:
     return "\n".join(rows)
 
 
-def verdict(ok: bool) -> str:
-    """A target's result cell, as every benchmark writes it."""
-    return "PASS" if ok else "**FAIL**"
-
-
 def targets_table(all_runs: Sequence[Runs]) -> str:
     """Markdown: each target of the issue, the measured value and PASS/FAIL."""
     by_size = {r.size: r for r in all_runs}
@@ -218,44 +142,14 @@ def targets_table(all_runs: Sequence[Runs]) -> str:
     return "\n".join(rows)
 
 
-def _version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "absent"
-
-
-def machine() -> dict[str, str]:
-    """What the numbers were measured on."""
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
-    meminfo = Path("/proc/meminfo").read_text() if Path("/proc/meminfo").exists() else ""
-    mem = re.search(r"^MemTotal:\s*(\d+) kB", meminfo, re.M)
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "CPUs (nproc)": str(cpus),
-        "CPU model": model.group(1).strip() if model else platform.processor() or "unknown",
-        "memory": f"{int(mem.group(1)) * 1024 / 2**30:.1f} GiB" if mem else "unknown",
-        "OS": f"{platform.system()} {platform.release()}",
-        "Python": platform.python_version(),
-        "numpy": _version("numpy"),
-        "msgspec": _version("msgspec"),
-        "orjson": _version("orjson"),
-        "imbstat": _version("imbstat"),
-    }
-
-
 def section(all_runs: Sequence[Runs], command: str) -> str:
     """The Markdown section of this benchmark in RESULTS.md, between its markers."""
-    m = machine()
-    when = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     return "\n".join(
         [
             BEGIN,
             "## Load and dataset statistics (`benchmarks/bench_dataset.py`)",
             "",
-            f"Measured {when} on {m['CPUs (nproc)']} × {m['CPU model']}, {m['memory']}; Python {m['Python']}, "
-            f"numpy {m['numpy']}, msgspec {m['msgspec']}, orjson {m['orjson']}, imbstat {m['imbstat']}.",
+            measured_on("numpy", "msgspec", "orjson", "imbstat") + ".",
             "",
             "```sh",
             "python -m benchmarks.make_inputs --sizes " + ",".join(r.size for r in all_runs),
@@ -277,24 +171,6 @@ def section(all_runs: Sequence[Runs], command: str) -> str:
             END,
         ]
     )
-
-
-def header() -> str:
-    """The top of a new RESULTS.md: the machine the benchmarks run on."""
-    lines = ["# Benchmark results", "", "Machine of the runs below (each section also names its own):", ""]
-    lines += [f"- {k}: {v}" for k, v in machine().items()]
-    return "\n".join(lines) + "\n"
-
-
-def write_results(text: str, path: Path = RESULTS, begin: str = BEGIN, end: str = END) -> None:
-    """Replace the section between ``begin`` and ``end`` of ``path`` (or append it; create the file if absent)."""
-    old = path.read_text() if path.exists() else header()
-    if begin in old and end in old:
-        before, rest = old.split(begin, 1)
-        new = before + text + rest.split(end, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(new)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -320,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     text = section(all_runs, command)
     print(text)
     if args.write:
-        write_results(text)
+        write_results(text, begin=BEGIN, end=END)
         print(f"\nwrote {RESULTS}", file=sys.stderr)
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.bench_dataset import verdict, write_results
+from benchmarks.harness import verdict, write_results
 
 BEGIN, END = "<!-- bench_gpu:begin -->", "<!-- bench_gpu:end -->"
 INPUT = Path(__file__).resolve().parent / "inputs" / "coco_train_sized.json"

@@ -14,14 +14,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import resource
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-from benchmarks.bench_dataset import machine, verdict, write_results
+from benchmarks.harness import machine, run_process, verdict, write_results
 
 BEGIN, END = "<!-- bench_large:begin -->", "<!-- bench_large:end -->"
 INPUTS = Path(__file__).resolve().parent / "inputs"
@@ -86,10 +83,7 @@ print(json.dumps(out))
 
 def measure(step: str, path: Path, extra: dict | None = None) -> dict:
     cmd = [sys.executable, "-c", CHILD, step, str(path), json.dumps(extra or {})]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode:
-        sys.exit(f"bench_large: step {step} failed:\n{done.stderr[-3000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_process(cmd).json()  # exits with its stderr if the step fails
     result["measured"] = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     print(step, result, file=sys.stderr, flush=True)
     return result
@@ -99,15 +93,10 @@ def measure_cli(path: Path) -> dict:
     """The whole ``imbstat anchor-iou`` process (start-up, load from the cache, labelling, JSON): wall, peak."""
     out_json = path.with_name("anchor-iou.bench.json")
     cmd = [sys.executable, "-m", "imbstat", "anchor-iou", str(path), "--quiet", "--json", str(out_json)]
-    start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if done.returncode:
-        sys.exit(f"bench_large: {' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
+    done = run_process(cmd)  # exits with its stderr if it fails
     totals = json.loads(out_json.read_text())["anchors"]
     out_json.unlink()
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / 1e9  # the largest child so far
-    result = {"wall_s": wall, "rss_peak_gb": peak, "anchor_totals": totals}
+    result = {"wall_s": done.wall, "rss_peak_gb": done.rss_kib * 1024 / 1e9, "anchor_totals": totals}
     result["measured"] = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     print("cli-anchors", result, file=sys.stderr, flush=True)
     return result
@@ -115,7 +104,7 @@ def measure_cli(path: Path) -> dict:
 
 def run(steps: list[str]) -> dict[str, dict]:
     results = {}
-    if "cli-anchors" in steps:  # first: RUSAGE_CHILDREN's peak is then this child's alone
+    if "cli-anchors" in steps:  # first, as the figures recorded were measured (its peak RSS is its own: wait4)
         results["cli-anchors"] = measure_cli(O365)
     for step in steps:
         if step == "cli-anchors":

@@ -31,16 +31,13 @@ import datetime as dt
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bench_anchors import Others
-from benchmarks.bench_dataset import machine, write_results
+from benchmarks.harness import Others, machine, run_process, write_results
 
 BEGIN, END = "<!-- bench_peer:begin -->", "<!-- bench_peer:end -->"
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,18 +84,9 @@ def run(args: list[str], src: Path) -> dict[str, Any]:
     """
     env = {**os.environ, "PYTHONPATH": str(src), "MPLBACKEND": "Agg"}
     others = Others()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, *args], stdout=out, stderr=err, env=env, cwd=src)
-        _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage, not all children's
-        wall = time.perf_counter() - start
-        out.seek(0), err.seek(0)
-        stdout, stderr = out.read().decode(), err.read().decode()
-    if os.waitstatus_to_exitcode(status):
-        sys.exit(f"bench_peer: error: python {' '.join(args)[:300]} failed:\n{stderr[-2000:]}")
-    figures = {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss * 1024 / 1e6,
-               "others": others.cores()}  # fmt: skip
-    last = stdout.strip().rsplit("\n", 1)[-1]
+    done = run_process([sys.executable, *args], env=env, cwd=src)  # exits with its stderr if it fails
+    figures = {"wall": done.wall, "cpu": done.cpu, "rss_mb": done.rss_kib * 1024 / 1e6, "others": others.cores()}
+    last = done.stdout.strip().rsplit("\n", 1)[-1]
     return figures | (json.loads(last) if last.startswith("{") else {})
 
 

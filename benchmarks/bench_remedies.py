@@ -14,14 +14,20 @@ the load is a full parse), without and with both remedies, so their difference i
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import os
-import platform
-import re
 import sys
-from importlib import metadata
 
-from benchmarks.bench_dataset import RESULTS, Runs, cli_command, run_child, run_cli, warm_cache
+from benchmarks.harness import (
+    CHILDREN,
+    RESULTS,
+    TAIL,
+    Runs,
+    cli_command,
+    measured_on,
+    run_child,
+    run_cli,
+    warm_cache,
+    write_results,
+)
 from benchmarks.make_inputs import DEFAULT_OUT, SPECS
 
 BEGIN, END = "<!-- bench_remedies:begin -->", "<!-- bench_remedies:end -->"
@@ -39,9 +45,9 @@ _TIMED = (
     "timed('repeat_factor to_dict', r.to_dict)\n"
     "timed('repeat_factor to_dict(raw=True)', lambda: r.to_dict(raw=True))\n"
     f"timed('class_balanced_loss', lambda: class_balanced_loss(ds, beta={BETA}))\n"
-    "out['images'] = ds.num_images; out['boxes'] = len(ds.boxes); out['epoch_images'] = r.epoch_images\n"
-    "import resource; out['rss_kib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; print(json.dumps(out))\n"
+    "out['images'] = ds.num_images; out['boxes'] = len(ds.boxes); out['epoch_images'] = r.epoch_images\n" + TAIL
 )
+CHILDREN["remedies"] = _TIMED
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -52,9 +58,6 @@ def main(argv: list[str] | None = None) -> None:
     path = DEFAULT_OUT / SPECS["train"].output
     if not path.is_file():
         sys.exit(f"bench_remedies: {path} not found; run python -m benchmarks.make_inputs --sizes train")
-    from benchmarks import bench_dataset
-
-    bench_dataset.CHILDREN["remedies"] = _TIMED
     remedies = [*cli_command(path), "--repeat-factor", str(THRESHOLD), "--class-balanced", str(BETA)]
     runs = Runs("train", path)
     warm_cache(path)
@@ -66,17 +69,11 @@ def main(argv: list[str] | None = None) -> None:
     text = render(runs)
     print(text)
     if args.write:
-        old = RESULTS.read_text()
-        block = f"{BEGIN}\n{text}\n{END}"
-        pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-        RESULTS.write_text(pattern.sub(lambda _: block, old) if BEGIN in old else old.rstrip() + "\n\n" + block + "\n")
+        write_results(f"{BEGIN}\n{text}\n{END}", begin=BEGIN, end=END)
 
 
 def render(runs: Runs) -> str:
     med, gb = runs.median, lambda key: runs.peak(key) * 1024 / 1e9
-    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    cpu = f"{os.cpu_count()} × {platform.processor() or platform.machine()}"
-    versions = f"Python {platform.python_version()}, numpy {metadata.version('numpy')}"
     rows = [
         ("`class_distribution(ds)` (for scale)", "class_distribution"),
         (f"`repeat_factors(ds, {THRESHOLD})` (per-class and per-image factors)", "repeat_factors"),
@@ -90,7 +87,7 @@ def render(runs: Runs) -> str:
     lines = [
         "## Remedies: repeat-factor sampling and class-balanced weights (`bench_remedies`)",
         "",
-        f"Written {when} on {cpu}; {versions}. Median of {len(runs.values['cli:wall'])} runs.",
+        f"{measured_on('numpy')}. Median of {len(runs.values['cli:wall'])} runs.",
         "",
         "```sh\npython -m benchmarks.make_inputs --sizes train\npython -m benchmarks.bench_remedies --write\n```",
         "",

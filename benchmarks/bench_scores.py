@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from benchmarks.bench_dataset import machine, write_results
+from benchmarks.harness import machine, write_results
 from imbstat.scores import score_2d
 
 BEGIN, END = "<!-- bench_scores:begin -->", "<!-- bench_scores:end -->"

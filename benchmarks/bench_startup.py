@@ -22,17 +22,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from benchmarks.bench_anchors import Others
-from benchmarks.bench_dataset import machine, verdict, write_results
+from benchmarks.harness import Others, machine, run_process, verdict, write_results
 from imbstat.anchors.kernels import AHEAD_MAX_IMAGES
 
 BEGIN, END = "<!-- bench_startup:begin -->", "<!-- bench_startup:end -->"
@@ -91,14 +88,9 @@ def _env(extra: dict[str, str]) -> dict[str, str]:
 
 def once(args: list[str], extra: dict[str, str]) -> tuple[float, float, float]:
     """Wall and CPU seconds of one ``python ARGS`` child, and the cores other processes used meanwhile."""
-    watch, before = Others(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=_env(extra))
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode:
-        sys.exit(f"bench_startup: error: python {' '.join(args)[:200]} failed:\n{done.stderr[-2000:]}")
-    return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, watch.cores()
+    watch = Others()
+    done = run_process([sys.executable, *args], env=_env(extra))  # exits with its stderr if it fails
+    return done.wall, done.cpu, watch.cores()
 
 
 def timed(runs: list[tuple[list[str], dict[str, str]]], repeat: int) -> list[dict[str, float]]:

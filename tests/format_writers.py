@@ -30,6 +30,7 @@ from imbstat.errors import ImbstatError
 OPENIMAGES_COLUMNS = (
     "ImageID,Source,LabelName,Confidence,XMin,XMax,YMin,YMax,IsOccluded,IsTruncated,IsGroupOf,IsDepiction,IsInside"
 ).split(",")
+OPENIMAGES_HEADER = ",".join(OPENIMAGES_COLUMNS)  # the first line of a box CSV
 
 
 def write_coco(ds: Dataset, path: str | Path) -> int:

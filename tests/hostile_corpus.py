@@ -32,6 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from format_writers import OPENIMAGES_HEADER
+
 # Boxes excluded under these reasons leave the dataset; the other reasons keep (warning) or
 # name an image, not a box (an excluded image's boxes are counted as image_excluded).
 BOX_EXCLUDED = frozenset(
@@ -187,9 +189,6 @@ def voc(files: dict[str, str | bytes | None] | None = None, root: str = "voc") -
 
 
 # Open Images: image a (100×80) holds a cat and a dog, image b (120×90) a cat: 3 boxes.
-OI_HEADER = (
-    "ImageID,Source,LabelName,Confidence,XMin,XMax,YMin,YMax,IsOccluded,IsTruncated,IsGroupOf,IsDepiction,IsInside"
-)
 OI_ROWS = (
     "a,xclick,/m/cat,1,0.1,0.3,0.125,0.375,0,0,0,0,0",
     "a,xclick,/m/dog,1,0.3,0.5,0.375,0.625,0,0,0,0,0",
@@ -210,7 +209,7 @@ def openimages(
 
     def build(folder: Path) -> list[str]:
         base = folder / folder_name
-        args = [str(write(base / "boxes.csv", "\n".join([OI_HEADER, *rows]) + "\n"))]
+        args = [str(write(base / "boxes.csv", "\n".join([OPENIMAGES_HEADER, *rows]) + "\n"))]
         if sizes is not None:
             args += ["--sizes", str(write(base / "sizes.csv", sizes))]
         if classes is not None:

@@ -7,9 +7,7 @@ import json
 
 import numpy as np
 import pandas as pd
-from conftest import coco_doc
-from test_anchor_stats import _assert_same
-from test_anchors import TOY
+from helpers import TOY, assert_same_anchor_stats, coco_doc
 
 import imbstat
 from imbstat.report.document import dumps
@@ -78,5 +76,5 @@ def test_shards_merge_back_in_image_order(tmp_path):
     shards = [imbstat.anchor_stats(ds.take_shard(i, 3), preset=preset) for i in range(3)]
     parts = [AnchorStats.from_dict(json.loads(dumps(p.to_dict(raw=True)))) for p in shards]
     merged = ANCHORS.merge_results(parts, ds, 3)
-    _assert_same(merged, whole)
+    assert_same_anchor_stats(merged, whole)
     pd.testing.assert_frame_equal(anchor_image_frame(merged, ds.images), anchor_image_frame(whole, ds.images))

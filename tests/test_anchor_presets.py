@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 import torch
-from conftest import COCO_VAL_MINI, coco_doc, needs_shared_data
+from helpers import COCO_VAL_MINI, coco_doc, needs_shared_data
 
 import imbstat
 from imbstat import ImbstatError
@@ -262,6 +262,7 @@ FRAMEWORKS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(FRAMEWORKS))
 def test_preset_equals_its_framework_on_random_images(write_json, name):
     rng = np.random.default_rng(sum(map(ord, name)))
@@ -280,6 +281,7 @@ def test_preset_equals_its_framework_on_random_images(write_json, name):
             np.testing.assert_array_equal(x, y, err_msg=field.name)
 
 
+@pytest.mark.slow
 @needs_shared_data
 @pytest.mark.parametrize("name", list(FRAMEWORKS))
 def test_preset_equals_its_framework_on_shared_data(name):

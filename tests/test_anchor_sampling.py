@@ -11,8 +11,8 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import coco_doc
-from test_anchors import TOY as TOY_MMDET
+from helpers import TOY as TOY_MMDET
+from helpers import coco_doc
 from typer.testing import CliRunner
 
 import imbstat

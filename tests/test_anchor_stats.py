@@ -8,8 +8,7 @@ import json
 import numpy as np
 import pytest
 from anchor_stats_reference import hist2d, tally_numpy
-from conftest import COCO_VAL_MINI, coco_doc, needs_shared_data
-from test_anchors import TOY
+from helpers import COCO_VAL_MINI, TOY, assert_same_anchor_stats, coco_doc, needs_shared_data
 from typer.testing import CliRunner
 
 import imbstat
@@ -21,17 +20,6 @@ from imbstat.stats.anchors import PER_IMAGE_FIELDS, AnchorStats
 from imbstat.stats.coverage import coverage, grid_coverage
 
 runner = CliRunner()
-
-
-def _assert_same(a: AnchorStats, b: AnchorStats) -> None:
-    for field in dataclasses.fields(AnchorStats):
-        x, y = getattr(a, field.name), getattr(b, field.name)
-        if field.name == "foreground_per_gt":
-            np.testing.assert_array_equal(x.counts, y.counts)
-        elif isinstance(x, np.ndarray):
-            np.testing.assert_array_equal(x, y, err_msg=field.name)
-        else:
-            assert x == y, field.name
 
 
 def test_coverage_by_hand():
@@ -87,7 +75,7 @@ def _small(ds_path):
 @needs_shared_data
 def test_dense_equals_sparse_on_real_data():
     ds, preset = _small(COCO_VAL_MINI)
-    _assert_same(
+    assert_same_anchor_stats(
         imbstat.anchor_stats(ds, preset=preset, method="dense"),
         imbstat.anchor_stats(ds, preset=preset, method="sparse"),
     )
@@ -98,8 +86,8 @@ def test_dense_equals_sparse_and_shards_merge(tmp_path):
 
     ds, preset = _small(write_sample(tmp_path / "sample.json", num_images=24))
     sparse = imbstat.anchor_stats(ds, preset=preset, method="sparse", batch_size=5, threads=1)
-    _assert_same(imbstat.anchor_stats(ds, preset=preset, method="dense", batch_size=3), sparse)
-    _assert_same(
+    assert_same_anchor_stats(imbstat.anchor_stats(ds, preset=preset, method="dense", batch_size=3), sparse)
+    assert_same_anchor_stats(
         imbstat.anchor_stats(ds, preset=preset, method="sparse", batch_size=2, threads=3), sparse
     )  # 2·3 in flight
     assert sparse.totals["foreground"] > 0 and sparse.positive_iou_low_quality.sum() > 0
@@ -108,7 +96,9 @@ def test_dense_equals_sparse_and_shards_merge(tmp_path):
     merged = AnchorStats.merge(parts)
     order = np.concatenate([np.flatnonzero(half), np.flatnonzero(~half)])
     back = np.argsort(order)
-    _assert_same(dataclasses.replace(merged, **{f: getattr(merged, f)[back] for f in PER_IMAGE_FIELDS}), sparse)
+    assert_same_anchor_stats(
+        dataclasses.replace(merged, **{f: getattr(merged, f)[back] for f in PER_IMAGE_FIELDS}), sparse
+    )
 
 
 @pytest.mark.parametrize("preset_name", ["retinanet", "retinanet-v1", "torchvision-retinanet"])
@@ -126,8 +116,8 @@ def test_compiled_tally_equals_numpy_reference(tmp_path, write_json, monkeypatch
     assert compiled[1].positive_iou[[10, 19]].tolist() == [2, 1] and compiled[1].positive_iou_low_quality.sum() == 0
     assert compiled[0].positive_iou_low_quality.sum() > 0
     monkeypatch.setattr(AnchorSums, "_tally", tally_numpy)  # the numpy oracle instead of the kernel
-    _assert_same(imbstat.anchor_stats(ds, preset=preset, batch_size=5), compiled[0])
-    _assert_same(imbstat.anchor_stats(toy, preset=TOY, grid=4), compiled[1])
+    assert_same_anchor_stats(imbstat.anchor_stats(ds, preset=preset, batch_size=5), compiled[0])
+    assert_same_anchor_stats(imbstat.anchor_stats(toy, preset=TOY, grid=4), compiled[1])
 
 
 def test_pixel_sizes_required(tmp_path):
@@ -208,7 +198,9 @@ def test_cuda_dense_equals_cpu_sparse(tmp_path, method):
     if method == "fused":
         pytest.importorskip("triton")
     ds = imbstat.load(write_sample(tmp_path / "sample.json", num_images=64))
-    _assert_same(imbstat.anchor_stats(ds, device="cuda", method=method), imbstat.anchor_stats(ds, method="sparse"))
+    assert_same_anchor_stats(
+        imbstat.anchor_stats(ds, device="cuda", method=method), imbstat.anchor_stats(ds, method="sparse")
+    )
 
 
 def test_compiled_relative_cell_clips_huge_offsets_like_numpy():

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import TOY, random_gts
 from sparse_reference import match_sparse_numpy
 
 from imbstat import ImbstatError
@@ -18,10 +19,6 @@ from imbstat.anchors.matches import Matches
 from imbstat.anchors.presets import PRESETS, Preset, load_preset
 from imbstat.anchors.resize import Resize
 from imbstat.anchors.sparse import match_sparse
-
-# A toy preset: one level of stride 16, one 32×32 anchor per cell, on a 64×64 image (4×4 cells).
-TOY = Preset(name="toy", resize=Resize(64, 64), strides=(16,), octave_base_scale=2.0, scales_per_octave=1,
-             ratios=(1.0,))  # fmt: skip
 
 
 def test_retinanet_shapes_by_hand():
@@ -166,24 +163,6 @@ def test_no_gts_is_all_background():
         assert len(m.fg_anchor) == 0 and len(m.ignored_anchor) == 0 and m.gt_max_iou.shape == (2, 0)
 
 
-def _random_gts(rng: np.random.Generator, b: int, m: int, w: float, h: float) -> tuple[np.ndarray, np.ndarray]:
-    kind = rng.integers(0, 5, (b, m))
-    cx, cy = rng.uniform(0, w, (b, m)), rng.uniform(0, h, (b, m))
-    size = np.where(kind == 0, rng.uniform(0.3, 4, (b, m)), np.exp(rng.uniform(np.log(4), np.log(min(w, h)), (b, m))))
-    aspect = np.where(kind == 1, rng.choice([0.05, 20.0], (b, m)), np.exp(rng.normal(0, 0.6, (b, m))))
-    bw, bh = size / np.sqrt(aspect), size * np.sqrt(aspect)
-    gts = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=2)
-    gts[kind == 2] = [0, 0, w, h]  # whole image
-    gts[:, 1::4] = gts[:, 0::4][:, : gts[:, 1::4].shape[1]]  # duplicates: ties between GTs
-    gts = np.clip(gts, 0, [w, h, w, h])
-    on_grid = rng.random((b, m)) < 0.1  # some exactly on an anchor position: IoU ties and 1.0
-    gts[on_grid] = np.round(gts[on_grid] / 8) * 8
-    bad = (gts[..., 2] <= gts[..., 0]) | (gts[..., 3] <= gts[..., 1])
-    gts[bad] = [8, 8, 16, 24]
-    num = rng.integers(0, m + 1, b)
-    return gts, num
-
-
 SPARSE_PATHS = [match_sparse_numpy, match_sparse]
 
 
@@ -195,7 +174,7 @@ def test_dense_equals_sparse_on_random_images(name, seed, sparse_path):
     rng = np.random.default_rng(seed)
     for pw, ph in ((192, 160), (160, 288)):
         grid = anchor_grid(preset, pw, ph)
-        gts, num = _random_gts(rng, 3, 40, pw - 20.0, ph - 5.0)
+        gts, num = random_gts(rng, 3, 40, pw - 20.0, ph - 5.0)
         dense = match_dense(torch.from_numpy(grid.xyxy), torch.from_numpy(gts), torch.from_numpy(num), preset, 4096)
         sparse = sparse_path(grid, gts, num, preset)
         d, s = dense.sorted(), sparse.sorted()
@@ -211,7 +190,7 @@ def test_dense_per_image_equals_padded_batch_and_sparse(name):
     preset = dataclasses.replace(PRESETS[name], resize=Resize(160, 267))
     dtype = torch.float32 if preset.float32 else torch.float64
     grid = anchor_grid(preset, 192, 160)
-    gts, num = _random_gts(np.random.default_rng(7), 4, 30, 172.0, 155.0)
+    gts, num = random_gts(np.random.default_rng(7), 4, 30, 172.0, 155.0)
     num[1] = 0
     anchors, padded = torch.from_numpy(grid.xyxy).to(dtype), torch.from_numpy(gts).to(dtype)
     whole = match_dense(anchors, padded, torch.from_numpy(num), preset, len(grid)).sorted()
@@ -233,7 +212,7 @@ def test_dense_equals_naive_reference(name):
     preset = dataclasses.replace(PRESETS[name], resize=Resize(64, 96), strides=(8, 16, 32))
     grid = anchor_grid(preset, 96, 64)
     rng = np.random.default_rng(1)
-    gts, _ = _random_gts(rng, 1, 6, 96.0, 64.0)
+    gts, _ = random_gts(rng, 1, 6, 96.0, 64.0)
     dense, _ = _both(grid, gts[0].tolist(), preset)
     got = _as_dict(dense)
     expected = _naive_assign(grid.xyxy, gts[0], preset)
@@ -297,13 +276,19 @@ def _patch_lang_tensor(tensor, scope):
     scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
 interpreter._patch_lang_tensor = _patch_lang_tensor
 sys.path.insert(0, "tests")
-from test_anchors import PRESETS, Resize, _random_gts, anchor_grid, match_dense, match_sparse, Matches
+from helpers import random_gts
+from imbstat.anchors.assign import match_dense
+from imbstat.anchors.generate import anchor_grid
+from imbstat.anchors.matches import Matches
+from imbstat.anchors.presets import PRESETS
+from imbstat.anchors.resize import Resize
+from imbstat.anchors.sparse import match_sparse
 for name in ("retinanet", "rpn", "retinanet-v1"):
     preset = dataclasses.replace(PRESETS[name], resize=Resize(160, 267))
     rng = np.random.default_rng(0)
     for pw, ph in ((192, 160), (160, 288)):
         grid = anchor_grid(preset, pw, ph)
-        gts, num = _random_gts(rng, 3, 40, pw - 20.0, ph - 5.0)
+        gts, num = random_gts(rng, 3, 40, pw - 20.0, ph - 5.0)
         num[0] = 0  # an image without GTs in the batch
         args = (torch.from_numpy(grid.xyxy), torch.from_numpy(gts), torch.from_numpy(num), preset)
         fused = match_dense(*args, fused=True).sorted()

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import COCO_TRAIN_MINI, COCO_VAL_MINI, coco_doc, needs_shared_data
+from helpers import COCO_TRAIN_MINI, COCO_VAL_MINI, coco_doc, needs_shared_data
 from typer.testing import CliRunner
 
 from imbstat.anchors.atss import match_atss
@@ -279,6 +279,7 @@ def test_float32_toml(tmp_path):
     assert (preset.assigner, preset.float32, preset.topk) == ("atss", True, 9)
 
 
+@pytest.mark.slow
 @needs_shared_data
 @pytest.mark.parametrize(("name", "dtype", "images"), [("val", "float64", None), ("train", "float64", 16),
                                                        ("train", "float32", 16)])  # fmt: skip

@@ -9,7 +9,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from conftest import coco_doc
+from helpers import coco_doc
 
 import imbstat
 from imbstat.errors import ImbstatError

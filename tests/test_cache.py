@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 
-import numpy as np
-from conftest import TINY_ANNOTATIONS, TINY_CATEGORIES, TINY_IMAGES, coco_doc
+from helpers import TINY_ANNOTATIONS, TINY_CATEGORIES, TINY_IMAGES, assert_same_dataset, coco_doc
 from typer.testing import CliRunner
 
 import imbstat
 from imbstat.cli import app
 from imbstat.data import cache as columnar_cache
-
-
-def _same(a, b) -> None:
-    for part in ("images", "boxes", "categories", "problems"):
-        x, y = getattr(a, part), getattr(b, part)
-        for field in dataclasses.fields(x):
-            u, v = getattr(x, field.name), getattr(y, field.name)
-            assert (u is None and v is None) or np.array_equal(u, v), (part, field.name)
-    assert (a.format, a.path) == (b.format, b.path)
 
 
 def test_cache_round_trip_and_staleness(write_json):
@@ -32,9 +21,9 @@ def test_cache_round_trip_and_staleness(write_json):
     parsed = imbstat.load(path, cache=True)
     assert columnar_cache.cache_dir(path).is_dir()
     cached = columnar_cache.read_cache(path, options)
-    _same(cached, parsed)
+    assert_same_dataset(cached, parsed, source=True)
     assert cached.problems.counts() == {"unknown_image": 1}
-    _same(imbstat.load(path, cache=True), parsed)  # load() finds it
+    assert_same_dataset(imbstat.load(path, cache=True), parsed, source=True)  # load() finds it
 
     os.utime(path, ns=(1, 1))  # touched, same content: still valid by its hash
     assert columnar_cache.read_cache(path, options) is not None
@@ -60,10 +49,10 @@ def test_by_default_only_a_large_sources_cache_is_read(write_json, monkeypatch):
     reads = []
     read_cache = columnar_cache.read_cache
     monkeypatch.setattr(columnar_cache, "read_cache", lambda *a: reads.append(a) or read_cache(*a))
-    _same(imbstat.load(path), parsed)
+    assert_same_dataset(imbstat.load(path), parsed, source=True)
     assert reads == []  # parsed: a small source parses faster than pyarrow imports
     monkeypatch.setattr(columnar_cache, "AUTO_CACHE_ABOVE", 0)  # as if the source were large
-    _same(imbstat.load(path), parsed)
+    assert_same_dataset(imbstat.load(path), parsed, source=True)
     assert len(reads) == 1
 
 
@@ -118,7 +107,7 @@ def test_round_trip_in_small_row_groups_with_string_ids(tmp_path, monkeypatch):
     parsed = imbstat.load(boxes_csv, cache=True)
     assert parsed.images.image_id.dtype == object and len(parsed.boxes) > 2
     cached = columnar_cache.read_cache(boxes_csv, columnar_cache.load_options(boxes_csv))
-    _same(cached, parsed)
+    assert_same_dataset(cached, parsed, source=True)
     for column in (cached.boxes.xyxy, cached.boxes.image, cached.images.width):
         assert column.flags.writeable and column.flags.c_contiguous
 
@@ -137,7 +126,9 @@ def _tiny_openimages(tmp_path):
 
 def _fresh_equals_cached(path, **options) -> None:
     """A load through the cache gives what a fresh parse gives now."""
-    _same(imbstat.load(path, cache=True, **options), imbstat.load(path, cache=False, **options))
+    assert_same_dataset(
+        imbstat.load(path, cache=True, **options), imbstat.load(path, cache=False, **options), source=True
+    )
 
 
 def test_source_edited_while_it_is_parsed_makes_the_cache_stale(write_json, monkeypatch):

@@ -8,17 +8,10 @@ import sys
 from collections import Counter
 
 import pytest
-from typer.testing import CliRunner
+from helpers import run
 
 from imbstat import __version__
-from imbstat.cli import app
 from imbstat.report.document import SCHEMA_VERSION
-
-runner = CliRunner()
-
-
-def run(*args: str):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def test_class_dist_json_contract(tiny_coco):
@@ -113,7 +106,7 @@ def test_unknown_format_option(tiny_coco):
 
 
 def test_validate_lists_problems_and_exits_1(write_json):
-    from conftest import coco_doc
+    from helpers import coco_doc
 
     path = write_json(coco_doc([(1, 100, 100)], [(1, 1, [1, 1, 5, 5], 0), (1, 2, [1, 1, 5, 5], 0)], [(1, "a")]))
     result = run("validate", path)
@@ -132,7 +125,7 @@ def test_validate_clean_exits_0(tiny_coco):
 
 
 def test_problems_noted_on_analysis_commands(write_json):
-    from conftest import coco_doc
+    from helpers import coco_doc
 
     path = write_json(coco_doc([(1, 100, 100)], [(1, 1, [1, 1, 5, 5], 0), (9, 1, [1, 1, 5, 5], 0)], [(1, "a")]))
     result = run("class-dist", path)
@@ -140,6 +133,7 @@ def test_problems_noted_on_analysis_commands(write_json):
     assert "1 problems while loading (unknown_image 1)" in result.stderr
 
 
+@pytest.mark.slow
 def test_out_writes_tables_and_figures(tiny_coco, tmp_path):
     out = tmp_path / "out"
     for command in ("class-dist", "scale", "location"):
@@ -149,6 +143,7 @@ def test_out_writes_tables_and_figures(tiny_coco, tmp_path):
     assert any(n.endswith(".png") for n in names)
 
 
+@pytest.mark.slow
 def test_demo_writes_report(tmp_path):
     out = tmp_path / "demo"
     result = run("demo", "--out", out)

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import COCO_VAL_MINI, coco_doc, needs_shared_data
+from helpers import COCO_VAL_MINI, coco_doc, needs_shared_data
 
 import imbstat
 from imbstat import ImbstatError

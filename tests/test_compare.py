@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import TINY_ANNOTATIONS, TINY_CATEGORIES, TINY_IMAGES, coco_doc
+from helpers import TINY_ANNOTATIONS, TINY_CATEGORIES, TINY_IMAGES, coco_doc
 from scipy.stats import wasserstein_distance
 from typer.testing import CliRunner
 

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import coco_doc
+from helpers import coco_doc
 from typer.testing import CliRunner
 
 import imbstat

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import coco_doc
-from test_anchors import TOY
+from helpers import TOY, coco_doc
 from typer.testing import CliRunner
 
 import imbstat
@@ -235,6 +234,7 @@ def test_empty_shard_gives_an_empty_result_that_merges(write_json, tmp_path):
     assert {k: got[k] for k in STATISTICS} == {k: whole[k] for k in STATISTICS}
 
 
+@pytest.mark.slow
 def test_report_with_anchors_on_an_empty_shard(write_json, tmp_path):
     path = write_json(coco_doc([(1, 64, 64)], [(1, 1, [0, 0, 32, 32], 0)], [(1, "a")]))
     result = run("report", path, "--anchors", "--shard", "90/100", "--out", tmp_path / "r", "--quiet")

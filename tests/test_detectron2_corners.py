@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import COCO_TRAIN_MINI, COCO_VAL_MINI, coco_doc, needs_shared_data
 from format_writers import write_voc
+from helpers import COCO_TRAIN_MINI, COCO_VAL_MINI, coco_doc, needs_shared_data
 
 import imbstat
 from imbstat.anchors.engine import ground_truth, xywh_float32_corners
@@ -42,6 +42,7 @@ def _random_coco(rng: np.random.Generator, n: int) -> tuple[list, list]:
     return images, annotations
 
 
+@pytest.mark.slow
 def test_corners_are_detectron2s_float32_sums(write_json):
     images, annotations = _random_coco(np.random.default_rng(12), 400)
     ds = imbstat.load(write_json(coco_doc(images, annotations, [(1, "a")])))
@@ -73,7 +74,7 @@ def test_ground_truth_uses_them_for_detectron2_on_coco_only(write_json, tmp_path
 @pytest.mark.parametrize(
     ("path", "image_id", "counts"),
     [
-        # fg / bg / ignored by detectron2 v0.6's own code (benchmarks/vs_detectron2.py); imbstat's float64
+        # fg / bg / ignored by detectron2 v0.6's own code (benchmarks/conformance/vs_detectron2.py); imbstat's float64
         # corners gave [132, 182055, 216], [544, 161675, 987] and [306, 162274, 626]
         (COCO_VAL_MINI, 62554, [126, 182061, 216]),
         (COCO_TRAIN_MINI, 535506, [526, 161687, 993]),

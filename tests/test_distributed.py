@@ -19,6 +19,7 @@ def _doc(path):
     return doc
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("anchors", [[], ["--anchors"]], ids=["dataset", "anchors"])
 def test_dask_report_equals_single_process(tmp_path, anchors):
     sample = write_sample(tmp_path / "sample.json", num_images=30)

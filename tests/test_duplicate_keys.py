@@ -12,8 +12,7 @@ import re
 
 import numpy as np
 import pytest
-from test_cli import run
-from test_json_stream import _same
+from helpers import assert_same_dataset, run
 
 import imbstat.data.json_keys as json_keys
 import imbstat.data.json_scan as json_scan
@@ -39,7 +38,7 @@ def load_both(write_json, text: str):
     path = write_json(text)
     whole = load_coco(path, stream=False)
     for block in (7, 64):
-        _same(whole, load_coco(path, stream=True, block_bytes=block))
+        assert_same_dataset(whole, load_coco(path, stream=True, block_bytes=block))
         streamed = load_coco(path, stream=True, block_bytes=block)
         assert list(streamed.problems.detail) == list(whole.problems.detail)
     return whole
@@ -199,8 +198,8 @@ def test_a_clean_file_is_cleared_without_the_exact_scan(write_json, monkeypatch)
     path = write_json(text)
     expected = load_coco(path, stream=False)
     monkeypatch.setattr(json_keys, "scan_keys", fail)
-    _same(load_coco(path, stream=False), expected)
-    _same(load_coco(path, stream=True, block_bytes=300), expected)
+    assert_same_dataset(load_coco(path, stream=False), expected)
+    assert_same_dataset(load_coco(path, stream=True, block_bytes=300), expected)
     assert len(expected.boxes) == 59 and problems(expected) == []
 
 
@@ -309,7 +308,7 @@ def _random_doc(r: random.Random) -> bytes:
     return ("{" + ",".join(parts) + "}").encode()
 
 
-@pytest.mark.parametrize("block", [4, 13, 4096])
+@pytest.mark.parametrize("block", [pytest.param(4, marks=pytest.mark.slow), 13, 4096])
 def test_scan_matches_a_recursive_reading(monkeypatch, block):
     monkeypatch.setattr(json_scan, "_BLOCK", block)
     for seed in range(40):

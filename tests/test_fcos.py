@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import COCO_TRAIN_MINI, COCO_VAL_MINI, TINY_CATEGORIES, coco_doc, needs_shared_data
+from helpers import COCO_TRAIN_MINI, COCO_VAL_MINI, TINY_CATEGORIES, coco_doc, needs_shared_data
 
 import imbstat
 from imbstat.anchors.engine import batches, ground_truth, make_matcher
@@ -207,6 +207,7 @@ def _dataset_batches(path, preset):
     return ds, gt, list(batches(gt, preset))
 
 
+@pytest.mark.slow
 @needs_shared_data
 @pytest.mark.parametrize(("path", "variant", "images"), [(COCO_VAL_MINI, "fcos", None), (COCO_VAL_MINI, "float32", 16),
                                                          (COCO_TRAIN_MINI, "center-sampling", 16)])  # fmt: skip
@@ -225,6 +226,7 @@ def test_equals_mmdet_reference_on_shared_data(path, variant, images):
     assert total > 200
 
 
+@pytest.mark.slow
 def test_toml_ranges_with_inf_and_json_round_trip(tmp_path, write_json):
     """A TOML ``inf`` bound loads; the report's preset block is strict JSON (null) and reads back equal."""
     from typer.testing import CliRunner
@@ -339,6 +341,7 @@ def test_float32_rounds_a_distance_onto_the_range_bound():
     assert found["float32"] == row_100 | {(12, 12)}  # x = 100
 
 
+@pytest.mark.slow
 def test_compare_of_a_retinanet_and_an_fcos_report(tmp_path):
     """``imbstat compare`` scores the anchor section of a retinanet report against a custom fcos one."""
     from imbstat.analysis import compute

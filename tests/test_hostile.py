@@ -28,6 +28,7 @@ import pytest
 import typer
 import typer.main
 import typer.testing
+from helpers import assert_same_dataset
 from hostile_corpus import OI_SIZES, Case, Counted, Error, cases, coco_doc, openimages, yolo
 from typer.testing import CliRunner
 
@@ -288,17 +289,8 @@ def test_streaming_path_gives_what_the_whole_file_path_gives(case: Case, tmp_pat
 # ---------------------------------------------------------------- the Parquet cache
 
 
-def same_dataset(a: imbstat.Dataset, b: imbstat.Dataset) -> None:
-    assert a.counts() == b.counts()
-    assert a.problems.counts() == b.problems.counts()
-    np.testing.assert_array_equal(a.images.width, b.images.width)
-    np.testing.assert_array_equal(a.images.height, b.images.height)
-    assert a.categories.name.tolist() == b.categories.name.tolist()
-    np.testing.assert_array_equal(a.boxes.xyxy, b.boxes.xyxy)
-
-
 def cached_is_fresh(path: str, **options: object) -> None:
-    same_dataset(imbstat.load(path, cache=True, **options), imbstat.load(path, cache=False, **options))
+    assert_same_dataset(imbstat.load(path, cache=True, **options), imbstat.load(path, cache=False, **options))
 
 
 def test_cache_of_a_source_edited_while_it_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -359,6 +351,7 @@ def test_cache_of_a_label_behind_a_data_yaml(tmp_path: Path) -> None:
     cached_is_fresh(data_yaml)
 
 
+@pytest.mark.slow
 def test_report_with_anchors_of_an_empty_shard(tmp_path: Path) -> None:
     from hostile_corpus import coco
 

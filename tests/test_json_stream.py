@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
-import numpy as np
 import pytest
-from conftest import COCO_VAL_MINI, TINY_ANNOTATIONS, TINY_CATEGORIES, TINY_IMAGES, coco_doc, needs_shared_data
+from helpers import (
+    COCO_VAL_MINI,
+    TINY_ANNOTATIONS,
+    TINY_CATEGORIES,
+    TINY_IMAGES,
+    assert_same_dataset,
+    coco_doc,
+    needs_shared_data,
+)
 
 from imbstat import ImbstatError
 from imbstat.data.coco import load_coco
@@ -50,29 +56,19 @@ def test_spans_rebuild_every_array_at_every_block_size(tmp_path, indent):
         assert got == {k: doc[k] for k in got}, block
 
 
-def _same(a, b) -> None:
-    for part in ("images", "boxes", "categories"):
-        x, y = getattr(a, part), getattr(b, part)
-        for field in dataclasses.fields(x):
-            u, v = getattr(x, field.name), getattr(y, field.name)
-            assert (u is None and v is None) or np.array_equal(u, v), (part, field.name)
-    assert a.problems.counts() == b.problems.counts()
-    assert list(a.problems.location) == list(b.problems.location)
-
-
 def test_streamed_coco_equals_whole_decode(write_json):
     doc = tricky_doc()
     doc["annotations"].append({"id": 3, "image_id": 7, "category_id": 1, "bbox": [1, 1, 2, 2]})  # unknown image, dup id
     path = write_json(doc)
     for block in (13, 101, 1 << 16):
-        _same(load_coco(path, stream=False), load_coco(path, stream=True, block_bytes=block))
+        assert_same_dataset(load_coco(path, stream=False), load_coco(path, stream=True, block_bytes=block))
     tiny = write_json(coco_doc(TINY_IMAGES, TINY_ANNOTATIONS, TINY_CATEGORIES), "tiny.json")
-    _same(load_coco(tiny, stream=False), load_coco(tiny, stream=True, block_bytes=7))
+    assert_same_dataset(load_coco(tiny, stream=False), load_coco(tiny, stream=True, block_bytes=7))
 
 
 @needs_shared_data
 def test_streamed_real_file_equals_whole_decode():
-    _same(load_coco(COCO_VAL_MINI, stream=False), load_coco(COCO_VAL_MINI, stream=True, block_bytes=4099))
+    assert_same_dataset(load_coco(COCO_VAL_MINI, stream=False), load_coco(COCO_VAL_MINI, stream=True, block_bytes=4099))
 
 
 def test_streamed_errors_name_the_global_position(write_json):
@@ -106,7 +102,7 @@ def test_streamed_ids_of_mixed_kinds_across_spans(write_json):
     path = write_json(doc)
     whole = load_coco(path, stream=False)
     assert whole.images.image_id.tolist() == [1, 2, "x"] and len(whole.boxes) == 2
-    _same(whole, load_coco(path, stream=True, block_bytes=16))
+    assert_same_dataset(whole, load_coco(path, stream=True, block_bytes=16))
 
 
 # The whole-file read and the streamed read must accept and refuse the same documents, at the same byte.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from conftest import coco_doc
+from helpers import coco_doc
 from typer.testing import CliRunner
 
 import imbstat

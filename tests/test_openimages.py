@@ -7,14 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from format_writers import png
+from format_writers import OPENIMAGES_HEADER, png
 
 import imbstat.data.openimages as openimages
 from imbstat.data import BoxFilter, Reason, load
 from imbstat.data.openimages import load_openimages
 from imbstat.errors import ImbstatError
 
-HEADER = "ImageID,Source,LabelName,Confidence,XMin,XMax,YMin,YMax,IsOccluded,IsTruncated,IsGroupOf,IsDepiction,IsInside"
 BOXES = [
     "img_b,xclick,/m/cat,1,0.1,0.5,0.2,0.6,0,0,0,0,0",  # line 2
     "img_a,xclick,/m/dog,1,0,1,0,1,0,0,1,0,0",  # line 3: the whole image, group-of
@@ -32,7 +31,7 @@ def _write(folder: Path, name: str, text: str) -> Path:
 
 @pytest.fixture
 def csvs(tmp_path: Path) -> tuple[Path, Path, Path]:
-    boxes = _write(tmp_path, "boxes.csv", HEADER + "\n" + "\n".join(BOXES) + "\n")
+    boxes = _write(tmp_path, "boxes.csv", OPENIMAGES_HEADER + "\n" + "\n".join(BOXES) + "\n")
     classes = _write(tmp_path, "classes.csv", CLASSES)
     sizes = _write(tmp_path, "sizes.csv", "ImageID,Width,Height\nimg_a,640,480\nimg_b,200,100\nimg_c,800,400\n")
     return boxes, classes, sizes

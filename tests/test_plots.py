@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import check_png
+from helpers import check_png
 from PIL import Image
 
 from imbstat import plots

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import check_png, coco_doc
+from helpers import check_png, coco_doc
 from PIL import Image
 
 import imbstat

@@ -6,8 +6,7 @@ import dataclasses
 import json
 
 import pytest
-from conftest import coco_doc
-from test_anchors import TOY
+from helpers import TOY, coco_doc
 
 import imbstat
 from imbstat import BoxFilter

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
-from conftest import coco_doc
+from helpers import coco_doc
 from typer.testing import CliRunner
 
 import imbstat

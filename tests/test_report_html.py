@@ -13,27 +13,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 from browser import dump_dom, find_chromium, screenshot
-from conftest import coco_doc
+from helpers import coco_doc, run
 from PIL import Image
-from typer.testing import CliRunner
 
-from imbstat.cli import app
 from imbstat.data.sample import write_sample
 from imbstat.report.html import render
 from imbstat.report.reading import Report
 from imbstat.report.taxonomy import ANCHORS_NEEDED, NO_LOSS_IN_A_DATASET, TAXONOMY, taxonomy_rows
 
-runner = CliRunner()
 EVIL = '<script>alert("x")</script> & co'  # a class name that must reach the page as text only
 EVIL_ESCAPED = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co"  # html.escape(EVIL)
 WINDOW = (1280, 4000)
 # Every src and href of the page, quoted as render() writes them.
 LINK = re.compile(r"""\b(src|href)\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
 IMG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
-
-
-def run(*args: object):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +61,7 @@ def _png_size(data: bytes) -> tuple[int, int]:
 # --- the page, without a browser ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_report_writes_json_tables_figures_and_index(report_dir):
     names = {p.name for p in report_dir.iterdir()}
     assert {"report.json", "index.html", "classes.csv", "anchors_per_gt.csv"} <= names
@@ -78,6 +72,7 @@ def test_report_writes_json_tables_figures_and_index(report_dir):
     assert {"classes", "scale", "location", "anchors"} <= set(doc)
 
 
+@pytest.mark.slow
 def test_page_has_no_external_resource(page):
     links = LINK.findall(page)
     assert links, "the page has images and section links"
@@ -91,6 +86,7 @@ def test_page_has_no_external_resource(page):
         assert banned not in page.lower(), banned
 
 
+@pytest.mark.slow
 def test_every_image_is_an_embedded_png_of_the_report(page, report_dir):
     imgs = IMG.findall(page)
     pngs = sorted(report_dir.glob("*.png"))
@@ -108,11 +104,13 @@ def test_every_image_is_an_embedded_png_of_the_report(page, report_dir):
     assert sorted(embedded) == sorted(p.read_bytes() for p in pngs)  # the very files written beside index.html
 
 
+@pytest.mark.slow
 def test_dataset_text_is_escaped(page):
     assert "<script" not in page.lower()
     assert EVIL_ESCAPED in page  # the class table shows the renamed class as text
 
 
+@pytest.mark.slow
 def test_taxonomy_table_comes_first(page):
     first_table = page.index("<table")
     assert page[first_table:].startswith('<table class="taxonomy">')
@@ -137,6 +135,7 @@ def test_page_without_anchors_says_how_to_get_them(sample):
 # --- taxonomy rows --------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_taxonomy_rows_follow_the_document(report_dir):
     doc = json.loads((report_dir / "report.json").read_text())
     rows = {r.sub_problem.split(" (")[0]: r for r in taxonomy_rows(Report.from_document(doc))}
@@ -154,6 +153,7 @@ def test_taxonomy_rows_follow_the_document(report_dir):
         assert row.value is None or 0.0 <= row.value <= 1.0
 
 
+@pytest.mark.slow
 def test_taxonomy_rows_without_anchors(report_dir):
     doc = json.loads((report_dir / "report.json").read_text())
     del doc["anchors"]
@@ -174,6 +174,7 @@ def test_rows_say_what_is_missing_without_pixel_sizes(tmp_path):
     assert rows["scale.relative_area"]["value"] is not None  # relative sizes need no pixels
 
 
+@pytest.mark.slow
 def test_report_of_a_dataset_without_boxes(write_json, tmp_path):
     out = tmp_path / "out"
     result = run("report", write_json(coco_doc([(1, 10, 10)], [], [])), "--anchors", "--out", out, "-q")
@@ -211,6 +212,7 @@ def test_report_missing_path(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_demo_writes_index(tmp_path):
     out = tmp_path / "demo"
     assert run("demo", "--out", out).exit_code == 0
@@ -265,6 +267,7 @@ def probed(chromium, report_dir, tmp_path_factory) -> dict:
     return json.loads(html.unescape(found.group(1)))
 
 
+@pytest.mark.slow
 def test_browser_loads_every_figure(probed, page):
     sizes = [_png_size(data) for data in _embedded(page)]  # in page order, as document.images
     images = probed["images"]
@@ -276,6 +279,7 @@ def test_browser_loads_every_figure(probed, page):
     assert probed["scrollWidth"] <= probed["innerWidth"]  # scaled to the page: nothing runs off to the right
 
 
+@pytest.mark.slow
 def test_browser_draws_the_page_and_its_figures(chromium, report_dir, page, probed, tmp_path):
     png = screenshot(chromium, report_dir / "index.html", tmp_path / "page.png", tmp_path / "profile", size=WINDOW)
     with Image.open(png) as im:

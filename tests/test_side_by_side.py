@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import coco_doc
+from helpers import coco_doc
 from typer.testing import CliRunner
 
 from imbstat.cli import app

@@ -7,7 +7,7 @@ import os
 import signal
 
 import pytest
-from conftest import TINY_ANNOTATIONS, TINY_CATEGORIES, TINY_IMAGES, coco_doc
+from helpers import TINY_ANNOTATIONS, TINY_CATEGORIES, TINY_IMAGES, coco_doc
 from typer.testing import CliRunner
 
 import imbstat

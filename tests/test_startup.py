@@ -33,6 +33,7 @@ def _imported(stderr: str) -> set[str]:
     return {line.rsplit("|", 1)[1].strip() for line in lines}
 
 
+@pytest.mark.slow
 def test_sparse_anchor_stats_imports_neither_torch_nor_pandas(tmp_path):
     sample = write_sample(tmp_path / "sample.json", num_images=30)
     code = (
@@ -47,6 +48,7 @@ def test_sparse_anchor_stats_imports_neither_torch_nor_pandas(tmp_path):
     assert out["result"] == dumps(imbstat.anchor_stats(imbstat.load(sample)).to_dict(raw=True))
 
 
+@pytest.mark.slow
 def test_cli_help_and_a_small_anchor_iou_import_no_heavy_package(tmp_path):
     help_imports = _imported(_python("-X", "importtime", "-m", "imbstat", "--help").stderr)
     assert not (HEAVY | {"ot", "scipy", "numba"}) & help_imports

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import COCO_TRAIN_MINI, COCO_VAL_MINI, TINY_CATEGORIES, coco_doc, needs_shared_data
+from helpers import COCO_TRAIN_MINI, COCO_VAL_MINI, TINY_CATEGORIES, coco_doc, needs_shared_data
 from scipy.stats import wasserstein_distance
 
 import imbstat
@@ -106,7 +106,7 @@ def test_statistics_over_box_chunks_equal_one_pass(tmp_path, monkeypatch):
 
 
 def test_merge_of_shards_equals_whole(write_json):
-    from conftest import TINY_ANNOTATIONS, TINY_IMAGES
+    from helpers import TINY_ANNOTATIONS, TINY_IMAGES
 
     doc = coco_doc(TINY_IMAGES, TINY_ANNOTATIONS, TINY_CATEGORIES)
     whole = imbstat.load(write_json(doc, "whole.json"))

@@ -14,12 +14,10 @@ import warnings
 from pathlib import Path
 
 import pytest
-from format_writers import png
-from typer.testing import CliRunner
+from format_writers import OPENIMAGES_HEADER, png
+from helpers import run
 
-from imbstat.cli import app, common
-
-runner = CliRunner()
+from imbstat.cli import common
 
 # (name as written in the data, name as the terminal must show it)
 MARKUP = [("[/]", "[/]"), ("[bold]", "[bold]"), ("[red]x", "[red]x"), ("traffic [light]", "traffic [light]"),
@@ -32,10 +30,6 @@ NAMES = {"coco": MARKUP + CONTROL + MORE_CONTROL, "voc": MARKUP, "openimages": M
 # Anything a terminal would act on; "\n" only ends lines of ours.
 RAW_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]")
 WIDTH, HEIGHT = 640, 480
-
-
-def run(*args: object):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def shown(text: str) -> str:
@@ -104,9 +98,8 @@ def write_voc(folder: Path, names: list[str]) -> Path:
 
 
 def write_openimages(folder: Path, names: list[str]) -> list[object]:
-    from test_openimages import HEADER
 
-    rows = [HEADER]
+    rows = [OPENIMAGES_HEADER]
     for i in range(len(names)):
         x, y, w, h = box(i)
         rows.append(f"img,xclick,/m/{i},1,{x / WIDTH},{(x + w) / WIDTH},{y / HEIGHT},{(y + h) / HEIGHT},0,0,0,0,0")
@@ -230,6 +223,7 @@ def test_compare_shows_names_and_paths(tmp_path: Path):
         assert has_cell(result.stdout, text)
 
 
+@pytest.mark.slow
 def test_audit_and_report_show_paths(tmp_path: Path):
     folder = hostile_dir(tmp_path)
     path = write_coco(folder, ["[/]"])

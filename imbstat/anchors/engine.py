@@ -147,7 +147,7 @@ def ground_truth(ds: Dataset, preset: Preset, box_filter: BoxFilter = BoxFilter(
     new_w, new_h = preset.resize.new_size(width, height)
     pad_w, pad_h = padded_size(preset, width, height)
     scale_x, scale_y = preset.resize.axis_scales(width, height)
-    # detectron2 reads COCO boxes as [x, y, w, h] and adds them up in float32 (benchmarks/vs_detectron2.py)
+    # detectron2 reads COCO boxes as [x, y, w, h] and adds them up in float32 (benchmarks/conformance/vs_detectron2.py)
     xywh_float32 = preset.resize.rounding == "shortest-edge" and ds.format == "coco"
     alive = np.empty(len(rows), bool)
     for lo in range(0, len(rows), _CHUNK_GTS):  # in row chunks: [T, 4] temporaries would be GBs

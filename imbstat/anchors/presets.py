@@ -300,7 +300,7 @@ PRESETS: dict[str, Preset] = {
     # GTs: from a COCO file's [x, y, w, h] list by BoxMode.convert (structures/boxes.py: torch.tensor, so
     # x + w in float32), transformed in float64, clipped, then float32 ``Boxes``; boxes of side <= 1e-5 px
     # are dropped (detection_utils.py filter_empty_instances). Checked against detectron2's own code by
-    # benchmarks/vs_detectron2.py (v0.6, commit d1e04565).
+    # benchmarks/conformance/vs_detectron2.py (v0.6, commit d1e04565).
     "detectron2-retinanet": Preset(
         name="detectron2-retinanet",
         resize=Resize(800, 1333, "shortest-edge"),

@@ -22,7 +22,7 @@ keep_ratio=True)`` (mmcv ``rescale_size``, float32 ``scale_factor`` new / old pe
 it. It prints fg / bg / ignored totals and per-class foreground of mmdetection and of imbstat's
 preset, per preset and dtype, and exits 1 if any differ:
 
-    python -m benchmarks.vs_mmdet MMDET_ROOT [COCO_JSON] [--preset retinanet|rpn|atss|fcos|fcos-center] \
+    python -m benchmarks.conformance.vs_mmdet MMDET_ROOT [COCO_JSON] [--preset retinanet|rpn|atss|fcos|fcos-center] \
         [--dtype float32|float64] [--size-filter on|off|both] [--images N] [--thin]
 
 ``--size-filter off`` runs mmdetection's code without ``coco.py``'s ``area <= 0 or w < 1 or h < 1``
@@ -54,7 +54,7 @@ import torch
 import imbstat
 from imbstat.anchors.presets import load_preset
 
-DEFAULT_JSON = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco" / "coco2017_val_mini.json"
+DEFAULT_JSON = Path(__file__).resolve().parents[3] / "shared" / "data" / "coco" / "coco2017_val_mini.json"
 PRESETS = ("retinanet", "rpn", "atss", "fcos")
 # fcos_center_r50_caffe_fpn_gn-head_1x_coco's center_sampling (radius 1.5): imbstat's fcos with center_sampling = true
 EXTRA_PRESETS = ("fcos-center",)

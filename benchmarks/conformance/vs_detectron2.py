@@ -35,7 +35,7 @@ The source root, from git (the v0.6 tag is commit d1e04565d3bec8719335b88be9e9b9
     pip download --no-deps --no-binary :all: fvcore==0.1.5.post20221221 && tar xzf fvcore-*.tar.gz
     cp -r fvcore-0.1.5.post20221221/fvcore d2src/
 
-    python -m benchmarks.vs_detectron2 d2src [COCO_JSON] [--images N]
+    python -m benchmarks.conformance.vs_detectron2 d2src [COCO_JSON] [--images N]
 
 Needs pycocotools and Pillow (detectron2's coco.py and transforms import them).
 """
@@ -57,7 +57,7 @@ import torch
 
 import imbstat
 
-DEFAULT_JSON = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco" / "coco2017_val_mini.json"
+DEFAULT_JSON = Path(__file__).resolve().parents[3] / "shared" / "data" / "coco" / "coco2017_val_mini.json"
 STUBBED_ROOTS = ("detectron2", "fvcore", "iopath")
 REAL = {
     "fvcore.transforms": "fvcore/transforms/__init__.py",
