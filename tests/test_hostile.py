@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import hostile_corpus
-import numpy as np
 import pytest
 import typer
 import typer.main
