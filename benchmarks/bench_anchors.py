@@ -641,9 +641,6 @@ def section(sizes: Sequence[Size], command: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: measure the requested inputs, print the tables, optionally update RESULTS.md."""
-    # numba's kernels throughout, so that the figures recorded compare the same compiled code (the kernels built at
-    # install, one thread, are timed in bench_startup); IMBSTAT_KERNELS=aot set by the caller times those instead.
-    os.environ.setdefault("IMBSTAT_KERNELS", "jit")
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_anchors", description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=parse_sizes, default=list(SPECS), help="comma list of: val, train")
     parser.add_argument("--inputs", type=Path, default=DEFAULT_OUT, help=f"folder of the inputs ({DEFAULT_OUT})")

@@ -5,9 +5,7 @@
     python -m benchmarks.make_inputs --sizes val,train    # build the inputs once
     python -m benchmarks.bench_assigners [--assigner atss,fcos,sampler] [--repeat N] [--input PATH] [--write]
 
-One sub-benchmark per assigner (all by default), each with its own section of RESULTS.md. Numba's
-kernels throughout (``IMBSTAT_KERNELS=jit`` unless the caller sets it), so that the figures compare
-the same compiled code; the kernels built at install are timed in bench_startup.
+One sub-benchmark per assigner (all by default), each with its own section of RESULTS.md.
 
 ``atss`` (target: atss per image within 3× of retinanet). (1) On the COCO-val-sized input, in one
 process (input loaded and kernels warmed up on 8 images first, so numba and torch start-up are
@@ -375,7 +373,6 @@ def _assigners(text: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: run the chosen sub-benchmarks, print their sections, optionally update RESULTS.md."""
-    os.environ.setdefault("IMBSTAT_KERNELS", "jit")
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_assigners", description=__doc__.split("\n")[0])
     parser.add_argument(
         "--assigner", type=_assigners, default=list(ASSIGNERS), help=f"comma list of: {', '.join(ASSIGNERS)} (all)"

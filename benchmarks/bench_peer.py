@@ -51,7 +51,7 @@ def peer_child(vision: Path, path: Path, rpn: bool, threads: int) -> dict[str, A
     (0: torch's default); its totals and seconds."""
     import torch
 
-    from benchmarks.vs_torchvision import _load, plain_coco, torchvision_counts
+    from benchmarks.conformance.vs_torchvision import _load, plain_coco, torchvision_counts
 
     if threads:
         torch.set_num_threads(threads)

@@ -5,6 +5,7 @@ image by image on a COCO file, and exits 1 if a count differs from imbstat's pre
 
     python -m benchmarks.conformance.vs_mmdet MMDET_ROOT [COCO_JSON] [--preset ...]
     python -m benchmarks.conformance.vs_detectron2 D2_SRC [COCO_JSON]
+    python -m benchmarks.conformance.vs_torchvision VISION_SRC|--installed [COCO_JSON] [--rpn]
 
-Their results are in benchmarks/RESULTS.md. (``benchmarks/vs_torchvision.py`` is to move here too.)
+Their results are in benchmarks/RESULTS.md.
 """

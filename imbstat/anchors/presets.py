@@ -238,7 +238,7 @@ def preset_from_dict(d: dict) -> Preset:
 # annotations with w < 1 or h < 1 px; its no-overlap test is imbstat's clip-then-drop-empty (engine.ground_truth).
 _MMDET_MIN_GT_SIDE = 1.0
 _MMDET_RETINANET = Preset(name="mmdet-retinanet", min_gt_side=_MMDET_MIN_GT_SIDE)
-# torchvision 0.17 to 0.28 (0.28.0 goes with torch 2.13; benchmarks/vs_torchvision.py): retinanet.py
+# torchvision 0.17 to 0.28 (0.28.0 goes with torch 2.13; benchmarks/conformance/vs_torchvision.py): retinanet.py
 # ``_default_anchorgen`` sizes (x, int(x·2^(1/3)), int(x·2^(2/3))), ratios (0.5, 1, 2); ``RetinaNet``'s
 # GeneralizedRCNNTransform(800, 1333) (transform.py ``_resize_image_and_masks``: float64 scale since 0.17, float32
 # up to 0.16, resize_rounding "floor"; ``interpolate`` floors; ``batch_images`` pads to 32); anchor_utils.py

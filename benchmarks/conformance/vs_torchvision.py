@@ -20,8 +20,8 @@ version it ran against (``torchvision/version.py`` of a tree, ``torchvision.__ve
 fg / bg / ignored totals and whether the per-image and per-class counts of torchvision and of
 imbstat's preset are identical, and exits 1 if they differ:
 
-    python -m benchmarks.vs_torchvision /path/to/vision [COCO_JSON] [--rpn] [--images N]
-    python -m benchmarks.vs_torchvision --installed [COCO_JSON] [--rpn] [--images N]
+    python -m benchmarks.conformance.vs_torchvision /path/to/vision [COCO_JSON] [--rpn] [--images N]
+    python -m benchmarks.conformance.vs_torchvision --installed [COCO_JSON] [--rpn] [--images N]
 
 The presets follow torchvision 0.17 to 0.28 (``resize_rounding = "floor-float64"``); against a
 torchvision up to 0.15 the script compares the preset with ``resize_rounding = "floor"`` instead,
@@ -48,7 +48,7 @@ import torch
 
 import imbstat
 
-DEFAULT_JSON = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco" / "coco2017_val_mini.json"
+DEFAULT_JSON = Path(__file__).resolve().parents[3] / "shared" / "data" / "coco" / "coco2017_val_mini.json"
 REAL = {
     "torchvision.models.detection.image_list": "models/detection/image_list.py",
     "torchvision.models.detection.anchor_utils": "models/detection/anchor_utils.py",
