@@ -39,8 +39,7 @@ class _OneLineErrors(typer.core.TyperGroup):
             if type(e).__name__ == "NoArgsIsHelpError":  # 'imbstat' alone: the help, as before
                 e.show()  # type: ignore[attr-defined]
                 raise SystemExit(2) from None
-            text = e.format_message()  # type: ignore[attr-defined]
-            message = "; ".join(line.strip() for line in text.splitlines() if line.strip())
+            message = "; ".join(line.strip() for line in _usage_message(e).splitlines() if line.strip())
             ctx = getattr(e, "ctx", None)
             command = ctx.command_path if ctx is not None else "imbstat"
             echo(f"imbstat: error: {message} (see '{command} --help')", err=True)
@@ -50,6 +49,18 @@ class _OneLineErrors(typer.core.TyperGroup):
             raise SystemExit(1) from None
         # without standalone mode, click returns a typer.Exit's code, or the command's value (None)
         raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _usage_message(e: Exception) -> str:
+    """click's message of a refused option as ``--option: expected ...``, like every other error of ours."""
+    param = getattr(e, "param", None)
+    if type(e).__name__ != "BadParameter" or param is None:
+        return e.format_message()  # type: ignore[attr-defined]
+    name = param.opts[0] if param.param_type_name == "option" and param.opts else param.human_readable_name
+    detail = e.message  # type: ignore[attr-defined]
+    # typer checks min=/max= with pydantic, whose messages start "Input should be ..."
+    return f"{name}: " + (f"expected {detail.removeprefix('Input should be ')}" if detail.startswith("Input should be")
+                          else detail)  # fmt: skip
 
 
 app = typer.Typer(
