@@ -33,11 +33,15 @@ else:
 
 
 def check_threshold(threshold: float) -> float:
-    """``threshold`` as a float; ImbstatError unless it is finite and > 0."""
+    """``threshold`` as a float; ImbstatError unless it is in (0, 1], as batch-dist's repeat-factor:T.
+
+    T is a share of images: above 1 every class repeats, and a huge T (1e308) overflowed the factors
+    into infinite copies and NaN scores (issue 20).
+    """
     value = float(threshold)
-    if not math.isfinite(value) or value <= 0:
+    if not 0 < value <= 1:  # NaN fails too
         raise ImbstatError(
-            f"repeat-factor threshold {threshold!r} is not allowed; expected a finite number > 0 (LVIS uses 0.001)"
+            f"repeat-factor threshold {threshold!r} is not allowed; expected a number in (0, 1] (LVIS uses 0.001)"
         )
     return value
 
