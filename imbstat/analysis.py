@@ -10,6 +10,7 @@ Rendering (the JSON report, CSV tables, figures, terminal tables) is
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,13 +68,41 @@ def dask_client(spec: str) -> Any:
         raise ImbstatError("--dask needs Dask: pip install 'imbstat[dask]'") from None
 
     if spec.startswith("local:"):
-        workers = int(spec.removeprefix("local:"))
+        workers = _local_workers(spec)
         # loopback only, no dashboard: a local cluster serves this process alone
         cluster = LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
         )
         return Client(cluster)
-    return Client(spec)
+    try:
+        return Client(spec, timeout=SCHEDULER_TIMEOUT_S)
+    except (OSError, TimeoutError, ValueError, TypeError) as e:  # unreachable, refused, or not an address
+        reason = " ".join(str(e).split()) or type(e).__name__
+        raise ImbstatError(f"--dask {spec!r}: no Dask scheduler there ({reason}); expected local:N or a reachable "
+                           "scheduler address, e.g. tcp://host:8786") from None  # fmt: skip
+
+
+# Dask tasks of one run at most (--shards): each loads the file's cache; more shards than this only add overhead.
+MAX_SHARDS = 10_000
+# Seconds to wait for a scheduler; distributed's own default (30 s).
+SCHEDULER_TIMEOUT_S = 30
+# Worker processes of local:N: one per core is the useful most; a few times that still starts in seconds.
+MAX_LOCAL_WORKERS_PER_CORE = 4
+
+
+def check_dask_spec(spec: str) -> None:
+    """ImbstatError for a ``local:N`` whose N is not 1 to 4 × the cores: before a long load."""
+    if spec.startswith("local:"):
+        _local_workers(spec)
+
+
+def _local_workers(spec: str) -> int:
+    """N of ``local:N``: 1 to 4 × the cores (a LocalCluster of 0 workers waits for ever; 10,000 would fork bomb)."""
+    most = MAX_LOCAL_WORKERS_PER_CORE * (os.cpu_count() or 1)
+    text = spec.removeprefix("local:")
+    if not (text.isascii() and text.isdigit() and len(text) < 10 and 1 <= int(text) <= most):
+        raise ImbstatError(f"--dask {spec!r}: expected local:N with N from 1 to {most} (4 per core)")
+    return int(text)
 
 
 def _shard_results(index: int, path: str, shards: int, options: LoadOptions, run: Run) -> dict[str, Any]:
@@ -91,6 +120,8 @@ def compute_distributed(
     caller writes first: workers must see the same filesystem), keeps shard ``i`` of ``shards`` and
     returns its result objects; each section's ``merge`` gives exactly the single-process Results.
     """
+    if not 1 <= shards <= MAX_SHARDS:
+        raise ImbstatError(f"--shards {shards}: expected 1 to {MAX_SHARDS:,}")
     run = dataclasses.replace(run or Run(), **{**fields, "progress": None})  # the client's callback: not on workers
     if run.anchors:  # threads=1: a worker is one slot of the cluster; the cores are the other workers'
         one_thread = [dataclasses.replace(a, threads=1) for a in (run.anchors, *run.more_anchors)]

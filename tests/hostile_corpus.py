@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 import sys
 import zlib
@@ -862,6 +863,206 @@ def cache_cases() -> list[CacheCase]:
         CacheCase("cache-truncated-table", _truncated_table),
         CacheCase("cache-source-edited-size-and-mtime-kept", _edited_in_place),
     ]
+
+
+# ---------------------------------------------------------------- options, presets and configs (issue 20, 2a)
+# Every number and option a user can type, a custom preset TOML and an audit config, through the command they
+# belong to (batch-dist, anchors, anchor-iou, report, audit, --shard on each loading command, the bounds of the
+# options): exit 2 and one line naming the option or the file and key, or a run that ends with the right
+# numbers; never a traceback, a hang or memory that grows with the number typed. tests/test_hostile.py runs
+# them under its time bound (test_hostile_option). A separate block from the dataset cases above.
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Exit 2, one line ``imbstat: error: ...`` naming ``names`` (an option) or ``file`` (relative to the case
+    folder, with ``position`` the key in parentheses after it), with ``contains`` in the message."""
+
+    names: str = ""
+    file: str | None = None
+    position: str | None = None
+    contains: tuple[str, ...] = ("expected",)
+
+
+@dataclass(frozen=True)
+class Ran:
+    """Exit ``code`` (0; an audit whose check fails: 1) with these ``values`` in the JSON on stdout (dotted keys)."""
+
+    code: int = 0
+    values: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OptionCase:
+    name: str
+    command: str  # the command whose option or file it is
+    defect: str  # bound, shard, preset, audit, dask, output, usage
+    build: Callable[[Path], list[str]]  # writes the files under a folder; returns the whole argument list
+    expect: Refused | Ran
+    xfail: str | None = None
+
+
+def _data(folder: Path) -> str:
+    """The COCO file of two images (100×80, 120×90) and three boxes."""
+    return coco(coco_doc())(folder)[0]
+
+
+def _run(*args: str, toml: str | None = None, name: str = "preset.toml") -> Callable[[Path], list[str]]:
+    """``args`` with ``{data}`` the COCO file, ``{toml}`` a file ``name`` holding ``toml``, ``{folder}`` the folder."""
+
+    def build(folder: Path) -> list[str]:
+        data = _data(folder)
+        made = str(write(folder / name, toml)) if toml is not None else ""
+        return [a.format(data=data, toml=made, folder=folder) for a in args]
+
+    return build
+
+
+HUGE = "99999999999999999999"  # past int64
+JSON = ("--json", "-")
+
+
+def _bound_cases() -> list[OptionCase]:
+    """Numbers that set the time or the memory: refused beyond a documented bound, or a cost set by the data."""
+    return [
+        OptionCase("location-grid-65", "location", "bound", _run("location", "{data}", "--grid", "65"),
+                   Refused("--grid", contains=("64",))),
+        OptionCase("anchor-iou-grid-65", "anchor-iou", "bound", _run("anchor-iou", "{data}", "--grid", "65"),
+                   Refused("--grid", contains=("64",))),
+        OptionCase("location-grid-64", "location", "bound", _run("location", "{data}", "--grid", "64", *JSON),
+                   Ran(values={"options.grid": 64, "centers.grid": 64})),
+        OptionCase("scale-bins-huge", "scale", "bound", _run("scale", "{data}", "--bins", "100000000"),
+                   Refused("--bins", contains=("10000",))),
+        OptionCase("batch-dist-epochs-huge", "batch-dist", "bound",
+                   _run("batch-dist", "{data}", "--batch-size", "1", "--epochs", "100000000"),
+                   Refused("--epochs", contains=("10000",))),
+        OptionCase("report-epochs-huge", "report", "bound",
+                   _run("report", "{data}", "--batch-size", "1", "--epochs", HUGE, "--out", "{folder}/out"),
+                   Refused("--epochs", contains=("10000",))),
+        # a batch larger than the file: no full batch, at once (it looped to the batch size)
+        OptionCase("batch-dist-batch-huge", "batch-dist", "bound", _run("batch-dist", "{data}", "--batch-size", HUGE,
+                   *JSON), Ran(values={"batches.full": 0, "batches.incomplete": 10})),
+        OptionCase("batch-dist-batch-zero", "batch-dist", "usage", _run("batch-dist", "{data}", "--batch-size", "0"),
+                   Refused("--batch-size")),
+        OptionCase("anchor-iou-memory-inf", "anchor-iou", "bound", _run("anchor-iou", "{data}", "--memory-mb", "inf"),
+                   Refused("--memory-mb")),
+        OptionCase("report-shards-huge", "report", "bound",
+                   _run("report", "{data}", "--dask", "local:1", "--shards", HUGE, "--out", "{folder}/out"),
+                   Refused("--shards")),
+    ]  # fmt: skip
+
+
+def _shard_option_cases() -> list[OptionCase]:
+    """--shard I/N past int64 on every loading command (OverflowError); a sampler's NUM likewise."""
+    cases = [
+        OptionCase(f"{command}-shard-huge", command, "shard", _run(command, "{data}", "--shard", f"1/{HUGE}", *JSON),
+                   Ran(values={"dataset.images": 1, "dataset.shard": f"1/{HUGE}"}))
+        for command in ("info", "class-dist", "scale", "location", "anchor-iou")
+    ]  # fmt: skip
+    return [
+        *cases,
+        OptionCase("info-shard-past-the-images", "info", "shard", _run("info", "{data}", "--shard", f"{HUGE}0/{HUGE}1",
+                   *JSON), Ran(values={"dataset.images": 0})),
+        OptionCase("anchor-iou-sampler-huge", "anchor-iou", "shard",
+                   _run("anchor-iou", "{data}", "--sampler", f"random:{HUGE}:0.5"),
+                   Refused("sampler", contains=("NUM",))),
+        OptionCase("anchor-iou-preset-sampler-huge", "anchor-iou", "preset",
+                   _run("anchor-iou", "{data}", "--preset", "{toml}", toml=f'sampler = "random:{HUGE}:0.5"\n'),
+                   Refused(file="preset.toml", position="sampler")),
+    ]  # fmt: skip
+
+
+# Preset TOMLs each field of which is out of its bounds: (name, TOML, the key the error names).
+BAD_PRESETS = (
+    ("scales-per-octave-million", "scales_per_octave = 1000000", "scales_per_octave"),
+    ("ratios-200k", "ratios = [" + ", ".join(["1.0"] * 200_000) + "]", "ratios"),
+    ("resize-100k", "resize_short = 100000\nresize_long = 100000", "resize_short/resize_long"),
+    ("resize-long-inf", "resize_long = inf", "resize_short/resize_long"),
+    ("strides-float", "strides = [8.5, 16.0]", "strides"),
+    ("strides-huge", "strides = [9223372036854775807]", "strides"),
+    ("octave-base-scale-nan", "octave_base_scale = nan", "octave_base_scale"),
+    ("octave-base-scale-inf", "octave_base_scale = inf", "octave_base_scale"),
+    ("center-offset-nan", "center_offset = nan", "center_offset"),
+    ("center-offset-huge", "center_offset = 1e300", "center_offset"),
+    ("ratios-inf", "ratios = [inf]", "ratios"),
+    ("anchor-sizes-empty", "anchor_sizes = [[]]", "anchor_sizes"),
+    ("pad-divisor-huge", "pad_divisor = 9223372036854775807", "pad_divisor"),
+    ("atss-topk-huge", 'base = "atss"\ntopk = 9223372036854775807', "topk"),
+    ("fcos-on-nine-anchors", 'assigner = "fcos"', "assigner"),
+    ("pos-iou-nan", "pos_iou = nan", "pos_iou"),
+)
+
+
+def _preset_cases() -> list[OptionCase]:
+    """Each bad preset through ``anchors`` (no dataset: it hung on the first) and ``anchor-iou``; a sound one runs."""
+    cases = []
+    for name, toml, key in BAD_PRESETS:
+        expect = Refused(
+            file="preset.toml",
+            position=re.escape(key),
+            contains=("expected",) if "fcos" in name else ("inconsistent preset",),
+        )
+        cases += [
+            OptionCase(f"anchors-preset-{name}", "anchors", "preset",
+                       _run("anchors", "--preset", "{toml}", "--image-size", "64x64", toml=toml + "\n"), expect),
+            OptionCase(f"anchor-iou-preset-{name}", "anchor-iou", "preset",
+                       _run("anchor-iou", "{data}", "--preset", "{toml}", "--grid", "4", toml=toml + "\n"), expect),
+        ]  # fmt: skip
+    sound = 'base = "rpn"\nratios = [0.5, 1.0, 2.0]\ncenter_offset = 0.5\n'
+    return [
+        *cases,
+        OptionCase("anchors-preset-sound", "anchors", "preset",
+                   _run("anchors", "--preset", "{toml}", "--image-size", "64x64", *JSON, toml=sound),
+                   Ran(values={"preset.center_offset": 0.5, "padded_size": [800, 800]})),
+    ]  # fmt: skip
+
+
+def _audit_cases() -> list[OptionCase]:
+    def audit(config: str, *more: str) -> Callable[[Path], list[str]]:
+        return _run("audit", "{data}", "--config", "{toml}", *more, toml=config, name="audit.toml")
+
+    return [
+        OptionCase("audit-limit-nan", "audit", "audit", audit('checks = ["dataset.images <= nan"]\n'),
+                   Refused(file="audit.toml", position=r"checks\[0\]")),
+        OptionCase("audit-epochs-huge", "audit", "audit",
+                   audit(f'batch_size = 1\nepochs = {HUGE}\nchecks = ["dataset.images <= 5"]\n'),
+                   Refused(file="audit.toml", position="epochs", contains=("10000",))),
+        OptionCase("audit-passes", "audit", "audit", audit('checks = ["dataset.images <= 2"]\n', *JSON),
+                   Ran(values={"failed": 0})),
+        OptionCase("audit-fails", "audit", "audit", audit('checks = ["dataset.images < 2"]\n', *JSON),
+                   Ran(1, values={"failed": 1})),
+        OptionCase("audit-junit-a-folder", "audit", "output", audit('checks = ["dataset.images <= 2"]\n', "--junit",
+                   "{folder}"), Refused("--junit", contains=("folder",))),
+    ]  # fmt: skip
+
+
+def _dask_and_output_cases() -> list[OptionCase]:
+    def report(*more: str) -> Callable[[Path], list[str]]:
+        return _run("report", "{data}", "--quiet", "--out", "{folder}/out", *more)
+
+    def a_file(build: Callable[[Path], list[str]]) -> Callable[[Path], list[str]]:
+        return _then(build, lambda folder: write(folder / "taken", "a file"))
+
+    return [
+        OptionCase("report-dask-local-0", "report", "dask", report("--dask", "local:0"), Refused("--dask")),
+        OptionCase("report-dask-local-abc", "report", "dask", report("--dask", "local:abc"), Refused("--dask")),
+        # --out names a file: refused when the options are read, before the (here missing) dataset is loaded
+        OptionCase("scale-out-a-file", "scale", "output",
+                   a_file(lambda folder: ["scale", str(folder / "missing.json"), "--out", str(folder / "taken")]),
+                   Refused("--out", contains=("not a folder",))),
+        OptionCase("report-out-a-file", "report", "output",
+                   a_file(lambda folder: ["report", str(folder / "missing.json"), "--out", str(folder / "taken")]),
+                   Refused("--out", contains=("not a folder",))),
+        OptionCase("class-dist-json-under-a-file", "class-dist", "output",
+                   a_file(lambda folder: ["class-dist", _data(folder), "--json", str(folder / "taken" / "x.json")]),
+                   Refused("--json", contains=("not a folder",))),
+        OptionCase("location-grid-abc", "location", "usage", _run("location", "{data}", "--grid", "abc"),
+                   Refused("--grid")),
+    ]  # fmt: skip
+
+
+def option_cases() -> list[OptionCase]:
+    return [*_bound_cases(), *_shard_option_cases(), *_preset_cases(), *_audit_cases(), *_dask_and_output_cases()]
 
 
 def main(out: Path) -> None:

@@ -490,3 +490,70 @@ def test_anchors_command_shows_steps_and_rounded_shapes():
     assert doc["levels"][3]["step"] == [64.0, 61.0] and doc["levels"][3]["rows"] == 13
     assert doc["levels"][0]["shapes"][0] == [46.0, 22.0]  # 45.25×22.63 rounded corner by corner: ±23, ±11
     assert doc["preset"]["resize"]["rounding"] == "floor-float64"
+
+
+# ---------------------------------------------------------------- bounds of every field (issue 20)
+
+
+def test_most_anchors_by_hand_and_above_every_image():
+    """retinanet: sides 801 -> 832 and 1334 -> 1344 px padded to 32; cells per level ceil(side / stride)."""
+    from imbstat.anchors.generate import image_grid
+
+    cells = sum(math.ceil(832 / s) * math.ceil(1344 / s) for s in (8, 16, 32, 64, 128))
+    assert cells == 104 * 168 + 52 * 84 + 26 * 42 + 13 * 21 + 7 * 11 == 23282
+    assert PRESETS["retinanet"].most_anchors() == 9 * 23282
+    for name in ("retinanet", "rpn", "torchvision-retinanet", "detectron2-retinanet", "fcos"):
+        preset = PRESETS[name]
+        for w, h in ((640, 480), (1333, 800), (800, 1333), (5000, 10), (10, 5000), (799, 1333), (1, 1)):
+            assert len(image_grid(preset, w, h)) <= preset.most_anchors(), (name, w, h)
+
+
+@pytest.mark.parametrize(
+    ("field", "inside", "outside"),
+    [
+        ("strides", (8, 16, 32, 64, 4096), (8, 16, 32, 64, 4097)),
+        ("strides", (8, 16, 32, 64, 128), (8, 16.0, 32, 64, 128)),
+        ("pad_divisor", 4096, 4097),
+        ("octave_base_scale", 1000.0, math.inf),
+        ("octave_base_scale", 1e-3, math.nan),
+        ("scales_per_octave", 28, 257),
+        ("ratios", (1e-3, 1e3), (1e-3, math.inf)),
+        ("center_offset", 1.0, 1.0 + 1e-9),
+        ("center_offset", 0.0, math.nan),
+        ("topk", 1000, 1001),
+        ("center_radius", 1000.0, math.inf),
+        ("min_gt_side", 1e5, math.nan),
+        ("anchor_sizes", ((1e5,),) * 5, ((1e5 + 1,),) * 5),
+        ("anchor_sizes", ((32.0,),) * 5, ((),) * 5),
+    ],
+)
+def test_every_field_is_bounded(field, inside, outside):
+    """The bound itself is a preset; beyond it (or NaN, infinite, a float where a whole number) a ValueError
+    naming the field, which load_preset turns into a one-line error at the TOML's key."""
+    base = PRESETS["retinanet"]
+    assert getattr(dataclasses.replace(base, **{field: inside}), field) == inside
+    with pytest.raises(ValueError, match=field) as info:
+        dataclasses.replace(base, **{field: outside})
+    assert info.value.field == field
+
+
+def test_anchors_per_cell_and_per_image_bounded(tmp_path):
+    base = PRESETS["retinanet"]
+    with pytest.raises(ValueError, match=r"anchors per cell .* at most 256, got 600"):
+        dataclasses.replace(base, ratios=(1.0,) * 200)
+    # a 6400 × 10664 resize: 64 times retinanet's 209,538 anchors
+    with pytest.raises(ValueError, match="at most 4,194,304 anchors per image") as info:
+        dataclasses.replace(base, resize=Resize(6400, 10664))
+    assert info.value.field == "resize_short/resize_long"
+    assert dataclasses.replace(base, resize=Resize(1600, 2666)).most_anchors() < 1 << 22  # 2× still allowed
+    path = tmp_path / "big.toml"
+    path.write_text("resize_short = 100000\nresize_long = 100000\n")
+    with pytest.raises(ImbstatError, match=r"big\.toml \(resize_short/resize_long\): inconsistent preset: at most"):
+        load_preset(path)
+
+
+def test_fcos_needs_one_anchor_per_cell():
+    """FCOS labels points: on a 9-anchor base each point counted 9 times, fg:bg 9× too small (issue 20)."""
+    with pytest.raises(ValueError, match=r"assigner fcos labels one point per cell.*got 9"):
+        dataclasses.replace(PRESETS["retinanet"], assigner="fcos")
+    assert PRESETS["fcos"].anchors_per_cell == 1

@@ -101,7 +101,7 @@ def test_sampler_text_and_presets():
     # --sampler overrides the preset's, "none" removes it; a bad one is an ImbstatError before any load
     assert imbstat.AnchorOptions(preset="rpn", sampler="none").preset.sampler == ""
     assert imbstat.AnchorOptions(sampler="random:512:0.25").preset.sampler == "random:512:0.25"
-    message = "sampler 'random:1:2': expected NUM >= 1 and 0 <= POS_FRACTION <= 1"
+    message = "sampler 'random:1:2': expected 1 <= NUM <= 1,000,000,000 and 0 <= POS_FRACTION <= 1"
     with pytest.raises(ImbstatError, match=re.escape(message)):
         imbstat.AnchorOptions(sampler="random:1:2")
 

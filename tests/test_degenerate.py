@@ -336,3 +336,20 @@ def test_huge_coordinates_give_no_warning(write_json, tmp_path):
     np.testing.assert_array_equal(ds.boxes.xyxy, [[0, 48, 640, 480]])  # y1 = 0.1 · 480
     assert run("scale", boxes, "--sizes", sizes, "--json", "-").exit_code == 0
     assert run("anchor-iou", boxes, "--sizes", sizes, "--json", "-", "--quiet").exit_code == 0
+
+
+def test_shard_count_past_int64_and_past_the_images(tmp_path):
+    """Issue 20: --shard 0/99999999999999999999 was an OverflowError (numpy's int64 modulo). With more shards than
+    images, shard I holds image I alone (row % N == I), the rule of every other shard count."""
+    from imbstat.data.sample import write_sample
+
+    ds = imbstat.load(write_sample(tmp_path / "s.json", num_images=5))
+    huge = 10**20
+    for index in (0, 3, 4, 5, huge - 1):
+        part = ds.take_shard(index, huge)
+        expected = ds.images.image_id[[index]] if index < 5 else ds.images.image_id[:0]
+        assert part.images.image_id.tolist() == expected.tolist()
+        assert part.shard == f"{index}/{huge}"
+    # the same rule where N does not pass the images: 7 shards of 5 images, and 2 of them
+    assert ds.take_shard(4, 7).images.image_id.tolist() == ds.images.image_id[[4]].tolist()
+    assert ds.take_shard(1, 2).images.image_id.tolist() == ds.images.image_id[[1, 3]].tolist()

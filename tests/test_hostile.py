@@ -28,7 +28,20 @@ import typer
 import typer.main
 import typer.testing
 from helpers import assert_same_dataset
-from hostile_corpus import OI_SIZES, Case, Counted, Error, cases, coco_doc, openimages, yolo
+from hostile_corpus import (
+    OI_SIZES,
+    Case,
+    Counted,
+    Error,
+    OptionCase,
+    Ran,
+    Refused,
+    cases,
+    coco_doc,
+    openimages,
+    option_cases,
+    yolo,
+)
 from typer.testing import CliRunner
 
 import imbstat
@@ -450,3 +463,64 @@ def test_hostile_cache(case: hostile_corpus.CacheCase, tmp_path: Path) -> None:
     assert len(after.boxes) == len(imbstat.load(source, cache=False).boxes)  # 11, or 5 after the in-place edit
     options = columnar_cache.load_options(source, imbstat.LoadOptions())
     assert columnar_cache.read_cache(source, options) is not None  # rebuilt
+
+
+# ---------------------------------------------------------------- options, presets and configs (issue 20, 2a)
+
+OPTION_CASES = option_cases()
+
+
+def check_refused(expect: Refused, run: Run, folder: Path) -> None:
+    """Exit 2, nothing on stdout, one line ``imbstat: error: ...`` naming the option, or the file and its key."""
+    assert run.exit_code == 2, f"{run.command}: exit {run.exit_code}, expected 2\n{run.stdout}{run.stderr}"
+    assert run.stdout == "", f"{run.command}: {run.stdout}"
+    assert run.stderr.endswith("\n") and run.stderr.count("\n") == 1, f"{run.command}: not one line: {run.stderr!r}"
+    line = run.stderr.rstrip("\n")
+    assert line.startswith("imbstat: error: "), line
+    if expect.file is not None:
+        prefix = f"imbstat: error: {folder / expect.file}"
+        found = re.fullmatch(r" \((?P<position>.*?)\): .+", line[len(prefix) :]) if line.startswith(prefix) else None
+        assert found, f"{run.command}: {line!r} does not name {prefix} (POSITION)"
+        if expect.position is not None:
+            assert re.fullmatch(expect.position, found.group("position")), f"{run.command}: position in {line!r}"
+    assert expect.names in line, f"{run.command}: {expect.names!r} not named in {line!r}"
+    for text in expect.contains:
+        assert text.lower() in line.lower(), f"{run.command}: {text!r} not in {line!r}"
+
+
+def check_ran(expect: Ran, run: Run) -> None:
+    assert run.exit_code == expect.code, f"{run.command}: exit {run.exit_code}\n{run.stdout}{run.stderr}"
+    for line in run.stderr.splitlines():
+        assert line.startswith("imbstat: note: "), f"{run.command}: {line!r}"
+    if expect.values:
+        doc = json.loads(run.stdout)
+        for key, value in expect.values.items():
+            found = doc
+            for part in key.split("."):
+                found = found[part]
+            assert found == value, f"{run.command}: {key} = {found!r}, expected {value!r}"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [pytest.param(c, id=c.name, marks=[pytest.mark.xfail(strict=True, reason=c.xfail)] if pending(c.xfail) else [])
+     for c in OPTION_CASES],
+)  # fmt: skip
+def test_hostile_option(case: OptionCase, tmp_path: Path) -> None:
+    args = case.build(tmp_path)
+    assert args[0] == case.command
+    run = invoke((), args, TIME_BOUND)
+    check_clean(run)
+    if isinstance(case.expect, Refused):
+        check_refused(case.expect, run, tmp_path)
+    else:
+        check_ran(case.expect, run)
+
+
+def test_every_command_and_class_of_part_2a_is_covered() -> None:
+    commands = {"batch-dist", "anchors", "anchor-iou", "report", "audit", "info", "class-dist", "scale", "location"}
+    assert {c.command for c in OPTION_CASES} == commands
+    assert {c.defect for c in OPTION_CASES} == {"bound", "shard", "preset", "audit", "dask", "output", "usage"}
+    assert len({c.name for c in OPTION_CASES}) == len(OPTION_CASES)
+    shard_huge = {c.command for c in OPTION_CASES if c.name.endswith("-shard-huge")}
+    assert shard_huge == {"info", "class-dist", "scale", "location", "anchor-iou"}

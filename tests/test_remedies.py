@@ -186,7 +186,10 @@ def test_class_balanced_weights_near_one_are_inverse_frequency():
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
-        ("--repeat-factor", "0", "repeat-factor threshold 0.0 is not allowed; expected a finite number > 0"),
+        ("--repeat-factor", "0", "repeat-factor threshold 0.0 is not allowed; expected a number in (0, 1000]"),
+        # issue 20: factors of sqrt(1e308 / f) overflowed to infinite copies and NaN scores with a RuntimeWarning
+        ("--repeat-factor", "1e308", "repeat-factor threshold 1e+308 is not allowed"),
+        ("--repeat-factor", "1000.5", "repeat-factor threshold 1000.5 is not allowed"),
         ("--repeat-factor", "-1", "repeat-factor threshold -1.0 is not allowed"),
         ("--repeat-factor", "nan", "repeat-factor threshold nan is not allowed"),
         ("--repeat-factor", "inf", "repeat-factor threshold inf is not allowed"),

@@ -13,6 +13,9 @@ from pathlib import Path
 from imbstat.anchors.engine import check_method
 from imbstat.anchors.presets import Preset, load_preset
 from imbstat.errors import ImbstatError
+from imbstat.scores import check_grid
+
+MAX_MEMORY_MB = 1 << 20  # 1 TiB: above any device's memory
 
 
 @dataclass(frozen=True)
@@ -55,5 +58,6 @@ class AnchorOptions:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
                 raise ImbstatError(f"{name} {value!r}: expected a whole number >= {low}")
-        if not self.memory_mb > 0:
-            raise ImbstatError(f"memory_mb {self.memory_mb!r}: expected a positive number of MiB")
+        check_grid(self.grid)
+        if not 0 < self.memory_mb <= MAX_MEMORY_MB:  # NaN fails too; a block is sized from it (int(inf) raises)
+            raise ImbstatError(f"memory_mb {self.memory_mb!r}: expected a number of MiB in (0, {MAX_MEMORY_MB}]")

@@ -33,6 +33,52 @@ _NOT_CONVENTIONS = ("sampler", "min_gt_side", "train_images")
 FCOS_REGRESS_RANGES = ((-1.0, 64.0), (64.0, 128.0), (128.0, 256.0), (256.0, 512.0), (512.0, math.inf))
 
 
+# Bounds of every numeric field of a preset: (low, high, whole). None of these presets' own values is near
+# them; beyond them a preset hangs (a million scales per octave), fills memory (a 100,000 px resize) or gives
+# NaN or infinite anchors and scores above 1 (an infinite ratio, a stride of 2^63 - 1) (issue 20).
+MAX_STRIDE = 4096  # px, pad_divisor too: 32 × the largest stride (128) of any framework's FPN
+MAX_ANCHOR_SIZE = 1e5  # px, a side of an anchor_sizes entry
+MAX_ANCHORS_PER_CELL = 256  # sizes × ratios; the presets have 1 to 9
+MAX_ANCHORS = 1 << 22  # per image (4.2M): the retinanet preset has ~200k at 800 × 1333
+RESIZE_KEYS = "resize_short/resize_long"  # where a TOML gives the resize
+BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "pad_divisor": (1, MAX_STRIDE, True),
+    "strides": (1, MAX_STRIDE, True),
+    "octave_base_scale": (1e-3, 1e3, False),
+    "scales_per_octave": (1, MAX_ANCHORS_PER_CELL, True),
+    "ratios": (1e-3, 1e3, False),  # h / w: 1:1000 to 1000:1
+    "center_offset": (0.0, 1.0, False),  # of a cell: frameworks use 0 or 0.5
+    "pos_iou": (0.0, 1.0, False),
+    "neg_iou": (0.0, 1.0, False),
+    "min_pos_iou": (0.0, 1.0, False),
+    "topk": (1, 1000, True),  # atss: candidates per level and GT (mmdetection 9)
+    "center_radius": (1e-3, 1e3, False),  # fcos: strides
+    "min_gt_side": (0.0, MAX_ANCHOR_SIZE, False),  # px
+}
+
+
+class PresetError(ValueError):
+    """A preset's fields out of bounds: ``problems`` (field, message); the message joins them."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        self.field = problems[0][0]
+        super().__init__("; ".join(message for _, message in problems))
+
+
+def _within(values: tuple, low: float, high: float, whole: bool) -> bool:
+    """Every value a real number (an integer where ``whole``; never a bool) in [low, high]; NaN fails."""
+    kinds = (int, np.integer) if whole else (int, float, np.integer, np.floating)
+    return all(isinstance(v, kinds) and not isinstance(v, bool) and low <= v <= high for v in values)
+
+
+def _shown(values: object) -> str:
+    """A field's value for a message, a long tuple cut short (200k ratios are not echoed)."""
+    if isinstance(values, tuple) and len(values) > 6:
+        return f"[{', '.join(map(repr, values[:3]))}, ... ({len(values):,} values)]"
+    return repr(list(values) if isinstance(values, tuple) else values)
+
+
 @dataclass(frozen=True)
 class Preset:
     """Everything that fixes the anchors of an image and their labels.
@@ -98,47 +144,75 @@ class Preset:
     train_images: str = "mmdetection"
 
     def __post_init__(self) -> None:
-        problems = []
-        if not self.strides or any(s <= 0 for s in self.strides) or list(self.strides) != sorted(self.strides):
-            problems.append("strides must be positive and increasing")
-        if self.pad_divisor <= 0:
-            problems.append("pad_divisor must be positive")
-        if self.octave_base_scale <= 0 or self.scales_per_octave < 1:
-            problems.append("octave_base_scale must be > 0 and scales_per_octave >= 1")
-        if not self.ratios or any(not (r > 0) for r in self.ratios):
-            problems.append("ratios must be positive")
-        # neg_iou = 0 would make every anchor of an image with a GT ignored (IoU >= 0): no background.
-        if not (0 < self.neg_iou <= self.pos_iou <= 1):
-            problems.append(f"need 0 < neg_iou <= pos_iou <= 1, got neg_iou={self.neg_iou} pos_iou={self.pos_iou}")
-        if not (0 <= self.min_pos_iou <= 1):
-            problems.append("min_pos_iou must be in [0, 1]")
-        if self.anchor_sizes and (
-            len(self.anchor_sizes) != len(self.strides)
-            or len({len(level) for level in self.anchor_sizes}) != 1
-            or any(not (0 < size < math.inf) for level in self.anchor_sizes for size in level)
-        ):
-            problems.append("anchor_sizes must give one list per stride, all of one length, of positive sizes")
-        for field, allowed in CONVENTIONS.items():
-            if getattr(self, field) not in allowed:
-                problems.append(f"{field} must be one of {', '.join(allowed)}, got {getattr(self, field)!r}")
-        if not (0 <= self.min_gt_side < math.inf):
-            problems.append(f"min_gt_side must be a number >= 0, got {self.min_gt_side}")
-        if self.topk < 1 or not (0 < self.center_radius < math.inf):
-            problems.append("topk must be >= 1 and center_radius a positive number")
-        if self.assigner == "fcos" and (
-            len(self.regress_ranges) != len(self.strides)
-            or any(len(pair) != 2 or not (pair[0] < pair[1]) for pair in self.regress_ranges)
-        ):
-            problems.append("regress_ranges must give one [low, high] pair per stride, low < high")
+        problems = self._problems()
         try:
             sampler = parse_sampler(self.sampler)
             object.__setattr__(self, "sampler", str(sampler) if sampler else "")  # one spelling, so shards compare
         except ValueError as e:
-            problems.append(str(e))
+            problems.append(("sampler", str(e)))
         if self.legacy and not problems and self.conventions():
-            problems.append(f"legacy has its own pixel conventions; it does not combine with {self.conventions()}")
+            problems.append(("legacy", f"legacy has its own pixel conventions; it does not combine with "
+                                       f"{self.conventions()}"))  # fmt: skip
         if problems:
-            raise ValueError("; ".join(problems))
+            raise PresetError(problems)
+
+    def _problems(self) -> list[tuple[str, str]]:
+        """(field, what was expected) of every field out of its bounds (:data:`BOUNDS`): each is finite, positive
+        where a size, whole where it counts or indexes, and bounded, so that no preset hangs, fills memory or
+        gives NaN or infinite anchors (issue 20)."""
+        problems = []
+        for field, (low, high, whole) in BOUNDS.items():
+            values = getattr(self, field)
+            if not _within(values if isinstance(values, tuple) else (values,), low, high, whole):
+                kind = ("whole " if whole else "") + ("numbers" if isinstance(values, tuple) else "number")
+                kind = kind if isinstance(values, tuple) else f"a {kind}"
+                problems.append((field, f"{field} must be {kind} in [{low:g}, {high:g}], got {_shown(values)}"))
+        if not self.strides or (not problems and list(self.strides) != sorted(set(self.strides))):
+            problems.append(("strides", "strides must be positive and increasing"))
+        if not self.ratios:
+            problems.append(("ratios", "ratios must be positive"))
+        # neg_iou = 0 would make every anchor of an image with a GT ignored (IoU >= 0): no background.
+        if not (0 < self.neg_iou <= self.pos_iou <= 1):
+            problems.append(("neg_iou", f"need 0 < neg_iou <= pos_iou <= 1, got neg_iou={self.neg_iou} "
+                                        f"pos_iou={self.pos_iou}"))  # fmt: skip
+        if self.anchor_sizes and (
+            len(self.anchor_sizes) != len(self.strides)
+            or len({len(level) for level in self.anchor_sizes}) != 1
+            or not self.anchor_sizes[0]
+            or not all(_within(level, 0.0, MAX_ANCHOR_SIZE, False) and min(level) > 0 for level in self.anchor_sizes)
+        ):
+            problems.append(("anchor_sizes", "anchor_sizes must give one list per stride, all of one length (at "
+                             f"least 1), of positive sizes up to {MAX_ANCHOR_SIZE:g} px"))  # fmt: skip
+        for field, allowed in CONVENTIONS.items():
+            if getattr(self, field) not in allowed:
+                problems.append((field, f"{field} must be one of {', '.join(allowed)}, got {getattr(self, field)!r}"))
+        if self.assigner == "fcos" and (
+            len(self.regress_ranges) != len(self.strides)
+            or any(len(pair) != 2 or not (pair[0] < pair[1]) for pair in self.regress_ranges)
+        ):
+            problems.append(("regress_ranges", "regress_ranges must give one [low, high] pair per stride, low < high"))
+        if problems:  # the counts below need sound fields
+            return problems
+        if self.assigner == "fcos" and self.anchors_per_cell != 1:  # FCOS labels points: one per cell and level
+            problems.append(("assigner", f"assigner fcos labels one point per cell; expected one anchor per cell "
+                             f"(one ratio and scales_per_octave = 1, or one anchor size per level), got "
+                             f"{self.anchors_per_cell}"))  # fmt: skip
+        if self.anchors_per_cell > MAX_ANCHORS_PER_CELL:
+            problems.append(("ratios", f"anchors per cell (sizes × ratios) must be at most {MAX_ANCHORS_PER_CELL}, "
+                                       f"got {self.anchors_per_cell:,}"))  # fmt: skip
+        elif (most := self.most_anchors()) > MAX_ANCHORS:
+            size = f"{self.resize.short:g} × {self.resize.long:g}"
+            problems.append((RESIZE_KEYS, f"at most {MAX_ANCHORS:,} anchors per image expected; the largest "
+                             f"resized image ({size}) would have {most:,}"))  # fmt: skip
+        return problems
+
+    def most_anchors(self) -> int:
+        """An upper bound of the anchors of one image: the resize keeps sides within ``short`` and ``long``
+        (+1 for rounding), padded to ``pad_divisor``, ``ceil(side / stride)`` cells per side and level."""
+        sides = [math.ceil((side + 1) / self.pad_divisor) * self.pad_divisor
+                 for side in (self.resize.short, self.resize.long)]  # fmt: skip
+        cells = sum(math.ceil(sides[0] / s) * math.ceil(sides[1] / s) for s in self.strides)
+        return cells * self.anchors_per_cell
 
     def conventions(self) -> dict[str, object]:
         """The framework conventions that differ from mmdetection 2.x's (empty for mmdetection presets)."""
@@ -380,8 +454,13 @@ def load_preset(name_or_path: str | Path) -> Preset:
         elif not isinstance(table[key_name], expected) or (expected is int and isinstance(value, bool)):
             raise ImbstatError(f"expected {expected.__name__}, got {type(value).__name__}", path, key_name)
     try:
-        return dataclasses.replace(base, name=table.pop("name", path.stem), resize=Resize(short, long, rounding),
-                                   **table)  # fmt: skip
+        resize = Resize(short, long, rounding)
+    except (ValueError, TypeError) as e:
+        raise ImbstatError(f"inconsistent preset: {e}", path, RESIZE_KEYS) from None
+    try:
+        return dataclasses.replace(base, name=table.pop("name", path.stem), resize=resize, **table)
+    except PresetError as e:  # the key of the first problem: the fields are the TOML's keys but the resize's
+        raise ImbstatError(f"inconsistent preset: {e}", path, e.field) from None
     except (ValueError, TypeError) as e:
         raise ImbstatError(f"inconsistent preset: {e}", path) from None
 

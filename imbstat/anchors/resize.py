@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,8 +39,8 @@ class Resize:
     rounding: str = "round"
 
     def __post_init__(self) -> None:
-        if not (self.short > 0 and self.long >= self.short):
-            raise ValueError(f"resize needs 0 < short <= long, got short={self.short} long={self.long}")
+        if not (0 < self.short <= self.long < math.inf):  # NaN fails too
+            raise ValueError(f"resize needs 0 < short <= long, finite, got short={self.short} long={self.long}")
         if self.rounding not in ROUNDINGS:
             raise ValueError(f"resize_rounding must be one of {', '.join(ROUNDINGS)}, got {self.rounding!r}")
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Anchors per image are far fewer (presets.MAX_ANCHORS); a NUM beyond int64 overflowed numpy (issue 20).
+MAX_NUM = 10**9
 SAMPLER_SYNTAX = "random:NUM:POS_FRACTION (e.g. random:256:0.5), or none"
 
 
@@ -50,6 +52,6 @@ def parse_sampler(text: str) -> RandomSampler | None:
         num, fraction = int(parts[1]), float(parts[2])
     except ValueError:
         raise ValueError(f"sampler {text!r}: expected {SAMPLER_SYNTAX}") from None
-    if num < 1 or not (0 <= fraction <= 1):
-        raise ValueError(f"sampler {text!r}: expected NUM >= 1 and 0 <= POS_FRACTION <= 1")
+    if not 1 <= num <= MAX_NUM or not (0 <= fraction <= 1):
+        raise ValueError(f"sampler {text!r}: expected 1 <= NUM <= {MAX_NUM:,} and 0 <= POS_FRACTION <= 1")
     return RandomSampler(num, fraction)

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import functools
 import inspect
+import os
 import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,15 +14,57 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+import typer.core
 from rich.console import Console
 
-from imbstat.anchors.options import AnchorOptions
+from imbstat.anchors.options import MAX_MEMORY_MB, AnchorOptions
 from imbstat.data import FORMATS, BoxFilter, Dataset, LoadOptions, load
 from imbstat.errors import ImbstatError
 from imbstat.report.document import document, write_json
+from imbstat.scores import MAX_GRID
+from imbstat.stats.batch import MAX_EPOCHS
 from imbstat.text import visible
 
+
+class _OneLineErrors(typer.core.TyperGroup):
+    """The app's click group: an option or argument click refuses (``--grid 257``, a missing PATH) is one
+    ``imbstat: error:`` line and exit 2, as every other error, instead of typer's boxed usage text."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except typer.TyperException as e:  # typer's (vendored) click exceptions: UsageError, BadParameter, ...
+            if type(e).__name__ == "NoArgsIsHelpError":  # 'imbstat' alone: the help, as before
+                e.show()  # type: ignore[attr-defined]
+                raise SystemExit(2) from None
+            message = "; ".join(line.strip() for line in _usage_message(e).splitlines() if line.strip())
+            ctx = getattr(e, "ctx", None)
+            command = ctx.command_path if ctx is not None else "imbstat"
+            echo(f"imbstat: error: {message} (see '{command} --help')", err=True)
+            raise SystemExit(2) from None
+        except typer.Abort:
+            echo("imbstat: aborted", err=True)
+            raise SystemExit(1) from None
+        # without standalone mode, click returns a typer.Exit's code, or the command's value (None)
+        raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _usage_message(e: Exception) -> str:
+    """click's message of a refused option as ``--option: expected ...``, like every other error of ours."""
+    param = getattr(e, "param", None)
+    if type(e).__name__ != "BadParameter" or param is None:
+        return e.format_message()  # type: ignore[attr-defined]
+    name = param.opts[0] if param.param_type_name == "option" and param.opts else param.human_readable_name
+    detail = e.message  # type: ignore[attr-defined]
+    # typer checks min=/max= with pydantic, whose messages start "Input should be ..."
+    return f"{name}: " + (f"expected {detail.removeprefix('Input should be ')}" if detail.startswith("Input should be")
+                          else detail)  # fmt: skip
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     name="imbstat",
     help="Imbalance statistics of object-detection datasets (Oksuz et al., TPAMI 2020).",
     no_args_is_help=True,
@@ -30,6 +73,7 @@ app = typer.Typer(
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T", str, Path)
 
 PathArg = Annotated[
     Path,
@@ -39,10 +83,47 @@ PathArg = Annotated[
     ),
 ]
 FormatOpt = Annotated[str | None, typer.Option("--format", help=f"Override detection: {', '.join(FORMATS)}.")]
+
+
+def _unwritable(path: Path, folder: bool) -> str | None:
+    """Why ``path`` cannot be written as a folder (or a file), or None: checked when the options are parsed,
+    so that a run is refused before it loads and computes, not at its end."""
+    if path.exists():
+        if folder != path.is_dir():
+            return "exists and is not a folder" if folder else "is a folder; expected a file"
+        return None if os.access(path, os.W_OK) else "is not writable"
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot be made: {parent} is not a folder"
+    return None if os.access(parent, os.W_OK | os.X_OK) else f"cannot be made: {parent} is not writable"
+
+
+def writable_folder(value: Path | None) -> Path | None:
+    """typer callback of an output folder option (--out)."""
+    if value is not None and (why := _unwritable(Path(value), folder=True)):
+        raise typer.BadParameter(f"{visible(str(value))} {why}")
+    return value
+
+
+def writable_file(value: T | None) -> T | None:
+    """typer callback of an output file option (--json, --junit, --markdown); '-' is stdout."""
+    if value is not None and str(value) != "-" and (why := _unwritable(Path(value), folder=False)):
+        raise typer.BadParameter(f"{visible(str(value))} {why}")
+    return value
+
+
 JsonOpt = Annotated[
-    str | None, typer.Option("--json", help="Write the JSON report to FILE ('-' = stdout).", metavar="FILE")
+    str | None,
+    typer.Option(
+        "--json", help="Write the JSON report to FILE ('-' = stdout).", metavar="FILE", callback=writable_file
+    ),
 ]
-OutOpt = Annotated[Path | None, typer.Option("--out", help="Write CSV tables and PNG figures to DIR.", metavar="DIR")]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", help="Write CSV tables and PNG figures to DIR.", metavar="DIR", callback=writable_folder),
+]
 CrowdOpt = Annotated[bool, typer.Option("--include-crowd", help="Count COCO crowd boxes (iscrowd=1).")]
 DifficultOpt = Annotated[bool, typer.Option("--include-difficult", help="Count VOC difficult boxes.")]
 SplitOpt = Annotated[str | None, typer.Option("--split", help="VOC ImageSets/Main split or YOLO split.")]
@@ -248,7 +329,7 @@ TrainBatchOpt = Annotated[
 SamplerOpt = Annotated[
     str, typer.Option("--sampler", help="How epochs order the images: random, aspect-group or repeat-factor:T.")
 ]
-EpochsOpt = Annotated[int, typer.Option("--epochs", min=1, help="Epochs simulated.")]
+EpochsOpt = Annotated[int, typer.Option("--epochs", min=1, max=MAX_EPOCHS, help="Epochs simulated.")]
 SeedOpt = Annotated[int, typer.Option("--seed", min=0, help="Seed of the simulation (same seed, same numbers).")]
 
 
@@ -262,6 +343,8 @@ def _anchor_sampler(flag: str) -> Any:
     ]  # fmt: skip
 
 
+# the 2-D W1 of a G×G map costs ~G⁴ (imbstat/scores.py MAX_GRID): 2 s and 200 MB at 64, minutes and GBs beyond
+GRID_HELP = f"Cells per side of {{}} (at most {MAX_GRID}: the exact 2-D W1's time grows as grid⁴)."
 # One option per field of AnchorOptions a command may offer (threads: every core, as the library's default).
 _ANCHOR_PARAMETERS = {"batch_size": "device_batch"}
 _ANCHOR_OPTIONS = {
@@ -280,8 +363,10 @@ _ANCHOR_OPTIONS = {
     ],
     # --device-batch: --batch-size is the training batch (batch-dist, report's batch section)
     "batch_size": Annotated[int, typer.Option("--device-batch", min=1, help="Images per batch of anchor labelling.")],
-    "grid": Annotated[int, typer.Option("--grid", min=2, max=256, help="Cells per side of the spatial maps.")],
-    "memory_mb": Annotated[float, typer.Option("--memory-mb", min=1, help="Device memory for one dense IoU block.")],
+    "grid": Annotated[int, typer.Option("--grid", min=2, max=MAX_GRID, help=GRID_HELP.format("the spatial maps"))],
+    "memory_mb": Annotated[
+        float, typer.Option("--memory-mb", min=1, max=MAX_MEMORY_MB, help="Device memory for one dense IoU block.")
+    ],
     "sampler": _anchor_sampler("--sampler"),
 }
 # Where a command has an option of a field's name (report's --sampler orders its training epochs)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from imbstat.cli.common import (
+    GRID_HELP,
     ClassBalancedOpt,
     EpochsOpt,
     JsonOpt,
@@ -26,6 +27,8 @@ from imbstat.cli.common import (
 )
 from imbstat.report import terminal
 from imbstat.report.document import document, write_json
+from imbstat.scores import MAX_GRID
+from imbstat.stats.scale import MAX_BINS
 
 
 @app.command("info")
@@ -119,7 +122,9 @@ def scale(
     path: PathArg,
     json: JsonOpt = None,
     out: OutOpt = None,
-    bins: Annotated[int, typer.Option(min=2, help="Bins of the relative size histograms on [0, 1].")] = 50,
+    bins: Annotated[
+        int, typer.Option(min=2, max=MAX_BINS, help="Bins of the relative size histograms on [0, 1].")
+    ] = 50,
     source: Source = Source(),
 ) -> None:
     """Fig. 7: relative width, height, area; COCO size buckets; aspect ratio; FPN levels."""
@@ -145,7 +150,7 @@ def location(
     path: PathArg,
     json: JsonOpt = None,
     out: OutOpt = None,
-    grid: Annotated[int, typer.Option(min=2, max=256, help="Cells per side of the centre grid.")] = 32,
+    grid: Annotated[int, typer.Option(min=2, max=MAX_GRID, help=GRID_HELP.format("the centre grid"))] = 32,
     per_class: Annotated[bool, typer.Option("--per-class", help="Also per class.")] = False,
     source: Source = Source(),
 ) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from imbstat.analysis import Results, compute
+from imbstat.analysis import MAX_SHARDS, Results, compute
 from imbstat.anchors.options import AnchorOptions
 from imbstat.cli.common import (
     AnchorsOpt,
@@ -32,6 +32,8 @@ from imbstat.cli.common import (
     report_written,
     source_options,
     stdout,
+    writable_file,
+    writable_folder,
 )
 from imbstat.data import BoxFilter, LoadOptions
 from imbstat.data.source import path_kind
@@ -48,7 +50,9 @@ from imbstat.sections.spec import Run
 def report(
     path: PathArg,
     anchors: AnchorsOpt = False,
-    out: Annotated[Path, typer.Option("--out", help="Folder for the report.", metavar="DIR")] = Path("imbstat-report"),
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the report.", metavar="DIR", callback=writable_folder)
+    ] = Path("imbstat-report"),
     anchor: tuple[AnchorOptions, ...] = (AnchorOptions(),),
     batch_size: TrainBatchOpt = None,
     sampler: SamplerOpt = "random",
@@ -59,9 +63,10 @@ def report(
         str | None,
         typer.Option("--dask", help="Run shards on Dask: local:N worker processes, or a scheduler address."),
     ] = None,
-    shards: Annotated[int | None, typer.Option("--shards", min=1, help="Shards for --dask (default 2 per worker).")] = (
-        None
-    ),
+    shards: Annotated[
+        int | None,
+        typer.Option("--shards", min=1, max=MAX_SHARDS, help="Shards for --dask (default 2 per worker)."),
+    ] = None,
     repeat_factor: RepeatFactorOpt = None,
     class_balanced: ClassBalancedOpt = None,
     source: Source = Source(),
@@ -187,10 +192,11 @@ def _compute(path: Path, source: Source, run: Run, quiet: bool = False) -> Resul
 
 def _compute_on_dask(path: Path, source: Source, run: Run, spec: str, shards: int | None) -> Results:
     """The report's Results from one Dask task per shard (:func:`imbstat.analysis.compute_distributed`)."""
-    from imbstat.analysis import compute_distributed, dask_client
+    from imbstat.analysis import check_dask_spec, compute_distributed, dask_client
 
     if source.shard:
         raise ImbstatError("--dask runs every shard itself; leave out --shard")
+    check_dask_spec(spec)  # before a long load
     # The client loads first and writes the Parquet cache, so that workers read columns instead of parsing.
     options = source.load_options(cache=True)
     ds = source.load(path, cache=True)
@@ -214,7 +220,9 @@ def _write_report(results: Results, out: Path) -> Path:
 @app.command("demo")
 @handles_input_errors
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Folder for the sample and its report.")] = Path("imbstat-demo"),
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the sample and its report.", callback=writable_folder)
+    ] = Path("imbstat-demo"),
 ) -> None:
     """Generate the built-in sample dataset and write its statistics, anchors included, tables and figures to --out."""
     from imbstat.data.sample import write_sample
@@ -238,9 +246,12 @@ def audit(
     baseline: Annotated[
         Path | None, typer.Option("--baseline", help="report.json (or dataset) to compare against for compare.*.")
     ] = None,
-    junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML to FILE.", metavar="FILE")] = None,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="Write JUnit XML to FILE.", metavar="FILE", callback=writable_file)
+    ] = None,
     markdown: Annotated[
-        Path | None, typer.Option("--markdown", help="Write a Markdown summary to FILE.", metavar="FILE")
+        Path | None,
+        typer.Option("--markdown", help="Write a Markdown summary to FILE.", metavar="FILE", callback=writable_file),
     ] = None,
     json: JsonOpt = None,
     anchor: AnchorOptions = AnchorOptions(),
@@ -289,7 +300,9 @@ def audit(
 @handles_input_errors
 def merge(
     reports: Annotated[list[Path], typer.Argument(help="The JSON reports of every shard (--shard I/N) of one run.")],
-    json: Annotated[str, typer.Option("--json", help="Write the merged report to FILE ('-' = stdout).")] = "-",
+    json: Annotated[
+        str, typer.Option("--json", help="Write the merged report to FILE ('-' = stdout).", callback=writable_file)
+    ] = "-",
 ) -> None:
     """Join the reports of the shards of one run (--shard I/N) into exactly the report of the whole run."""
     from imbstat.report.merge import merge_documents, read_documents

@@ -167,7 +167,13 @@ class Dataset:
         """
         if not 0 <= index < count:
             raise ImbstatError(f"shard {index}/{count}: expected 0 <= I < N", self.path)
-        part = self.select_images(np.arange(self.num_images) % count == index)
+        rows = np.arange(self.num_images)
+        if count <= self.num_images:
+            keep = rows % count == index
+        else:  # a shard per image at most: no int64 arithmetic with an N the user may type as 10**20
+            keep = np.zeros(self.num_images, bool)
+            keep[index : index + 1] = True  # nothing where index >= num_images
+        part = self.select_images(keep)
         return dataclasses.replace(part, shard=f"{index}/{count}")
 
     def counted_boxes(self, box_filter: BoxFilter = BoxFilter()) -> Boxes:

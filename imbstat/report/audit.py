@@ -38,6 +38,7 @@ from imbstat.data.source import read_toml
 from imbstat.errors import ImbstatError
 from imbstat.report.terminal import PlainTable, fmt_number
 from imbstat.sections import metric_table
+from imbstat.stats.batch import MAX_EPOCHS
 from imbstat.stats.class_balanced import check_beta
 from imbstat.stats.repeat_factor import check_threshold
 
@@ -123,6 +124,8 @@ def load_config(path: str | Path) -> AuditConfig:
         section = metric.removeprefix("compare.").split(".")[0]
         if section in _REMEDIES and section not in table:
             raise ImbstatError(f"{metric} needs {section} = VALUE in the config", path, f"checks[{i}]")
+        if math.isnan(float(limit)):  # every comparison with NaN is False: the check could only fail
+            raise ImbstatError(f"expected a number as the limit, got {limit!r}", path, f"checks[{i}]")
         checks.append(Check(metric, op, float(limit)))
     for key, check in _REMEDIES.items():
         if key in table:
@@ -135,8 +138,10 @@ def load_config(path: str | Path) -> AuditConfig:
         raise ImbstatError(f"{', '.join(batch)} without batch_size; expected batch_size = B as well", path)
     if "batch_size" not in batch and any(c.metric.removeprefix("compare.").startswith("batch.") for c in checks):
         raise ImbstatError("checks name batch.* metrics; expected batch_size = B (the training batch)", path, "checks")
-    if batch and (batch["batch_size"] < 1 or batch.get("epochs", 1) < 1 or batch.get("seed", 0) < 0):
-        raise ImbstatError("expected batch_size and epochs at least 1 and seed at least 0", path, "batch_size")
+    if batch and (batch["batch_size"] < 1 or batch.get("seed", 0) < 0):
+        raise ImbstatError("expected batch_size at least 1 and seed at least 0", path, "batch_size")
+    if batch and not 1 <= batch.get("epochs", 1) <= MAX_EPOCHS:
+        raise ImbstatError(f"expected epochs from 1 to {MAX_EPOCHS}, got {batch['epochs']}", path, "epochs")
     options = {k: table[k] for k in _KEYS if k not in ("checks", *_BATCH_KEYS) and k in table}
     return AuditConfig(tuple(checks), **options, batch=batch or None)
 

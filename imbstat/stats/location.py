@@ -13,7 +13,7 @@ import numpy as np
 from imbstat.data import BoxFilter, Dataset
 from imbstat.data.ids import id_column
 from imbstat.lazy import LazyModule
-from imbstat.scores import score_1d, score_2d
+from imbstat.scores import check_grid, score_1d, score_2d
 from imbstat.stats.histogram import plain
 from imbstat.stats.protocol import check_same, consistent, first_part, nested
 from imbstat.stats.protocol import counts as check_counts
@@ -148,6 +148,7 @@ def _json_scores(scores: dict) -> dict[str, float]:
 
 def location_distribution(ds: Dataset, *, box_filter: BoxFilter = BoxFilter(), grid: int = 32) -> LocationDistribution:
     """Fig. 13 of the survey for ``ds``: centre histogram on a ``grid`` × ``grid`` normalised image."""
+    check_grid(grid)
     k = len(ds.categories)
     per_class = np.zeros(k * grid * grid, np.int64)
     for boxes in ds.counted_chunks(box_filter):

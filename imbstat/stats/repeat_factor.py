@@ -32,13 +32,20 @@ else:
     pd = LazyModule("pandas")  # imported where a table is built
 
 
+# Factors are at most sqrt(T · images): with T <= 1000 and 2^31 images, 1.5e6 copies of an image, finite.
+MAX_THRESHOLD = 1000.0
+
+
 def check_threshold(threshold: float) -> float:
-    """``threshold`` as a float; ImbstatError unless it is finite and > 0."""
+    """``threshold`` as a float; ImbstatError unless it is in (0, :data:`MAX_THRESHOLD`].
+
+    T is a share of images; detectron2 takes one above 1 too (every class repeats), but a huge T
+    (1e308) overflowed the factors into infinite copies and NaN scores (issue 20).
+    """
     value = float(threshold)
-    if not math.isfinite(value) or value <= 0:
-        raise ImbstatError(
-            f"repeat-factor threshold {threshold!r} is not allowed; expected a finite number > 0 (LVIS uses 0.001)"
-        )
+    if not 0 < value <= MAX_THRESHOLD:  # NaN fails too
+        raise ImbstatError(f"repeat-factor threshold {threshold!r} is not allowed; expected a number in "
+                           f"(0, {MAX_THRESHOLD:g}] (LVIS uses 0.001)")  # fmt: skip
     return value
 
 

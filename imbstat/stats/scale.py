@@ -10,6 +10,7 @@ import numpy as np
 
 from imbstat.anchors.resize import Resize
 from imbstat.data import Boxes, BoxFilter, Dataset
+from imbstat.errors import ImbstatError
 from imbstat.lazy import LazyModule
 from imbstat.scores import score_1d
 from imbstat.stats.histogram import Histogram
@@ -28,6 +29,9 @@ FPN_LEVELS = (2, 3, 4, 5)
 # log2(w/h) beyond ±4 (16:1) is counted in the end bins.
 ASPECT_LIMIT = 4.0
 ASPECT_BINS = 32
+# Bins of the relative size histograms at most: three histograms of this many counts each go to the JSON,
+# the CSV and the figures, whatever the data; 10,000 is finer than any figure shows.
+MAX_BINS = 10_000
 RELATIVE = ("relative_width", "relative_height", "relative_area")  # histograms on [0, 1] of ``bins`` bins
 
 
@@ -157,6 +161,8 @@ def scale_distribution(
     ds: Dataset, *, box_filter: BoxFilter = BoxFilter(), bins: int = 50, resize: Resize = Resize()
 ) -> ScaleDistribution:
     """Fig. 7 of the survey for ``ds``, with COCO size buckets and FPN levels (Sec. 5.2)."""
+    if isinstance(bins, bool) or not isinstance(bins, int) or not 2 <= bins <= MAX_BINS:
+        raise ImbstatError(f"--bins {bins!r}: expected a whole number from 2 to {MAX_BINS}")
     return ScaleDistribution.merge([_scale(ds, boxes, bins, resize) for boxes in ds.counted_chunks(box_filter)])
 
 
