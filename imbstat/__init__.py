@@ -7,12 +7,13 @@
 >>> imbstat.compare("train/report.json", "val/report.json").to_dict()  # how far each distribution moved
 """
 
+from typing import TYPE_CHECKING, Any
+
 from imbstat.analysis import Results, compute
 from imbstat.anchors.options import AnchorOptions
 from imbstat.anchors.presets import Preset, load_preset
 from imbstat.data import BoxFilter, Dataset, LoadOptions, load
 from imbstat.errors import ImbstatError
-from imbstat.report.compare import Comparison, compare
 from imbstat.stats import (
     AnchorStats,
     BatchDistribution,
@@ -30,6 +31,9 @@ from imbstat.stats import (
     scale_distribution,
 )
 from imbstat.version import __version__
+
+if TYPE_CHECKING:  # loaded when first named (__getattr__ below); here for type checkers and the API docs
+    from imbstat.report.compare import Comparison, compare
 
 __all__ = [
     "AnchorOptions",
@@ -60,3 +64,15 @@ __all__ = [
     "repeat_factor_sampling",
     "scale_distribution",
 ]
+
+# The comparison is report/'s (its document, tables and figures beside its maths): loaded when first named, so
+# that ``import imbstat`` loads nothing of imbstat.report (tests/test_imports.py).
+_FROM_COMPARE = ("Comparison", "compare")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_COMPARE:
+        from imbstat.report import compare as module
+
+        return getattr(module, name)
+    raise AttributeError(f"module 'imbstat' has no attribute {name!r}")

@@ -11,7 +11,9 @@ import imbstat
 import imbstat.anchors.presets
 from imbstat.cli import app
 from imbstat.data.sample import write_sample
+from imbstat.report.build import report_document
 from imbstat.report.document import dumps
+from imbstat.stats.anchor_summary import AnchorSummary
 
 
 def test_the_library_names_are_exported_from_imbstat():
@@ -61,6 +63,23 @@ def test_compute_gives_the_numbers_of_the_cli_report(sample, tmp_path):
     for section, result in results.computed():
         assert json.loads(dumps(section.to_json(result, ds))) == cli[section.name], section.name
     assert results.classes.instances.sum() == len(ds.boxes) == 74  # the crowd box counted
+
+
+def test_a_computation_and_its_saved_report_read_back_are_one_container(sample):
+    ds = imbstat.load(sample)
+    results = imbstat.compute(ds, anchors=imbstat.AnchorOptions(preset="rpn"))
+    doc = json.loads(dumps(report_document(results)))
+    saved = imbstat.Results.from_document(doc, "report.json")
+    assert results.ds is ds and saved.ds is None
+    assert results.dataset == doc["dataset"] == saved.dataset  # the block derived from ds is the one written
+    assert (results.dataset["images"], results.dataset["boxes"], results.dataset["crowd"]) == (12, 74, 1)
+    assert saved.options == results.options == doc["options"]
+    # a report holds the anchors' sums: both views give AnchorSummary, the raw AnchorStats only where computed
+    assert isinstance(results.anchors, imbstat.AnchorStats) and isinstance(saved.anchors, AnchorSummary)
+    assert list(results.views) == list(saved.views) == ["classes", "scale", "location", "anchors"]
+    assert isinstance(results.views["anchors"], AnchorSummary) and saved.views["anchors"] is saved.anchors
+    assert dumps(results.views["anchors"].scores) == dumps(saved.anchors.scores)
+    assert results.views["classes"] is results.classes and results.views is results.views  # computed once
 
 
 def test_compute_without_anchors_leaves_them_out(sample):

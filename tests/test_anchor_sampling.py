@@ -24,7 +24,6 @@ from imbstat.cli import app
 from imbstat.data.sample import write_sample
 from imbstat.errors import ImbstatError
 from imbstat.report.document import dumps
-from imbstat.report.reading import Report
 from imbstat.report.taxonomy import taxonomy_rows
 from imbstat.sections import ANCHORS, metric_table
 from imbstat.sections.anchors import anchors_html, anchors_shift, write_tables
@@ -258,7 +257,7 @@ NUM = ' class="num"'
 def test_taxonomy_and_html(write_json):
     ds = _hand(write_json)
     results = imbstat.compute(ds, anchors=imbstat.AnchorOptions(preset=TOY, grid=4, sampler="random:4:0.5"))
-    row = next(r for r in taxonomy_rows(Report.of(results)) if r.metric == "anchors.foreground_background")
+    row = next(r for r in taxonomy_rows(results) if r.metric == "anchors.foreground_background")
     # assigned 6 : 57 and sampled 4 : 12, side by side
     assert row.statistic.endswith("fg:bg 1 : 10, sampled fg:bg 1 : 3"), row.statistic
     page = anchors_html(ANCHORS.view(results.anchors), "")
@@ -268,7 +267,7 @@ def test_taxonomy_and_html(write_json):
         tds = [f"<td{NUM if i else ''}>{c}</td>" for i, c in enumerate(cells)]
         assert "".join(tds) in page
     plain_run = imbstat.compute(ds, anchors=imbstat.AnchorOptions(preset=TOY, grid=4))
-    row = next(r for r in taxonomy_rows(Report.of(plain_run)) if r.metric == "anchors.foreground_background")
+    row = next(r for r in taxonomy_rows(plain_run) if r.metric == "anchors.foreground_background")
     assert "sampled" not in row.statistic and "Sampled" not in anchors_html(ANCHORS.view(plain_run.anchors), "")
 
 

@@ -11,6 +11,7 @@ from helpers import coco_doc
 from typer.testing import CliRunner
 
 import imbstat
+from imbstat import Results
 from imbstat.analysis import compute
 from imbstat.cli import app
 from imbstat.data import load
@@ -19,7 +20,6 @@ from imbstat.errors import ImbstatError
 from imbstat.report.build import report_document
 from imbstat.report.document import dumps
 from imbstat.report.metrics import metrics
-from imbstat.report.reading import Report
 from imbstat.sections import metric_table, section_of
 from imbstat.stats import LocationDistribution, location_distribution
 from imbstat.stats.anchor_summary import AnchorSummary
@@ -105,7 +105,7 @@ def test_a_missing_field_is_an_error_naming_it(sides, section, field):
     del doc[section][field]
     # before: a KeyError deep in compare, or (scale.fpn_levels) a metric that silently disappeared
     with pytest.raises(ImbstatError, match=f"the {section} section has no field '{field}'"):
-        Report.from_document(doc)
+        Results.from_document(doc)
 
 
 def test_cli_compare_of_a_report_missing_a_field_exits_2(sides, tmp_path):
@@ -123,15 +123,15 @@ def test_a_section_that_is_not_an_object(sides):
     doc = saved_doc(sides[0][1])
     doc["anchors"] = [1, 2]
     with pytest.raises(ImbstatError, match="the anchors section is not an object"):
-        Report.from_document(doc)
+        Results.from_document(doc)
     del doc["location"]
     with pytest.raises(ImbstatError, match="a report without a location section"):
-        Report.from_document(doc)
+        Results.from_document(doc)
 
 
 def test_metrics_of_results_and_of_their_saved_report_agree(sides):
     results, path = sides[0]
-    now, saved = metrics(Report.of(results)), metrics(Report.from_document(saved_doc(path)))
+    now, saved = metrics(results), metrics(Results.from_document(saved_doc(path)))
     computed = {n for n in metric_table() if (section_of(n) is None or section_of(n).name in results.results)}
     assert not results.anchors.preset.sampler  # retinanet: no sampling stage, so no anchors.sampled.* metrics
     expected = {n for n in computed if not n.startswith(("compare.", "anchors.sampled."))}

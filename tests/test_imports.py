@@ -17,6 +17,8 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 import imbstat
 
 ROOT = Path(imbstat.__file__).resolve().parents[1]
@@ -178,3 +180,29 @@ def test_compute_loads_no_renderer_in_a_fresh_interpreter(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == []
+
+
+def test_import_imbstat_loads_nothing_of_report_until_compare_is_named():
+    """``import imbstat`` (and a computation) loads no module of ``imbstat.report``; ``imbstat.compare`` is
+    report/'s and loads it when first named, as the same function ``from imbstat import compare`` gives."""
+    code = (
+        "import sys, imbstat\n"
+        "from imbstat.data.sample import write_sample\n"
+        "import tempfile, os\n"
+        "r = imbstat.compute(imbstat.load(write_sample(os.path.join(tempfile.mkdtemp(), 's.json'))))\n"
+        "print(' '.join(m for m in sys.modules if m == 'imbstat.report' or m.startswith('imbstat.report.')))\n"
+        "from imbstat import Comparison, compare\n"
+        "import imbstat.report.compare as c\n"
+        "assert compare is c.compare and imbstat.Comparison is c.Comparison and 'compare' in imbstat.__all__\n"
+        "print(type(compare(r, r)).__name__)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    loaded, compared = done.stdout.splitlines()
+    assert loaded == "" and compared == "Comparison"
+
+
+def test_an_unknown_attribute_of_the_package_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'comparee'"):
+        imbstat.comparee  # noqa: B018

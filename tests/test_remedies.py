@@ -12,14 +12,13 @@ from helpers import coco_doc
 from typer.testing import CliRunner
 
 import imbstat
-from imbstat import BoxFilter
+from imbstat import BoxFilter, Results
 from imbstat.cli import app
 from imbstat.errors import ImbstatError
 from imbstat.report import build
 from imbstat.report.compare import compare
 from imbstat.report.html import write_index
 from imbstat.report.metrics import metrics
-from imbstat.report.reading import Report
 from imbstat.stats import (
     ClassBalancedLoss,
     RepeatFactorSampling,
@@ -244,7 +243,7 @@ def test_report_compare_and_audit_metrics(write_json, tmp_path):
         assert 'id="repeat_factor"' in page and 'id="class_balanced"' in page
         epoch = docs[-1]["repeat_factor"]["epoch_images"]
         assert f"one resampled epoch is {epoch:.3g} images for 80" in page
-    reports = [Report.from_document(d) for d in docs]
+    reports = [Results.from_document(d) for d in docs]
     values = metrics(reports[0])
     assert values["repeat_factor.epoch_images"] == docs[0]["repeat_factor"]["epoch_images"]
     assert values["repeat_factor.gini"] == docs[0]["repeat_factor"]["scores"]["gini"]

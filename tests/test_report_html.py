@@ -16,9 +16,9 @@ from browser import dump_dom, find_chromium, screenshot
 from helpers import coco_doc, run
 from PIL import Image
 
+from imbstat import Results
 from imbstat.data.sample import write_sample
 from imbstat.report.html import render
-from imbstat.report.reading import Report
 from imbstat.report.taxonomy import ANCHORS_NEEDED, NO_LOSS_IN_A_DATASET, TAXONOMY, taxonomy_rows
 
 EVIL = '<script>alert("x")</script> & co'  # a class name that must reach the page as text only
@@ -138,8 +138,8 @@ def test_page_without_anchors_says_how_to_get_them(sample):
 @pytest.mark.slow
 def test_taxonomy_rows_follow_the_document(report_dir):
     doc = json.loads((report_dir / "report.json").read_text())
-    rows = {r.sub_problem.split(" (")[0]: r for r in taxonomy_rows(Report.from_document(doc))}
-    assert [r.problem for r in taxonomy_rows(Report.from_document(doc))] == [p.problem for p in TAXONOMY]
+    rows = {r.sub_problem.split(" (")[0]: r for r in taxonomy_rows(Results.from_document(doc))}
+    assert [r.problem for r in taxonomy_rows(Results.from_document(doc))] == [p.problem for p in TAXONOMY]
     assert rows["Foreground-foreground"].value == doc["classes"]["scores"]["w1_score"]
     assert rows["Foreground-background"].value == doc["anchors"]["scores"]["foreground_background"]
     assert rows["IoU distribution"].value == doc["anchors"]["scores"]["positive_iou"]
@@ -157,7 +157,7 @@ def test_taxonomy_rows_follow_the_document(report_dir):
 def test_taxonomy_rows_without_anchors(report_dir):
     doc = json.loads((report_dir / "report.json").read_text())
     del doc["anchors"]
-    rows = {r.metric: r for r in taxonomy_rows(Report.from_document(doc))}
+    rows = {r.metric: r for r in taxonomy_rows(Results.from_document(doc))}
     for metric in ("anchors.foreground_background", "anchors.positive_iou"):
         assert (rows[metric].value, rows[metric].note) == (None, ANCHORS_NEEDED)
     assert rows["classes.w1_score"].value is not None and rows["classes.w1_score"].note == ""

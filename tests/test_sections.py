@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 import imbstat.cli.report
+from imbstat import Results
 from imbstat.analysis import compute
 from imbstat.anchors.options import AnchorOptions
 from imbstat.cli import app
@@ -15,7 +16,6 @@ from imbstat.report.build import report_document, write_files
 from imbstat.report.compare import compare
 from imbstat.report.merge import MERGEABLE
 from imbstat.report.metrics import metrics
-from imbstat.report.reading import Report
 from imbstat.report.taxonomy import TAXONOMY
 from imbstat.sections import BY_COMMAND, SECTIONS, metric_table
 
@@ -37,7 +37,7 @@ def sample_results(tmp_path_factory):
 def test_registry_names_every_metric_a_report_and_a_comparison_have(sample_results):
     doc = report_document(sample_results)
     names = set(metric_table())
-    assert set(metrics(Report.from_document(doc))) == {n for n in names if not n.startswith("compare.")}
+    assert set(metrics(Results.from_document(doc))) == {n for n in names if not n.startswith("compare.")}
     assert set(compare(doc, doc).metrics()) == {n for n in names if n.startswith("compare.")}
     assert [s.name for s in SECTIONS] == [k for k in doc if k in {s.name for s in SECTIONS}]  # report order
 

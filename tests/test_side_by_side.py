@@ -195,7 +195,7 @@ def _report(path: Path, out: Path, *presets: object) -> dict:
 
 def test_report_side_by_side_equals_single_reports(boxes, tmp_path):
     import imbstat
-    from imbstat.report.reading import Report
+    from imbstat import Results
     from imbstat.sections.anchors import write_tables
 
     out = tmp_path / "both"
@@ -217,7 +217,7 @@ def test_report_side_by_side_equals_single_reports(boxes, tmp_path):
     page = (out / "index.html").read_text()
     assert "Presets side by side" in page and page.count("<figure") == len(list(out.glob("*.png")))  # the first's
     # read back as compare, audit and the page read it: the further preset as an AnchorSummary of its own
-    summary = Report.from_document(doc).results["anchors"]
+    summary = Results.from_document(doc).anchors
     assert [s.preset.name for s in summary.more_presets] == ["rpn"]
     assert summary.more_presets[0].totals == singles[1]["anchors"]["anchors"]
 

@@ -72,7 +72,6 @@ def report(
     source: Source = Source(),
 ) -> None:
     """Every statistic in one folder: report.json, CSV tables, PNG figures and a self-contained index.html."""
-    from imbstat.report.reading import Report
     from imbstat.report.taxonomy import taxonomy_table
 
     # --preset repeated: the anchors section holds the further presets side by side (README, "Several presets")
@@ -83,7 +82,7 @@ def report(
     results = _compute_on_dask(path, source, run, dask, shards) if dask else _compute(path, source, run, quiet)
 
     index = _write_report(results, out)
-    stdout.print(taxonomy_table(Report.of(results)))
+    stdout.print(taxonomy_table(results))
     echo(f"Report written to {out}/; open {index} in a browser.")
 
 
@@ -102,16 +101,14 @@ def summary(
     """One score per imbalance problem of the survey's Table 1: class, scale, spatial, objective."""
     from dataclasses import asdict as row_dict
 
-    from imbstat.report.reading import Report
     from imbstat.report.taxonomy import taxonomy_rows, taxonomy_table
 
     presets = labelled_presets(anchors, anchor)
     results = _compute(path, source, Run(source.box_filter, presets[0] if presets else None), quiet)
-    report = Report.of(results)
     if json != "-":
-        stdout.print(taxonomy_table(report))
+        stdout.print(taxonomy_table(results))
     if json:
-        rows = [row_dict(r) for r in taxonomy_rows(report)]
+        rows = [row_dict(r) for r in taxonomy_rows(results)]
         write_json(report_document(results, "summary") | {"taxonomy": rows}, json)
 
 
@@ -161,14 +158,14 @@ def compare(
         report_written(write_compare_files(comparison, out))
 
 
-def _report(path: Path, source: Source, run: Run, quiet: bool) -> Any:
-    """The saved report at ``path`` read back, or the report of the dataset there, computed now."""
-    from imbstat.report.reading import Report, read_report
+def _report(path: Path, source: Source, run: Run, quiet: bool) -> Results:
+    """The saved report at ``path`` read back, or the results of the dataset there, computed now."""
+    from imbstat.report.reading import read_report
 
     doc = read_report(path)
     if doc is not None:
-        return Report.from_document(doc, path)
-    return Report.of(_compute(path, source, run, quiet))
+        return Results.from_document(doc, path)
+    return _compute(path, source, run, quiet)
 
 
 def _batch_options(
@@ -262,7 +259,6 @@ def audit(
     from imbstat.report import audit as audits
     from imbstat.report.compare import compare as compare_reports
     from imbstat.report.metrics import metrics
-    from imbstat.report.reading import Report
 
     cfg = audits.load_config(config)
     if cfg.needs_baseline and baseline is None:
@@ -274,7 +270,7 @@ def audit(
     batch = _batch_options(**cfg.batch) if cfg.batch else None  # a bad sampler fails before a long load
     run = Run(BoxFilter(cfg.include_crowd, cfg.include_difficult), anchor if cfg.needs_anchors else None,
               repeat_factor=cfg.repeat_factor, class_balanced=cfg.class_balanced, batch=batch)  # fmt: skip
-    report = Report.of(_compute(path, source, run, quiet))
+    report = _compute(path, source, run, quiet)
     values = metrics(report)
     if baseline is not None:
         values |= compare_reports(_report(baseline, source, run, quiet), report).metrics()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -216,6 +217,19 @@ class Dataset:
             "difficult": int(b.difficult.sum()),
             "group_of": int(b.group_of.sum()),
             "images_without_boxes": int(self.num_images - np.unique(b.image).size),
+        }
+
+    def description(self) -> dict[str, Any]:
+        """What was read, as a report's ``dataset`` block states it: path, format, counts, and every excluded
+        or repaired item by reason (README, "JSON output")."""
+        return {
+            "path": self.path,
+            "format": self.format,
+            **self.counts(),
+            "invalid": self.problems.counts(),
+            "invalid_total": len(self.problems),
+            "load_seconds": round(self.load_seconds, 4),
+            **({"shard": self.shard} if self.shard else {}),
         }
 
 

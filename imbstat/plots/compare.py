@@ -1,7 +1,7 @@
 """Figures of a comparison of two datasets: each distribution of A overlaid on that of B.
 
 The inputs are the two sides' result objects by section name (a side may be a
-report saved earlier, read back: ``Comparison.a.results``) and the comparison
+report saved earlier, read back: ``Comparison.a.views``) and the comparison
 document (``Comparison.to_dict()``), read for its dataset paths and shift scores.
 """
 

@@ -1,7 +1,7 @@
 """Compare two datasets: how far each distribution moved between them (docs/design.md, 'Compare').
 
-Works on two reports as result objects (:class:`~imbstat.report.reading.Report`:
-a saved ``report.json``, a report document, or a whole analysis computed now),
+Works on two reports as result objects (:class:`imbstat.Results`: a saved
+``report.json`` or a report document read back, or a whole analysis computed now),
 so a side can be a dataset computed now or a report written earlier. Every
 distribution present on both sides gets a *shift score* on the scale of its
 imbalance score, so that comparing against a uniform distribution gives back the
@@ -34,7 +34,8 @@ This module is the comparison and what ``imbstat compare`` shows and writes of i
 :func:`write_files`: rich tables, ``compare_scores.csv``, ``compare_class_shifts.csv`` and the overlaid
 figures of ``imbstat/plots/compare.py``); each section's shift is its slice's ``compare``
 (``imbstat/sections/<name>.py``), the maths they share :mod:`imbstat.sections.shifts`, and reading
-files ``report/reading.py``.
+files ``report/reading.py``. ``imbstat.compare`` is this module's, loaded when first named
+(``imbstat/__init__.py``), so that ``import imbstat`` loads nothing of ``imbstat.report``.
 """
 
 from __future__ import annotations
@@ -44,11 +45,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from imbstat.analysis import Results
 from imbstat.errors import ImbstatError
 from imbstat.lazy import LazyModule
 from imbstat.report.document import envelope, json_float
 from imbstat.report.metrics import comparison_metrics
-from imbstat.report.reading import REPORT_COMMAND, Report, read_report
+from imbstat.report.reading import REPORT_COMMAND, read_report
 from imbstat.sections import SECTIONS, metric_table
 from imbstat.sections.shifts import SHIFT_ROWS, class_shifts, class_union, only_in
 
@@ -83,8 +85,8 @@ class Comparison:
     present on one side only) to why it was not scored.
     """
 
-    a: Report
-    b: Report
+    a: Results
+    b: Results
     sections: dict[str, dict[str, Any]]
     skipped: dict[str, str]
 
@@ -119,21 +121,21 @@ class Comparison:
 
     def class_shifts(self) -> pd.DataFrame:
         """Every class of either side with its instances and shares on both, largest share change first."""
-        return class_shifts(self.a.results["classes"], self.b.results["classes"])[0]
+        return class_shifts(self.a.views["classes"], self.b.views["classes"])[0]
 
     def metrics(self) -> dict[str, float]:
         """Every shift as an audit metric, ``compare.<section>.<name>``."""
         return comparison_metrics(self.sections)
 
 
-def side(value: Any, name: str = "A") -> Report:
-    """One side of a comparison as a :class:`Report`.
+def side(value: Any, name: str = "A") -> Results:
+    """One side of a comparison as :class:`~imbstat.Results`.
 
-    ``value`` is a :class:`Report`; the results of a whole analysis computed now
-    (``Results``: ``ds``, ``results``, ``options``); a report document (a dict with
-    ``"command": "report"``); or the path of a saved ``report.json``.
+    ``value`` is :class:`~imbstat.Results` (a whole analysis computed now, or a report read
+    back); a report document (a dict with ``"command": "report"``); or the path of a saved
+    ``report.json``.
     """
-    if isinstance(value, Report):
+    if isinstance(value, Results):
         return value
     if isinstance(value, str | Path):
         doc = read_report(value)
@@ -143,13 +145,11 @@ def side(value: Any, name: str = "A") -> Report:
                 "(compute a dataset's results first to compare it)",
                 value,
             )
-        return Report.from_document(doc, value)
+        return Results.from_document(doc, value)
     if isinstance(value, dict):
         if value.get("command") != REPORT_COMMAND:
             raise ImbstatError(f"compare: side {name} is not a report document")
-        return Report.from_document(value, f"side {name}")
-    if hasattr(value, "ds") and hasattr(value, "results"):
-        return Report.of(value)
+        return Results.from_document(value, f"side {name}")
     raise ImbstatError(
         f"compare: side {name} is of type {type(value).__name__}; expected a report.json path, a report document, "
         "or the results of a computation"
@@ -160,7 +160,7 @@ def compare(a: Any, b: Any) -> Comparison:
     """How far each distribution moved from dataset A to dataset B.
 
     Each side is the path of a saved ``report.json``, a report document, the
-    results of a whole analysis computed now, or a :class:`Report` (see
+    results of a whole analysis computed now or read back (:class:`~imbstat.Results`; see
     :func:`side`). A section on one side only (``anchors``) and a distribution
     missing on one side, or binned differently on the two sides (float histograms
     with other edges, maps on other grids), is not scored; it is listed in
@@ -168,10 +168,11 @@ def compare(a: Any, b: Any) -> Comparison:
     ``imbstat compare``.
     """
     report_a, report_b = side(a, "A"), side(b, "B")
+    views_a, views_b = report_a.views, report_b.views
     skipped: dict[str, str] = {}
     sections: dict[str, dict[str, Any]] = {}
     for section in SECTIONS:
-        result_a, result_b = report_a.results.get(section.name), report_b.results.get(section.name)
+        result_a, result_b = views_a.get(section.name), views_b.get(section.name)
         if result_a is not None and result_b is not None:
             shifted = section.compare(result_a, result_b, skipped)
             sections[section.name] = shifted | {"scores_a": dict(result_a.scores), "scores_b": dict(result_b.scores)}
@@ -252,4 +253,4 @@ def write_files(comparison: Comparison, out_dir: Path) -> list[Path]:
 
     frames = {"compare_scores": comparison.to_frame(), "compare_class_shifts": comparison.class_shifts()}
     paths = write_frames(frames, out_dir)
-    return paths + plot_compare(comparison.a.results, comparison.b.results, comparison.to_dict(), out_dir)
+    return paths + plot_compare(comparison.a.views, comparison.b.views, comparison.to_dict(), out_dir)

@@ -32,19 +32,6 @@ def check_schema(doc: dict[str, Any], source: str | Path | None) -> None:
         )
 
 
-def dataset_section(ds: Dataset) -> dict[str, Any]:
-    """What was read: path, format, counts, and every excluded or repaired item by reason."""
-    return {
-        "path": ds.path,
-        "format": ds.format,
-        **ds.counts(),
-        "invalid": ds.problems.counts(),
-        "invalid_total": len(ds.problems),
-        "load_seconds": round(ds.load_seconds, 4),
-        **({"shard": ds.shard} if ds.shard else {}),
-    }
-
-
 # The head of every JSON document imbstat writes, in this order (README, "JSON output").
 HEAD = ("imbstat_version", "schema_version", "command")
 
@@ -62,7 +49,7 @@ def envelope(command: str, body: dict[str, Any]) -> dict[str, Any]:
 
 def document(command: str, ds: Dataset, body: dict[str, Any], options: dict[str, Any] | None = None) -> dict[str, Any]:
     """The document of a command that read a dataset: the head, ``dataset``, ``options``, then ``body``."""
-    return envelope(command, {"dataset": dataset_section(ds), "options": options or {}, **body})
+    return envelope(command, {"dataset": ds.description(), "options": options or {}, **body})
 
 
 def _plain(value: Any) -> Any:

@@ -17,10 +17,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from imbstat.analysis import Results
 from imbstat.errors import ImbstatError
 from imbstat.report.document import dumps
 from imbstat.report.html_parts import e, score_cell, table
-from imbstat.report.reading import Report
 from imbstat.report.taxonomy import TaxonomyRow, taxonomy_rows
 from imbstat.sections import BY_NAME, SECTIONS, metric_table
 from imbstat.text import fmt_metric
@@ -97,11 +97,11 @@ def write_index(doc: dict[str, Any], figures: Iterable[str | Path], out_dir: str
 def render(doc: dict[str, Any], figures: Sequence[Path]) -> str:
     """The HTML page of a report document (``report_document(results)`` or its JSON) with ``figures`` embedded."""
     doc = json.loads(dumps(doc))  # the JSON contract: plain values, NaN as None
-    report = Report.from_document(doc)  # each section's result object, read back as a saved report is
+    report = Results.from_document(doc)  # each section's result object, read back as a saved report is
     by_section: dict[str, list[Path]] = {}
     for path in figures:
         by_section.setdefault(_section_of(path.name), []).append(path)
-    sections = list(report.results)  # in report order
+    sections = list(report.views)  # in report order
     dataset = doc.get("dataset") or {}
     title = f"imbstat report: {Path(str(dataset.get('path', ''))).name or 'dataset'}"
     parts = [
@@ -113,7 +113,7 @@ def render(doc: dict[str, Any], figures: Sequence[Path]) -> str:
         _taxonomy(taxonomy_rows(report), sections),
     ]
     for section in sections:
-        result = report.results[section]
+        result = report.views[section]
         parts.append(f'<section id="{section}"><h2>{e(BY_NAME[section].title)}</h2>')
         parts.append(BY_NAME[section].html(result, _scores_table(section, result.scores)))
         parts.extend(_figure(p) for p in by_section.get(section, []))

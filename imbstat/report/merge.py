@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from imbstat.analysis import check_classes, check_dataset
 from imbstat.errors import ImbstatError
 from imbstat.report.document import check_schema, envelope
-from imbstat.report.reading import check_classes, check_dataset
 from imbstat.sections import BY_COMMAND, CLASSES, NESTED, SECTIONS
 
 REPORT = "report"  # one JSON section per statistic; the other mergeable commands write one statistic's fields

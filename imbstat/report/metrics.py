@@ -14,20 +14,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from imbstat.analysis import Results
 from imbstat.report.document import json_float
-from imbstat.report.reading import Report
 from imbstat.sections import COMPARE_PREFIX, DATASET_METRICS, SECTIONS
 from imbstat.sections.spec import Metric
 
 
-def metrics(report: Report, prefix: str = "") -> dict[str, float]:
-    """Every named number of a report; NaN where a score is undefined.
+def metrics(report: Results, prefix: str = "") -> dict[str, float]:
+    """Every named number of a report (computed now or read back); NaN where a score is undefined.
 
     The names are those of :func:`imbstat.sections.metric_table` that the report has.
     """
     found: dict[str, float] = {}
     for section in SECTIONS:
-        result = report.results.get(section.name)
+        result = report.views.get(section.name)
         if result is not None:
             named = _aliased(section.metrics, {**result.scores, **section.extra_metrics(result)})
             found |= {f"{section.name}.{name}": json_float(value) for name, value in named.items()}

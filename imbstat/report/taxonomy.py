@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from rich.table import Table
 
+from imbstat.analysis import Results
 from imbstat.report.metrics import metrics
-from imbstat.report.reading import Report
 from imbstat.report.terminal import PlainTable, plain
 from imbstat.sections import section_of
 from imbstat.sections.anchors import ANCHORS_NEEDED
@@ -116,8 +116,8 @@ TAXONOMY: tuple[Problem, ...] = (
 )
 
 
-def taxonomy_rows(report: Report) -> list[TaxonomyRow]:
-    """The rows of :data:`TAXONOMY` with their values from a report (``Report.of(results)`` or read back)."""
+def taxonomy_rows(report: Results) -> list[TaxonomyRow]:
+    """The rows of :data:`TAXONOMY` with their values from a report (computed now or read back)."""
     found = metrics(report)
     rows = []
     for p in TAXONOMY:
@@ -129,10 +129,10 @@ def taxonomy_rows(report: Report) -> list[TaxonomyRow]:
         section = section_of(p.metric) if p.metric else None
         if p.metric is None:
             note = p.unmeasured
-        elif section is not None and section.optional and section.name not in report.results:
+        elif section is not None and section.optional and section.name not in report.views:
             note = section.optional  # how to ask for the section that measures it
         elif value is None:  # no pixel sizes (the result says what to pass: ScaleDistribution.missing), or undefined
-            result = report.results.get(section.name) if section is not None else None
+            result = report.views.get(section.name) if section is not None else None
             note = getattr(result, "missing", None) or "not defined for this dataset"
         else:
             note = ""
@@ -144,7 +144,7 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def taxonomy_table(report: Report) -> Table:
+def taxonomy_table(report: Results) -> Table:
     """The survey's Table 1 with the scores of ``report``, as a rich table."""
     table = PlainTable(title="imbalance problems (survey Table 1): 0 = balanced, 1 = extreme", title_justify="left")
     table.add_column("type", ratio=1)

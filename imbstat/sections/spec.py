@@ -167,8 +167,11 @@ class Section:
             ) from None
 
     def view(self, result: Any) -> Any:
-        """What :meth:`read` gives for a result computed now: the result, or its ``report_type``."""
-        return self.report_type.of(result) if self.report_type else result  # type: ignore[attr-defined]
+        """What :meth:`read` gives for a result computed now: the result, or its ``report_type``; a result
+        read back (already of ``report_type``) as it is."""
+        if self.report_type is None or isinstance(result, self.report_type):
+            return result
+        return self.report_type.of(result)  # type: ignore[attr-defined]
 
     def merge_json(
         self, parts: list[dict[str, Any]], sources: list[str] | None = None, prefix: str | None = None
