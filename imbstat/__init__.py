@@ -16,6 +16,7 @@ from imbstat.report.compare import Comparison, compare
 from imbstat.stats import (
     AnchorStats,
     BatchDistribution,
+    BatchOptions,
     ClassBalancedLoss,
     ClassDistribution,
     LocationDistribution,
@@ -35,6 +36,7 @@ __all__ = [
     "AnchorOptions",
     "AnchorStats",
     "BatchDistribution",
+    "BatchOptions",
     "BoxFilter",
     "ClassBalancedLoss",
     "ClassDistribution",

@@ -29,6 +29,7 @@ from imbstat.report.taxonomy import taxonomy_rows
 from imbstat.sections import ANCHORS, metric_table
 from imbstat.sections.anchors import anchors_html, anchors_shift, write_tables
 from imbstat.stats.anchors import AnchorStats
+from imbstat.stats.batch import BatchOptions
 
 # The hand cases sample every image (image 3 has no GT: mmdetection's training, TOY_MMDET's rule, leaves it out;
 # test_training_images_by_hand).
@@ -216,7 +217,7 @@ def test_report_takes_the_sampler_as_anchor_sampler(tiny_coco, monkeypatch):
     args = ["report", str(tiny_coco), "--anchors", "--preset", "rpn", "-q"]
     runner.invoke(app, [*args, "--anchor-sampler", "random:512:0.25", "--batch-size", "2", "--sampler", "aspect-group"])
     runner.invoke(app, args)
-    assert seen == [("random:512:0.25", {"batch_size": 2, "sampler": "aspect-group", "epochs": 10, "seed": 0}),
+    assert seen == [("random:512:0.25", BatchOptions(2, "aspect-group", epochs=10, seed=0)),
                     ("random:256:0.5", None)]  # fmt: skip
     result = runner.invoke(app, [*args, "--anchor-sampler", "random"])
     assert result.exit_code == 2 and result.stderr.startswith("imbstat: error: sampler 'random': expected")

@@ -35,12 +35,13 @@ from imbstat.cli.common import (
     writable_file,
     writable_folder,
 )
-from imbstat.data import BoxFilter, LoadOptions
+from imbstat.data import LoadOptions
 from imbstat.data.source import path_kind
 from imbstat.errors import ImbstatError
 from imbstat.report.build import report_document, terminal_tables, write_files
 from imbstat.report.document import envelope, write_json, write_text
 from imbstat.sections.spec import Run
+from imbstat.stats.batch import BatchOptions, Sampler
 
 
 @app.command("report")
@@ -173,14 +174,12 @@ def _report(path: Path, source: Source, run: Run, quiet: bool) -> Any:
 
 def _batch_options(
     batch_size: int | None, sampler: str = "random", epochs: int = 10, seed: int = 0
-) -> dict[str, Any] | None:
-    """The keywords of ``batch_distribution`` when the training batch is given (the sampler checked now)."""
-    from imbstat.stats.batch import Sampler
-
-    chosen = Sampler.parse(sampler)
+) -> BatchOptions | None:
+    """The batch section's options when the training batch is given (the sampler checked now, given or not)."""
     if batch_size is None:
+        Sampler.parse(sampler)  # a bad --sampler is refused even without --batch-size
         return None
-    return {"batch_size": batch_size, "sampler": str(chosen), "epochs": epochs, "seed": seed}
+    return BatchOptions(batch_size, sampler, epochs, seed)
 
 
 def _compute(path: Path, source: Source, run: Run, quiet: bool = False) -> Results:
@@ -270,10 +269,9 @@ def audit(
     for given in (path, baseline):
         if given is not None:
             path_kind(given)
-    anchor = dataclasses.replace(anchor, preset=cfg.preset)  # a bad preset fails before a long load
-    batch = _batch_options(**cfg.batch) if cfg.batch else None  # a bad sampler fails before a long load
-    run = Run(BoxFilter(cfg.include_crowd, cfg.include_difficult), anchor if cfg.needs_anchors else None,
-              repeat_factor=cfg.repeat_factor, class_balanced=cfg.class_balanced, batch=batch)  # fmt: skip
+    run = cfg.run
+    if run.anchors:  # the config's preset, labelled on --device
+        run = dataclasses.replace(run, anchors=dataclasses.replace(run.anchors, device=anchor.device))
     report = Report.of(_compute(path, source, run, quiet))
     values = metrics(report)
     if baseline is not None:
