@@ -190,15 +190,15 @@ def test_cli(write_json, tmp_path):
     preset.write_text("strides = [16]\nresize_short = 64\nresize_long = 64\noctave_base_scale = 2.0\n"
                       "scales_per_octave = 1\nratios = [1.0]\ntrain_images = \"all\"\n")  # fmt: skip
     args = ["anchor-iou", str(path), "--preset", str(preset), "--grid", "4", "-q"]
-    result = runner.invoke(app, [*args, "--sampler", "random:4:0.5", "--json", "-"])
+    result = runner.invoke(app, [*args, "--anchor-sampler", "random:4:0.5", "--json", "-"])
     assert result.exit_code == 0, result.output
     sampled = json.loads(result.stdout)["sampled"]
     assert (sampled["positives"], sampled["negatives"]) == (4, 12)  # as test_sampled_by_hand
     # the tables: sampled beside assigned
-    result = runner.invoke(app, [*args, "--sampler", "random:4:0.5"])
+    result = runner.invoke(app, [*args, "--anchor-sampler", "random:4:0.5"])
     assert result.exit_code == 0 and "sampled" in result.stdout
     assert "sampled" not in json.loads(runner.invoke(app, [*args, "--json", "-"]).stdout)
-    result = runner.invoke(app, [*args, "--sampler", "random:4"])
+    result = runner.invoke(app, [*args, "--anchor-sampler", "random:4"])
     assert result.exit_code == 2
     assert result.output.splitlines() == [
         "imbstat: error: sampler 'random:4': expected random:NUM:POS_FRACTION (e.g. random:256:0.5), or none"

@@ -69,16 +69,25 @@ class Run:
         asked += list(remedy_options(self.repeat_factor, self.class_balanced))
         return asked + (["batch"] if self.batch else [])
 
-    def report_options(self) -> dict[str, Any]:
-        """The ``options`` block of a report computed with these options."""
+    def report_options(self, command: str = "report", **own: Any) -> dict[str, Any]:
+        """The ``options`` block of the JSON document of ``command`` computed with these options: the one
+        place every command's block is built. ``own`` (a command's options outside Run: scale's ``bins``) ends it.
+
+        A report (summary, audit) names each group (``anchors``, ``batch``); a command of one section
+        (anchor-iou, batch-dist) writes its group's fields at the top level, as it does its section's fields.
+        """
         options: dict[str, Any] = dataclasses.asdict(self.box_filter)
-        if self.anchors:
-            a = self.anchors
-            options |= {"anchors": True, "preset": a.preset.name, "device": a.device, "method": a.method}
+        if a := self.anchors:
+            if command == "anchor-iou":
+                options |= {"device": a.device, "method": a.method, "batch_size": a.batch_size, "grid": a.grid}
+            else:
+                options |= {"anchors": True, "preset": a.preset.name, "device": a.device, "method": a.method}
             if self.more_anchors:  # several presets side by side: their keys in order (README, "Several presets")
                 options["presets"] = preset_keys([o.preset.name for o in (a, *self.more_anchors)])
         options |= remedy_options(self.repeat_factor, self.class_balanced)
-        return options | ({"batch": self.batch.to_dict()} if self.batch else {})
+        if self.batch:
+            options |= self.batch.to_dict() if command == "batch-dist" else {"batch": self.batch.to_dict()}
+        return options | own
 
 
 def shift_metrics(metrics: tuple[Metric, ...], *names: str) -> tuple[Metric, ...]:
