@@ -17,6 +17,7 @@ from imbstat.errors import ImbstatError
 from imbstat.stats import (
     AnchorStats,
     BatchDistribution,
+    BatchOptions,
     ClassBalancedLoss,
     ClassDistribution,
     LocationDistribution,
@@ -39,6 +40,7 @@ __all__ = [
     "AnchorOptions",
     "AnchorStats",
     "BatchDistribution",
+    "BatchOptions",
     "BoxFilter",
     "ClassBalancedLoss",
     "ClassDistribution",

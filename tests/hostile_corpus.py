@@ -964,7 +964,7 @@ def _shard_option_cases() -> list[OptionCase]:
         OptionCase("info-shard-past-the-images", "info", "shard", _run("info", "{data}", "--shard", f"{HUGE}0/{HUGE}1",
                    *JSON), Ran(values={"dataset.images": 0})),
         OptionCase("anchor-iou-sampler-huge", "anchor-iou", "shard",
-                   _run("anchor-iou", "{data}", "--sampler", f"random:{HUGE}:0.5"),
+                   _run("anchor-iou", "{data}", "--anchor-sampler", f"random:{HUGE}:0.5"),
                    Refused("sampler", contains=("NUM",))),
         OptionCase("anchor-iou-preset-sampler-huge", "anchor-iou", "preset",
                    _run("anchor-iou", "{data}", "--preset", "{toml}", toml=f'sampler = "random:{HUGE}:0.5"\n'),

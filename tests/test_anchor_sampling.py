@@ -28,6 +28,7 @@ from imbstat.report.taxonomy import taxonomy_rows
 from imbstat.sections import ANCHORS, metric_table
 from imbstat.sections.anchors import anchors_html, anchors_shift, write_tables
 from imbstat.stats.anchors import AnchorStats
+from imbstat.stats.batch import BatchOptions
 
 # The hand cases sample every image (image 3 has no GT: mmdetection's training, TOY_MMDET's rule, leaves it out;
 # test_training_images_by_hand).
@@ -188,15 +189,15 @@ def test_cli(write_json, tmp_path):
     preset.write_text("strides = [16]\nresize_short = 64\nresize_long = 64\noctave_base_scale = 2.0\n"
                       "scales_per_octave = 1\nratios = [1.0]\ntrain_images = \"all\"\n")  # fmt: skip
     args = ["anchor-iou", str(path), "--preset", str(preset), "--grid", "4", "-q"]
-    result = runner.invoke(app, [*args, "--sampler", "random:4:0.5", "--json", "-"])
+    result = runner.invoke(app, [*args, "--anchor-sampler", "random:4:0.5", "--json", "-"])
     assert result.exit_code == 0, result.output
     sampled = json.loads(result.stdout)["sampled"]
     assert (sampled["positives"], sampled["negatives"]) == (4, 12)  # as test_sampled_by_hand
     # the tables: sampled beside assigned
-    result = runner.invoke(app, [*args, "--sampler", "random:4:0.5"])
+    result = runner.invoke(app, [*args, "--anchor-sampler", "random:4:0.5"])
     assert result.exit_code == 0 and "sampled" in result.stdout
     assert "sampled" not in json.loads(runner.invoke(app, [*args, "--json", "-"]).stdout)
-    result = runner.invoke(app, [*args, "--sampler", "random:4"])
+    result = runner.invoke(app, [*args, "--anchor-sampler", "random:4"])
     assert result.exit_code == 2
     assert result.output.splitlines() == [
         "imbstat: error: sampler 'random:4': expected random:NUM:POS_FRACTION (e.g. random:256:0.5), or none"
@@ -215,7 +216,7 @@ def test_report_takes_the_sampler_as_anchor_sampler(tiny_coco, monkeypatch):
     args = ["report", str(tiny_coco), "--anchors", "--preset", "rpn", "-q"]
     runner.invoke(app, [*args, "--anchor-sampler", "random:512:0.25", "--batch-size", "2", "--sampler", "aspect-group"])
     runner.invoke(app, args)
-    assert seen == [("random:512:0.25", {"batch_size": 2, "sampler": "aspect-group", "epochs": 10, "seed": 0}),
+    assert seen == [("random:512:0.25", BatchOptions(2, "aspect-group", epochs=10, seed=0)),
                     ("random:256:0.5", None)]  # fmt: skip
     result = runner.invoke(app, [*args, "--anchor-sampler", "random"])
     assert result.exit_code == 2 and result.stderr.startswith("imbstat: error: sampler 'random': expected")

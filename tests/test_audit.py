@@ -16,7 +16,7 @@ def test_config_and_checks(tmp_path):
     path.write_text('preset = "rpn"\nchecks = ["classes.imbalance_ratio <= 200", "anchors.fg_bg_ratio >= 1e-3"]\n')
     config = load_config(path)
     assert config.checks == (Check("classes.imbalance_ratio", "<=", 200.0), Check("anchors.fg_bg_ratio", ">=", 0.001))
-    assert config.needs_anchors and not config.needs_baseline and config.preset == "rpn"
+    assert config.needs_anchors and not config.needs_baseline and config.run.anchors.preset.name == "rpn"
     results = run_checks(config, {"classes.imbalance_ratio": 250.0, "anchors.fg_bg_ratio": 0.002, "other": 1.0})
     assert [r.passed for r in results] == [False, True]  # 250 > 200; 0.002 >= 0.001
 

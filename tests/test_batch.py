@@ -289,3 +289,29 @@ def test_no_boxes_and_one_class(write_json, sampler):
     assert (one.w1_mean, one.tv_mean, one.inversion_rows.size) == (score_1d([1, 0, 0]), 0.0, 0)
     # 2 of the 4 images hold it, all in one aspect group, repeat factors max(1, sqrt(0.5 / 0.5)) = 1: C(2, 2) / C(4, 2)
     assert one.absent_probability[0] == pytest.approx(1 / 6)
+
+
+def test_batch_options_are_checked_where_built(tmp_path):
+    """BatchOptions holds the one check of the batch section's options (library, Run, audit config)."""
+    from imbstat.sections.spec import Run
+    from imbstat.stats.batch import MAX_EPOCHS, BatchOptions
+
+    options = BatchOptions(4, "REPEAT-FACTOR:0.50".lower(), epochs=MAX_EPOCHS, seed=0)
+    assert options.sampler == Sampler("repeat-factor", 0.5)
+    assert options.to_dict() == {"batch_size": 4, "sampler": "repeat-factor:0.5", "epochs": 10_000, "seed": 0}
+    assert Run(batch={"batch_size": 4}).batch == BatchOptions(4, "random", 10, 0)  # a dict stands for one
+    bad = [({"batch_size": 0}, "batch_size"), ({"batch_size": True}, "batch_size"), ({"batch_size": 2, "seed": -1},
+           "seed"), ({"batch_size": 2, "epochs": MAX_EPOCHS + 1}, "epochs"), ({"batch_size": 2, "sampler": "rfs"},
+           "sampler")]  # fmt: skip
+    for fields, position in bad:
+        with pytest.raises(ImbstatError) as info:
+            Run(batch=fields)  # when the run is built, not when the section computes
+        assert info.value.position == position and "expected" in str(info.value)
+    # an audit config's error names its file and the key at fault (a negative seed was reported at batch_size)
+    config = tmp_path / "audit.toml"
+    config.write_text('batch_size = 2\nseed = -1\nchecks = ["batch.tv_distance <= 1"]\n')
+    with pytest.raises(ImbstatError) as info:
+        from imbstat.report.audit import load_config
+
+        load_config(config)
+    assert str(info.value) == f"{config} (seed): seed -1: expected a whole number >= 0"

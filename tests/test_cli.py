@@ -200,3 +200,22 @@ def test_anchor_options_without_anchors_exit_2(tiny_coco, tmp_path, command, opt
     )
     assert not (tmp_path / "r").exists()  # refused before anything is computed or written
     assert run("summary", tiny_coco, "--preset", "retinanet").exit_code == 0  # the default, left as it is
+
+
+LOADING_COMMANDS = ("info", "validate", "class-dist", "scale", "location", "batch-dist", "anchor-iou", "summary",
+                    "report", "compare", "audit", "cache")  # fmt: skip
+
+
+@pytest.mark.parametrize("command", LOADING_COMMANDS)
+def test_every_loading_command_takes_the_shared_options(command):
+    """The options every command that loads a dataset shares exist on each (class-dist had no --quiet)."""
+    import typer.main
+
+    from imbstat.cli import app
+
+    params = typer.main.get_group(app).commands[command].params  # the click command typer builds
+    flags = {opt for p in params for opt in p.opts}
+    shared = {"--quiet", "-q", "--format", "--split", "--classes", "--sizes", "--images", "--shard", "--no-cache"}
+    assert shared <= flags, shared - flags
+    # one meaning per flag: --sampler orders training epochs only; the anchors' sampling stage is --anchor-sampler
+    assert ("--sampler" in flags) == (command in ("batch-dist", "report"))

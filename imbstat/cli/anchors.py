@@ -2,45 +2,60 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated
 
 import typer
 
 from imbstat.anchors.options import AnchorOptions
 from imbstat.cli.common import (
+    AnchorGridOpt,
+    AnchorSamplerOpt,
+    ClassesOpt,
+    CrowdOpt,
+    DeviceBatchOpt,
+    DeviceOpt,
+    DifficultOpt,
+    FormatOpt,
+    ImagesOpt,
     JsonOpt,
+    MemoryOpt,
+    MethodOpt,
+    NoCacheOpt,
     OutOpt,
     PathArg,
+    PresetOpt,
+    PresetsOpt,
     QuietOpt,
+    ShardOpt,
+    SizesOpt,
     Source,
-    anchor_options,
+    SplitOpt,
+    anchor_presets,
     app,
     echo,
     emit,
     handles_input_errors,
     progress,
     report_written,
-    source_options,
     stdout,
 )
 from imbstat.errors import ImbstatError
 from imbstat.report import terminal
 from imbstat.report.document import envelope, write_json
+from imbstat.sections.spec import Run
 
 
 @app.command("anchors")
 @handles_input_errors
-@anchor_options("preset")
 def anchors(
-    anchor: AnchorOptions = AnchorOptions(),
+    preset: PresetOpt = "retinanet",
     image_size: Annotated[str, typer.Option("--image-size", help="WIDTHxHEIGHT of an original image.")] = "640x480",
     json: JsonOpt = None,
 ) -> None:
     """Print the anchor set of one image size under a preset, to check a preset before a long run."""
     from imbstat.anchors.generate import grid_levels, image_grid, require_representable
 
-    chosen = anchor.preset
+    chosen = AnchorOptions(preset=preset).preset
     width, height = _image_size(image_size)
     require_representable(chosen, [width], [height], path=f"--image-size {image_size}")
     if json != "-":
@@ -64,15 +79,27 @@ def _image_size(text: str) -> tuple[int, int]:
 
 @app.command("anchor-iou")
 @handles_input_errors
-@source_options()
-@anchor_options("preset", "device", "method", "batch_size", "grid", "memory_mb", "sampler", several=True)
 def anchor_iou(
     path: PathArg,
-    anchor: tuple[AnchorOptions, ...] = (AnchorOptions(),),
+    preset: PresetsOpt = None,
+    device: DeviceOpt = "cpu",
+    method: MethodOpt = "auto",
+    device_batch: DeviceBatchOpt = 32,
+    grid: AnchorGridOpt = 32,
+    memory_mb: MemoryOpt = 1024,
+    anchor_sampler: AnchorSamplerOpt = None,
     json: JsonOpt = None,
     out: OutOpt = None,
     quiet: QuietOpt = False,
-    source: Source = Source(),
+    format: FormatOpt = None,
+    split: SplitOpt = None,
+    classes: ClassesOpt = None,
+    sizes: SizesOpt = None,
+    images: ImagesOpt = None,
+    shard: ShardOpt = None,
+    no_cache: NoCacheOpt = False,
+    include_crowd: CrowdOpt = False,
+    include_difficult: DifficultOpt = False,
 ) -> None:
     """Figs. 4, 12a, 14, 15: label every anchor (MaxIoUAssigner) and report fg/bg, per class, IoU, per GT, maps.
 
@@ -84,6 +111,9 @@ def anchor_iou(
     from imbstat.stats import AnchorStats, anchor_stats
     from imbstat.stats.side_by_side import keyed
 
+    source = Source.of(format, split, classes, sizes, images, shard, no_cache, include_crowd, include_difficult)
+    anchor = anchor_presets(preset, device=device, method=method, batch_size=device_batch, grid=grid,
+                            memory_mb=memory_mb, sampler=anchor_sampler)  # fmt: skip
     ds = source.load(path)
     first = anchor[0]  # the options other than the preset are the same for every preset
     if first.method == "sparse" and first.device != "cpu":
@@ -92,10 +122,7 @@ def anchor_iou(
         labelled = [anchor_stats(ds, options=a, box_filter=source.box_filter, progress=advance) for a in anchor]
     result = AnchorStats.side_by_side(labelled)
     presets = keyed(result)
-    options = {**asdict(source.box_filter), "device": first.device, "method": first.method,
-               "batch_size": first.batch_size, "grid": first.grid}  # fmt: skip
-    if len(presets) > 1:
-        options["presets"] = [key for key, _ in presets]
+    options = Run(source.box_filter, first, more_anchors=anchor[1:]).report_options("anchor-iou")
     emit("anchor-iou", ds, anchor_section(result, ds), options, json, anchor_tables(result))
     if out:
         from imbstat.plots import plot_anchors

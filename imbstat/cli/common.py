@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import inspect
 import os
-import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,6 +162,14 @@ class Source:
     box_filter: BoxFilter = BoxFilter()
     shard: str | None = None
 
+    @classmethod
+    def of(cls, format: str | None, split: str | None, classes: Path | None, sizes: Path | None,
+           images: Path | None, shard: str | None, no_cache: bool, include_crowd: bool = False,
+           include_difficult: bool = False) -> Source:  # fmt: skip
+        """The source of a command's load options (FormatOpt ... NoCacheOpt, CrowdOpt, DifficultOpt), as given."""
+        load_options = LoadOptions(format, split, classes, sizes, images, cache=False if no_cache else None)
+        return cls(load_options, BoxFilter(include_crowd, include_difficult), shard)
+
     def load_options(self, format: str | None = None, cache: bool | None = None) -> LoadOptions:
         """The options, ``format`` overriding theirs and ``cache`` as for :func:`imbstat.load` (--no-cache wins)."""
         return dataclasses.replace(self.options, format=format or self.options.format,
@@ -189,17 +195,9 @@ ShardOpt = Annotated[
     str | None,
     typer.Option("--shard", help="Only shard I of N (0-based, images by file order): I/N. 'imbstat merge' joins them."),
 ]
-# One option per field of LoadOptions but ``cache``, which --no-cache sets to False.
-_LOAD_OPTIONS = {"format": FormatOpt, "split": SplitOpt, "classes": ClassesOpt, "sizes": SizesOpt, "images": ImagesOpt}
-assert {*_LOAD_OPTIONS, "cache"} == {f.name for f in dataclasses.fields(LoadOptions)}, "a load option is missing"
-_SOURCE_OPTIONS = {
-    "shard": ShardOpt,
-    "no_cache": Annotated[
-        bool, typer.Option("--no-cache", help="Neither read nor write the Parquet cache of a large source.")
-    ],
-}
-_COUNT_OPTIONS = {"include_crowd": CrowdOpt, "include_difficult": DifficultOpt}
-_FLAGS = {"no_cache", "include_crowd", "include_difficult"}
+NoCacheOpt = Annotated[
+    bool, typer.Option("--no-cache", help="Neither read nor write the Parquet cache of a large source.")
+]
 
 
 def _parse_shard(text: str) -> tuple[int, int]:
@@ -212,97 +210,23 @@ def _parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-def source_options(counting: bool = True) -> Callable[[F], F]:
-    """Give a command the shared dataset options, passed to it as one ``source: Source`` argument.
-
-    The options are declared once here and added to the command's signature,
-    which typer reads; ``counting`` adds --include-crowd and --include-difficult.
-    """
-    options = _LOAD_OPTIONS | _SOURCE_OPTIONS | (_COUNT_OPTIONS if counting else {})
-    added = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=False if name in _FLAGS else None,
-                          annotation=annotation)
-        for name, annotation in options.items()
-    ]  # fmt: skip
-
-    def build(given: dict[str, Any]) -> Source:
-        load_options = LoadOptions(**{name: given[name] for name in _LOAD_OPTIONS},
-                                   cache=False if given["no_cache"] else None)  # fmt: skip
-        box_filter = BoxFilter(given["include_crowd"], given["include_difficult"]) if counting else BoxFilter()
-        return Source(load_options, box_filter, given["shard"])
-
-    return _grouped("source", added, build)
+def anchor_presets(presets: list[str] | None, **fields: Any) -> tuple[AnchorOptions, ...]:
+    """One AnchorOptions per --preset given, in order (the default preset alone when none is), with the other
+    anchor options ``fields`` (AnchorOptions' names): each built, and so checked, before a long load."""
+    return tuple(AnchorOptions(preset=preset, **fields) for preset in presets or ["retinanet"])
 
 
-def anchor_options(*names: str, several: bool = False) -> Callable[[F], F]:
-    """Give a command the anchor options ``names`` (fields of AnchorOptions), passed as one ``anchor: AnchorOptions``.
-
-    They take the place of the command's ``anchor`` parameter (and so its place in --help), with the
-    defaults of :class:`AnchorOptions`; the fields not named keep their defaults. With ``several``,
-    --preset may be repeated and ``anchor`` is a tuple of AnchorOptions, one per preset in the order
-    given (the default preset alone when none is), each built (and so checked) before the command runs.
-    """
-    defaults = {f.name: f.default for f in dataclasses.fields(AnchorOptions)}
-    annotations = {**_ANCHOR_OPTIONS, "preset": _SEVERAL_PRESETS} if several else _ANCHOR_OPTIONS
-
-    def decorate(command: F) -> F:
-        own = inspect.signature(command).parameters
-        # the parameter of a field, where its name would clash with a command's own (report's training batch_size)
-        field_of = {_ANCHOR_PARAMETERS.get(name, name): name for name in names}
-        # ... or where the command has an option of that name (report's training --sampler): --anchor-sampler
-        clashing = {f"anchor_{p}": name for p, name in field_of.items() if p in own}
-        field_of = {p: name for p, name in field_of.items() if p not in own} | clashing
-        added = [inspect.Parameter(param, inspect.Parameter.KEYWORD_ONLY,
-                                   default=None if several and name == "preset" else defaults[name],
-                                   annotation=(_ANCHOR_RENAMED if param in clashing else annotations)[name])
-                 for param, name in field_of.items()]  # fmt: skip
-
-        def build(given: dict[str, Any]) -> AnchorOptions | tuple[AnchorOptions, ...]:
-            fields = {field_of[k]: v for k, v in given.items()}
-            if not several:
-                return AnchorOptions(**fields)
-            presets = fields.pop("preset", None) or [defaults["preset"]]
-            return tuple(AnchorOptions(preset=preset, **fields) for preset in presets)
-
-        return _grouped("anchor", added, build)(command)
-
-    return decorate
-
-
-def labelled_presets(anchors: bool, anchor: AnchorOptions | tuple[AnchorOptions, ...]) -> tuple[AnchorOptions, ...]:
+def labelled_presets(anchors: bool, given: tuple[AnchorOptions, ...]) -> tuple[AnchorOptions, ...]:
     """The anchor options a command with an ``--anchors`` switch labels under: all given with it, none without.
 
     Anchor options given without ``--anchors`` would be ignored, so they are an error (nothing a user
     asked for is dropped silently); only a default left as it is passes.
     """
-    given = anchor if isinstance(anchor, tuple) else (anchor,)
     if anchors:
         return given
     if given != (AnchorOptions(),):
         raise ImbstatError("--preset, --device and the other anchor options apply to anchor labelling: add --anchors")
     return ()
-
-
-def _grouped(name: str, added: list[inspect.Parameter], build: Callable[[dict[str, Any]], Any]) -> Callable[[F], F]:
-    """A decorator that shows typer the ``added`` options in place of the command's parameter ``name``
-    and passes them to the command as ``name=build({option: value})``."""
-
-    def decorate(command: F) -> F:
-        signature = inspect.signature(command, eval_str=True)  # typer reads annotations as objects
-        own = list(signature.parameters.values())
-        at = [p.name for p in own].index(name)
-        # of the parameter's kind, so that the signature stays valid wherever the parameter stands
-        parameters = own[:at] + [p.replace(kind=own[at].kind) for p in added] + own[at + 1 :]
-
-        @functools.wraps(command)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            given = {p.name: kwargs.pop(p.name) for p in added}
-            return command(*args, **{name: build(given)}, **kwargs)
-
-        wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
 
 
 def emit(command: str, ds: Dataset, body: dict, options: dict, json_target: str | None, tables: list) -> None:
@@ -333,49 +257,34 @@ EpochsOpt = Annotated[int, typer.Option("--epochs", min=1, max=MAX_EPOCHS, help=
 SeedOpt = Annotated[int, typer.Option("--seed", min=0, help="Seed of the simulation (same seed, same numbers).")]
 
 
-def _anchor_sampler(flag: str) -> Any:
-    """The option of AnchorOptions.sampler under ``flag``."""
-    return Annotated[
-        str | None,
-        typer.Option(flag, metavar="random:NUM:POS_FRACTION", show_default=False,
-                     help="Sampling stage after the labels (mmdetection RandomSampler), e.g. random:256:0.5, or "
-                     "none; default: the preset's (rpn presets: random:256:0.5)."),
-    ]  # fmt: skip
-
-
 # the 2-D W1 of a G×G map costs ~G⁴ (imbstat/scores.py MAX_GRID): 2 s and 200 MB at 64, minutes and GBs beyond
 GRID_HELP = f"Cells per side of {{}} (at most {MAX_GRID}: the exact 2-D W1's time grows as grid⁴)."
-# One option per field of AnchorOptions a command may offer (threads: every core, as the library's default).
-_ANCHOR_PARAMETERS = {"batch_size": "device_batch"}
-_ANCHOR_OPTIONS = {
-    "preset": Annotated[
-        str,
-        typer.Option(
-            "--preset",
-            help="retinanet (= mmdet-retinanet), retinanet-v1, rpn, torchvision-retinanet, torchvision-rpn, "
-            "detectron2-retinanet, atss, fcos, or a preset .toml file.",
-        ),
-    ],
-    "device": Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")],
-    "method": Annotated[
-        str,
-        typer.Option("--method", help="auto (sparse on CPU, dense on CUDA), sparse, dense or fused (Triton, CUDA)."),
-    ],
-    # --device-batch: --batch-size is the training batch (batch-dist, report's batch section)
-    "batch_size": Annotated[int, typer.Option("--device-batch", min=1, help="Images per batch of anchor labelling.")],
-    "grid": Annotated[int, typer.Option("--grid", min=2, max=MAX_GRID, help=GRID_HELP.format("the spatial maps"))],
-    "memory_mb": Annotated[
-        float, typer.Option("--memory-mb", min=1, max=MAX_MEMORY_MB, help="Device memory for one dense IoU block.")
-    ],
-    "sampler": _anchor_sampler("--sampler"),
-}
-# Where a command has an option of a field's name (report's --sampler orders its training epochs)
-_ANCHOR_RENAMED = {"sampler": _anchor_sampler("--anchor-sampler")}
-# --preset of a command that labels under several presets side by side (anchor_options(several=True))
-_SEVERAL_PRESETS = Annotated[
+# One alias per field of AnchorOptions a command may offer (threads: every core, as the library's default);
+# a command's defaults are AnchorOptions' (labelled_presets compares against AnchorOptions()).
+_PRESET_HELP = ("retinanet (= mmdet-retinanet), retinanet-v1, rpn, torchvision-retinanet, torchvision-rpn, "
+                "detectron2-retinanet, atss, fcos, or a preset .toml file.")  # fmt: skip
+PresetOpt = Annotated[str, typer.Option("--preset", help=_PRESET_HELP)]
+# --preset of a command that labels under several presets side by side (anchor_presets)
+PresetsOpt = Annotated[
     list[str] | None,
-    typer.Option("--preset", help=f"{typing.get_args(_ANCHOR_OPTIONS['preset'])[1].help} "
-                 "Repeat it to label under several presets, side by side."),
+    typer.Option("--preset", help=f"{_PRESET_HELP} Repeat it to label under several presets, side by side."),
+]
+DeviceOpt = Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")]
+MethodOpt = Annotated[
+    str, typer.Option("--method", help="auto (sparse on CPU, dense on CUDA), sparse, dense or fused (Triton, CUDA).")
+]
+# --device-batch: --batch-size is the training batch (batch-dist, report's batch section)
+DeviceBatchOpt = Annotated[int, typer.Option("--device-batch", min=1, help="Images per batch of anchor labelling.")]
+AnchorGridOpt = Annotated[int, typer.Option("--grid", min=2, max=MAX_GRID, help=GRID_HELP.format("the spatial maps"))]
+MemoryOpt = Annotated[
+    float, typer.Option("--memory-mb", min=1, max=MAX_MEMORY_MB, help="Device memory for one dense IoU block.")
+]
+# --anchor-sampler: --sampler orders the training epochs (batch-dist, report's batch section)
+AnchorSamplerOpt = Annotated[
+    str | None,
+    typer.Option("--anchor-sampler", metavar="random:NUM:POS_FRACTION", show_default=False,
+                 help="Sampling stage after the labels (mmdetection RandomSampler), e.g. random:256:0.5, or "
+                 "none; default: the preset's (rpn presets: random:256:0.5)."),
 ]  # fmt: skip
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 

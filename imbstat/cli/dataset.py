@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated
 
 import typer
@@ -10,50 +9,73 @@ import typer
 from imbstat.cli.common import (
     GRID_HELP,
     ClassBalancedOpt,
+    ClassesOpt,
+    CrowdOpt,
+    DifficultOpt,
     EpochsOpt,
+    FormatOpt,
+    ImagesOpt,
     JsonOpt,
+    NoCacheOpt,
     OutOpt,
     PathArg,
+    QuietOpt,
     RepeatFactorOpt,
     SamplerOpt,
     SeedOpt,
+    ShardOpt,
+    SizesOpt,
     Source,
+    SplitOpt,
     app,
     echo,
     emit,
     handles_input_errors,
     report_written,
-    source_options,
 )
 from imbstat.report import terminal
 from imbstat.report.document import document, write_json
 from imbstat.scores import MAX_GRID
+from imbstat.sections.spec import Run
+from imbstat.stats.batch import BatchOptions
 from imbstat.stats.scale import MAX_BINS
 
 
 @app.command("info")
 @handles_input_errors
-@source_options(counting=False)
 def info(
     path: PathArg,
     json: JsonOpt = None,
-    source: Source = Source(),
+    quiet: QuietOpt = False,
+    format: FormatOpt = None,
+    split: SplitOpt = None,
+    classes: ClassesOpt = None,
+    sizes: SizesOpt = None,
+    images: ImagesOpt = None,
+    shard: ShardOpt = None,
+    no_cache: NoCacheOpt = False,
 ) -> None:
     """Format, images, boxes, classes, flagged boxes, invalid annotations by reason, load time."""
-    ds = source.load(path, notes=False)
+    ds = Source.of(format, split, classes, sizes, images, shard, no_cache).load(path, notes=False)
     emit("info", ds, {}, {}, json, [terminal.dataset_table(ds), terminal.problems_table(ds)])
 
 
 @app.command("validate")
 @handles_input_errors
-@source_options(counting=False)
 def validate(
     path: PathArg,
     json: JsonOpt = None,
-    source: Source = Source(),
+    quiet: QuietOpt = False,
+    format: FormatOpt = None,
+    split: SplitOpt = None,
+    classes: ClassesOpt = None,
+    sizes: SizesOpt = None,
+    images: ImagesOpt = None,
+    shard: ShardOpt = None,
+    no_cache: NoCacheOpt = False,
 ) -> None:
     """List every invalid or suspicious annotation with its location; exit 1 if any is an error."""
-    ds = source.load(path, notes=False)
+    ds = Source.of(format, split, classes, sizes, images, shard, no_cache).load(path, notes=False)
     problems = ds.problems
     rows = [
         {"location": loc, "reason": r.key, "severity": r.severity, "action": r.action, "detail": detail}
@@ -77,39 +99,41 @@ def validate(
 
 @app.command("class-dist")
 @handles_input_errors
-@source_options()
 def class_dist(
     path: PathArg,
     json: JsonOpt = None,
     out: OutOpt = None,
     repeat_factor: RepeatFactorOpt = None,
     class_balanced: ClassBalancedOpt = None,
-    source: Source = Source(),
+    quiet: QuietOpt = False,
+    format: FormatOpt = None,
+    split: SplitOpt = None,
+    classes: ClassesOpt = None,
+    sizes: SizesOpt = None,
+    images: ImagesOpt = None,
+    shard: ShardOpt = None,
+    no_cache: NoCacheOpt = False,
+    include_crowd: CrowdOpt = False,
+    include_difficult: DifficultOpt = False,
 ) -> None:
     """Fig. 5: instances and images per class (long tail), objects and classes per image, class scores;
     with --repeat-factor / --class-balanced, what those remedies make of the classes."""
     from imbstat.sections import BY_NAME
-    from imbstat.sections.classes import class_table
-    from imbstat.sections.spec import Run, remedy_options
+    from imbstat.sections.classes import class_table, write_figures, write_tables
     from imbstat.stats import class_distribution
 
-    remedies = remedy_options(repeat_factor, class_balanced)  # checked before a long load
+    source = Source.of(format, split, classes, sizes, images, shard, no_cache, include_crowd, include_difficult)
+    run = Run(source.box_filter, repeat_factor=repeat_factor, class_balanced=class_balanced)  # checked before a load
     ds = source.load(path)
-    box_filter = source.box_filter
-    result = class_distribution(ds, box_filter=box_filter)
-    run = Run(box_filter, repeat_factor=repeat_factor, class_balanced=class_balanced)  # the remedies' options
-    extra = {BY_NAME[name]: BY_NAME[name].compute(ds, run) for name in remedies}  # section -> result
+    result = class_distribution(ds, box_filter=source.box_filter)
+    extra = {BY_NAME[name]: BY_NAME[name].compute(ds, run) for name in run.optional_sections()}  # the remedies
     balanced = next((r for s, r in extra.items() if s.name == "class_balanced"), None)
     tables = [class_table(result, balanced), terminal.scores_table("class imbalance", result.scores)]
-    for section, r in extra.items():
-        tables += section.terminal(r)
     body = result.to_dict() | {s.name: s.to_json(r, ds) for s, r in extra.items()}
-    emit("class-dist", ds, body, asdict(box_filter) | remedies, json, tables)
+    tables += [t for section, r in extra.items() for t in section.terminal(r)]
+    emit("class-dist", ds, body, run.report_options("class-dist"), json, tables)
     if out:
-        from imbstat.plots import plot_classes
-        from imbstat.sections.classes import write_tables
-
-        written = write_tables(result, out) + plot_classes(result, out)
+        written = write_tables(result, out) + write_figures(result, out)
         for section, r in extra.items():
             written += section.write_tables(r, ds, out) + section.write_figures(r, out)
         report_written(written)
@@ -117,7 +141,6 @@ def class_dist(
 
 @app.command("scale")
 @handles_input_errors
-@source_options()
 def scale(
     path: PathArg,
     json: JsonOpt = None,
@@ -125,18 +148,28 @@ def scale(
     bins: Annotated[
         int, typer.Option(min=2, max=MAX_BINS, help="Bins of the relative size histograms on [0, 1].")
     ] = 50,
-    source: Source = Source(),
+    quiet: QuietOpt = False,
+    format: FormatOpt = None,
+    split: SplitOpt = None,
+    classes: ClassesOpt = None,
+    sizes: SizesOpt = None,
+    images: ImagesOpt = None,
+    shard: ShardOpt = None,
+    no_cache: NoCacheOpt = False,
+    include_crowd: CrowdOpt = False,
+    include_difficult: DifficultOpt = False,
 ) -> None:
     """Fig. 7: relative width, height, area; COCO size buckets; aspect ratio; FPN levels."""
     from imbstat.sections.scale import scale_table, write_tables
     from imbstat.stats import scale_distribution
 
+    source = Source.of(format, split, classes, sizes, images, shard, no_cache, include_crowd, include_difficult)
     ds = source.load(path)
-    box_filter = source.box_filter
-    result = scale_distribution(ds, box_filter=box_filter, bins=bins)
+    result = scale_distribution(ds, box_filter=source.box_filter, bins=bins)
     if result.missing:
         echo(f"imbstat: note: {result.missing}", err=True)
-    emit("scale", ds, result.to_dict(), {**asdict(box_filter), "bins": bins}, json, [scale_table(result)])
+    options = Run(source.box_filter).report_options("scale", bins=bins)
+    emit("scale", ds, result.to_dict(), options, json, [scale_table(result)])
     if out:
         from imbstat.plots import plot_scale
 
@@ -145,30 +178,32 @@ def scale(
 
 @app.command("location")
 @handles_input_errors
-@source_options()
 def location(
     path: PathArg,
     json: JsonOpt = None,
     out: OutOpt = None,
     grid: Annotated[int, typer.Option(min=2, max=MAX_GRID, help=GRID_HELP.format("the centre grid"))] = 32,
     per_class: Annotated[bool, typer.Option("--per-class", help="Also per class.")] = False,
-    source: Source = Source(),
+    quiet: QuietOpt = False,
+    format: FormatOpt = None,
+    split: SplitOpt = None,
+    classes: ClassesOpt = None,
+    sizes: SizesOpt = None,
+    images: ImagesOpt = None,
+    shard: ShardOpt = None,
+    no_cache: NoCacheOpt = False,
+    include_crowd: CrowdOpt = False,
+    include_difficult: DifficultOpt = False,
 ) -> None:
     """Fig. 13: box centres over the normalised image, with marginal and 2-D W1 scores."""
     from imbstat.sections.location import location_table, write_tables
     from imbstat.stats import location_distribution
 
+    source = Source.of(format, split, classes, sizes, images, shard, no_cache, include_crowd, include_difficult)
     ds = source.load(path)
-    box_filter = source.box_filter
-    result = location_distribution(ds, box_filter=box_filter, grid=grid)
-    emit(
-        "location",
-        ds,
-        result.to_dict(per_class=per_class),
-        {**asdict(box_filter), "grid": grid},
-        json,
-        [location_table(result, per_class)],
-    )
+    result = location_distribution(ds, box_filter=source.box_filter, grid=grid)
+    options = Run(source.box_filter).report_options("location", grid=grid)
+    emit("location", ds, result.to_dict(per_class=per_class), options, json, [location_table(result, per_class)])
     if out:
         from imbstat.plots import plot_location
 
@@ -177,7 +212,6 @@ def location(
 
 @app.command("batch-dist")
 @handles_input_errors
-@source_options()
 def batch_dist(
     path: PathArg,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Training images per batch.")],
@@ -186,35 +220,49 @@ def batch_dist(
     seed: SeedOpt = 0,
     json: JsonOpt = None,
     out: OutOpt = None,
-    source: Source = Source(),
+    quiet: QuietOpt = False,
+    format: FormatOpt = None,
+    split: SplitOpt = None,
+    classes: ClassesOpt = None,
+    sizes: SizesOpt = None,
+    images: ImagesOpt = None,
+    shard: ShardOpt = None,
+    no_cache: NoCacheOpt = False,
+    include_crowd: CrowdOpt = False,
+    include_difficult: DifficultOpt = False,
 ) -> None:
     """Fig. 6: class shares of training batches: P(class absent), per-batch shares, TV distance, rank inversions."""
-    from imbstat.sections.batch import batch_tables, write_tables
-    from imbstat.stats import batch_distribution
-    from imbstat.stats.batch import Sampler
+    from imbstat.sections import BATCH
+    from imbstat.sections.batch import batch_tables
 
-    chosen = Sampler.parse(sampler)  # before a long load
+    source = Source.of(format, split, classes, sizes, images, shard, no_cache, include_crowd, include_difficult)
+    run = Run(source.box_filter, batch=BatchOptions(batch_size, sampler, epochs, seed))  # checked before a load
     ds = source.load(path)
-    box_filter = source.box_filter
-    result = batch_distribution(ds, batch_size=batch_size, sampler=chosen, epochs=epochs, seed=seed,
-                                box_filter=box_filter)  # fmt: skip
-    options = {**asdict(box_filter), "batch_size": batch_size, "sampler": str(chosen), "epochs": epochs, "seed": seed}
-    emit("batch-dist", ds, result.to_dict(), options, json, batch_tables(result))
+    result = BATCH.compute(ds, run)
+    emit("batch-dist", ds, result.to_dict(), run.report_options("batch-dist"), json, batch_tables(result))
     if out:
-        from imbstat.plots import plot_batch
-
-        report_written(write_tables(result, out) + plot_batch(result, out))
+        report_written(BATCH.write_tables(result, ds, out) + BATCH.write_figures(result, out))
 
 
 @app.command("cache")
 @handles_input_errors
-@source_options(counting=False)
-def cache(path: PathArg, source: Source = Source()) -> None:
+def cache(
+    path: PathArg,
+    quiet: QuietOpt = False,
+    format: FormatOpt = None,
+    split: SplitOpt = None,
+    classes: ClassesOpt = None,
+    sizes: SizesOpt = None,
+    images: ImagesOpt = None,
+    shard: ShardOpt = None,
+    no_cache: NoCacheOpt = False,
+) -> None:
     """Write the Parquet cache of PATH now (later loads read it; large sources get one on first load anyway)."""
     import time
 
     from imbstat.data import cache_source
 
+    source = Source.of(format, split, classes, sizes, images, shard, no_cache)
     start = time.perf_counter()
     _, folder = cache_source(path, source.options)
     parsed = time.perf_counter() - start

@@ -4,56 +4,73 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from imbstat.analysis import MAX_SHARDS, Results, compute
 from imbstat.anchors.options import AnchorOptions
 from imbstat.cli.common import (
+    AnchorSamplerOpt,
     AnchorsOpt,
     ClassBalancedOpt,
+    ClassesOpt,
+    CrowdOpt,
+    DeviceBatchOpt,
+    DeviceOpt,
+    DifficultOpt,
     EpochsOpt,
+    FormatOpt,
+    ImagesOpt,
     JsonOpt,
+    MethodOpt,
+    NoCacheOpt,
     OutOpt,
     PathArg,
+    PresetOpt,
+    PresetsOpt,
     QuietOpt,
     RepeatFactorOpt,
     SamplerOpt,
     SeedOpt,
+    ShardOpt,
+    SizesOpt,
     Source,
+    SplitOpt,
     TrainBatchOpt,
-    anchor_options,
+    anchor_presets,
     app,
     echo,
     handles_input_errors,
     labelled_presets,
     progress,
     report_written,
-    source_options,
     stdout,
     writable_file,
     writable_folder,
 )
-from imbstat.data import BoxFilter, LoadOptions
+from imbstat.data import LoadOptions
 from imbstat.data.source import path_kind
 from imbstat.errors import ImbstatError
 from imbstat.report.build import report_document, terminal_tables, write_files
 from imbstat.report.document import envelope, write_json, write_text
 from imbstat.sections.spec import Run
+from imbstat.stats.batch import BatchOptions, Sampler
 
 
 @app.command("report")
 @handles_input_errors
-@source_options()
-@anchor_options("preset", "device", "method", "batch_size", "sampler", several=True)
 def report(
     path: PathArg,
     anchors: AnchorsOpt = False,
     out: Annotated[
         Path, typer.Option("--out", help="Folder for the report.", metavar="DIR", callback=writable_folder)
     ] = Path("imbstat-report"),
-    anchor: tuple[AnchorOptions, ...] = (AnchorOptions(),),
+    preset: PresetsOpt = None,
+    device: DeviceOpt = "cpu",
+    method: MethodOpt = "auto",
+    device_batch: DeviceBatchOpt = 32,
+    anchor_sampler: AnchorSamplerOpt = None,
     batch_size: TrainBatchOpt = None,
     sampler: SamplerOpt = "random",
     epochs: EpochsOpt = 10,
@@ -69,13 +86,23 @@ def report(
     ] = None,
     repeat_factor: RepeatFactorOpt = None,
     class_balanced: ClassBalancedOpt = None,
-    source: Source = Source(),
+    format: FormatOpt = None,
+    split: SplitOpt = None,
+    classes: ClassesOpt = None,
+    sizes: SizesOpt = None,
+    images: ImagesOpt = None,
+    shard: ShardOpt = None,
+    no_cache: NoCacheOpt = False,
+    include_crowd: CrowdOpt = False,
+    include_difficult: DifficultOpt = False,
 ) -> None:
     """Every statistic in one folder: report.json, CSV tables, PNG figures and a self-contained index.html."""
     from imbstat.report.taxonomy import taxonomy_table
 
     # --preset repeated: the anchors section holds the further presets side by side (README, "Several presets")
-    presets = labelled_presets(anchors, anchor)
+    source = Source.of(format, split, classes, sizes, images, shard, no_cache, include_crowd, include_difficult)
+    presets = labelled_presets(anchors, anchor_presets(preset, device=device, method=method, batch_size=device_batch,
+                                                       sampler=anchor_sampler))  # fmt: skip
     run = Run(source.box_filter, presets[0] if presets else None, repeat_factor=repeat_factor,
               class_balanced=class_balanced, batch=_batch_options(batch_size, sampler, epochs, seed),
               more_anchors=presets[1:])  # fmt: skip
@@ -88,22 +115,30 @@ def report(
 
 @app.command("summary")
 @handles_input_errors
-@source_options()
-@anchor_options("preset", "device")
 def summary(
     path: PathArg,
     anchors: AnchorsOpt = False,
     json: JsonOpt = None,
-    anchor: AnchorOptions = AnchorOptions(),
+    preset: PresetOpt = "retinanet",
+    device: DeviceOpt = "cpu",
     quiet: QuietOpt = False,
-    source: Source = Source(),
+    format: FormatOpt = None,
+    split: SplitOpt = None,
+    classes: ClassesOpt = None,
+    sizes: SizesOpt = None,
+    images: ImagesOpt = None,
+    shard: ShardOpt = None,
+    no_cache: NoCacheOpt = False,
+    include_crowd: CrowdOpt = False,
+    include_difficult: DifficultOpt = False,
 ) -> None:
     """One score per imbalance problem of the survey's Table 1: class, scale, spatial, objective."""
     from dataclasses import asdict as row_dict
 
     from imbstat.report.taxonomy import taxonomy_rows, taxonomy_table
 
-    presets = labelled_presets(anchors, anchor)
+    source = Source.of(format, split, classes, sizes, images, shard, no_cache, include_crowd, include_difficult)
+    presets = labelled_presets(anchors, anchor_presets([preset], device=device))
     results = _compute(path, source, Run(source.box_filter, presets[0] if presets else None), quiet)
     if json != "-":
         stdout.print(taxonomy_table(results))
@@ -119,27 +154,35 @@ SideArg = Annotated[
 
 @app.command("compare")
 @handles_input_errors
-@source_options()
-@anchor_options("preset", "device")
 def compare(
     a: SideArg,
     b: SideArg,
     json: JsonOpt = None,
     out: OutOpt = None,
     anchors: AnchorsOpt = False,
-    anchor: AnchorOptions = AnchorOptions(),
+    preset: PresetOpt = "retinanet",
+    device: DeviceOpt = "cpu",
     format_b: Annotated[str | None, typer.Option("--format-b", help="Format of B, when not --format.")] = None,
     quiet: QuietOpt = False,
     repeat_factor: RepeatFactorOpt = None,
     class_balanced: ClassBalancedOpt = None,
-    source: Source = Source(),
+    format: FormatOpt = None,
+    split: SplitOpt = None,
+    classes: ClassesOpt = None,
+    sizes: SizesOpt = None,
+    images: ImagesOpt = None,
+    shard: ShardOpt = None,
+    no_cache: NoCacheOpt = False,
+    include_crowd: CrowdOpt = False,
+    include_difficult: DifficultOpt = False,
 ) -> None:
     """Shift of every distribution from A to B (train vs val, old vs new): W1 between them, classes gained and lost."""
     from imbstat.report.compare import compare as compare_reports
     from imbstat.report.compare import terminal_tables as compare_tables
     from imbstat.report.compare import write_files as write_compare_files
 
-    presets = labelled_presets(anchors, anchor)
+    source = Source.of(format, split, classes, sizes, images, shard, no_cache, include_crowd, include_difficult)
+    presets = labelled_presets(anchors, anchor_presets([preset], device=device))
     run = Run(source.box_filter, presets[0] if presets else None, repeat_factor=repeat_factor,
               class_balanced=class_balanced)  # fmt: skip
     for path in (a, b):  # before a long computation of A
@@ -170,14 +213,12 @@ def _report(path: Path, source: Source, run: Run, quiet: bool) -> Results:
 
 def _batch_options(
     batch_size: int | None, sampler: str = "random", epochs: int = 10, seed: int = 0
-) -> dict[str, Any] | None:
-    """The keywords of ``batch_distribution`` when the training batch is given (the sampler checked now)."""
-    from imbstat.stats.batch import Sampler
-
-    chosen = Sampler.parse(sampler)
+) -> BatchOptions | None:
+    """The batch section's options when the training batch is given (the sampler checked now, given or not)."""
     if batch_size is None:
+        Sampler.parse(sampler)  # a bad --sampler is refused even without --batch-size
         return None
-    return {"batch_size": batch_size, "sampler": str(chosen), "epochs": epochs, "seed": seed}
+    return BatchOptions(batch_size, sampler, epochs, seed)
 
 
 def _compute(path: Path, source: Source, run: Run, quiet: bool = False) -> Results:
@@ -235,8 +276,6 @@ def demo(
 
 @app.command("audit")
 @handles_input_errors
-@source_options(counting=False)
-@anchor_options("device")
 def audit(
     path: PathArg,
     config: Annotated[Path, typer.Option("--config", help="Audit config (TOML): checks = ['METRIC OP LIMIT', ...].")],
@@ -251,25 +290,31 @@ def audit(
         typer.Option("--markdown", help="Write a Markdown summary to FILE.", metavar="FILE", callback=writable_file),
     ] = None,
     json: JsonOpt = None,
-    anchor: AnchorOptions = AnchorOptions(),
+    device: DeviceOpt = "cpu",
     quiet: QuietOpt = False,
-    source: Source = Source(),
+    format: FormatOpt = None,
+    split: SplitOpt = None,
+    classes: ClassesOpt = None,
+    sizes: SizesOpt = None,
+    images: ImagesOpt = None,
+    shard: ShardOpt = None,
+    no_cache: NoCacheOpt = False,
 ) -> None:
     """Check thresholds on scores and statistics: exit 0 all pass, 1 any fails, 2 bad config or input."""
     from imbstat.report import audit as audits
     from imbstat.report.compare import compare as compare_reports
     from imbstat.report.metrics import metrics
 
+    source = Source.of(format, split, classes, sizes, images, shard, no_cache)
     cfg = audits.load_config(config)
     if cfg.needs_baseline and baseline is None:
         raise ImbstatError("checks name compare.* metrics; pass --baseline REPORT.json", config)
     for given in (path, baseline):
         if given is not None:
             path_kind(given)
-    anchor = dataclasses.replace(anchor, preset=cfg.preset)  # a bad preset fails before a long load
-    batch = _batch_options(**cfg.batch) if cfg.batch else None  # a bad sampler fails before a long load
-    run = Run(BoxFilter(cfg.include_crowd, cfg.include_difficult), anchor if cfg.needs_anchors else None,
-              repeat_factor=cfg.repeat_factor, class_balanced=cfg.class_balanced, batch=batch)  # fmt: skip
+    run = cfg.run
+    if run.anchors:  # the config's preset, labelled on --device
+        run = dataclasses.replace(run, anchors=dataclasses.replace(run.anchors, device=device))
     report = _compute(path, source, run, quiet)
     values = metrics(report)
     if baseline is not None:

@@ -26,21 +26,21 @@ import math
 import operator
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from xml.etree import ElementTree
 
 from rich.table import Table
 from rich.text import Text
 
+from imbstat.anchors.options import AnchorOptions
+from imbstat.data import BoxFilter
 from imbstat.data.source import read_toml
 from imbstat.errors import ImbstatError
 from imbstat.report.terminal import PlainTable, fmt_number
 from imbstat.sections import metric_table
-from imbstat.stats.batch import MAX_EPOCHS
-from imbstat.stats.class_balanced import check_beta
-from imbstat.stats.repeat_factor import check_threshold
+from imbstat.sections.spec import Run
+from imbstat.stats.batch import BatchOptions
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
@@ -53,8 +53,8 @@ _CHECK = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+|nan|i
 _KEYS = {"anchors": bool, "preset": str, "include_crowd": bool, "include_difficult": bool, "checks": list,
          "repeat_factor": float, "class_balanced": float, "batch_size": int, "sampler": str, "epochs": int,
          "seed": int}  # fmt: skip
-_REMEDIES = {"repeat_factor": check_threshold, "class_balanced": check_beta}  # config key = section = its check
-_BATCH_KEYS = ("batch_size", "sampler", "epochs", "seed")  # batch_distribution's keywords: the batch section
+_REMEDIES = ("repeat_factor", "class_balanced")  # config key = section = Run's field
+_BATCH_KEYS = ("batch_size", "sampler", "epochs", "seed")  # the fields of BatchOptions: the batch section
 
 
 @dataclass(frozen=True)
@@ -69,18 +69,14 @@ class Check:
 
 @dataclass(frozen=True)
 class AuditConfig:
+    """The checks of a config and the analysis they read: its ``run`` holds the config's options, checked."""
+
     checks: tuple[Check, ...]
-    anchors: bool = False
-    preset: str = "retinanet"
-    include_crowd: bool = False
-    include_difficult: bool = False
-    repeat_factor: float | None = None
-    class_balanced: float | None = None
-    batch: dict[str, Any] | None = None  # batch_size and the other keys of _BATCH_KEYS given, when batch_size is
+    run: Run = field(default_factory=Run)  # anchors set when an anchors.* check (or anchors = true) needs them
 
     @property
     def needs_anchors(self) -> bool:
-        return self.anchors or any(c.metric.startswith("anchors.") for c in self.checks)
+        return self.run.anchors is not None
 
     @property
     def needs_baseline(self) -> bool:
@@ -127,23 +123,20 @@ def load_config(path: str | Path) -> AuditConfig:
         if math.isnan(float(limit)):  # every comparison with NaN is False: the check could only fail
             raise ImbstatError(f"expected a number as the limit, got {limit!r}", path, f"checks[{i}]")
         checks.append(Check(metric, op, float(limit)))
-    for key, check in _REMEDIES.items():
-        if key in table:
-            try:
-                check(table[key])
-            except ImbstatError as e:
-                raise ImbstatError(e.detail, path, key) from None
     batch = {k: table[k] for k in _BATCH_KEYS if k in table}
     if batch and "batch_size" not in batch:
         raise ImbstatError(f"{', '.join(batch)} without batch_size; expected batch_size = B as well", path)
     if "batch_size" not in batch and any(c.metric.removeprefix("compare.").startswith("batch.") for c in checks):
         raise ImbstatError("checks name batch.* metrics; expected batch_size = B (the training batch)", path, "checks")
-    if batch and (batch["batch_size"] < 1 or batch.get("seed", 0) < 0):
-        raise ImbstatError("expected batch_size at least 1 and seed at least 0", path, "batch_size")
-    if batch and not 1 <= batch.get("epochs", 1) <= MAX_EPOCHS:
-        raise ImbstatError(f"expected epochs from 1 to {MAX_EPOCHS}, got {batch['epochs']}", path, "epochs")
-    options = {k: table[k] for k in _KEYS if k not in ("checks", *_BATCH_KEYS) and k in table}
-    return AuditConfig(tuple(checks), **options, batch=batch or None)
+    anchors = AnchorOptions(preset=table.get("preset", "retinanet"))  # a bad preset fails here, needed or not
+    needs_anchors = table.get("anchors", False) or any(c.metric.startswith("anchors.") for c in checks)
+    try:  # Run and BatchOptions check the values; their errors name the field, here the config's key
+        run = Run(BoxFilter(table.get("include_crowd", False), table.get("include_difficult", False)),
+                  anchors if needs_anchors else None, batch=BatchOptions(**batch) if batch else None,
+                  **{key: table[key] for key in _REMEDIES if key in table})  # fmt: skip
+    except ImbstatError as e:
+        raise ImbstatError(e.detail, path, e.position) from None
+    return AuditConfig(tuple(checks), run)
 
 
 def run_checks(config: AuditConfig, values: dict[str, float], path: str | Path = "") -> list[CheckResult]:

@@ -123,8 +123,10 @@ BATCH_NEEDED = "run with --batch-size B, the training batch"
 
 
 def _batch(ds: Dataset, run: Run) -> BatchDistribution:
-    assert run.batch is not None, "the batch section is computed only when asked for"
-    return batch_distribution(ds, box_filter=run.box_filter, **run.batch)
+    b = run.batch
+    assert b is not None, "the batch section is computed only when asked for"
+    return batch_distribution(ds, batch_size=b.batch_size, sampler=b.sampler, epochs=b.epochs, seed=b.seed,
+                              box_filter=run.box_filter)  # fmt: skip
 
 
 BATCH = Section(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from imbstat.anchors.options import AnchorOptions
 from imbstat.data import BoxFilter, Dataset
 from imbstat.errors import ImbstatError
+from imbstat.stats.batch import BatchOptions
 from imbstat.stats.class_balanced import check_beta
 from imbstat.stats.protocol import FieldError
 from imbstat.stats.repeat_factor import check_threshold
@@ -48,12 +49,14 @@ class Run:
     progress: Callable[[int], None] | None = None  # called with the number of images of each labelled batch
     repeat_factor: float | None = None  # the threshold T, set when repeat-factor sampling is asked for
     class_balanced: float | None = None  # beta, set when class-balanced loss weights are asked for
-    batch: dict[str, Any] | None = None  # batch_distribution's keywords (batch_size, ...), set when asked for
+    batch: BatchOptions | None = None  # the batch section's simulation (a dict of its fields stands for one)
     more_anchors: tuple[AnchorOptions, ...] = ()  # further presets of the anchors section, side by side
 
     def __post_init__(self) -> None:
         if isinstance(self.anchors, bool):
             object.__setattr__(self, "anchors", AnchorOptions() if self.anchors else None)
+        if isinstance(self.batch, dict):
+            object.__setattr__(self, "batch", BatchOptions(**self.batch))
         object.__setattr__(self, "more_anchors", tuple(self.more_anchors))
         if self.more_anchors and not self.anchors:
             raise ImbstatError("further anchor presets without the anchors section; expected anchors= as well")
@@ -66,16 +69,25 @@ class Run:
         asked += list(remedy_options(self.repeat_factor, self.class_balanced))
         return asked + (["batch"] if self.batch else [])
 
-    def report_options(self) -> dict[str, Any]:
-        """The ``options`` block of a report computed with these options."""
+    def report_options(self, command: str = "report", **own: Any) -> dict[str, Any]:
+        """The ``options`` block of the JSON document of ``command`` computed with these options: the one
+        place every command's block is built. ``own`` (a command's options outside Run: scale's ``bins``) ends it.
+
+        A report (summary, audit) names each group (``anchors``, ``batch``); a command of one section
+        (anchor-iou, batch-dist) writes its group's fields at the top level, as it does its section's fields.
+        """
         options: dict[str, Any] = dataclasses.asdict(self.box_filter)
-        if self.anchors:
-            a = self.anchors
-            options |= {"anchors": True, "preset": a.preset.name, "device": a.device, "method": a.method}
+        if a := self.anchors:
+            if command == "anchor-iou":
+                options |= {"device": a.device, "method": a.method, "batch_size": a.batch_size, "grid": a.grid}
+            else:
+                options |= {"anchors": True, "preset": a.preset.name, "device": a.device, "method": a.method}
             if self.more_anchors:  # several presets side by side: their keys in order (README, "Several presets")
                 options["presets"] = preset_keys([o.preset.name for o in (a, *self.more_anchors)])
         options |= remedy_options(self.repeat_factor, self.class_balanced)
-        return options | ({"batch": dict(self.batch)} if self.batch else {})
+        if self.batch:
+            options |= self.batch.to_dict() if command == "batch-dist" else {"batch": self.batch.to_dict()}
+        return options | own
 
 
 def shift_metrics(metrics: tuple[Metric, ...], *names: str) -> tuple[Metric, ...]:
@@ -88,7 +100,14 @@ def remedy_options(repeat_factor: float | None, class_balanced: float | None) ->
     """The remedies asked for, as ``options`` names them (none: nothing, so older reports read the same);
     ImbstatError for a bad value, so that commands check them before a long load."""
     asked = {"repeat_factor": (repeat_factor, check_threshold), "class_balanced": (class_balanced, check_beta)}
-    return {name: check(value) for name, (value, check) in asked.items() if value is not None}
+    checked = {}
+    for name, (value, check) in asked.items():
+        if value is not None:
+            try:
+                checked[name] = check(value)
+            except ImbstatError as e:  # the field's name as its position: an audit config's key
+                raise ImbstatError(e.detail, position=name) from None
+    return checked
 
 
 def _no_extras(result: Any) -> dict[str, float]:

@@ -1,7 +1,7 @@
 """Dataset-level statistics: each is Dataset -> mergeable result (docs/design.md, 'Dataset statistics')."""
 
 from imbstat.stats.anchors import AnchorStats, anchor_stats
-from imbstat.stats.batch import BatchDistribution, batch_distribution
+from imbstat.stats.batch import BatchDistribution, BatchOptions, batch_distribution
 from imbstat.stats.class_balanced import ClassBalancedLoss, class_balanced_loss
 from imbstat.stats.classes import ClassDistribution, class_distribution
 from imbstat.stats.histogram import Histogram
@@ -12,6 +12,7 @@ from imbstat.stats.scale import ScaleDistribution, scale_distribution
 __all__ = [
     "AnchorStats",
     "BatchDistribution",
+    "BatchOptions",
     "ClassBalancedLoss",
     "ClassDistribution",
     "Histogram",

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -94,6 +94,42 @@ class Sampler:
 
     def __str__(self) -> str:
         return self.kind if self.threshold is None else f"{self.kind}:{self.threshold:g}"
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How the batch section simulates training: the keywords of :func:`batch_distribution`, checked when built.
+
+    Attributes:
+        batch_size: training images per batch, at least 1.
+        sampler: a :class:`Sampler`, or its text (``random``, ``aspect-group``, ``repeat-factor:T``), parsed
+            when the options are built: ``options.sampler`` is then a Sampler.
+        epochs: epochs simulated, 1 to :data:`MAX_EPOCHS`.
+        seed: of the simulation, at least 0 (same seed, same numbers).
+
+    A bad value is an ImbstatError whose ``position`` is the field's name (an audit config's key).
+    """
+
+    batch_size: int
+    sampler: Sampler | str = "random"
+    epochs: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.sampler, Sampler):
+            try:
+                object.__setattr__(self, "sampler", Sampler.parse(self.sampler))
+            except ImbstatError as e:
+                raise ImbstatError(e.detail, position="sampler") from None
+        for name, low, high in (("batch_size", 1, None), ("epochs", 1, MAX_EPOCHS), ("seed", 0, None)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low or value > (high or value):
+                bounds = f"from {low} to {high}" if high else f">= {low}"
+                raise ImbstatError(f"{name} {value!r}: expected a whole number {bounds}", position=name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report's ``options.batch`` (and batch-dist's options): the sampler as its text."""
+        return {"batch_size": self.batch_size, "sampler": str(self.sampler), "epochs": self.epochs, "seed": self.seed}
 
 
 @dataclass(frozen=True)
@@ -351,10 +387,9 @@ def batch_distribution(
     box_filter: BoxFilter = BoxFilter(),
 ) -> BatchDistribution:
     """Simulate ``epochs`` epochs of ``sampler`` over ``ds`` in batches of ``batch_size`` images (module docstring)."""
-    chosen = sampler if isinstance(sampler, Sampler) else Sampler.parse(sampler)
-    if batch_size < 1 or not 1 <= epochs <= MAX_EPOCHS:
-        raise ImbstatError(f"batch size {batch_size} and epochs {epochs}: expected batch size at least 1 and "
-                           f"epochs from 1 to {MAX_EPOCHS}")  # fmt: skip
+    options = BatchOptions(batch_size, sampler, epochs, seed)  # checked where it is built
+    chosen = options.sampler
+    assert isinstance(chosen, Sampler)
     if ds.shard:
         raise ImbstatError("batch statistics draw epochs over the whole file; expected it without --shard", ds.path)
     if chosen.kind == "aspect-group":
