@@ -116,7 +116,7 @@ def test_load_keywords_override_the_options(sample):
         ({"batch_size": 0}, "batch_size 0: expected a whole number >= 1"),
         ({"threads": 0}, "threads 0: expected a whole number >= 1"),
         ({"grid": 2.5}, "grid 2.5: expected a whole number >= 1"),
-        ({"memory_mb": 0}, "memory_mb 0: expected a positive number of MiB"),
+        ({"memory_mb": 0}, "memory_mb 0: expected a number of MiB in \\(0, 1048576\\]"),
         ({"method": "fast"}, "unknown method 'fast'"),
         ({"preset": "retina"}, "unknown preset"),
         # fused computes mmdetection's float64 labels: refused before any load or Triton import, on any device
