@@ -199,13 +199,18 @@ def check_dataset(dataset: Any, source: str | Path | None, required: tuple[str, 
         raise e.at(source, "dataset") from None
 
 
-def check_classes(dataset: dict[str, Any], options: Any, classes: Any, source: str | Path | None) -> None:
+def check_classes(
+    dataset: dict[str, Any], options: Any, classes: Any, source: str | Path | None, prefix: str = "classes"
+) -> None:
     """The dataset block against the classes section of the same report: the same images, and instances
-    that are the boxes less those the options leave out (crowd, difficult, group-of: maybe overlapping)."""
+    that are the boxes less those the options leave out (crowd, difficult, group-of: maybe overlapping).
+    ``prefix``: where the classes' fields stand in the document ("classes" in a report, "" at the top level
+    of a ``class-dist`` document), for the field an error names."""
     options = options if isinstance(options, dict) else {}
+    at = f"{prefix}." if prefix else ""
     if "images" in dataset and classes.num_images != dataset["images"]:
         raise ImbstatError(f"expected the images of dataset.images ({dataset['images']}), found "
-                           f"{classes.num_images}", source, "classes.objects_per_image.counts")  # fmt: skip
+                           f"{classes.num_images}", source, f"{at}objects_per_image.counts")  # fmt: skip
     if not all(k in dataset for k in ("boxes", "crowd", "difficult", "group_of")):
         return
     kept = {"crowd": options.get("include_crowd", False), "difficult": options.get("include_difficult", False),
@@ -216,4 +221,4 @@ def check_classes(dataset: dict[str, Any], options: Any, classes: Any, source: s
     if not low <= instances <= high:
         among = f"{low}" if low == high else f"between {low} and {high}"
         raise ImbstatError(f"expected {among} instances over the classes (dataset.boxes less the boxes the "
-                           f"options leave out), found {instances}", source, "classes")  # fmt: skip
+                           f"options leave out), found {instances}", source, prefix or "classes")  # fmt: skip

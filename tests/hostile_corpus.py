@@ -772,6 +772,9 @@ def report_cases() -> list[ReportCase]:
                    Error(shard, r"classes\[0\]\.instances", count)),
         ReportCase("merge-bool-count", "merge", "class-dist", _set("classes[0].images", True),
                    Error(shard, r"classes\[0\]\.images", count)),
+        # a class-dist document holds the classes' fields at its top level: the error names them there
+        ReportCase("merge-images-unlike-the-classes", "merge", "class-dist", _set("dataset.images", 5),
+                   Error(shard, r"objects_per_image\.counts")),
         ReportCase("merge-negative-images", "merge", "class-dist", _set("dataset.images", -1),
                    Error(shard, r"dataset\.images", count)),
         ReportCase("merge-boxes-not-the-class-sums", "merge", "class-dist", _more_boxes,
@@ -990,6 +993,8 @@ BAD_PRESETS = (
     ("atss-topk-huge", 'base = "atss"\ntopk = 9223372036854775807', "topk"),
     ("fcos-on-nine-anchors", 'assigner = "fcos"', "assigner"),
     ("pos-iou-nan", "pos_iou = nan", "pos_iou"),
+    ("base-a-list", "base = [1]", "base"),  # an unhashable base: a TypeError once
+    ("base-a-table", "base = {}", "base"),
 )
 
 
@@ -1000,7 +1005,7 @@ def _preset_cases() -> list[OptionCase]:
         expect = Refused(
             file="preset.toml",
             position=re.escape(key),
-            contains=("expected",) if "fcos" in name else ("inconsistent preset",),
+            contains=("expected",) if "fcos" in name or key == "base" else ("inconsistent preset",),
         )
         cases += [
             OptionCase(f"anchors-preset-{name}", "anchors", "preset",

@@ -557,3 +557,12 @@ def test_fcos_needs_one_anchor_per_cell():
     with pytest.raises(ValueError, match=r"assigner fcos labels one point per cell.*got 9"):
         dataclasses.replace(PRESETS["retinanet"], assigner="fcos")
     assert PRESETS["fcos"].anchors_per_cell == 1
+
+
+def test_a_toml_gives_the_resize_by_its_three_keys(tmp_path):
+    """``resize`` is the field that holds the Resize object: in a TOML it is an unknown key, and the error lists
+    the keys that set it, rather than naming an internal type."""
+    path = tmp_path / "p.toml"
+    path.write_text("resize = 3\n")
+    with pytest.raises(ImbstatError, match=r"unknown keys resize; expected some of .*resize_long.*resize_short"):
+        load_preset(path)

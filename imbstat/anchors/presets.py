@@ -408,7 +408,8 @@ PRESETS: dict[str, Preset] = {
     ),
 }
 
-_FIELDS = {f.name for f in dataclasses.fields(Preset)} | {"resize_short", "resize_long", "resize_rounding"}
+# A TOML gives the resize as its three keys, never as the Resize object the field holds.
+_FIELDS = {f.name for f in dataclasses.fields(Preset)} - {"resize"} | {"resize_short", "resize_long", "resize_rounding"}
 
 
 def load_preset(name_or_path: str | Path) -> Preset:
@@ -425,7 +426,8 @@ def load_preset(name_or_path: str | Path) -> Preset:
     if path.suffix != ".toml":
         raise ImbstatError(f"unknown preset; expected one of {', '.join(PRESETS)} or a .toml file", key)
     table = read_toml(path, "preset")
-    base = PRESETS.get(table.pop("base", "retinanet"))
+    base_name = table.pop("base", "retinanet")
+    base = PRESETS.get(base_name) if isinstance(base_name, str) else None
     if base is None:
         raise ImbstatError(f"unknown base preset; expected one of {', '.join(PRESETS)}", path, "base")
     unknown = sorted(set(table) - _FIELDS)

@@ -82,7 +82,7 @@ def _check_counts(doc: dict, name: str) -> None:
     classes, prefix = (doc.get("classes"), "classes") if doc.get("command") == REPORT else (doc, "")
     if doc.get("command") in (REPORT, CLASSES.command) and isinstance(classes, dict):
         check_classes(doc["dataset"], doc.get("options"), CLASSES.parse(CLASSES.result_type, classes, name, prefix),
-                      name)  # fmt: skip
+                      name, prefix)  # fmt: skip
 
 
 def _check_shards(docs: Sequence[dict], names: Sequence[str]) -> None:
