@@ -219,3 +219,9 @@ def test_every_loading_command_takes_the_shared_options(command):
     assert shared <= flags, shared - flags
     # one meaning per flag: --sampler orders training epochs only; the anchors' sampling stage is --anchor-sampler
     assert ("--sampler" in flags) == (command in ("batch-dist", "report"))
+
+
+def test_imbstat_alone_prints_the_help_on_stderr_and_exits_2():
+    done = subprocess.run([sys.executable, "-m", "imbstat"], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout == ""
+    assert "Usage:" in done.stderr and "class-dist" in done.stderr and "Traceback" not in done.stderr

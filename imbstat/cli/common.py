@@ -34,9 +34,6 @@ class _OneLineErrors(typer.core.TyperGroup):
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)
         except typer.TyperException as e:  # typer's (vendored) click exceptions: UsageError, BadParameter, ...
-            if type(e).__name__ == "NoArgsIsHelpError":  # 'imbstat' alone: the help, as before
-                e.show()  # type: ignore[attr-defined]
-                raise SystemExit(2) from None
             message = "; ".join(line.strip() for line in _usage_message(e).splitlines() if line.strip())
             ctx = getattr(e, "ctx", None)
             command = ctx.command_path if ctx is not None else "imbstat"
@@ -52,7 +49,7 @@ class _OneLineErrors(typer.core.TyperGroup):
 def _usage_message(e: Exception) -> str:
     """click's message of a refused option as ``--option: expected ...``, like every other error of ours."""
     param = getattr(e, "param", None)
-    if type(e).__name__ != "BadParameter" or param is None:
+    if not isinstance(e, typer.BadParameter) or param is None:
         return e.format_message()  # type: ignore[attr-defined]
     name = param.opts[0] if param.param_type_name == "option" and param.opts else param.human_readable_name
     detail = e.message  # type: ignore[attr-defined]
@@ -65,10 +62,18 @@ app = typer.Typer(
     cls=_OneLineErrors,
     name="imbstat",
     help="Imbalance statistics of object-detection datasets (Oksuz et al., TPAMI 2020).",
-    no_args_is_help=True,
+    invoke_without_command=True,  # 'imbstat' alone: the help (_help_without_a_command)
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def _help_without_a_command(ctx: typer.Context) -> None:
+    """'imbstat' without a command prints the help on stderr and exits 2, as a usage error does."""
+    if ctx.invoked_subcommand is None:
+        echo(ctx.get_help(), err=True)
+        raise typer.Exit(2)
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T", str, Path)
