@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import functools
 import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,8 +73,12 @@ app = typer.Typer(
 def _help_without_a_command(ctx: typer.Context) -> None:
     """'imbstat' without a command prints the help on stderr and exits 2, as a usage error does."""
     if ctx.invoked_subcommand is None:
-        echo(ctx.get_help(), err=True)
+        with contextlib.redirect_stdout(sys.stderr):  # typer's rich help prints itself rather than return its text
+            text = ctx.get_help()
+        if text:
+            echo(text, err=True)
         raise typer.Exit(2)
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T", str, Path)
