@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -124,6 +125,7 @@ def _corner_w1(grid: int) -> float:
 
 # POT imports every array backend it finds (torch: ~2 s of a run here); imbstat passes it numpy arrays only.
 POT_BACKENDS = ("PYTORCH", "JAX", "CUPY", "TENSORFLOW")
+_SOLVER_IMPORT = threading.Lock()  # the switches are process-wide: one thread sets and removes them at a time
 
 
 @functools.cache
@@ -133,21 +135,23 @@ def _solver() -> Any:
     POT's documented ``POT_BACKEND_DISABLE_*`` switches keep it from importing the backends a
     process that did not import POT itself has no use for: each one the caller has not set is set
     for this import only, then removed, so the caller's environment (and its child processes) is
-    left as it was. A caller who imported POT first, or set a switch, keeps their choice.
+    left as it was. A caller who imported POT first, or set a switch, keeps their choice. POT imported
+    here has no torch, JAX, CuPy or TensorFlow backend for the rest of the process (docs/api.md).
     """
-    if "ot" in sys.modules:
-        return sys.modules["ot"]
-    unset = [f"POT_BACKEND_DISABLE_{backend}" for backend in POT_BACKENDS]
-    unset = [name for name in unset if name not in os.environ]
-    os.environ.update(dict.fromkeys(unset, "1"))
-    try:
-        import ot
-    except ImportError:
-        raise ImbstatError("the 2-D Wasserstein scores need POT: pip install pot") from None
-    finally:
-        for name in unset:
-            os.environ.pop(name, None)
-    return ot
+    with _SOLVER_IMPORT:
+        if "ot" in sys.modules:
+            return sys.modules["ot"]
+        unset = [f"POT_BACKEND_DISABLE_{backend}" for backend in POT_BACKENDS]
+        unset = [name for name in unset if name not in os.environ]
+        os.environ.update(dict.fromkeys(unset, "1"))
+        try:
+            import ot
+        except ImportError:
+            raise ImbstatError("the 2-D Wasserstein scores need POT: pip install pot") from None
+        finally:
+            for name in unset:
+                os.environ.pop(name, None)
+        return ot
 
 
 # The largest grid of the spatial maps: the exact 2-D W1 of a G×G map solves a transport problem between its
