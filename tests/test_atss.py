@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import platform
 import warnings
 
 import numpy as np
 import pytest
-import torch
 from helpers import COCO_TRAIN_MINI, COCO_VAL_MINI, coco_doc, needs_shared_data
 from typer.testing import CliRunner
 
@@ -18,6 +18,9 @@ from imbstat.anchors.generate import anchor_grid
 from imbstat.anchors.presets import PRESETS, load_preset
 from imbstat.anchors.resize import Resize
 from imbstat.cli import app
+
+# mmdetection's ATSSAssigner, the reference below, is torch code (imbstat's ATSS needs none).
+torch = pytest.importorskip("torch")
 
 ATSS = PRESETS["atss"]
 INF = 100000000
@@ -158,6 +161,10 @@ def test_equals_reference_in_float32(seed):
         assert check_against_reference(grid, gts, num, preset) > 0
 
 
+@pytest.mark.skipif(
+    platform.machine().lower() not in ("x86_64", "amd64") or not torch.__version__.startswith("2.13"),
+    reason="the summation order repeated is torch 2.13's on x86-64 (docs/anchors.md, 'ATSS in float32')",
+)
 def test_float32_thresholds_are_torchs_bits():
     # The threshold kernel (no torch) against torch's own t.mean(0) + t.std(0) on each image's float32 [K, G]
     # tensor, as mmdetection computes it (and as imbstat did with torch before): candidate counts across the
