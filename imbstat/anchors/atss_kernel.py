@@ -133,7 +133,7 @@ def _thresholds(iou):
 
 # torch's CPU float32 sum (aten/src/ATen/native/cpu/SumKernel.cpp), which mmdetection's float32 threshold
 # (atss:186-188) calls on the image's [K, G] tensor. Each column is summed in float32 in one of three orders,
-# chosen by G, the column's index and the CPU's vector width (:func:`vector_lanes`): _cascade (multi_row_sum,
+# chosen by G, the column's index and the CPU's vector width (TORCH_FLOAT_LANES in atss.py): _cascade (multi_row_sum,
 # four levels of partial sums of 2**_LEVEL_POWER rows), _row_sum (four interleaved cascades) or, for one GT,
 # _inner_sum (vectorized_inner_sum: lane by lane, then the tail and the lanes added in order).
 _LEVELS = 4
