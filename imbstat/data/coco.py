@@ -17,7 +17,7 @@ import contextlib
 import json
 import re
 from dataclasses import dataclass
-from operator import attrgetter
+from operator import attrgetter, countOf
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +32,7 @@ from imbstat.data.coco_decode import (
     CocoFile,
     ImageRecord,
     Truncated,
+    Unproven,
     decode,
     decode_arrays,
     ends_early,
@@ -69,8 +70,7 @@ def _present(items: list, kind: type) -> list[int]:
         if f.required:
             counts.append(len(items))
         else:
-            values = list(map(attrgetter(f.name), items))
-            counts.append(len(values) - values.count(f.default))
+            counts.append(len(items) - countOf(map(attrgetter(f.name), items), f.default))  # no list built
     return counts
 
 
@@ -160,27 +160,33 @@ class _AnnotationColumns:
 
 def _read_whole(path: Path) -> tuple[_ImageColumns, list[CategoryRecord], _AnnotationColumns, list[Repeat]]:
     raw = read_input(path, EXPECTED_FILE)
-    deep = too_deep(raw)
     try:
-        if deep is not None:
-            decode(raw[:deep], CocoFile, path, before=deep)  # an error before the deep bracket comes first
-        else:
-            doc = decode(raw, CocoFile, path)
-    except Truncated:
-        if deep is None:
-            raise ends_early(path, len(raw)) from None
-    except ImbstatError as e:
-        if deep is None and re.match(r"\$\.(images|annotations|categories)\[", e.position or ""):
-            raise_as_streamed(raw, path)
-        raise
-    if deep is not None:
-        raise nested(path, deep)
+        doc = decode(raw, CocoFile, path, shallow=True)  # a valid, shallow document (nearly all): no depth scan
+    except Unproven:
+        doc = _decode_checked(raw, path)
     present = {key: _present(getattr(doc, key), kind) for key, kind in KINDS.items()}
     repeats, arrays = document_repeats(raw, FIELDS, present)
     if arrays is not None:  # a root key given twice: the decoder kept its last array only
         doc = decode_arrays(raw, arrays, path)
     del raw  # the columns need the structs only: the bytes go first
     return _ImageColumns.of(doc.images), doc.categories, _AnnotationColumns.of(doc.annotations), repeats
+
+
+def _decode_checked(raw: bytes, path: Path) -> CocoFile:
+    """The document, or the error the streamed read gives too: a too-deep bracket, or the first error before it."""
+    deep = too_deep(raw)
+    if deep is None:
+        try:
+            return decode(raw, CocoFile, path)
+        except Truncated:
+            raise ends_early(path, len(raw)) from None
+        except ImbstatError as e:
+            if re.match(r"\$\.(images|annotations|categories)\[", e.position or ""):
+                raise_as_streamed(raw, path)
+            raise
+    with contextlib.suppress(Truncated):
+        decode(raw[:deep], CocoFile, path, before=deep)  # an error before the deep bracket comes first
+    raise nested(path, deep)
 
 
 def _read_streaming(
