@@ -17,6 +17,7 @@ import contextlib
 import json
 import re
 from dataclasses import dataclass
+from itertools import chain
 from operator import attrgetter, countOf
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -111,9 +112,9 @@ class _ImageColumns:
     def of(cls, images: list[ImageRecord]) -> _ImageColumns:
         n = len(images)
         return cls(
-            id_column([im.id for im in images]),
-            np.fromiter((im.width for im in images), np.float64, n),
-            np.fromiter((im.height for im in images), np.float64, n),
+            id_column(list(map(attrgetter("id"), images))),
+            np.fromiter(map(attrgetter("width"), images), np.float64, n),
+            np.fromiter(map(attrgetter("height"), images), np.float64, n),
             np.fromiter((im.file_name or "" for im in images), object, n),
         )
 
@@ -139,12 +140,13 @@ class _AnnotationColumns:
     @classmethod
     def of(cls, anns: list[AnnotationRecord]) -> _AnnotationColumns:
         n = len(anns)
+        # attrgetter and chain run in C: no Python frame per record (1.1M of them in COCO train)
         return cls(
-            id_column([a.image_id for a in anns]),
-            id_column([a.category_id for a in anns]),
-            np.array([a.bbox for a in anns], np.float64).reshape(n, 4),
-            np.fromiter(((a.iscrowd or 0) != 0 for a in anns), bool, n),  # any int: 2**70 is crowd too
-            id_column([a.id for a in anns]),
+            id_column(list(map(attrgetter("image_id"), anns))),
+            id_column(list(map(attrgetter("category_id"), anns))),
+            np.fromiter(chain.from_iterable(map(attrgetter("bbox"), anns)), np.float64, 4 * n).reshape(n, 4),
+            np.fromiter(map(bool, map(attrgetter("iscrowd"), anns)), bool, n),  # any int: 2**70 is crowd too; UNSET not
+            id_column(list(map(attrgetter("id"), anns))),
         )
 
     @classmethod
