@@ -13,6 +13,7 @@ from conftest import COCO_VAL_MINI, TINY_ANNOTATIONS, TINY_CATEGORIES, TINY_IMAG
 
 from imbstat import ImbstatError
 from imbstat.data import coco as coco_module
+from imbstat.data import json_stream
 from imbstat.data.coco import load_coco
 from imbstat.data.coco_decode import HEADROOM
 from imbstat.data.json_stream import MAX_DEPTH, RootArrays, too_deep
@@ -339,3 +340,14 @@ def test_deep_json_is_one_line_and_exit_2(tmp_path):
     assert "Traceback" not in result.output
     assert result.output.strip().endswith(f"JSON nested deeper than {MAX_DEPTH} levels; expected a COCO instances "
                                           "document (about 5 deep)")  # fmt: skip
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 64])
+def test_structure_by_chunks_finds_every_quote_and_bracket(monkeypatch, chunk):
+    # the scanner's byte passes run in chunks (reused buffers); offsets carry across their edges
+    monkeypatch.setattr(json_stream, "_CHUNK", chunk)
+    text = json.dumps(tricky_doc()).encode() + b"Y_y\x7f"  # the bytes the bracket sieve lets by too
+    a = np.frombuffer(text, np.uint8)
+    quotes, sieved = json_stream._structure(a)
+    assert quotes.tolist() == [i for i, b in enumerate(text) if b == ord('"')]
+    assert sieved.tolist() == [i for i, b in enumerate(text) if b in b"{}[]Y_y\x7f"]
