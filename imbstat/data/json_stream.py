@@ -118,7 +118,8 @@ def _structure(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def too_deep(raw: bytes, block_bytes: int = BLOCK_BYTES) -> int | None:
     """Byte offset of the first bracket of ``raw`` nested deeper than :data:`MAX_DEPTH`; None if none is.
 
-    The check runs on every whole-file load, so it is cheap: per block, C byte passes drop
+    A whole-file load runs it only where msgspec under a lowered recursion limit fails
+    (coco_decode.decode_shallow). Per block, C byte passes drop
     escapes, every byte but quotes and brackets, and empty strings (removing two adjacent quotes
     leaves every other byte on its side of its string), and numpy walks the few bytes left.
     Only a document found too deep is scanned again, by block, to place the bracket.
