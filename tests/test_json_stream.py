@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 
+import numpy as np
 import pytest
 from helpers import (
     COCO_VAL_MINI,
@@ -16,7 +19,10 @@ from helpers import (
 )
 
 from imbstat import ImbstatError
+from imbstat.data import coco as coco_module
+from imbstat.data import json_stream
 from imbstat.data.coco import load_coco
+from imbstat.data.coco_decode import HEADROOM
 from imbstat.data.json_stream import MAX_DEPTH, RootArrays, too_deep
 
 # Strings that look like structure: brackets, quotes, escaped quotes, trailing backslashes, a fake key.
@@ -267,6 +273,48 @@ def test_nesting_up_to_the_limit_is_read(tmp_path):
         assert load_coco(path, **kw).num_images == 1
 
 
+def test_a_shallow_file_is_read_without_the_depth_scan(tmp_path, monkeypatch):
+    # msgspec, run with HEADROOM levels of recursion left, proves a document shallow: no scan of its bytes
+    def fail(raw, *args):
+        raise AssertionError("the depth scan ran")
+
+    path = tmp_path / "shallow.json"
+    path.write_bytes(_nest(HEADROOM // 2))  # well within the lowered limit (a caller's stack takes some of it)
+    monkeypatch.setattr(coco_module, "too_deep", fail)
+    assert load_coco(path, stream=False).num_images == 1
+
+
+@pytest.mark.parametrize("levels", [HEADROOM - 1, HEADROOM, MAX_DEPTH - 1, MAX_DEPTH])
+def test_nesting_past_the_headroom_is_scanned(tmp_path, monkeypatch, levels):
+    # deeper than the lowered limit lets msgspec go: the exact scan decides, as for every document before
+    scanned = []
+
+    def count(raw, *args):
+        scanned.append(too_deep(raw, *args))
+        return scanned[-1]
+
+    path = tmp_path / "deep.json"
+    path.write_bytes(_nest(levels))
+    monkeypatch.setattr(coco_module, "too_deep", count)
+    if levels < MAX_DEPTH:
+        assert load_coco(path, stream=False).num_images == 1
+        assert scanned == [None]
+    else:
+        with pytest.raises(ImbstatError, match=f"byte {len(_NEST_HEAD) + MAX_DEPTH - 1}"):
+            load_coco(path, stream=False)
+        assert scanned == [len(_NEST_HEAD) + MAX_DEPTH - 1]
+
+
+def test_the_lowered_limit_is_restored(tmp_path):
+    limit = sys.getrecursionlimit()
+    for levels in (3, HEADROOM, 10_000):
+        path = tmp_path / f"{levels}.json"
+        path.write_bytes(_nest(levels))
+        with contextlib.suppress(ImbstatError):
+            load_coco(path, stream=False)
+        assert sys.getrecursionlimit() == limit
+
+
 @pytest.mark.parametrize("block", [1, 2, 3, 5, 8, 13, 64, 1 << 20])
 def test_too_deep_skips_strings_and_escapes(block):
     # brackets in strings (after an escaped quote, escaped backslashes, an empty string) do not nest
@@ -289,3 +337,14 @@ def test_deep_json_is_one_line_and_exit_2(tmp_path):
     assert "Traceback" not in result.output
     assert result.output.strip().endswith(f"JSON nested deeper than {MAX_DEPTH} levels; expected a COCO instances "
                                           "document (about 5 deep)")  # fmt: skip
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 64])
+def test_structure_by_chunks_finds_every_quote_and_bracket(monkeypatch, chunk):
+    # the scanner's byte passes run in chunks (reused buffers); offsets carry across their edges
+    monkeypatch.setattr(json_stream, "_CHUNK", chunk)
+    text = json.dumps(tricky_doc()).encode() + b"Y_y\x7f"  # the bytes the bracket sieve lets by too
+    a = np.frombuffer(text, np.uint8)
+    quotes, sieved = json_stream._structure(a)
+    assert quotes.tolist() == [i for i, b in enumerate(text) if b == ord('"')]
+    assert sieved.tolist() == [i for i, b in enumerate(text) if b in b"{}[]Y_y\x7f"]

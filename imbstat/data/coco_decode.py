@@ -22,14 +22,17 @@ from imbstat.data.json_stream import MAX_DEPTH
 from imbstat.errors import ImbstatError
 
 
-class ImageRecord(msgspec.Struct):
+# gc=False: records hold only numbers, strings and tuples of floats, so they can be in no reference cycle.
+# Untracked, the million records of a COCO train file cost the cyclic collector nothing: tracked, its
+# collections during the decode walked them again and again (half of msgspec's time on COCO train).
+class ImageRecord(msgspec.Struct, gc=False):
     id: int | str
     width: float
     height: float
     file_name: str | msgspec.UnsetType = msgspec.UNSET  # "" when absent; UNSET tells how many give it (json_keys)
 
 
-class AnnotationRecord(msgspec.Struct):
+class AnnotationRecord(msgspec.Struct, gc=False):
     image_id: int | str
     category_id: int | str
     bbox: tuple[float, float, float, float]
@@ -37,7 +40,7 @@ class AnnotationRecord(msgspec.Struct):
     id: int | str | None = None
 
 
-class CategoryRecord(msgspec.Struct):
+class CategoryRecord(msgspec.Struct, gc=False):
     id: int | str
     name: str
     supercategory: str | None = None
@@ -59,6 +62,22 @@ FIELDS = {key: [f.encode_name for f in msgspec.structs.fields(kind)] for key, ki
 
 class Truncated(Exception):
     """The text ends inside a value: an error only where the text is the whole document."""
+
+
+# The whole-file read decodes first with this many levels of recursion left to msgspec, and scans
+# for a too-deep bracket (json_stream.too_deep, a pass over every byte) only where that decode fails.
+# Half of MAX_DEPTH: msgspec spends a recursion level per nesting level, so a document it decodes
+# within them is at most about as deep, far from MAX_DEPTH; _PROBES checks that on this interpreter.
+HEADROOM = MAX_DEPTH // 2
+_PROBES = [  # HEADROOM + 1 brackets deep, through the typed records and through a skipped root value
+    b'{"images":[{"x":' + b"[" * (HEADROOM - 2) + b"]" * (HEADROOM - 2) + b'}],"categories":[]}',
+    b'{"x":' + b"[" * HEADROOM + b"]" * HEADROOM + b',"images":[],"categories":[]}',
+]
+_bounded: list[bool] = []  # whether the lowered limit stops msgspec at HEADROOM levels here (found once)
+
+
+class Unproven(Exception):
+    """A ``shallow`` decode failed: the text may be invalid or too deep; the caller's exact checks decide."""
 
 
 _NAN = re.compile(rb"\b(NaN|Infinity)\b")  # -Infinity too
@@ -107,14 +126,21 @@ def decode(
     at: Callable[[int], int] = int,
     rename: Callable[[str], str] = str,
     before: int | None = None,
+    shallow: bool = False,
 ) -> Any:
     """``text`` decoded as ``kind``; raises ImbstatError (or Truncated) naming the document's position.
 
     ``at`` maps a byte offset in ``text`` to the file's, ``rename`` a JSON path in it to the document's:
     the whole-file and streamed loads share this one function, so they say the same about the same bytes.
     With ``before``, the text is cut at that file offset (a too-deep bracket): an error found there
-    (a number cut short) is not one.
+    (a number cut short) is not one. With ``shallow``, only a valid text at most HEADROOM levels deep
+    is decoded (see :func:`decode_shallow`); anything else raises Unproven.
     """
+    if shallow:
+        found = decode_shallow(text, kind)
+        if found is None:
+            raise Unproven
+        return found
     try:
         return msgspec.json.decode(text, type=kind)
     except msgspec.ValidationError as e:
@@ -139,6 +165,43 @@ def decode(
     except RecursionError:  # not reached within MAX_DEPTH unless the caller's own stack is deep
         message = f"JSON nested too deeply for the decoder; expected at most {MAX_DEPTH} levels"
         raise ImbstatError(message, path) from None
+
+
+def decode_shallow(text: bytes, kind: Any) -> Any:
+    """``text`` decoded as ``kind`` where it is valid and at most HEADROOM (< MAX_DEPTH) levels deep, else None.
+
+    msgspec runs with the recursion limit lowered to HEADROOM levels above the caller, so that a
+    document it decodes is proven shallow and needs no depth scan. None (invalid, deeper, or an
+    interpreter whose limit does not bound msgspec, as from Python 3.12 on) leaves the caller's
+    exact checks to decide, as if this were not called: its errors are theirs.
+    """
+    if not _bounded:
+        _bounded.append(all(_limited(probe, CocoFile) is _TOO_DEEP for probe in _PROBES))
+    if not _bounded[0]:
+        return None
+    found = _limited(text, kind)
+    return None if found is _TOO_DEEP or found is _INVALID else found
+
+
+_TOO_DEEP, _INVALID = object(), object()
+
+
+def _limited(text: bytes, kind: Any) -> Any:
+    """msgspec's decode with HEADROOM recursion levels left; _TOO_DEEP or _INVALID where it fails."""
+    frame, frames = sys._getframe(), 0
+    while frame is not None:
+        frames, frame = frames + 1, frame.f_back
+    old = sys.getrecursionlimit()
+    try:
+        # msgspec holds the GIL while it decodes: no other thread runs under the lowered limit
+        sys.setrecursionlimit(frames + HEADROOM)
+        return msgspec.json.decode(text, type=kind)
+    except RecursionError:
+        return _TOO_DEEP
+    except msgspec.MsgspecError:
+        return _INVALID
+    finally:
+        sys.setrecursionlimit(old)
 
 
 def _decode_lenient(

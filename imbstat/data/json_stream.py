@@ -67,7 +67,7 @@ class _Scanner:
     def brackets(self, block: bytes | memoryview) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Positions of ``{}[]`` outside strings, and the depth before and after each."""
         a = np.frombuffer(block, np.uint8)
-        quotes = np.flatnonzero(a == _QUOTE)
+        quotes, where = _structure(a)
         # A quote after a backslash is escaped when the run of backslashes before it is odd: rare, so looped.
         after_bs = quotes[(quotes > 0) & (a[np.maximum(quotes - 1, 0)] == _BACKSLASH)]
         escaped = [q for q in after_bs.tolist() if self._run_before(a, q) % 2 == 1]
@@ -75,9 +75,7 @@ class _Scanner:
             escaped.append(0)
         if escaped:
             quotes = np.setdiff1d(quotes, escaped, assume_unique=True)
-        # {, }, [, ] all satisfy (x & 0xD9) == 0x59 (as do Y, _, y, DEL): a cheap vectorised sieve, then
-        # the exact lookup on what passes (a lookup on every byte is 3x slower)
-        where = np.flatnonzero((a & 0xD9) == 0x59)
+        # the sieve's bytes (see _structure), then the exact lookup on what passes (a lookup on every byte is 3x slower)
         where = where[_IS_BRACKET[a[where]]]
         outside = (np.searchsorted(quotes, where) + self.in_string) % 2 == 0
         where = where[outside]
@@ -98,10 +96,30 @@ class _Scanner:
         return end - start + (self.backslashes if start == 0 else 0)
 
 
+_CHUNK = 1 << 22  # per-chunk temporaries stay small and are reused: whole-block ones (64 MiB) cost page faults
+
+
+def _structure(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[Q] offsets of the quotes in ``a``, and [S] of the bytes that may be brackets, chunk by chunk.
+
+    {, }, [, ] all satisfy (x & 0xD9) == 0x59 (as do Y, _, y, DEL): a cheap vectorised sieve.
+    """
+    mask, masked = np.empty(min(a.size, _CHUNK), bool), np.empty(min(a.size, _CHUNK), np.uint8)
+    quotes, sieved = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for lo in range(0, a.size, _CHUNK):
+        chunk = a[lo : lo + _CHUNK]
+        m, t = mask[: chunk.size], masked[: chunk.size]
+        quotes.append(np.flatnonzero(np.equal(chunk, _QUOTE, out=m)) + lo)
+        np.bitwise_and(chunk, 0xD9, out=t)
+        sieved.append(np.flatnonzero(np.equal(t, 0x59, out=m)) + lo)
+    return np.concatenate(quotes), np.concatenate(sieved)
+
+
 def too_deep(raw: bytes, block_bytes: int = BLOCK_BYTES) -> int | None:
     """Byte offset of the first bracket of ``raw`` nested deeper than :data:`MAX_DEPTH`; None if none is.
 
-    The check runs on every whole-file load, so it is cheap: per block, C byte passes drop
+    A whole-file load runs it only where msgspec under a lowered recursion limit fails
+    (coco_decode.decode_shallow). Per block, C byte passes drop
     escapes, every byte but quotes and brackets, and empty strings (removing two adjacent quotes
     leaves every other byte on its side of its string), and numpy walks the few bytes left.
     Only a document found too deep is scanned again, by block, to place the bracket.
