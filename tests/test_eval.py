@@ -335,3 +335,124 @@ def test_max_dets_bounds(small_gt):
     for bad in (9, 0, 10**6, 1.5, True):
         with pytest.raises(ImbstatError, match="--max-dets"):
             evaluate(small_gt, [GOOD], max_dets=bad)
+
+
+# --- the command, the report section, audit and compare -------------------------------------------------------------
+
+
+def cli(*args: object):
+    from typer.testing import CliRunner
+
+    from imbstat.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def files(tmp_path):
+    doc, dets = generated(seed=1, images=30)
+    dets.append({"image_id": 999, "category_id": 1, "bbox": [0, 0, 5, 5], "score": 0.5})  # an unknown image
+    train_doc, _ = generated(seed=2, images=200)
+    paths = {}
+    for name, body in (("gt", doc), ("dets", dets), ("train", train_doc)):
+        paths[name] = tmp_path / f"{name}.json"
+        paths[name].write_text(json.dumps(body))
+    return paths
+
+
+def test_eval_command_json_out_and_one_warning(files, tmp_path):
+    done = cli("eval", files["gt"], files["dets"], "--train", files["train"], "--json", "-", "--out", tmp_path / "o")
+    assert done.exit_code == 0, done.output
+    doc = json.loads(done.stdout)
+    assert doc["command"] == "eval" and doc["basis"] == "train"
+    expected = evaluate(imbstat.load(files["gt"]), files["dets"], imbstat.load(files["train"])).to_dict()
+    assert {k: doc[k] for k in expected} == expected
+    assert doc["detections"]["skipped"] == {"unknown_image": 1}
+    warning = [line for line in done.stderr.splitlines() if "warning" in line]
+    read = doc["detections"]["read"]
+    assert warning == [f"imbstat: warning: {files['dets']}: left out 1 of {read} detections (unknown_image 1); "
+                       f"the first, detection {read - 1}: unknown image"]  # fmt: skip
+    names = {p.name for p in (tmp_path / "o").iterdir()}
+    assert names == {"eval_classes.csv", "eval_groups.csv", "eval_size.csv", "eval_tp_iou.csv",
+                     "eval_ap_frequency.png", "eval_groups.png", "eval_size.png", "eval_tp_iou.png"}  # fmt: skip
+    import pandas as pd
+
+    classes = pd.read_csv(tmp_path / "o" / "eval_classes.csv")
+    assert classes["train_instances"].is_monotonic_decreasing  # sorted by training frequency
+
+
+def test_eval_command_table(files):
+    done = cli("eval", files["gt"], files["dets"])
+    assert done.exit_code == 0, done.output
+    assert "AP per class by GT frequency (6 classes" in done.stdout and "class6" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--max-dets", "5"], "Invalid value for '--max-dets'"),
+        (["--shard", "0/2"], "imbstat: error: --shard: AP ranks every detection"),
+    ],
+)
+def test_eval_command_bad_options(files, args, message):
+    done = cli("eval", files["gt"], files["dets"], *args)
+    assert done.exit_code == 2 and message in done.output
+
+
+@pytest.mark.parametrize(("text", "position"), [('{"a": 1}', ""), ("[1, 2", " (line 1 column 6)"),
+                                                ('[{"image_id": 5}]', " (detection 0)")])  # fmt: skip
+def test_eval_command_bad_file_is_one_line(files, tmp_path, text, position):
+    bad = tmp_path / "bad.json"
+    bad.write_text(text)
+    done = cli("eval", files["gt"], bad)
+    assert done.exit_code == 2
+    assert done.stderr.startswith(f"imbstat: error: {bad}{position}: ") and done.stderr.count("\n") == 1
+    missing = cli("eval", files["gt"], tmp_path / "none.json")
+    assert missing.exit_code == 2 and missing.stderr.count("\n") == 1 and "Traceback" not in missing.output
+
+
+def test_report_with_detections_audit_and_compare(files, tmp_path):
+    out = tmp_path / "report"
+    done = cli("report", files["gt"], "--detections", files["dets"], "--train", files["train"], "--out", out, "-q")
+    assert done.exit_code == 0, done.output
+    doc = json.loads((out / "report.json").read_text())
+    expected = evaluate(imbstat.load(files["gt"]), files["dets"], imbstat.load(files["train"]))
+    assert doc["eval"]["scores"]["ap"] == pytest.approx(expected.summary["ap"], abs=1e-12)
+    assert doc["options"]["eval"] == {"detections": str(files["dets"]), "train": str(files["train"]), "max_dets": 100}
+    assert (out / "eval_ap_frequency.png").is_file() and "Accuracy against class frequency" in (
+        out / "index.html").read_text()  # fmt: skip
+
+    config = tmp_path / "audit.toml"
+    checks = '"eval.ap >= 0.01", "eval.groups.rare.ap <= 1", "eval.frequency_correlation.spearman >= -1"'
+    config.write_text(f'detections = "dets.json"\ntrain = "train.json"\nchecks = [{checks}]\n')
+    audited = cli("audit", files["gt"], "--config", config, "--json", "-", "-q")
+    rows = json.loads(audited.stdout)["checks"]
+    assert [r["value"] for r in rows[:1]] == [pytest.approx(expected.summary["ap"], abs=1e-12)]
+    # the frequencies: no class of this training set is rare, so its AP is undefined and the check fails
+    assert math.isnan(expected.groups["rare"]["ap"]) == (rows[1]["value"] is None)
+    assert rows[2]["value"] == pytest.approx(expected.frequency_correlation["spearman"], abs=1e-12)
+
+    # compare: the per-class AP change against a report of other detections (every box moved by 3 px)
+    dets = json.loads(files["dets"].read_text())
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps([d | {"bbox": [v + 3 for v in d["bbox"]]} for d in dets]))
+    cli("report", files["gt"], "--detections", other, "--out", tmp_path / "r2", "-q")
+    comparison = imbstat.compare(out / "report.json", tmp_path / "r2" / "report.json").to_dict()
+    body = comparison["eval"] if "eval" in comparison else comparison["sections"]["eval"]
+    b = json.loads((tmp_path / "r2" / "report.json").read_text())["eval"]
+    assert body["scores"]["ap"] == pytest.approx(b["scores"]["ap"] - doc["eval"]["scores"]["ap"], abs=1e-12)
+    by_name = {r["name"]: r for r in doc["eval"]["per_class"]}
+    for row in body["per_class"]:
+        a_ap = by_name[row["name"]]["ap"]
+        b_ap = next(r["ap"] for r in b["per_class"] if r["name"] == row["name"])
+        assert row["ap_a"] == a_ap and row["ap_b"] == b_ap
+        assert row["change"] == (None if a_ap is None else pytest.approx(b_ap - a_ap, abs=1e-12))
+
+
+def test_audit_eval_metrics_need_detections(tiny_coco, tmp_path):
+    config = tmp_path / "audit.toml"
+    config.write_text('checks = ["eval.ap >= 0.5"]\n')
+    done = cli("audit", tiny_coco, "--config", config)
+    assert done.exit_code == 2
+    assert done.stderr == f"imbstat: error: {config} (checks): checks name eval.* metrics; expected detections = " \
+        "PATH (COCO results)\n"  # fmt: skip

@@ -13,8 +13,10 @@ from imbstat.anchors.options import AnchorOptions
 from imbstat.cli.common import (
     AnchorsOpt,
     ClassBalancedOpt,
+    DetectionsOpt,
     EpochsOpt,
     JsonOpt,
+    MaxDetsOpt,
     OutOpt,
     PathArg,
     QuietOpt,
@@ -23,6 +25,7 @@ from imbstat.cli.common import (
     SeedOpt,
     Source,
     TrainBatchOpt,
+    TrainOpt,
     anchor_options,
     app,
     echo,
@@ -33,6 +36,7 @@ from imbstat.cli.common import (
     source_options,
     stdout,
 )
+from imbstat.cli.evaluate import eval_options, warn_skipped
 from imbstat.data import BoxFilter, LoadOptions
 from imbstat.data.source import path_kind
 from imbstat.errors import ImbstatError
@@ -64,6 +68,9 @@ def report(
     ),
     repeat_factor: RepeatFactorOpt = None,
     class_balanced: ClassBalancedOpt = None,
+    detections: DetectionsOpt = None,
+    train: TrainOpt = None,
+    max_dets: MaxDetsOpt = 100,
     source: Source = Source(),
 ) -> None:
     """Every statistic in one folder: report.json, CSV tables, PNG figures and a self-contained index.html."""
@@ -74,8 +81,10 @@ def report(
     presets = labelled_presets(anchors, anchor)
     run = Run(source.box_filter, presets[0] if presets else None, repeat_factor=repeat_factor,
               class_balanced=class_balanced, batch=_batch_options(batch_size, sampler, epochs, seed),
-              more_anchors=presets[1:])  # fmt: skip
+              more_anchors=presets[1:], evaluation=eval_options(detections, train, max_dets))  # fmt: skip
     results = _compute_on_dask(path, source, run, dask, shards) if dask else _compute(path, source, run, quiet)
+    if detections is not None:
+        warn_skipped(detections, results.results["eval"])
 
     index = _write_report(results, out)
     stdout.print(taxonomy_table(Report.of(results)))
@@ -261,8 +270,11 @@ def audit(
             path_kind(given)
     anchor = dataclasses.replace(anchor, preset=cfg.preset)  # a bad preset fails before a long load
     batch = _batch_options(**cfg.batch) if cfg.batch else None  # a bad sampler fails before a long load
+    train = Path(cfg.train) if cfg.train else None
+    evaluation = eval_options(Path(cfg.detections), train, cfg.max_dets) if cfg.detections else None
     run = Run(BoxFilter(cfg.include_crowd, cfg.include_difficult), anchor if cfg.needs_anchors else None,
-              repeat_factor=cfg.repeat_factor, class_balanced=cfg.class_balanced, batch=batch)  # fmt: skip
+              repeat_factor=cfg.repeat_factor, class_balanced=cfg.class_balanced, batch=batch,
+              evaluation=evaluation)  # fmt: skip
     report = Report.of(_compute(path, source, run, quiet))
     values = metrics(report)
     if baseline is not None:

@@ -8,6 +8,9 @@ A config is TOML::
     include_difficult = false
     repeat_factor = 0.001      # threshold T of repeat-factor sampling (needed by repeat_factor.* checks)
     class_balanced = 0.999     # beta of the class-balanced loss weights (needed by class_balanced.* checks)
+    detections = "dets.json"   # COCO results to evaluate (needed by eval.* checks); paths relative to this file
+    train = "train.json"       # training annotations for eval's class frequencies (optional)
+    max_dets = 100             # COCOeval's last maxDets
     checks = [
       "classes.imbalance_ratio <= 200",
       "location.w1_score <= 0.35",
@@ -39,6 +42,7 @@ from imbstat.errors import ImbstatError
 from imbstat.report.terminal import PlainTable, fmt_number
 from imbstat.sections import metric_table
 from imbstat.stats.class_balanced import check_beta
+from imbstat.stats.eval import check_max_dets
 from imbstat.stats.repeat_factor import check_threshold
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -51,7 +55,7 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
 _CHECK = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+|nan|inf)\s*$")
 _KEYS = {"anchors": bool, "preset": str, "include_crowd": bool, "include_difficult": bool, "checks": list,
          "repeat_factor": float, "class_balanced": float, "batch_size": int, "sampler": str, "epochs": int,
-         "seed": int}  # fmt: skip
+         "seed": int, "detections": str, "train": str, "max_dets": int}  # fmt: skip
 _REMEDIES = {"repeat_factor": check_threshold, "class_balanced": check_beta}  # config key = section = its check
 _BATCH_KEYS = ("batch_size", "sampler", "epochs", "seed")  # batch_distribution's keywords: the batch section
 
@@ -76,6 +80,9 @@ class AuditConfig:
     repeat_factor: float | None = None
     class_balanced: float | None = None
     batch: dict[str, Any] | None = None  # batch_size and the other keys of _BATCH_KEYS given, when batch_size is
+    detections: str | None = None  # the eval section's COCO results, resolved against the config's folder
+    train: str | None = None
+    max_dets: int = 100
 
     @property
     def needs_anchors(self) -> bool:
@@ -137,6 +144,19 @@ def load_config(path: str | Path) -> AuditConfig:
         raise ImbstatError("checks name batch.* metrics; expected batch_size = B (the training batch)", path, "checks")
     if batch and (batch["batch_size"] < 1 or batch.get("epochs", 1) < 1 or batch.get("seed", 0) < 0):
         raise ImbstatError("expected batch_size and epochs at least 1 and seed at least 0", path, "batch_size")
+    if "detections" not in table and any(c.metric.removeprefix("compare.").startswith("eval.") for c in checks):
+        raise ImbstatError("checks name eval.* metrics; expected detections = PATH (COCO results)", path, "checks")
+    for key in ("train", "max_dets"):
+        if key in table and "detections" not in table:
+            raise ImbstatError(f"{key} without detections; expected detections = PATH as well", path, key)
+    if "max_dets" in table:
+        try:
+            check_max_dets(table["max_dets"])
+        except ImbstatError as e:
+            raise ImbstatError(e.detail.removeprefix("--max-dets "), path, "max_dets") from None
+    for key in ("detections", "train"):  # relative to the config's folder, as a CI job's files sit beside it
+        if key in table:
+            table[key] = str(path.parent / table[key])
     options = {k: table[k] for k in _KEYS if k not in ("checks", *_BATCH_KEYS) and k in table}
     return AuditConfig(tuple(checks), **options, batch=batch or None)
 

@@ -15,6 +15,7 @@ from imbstat.anchors.options import AnchorOptions
 from imbstat.data import BoxFilter, Dataset
 from imbstat.errors import ImbstatError
 from imbstat.stats.class_balanced import check_beta
+from imbstat.stats.eval import EvalOptions
 from imbstat.stats.repeat_factor import check_threshold
 from imbstat.stats.side_by_side import preset_keys
 
@@ -49,6 +50,7 @@ class Run:
     class_balanced: float | None = None  # beta, set when class-balanced loss weights are asked for
     batch: dict[str, Any] | None = None  # batch_distribution's keywords (batch_size, ...), set when asked for
     more_anchors: tuple[AnchorOptions, ...] = ()  # further presets of the anchors section, side by side
+    evaluation: EvalOptions | None = None  # the eval section: detections (and a training set) to score
 
     def __post_init__(self) -> None:
         if isinstance(self.anchors, bool):
@@ -63,7 +65,7 @@ class Run:
         """The names of the optional sections these options ask for."""
         asked = ["anchors"] if self.anchors else []
         asked += list(remedy_options(self.repeat_factor, self.class_balanced))
-        return asked + (["batch"] if self.batch else [])
+        return asked + (["batch"] if self.batch else []) + (["eval"] if self.evaluation else [])
 
     def report_options(self) -> dict[str, Any]:
         """The ``options`` block of a report computed with these options."""
@@ -74,6 +76,7 @@ class Run:
             if self.more_anchors:  # several presets side by side: their keys in order (README, "Several presets")
                 options["presets"] = preset_keys([o.preset.name for o in (a, *self.more_anchors)])
         options |= remedy_options(self.repeat_factor, self.class_balanced)
+        options |= {"eval": self.evaluation.report_options()} if self.evaluation else {}
         return options | ({"batch": dict(self.batch)} if self.batch else {})
 
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import numpy as np
 
-from imbstat.data import BoxFilter, Dataset
+from imbstat.data import BoxFilter, Dataset, load
 from imbstat.data.ids import id_column
 from imbstat.errors import ImbstatError
 from imbstat.lazy import LazyModule
@@ -77,6 +77,26 @@ class Detections:
     read: int  # detections in the source
     skipped: dict[str, int]  # reason -> count (only reasons that occurred)
     first_skipped: tuple[int, str] | None  # (position, reason) of the first skipped one
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """The eval section's options (``Run.evaluation``): the detections (a COCO results file or list), the
+    training set whose class frequencies group the classes (a Dataset or a path :func:`imbstat.load` reads;
+    None: the GT's own) and COCOeval's last maxDets; checked when built."""
+
+    detections: str | Path | Sequence[Any]
+    train: Dataset | str | Path | None = None
+    max_dets: int = 100
+
+    def __post_init__(self) -> None:
+        check_max_dets(self.max_dets)
+
+    def report_options(self) -> dict[str, Any]:
+        """The ``options`` block's entry of a report computed with these options."""
+        detections = str(self.detections) if isinstance(self.detections, str | Path) else "a list in Python"
+        train = self.train.path if isinstance(self.train, Dataset) else self.train
+        return {"detections": detections, "train": None if train is None else str(train), "max_dets": self.max_dets}
 
 
 def check_max_dets(max_dets: int) -> int:
@@ -196,14 +216,14 @@ def _rows(ids: np.ndarray, values: list[Any]) -> np.ndarray:
     return np.asarray(pd.Index(ids).get_indexer(usable), np.int64)
 
 
-def skipped_line(where: str, detections: Detections) -> str | None:
+def skipped_line(where: str, result: Detections | Evaluation) -> str | None:
     """The one stderr line about left-out detections, or None when there were none."""
-    if not detections.skipped:
+    if not result.skipped or result.first_skipped is None:
         return None
-    left = sum(detections.skipped.values())
-    position, why = detections.first_skipped  # type: ignore[misc]
-    return (f"imbstat: warning: {where}: left out {left:,} of {detections.read:,} detections "
-            f"({_counts(detections.skipped)}); the first, detection {position}: {why.replace('_', ' ')}")  # fmt: skip
+    left = sum(result.skipped.values())
+    position, why = result.first_skipped
+    return (f"imbstat: warning: {where}: left out {left:,} of {result.read:,} detections "
+            f"({_counts(result.skipped)}); the first, detection {position}: {why.replace('_', ' ')}")  # fmt: skip
 
 
 # --- the engine: pycocotools' COCOeval on in-memory COCO objects ---------------------------------------------------
@@ -316,6 +336,7 @@ class Evaluation:
     max_dets: int
     read: int  # detections in the source
     skipped: dict[str, int]
+    first_skipped: tuple[int, str] | None = None  # (position in the source, reason) of the first left out
 
     # -- derived numbers
 
@@ -427,7 +448,7 @@ class Evaluation:
         return frame.iloc[order].reset_index(drop=True)
 
     def to_dict(self) -> dict[str, Any]:
-        train = self.train_instances is not None
+        train, first = self.train_instances is not None, self.first_skipped
         per_class = [
             {
                 "category_id": plain(c), "name": str(n), "instances": int(i), "images": int(im),
@@ -445,7 +466,12 @@ class Evaluation:
         return {
             "max_dets": self.max_dets,
             "basis": self.basis,
-            "detections": {"read": self.read, "used": int(self.detections.sum()), "skipped": dict(self.skipped)},
+            "detections": {
+                "read": self.read,
+                "used": int(self.detections.sum()),
+                "skipped": dict(self.skipped),
+                "first_skipped": None if first is None else {"position": first[0], "reason": first[1]},
+            },
             "summary": {k: _null(v) for k, v in self.summary.items()},
             "mean_ap": _null(self.mean_ap),
             "weighted_ap": _null(self.weighted_ap),
@@ -485,6 +511,7 @@ class Evaluation:
             {g: Histogram(edges, np.asarray(d["tp_iou"][g], np.int64)) for g in ("overall", *GROUPS)},
             int(d["max_dets"]), int(d["detections"]["read"]),
             {str(k): int(v) for k, v in d["detections"]["skipped"].items()},
+            _first_skipped(d["detections"]["first_skipped"]),
         )  # fmt: skip
 
 
@@ -492,6 +519,10 @@ def lvis_group(images: np.ndarray) -> np.ndarray:
     """[K] str LVIS group by images: rare ≤ 10 (0 included), common 11–100, frequent > 100."""
     n = np.asarray(images)
     return np.select([n <= RARE_MAX_IMAGES, n <= COMMON_MAX_IMAGES], ["rare", "common"], "frequent").astype(object)
+
+
+def _first_skipped(d: dict[str, Any] | None) -> tuple[int, str] | None:
+    return None if d is None else (int(d["position"]), str(d["reason"]))
 
 
 def _null(value: Any) -> Any:
@@ -520,6 +551,12 @@ def match_categories(gt: Dataset, train: Dataset) -> np.ndarray:
         return np.asarray(pd.Index(train.categories.name.astype(str)).get_indexer(gt.categories.name.astype(str)),
                           np.int64)  # fmt: skip
     return np.asarray(pd.Index(train.categories.category_id).get_indexer(gt.categories.category_id), np.int64)
+
+
+def evaluate_with(gt: Dataset, options: EvalOptions) -> Evaluation:
+    """:func:`evaluate` with the options of a report's eval section; a path of ``train`` is loaded here."""
+    train = load(options.train) if isinstance(options.train, str | Path) else options.train
+    return evaluate(gt, options.detections, train, max_dets=options.max_dets)
 
 
 def evaluate(
@@ -577,5 +614,5 @@ def evaluate(
         gt.categories.category_id, gt.categories.name, gt_counts.instances, gt_counts.images,
         train_instances, train_images, per[0], per[1], per[2], per[3],
         np.bincount(dets.category, minlength=k).astype(np.int64), summary, share, size_ar, hist,
-        max_dets, dets.read, dets.skipped,
+        max_dets, dets.read, dets.skipped, dets.first_skipped,
     )  # fmt: skip
