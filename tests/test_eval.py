@@ -456,3 +456,44 @@ def test_audit_eval_metrics_need_detections(tiny_coco, tmp_path):
     assert done.exit_code == 2
     assert done.stderr == f"imbstat: error: {config} (checks): checks name eval.* metrics; expected detections = " \
         "PATH (COCO results)\n"  # fmt: skip
+
+
+def pycocotools_tp_pairs(ev: COCOeval, gt_ids: list[int], max_dets: int) -> set[tuple[int, int]]:
+    """(detection position, GT position) of pycocotools' true positives at IoU 0.5, area all, last maxDets."""
+    pairs = set()
+    n_img, n_area = len(ev.params.imgIds), len(ev.params.areaRng)
+    for k in range(len(ev.params.catIds)):
+        for i in range(n_img):
+            e = ev.evalImgs[k * n_area * n_img + i]
+            if e is None:
+                continue
+            for d, (m, ig) in enumerate(zip(e["dtMatches"][0], e["dtIgnore"][0], strict=True)):
+                if m > 0 and not ig:
+                    pairs.add((int(e["dtIds"][d]) - 1, gt_ids.index(int(m))))
+    return pairs
+
+
+@pytest.mark.parametrize(("seed", "max_dets"), [(4, 100), (5, 10)])
+def test_true_positive_pairs_equal_pycocotools(tmp_path, seed, max_dets):
+    """Tied scores, many detections per image (the maxDets cut), crowd GTs and a GT above COCO's 'all' area
+    range (1e10 px²): the matching kernel pairs exactly the detections and GTs that pycocotools pairs."""
+    from imbstat.stats.eval import _true_positives, read_detections
+
+    doc, dets = generated(seed=seed, images=12)
+    for d in dets:
+        d["score"] = round(d["score"], 1)  # ties: broken by input order
+    doc["images"][0] |= {"width": 300_000, "height": 300_000}
+    doc["annotations"].append({"id": len(doc["annotations"]) + 1, "image_id": 100, "category_id": 1,
+                               "bbox": [0, 0, 200_000, 200_000], "area": 4e10, "iscrowd": 0})  # fmt: skip
+    dets += [{"image_id": 100, "category_id": 1, "bbox": [0, 0, 199_000, 200_000], "score": 0.95}]
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(doc))
+    ev = oracle(path, dets, max_dets)
+    ds = imbstat.load(path)
+    b = ds.boxes
+    xywh = np.column_stack([b.xyxy[:, :2], b.xyxy[:, 2:] - b.xyxy[:, :2]])
+    k = len(ds.categories)
+    found = _true_positives(xywh, b.image * k + b.category, b.iscrowd, read_detections(dets, ds), k, max_dets)
+    expected = pycocotools_tp_pairs(ev, [a["id"] for a in doc["annotations"]], max_dets)
+    assert set(zip(found[0].tolist(), found[1].tolist(), strict=True)) == expected
+    assert len(expected) > 10

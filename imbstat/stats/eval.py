@@ -1,7 +1,8 @@
 """Imbalance joined to accuracy: COCO bbox AP of a detector's results, per class and per frequency group.
 
-The numbers are pycocotools' ``COCOeval`` (iouType ``bbox``, ``maxDets = [1, 10, max_dets]``) on the
-ground truth as imbstat reads it (docs/eval.md):
+The numbers are pycocotools' ``COCOeval`` (iouType ``bbox``, ``maxDets = [1, 10, max_dets]``), computed by
+faster-coco-eval's C++ port of it (equal to pycocotools' to 1e-15; the tests use pycocotools as the oracle), on
+the ground truth as imbstat reads it (docs/eval.md):
 
 - images and categories are those of the :class:`~imbstat.data.Dataset`; a detection names them by the ids
   imbstat gives them (``image_id``, ``category_id``);
@@ -19,8 +20,6 @@ training images, common 11–100, frequent > 100 (a class absent from training i
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import numbers
@@ -109,13 +108,44 @@ def check_max_dets(max_dets: int) -> int:
     return int(max_dets)
 
 
-def _read_json(path: Path) -> Any:
-    """The JSON value of ``path``; NaN and Infinity read as Python's json reads them; one-line errors."""
+class _Detection(msgspec.Struct):
+    """One well-formed result, as msgspec decodes a whole file of them at once (unknown keys are skipped)."""
+
+    image_id: int | str
+    category_id: int | str
+    bbox: tuple[float, float, float, float]
+    score: float
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """The fields of every detection of a source, before the checks that need the GT (rows of -1 reason: fine)."""
+
+    image_id: list[Any]
+    category_id: list[Any]
+    xywh: np.ndarray  # [N, 4] float64, NaN where unusable
+    score: np.ndarray  # [N] float64, NaN where unusable
+    reason: np.ndarray  # [N] int8 index into SKIP_REASONS, -1: none yet
+
+
+def _read_file(path: Path) -> _Columns | Any:
+    """The columns of a well-formed results file (msgspec, typed: the fast path), else its JSON value for
+    :func:`_columns_of` to check item by item; NaN and Infinity read as Python's json reads them."""
     try:
         text = path.read_bytes()
     except OSError as e:
         raise ImbstatError(f"cannot read the detections file ({e.strerror or e}); expected a readable JSON file",
                            path) from None  # fmt: skip
+    try:
+        items = msgspec.json.decode(text, type=list[_Detection])
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        pass  # not all well-formed, NaN / Infinity, or not JSON: read generically below
+    else:
+        n = len(items)
+        xywh = np.asarray([d.bbox for d in items], np.float64).reshape(n, 4)
+        score = np.fromiter((d.score for d in items), np.float64, n)
+        return _Columns([d.image_id for d in items], [d.category_id for d in items], xywh, score,
+                        np.full(n, -1, np.int8))  # fmt: skip
     try:
         return msgspec.json.decode(text)
     except msgspec.DecodeError:
@@ -127,6 +157,33 @@ def _read_json(path: Path) -> Any:
                            f"line {e.lineno} column {e.colno}") from None  # fmt: skip
     except RecursionError:
         raise ImbstatError("JSON nested too deeply; expected a COCO results JSON list", path) from None
+
+
+def _flag(reason: np.ndarray, bad: np.ndarray, name: str) -> None:
+    """Give the rows of ``bad`` without a reason yet the reason ``name``."""
+    reason[bad & (reason < 0)] = SKIP_REASONS.index(name)
+
+
+def _columns_of(items: list[Any] | tuple[Any, ...]) -> _Columns:
+    """The columns of a results list of any content, each malformed item given its reason."""
+    n = len(items)
+    reason = np.full(n, -1, np.int8)
+    is_object = np.fromiter((type(d) is dict for d in items), bool, n)
+    _flag(reason, ~is_object, "not_an_object")
+    columns = {key: [d.get(key) if type(d) is dict else None for d in items] for key in FIELDS}
+    for key in FIELDS:
+        _flag(reason, np.fromiter((v is None for v in columns[key]), bool, n), "missing_field")
+    boxes = columns["bbox"]
+    shaped = np.fromiter((isinstance(b, list | tuple | np.ndarray) and len(b) == 4 for b in boxes), bool, n)
+    flat, numeric = _numbers([v for b, good in zip(boxes, shaped, strict=True) if good for v in b])
+    xywh = np.full((n, 4), np.nan)
+    xywh[shaped] = flat.reshape(-1, 4)
+    box_ok = shaped.copy()
+    box_ok[shaped] = numeric.reshape(-1, 4).all(axis=1)
+    _flag(reason, ~box_ok, "bad_bbox")
+    score, score_ok = _numbers(columns["score"])
+    _flag(reason, ~score_ok, "bad_score")
+    return _Columns(columns["image_id"], columns["category_id"], xywh, score, reason)
 
 
 def _numbers(values: list[Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -157,38 +214,20 @@ def read_detections(source: str | Path | Sequence[Any], gt: Dataset) -> Detectio
     or one where no detection is usable while there are some, is an ImbstatError naming the file and position.
     """
     where = str(source) if isinstance(source, str | Path) else "detections"
-    items = _read_json(Path(source)) if isinstance(source, str | Path) else source
-    if not isinstance(items, list | tuple):
-        raise ImbstatError(f"the top level is {type(items).__name__}; expected a COCO results list "
+    found = _read_file(Path(source)) if isinstance(source, str | Path) else source
+    if not isinstance(found, _Columns | list | tuple):
+        raise ImbstatError(f"the top level is {type(found).__name__}; expected a COCO results list "
                            '[{"image_id", "category_id", "bbox": [x, y, w, h], "score"}, ...]', where)  # fmt: skip
-    n = len(items)
-    reason = np.full(n, -1, np.int8)
-
-    def flag(bad: np.ndarray, name: str) -> None:
-        reason[bad & (reason < 0)] = SKIP_REASONS.index(name)
-
-    is_object = np.fromiter((type(d) is dict for d in items), bool, n)
-    flag(~is_object, "not_an_object")
-    columns = {key: [d.get(key) if type(d) is dict else None for d in items] for key in FIELDS}
-    for key in FIELDS:
-        flag(np.fromiter((v is None for v in columns[key]), bool, n), "missing_field")
-    boxes = columns["bbox"]
-    shaped = np.fromiter((isinstance(b, list | tuple | np.ndarray) and len(b) == 4 for b in boxes), bool, n)
-    flat, numeric = _numbers([v for b, good in zip(boxes, shaped, strict=True) if good for v in b])
-    xywh = np.full((n, 4), np.nan)
-    xywh[shaped] = flat.reshape(-1, 4)
-    box_ok = shaped.copy()
-    box_ok[shaped] = numeric.reshape(-1, 4).all(axis=1)
-    flag(~box_ok, "bad_bbox")
-    flag(~np.isfinite(xywh).all(axis=1), "non_finite_bbox")
+    columns = found if isinstance(found, _Columns) else _columns_of(found)
+    reason, xywh, score, n = columns.reason, columns.xywh, columns.score, len(columns.reason)
+    _flag(reason, ~np.isfinite(xywh).all(axis=1), "non_finite_bbox")
     with np.errstate(invalid="ignore"):
-        flag((xywh[:, 2] < 0) | (xywh[:, 3] < 0), "negative_size")
-    score, score_ok = _numbers(columns["score"])
-    flag(~score_ok | np.isnan(score), "bad_score")
-    image = _rows(gt.images.image_id, columns["image_id"])
-    flag(image < 0, "unknown_image")
-    category = _rows(gt.categories.category_id, columns["category_id"])
-    flag(category < 0, "unknown_category")
+        _flag(reason, (xywh[:, 2] < 0) | (xywh[:, 3] < 0), "negative_size")
+    _flag(reason, np.isnan(score), "bad_score")
+    image = _rows(gt.images.image_id, columns.image_id)
+    _flag(reason, image < 0, "unknown_image")
+    category = _rows(gt.categories.category_id, columns.category_id)
+    _flag(reason, category < 0, "unknown_category")
 
     bad = np.flatnonzero(reason >= 0)
     skipped = {SKIP_REASONS[r]: int(c) for r, c in enumerate(np.bincount(reason[bad], minlength=len(SKIP_REASONS)))
@@ -226,12 +265,16 @@ def skipped_line(where: str, result: Detections | Evaluation) -> str | None:
             f"({_counts(result.skipped)}); the first, detection {position}: {why.replace('_', ' ')}")  # fmt: skip
 
 
-# --- the engine: pycocotools' COCOeval on in-memory COCO objects ---------------------------------------------------
+# --- the engine: faster-coco-eval's COCOeval on in-memory COCO objects ------------------------------------------
+# faster-coco-eval (C++) is pycocotools' COCOeval made fast, precision and recall equal to pycocotools' to 1e-15
+# (tests/test_eval.py checks them against pycocotools); pycocotools itself takes minutes on COCO val-sized results.
+
+AREA_ALL = (0.0, 1e5**2)  # COCOeval's "all" area range: a GT outside it is ignored there too
 
 
 def _coco(images: int, categories: int, annotations: list[dict[str, Any]]) -> Any:
-    """A pycocotools COCO object over images ``0..images-1`` and categories ``0..categories-1`` (ids are rows)."""
-    from pycocotools.coco import COCO
+    """A COCO object over images ``0..images-1`` and categories ``0..categories-1`` (ids are rows)."""
+    from faster_coco_eval import COCO
 
     coco = COCO()
     coco.dataset = {
@@ -239,8 +282,7 @@ def _coco(images: int, categories: int, annotations: list[dict[str, Any]]) -> An
         "categories": [{"id": k} for k in range(categories)],
         "annotations": annotations,
     }
-    with contextlib.redirect_stdout(io.StringIO()):  # createIndex prints
-        coco.createIndex()
+    coco.createIndex()
     return coco
 
 
@@ -261,32 +303,49 @@ class _Engine:
     tp_gt: np.ndarray  # [P] their GT rows
 
 
-def _run_cocoeval(gt_xywh: np.ndarray, gt_image: np.ndarray, gt_category: np.ndarray, gt_ignore: np.ndarray,
+def _run_cocoeval(gt_xywh: np.ndarray, gt_image: np.ndarray, gt_category: np.ndarray, gt_crowd: np.ndarray,
                   dets: Detections, images: int, categories: int, max_dets: int) -> _Engine:  # fmt: skip
-    from pycocotools.cocoeval import COCOeval
+    from faster_coco_eval import COCOeval_faster
 
-    coco_gt = _coco(images, categories, _annotations(gt_image, gt_category, gt_xywh, iscrowd=gt_ignore.astype(int)))
-    # The results as loadRes builds them (id, area w*h, iscrowd 0), built here since loadRes refuses an empty list
+    coco_gt = _coco(images, categories, _annotations(gt_image, gt_category, gt_xywh, iscrowd=gt_crowd.astype(int)))
+    # The results as loadRes builds them (id, area w*h, iscrowd 0), built here since loadRes copies them again
     coco_dt = _coco(images, categories, _annotations(dets.image, dets.category, dets.xywh, score=dets.score,
                                                      iscrowd=np.zeros(len(dets.image), int)))  # fmt: skip
-    ev = COCOeval(coco_gt, coco_dt, "bbox")
+    ev = COCOeval_faster(coco_gt, coco_dt, "bbox", print_function=_silent)
     ev.params.maxDets = [1, 10, max_dets]
-    with contextlib.redirect_stdout(io.StringIO()):  # evaluate and accumulate print their progress
-        ev.evaluate()
-        ev.accumulate()
-    # evalImgs is [category][area range][image]: the first area range is "all"; dtMatches[0] is IoU 0.5
-    n_img = len(ev.params.imgIds)
-    entries = [e for k in range(len(ev.params.catIds)) for e in ev.evalImgs[k * len(ev.params.areaRng) * n_img:][:n_img]
-               if e is not None]  # fmt: skip
-    if entries:
-        dt_ids = np.concatenate([np.asarray(e["dtIds"], np.int64) for e in entries])
-        matched = np.concatenate([e["dtMatches"][0] for e in entries]).astype(np.int64)
-        ignored = np.concatenate([e["dtIgnore"][0] for e in entries]).astype(bool)
-        tp = (matched > 0) & ~ignored
-        tp_dt, tp_gt = dt_ids[tp] - 1, matched[tp] - 1
-    else:
-        tp_dt = tp_gt = np.zeros(0, np.int64)
+    ev.evaluate()
+    ev.accumulate()
+    tp_dt, tp_gt = _true_positives(gt_xywh, gt_image * categories + gt_category, gt_crowd, dets, categories, max_dets)
     return _Engine(np.asarray(ev.eval["precision"]), np.asarray(ev.eval["recall"]), tp_dt, tp_gt)
+
+
+def _silent(*args: Any, **kwargs: Any) -> None:
+    """faster-coco-eval's progress lines: not printed (stdout may be the JSON document)."""
+
+
+def _true_positives(gt_xywh: np.ndarray, gt_key: np.ndarray, gt_crowd: np.ndarray, dets: Detections,
+                    categories: int, max_dets: int) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(detection rows, GT rows) of the true positives at IoU 0.5, area all, the first ``max_dets`` per image and
+    class: COCOeval's matching (:mod:`imbstat.stats.eval_kernel`), one (image, class) group at a time."""
+    from imbstat.stats.eval_kernel import match_groups  # numba: compiled (or read from its cache) when first used
+
+    dt_key = dets.image * categories + dets.category
+    dt_order = np.lexsort((-dets.score, dt_key))  # score descending, ties in input order (stable), per group
+    area = gt_xywh[:, 2] * gt_xywh[:, 3]
+    gt_ignore = gt_crowd | (area < AREA_ALL[0]) | (area > AREA_ALL[1])
+    gt_order = np.lexsort((gt_ignore, gt_key))  # ignored last, per group
+    dt_sorted, gt_sorted = dt_key[dt_order], gt_key[gt_order]
+    groups = np.intersect1d(dt_sorted, gt_sorted)  # (image, class) pairs with both
+    matched = match_groups(
+        np.searchsorted(dt_sorted, groups, "left"), np.searchsorted(dt_sorted, groups, "right"),
+        np.ascontiguousarray(dets.xywh[dt_order]),
+        np.searchsorted(gt_sorted, groups, "left"), np.searchsorted(gt_sorted, groups, "right"),
+        np.ascontiguousarray(gt_xywh[gt_order]), gt_crowd[gt_order], gt_ignore[gt_order], 0.5, max_dets,
+    )  # fmt: skip
+    found = np.flatnonzero(matched >= 0)
+    gt_rows = gt_order[matched[found]]
+    tp = ~gt_ignore[gt_rows]  # a match with an ignored GT is neither a TP nor an FP
+    return dt_order[found[tp]], gt_rows[tp]
 
 
 def _iou_xywh(a: np.ndarray, b: np.ndarray) -> np.ndarray:
