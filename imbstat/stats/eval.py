@@ -20,10 +20,12 @@ training images, common 11–100, frequent > 100 (a class absent from training i
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -108,7 +110,7 @@ def check_max_dets(max_dets: int) -> int:
     return int(max_dets)
 
 
-class _Detection(msgspec.Struct):
+class _Detection(msgspec.Struct, gc=False):  # no cycles: not tracked by the collector
     """One well-formed result, as msgspec decodes a whole file of them at once (unknown keys are skipped)."""
 
     image_id: int | str
@@ -249,6 +251,17 @@ def _counts(skipped: dict[str, int]) -> str:
 def _rows(ids: np.ndarray, values: list[Any]) -> np.ndarray:
     """[N] int64 row of each value in ``ids`` (compared by value and type as :func:`id_column` keeps them), -1
     where it is none of them (or not an int or a string)."""
+    if ids.dtype == np.int64 and all(type(v) is int for v in values):  # the common case, without pandas' objects
+        try:
+            found = np.asarray(values, np.int64)
+        except OverflowError:  # an id beyond int64 is none of them: the general path below says so
+            pass
+        else:
+            if not len(ids):
+                return np.full(len(found), -1, np.int64)
+            order = np.argsort(ids, kind="stable")
+            row = order[np.minimum(np.searchsorted(ids, found, sorter=order), len(ids) - 1)]
+            return np.where(ids[row] == found, row, -1).astype(np.int64)
     usable = np.empty(len(values), object)  # object, so that neither 7 next to "a" nor 2**63 changes type
     # bools out (pandas matches True to 1); numpy integers of a list given in Python as ints
     usable[:] = [v if type(v) in (int, str) else int(v) if isinstance(v, np.integer) else None for v in values]
@@ -317,6 +330,18 @@ def _run_cocoeval(gt_xywh: np.ndarray, gt_image: np.ndarray, gt_category: np.nda
     ev.accumulate()
     tp_dt, tp_gt = _true_positives(gt_xywh, gt_image * categories + gt_category, gt_crowd, dets, categories, max_dets)
     return _Engine(np.asarray(ev.eval["precision"]), np.asarray(ev.eval["recall"]), tp_dt, tp_gt)
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """The cyclic garbage collector off for the block (the dicts built there hold no cycles), as it was after."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _silent(*args: Any, **kwargs: Any) -> None:
@@ -628,12 +653,14 @@ def evaluate(
     """COCO bbox AP of ``detections`` (a COCO results file or list) on ``gt``, per class and per LVIS group
     of ``train``'s class frequencies (``gt``'s own without it). See the module docstring."""
     max_dets = check_max_dets(max_dets)
-    dets = read_detections(detections, gt)
+    with _no_gc():
+        dets = read_detections(detections, gt)
     k, n_img = len(gt.categories), gt.num_images
     b = gt.boxes
     xywh = np.column_stack([b.xyxy[:, :2], b.xyxy[:, 2:] - b.xyxy[:, :2]])
     ignore = b.iscrowd | b.difficult  # COCOeval's crowd: matched last, neither TP nor FP
-    engine = _run_cocoeval(xywh, b.image, b.category, ignore, dets, n_img, k, max_dets)
+    with _no_gc():  # millions of small dicts: the cyclic collector would rescan them again and again
+        engine = _run_cocoeval(xywh, b.image, b.category, ignore, dets, n_img, k, max_dets)
     p, r = engine.precision, engine.recall  # [T, R, K, A, M], [T, K, A, M]
     t50, t75 = 0, 5  # iouThrs 0.50 and 0.75 of np.linspace(0.5, 0.95, 10)
 
