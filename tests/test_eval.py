@@ -260,8 +260,14 @@ def test_round_trip_and_merge(case):
     json.dumps(d, allow_nan=False)  # plain JSON: NaN written as null
     assert Evaluation.from_dict(d).to_dict() == d
     assert Evaluation.merge([r]) is r
+    empty = Evaluation.empty(imbstat.load(path))
+    assert Evaluation.merge([empty, r, empty]) is r and empty.is_empty and not r.is_empty
+    assert Evaluation.from_dict(empty.to_dict()).to_dict() == empty.to_dict()
+    assert empty.to_dict()["per_class"][0]["ap"] is None and empty.tp_iou["overall"].total == 0
     with pytest.raises(ImbstatError, match="cannot merge evaluations"):
         Evaluation.merge([r, r])
+    with pytest.raises(ImbstatError, match="cannot merge an empty list"):
+        Evaluation.merge([])
     frame = r.to_frame()
     assert list(frame.columns[:4]) == ["category_id", "name", "instances", "images"]
     assert frame.instances.is_monotonic_decreasing
@@ -497,3 +503,38 @@ def test_true_positive_pairs_equal_pycocotools(tmp_path, seed, max_dets):
     expected = pycocotools_tp_pairs(ev, [a["id"] for a in doc["annotations"]], max_dets)
     assert set(zip(found[0].tolist(), found[1].tolist(), strict=True)) == expected
     assert len(expected) > 10
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--train", "t.json"], "--train without --detections; expected --detections DETS (COCO results) as well"),
+        (["--max-dets", "20"], "--max-dets without --detections; expected --detections DETS (COCO results) as well"),
+    ],
+)
+def test_report_eval_options_need_detections(tiny_coco, tmp_path, options, message):
+    done = cli("report", tiny_coco, "--out", tmp_path / "r", *options)
+    assert done.exit_code == 2 and done.stderr == f"imbstat: error: {message}\n"
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("config", "position", "message"),
+    [
+        ('train = "t.json"\n', "train", "train without detections; expected detections = PATH as well"),
+        ('detections = "d.json"\nmax_dets = 5\n', "max_dets", "5: expected an integer from 10 to 100000"),
+    ],
+)
+def test_audit_eval_keys_checked(tiny_coco, tmp_path, config, position, message):
+    path = tmp_path / "audit.toml"
+    path.write_text(config + 'checks = ["classes.gini <= 1"]\n')
+    done = cli("audit", tiny_coco, "--config", path)
+    assert done.exit_code == 2
+    assert done.stderr.startswith(f"imbstat: error: {path} ({position}): {message}") and done.stderr.count("\n") == 1
+
+
+def test_gt_without_boxes_has_no_ap(write_json):
+    gt = imbstat.load(write_json(coco_doc([(1, 100, 100)], [], [(1, "cat")])))
+    r = evaluate(gt, [GOOD])
+    assert math.isnan(r.ap[0]) and math.isnan(r.summary["ap"]) and r.to_dict()["summary"]["ap"] is None
+    assert r.detections.tolist() == [1] and r.tp_iou["overall"].total == 0

@@ -500,15 +500,32 @@ class Evaluation:
     # -- the protocol
 
     @classmethod
+    def empty(cls, ds: Dataset, *, max_dets: int = 100) -> Evaluation:
+        """The evaluation of no detection over none of ``ds``'s images (every AP null): the identity of
+        :meth:`merge`."""
+        k, nan = len(ds.categories), np.full(len(ds.categories), math.nan)
+        zeros = np.zeros(k, np.int64)
+        hist = {g: Histogram.of(np.zeros(0), IOU_EDGES) for g in ("overall", *GROUPS)}
+        return cls(ds.categories.category_id, ds.categories.name, zeros, zeros, None, None, nan, nan.copy(),
+                   nan.copy(), nan.copy(), zeros, dict.fromkeys(SUMMARY_KEYS, math.nan), np.full(3, math.nan),
+                   np.full(3, math.nan), hist, check_max_dets(max_dets), 0, {})  # fmt: skip
+
+    @property
+    def is_empty(self) -> bool:
+        """No GT box counted and no detection read."""
+        return self.read == 0 and not self.instances.any()
+
+    @classmethod
     def merge(cls, parts: Sequence[Evaluation]) -> Evaluation:
-        """The one part; AP is not a sum over images, so evaluations of shards cannot be merged."""
+        """The one non-empty part; AP is not a sum over images, so evaluations of shards cannot be merged."""
         first = first_part(parts, "evaluation")
-        if len(parts) > 1:
+        found = [p for p in parts if not p.is_empty]
+        if len(found) > 1:
             raise ImbstatError(
                 "cannot merge evaluations of shards: AP ranks every detection of a class over the whole "
                 "dataset; expected one evaluation of the whole file (run without --shard)"
             )
-        return first
+        return found[0] if found else first
 
     def to_frame(self) -> pd.DataFrame:
         """One row per category by training frequency (instances, then images) descending; ties keep file order."""
