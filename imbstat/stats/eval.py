@@ -21,6 +21,7 @@ training images, common 11–100, frequent > 100 (a class absent from training i
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import json
 import math
@@ -30,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 import numpy as np
 
 from imbstat.data import BoxFilter, Dataset, load
@@ -110,13 +110,19 @@ def check_max_dets(max_dets: int) -> int:
     return int(max_dets)
 
 
-class _Detection(msgspec.Struct, gc=False):  # no cycles: not tracked by the collector
-    """One well-formed result, as msgspec decodes a whole file of them at once (unknown keys are skipped)."""
+@functools.cache
+def _results_type() -> Any:
+    """``list[_Detection]``: one well-formed result, as msgspec decodes a whole file of them at once (unknown keys
+    skipped); built at the first read, so that ``import imbstat`` does not load msgspec."""
+    import msgspec
 
-    image_id: int | str
-    category_id: int | str
-    bbox: tuple[float, float, float, float]
-    score: float
+    class _Detection(msgspec.Struct, gc=False):  # no cycles: not tracked by the collector
+        image_id: int | str
+        category_id: int | str
+        bbox: tuple[float, float, float, float]
+        score: float
+
+    return list[_Detection]
 
 
 @dataclass(frozen=True)
@@ -138,8 +144,10 @@ def _read_file(path: Path) -> _Columns | Any:
     except OSError as e:
         raise ImbstatError(f"cannot read the detections file ({e.strerror or e}); expected a readable JSON file",
                            path) from None  # fmt: skip
+    import msgspec
+
     try:
-        items = msgspec.json.decode(text, type=list[_Detection])
+        items = msgspec.json.decode(text, type=_results_type())
     except (msgspec.ValidationError, msgspec.DecodeError):
         pass  # not all well-formed, NaN / Infinity, or not JSON: read generically below
     else:
