@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import coco_doc
+from conftest import check_png, coco_doc
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
@@ -381,6 +381,9 @@ def test_eval_command_json_out_and_one_warning(files, tmp_path):
     names = {p.name for p in (tmp_path / "o").iterdir()}
     assert names == {"eval_classes.csv", "eval_groups.csv", "eval_size.csv", "eval_tp_iou.csv",
                      "eval_ap_frequency.png", "eval_groups.png", "eval_size.png", "eval_tp_iou.png"}  # fmt: skip
+    for name in names:
+        if name.endswith(".png"):
+            check_png(tmp_path / "o" / name)
     import pandas as pd
 
     classes = pd.read_csv(tmp_path / "o" / "eval_classes.csv")
@@ -538,3 +541,10 @@ def test_gt_without_boxes_has_no_ap(write_json):
     r = evaluate(gt, [GOOD])
     assert math.isnan(r.ap[0]) and math.isnan(r.summary["ap"]) and r.to_dict()["summary"]["ap"] is None
     assert r.detections.tolist() == [1] and r.tp_iou["overall"].total == 0
+
+
+def test_names_identify_categories_only_when_all_distinct_and_non_empty():
+    from imbstat.data.ids import names_identify
+
+    assert names_identify(["a", "b"]) and names_identify(np.asarray(["a", "b"], object)) and names_identify([])
+    assert not names_identify(["a", ""]) and not names_identify(["a", "a"]) and not names_identify(["a", None])

@@ -10,7 +10,7 @@ import numpy as np
 from imbstat.plots.figure import BAR_COLOR, GROUP_COLORS, bar_histogram, new_figure, note_empty, save
 from imbstat.stats.eval import GROUPS, SIZES, Evaluation
 
-SIZE_LABELS = ((0, 32**2), (32**2, 96**2), (96**2, np.inf))  # COCO's ranges, the last open
+SIZE_LABELS = ("< 32² px²", "32²–96² px²", "≥ 96² px²")  # COCO's area ranges
 
 
 def plot_eval(result: Evaluation, out_dir: str | Path) -> list[Path]:
@@ -79,7 +79,7 @@ def _size(result: Evaluation, out_dir: str | Path) -> Path:
               "AR": result.size_ar}  # fmt: skip
     for j, ((label, v), color) in enumerate(zip(values.items(), ("0.6", BAR_COLOR, "#55a868"), strict=True)):
         ax.bar(at + (j - 1) * 0.27, np.nan_to_num(v), width=0.27, color=color, label=label)
-    ax.set_xticks(at, [f"{s}\n{lo:g}–{hi:g} px²" for s, (lo, hi) in zip(SIZES, SIZE_LABELS, strict=True)])
+    ax.set_xticks(at, [f"{s}\n{label}" for s, label in zip(SIZES, SIZE_LABELS, strict=True)])
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imbstat.data import BoxFilter, Dataset, load
-from imbstat.data.ids import id_column
+from imbstat.data.ids import id_column, names_identify
 from imbstat.errors import ImbstatError
 from imbstat.lazy import LazyModule
 from imbstat.stats.classes import COMMON_MAX_IMAGES, RARE_MAX_IMAGES, class_distribution
@@ -651,12 +651,7 @@ def _float(value: float | None) -> float:
 def match_categories(gt: Dataset, train: Dataset) -> np.ndarray:
     """[K] the train category row of each GT category (-1: not in train): by name when both files name every
     category (non-empty, distinct names), else by id."""
-
-    def named(ds: Dataset) -> bool:
-        names = [str(n) for n in ds.categories.name]
-        return all(names) and len(set(names)) == len(names)
-
-    if named(gt) and named(train):
+    if names_identify(gt.categories.name) and names_identify(train.categories.name):
         return np.asarray(pd.Index(train.categories.name.astype(str)).get_indexer(gt.categories.name.astype(str)),
                           np.int64)  # fmt: skip
     return np.asarray(pd.Index(train.categories.category_id).get_indexer(gt.categories.category_id), np.int64)
