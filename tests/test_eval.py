@@ -513,6 +513,11 @@ def test_true_positive_pairs_equal_pycocotools(tmp_path, seed, max_dets):
     [
         (["--train", "t.json"], "--train without --detections; expected --detections DETS (COCO results) as well"),
         (["--max-dets", "20"], "--max-dets without --detections; expected --detections DETS (COCO results) as well"),
+        (
+            ["--detections", "d.json", "--shard", "0/2"],
+            "--detections with --shard: AP ranks every detection of a "
+            "class over the whole file; expected no --shard (--dask evaluates on the whole file)",
+        ),
     ],
 )
 def test_report_eval_options_need_detections(tiny_coco, tmp_path, options, message):

@@ -64,10 +64,15 @@ def eval_command(
         report_written(write_tables(result, out) + write_figures(result, out))
 
 
-def eval_options(detections: Path | None, train: Path | None, max_dets: int) -> EvalOptions | None:
-    """The report's eval section options: set by --detections; --train or --max-dets alone is an error."""
+def eval_options(detections: Path | None, train: Path | None, max_dets: int,
+                 shard: str | None = None) -> EvalOptions | None:  # fmt: skip
+    """The report's eval section options: set by --detections; --train or --max-dets alone is an error, and so is
+    --detections with --shard (a shard's AP is not a part of the whole file's)."""
     from imbstat.stats.eval import EvalOptions
 
+    if detections is not None and shard:
+        raise ImbstatError("--detections with --shard: AP ranks every detection of a class over the whole file; "
+                           "expected no --shard (--dask evaluates on the whole file)")  # fmt: skip
     if detections is None:
         if train is not None or max_dets != 100:
             raise ImbstatError(f"{'--train' if train is not None else '--max-dets'} without --detections; expected "

@@ -81,7 +81,7 @@ def report(
     presets = labelled_presets(anchors, anchor)
     run = Run(source.box_filter, presets[0] if presets else None, repeat_factor=repeat_factor,
               class_balanced=class_balanced, batch=_batch_options(batch_size, sampler, epochs, seed),
-              more_anchors=presets[1:], evaluation=eval_options(detections, train, max_dets))  # fmt: skip
+              more_anchors=presets[1:], evaluation=eval_options(detections, train, max_dets, source.shard))  # fmt: skip
     results = _compute_on_dask(path, source, run, dask, shards) if dask else _compute(path, source, run, quiet)
     if detections is not None:
         warn_skipped(detections, results.results["eval"])
