@@ -203,7 +203,7 @@ def test_anchor_options_without_anchors_exit_2(tiny_coco, tmp_path, command, opt
 
 
 LOADING_COMMANDS = ("info", "validate", "class-dist", "scale", "location", "batch-dist", "anchor-iou", "summary",
-                    "report", "compare", "audit", "cache")  # fmt: skip
+                    "report", "compare", "audit", "cache", "eval")  # fmt: skip
 
 
 @pytest.mark.parametrize("command", LOADING_COMMANDS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -10,7 +11,7 @@ from imbstat import Results
 from imbstat.analysis import compute
 from imbstat.anchors.options import AnchorOptions
 from imbstat.cli import app
-from imbstat.data import load
+from imbstat.data import Dataset, load
 from imbstat.data.sample import write_sample
 from imbstat.report.build import report_document, write_files
 from imbstat.report.compare import compare
@@ -18,6 +19,7 @@ from imbstat.report.merge import MERGEABLE
 from imbstat.report.metrics import metrics
 from imbstat.report.taxonomy import TAXONOMY
 from imbstat.sections import BY_COMMAND, SECTIONS, metric_table
+from imbstat.stats.eval import EvalOptions
 
 
 @pytest.fixture(scope="module")
@@ -25,13 +27,27 @@ def sample_results(tmp_path_factory):
     """The sample with every section, anchors (with a sampler), remedies and batches (image sizes known: every
     metric has a value)."""
     path = write_sample(tmp_path_factory.mktemp("sample") / "sample.json")
+    ds = load(path, format="coco")
     return compute(
-        load(path, format="coco"),
+        ds,
         anchors=AnchorOptions(sampler="random:256:0.5"),  # the sampling stage's metrics too
         repeat_factor=0.01,
         class_balanced=0.99,
         batch={"batch_size": 4, "epochs": 2},
+        evaluation=EvalOptions(detections_of(ds), train=ds),
     )
+
+
+def detections_of(ds: Dataset) -> list[dict]:
+    """Every GT box as a detection, shifted by a pixel and every third one of another class: AP between 0 and 1."""
+    b = ds.boxes
+    xywh = np.column_stack([b.xyxy[:, :2] + 1, b.xyxy[:, 2:] - b.xyxy[:, :2]])
+    cats = ds.categories.category_id
+    return [
+        {"image_id": ds.images.image_id[i].item(), "category_id": cats[(k + (n % 3 == 0)) % len(cats)].item(),
+         "bbox": box.tolist(), "score": 1.0 / (1 + n)}
+        for n, (i, k, box) in enumerate(zip(b.image, b.category, xywh, strict=True))
+    ]  # fmt: skip
 
 
 def test_registry_names_every_metric_a_report_and_a_comparison_have(sample_results):

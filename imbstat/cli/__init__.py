@@ -11,6 +11,9 @@ from imbstat.cli import anchors  # noqa: F401
 
 # isort: split
 from imbstat.cli import report  # noqa: F401
+
+# isort: split
+from imbstat.cli import evaluate  # noqa: F401
 from imbstat.cli.common import app
 
 

@@ -321,3 +321,17 @@ def progress(total: int, quiet: bool) -> Iterator[Callable[[int], None]]:
 
 def report_written(paths: list[Path]) -> None:
     echo(f"wrote {len(paths)} files to {paths[0].parent}" if paths else "wrote no files", err=True)
+
+
+# The eval command's and the report's eval section's options (imbstat/cli/evaluate.py)
+TrainOpt = Annotated[
+    Path | None,
+    typer.Option("--train", metavar="TRAIN", help="Training annotations: class frequencies and LVIS groups by them."),
+]
+MaxDetsOpt = Annotated[
+    int, typer.Option("--max-dets", min=10, max=100_000, help="COCOeval's last maxDets (detections per image).")
+]
+DetectionsOpt = Annotated[
+    Path | None,
+    typer.Option("--detections", metavar="DETS", help="COCO results JSON: adds the eval section (AP per class)."),
+]

@@ -16,6 +16,7 @@ from imbstat.cli.common import (
     ClassBalancedOpt,
     ClassesOpt,
     CrowdOpt,
+    DetectionsOpt,
     DeviceBatchOpt,
     DeviceOpt,
     DifficultOpt,
@@ -23,6 +24,7 @@ from imbstat.cli.common import (
     FormatOpt,
     ImagesOpt,
     JsonOpt,
+    MaxDetsOpt,
     MethodOpt,
     NoCacheOpt,
     OutOpt,
@@ -38,6 +40,7 @@ from imbstat.cli.common import (
     Source,
     SplitOpt,
     TrainBatchOpt,
+    TrainOpt,
     anchor_presets,
     app,
     echo,
@@ -49,6 +52,7 @@ from imbstat.cli.common import (
     writable_file,
     writable_folder,
 )
+from imbstat.cli.evaluate import eval_options, warn_skipped
 from imbstat.data import LoadOptions
 from imbstat.data.source import path_kind
 from imbstat.errors import ImbstatError
@@ -86,6 +90,9 @@ def report(
     ] = None,
     repeat_factor: RepeatFactorOpt = None,
     class_balanced: ClassBalancedOpt = None,
+    detections: DetectionsOpt = None,
+    train: TrainOpt = None,
+    max_dets: MaxDetsOpt = 100,
     format: FormatOpt = None,
     split: SplitOpt = None,
     classes: ClassesOpt = None,
@@ -105,8 +112,10 @@ def report(
                                                        sampler=anchor_sampler))  # fmt: skip
     run = Run(source.box_filter, presets[0] if presets else None, repeat_factor=repeat_factor,
               class_balanced=class_balanced, batch=_batch_options(batch_size, sampler, epochs, seed),
-              more_anchors=presets[1:])  # fmt: skip
+              more_anchors=presets[1:], evaluation=eval_options(detections, train, max_dets, source.shard))  # fmt: skip
     results = _compute_on_dask(path, source, run, dask, shards) if dask else _compute(path, source, run, quiet)
+    if detections is not None:
+        warn_skipped(detections, results.results["eval"])
 
     index = _write_report(results, out)
     stdout.print(taxonomy_table(results))

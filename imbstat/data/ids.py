@@ -84,3 +84,10 @@ def index_of(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
         # cast to a common dtype (float64 for int64 and uint64, rounding ids beyond 2**53)
         keys, query = keys.astype(object), query.astype(object)
     return pd.Index(keys, dtype=object if keys.dtype == object else None).get_indexer(query).astype(np.int64)
+
+
+def names_identify(names: Sequence | np.ndarray) -> bool:
+    """True when every name is a non-empty string and no two are equal: then the names match the categories of
+    two files (a train and a val file, two reports), else their ids do."""
+    values = list(names)
+    return all(isinstance(n, str) and n != "" for n in values) and len(set(values)) == len(values)

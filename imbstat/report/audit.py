@@ -8,6 +8,9 @@ A config is TOML::
     include_difficult = false
     repeat_factor = 0.001      # threshold T of repeat-factor sampling (needed by repeat_factor.* checks)
     class_balanced = 0.999     # beta of the class-balanced loss weights (needed by class_balanced.* checks)
+    detections = "dets.json"   # COCO results to evaluate (needed by eval.* checks); paths relative to this file
+    train = "train.json"       # training annotations for eval's class frequencies (optional)
+    max_dets = 100             # COCOeval's last maxDets
     checks = [
       "classes.imbalance_ratio <= 200",
       "location.w1_score <= 0.35",
@@ -41,6 +44,7 @@ from imbstat.report.terminal import PlainTable, fmt_number
 from imbstat.sections import metric_table
 from imbstat.sections.spec import Run
 from imbstat.stats.batch import BatchOptions
+from imbstat.stats.eval import EvalOptions
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
@@ -52,7 +56,7 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
 _CHECK = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+|nan|inf)\s*$")
 _KEYS = {"anchors": bool, "preset": str, "include_crowd": bool, "include_difficult": bool, "checks": list,
          "repeat_factor": float, "class_balanced": float, "batch_size": int, "sampler": str, "epochs": int,
-         "seed": int}  # fmt: skip
+         "seed": int, "detections": str, "train": str, "max_dets": int}  # fmt: skip
 _REMEDIES = ("repeat_factor", "class_balanced")  # config key = section = Run's field
 _BATCH_KEYS = ("batch_size", "sampler", "epochs", "seed")  # the fields of BatchOptions: the batch section
 
@@ -128,12 +132,24 @@ def load_config(path: str | Path) -> AuditConfig:
         raise ImbstatError(f"{', '.join(batch)} without batch_size; expected batch_size = B as well", path)
     if "batch_size" not in batch and any(c.metric.removeprefix("compare.").startswith("batch.") for c in checks):
         raise ImbstatError("checks name batch.* metrics; expected batch_size = B (the training batch)", path, "checks")
+    if "detections" not in table and any(c.metric.removeprefix("compare.").startswith("eval.") for c in checks):
+        raise ImbstatError("checks name eval.* metrics; expected detections = PATH (COCO results)", path, "checks")
+    for key in ("train", "max_dets"):
+        if key in table and "detections" not in table:
+            raise ImbstatError(f"{key} without detections; expected detections = PATH as well", path, key)
+    # detections and train relative to the config's folder, as a CI job's files sit beside it
+    paths = {key: path.parent / table[key] for key in ("detections", "train") if key in table}
     anchors = AnchorOptions(preset=table.get("preset", "retinanet"))  # a bad preset fails here, needed or not
     needs_anchors = table.get("anchors", False) or any(c.metric.startswith("anchors.") for c in checks)
-    try:  # Run and BatchOptions check the values; their errors name the field, here the config's key
+    try:  # Run, BatchOptions and EvalOptions check the values; their errors name the field, here the config's key
+        evaluation = (EvalOptions(paths["detections"], paths.get("train"), table.get("max_dets", 100))
+                      if "detections" in paths else None)  # fmt: skip
+    except ImbstatError as e:
+        raise ImbstatError(e.detail.removeprefix("--max-dets "), path, "max_dets") from None
+    try:
         run = Run(BoxFilter(table.get("include_crowd", False), table.get("include_difficult", False)),
                   anchors if needs_anchors else None, batch=BatchOptions(**batch) if batch else None,
-                  **{key: table[key] for key in _REMEDIES if key in table})  # fmt: skip
+                  evaluation=evaluation, **{key: table[key] for key in _REMEDIES if key in table})  # fmt: skip
     except ImbstatError as e:
         raise ImbstatError(e.detail, path, e.position) from None
     return AuditConfig(tuple(checks), run)

@@ -29,6 +29,7 @@ from imbstat.sections.anchors import ANCHORS
 from imbstat.sections.batch import BATCH
 from imbstat.sections.class_balanced import CLASS_BALANCED
 from imbstat.sections.classes import CLASSES
+from imbstat.sections.eval import EVAL
 from imbstat.sections.location import LOCATION
 from imbstat.sections.repeat_factor import REPEAT_FACTOR
 from imbstat.sections.scale import SCALE
@@ -36,7 +37,16 @@ from imbstat.sections.spec import Metric, Section
 
 # --- the registry --------------------------------------------------------------------------------------------------
 
-SECTIONS: tuple[Section, ...] = (CLASSES, SCALE, LOCATION, ANCHORS, REPEAT_FACTOR, CLASS_BALANCED, BATCH)  # in order
+SECTIONS: tuple[Section, ...] = (
+    CLASSES,
+    SCALE,
+    LOCATION,
+    ANCHORS,
+    REPEAT_FACTOR,
+    CLASS_BALANCED,
+    BATCH,
+    EVAL,
+)  # in order
 BY_NAME: dict[str, Section] = {s.name: s for s in SECTIONS}
 # A command's own section (its fields at the JSON's top level) is the first with that command; the later
 # ones (the remedies of class-dist) sit under their name beside it: NESTED.

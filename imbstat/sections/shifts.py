@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from imbstat.data.ids import names_identify
 from imbstat.lazy import LazyModule
 from imbstat.scores import shift_1d
 from imbstat.stats import ClassDistribution
@@ -48,7 +49,7 @@ def class_union(rows_a: list[dict], rows_b: list[dict], count: str = "instances"
     ``category_id_b`` (None where absent), ``<count>_a``, ``<count>_b`` (int64, 0 where absent).
     """
     frames = [pd.DataFrame(rows, columns=["category_id", "name", count]) for rows in (rows_a, rows_b)]
-    by = "name" if all(_names_usable(f["name"]) for f in frames) else "category_id"
+    by = "name" if all(names_identify(f["name"].tolist()) for f in frames) else "category_id"
     for f in frames:
         f["key"] = f[by].map(str)  # one type for the join: category id 7 on one side matches "7" on the other
     merged = frames[0].merge(frames[1], on="key", how="outer", suffixes=("_a", "_b"))
@@ -67,10 +68,6 @@ def class_union(rows_a: list[dict], rows_b: list[dict], count: str = "instances"
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """The rows of a result's ``to_frame()`` as its JSON writes them (plain Python values)."""
     return [{k: plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
-
-
-def _names_usable(names: pd.Series) -> bool:
-    return bool(names.map(lambda n: isinstance(n, str) and n != "").all()) and not names.duplicated().any()
 
 
 def class_shifts(a: ClassDistribution, b: ClassDistribution) -> tuple[pd.DataFrame, str]:

@@ -16,6 +16,7 @@ from imbstat.data import BoxFilter, Dataset
 from imbstat.errors import ImbstatError
 from imbstat.stats.batch import BatchOptions
 from imbstat.stats.class_balanced import check_beta
+from imbstat.stats.eval import EvalOptions
 from imbstat.stats.protocol import FieldError
 from imbstat.stats.repeat_factor import check_threshold
 from imbstat.stats.side_by_side import preset_keys
@@ -51,6 +52,7 @@ class Run:
     class_balanced: float | None = None  # beta, set when class-balanced loss weights are asked for
     batch: BatchOptions | None = None  # the batch section's simulation (a dict of its fields stands for one)
     more_anchors: tuple[AnchorOptions, ...] = ()  # further presets of the anchors section, side by side
+    evaluation: EvalOptions | None = None  # the eval section: detections (and a training set) to score
 
     def __post_init__(self) -> None:
         if isinstance(self.anchors, bool):
@@ -67,7 +69,7 @@ class Run:
         """The names of the optional sections these options ask for."""
         asked = ["anchors"] if self.anchors else []
         asked += list(remedy_options(self.repeat_factor, self.class_balanced))
-        return asked + (["batch"] if self.batch else [])
+        return asked + (["batch"] if self.batch else []) + (["eval"] if self.evaluation else [])
 
     def report_options(self, command: str = "report", **own: Any) -> dict[str, Any]:
         """The ``options`` block of the JSON document of ``command`` computed with these options: the one
@@ -85,6 +87,7 @@ class Run:
             if self.more_anchors:  # several presets side by side: their keys in order (README, "Several presets")
                 options["presets"] = preset_keys([o.preset.name for o in (a, *self.more_anchors)])
         options |= remedy_options(self.repeat_factor, self.class_balanced)
+        options |= {"eval": self.evaluation.report_options()} if self.evaluation else {}
         if self.batch:
             options |= self.batch.to_dict() if command == "batch-dist" else {"batch": self.batch.to_dict()}
         return options | own
