@@ -17,14 +17,13 @@ filled), as an installed imbstat runs. hyperfine is not installed; this is its m
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.harness import Others, machine, run_process, verdict, write_results
+from benchmarks.harness import Others, measured_on, run_process, verdict, write_results
 
 BEGIN, END = "<!-- bench_startup:begin -->", "<!-- bench_startup:end -->"
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,8 +126,6 @@ def _table(m: dict) -> list[str]:
 
 
 def section(measured: list[dict], imports: list[tuple[str, dict]], repeat: int, command: str) -> str:
-    m = machine()
-    when = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     issue = measured[0]
     _, bare, run = (r for _, r in issue["whole"])
     ratio = run["wall"] / bare["wall"]
@@ -136,8 +133,7 @@ def section(measured: list[dict], imports: list[tuple[str, dict]], repeat: int, 
         BEGIN,
         "## Start-up of a small run (`benchmarks/bench_startup.py`)",
         "",
-        f"Measured {when} on {m['CPUs (nproc)']} × {m['CPU model']}, {m['memory']}; Python {m['Python']}, "
-        f"numpy {m['numpy']}, imbstat {m['imbstat']}.",
+        measured_on("numpy", "imbstat") + ".",
         "",
         "```sh",
         command,
