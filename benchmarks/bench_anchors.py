@@ -30,7 +30,6 @@ CPU ≤ 60 s with peak RSS ≤ 4 GB.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import resource
@@ -53,7 +52,7 @@ from benchmarks.harness import (
     _version,
     cli_command,
     describe_input,
-    machine,
+    measured_on,
     run_child,
     run_cli,
     verdict,
@@ -587,8 +586,6 @@ def targets_table(sizes: Sequence[Size]) -> str:
 
 def section(sizes: Sequence[Size], command: str) -> str:
     """The Markdown section of this benchmark in RESULTS.md, between its markers."""
-    m = machine()
-    when = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     threads = next((s.baseline.threads for s in sizes if s.baseline), None)
     notes = []
     if any(s.cli_is_stand_in for s in sizes):
@@ -603,10 +600,9 @@ def section(sizes: Sequence[Size], command: str) -> str:
             BEGIN,
             "## Anchor labeling (`benchmarks/bench_anchors.py`)",
             "",
-            f"Measured {when} on {m['CPUs (nproc)']} × {m['CPU model']}, {m['memory']}; Python {m['Python']}, "
-            f"numpy {m['numpy']}, torch {_version('torch')}"
+            measured_on("numpy", "torch")
             + (f" ({threads} threads)" if threads else "")
-            + f", imbstat {m['imbstat']}. Preset `{PRESET}`.",
+            + f", imbstat {_version('imbstat')}. Preset `{PRESET}`.",
             "",
             "```sh",
             "python -m benchmarks.make_inputs --sizes " + ",".join(s.runs.size for s in sizes),

@@ -18,13 +18,12 @@ memory independent of the number of epochs (the 1- and 40-epoch rows allocate th
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import statistics
 import sys
 from pathlib import Path
 
-from benchmarks.harness import machine, run_process, write_results
+from benchmarks.harness import measured_on, run_process, write_results
 from benchmarks.make_inputs import DEFAULT_DATA, SPECS
 
 BEGIN, END = "<!-- bench_batch:begin -->", "<!-- bench_batch:end -->"
@@ -91,8 +90,6 @@ def measure(path: Path, copies: int, repeat: int) -> list[dict]:
 
 
 def section(rows: list[dict], command: str, load: float) -> str:
-    m = machine()
-    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     table = ["| sampler | epochs | full batches | time | time / epoch | peak allocated |"]
     table.append("|---|---:|---:|---:|---:|---:|")
     for r in rows:
@@ -107,8 +104,7 @@ def section(rows: list[dict], command: str, load: float) -> str:
             BEGIN,
             "## Batch-level simulation (`benchmarks/bench_batch.py`)",
             "",
-            f"Measured {when} on {m['CPUs (nproc)']} × {m['CPU model']}, {m['memory']}; Python {m['Python']}, "
-            f"numpy {m['numpy']}; load average {load:.1f} when it began (the CPUs are shared). `{command}`",
+            measured_on("numpy") + f"; load average {load:.1f} when it began (the CPUs are shared). `{command}`",
             "",
             f"Input: COCO-train-sized, {rows[0]['images']:,} images and {rows[0]['boxes']:,} boxes (the train mini "
             f"×1,500, in memory); `batch_distribution(ds, batch_size={BATCH_SIZE}, sampler=..., epochs=...)`. Time: "

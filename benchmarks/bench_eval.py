@@ -18,7 +18,6 @@ pycocotools script and ≤ 1.3× the bare faster-coco-eval script.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import statistics
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.harness import machine, write_results
+from benchmarks.harness import measured_on, write_results
 from benchmarks.make_inputs import DEFAULT_DATA, replicate
 
 OUT = Path("/tmp/imbstat_bench_eval")
@@ -124,15 +123,12 @@ def main(argv: list[str] | None = None) -> None:
     for name in contenders:
         rounds = ", ".join(f"{t:.2f}" for t, _ in runs[name])
         rows.append(f"| {name} | {median[name]:.2f} | {rounds} | {rss[name]:.0f} | {ours / median[name]:.2f} |")
-    m = machine()
-    when = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     command = "python -m benchmarks.bench_eval " + " ".join(argv if argv is not None else sys.argv[1:])
     text = "\n".join([
         BEGIN,
         "## bench_eval: imbstat eval against pycocotools and faster-coco-eval (issue 22)",
         "",
-        f"Measured {when} on {m['CPU model']}, {m['CPUs (nproc)']} CPUs, {m['memory']}, Python {m['Python']}; "
-        "the machine was shared with other engineers' jobs while it ran, so the times are noisy.",
+        measured_on() + "; the machine was shared with other engineers' jobs while it ran, so the times are noisy.",
         "",
         f"Command: `{command.strip()}`. Input: {images:,} images ({gt.name}), {n_dets:,} detections; whole "
         f"processes, {args.repeat} rounds alternating the contenders, peak RSS of the child.",

@@ -27,7 +27,6 @@ foreground / background / ignored totals, or the benchmark stops.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import statistics
@@ -37,7 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import Others, machine, run_process, write_results
+from benchmarks.harness import Others, measured_on, run_process, write_results
 
 BEGIN, END = "<!-- bench_peer:begin -->", "<!-- bench_peer:end -->"
 ROOT = Path(__file__).resolve().parents[1]
@@ -208,13 +207,11 @@ def main(argv: list[str] | None = None) -> None:
     text = table(found)
     print(text)
     if args.write:
-        m = machine()
-        when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         command = " ".join(["python -m benchmarks.bench_peer", *(argv if argv is not None else sys.argv[1:])])
         header = (
             f"## imbstat against torchvision's per-image loop (`benchmarks/bench_peer.py`)\n\n"
-            f"Measured {when} on {m['CPUs (nproc)']} × {m['CPU model']}, {m['memory']}; Python {m['Python']}, "
-            f"torch {_torch_version()}, the peer on {args.peer_threads or 'the default'} torch thread(s); "
+            f"{measured_on()}, torch {_torch_version()}, "
+            f"the peer on {args.peer_threads or 'the default'} torch thread(s); "
             f"imbstat {'from this checkout' if args.src.resolve() == ROOT else f'from `{args.src}`'}. "
             f"Median of {args.repeat} rounds.\n\n"
             f"```sh\n{command}\n```\n"

@@ -11,12 +11,11 @@ case), and a point mass in a corner (a single source).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import time
 
 import numpy as np
 
-from benchmarks.harness import machine, write_results
+from benchmarks.harness import measured_on, write_results
 from imbstat.scores import score_2d
 
 BEGIN, END = "<!-- bench_scores:begin -->", "<!-- bench_scores:end -->"
@@ -50,15 +49,13 @@ def measure(repeat: int) -> list[tuple[int, str, float, float]]:
 
 
 def section(rows: list[tuple[int, str, float, float]], repeat: int) -> str:
-    m = machine()
-    when = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     worst = max(t for g, _, _, t in rows if g == 64)
     lines = [
         BEGIN,
         "## 2-D Wasserstein score (`benchmarks/bench_scores.py`)",
         "",
-        f"Measured {when} on {m['CPUs (nproc)']} × {m['CPU model']}; Python {m['Python']}, numpy {m['numpy']}, "
-        f"POT {_pot()}. `python -m benchmarks.bench_scores --write`; median of {repeat} runs, POT imported first.",
+        measured_on("numpy")
+        + f", POT {_pot()}. `python -m benchmarks.bench_scores --write`; median of {repeat} runs, POT imported first.",
         "",
         "| grid | map | score | time |",
         "|---:|---|---:|---:|",
