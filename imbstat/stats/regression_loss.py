@@ -173,8 +173,9 @@ class RegressionLoss:
         first = first_part(parts, "regression-loss")
         check_same(parts, "regression-loss", "preset")
         check_same(parts, "regression-loss", "category_id")
-        summed = {f.name: sum(getattr(p, f.name) for p in parts) for f in dataclasses.fields(cls)}
-        return cls(**{**summed, "preset": first.preset, "category_id": first.category_id, "name": first.name})
+        kept = {"preset": first.preset, "category_id": first.category_id, "name": first.name}
+        summed = {f.name: sum(getattr(p, f.name) for p in parts) for f in dataclasses.fields(cls) if f.name not in kept}
+        return cls(**kept, **summed)
 
     @property
     def positives(self) -> int:
