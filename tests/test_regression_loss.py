@@ -355,3 +355,47 @@ def test_preset_loss_fields_defaults_and_bounds(tmp_path):
     path.write_text("coder_stds = [1, 1, 1]\n")
     with pytest.raises(imbstat.ImbstatError, match="coder_stds must be 4 numbers"):
         load_preset(path)
+
+
+# --- anchor-iou --losses ---------------------------------------------------------------------------------------------
+
+
+def _anchor_iou(*args) -> None:
+    from typer.testing import CliRunner
+
+    from imbstat.cli import app
+
+    result = CliRunner().invoke(app, ["anchor-iou", *(str(a) for a in args), "--quiet"])
+    assert result.exit_code == 0, result.output
+
+
+def test_anchor_iou_losses_section_and_its_shards_merge(tmp_path):
+    from imbstat.data.sample import write_sample
+    from imbstat.report.merge import merge_documents
+
+    sample = write_sample(tmp_path / "sample.json", num_images=24)
+    _anchor_iou(sample, "--json", tmp_path / "plain.json")
+    plain = json.loads((tmp_path / "plain.json").read_text())
+    assert "loss" not in plain and "losses" not in plain["options"]  # without --losses: the JSON it always was
+    _anchor_iou(sample, "--losses", "--json", tmp_path / "whole.json")
+    whole = json.loads((tmp_path / "whole.json").read_text())
+    assert whole["options"]["losses"] is True
+    assert {k: v for k, v in whole.items() if k not in ("loss", "options", "dataset")} == {
+        k: v for k, v in plain.items() if k not in ("options", "dataset")
+    }  # the anchors' fields unchanged
+    ds = imbstat.load(sample)
+    direct = regression_loss(ds, preset=PRESETS["retinanet"]).to_dict()
+    body = whole["loss"]["regression"]
+    assert body["loss"] == "l1" and body["total"] == pytest.approx(direct["total"], rel=1e-12)
+    assert set(body["by_loss"]) == set(LOSSES) and body["per_positive"] == pytest.approx(direct["per_positive"])
+    assert whole["loss"]["scores"]["regression_top10_share"] == pytest.approx(body["by_loss"]["l1"]["top10_share"])
+    parts = []
+    for i in range(2):
+        _anchor_iou(sample, "--losses", "--shard", f"{i}/2", "--json", tmp_path / f"part{i}.json")
+        parts.append(json.loads((tmp_path / f"part{i}.json").read_text()))
+    merged = merge_documents(parts)["loss"]["regression"]
+    for loss in LOSSES:  # the shares' and Gini's input, exact (the sums may differ in their last bits)
+        for key in ("bin", "count"):
+            assert merged["raw"]["histogram"][loss][key] == body["raw"]["histogram"][loss][key]
+    for loss in LOSSES:
+        assert merged["by_loss"][loss] == pytest.approx(body["by_loss"][loss], rel=1e-9)

@@ -341,4 +341,45 @@ def regression_loss(
     return sums.result
 
 
-__all__ = ["LOSSES", "RegressionLoss", "encode", "regression_loss", "zero_prediction_losses"]
+@dataclass(frozen=True)
+class LossImbalance:
+    """The report's ``loss`` section (``anchor-iou --losses``): so far the regression part (issue 24, part 1)."""
+
+    regression: RegressionLoss
+
+    @classmethod
+    def merge(cls, parts: Sequence[LossImbalance]) -> LossImbalance:
+        first_part(parts, "loss")
+        return cls(RegressionLoss.merge([p.regression for p in parts]))
+
+    @property
+    def scores(self) -> dict[str, float]:
+        return self.regression.scores
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.regression.to_frame()
+
+    def to_dict(self) -> dict:
+        return {"regression": self.regression.to_dict(), "scores": self.scores}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LossImbalance:
+        return cls(nested(d, "regression", RegressionLoss.from_dict))
+
+
+def loss_imbalance(
+    ds: Dataset, *, options: AnchorOptions | None = None, box_filter: BoxFilter = BoxFilter(), **fields: Any
+) -> LossImbalance:
+    """The ``loss`` section of ``ds`` under the anchor options (the first preset's)."""
+    return LossImbalance(regression_loss(ds, options=options, box_filter=box_filter, **fields))
+
+
+__all__ = [
+    "LOSSES",
+    "LossImbalance",
+    "RegressionLoss",
+    "encode",
+    "loss_imbalance",
+    "regression_loss",
+    "zero_prediction_losses",
+]
