@@ -117,6 +117,11 @@ def test_toy_dataset_by_hand(write_json):
     assert by["l1"]["top1_share"] == pytest.approx(0.5) and by["l1"]["top10_share"] == pytest.approx(0.5)
     assert by["l1"]["gini"] == pytest.approx(0.0, abs=1e-12)
     np.testing.assert_allclose(r.sum_by_class[LOSSES.index("l1")], [0, 2 * (0.25 + LN1_5)])
+    # the whole loss in IoU bin 13, the medium bucket and class 7 ("b")
+    assert d["by_iou"]["positives"][13] == 2 and d["by_iou"]["loss_share"][13] == pytest.approx(1.0)
+    assert sum(d["by_iou"]["loss_share"]) == pytest.approx(1.0) and d["by_iou"]["edges"][13] == pytest.approx(0.65)
+    assert d["by_size"]["medium"] == {"positives": 2, "loss_share": 1.0} and d["by_size"]["small"]["loss_share"] == 0
+    assert d["per_class"][1] == {"category_id": 7, "name": "b", "positives": 2, "loss_share": 1.0}
     assert r.scores == {"regression_top10_share": pytest.approx(0.5), "regression_gini": pytest.approx(0, abs=1e-12)}
 
 

@@ -218,6 +218,22 @@ class RegressionLoss:
             "total": total,
             "per_positive": total / self.positives if self.positives else math.nan,
             "by_loss": self.by_loss(),
+            # where the preset's loss sits: its share of the total per IoU bin, size bucket and class
+            "by_iou": {
+                "edges": np.linspace(0, 1, IOU_BINS + 1).tolist(),
+                "positives": self.count_by_iou.tolist(),
+                "loss_share": _shares(self.sum_by_iou[own]),
+            },
+            "by_size": {
+                b: {"positives": int(n), "loss_share": v}
+                for b, n, v in zip(SIZE_BUCKETS, self.count_by_size, _shares(self.sum_by_size[own]), strict=True)
+            },
+            "per_class": [
+                {"category_id": plain(c), "name": plain(n), "positives": int(k), "loss_share": v}
+                for c, n, k, v in zip(
+                    self.category_id, self.name, self.count_by_class, _shares(self.sum_by_class[own]), strict=True
+                )
+            ],
             "coder": {name: _plain_field(getattr(self.preset, name)) for name in LOSS_FIELDS},
             "preset": self.preset.to_dict(),
             "raw": {
@@ -274,6 +290,12 @@ class RegressionLoss:
             hist_count,
             hist_sum,
         )
+
+
+def _shares(sums: np.ndarray) -> list[float]:
+    """Each part's share of the sum (NaN, JSON null, without a total)."""
+    total = float(sums.sum())
+    return [float(v) / total if total > 0 else math.nan for v in sums]
 
 
 def _plain_field(value: object) -> object:
