@@ -404,3 +404,39 @@ def test_anchor_iou_losses_section_and_its_shards_merge(tmp_path):
             assert merged["raw"]["histogram"][loss][key] == body["raw"]["histogram"][loss][key]
     for loss in LOSSES:
         assert merged["by_loss"][loss] == pytest.approx(body["by_loss"][loss], rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda r: r["raw"]["histogram"]["l1"]["count"].__setitem__(0, -1),
+            "(loss.regression.raw.histogram.l1.count[0]): expected a non-negative integer, found -1",
+        ),
+        (
+            lambda r: r["raw"]["histogram"]["giou"]["bin"].__setitem__(0, 99999),
+            "(loss.regression.raw.histogram.giou.bin): expected distinct bins below 1002",
+        ),
+        (
+            lambda r: r["raw"]["histogram"]["l2"]["sum"].__setitem__(0, -1.0),
+            "(loss.regression.raw.histogram.l2.sum): expected sums of losses, >= 0",
+        ),
+        (
+            lambda r: r["raw"]["sum_by_iou"]["iou"].__setitem__(3, "x"),
+            "(loss.regression.raw.sum_by_iou.iou[3]): expected a finite number",
+        ),
+    ],
+)
+def test_a_bad_shard_is_a_one_line_error(tmp_path, edit, message):
+    from imbstat.data.sample import write_sample
+    from imbstat.report.merge import merge_documents
+
+    sample = write_sample(tmp_path / "sample.json", num_images=8)
+    docs = []
+    for i in range(2):
+        _anchor_iou(sample, "--losses", "--shard", f"{i}/2", "--json", tmp_path / f"part{i}.json")
+        docs.append(json.loads((tmp_path / f"part{i}.json").read_text()))
+    edit(docs[1]["loss"]["regression"])
+    with pytest.raises(imbstat.ImbstatError) as e:
+        merge_documents(docs, ["a.json", "b.json"])
+    assert str(e.value).startswith(f"b.json {message}"), str(e.value)

@@ -40,7 +40,7 @@ from imbstat.data.ids import id_column
 from imbstat.lazy import LazyModule
 from imbstat.stats.anchor_sums import IOU_BINS
 from imbstat.stats.histogram import plain
-from imbstat.stats.protocol import FieldError, check_same, counts, first_part, nested, numbers
+from imbstat.stats.protocol import FieldError, check_same, consistent, counts, first_part, nested, numbers
 from imbstat.stats.scale import SIZE_BUCKETS, size_bucket
 
 if TYPE_CHECKING:
@@ -264,8 +264,15 @@ class RegressionLoss:
         k = len(raw["category_id"])
 
         def per_loss(key: str, width: int) -> np.ndarray:
-            block = raw[key]
-            return np.stack([nested(block, loss, lambda v: numbers(v, "", (width,))) for loss in LOSSES])
+            """``raw[key]``: one list of ``width`` sums per loss; errors named ``raw.key.loss[i]``."""
+
+            def read(block: Any) -> np.ndarray:
+                return np.stack([nested(block, loss, lambda v: numbers(v, "", (width,))) for loss in LOSSES])
+
+            try:
+                return nested(raw, key, read)
+            except FieldError as e:
+                raise e.within("raw") from None
 
         hist_count = np.zeros((len(LOSSES), CONTRIBUTION_BINS), np.int64)
         hist_sum = np.zeros((len(LOSSES), CONTRIBUTION_BINS))
@@ -277,6 +284,7 @@ class RegressionLoss:
                 raise FieldError(f"{where}.bin", f"expected distinct bins below {CONTRIBUTION_BINS}")
             hist_count[i, bins] = counts(h["count"], f"{where}.count", (len(bins),))
             hist_sum[i, bins] = numbers(h["sum"], f"{where}.sum", (len(bins),))
+            consistent(bool((hist_sum[i] >= 0).all()), f"{where}.sum", "expected sums of losses, >= 0")
         return cls(
             preset,
             id_column(raw["category_id"]),
