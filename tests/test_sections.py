@@ -35,6 +35,7 @@ def sample_results(tmp_path_factory):
         class_balanced=0.99,
         batch={"batch_size": 4, "epochs": 2},
         evaluation=EvalOptions(detections_of(ds), train=ds),
+        losses=True,
     )
 
 

@@ -21,7 +21,12 @@ CONVENTIONS: dict[str, tuple[str, ...]] = {
     "low_quality_rule": ("mmdetection", "torchvision-detectron2"),
     "assigner": ("max-iou", "atss", "fcos"),
     "train_images": ("mmdetection", "torchvision", "detectron2", "all"),
+    "regression_loss": ("l1", "smooth_l1", "l2", "balanced_l1", "iou", "giou"),
 }
+# The box coder and regression loss of a preset's framework (issue 24): read only by the regression-loss statistic
+# (imbstat/stats/regression_loss.py), so written in a preset's block only where they differ from its named
+# preset's own (reports of the built-in presets keep the block they always wrote).
+LOSS_FIELDS = ("coder_means", "coder_stds", "regression_loss", "smooth_l1_beta")
 _NEW_FIELDS = (
     "anchor_sizes", "round_anchors", "stride_rule", "dtype", "low_quality_rule", "assigner", "topk",
     "regress_ranges", "center_sampling", "center_radius", "sampler", "min_gt_side", "train_images",
@@ -54,6 +59,9 @@ BOUNDS: dict[str, tuple[float, float, bool]] = {
     "topk": (1, 1000, True),  # atss: candidates per level and GT (mmdetection 9)
     "center_radius": (1e-3, 1e3, False),  # fcos: strides
     "min_gt_side": (0.0, MAX_ANCHOR_SIZE, False),  # px
+    "coder_means": (-10.0, 10.0, False),  # deltas; every framework's is 0
+    "coder_stds": (1e-3, 1e3, False),  # 1 / a torchvision or detectron2 weight; 0.1 and 0.2 in mmdetection heads
+    "smooth_l1_beta": (0.0, 100.0, False),  # in delta units; 0 is L1 (torch's smooth_l1_loss at beta = 0)
 }
 
 
@@ -142,6 +150,15 @@ class Preset:
     # _coco_remove_images_without_annotations): an annotation with both sides > 1 px; detectron2
     # (data/build.py filter_images_with_only_crowd_annotations): an annotation that is not crowd; all.
     train_images: str = "mmdetection"
+    # The regression targets and loss (issue 24), mmdetection's DeltaXYWHBBoxCoder form: a target is
+    # ((gx - ax) / aw, (gy - ay) / ah, log(gw / aw), log(gh / ah)) minus ``coder_means``, over ``coder_stds``.
+    # torchvision's det_utils.BoxCoder and detectron2's Box2BoxTransform multiply by ``weights`` instead: std =
+    # 1 / weight. ``regression_loss`` is the preset's framework's loss of the box branch, ``smooth_l1_beta`` its β.
+    # mmdetection 2.x retinanet_r50_fpn.py: means 0, stds 1, L1Loss.
+    coder_means: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
+    coder_stds: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
+    regression_loss: str = "l1"
+    smooth_l1_beta: float = 0.0
 
     def __post_init__(self) -> None:
         problems = self._problems()
@@ -171,6 +188,9 @@ class Preset:
             problems.append(("strides", "strides must be positive and increasing"))
         if not self.ratios:
             problems.append(("ratios", "ratios must be positive"))
+        for field in ("coder_means", "coder_stds"):
+            if len(getattr(self, field)) != 4:
+                problems.append((field, f"{field} must be 4 numbers (x, y, w, h), got {_shown(getattr(self, field))}"))
         # neg_iou = 0 would make every anchor of an image with a GT ignored (IoU >= 0): no background.
         if not (0 < self.neg_iou <= self.pos_iou <= 1):
             problems.append(("neg_iou", f"need 0 < neg_iou <= pos_iou <= 1, got neg_iou={self.neg_iou} "
@@ -287,10 +307,22 @@ class Preset:
             d["regress_ranges"] = [list(pair) for pair in self.regress_ranges]
         if self.resize.rounding != "round":
             d["resize"]["rounding"] = self.resize.rounding
+        own = _loss_defaults(self.name)
+        for name in LOSS_FIELDS:
+            if getattr(self, name) == own[name]:
+                del d[name]
+            elif isinstance(d[name], tuple):
+                d[name] = list(d[name])
         return d
 
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(Preset)}
+
+
+def _loss_defaults(name: str) -> dict[str, object]:
+    """The loss fields of the named preset (the dataclass defaults for a name that is none of PRESETS)."""
+    own = PRESETS.get(name)
+    return {field: getattr(own, field) if own is not None else _DEFAULTS[field] for field in LOSS_FIELDS}
 
 
 def preset_from_dict(d: dict) -> Preset:
@@ -298,6 +330,8 @@ def preset_from_dict(d: dict) -> Preset:
     fields = dict(d)
     fields["resize"] = Resize(d["resize"]["short"], d["resize"]["long"], d["resize"].get("rounding", "round"))
     fields["strides"], fields["ratios"] = tuple(d["strides"]), tuple(d["ratios"])
+    for name, value in _loss_defaults(str(d.get("name", ""))).items():  # written only where not the preset's own
+        fields[name] = tuple(fields[name]) if isinstance(fields.get(name), list) else fields.get(name, value)
     if "anchor_sizes" in d:
         fields["anchor_sizes"] = tuple(tuple(float(v) for v in level) for level in d["anchor_sizes"])
     if "regress_ranges" in d:  # JSON holds an infinite bound as null: a low one is -inf, a high one inf
@@ -329,7 +363,15 @@ PRESETS: dict[str, Preset] = {
     # Alias of mmdet-retinanet under the name reports always carried.
     "retinanet": dataclasses.replace(_MMDET_RETINANET, name="retinanet"),
     # mmdetection 1.x RetinaNet: centre (stride - 1) / 2, corners centre ± (w - 1) / 2 rounded, "+1" areas.
-    "retinanet-v1": Preset(name="retinanet-v1", legacy=True, min_gt_side=_MMDET_MIN_GT_SIDE),
+    # Its box branch (mmdetection 1.x configs/retinanet_r50_fpn_1x.py): SmoothL1Loss(beta=0.11), "+1" widths in
+    # DeltaXYWHBBoxCoder's 1.x bbox2delta.
+    "retinanet-v1": Preset(
+        name="retinanet-v1",
+        legacy=True,
+        min_gt_side=_MMDET_MIN_GT_SIDE,
+        regression_loss="smooth_l1",
+        smooth_l1_beta=0.11,
+    ),
     # Faster R-CNN RPN (mmdetection 2.x): one size 8·stride, strides 4..64, thresholds 0.7 / 0.3.
     "rpn": Preset(
         name="rpn",
@@ -343,12 +385,15 @@ PRESETS: dict[str, Preset] = {
         # pos_fraction=0.5, neg_pos_ub=-1, add_gt_as_proposals=False)
         sampler="random:256:0.5",
         min_gt_side=_MMDET_MIN_GT_SIDE,
+        # rpn_head: DeltaXYWHBBoxCoder means 0, stds 1, L1Loss (the roi head's stds 0.1, 0.1, 0.2, 0.2 are not
+        # the RPN's anchors')
     ),
     # mmdetection 2.x retinanet_r50_fpn_1x_coco (anchor_generator.py AnchorGenerator, max_iou_assigner.py).
     "mmdet-retinanet": _MMDET_RETINANET,
     "torchvision-retinanet": Preset(
         name="torchvision-retinanet",
         anchor_sizes=tuple((x, int(x * 2 ** (1.0 / 3)), int(x * 2 ** (2.0 / 3))) for x in (32, 64, 128, 256, 512)),
+        # retinanet.py RetinaNetRegressionHead: BoxCoder(weights=(1.0, 1.0, 1.0, 1.0)), bbox_reg_loss_type "l1"
         **_TORCHVISION,
     ),
     # torchvision faster_rcnn.py ``_default_anchorgen`` ((32,), (64,), (128,), (256,), (512,)) × (0.5, 1, 2) on
@@ -363,6 +408,9 @@ PRESETS: dict[str, Preset] = {
         pos_iou=0.7,
         neg_iou=0.3,
         sampler="random:256:0.5",
+        # rpn.py: BoxCoder(weights=(1.0, 1.0, 1.0, 1.0)), F.smooth_l1_loss(beta=1 / 9) summed
+        regression_loss="smooth_l1",
+        smooth_l1_beta=1 / 9,
         **_TORCHVISION,
     ),
     # detectron2 v0.6 configs/COCO-Detection/retinanet_R_50_FPN_1x.yaml (Base-RetinaNet.yaml): anchor sizes
@@ -383,6 +431,10 @@ PRESETS: dict[str, Preset] = {
         dtype="float32",
         low_quality_rule="torchvision-detectron2",
         train_images="detectron2",
+        # retinanet.py: Box2BoxTransform(weights=BBOX_REG_WEIGHTS (1, 1, 1, 1)); defaults.py
+        # RETINANET.BBOX_REG_LOSS_TYPE "smooth_l1", SMOOTH_L1_LOSS_BETA 0.1
+        regression_loss="smooth_l1",
+        smooth_l1_beta=0.1,
     ),
     # mmdetection 2.x atss_r50_fpn_1x_coco: one square anchor of 8·stride per location at (x·s, y·s),
     # ATSSAssigner(topk=9) (core/bbox/assigners/atss_assigner.py).
@@ -393,6 +445,9 @@ PRESETS: dict[str, Preset] = {
         ratios=(1.0,),
         assigner="atss",
         min_gt_side=_MMDET_MIN_GT_SIDE,
+        # DeltaXYWHBBoxCoder stds (0.1, 0.1, 0.2, 0.2); GIoULoss on the decoded box (reg_decoded_bbox=True)
+        coder_stds=(0.1, 0.1, 0.2, 0.2),
+        regression_loss="giou",
     ),
     # mmdetection 2.x fcos_r50_caffe_fpn_gn-head_1x_coco: points at ((x + 0.5)·s, (y + 0.5)·s)
     # (MlvlPointGenerator offset 0.5), FCOSHead._get_target_single; a point's box for the IoU statistics is
@@ -405,6 +460,8 @@ PRESETS: dict[str, Preset] = {
         center_offset=0.5,
         assigner="fcos",
         min_gt_side=_MMDET_MIN_GT_SIDE,
+        # IoULoss on (l, t, r, b) distances; its delta targets are this preset's box view, mmdetection's coder
+        regression_loss="iou",
     ),
 }
 
@@ -436,7 +493,7 @@ def load_preset(name_or_path: str | Path) -> Preset:
     short = table.pop("resize_short", base.resize.short)
     long = table.pop("resize_long", base.resize.long)
     rounding = table.pop("resize_rounding", base.resize.rounding)
-    for key_name in ("strides", "ratios"):
+    for key_name in ("strides", "ratios", "coder_means", "coder_stds"):
         if key_name in table:
             if not isinstance(table[key_name], list):
                 raise ImbstatError("expected a list of numbers", path, key_name)

@@ -100,11 +100,20 @@ def anchor_iou(
     no_cache: NoCacheOpt = False,
     include_crowd: CrowdOpt = False,
     include_difficult: DifficultOpt = False,
+    losses: Annotated[
+        bool,
+        typer.Option(
+            "--losses",
+            help="Also the loss section: each positive anchor's regression loss at zero prediction under the first "
+            "preset's box coder, its share of the total and Gini (survey Fig. 11).",
+        ),
+    ] = False,
 ) -> None:
     """Figs. 4, 12a, 14, 15: label every anchor (MaxIoUAssigner) and report fg/bg, per class, IoU, per GT, maps.
 
     With --preset repeated, the file is loaded once and labelled under each preset: one table of them
     side by side, the JSON's further presets under ``more_presets``, and --out one folder per preset.
+    With --losses, the JSON's ``loss`` section (the first preset's), its table and ``loss_regression.csv``.
     """
     from imbstat.anchors.engine import sparse_device_note
     from imbstat.sections.anchors import anchor_section, anchor_tables, write_tables
@@ -122,8 +131,15 @@ def anchor_iou(
         labelled = [anchor_stats(ds, options=a, box_filter=source.box_filter, progress=advance) for a in anchor]
     result = AnchorStats.side_by_side(labelled)
     presets = keyed(result)
-    options = Run(source.box_filter, first, more_anchors=anchor[1:]).report_options("anchor-iou")
-    emit("anchor-iou", ds, anchor_section(result, ds), options, json, anchor_tables(result))
+    run = Run(source.box_filter, first, more_anchors=anchor[1:], losses=losses)
+    body, tables = anchor_section(result, ds), anchor_tables(result)
+    loss = None
+    if losses:
+        from imbstat.sections.loss import LOSS
+
+        loss = LOSS.compute(ds, run)  # labels the first preset's anchors again (issue 24: one pass is left to do)
+        body, tables = body | {LOSS.name: LOSS.to_json(loss, ds)}, tables + LOSS.terminal(loss)
+    emit("anchor-iou", ds, body, run.report_options("anchor-iou"), json, tables)
     if out:
         from imbstat.plots import plot_anchors
 
@@ -131,6 +147,8 @@ def anchor_iou(
         for key, r in presets:  # several presets: one folder each, named by its key
             folder = out / key if len(presets) > 1 else out
             written += write_tables(r, ds.images, folder) + plot_anchors(r, folder)
+        if loss is not None:
+            written += LOSS.write_tables(loss, ds, out)
         if len(presets) > 1:
             keys = ", ".join(key for key, _ in presets)
             echo(f"wrote {len(written)} files to {out}, a folder per preset: {keys}", err=True)

@@ -31,6 +31,7 @@ from imbstat.sections.class_balanced import CLASS_BALANCED
 from imbstat.sections.classes import CLASSES
 from imbstat.sections.eval import EVAL
 from imbstat.sections.location import LOCATION
+from imbstat.sections.loss import LOSS
 from imbstat.sections.repeat_factor import REPEAT_FACTOR
 from imbstat.sections.scale import SCALE
 from imbstat.sections.spec import Metric, Section
@@ -42,6 +43,7 @@ SECTIONS: tuple[Section, ...] = (
     SCALE,
     LOCATION,
     ANCHORS,
+    LOSS,
     REPEAT_FACTOR,
     CLASS_BALANCED,
     BATCH,

@@ -53,6 +53,7 @@ class Run:
     batch: BatchOptions | None = None  # the batch section's simulation (a dict of its fields stands for one)
     more_anchors: tuple[AnchorOptions, ...] = ()  # further presets of the anchors section, side by side
     evaluation: EvalOptions | None = None  # the eval section: detections (and a training set) to score
+    losses: bool = False  # the loss section (issue 24): the anchors' losses at initialization, under anchors' preset
 
     def __post_init__(self) -> None:
         if isinstance(self.anchors, bool):
@@ -62,6 +63,8 @@ class Run:
         object.__setattr__(self, "more_anchors", tuple(self.more_anchors))
         if self.more_anchors and not self.anchors:
             raise ImbstatError("further anchor presets without the anchors section; expected anchors= as well")
+        if self.losses and not self.anchors:  # the losses are those of the anchors' labels
+            raise ImbstatError("the loss section without the anchors section; expected anchors= as well")
         for name, value in remedy_options(self.repeat_factor, self.class_balanced).items():  # checked now
             object.__setattr__(self, name, value)
 
@@ -69,6 +72,7 @@ class Run:
         """The names of the optional sections these options ask for."""
         asked = ["anchors"] if self.anchors else []
         asked += list(remedy_options(self.repeat_factor, self.class_balanced))
+        asked += ["loss"] if self.losses else []
         return asked + (["batch"] if self.batch else []) + (["eval"] if self.evaluation else [])
 
     def report_options(self, command: str = "report", **own: Any) -> dict[str, Any]:
@@ -86,6 +90,7 @@ class Run:
                 options |= {"anchors": True, "preset": a.preset.name, "device": a.device, "method": a.method}
             if self.more_anchors:  # several presets side by side: their keys in order (README, "Several presets")
                 options["presets"] = preset_keys([o.preset.name for o in (a, *self.more_anchors)])
+        options |= {"losses": True} if self.losses else {}  # only when asked: other reports' options as they were
         options |= remedy_options(self.repeat_factor, self.class_balanced)
         options |= {"eval": self.evaluation.report_options()} if self.evaluation else {}
         if self.batch:
