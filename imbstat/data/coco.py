@@ -173,6 +173,19 @@ def _area_column(values: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     (a string, null, a bool, NaN, Infinity, a negative number) is NaN here and counted by the loader.
     """
     n = len(values)
+    kinds_found = set(map(type, values))
+    if kinds_found == {msgspec.UnsetType}:  # a file without areas
+        return np.full(n, np.nan), np.zeros(n, bool), np.zeros(0, object)
+    if kinds_found <= {float, int}:  # every area a number (nearly every file): no per-record arrays
+        try:
+            area = np.fromiter(values, np.float64, n)
+        except OverflowError:  # an integer beyond float64: the general path below says so
+            pass
+        else:
+            with np.errstate(invalid="ignore"):
+                bad = ~(np.isfinite(area) & (area >= 0))
+            if not bad.any():
+                return area, bad, np.zeros(0, object)
     kinds = np.fromiter(map(type, values), object, n)  # in C: no Python frame per record
     number = np.equal(kinds, float) | np.equal(kinds, int)  # exact types: a bool is no area
     area = np.full(n, np.nan)
