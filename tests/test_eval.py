@@ -632,3 +632,82 @@ def test_names_identify_categories_only_when_all_distinct_and_non_empty():
 
     assert names_identify(["a", "b"]) and names_identify(np.asarray(["a", "b"], object)) and names_identify([])
     assert not names_identify(["a", ""]) and not names_identify(["a", "a"]) and not names_identify(["a", None])
+
+
+# --- AP against the anchors of each class ----------------------------------------------------------------------------
+
+
+def test_with_anchors_by_hand_and_spearman_against_scipy(case):
+    """Per class: foreground anchors per labelled GT and the share of GTs with none, from hand-made counts
+    ([K, 3] by size); Spearman's rho of AP against each equals scipy's over the classes with an AP and a GT."""
+    from types import SimpleNamespace
+
+    from scipy.stats import spearmanr
+
+    path, dets = case
+    result = evaluate(imbstat.load(path), dets)  # classes 1-5 have an AP, class 6 none
+    counts = SimpleNamespace(
+        category_id=result.category_id,
+        preset=SimpleNamespace(name="rpn"),
+        gt_count=np.array([[2, 0, 0], [1, 1, 2], [0, 0, 0], [3, 0, 0], [0, 5, 0], [1, 0, 0]]),
+        gt_foreground=np.array([[2, 0, 0], [3, 4, 9], [0, 0, 0], [0, 0, 0], [0, 20, 0], [7, 0, 0]]),
+        gt_unmatched=np.array([[1, 0, 0], [0, 0, 0], [0, 0, 0], [3, 0, 0], [0, 1, 0], [0, 0, 0]]),
+    )
+    joined = result.with_anchors(counts)
+    per_gt = [2 / 2, 16 / 4, math.nan, 0 / 3, 20 / 5, 7 / 1]
+    none = [1 / 2, 0 / 4, math.nan, 3 / 3, 1 / 5, 0 / 1]
+    assert joined.anchor_foreground_per_gt.tolist() == pytest.approx(per_gt, nan_ok=True, abs=1e-15)
+    assert joined.anchor_no_foreground.tolist() == pytest.approx(none, nan_ok=True, abs=1e-15)
+    use = [0, 1, 3, 4]  # an AP (not class 6) and a labelled GT (not class 3)
+    corr = joined.anchor_correlation
+    assert corr["classes"] == 4 and corr["preset"] == "rpn"
+    assert corr["foreground_per_gt"] == pytest.approx(spearmanr(np.take(per_gt, use), result.ap[use])[0], abs=1e-12)
+    assert corr["no_foreground_share"] == pytest.approx(spearmanr(np.take(none, use), result.ap[use])[0], abs=1e-12)
+
+    d = joined.to_dict()
+    assert [r["foreground_per_gt"] for r in d["per_class"]] == [1.0, 4.0, None, 0.0, 4.0, 7.0]
+    assert (
+        d["anchor_correlation"]["classes"] == 4
+        and list(d).index("anchor_correlation") == list(d).index("frequency_correlation") + 1
+    )
+    assert Evaluation.from_dict(d).to_dict() == d  # read back from a report
+    assert "anchor_correlation" not in result.to_dict() and "foreground_per_gt" not in result.to_dict()["per_class"][0]
+    with pytest.raises(ImbstatError, match="other categories"):
+        result.with_anchors(SimpleNamespace(**{**vars(counts), "category_id": result.category_id[:-1]}))
+
+
+def test_eval_and_report_with_anchors_match_the_anchors_command(files, tmp_path):
+    """eval --anchors --preset rpn gives per class what anchor-iou's per-GT rows of the same file and preset
+    say (foreground / gts, unmatched / gts); report --detections --anchors gives the same eval section."""
+    done = cli("eval", files["gt"], files["dets"], "--anchors", "--preset", "rpn", "--json", "-")
+    assert done.exit_code == 0, done.output
+    doc = json.loads(done.stdout)
+    assert doc["options"]["preset"] == "rpn" and doc["anchor_correlation"]["preset"] == "rpn"
+    anchors = cli("anchor-iou", files["gt"], "--preset", "rpn", "--quiet", "--json", "-")
+    assert anchors.exit_code == 0, anchors.output
+    by_class = {r["category_id"]: r for r in json.loads(anchors.stdout)["per_gt"]["by_class"]}
+    assert len(by_class) == 5  # class 6 has no GT
+    for row in doc["per_class"]:
+        gt = by_class.get(row["category_id"])
+        if gt is None:
+            assert row["foreground_per_gt"] is None and row["no_foreground_share"] is None
+        else:
+            assert row["foreground_per_gt"] == pytest.approx(gt["foreground"] / gt["gts"], abs=1e-15)
+            assert row["no_foreground_share"] == pytest.approx(gt["unmatched"] / gt["gts"], abs=1e-15)
+    out = tmp_path / "report"
+    report = cli("report", files["gt"], "--detections", files["dets"], "--anchors", "--preset", "rpn", "--out", out,
+                 "-q")  # fmt: skip
+    assert report.exit_code == 0, report.output
+    section = json.loads((out / "report.json").read_text())["eval"]
+    assert section["anchor_correlation"] == doc["anchor_correlation"]
+    assert section["per_class"] == doc["per_class"]
+
+    table = cli("eval", files["gt"], files["dets"], "--anchors", "--preset", "rpn")
+    rho = doc["anchor_correlation"]["foreground_per_gt"]
+    assert (
+        f"Spearman AP vs foreground anchors per GT (rpn, {doc['anchor_correlation']['classes']} classes)"
+        in (table.stdout)
+        and f"{rho:.4g}" in table.stdout
+    )
+    alone = cli("eval", files["gt"], files["dets"], "--preset", "rpn")
+    assert alone.exit_code == 2 and "add --anchors" in alone.stderr and alone.stderr.count("\n") == 1

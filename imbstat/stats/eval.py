@@ -22,6 +22,7 @@ training images, common 11–100, frequent > 100 (a class absent from training i
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import gc
 import json
@@ -44,6 +45,8 @@ from imbstat.stats.protocol import first_part
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from imbstat.stats.anchors import AnchorStats
 else:
     pd = LazyModule("pandas")  # imported where a table or an id lookup is built
 
@@ -434,6 +437,11 @@ class Evaluation:
     read: int  # detections in the source
     skipped: dict[str, int]
     first_skipped: tuple[int, str] | None = None  # (position in the source, reason) of the first left out
+    # The anchors of the GT under one preset, per class (set by :meth:`with_anchors`; None without them):
+    # mean foreground anchors per labelled GT, and the share of those GTs with no foreground anchor (NaN: none)
+    anchor_foreground_per_gt: np.ndarray | None = None  # [K] float64
+    anchor_no_foreground: np.ndarray | None = None  # [K] float64
+    anchor_preset: str | None = None
 
     # -- derived numbers
 
@@ -485,17 +493,36 @@ class Evaluation:
         x = self.frequency_instances.astype(np.float64)
         use = ~np.isnan(self.ap) & (x > 0)
         x, y = x[use], self.ap[use]
-        rho = slope = math.nan
+        rho, slope = _spearman(x, y), math.nan
         if use.sum() >= 2:
-            rx = pd.Series(x).rank(method="average").to_numpy()
-            ry = pd.Series(y).rank(method="average").to_numpy()
-            if rx.std() > 0 and ry.std() > 0:
-                rho = float(np.corrcoef(rx, ry)[0, 1])
             lx = np.log10(x)
             if lx.std() > 0:
                 slope = float(np.polyfit(lx, y, 1)[0])
         return {"x": f"{'train_' if self.basis == 'train' else ''}instances", "classes": int(use.sum()),
                 "spearman": rho, "slope_per_decade": slope}  # fmt: skip
+
+    def with_anchors(self, anchors: AnchorStats) -> Evaluation:
+        """This evaluation with the anchor statistics of the same GT per class (``anchors`` of the same
+        dataset, whose category rows are this one's): foreground anchors per GT and the share of GTs with none."""
+        if not np.array_equal(anchors.category_id, self.category_id):
+            raise ImbstatError("the anchor statistics are of other categories; expected those of the GT evaluated")
+        gts = anchors.gt_count.sum(axis=1).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a class without a labelled GT: NaN
+            per_gt = np.where(gts > 0, anchors.gt_foreground.sum(axis=1) / gts, math.nan)
+            none = np.where(gts > 0, anchors.gt_unmatched.sum(axis=1) / gts, math.nan)
+        return dataclasses.replace(self, anchor_foreground_per_gt=per_gt, anchor_no_foreground=none,
+                                   anchor_preset=anchors.preset.name)  # fmt: skip
+
+    @property
+    def anchor_correlation(self) -> dict[str, Any] | None:
+        """Spearman's rho (average ranks) between per-class AP and each anchor statistic of :meth:`with_anchors`,
+        over the classes with an AP and a labelled GT; None without them."""
+        if self.anchor_foreground_per_gt is None or self.anchor_no_foreground is None:
+            return None
+        use = ~np.isnan(self.ap) & ~np.isnan(self.anchor_foreground_per_gt)
+        return {"preset": self.anchor_preset, "classes": int(use.sum()),
+                "foreground_per_gt": _spearman(self.anchor_foreground_per_gt[use], self.ap[use]),
+                "no_foreground_share": _spearman(self.anchor_no_foreground[use], self.ap[use])}  # fmt: skip
 
     @property
     def scores(self) -> dict[str, float]:
@@ -556,10 +583,17 @@ class Evaluation:
                 "ap75": self.ap75,
                 "recall": self.recall,
                 "detections": self.detections,
+                **self._anchor_columns(),
             }
         )
         order = np.lexsort((-self.frequency_images, -self.frequency_instances))
         return frame.iloc[order].reset_index(drop=True)
+
+    def _anchor_columns(self) -> dict[str, np.ndarray]:
+        """The per-class anchor columns of :meth:`with_anchors` by their JSON names; none without them."""
+        if self.anchor_foreground_per_gt is None or self.anchor_no_foreground is None:
+            return {}
+        return {"foreground_per_gt": self.anchor_foreground_per_gt, "no_foreground_share": self.anchor_no_foreground}
 
     def to_dict(self) -> dict[str, Any]:
         train, first = self.train_instances is not None, self.first_skipped
@@ -575,8 +609,13 @@ class Evaluation:
                 self.category_id, self.name, self.instances, self.images, self.group, self.ap, self.ap50,
                 self.ap75, self.recall, self.detections, strict=True))
         ]  # fmt: skip
+        for key, column in self._anchor_columns().items():
+            for row, value in zip(per_class, column, strict=True):
+                row[key] = _null(value)
         groups = {g: {k: _null(v) for k, v in body.items()} for g, body in self.groups.items()}
         corr = {k: _null(v) if isinstance(v, float) else v for k, v in self.frequency_correlation.items()}
+        anchor_corr = self.anchor_correlation
+        anchors = {} if anchor_corr is None else {"anchor_correlation": {k: _null(v) for k, v in anchor_corr.items()}}
         return {
             "max_dets": self.max_dets,
             "basis": self.basis,
@@ -592,6 +631,7 @@ class Evaluation:
             "per_class": per_class,
             "groups": {"basis": f"{'train_' if train else ''}images", **groups},
             "frequency_correlation": corr,
+            **anchors,
             "size": {
                 s: {
                     "share": _null(self.size_share[j]),
@@ -626,7 +666,18 @@ class Evaluation:
             int(d["max_dets"]), int(d["detections"]["read"]),
             {str(k): int(v) for k, v in d["detections"]["skipped"].items()},
             _first_skipped(d["detections"]["first_skipped"]),
+            *((column("foreground_per_gt"), column("no_foreground_share"), str(d["anchor_correlation"]["preset"]))
+              if "anchor_correlation" in d else ()),
         )  # fmt: skip
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rho with average ranks for ties; NaN for fewer than 2 pairs or a constant side."""
+    if len(x) < 2:
+        return math.nan
+    rx = pd.Series(x).rank(method="average").to_numpy()
+    ry = pd.Series(y).rank(method="average").to_numpy()
+    return float(np.corrcoef(rx, ry)[0, 1]) if rx.std() > 0 and ry.std() > 0 else math.nan
 
 
 def lvis_group(images: np.ndarray) -> np.ndarray:
