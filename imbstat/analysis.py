@@ -90,7 +90,15 @@ def compute(ds: Dataset, *, run: Run | None = None, **fields: Any) -> Results:
     """
     run = dataclasses.replace(run or Run(), **fields)
     results = {s.name: s.compute(ds, run) for s in wanted(run.optional_sections())}
-    return Results(ds, results, run.report_options())
+    return Results(ds, _joined(results), run.report_options())
+
+
+def _joined(results: dict[str, Any]) -> dict[str, Any]:
+    """The results with the eval section given the anchors section's per-class statistics, where both are
+    computed (``report --detections --anchors``): AP against the anchors of each class."""
+    if "eval" in results and "anchors" in results:
+        results["eval"] = results["eval"].with_anchors(results["anchors"])
+    return results
 
 
 def dask_client(spec: str) -> Any:
@@ -164,7 +172,7 @@ def compute_distributed(
     parts = client.gather(futures)  # in shard order
     merged = {s.name: s.merge_results([p[s.name] for p in parts], ds, shards) for s in SECTIONS if s.name in parts[0]}
     whole = {s.name: s.compute(ds, run) for s in wanted(run.optional_sections()) if not s.shardable}  # here
-    found = merged | whole
+    found = _joined(merged | whole)
     return Results(ds, {s.name: found[s.name] for s in SECTIONS if s.name in found}, run.report_options())
 
 

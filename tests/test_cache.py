@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
 from helpers import TINY_ANNOTATIONS, TINY_CATEGORIES, TINY_IMAGES, assert_same_dataset, coco_doc
 from typer.testing import CliRunner
 
@@ -16,12 +17,14 @@ from imbstat.data import cache as columnar_cache
 def test_cache_round_trip_and_staleness(write_json):
     doc = coco_doc(TINY_IMAGES, [*TINY_ANNOTATIONS, (9, 1, [1, 1, 2, 2], 0)], TINY_CATEGORIES)  # one problem too
     doc["categories"][0]["frequency"] = "r"
+    doc["annotations"][1]["area"] = 12.5  # the others have none: NaN
     path = write_json(doc)
     options = columnar_cache.load_options(path)
     parsed = imbstat.load(path, cache=True)
     assert columnar_cache.cache_dir(path).is_dir()
     cached = columnar_cache.read_cache(path, options)
     assert_same_dataset(cached, parsed, source=True)
+    assert cached.boxes.area[1] == 12.5 and np.isnan(cached.boxes.area[[0, 2]]).all()
     assert cached.problems.counts() == {"unknown_image": 1}
     assert_same_dataset(imbstat.load(path, cache=True), parsed, source=True)  # load() finds it
 
@@ -33,6 +36,15 @@ def test_cache_round_trip_and_staleness(write_json):
     path.write_text(json.dumps(doc))  # changed content
     assert columnar_cache.read_cache(path, options) is None
     assert len(imbstat.load(path).problems) == 0  # parsed again, not the stale cache
+
+
+def test_a_cache_of_the_schema_before_area_is_rebuilt(write_json, monkeypatch):
+    path = write_json(coco_doc(TINY_IMAGES, TINY_ANNOTATIONS, TINY_CATEGORIES))
+    now = columnar_cache.CACHE_SCHEMA
+    monkeypatch.setattr(columnar_cache, "CACHE_SCHEMA", 3)  # written by a release without Boxes.area
+    imbstat.load(path, cache=True)
+    monkeypatch.setattr(columnar_cache, "CACHE_SCHEMA", now)
+    assert columnar_cache.read_cache(path, columnar_cache.load_options(path)) is None
 
 
 def test_small_sources_are_not_cached_unless_asked(write_json):

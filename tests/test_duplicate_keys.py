@@ -120,7 +120,7 @@ def test_name_twice_in_a_category(write_json):
 
 
 def test_repeats_in_values_the_loader_skips_are_no_problem(write_json):
-    nested = ',"segmentation":{"counts":[1],"counts":[2],"bbox":1,"bbox":2},"area":1,"area":2'
+    nested = ',"segmentation":{"counts":[1],"counts":[2],"bbox":1,"bbox":2}'
     text = doc(f"[{ann(1, 1, more=nested)},{ann(2, 2)}]")[:-1]
     text += ',"info":{"images":1,"images":[2],"annotations":{"bbox":1,"bbox":2}},"licenses":[{"id":1,"id":2}]}'
     ds = load_both(write_json, text)
@@ -173,6 +173,15 @@ def test_optional_fields_given_twice_where_others_lack_them(write_json):
     ds = load_both(write_json, text)
     assert ds.boxes.iscrowd.tolist() == [False, False]
     assert problems(ds) == [("duplicate_key", "annotations[0]", again("iscrowd", text, text.index('"iscrowd":0')))]
+
+
+def test_area_given_twice_keeps_the_last(write_json):
+    # area is read (eval sorts GTs by it): given twice, as any field the loader reads, it keeps its last value
+    twice = ann(1, 1, more=',"area":1,"area":2')
+    text = doc(f"[{twice},{ann(2, 2)}]")
+    ds = load_both(write_json, text)
+    assert ds.boxes.area[0] == 2.0 and np.isnan(ds.boxes.area[1])
+    assert problems(ds) == [("duplicate_key", "annotations[0]", again("area", text, text.index('"area":2')))]
 
 
 def test_many_records_one_repeat_deep_in(write_json, monkeypatch):

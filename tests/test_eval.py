@@ -16,6 +16,7 @@ from pycocotools.cocoeval import COCOeval
 
 import imbstat
 from imbstat import ImbstatError
+from imbstat.data.coco import load_coco
 from imbstat.stats.eval import Evaluation, evaluate
 
 # --- generated inputs ------------------------------------------------------------------------------------------------
@@ -100,6 +101,79 @@ def test_summary_and_per_class_ap_equal_pycocotools(case):
     assert result.recall[2] == pytest.approx(r[0, 2, 0, -1], abs=1e-12)
     # the plain mean of per-class AP is COCO AP (classes without GT left out of both)
     assert result.mean_ap == pytest.approx(ev.stats[0], abs=1e-12)
+
+
+def size_of(area: float) -> int:
+    """COCOeval's size range (0 small, 1 medium, 2 large) of an area, by hand: [0, 32²), [32², 96²), [96², 1e10]."""
+    return 0 if area < 32**2 else 1 if area < 96**2 else 2
+
+
+def all_stats(result: Evaluation) -> list[float]:
+    return [result.summary[k] for k in ("ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large", "ar1", "ar10",
+                                        "ar100")] + result.size_ar.tolist()  # fmt: skip
+
+
+def test_gt_area_field_sorts_sizes_as_pycocotools(tmp_path):
+    """A GT's ``area`` field (a segmentation's area), not its w*h, puts it in small / medium / large, as
+    COCOeval reads ``gt['area']``: AP and AR by size equal pycocotools on the same file, and differ from w*h's."""
+    doc, dets = generated(seed=7, images=60)
+    for n, a in enumerate(doc["annotations"]):
+        w, h = a["bbox"][2:]
+        a["area"] = w * h * (0.3, 1.0, 2.5)[n % 3]  # a mask covers less of its box (or, hostile, more)
+    crossing = [a for a in doc["annotations"] if size_of(a["area"]) != size_of(a["bbox"][2] * a["bbox"][3])]
+    assert len(crossing) > 20  # many GTs change size range
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(doc))
+    ev = oracle(path, dets)
+    result = evaluate(imbstat.load(path), dets)
+    assert all_stats(result) == pytest.approx([math.nan if e == -1 else e for e in ev.stats], nan_ok=True, abs=1e-12)
+    counted = [size_of(a["area"]) for a in doc["annotations"] if not a["iscrowd"]]
+    assert result.size_share.tolist() == pytest.approx(np.bincount(counted, minlength=3) / len(counted), abs=1e-15)
+
+    for a in doc["annotations"]:  # the same file with area w*h: other numbers by size, the same AP over all
+        a["area"] = a["bbox"][2] * a["bbox"][3]
+    boxes_only = tmp_path / "wh.json"
+    boxes_only.write_text(json.dumps(doc))
+    plain_result = evaluate(imbstat.load(boxes_only), dets)
+    assert plain_result.summary["ap"] == pytest.approx(result.summary["ap"], abs=1e-12)
+    assert plain_result.summary["ap_small"] != pytest.approx(result.summary["ap_small"], abs=1e-6)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_unusable_gt_area_is_counted_and_w_times_h_stands_in(tmp_path, stream):
+    """An area that is a string, null, negative, NaN or Infinity is counted (invalid_area, the box kept) and its
+    box's w*h sorts it, as pycocotools does on the file with w*h written there; a box excluded for its bbox
+    is counted once, for that; a missing area is no problem."""
+    doc, dets = generated(seed=8, images=20)
+    for a in doc["annotations"]:
+        a["area"] = a["bbox"][2] * a["bbox"][3] * 0.3
+    bad = {1: "big", 2: None, 3: -4.0, 4: math.nan, 5: math.inf}
+    for n, value in bad.items():
+        doc["annotations"][n]["area"] = value
+    del doc["annotations"][6]["area"]
+    doc["annotations"][7] |= {"area": "x", "bbox": [1, 1, math.nan, 3]}  # excluded: nan_coordinate only
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(doc))  # NaN and Infinity as Python's json writes them
+    ds = load_coco(path, stream=stream, block_bytes=256)
+    assert ds.problems.counts() == {"nan_coordinate": 1, "invalid_area": 5}
+    p = ds.problems
+    found = zip(p.location, p.detail, p.reasons(), strict=True)
+    shown = {str(loc): str(det) for loc, det, r in found if r.key == "invalid_area"}
+    assert shown == {"annotations[1] (id 2)": 'area="big"', "annotations[2] (id 3)": "area=null",
+                     "annotations[3] (id 4)": "area=-4.0", "annotations[4] (id 5)": "area=NaN",
+                     "annotations[5] (id 6)": "area=Infinity"}  # fmt: skip
+    assert np.isnan(ds.boxes.area[1:7]).all() and not np.isnan(ds.boxes.area[[0, 7]]).any()
+
+    fixed = json.loads(path.read_text().replace("NaN", "null"))
+    del fixed["annotations"][7]
+    for n in (*bad, 6):
+        a = fixed["annotations"][n]
+        a["area"] = a["bbox"][2] * a["bbox"][3]
+    oracle_path = tmp_path / "fixed.json"
+    oracle_path.write_text(json.dumps(fixed))
+    ev = oracle(oracle_path, dets)
+    assert all_stats(evaluate(ds, dets)) == pytest.approx([math.nan if e == -1 else e for e in ev.stats],
+                                                          nan_ok=True, abs=1e-12)  # fmt: skip
 
 
 @pytest.mark.parametrize("max_dets", [10, 20])
@@ -486,7 +560,7 @@ def pycocotools_tp_pairs(ev: COCOeval, gt_ids: list[int], max_dets: int) -> set[
 def test_true_positive_pairs_equal_pycocotools(tmp_path, seed, max_dets):
     """Tied scores, many detections per image (the maxDets cut), crowd GTs and a GT above COCO's 'all' area
     range (1e10 px²): the matching kernel pairs exactly the detections and GTs that pycocotools pairs."""
-    from imbstat.stats.eval import _true_positives, read_detections
+    from imbstat.stats.eval import _true_positives, gt_area, read_detections
 
     doc, dets = generated(seed=seed, images=12)
     for d in dets:
@@ -494,7 +568,11 @@ def test_true_positive_pairs_equal_pycocotools(tmp_path, seed, max_dets):
     doc["images"][0] |= {"width": 300_000, "height": 300_000}
     doc["annotations"].append({"id": len(doc["annotations"]) + 1, "image_id": 100, "category_id": 1,
                                "bbox": [0, 0, 200_000, 200_000], "area": 4e10, "iscrowd": 0})  # fmt: skip
-    dets += [{"image_id": 100, "category_id": 1, "bbox": [0, 0, 199_000, 200_000], "score": 0.95}]
+    # a GT whose w*h is in the 'all' range but whose area field is above it: ignored, as pycocotools ignores it
+    doc["annotations"].append({"id": len(doc["annotations"]) + 1, "image_id": 100, "category_id": 2,
+                               "bbox": [10, 10, 500, 500], "area": 2e10, "iscrowd": 0})  # fmt: skip
+    dets += [{"image_id": 100, "category_id": 1, "bbox": [0, 0, 199_000, 200_000], "score": 0.95},
+             {"image_id": 100, "category_id": 2, "bbox": [10, 10, 500, 500], "score": 0.9}]  # fmt: skip
     path = tmp_path / "gt.json"
     path.write_text(json.dumps(doc))
     ev = oracle(path, dets, max_dets)
@@ -502,7 +580,8 @@ def test_true_positive_pairs_equal_pycocotools(tmp_path, seed, max_dets):
     b = ds.boxes
     xywh = np.column_stack([b.xyxy[:, :2], b.xyxy[:, 2:] - b.xyxy[:, :2]])
     k = len(ds.categories)
-    found = _true_positives(xywh, b.image * k + b.category, b.iscrowd, read_detections(dets, ds), k, max_dets)
+    found = _true_positives(xywh, gt_area(ds), b.image * k + b.category, b.iscrowd, read_detections(dets, ds), k,
+                            max_dets)  # fmt: skip
     expected = pycocotools_tp_pairs(ev, [a["id"] for a in doc["annotations"]], max_dets)
     assert set(zip(found[0].tolist(), found[1].tolist(), strict=True)) == expected
     assert len(expected) > 10
@@ -553,3 +632,82 @@ def test_names_identify_categories_only_when_all_distinct_and_non_empty():
 
     assert names_identify(["a", "b"]) and names_identify(np.asarray(["a", "b"], object)) and names_identify([])
     assert not names_identify(["a", ""]) and not names_identify(["a", "a"]) and not names_identify(["a", None])
+
+
+# --- AP against the anchors of each class ----------------------------------------------------------------------------
+
+
+def test_with_anchors_by_hand_and_spearman_against_scipy(case):
+    """Per class: foreground anchors per labelled GT and the share of GTs with none, from hand-made counts
+    ([K, 3] by size); Spearman's rho of AP against each equals scipy's over the classes with an AP and a GT."""
+    from types import SimpleNamespace
+
+    from scipy.stats import spearmanr
+
+    path, dets = case
+    result = evaluate(imbstat.load(path), dets)  # classes 1-5 have an AP, class 6 none
+    counts = SimpleNamespace(
+        category_id=result.category_id,
+        preset=SimpleNamespace(name="rpn"),
+        gt_count=np.array([[2, 0, 0], [1, 1, 2], [0, 0, 0], [3, 0, 0], [0, 5, 0], [1, 0, 0]]),
+        gt_foreground=np.array([[2, 0, 0], [3, 4, 9], [0, 0, 0], [0, 0, 0], [0, 20, 0], [7, 0, 0]]),
+        gt_unmatched=np.array([[1, 0, 0], [0, 0, 0], [0, 0, 0], [3, 0, 0], [0, 1, 0], [0, 0, 0]]),
+    )
+    joined = result.with_anchors(counts)
+    per_gt = [2 / 2, 16 / 4, math.nan, 0 / 3, 20 / 5, 7 / 1]
+    none = [1 / 2, 0 / 4, math.nan, 3 / 3, 1 / 5, 0 / 1]
+    assert joined.anchor_foreground_per_gt.tolist() == pytest.approx(per_gt, nan_ok=True, abs=1e-15)
+    assert joined.anchor_no_foreground.tolist() == pytest.approx(none, nan_ok=True, abs=1e-15)
+    use = [0, 1, 3, 4]  # an AP (not class 6) and a labelled GT (not class 3)
+    corr = joined.anchor_correlation
+    assert corr["classes"] == 4 and corr["preset"] == "rpn"
+    assert corr["foreground_per_gt"] == pytest.approx(spearmanr(np.take(per_gt, use), result.ap[use])[0], abs=1e-12)
+    assert corr["no_foreground_share"] == pytest.approx(spearmanr(np.take(none, use), result.ap[use])[0], abs=1e-12)
+
+    d = joined.to_dict()
+    assert [r["foreground_per_gt"] for r in d["per_class"]] == [1.0, 4.0, None, 0.0, 4.0, 7.0]
+    assert (
+        d["anchor_correlation"]["classes"] == 4
+        and list(d).index("anchor_correlation") == list(d).index("frequency_correlation") + 1
+    )
+    assert Evaluation.from_dict(d).to_dict() == d  # read back from a report
+    assert "anchor_correlation" not in result.to_dict() and "foreground_per_gt" not in result.to_dict()["per_class"][0]
+    with pytest.raises(ImbstatError, match="other categories"):
+        result.with_anchors(SimpleNamespace(**{**vars(counts), "category_id": result.category_id[:-1]}))
+
+
+def test_eval_and_report_with_anchors_match_the_anchors_command(files, tmp_path):
+    """eval --anchors --preset rpn gives per class what anchor-iou's per-GT rows of the same file and preset
+    say (foreground / gts, unmatched / gts); report --detections --anchors gives the same eval section."""
+    done = cli("eval", files["gt"], files["dets"], "--anchors", "--preset", "rpn", "--json", "-")
+    assert done.exit_code == 0, done.output
+    doc = json.loads(done.stdout)
+    assert doc["options"]["preset"] == "rpn" and doc["anchor_correlation"]["preset"] == "rpn"
+    anchors = cli("anchor-iou", files["gt"], "--preset", "rpn", "--quiet", "--json", "-")
+    assert anchors.exit_code == 0, anchors.output
+    by_class = {r["category_id"]: r for r in json.loads(anchors.stdout)["per_gt"]["by_class"]}
+    assert len(by_class) == 5  # class 6 has no GT
+    for row in doc["per_class"]:
+        gt = by_class.get(row["category_id"])
+        if gt is None:
+            assert row["foreground_per_gt"] is None and row["no_foreground_share"] is None
+        else:
+            assert row["foreground_per_gt"] == pytest.approx(gt["foreground"] / gt["gts"], abs=1e-15)
+            assert row["no_foreground_share"] == pytest.approx(gt["unmatched"] / gt["gts"], abs=1e-15)
+    out = tmp_path / "report"
+    report = cli("report", files["gt"], "--detections", files["dets"], "--anchors", "--preset", "rpn", "--out", out,
+                 "-q")  # fmt: skip
+    assert report.exit_code == 0, report.output
+    section = json.loads((out / "report.json").read_text())["eval"]
+    assert section["anchor_correlation"] == doc["anchor_correlation"]
+    assert section["per_class"] == doc["per_class"]
+
+    table = cli("eval", files["gt"], files["dets"], "--anchors", "--preset", "rpn")
+    rho = doc["anchor_correlation"]["foreground_per_gt"]
+    assert (
+        f"Spearman AP vs foreground anchors per GT (rpn, {doc['anchor_correlation']['classes']} classes)"
+        in (table.stdout)
+        and f"{rho:.4g}" in table.stdout
+    )
+    alone = cli("eval", files["gt"], files["dets"], "--preset", "rpn")
+    assert alone.exit_code == 2 and "add --anchors" in alone.stderr and alone.stderr.count("\n") == 1

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from imbstat.cli.common import (
+    AnchorsOpt,
     ClassesOpt,
     FormatOpt,
     ImagesOpt,
@@ -17,16 +18,19 @@ from imbstat.cli.common import (
     NoCacheOpt,
     OutOpt,
     PathArg,
+    PresetOpt,
     QuietOpt,
     ShardOpt,
     SizesOpt,
     Source,
     SplitOpt,
     TrainOpt,
+    anchor_presets,
     app,
     echo,
     emit,
     handles_input_errors,
+    labelled_presets,
     report_written,
 )
 from imbstat.errors import ImbstatError
@@ -50,6 +54,8 @@ def eval_command(
     json: JsonOpt = None,
     out: OutOpt = None,
     max_dets: MaxDetsOpt = 100,
+    anchors: AnchorsOpt = False,
+    preset: PresetOpt = "retinanet",
     quiet: QuietOpt = False,
     format: FormatOpt = None,
     split: SplitOpt = None,
@@ -60,7 +66,8 @@ def eval_command(
     no_cache: NoCacheOpt = False,
 ) -> None:
     """COCO bbox AP per class (pycocotools' COCOeval) against the class's training frequency: LVIS groups,
-    Spearman's rho, AP by size, the IoU of true positives."""
+    Spearman's rho, AP by size, the IoU of true positives; with --anchors, against each class's anchors under
+    --preset too (foreground anchors per GT, share of GTs without one)."""
     from imbstat.sections.eval import eval_tables, write_figures, write_tables
     from imbstat.stats.eval import EvalOptions, evaluate_with
 
@@ -68,11 +75,17 @@ def eval_command(
     if source.shard:  # before a long load
         raise ImbstatError("--shard: AP ranks every detection of a class over the whole file; expected no --shard")
     options = EvalOptions(detections, train, max_dets)
+    labelling = labelled_presets(anchors, anchor_presets([preset]))  # the preset checked before a long load
     ds = source.load(gt)
     train_ds = source.load(train) if train is not None else None
     result = evaluate_with(ds, EvalOptions(detections, train_ds, max_dets))
+    if labelling:
+        from imbstat.stats.anchors import anchor_stats
+
+        result = result.with_anchors(anchor_stats(ds, options=labelling[0], box_filter=source.box_filter))
     warn_skipped(detections, result)
-    emit("eval", ds, result.to_dict(), asdict(source.box_filter) | options.report_options(), json,
+    anchor_options = {"preset": labelling[0].preset.name} if labelling else {}
+    emit("eval", ds, result.to_dict(), asdict(source.box_filter) | options.report_options() | anchor_options, json,
          eval_tables(result))  # fmt: skip
     if out:
         report_written(write_tables(result, out) + write_figures(result, out))

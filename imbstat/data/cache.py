@@ -35,9 +35,10 @@ from imbstat.data.problems import Problems
 from imbstat.data.source import ReadLog, changed_inputs, content_hash
 from imbstat.errors import ImbstatError
 
-CACHE_SCHEMA = 3  # 2: keyed on the ReadLog of every input (1 fingerprinted the source only, after parsing);
+CACHE_SCHEMA = 4  # 2: keyed on the ReadLog of every input (1 fingerprinted the source only, after parsing);
 # image sizes outside valid_image_size excluded, COCO duplicate keys counted at load, and ids exact
-# (uint64, or JSON text where ints and strings mix or exceed 64 bits); 3: SHA-256 of the inputs and of each table
+# (uint64, or JSON text where ints and strings mix or exceed 64 bits); 3: SHA-256 of the inputs and of each table;
+# 4: the boxes' source area (COCO ``area``, NaN where absent), so a cache older than it is rebuilt
 # Below this size parsing is about as fast as reading a cache: load() caches bigger sources only.
 AUTO_CACHE_ABOVE = 64 << 20
 _log = logging.getLogger(__name__)
@@ -255,6 +256,7 @@ def _tables(ds: Dataset) -> dict[str, dict[str, np.ndarray]]:
             "iscrowd": b.iscrowd,
             "difficult": b.difficult,
             "group_of": b.group_of,
+            "area": b.area,
         },
         "categories": categories,
         "problems": {
@@ -272,7 +274,11 @@ def _dataset(t: dict, path: str, format: str) -> Dataset:
     for k, name in enumerate(("x1", "y1", "x2", "y2")):
         xyxy[:, k] = bx.pop(name)  # each column freed once copied
     boxes = Boxes(
-        bx["image"], bx["category"], xyxy, *(bx[k].astype(bool) for k in ("iscrowd", "difficult", "group_of"))
+        bx["image"],
+        bx["category"],
+        xyxy,
+        *(bx[k].astype(bool) for k in ("iscrowd", "difficult", "group_of")),
+        bx["area"].astype(np.float64),
     )
     categories = Categories(
         _ids_of(ca, "category_id"),

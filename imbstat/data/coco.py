@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, compress
 from operator import attrgetter, countOf
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import numpy as np
@@ -136,6 +137,9 @@ class _AnnotationColumns:
     xywh: np.ndarray  # [N, 4] float64
     iscrowd: np.ndarray  # [N] bool
     ann_id: np.ndarray  # [N] as id_column makes it; object where ids are missing (None)
+    area: np.ndarray  # [N] float64, NaN where absent or unusable
+    area_bad: np.ndarray  # [N] bool: an area given that is not a finite number >= 0
+    area_shown: np.ndarray  # [B] object str: each unusable area as the JSON writes it, in row order
 
     @classmethod
     def of(cls, anns: list[AnnotationRecord]) -> _AnnotationColumns:
@@ -147,6 +151,7 @@ class _AnnotationColumns:
             np.fromiter(chain.from_iterable(map(attrgetter("bbox"), anns)), np.float64, 4 * n).reshape(n, 4),
             np.fromiter(map(bool, map(attrgetter("iscrowd"), anns)), bool, n),  # any int: 2**70 is crowd too; UNSET not
             id_column(list(map(attrgetter("id"), anns))),
+            *_area_column(list(map(attrgetter("area"), anns))),
         )
 
     @classmethod
@@ -154,10 +159,62 @@ class _AnnotationColumns:
         if not parts:
             return cls.of([])
         columns = [_concat_ids([getattr(p, name) for p in parts]) for name in ("image_id", "category_id", "ann_id")]
-        rows = [[i, c, p.xywh, p.iscrowd, a] for i, c, a, p in zip(*columns, parts, strict=True)]
+        rows = [[i, c, p.xywh, p.iscrowd, a, p.area, p.area_bad, p.area_shown]
+                for i, c, a, p in zip(*columns, parts, strict=True)]  # fmt: skip
         parts.clear()  # the column lists now hold the only references, which concat_columns drops
-        image_id, category_id, xywh, iscrowd, ann_id = concat_columns(rows)
-        return cls(_settle_ids(image_id), _settle_ids(category_id), xywh, iscrowd, _settle_ids(ann_id))
+        image_id, category_id, xywh, iscrowd, ann_id, *area = concat_columns(rows)
+        return cls(_settle_ids(image_id), _settle_ids(category_id), xywh, iscrowd, _settle_ids(ann_id), *area)
+
+
+def _area_column(values: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(area, bad, shown) of :class:`_AnnotationColumns` from the records' ``area`` values (UNSET: absent).
+
+    Usable is a JSON number, finite and >= 0, as COCOeval's size ranges need it; anything else given
+    (a string, null, a bool, NaN, Infinity, a negative number) is NaN here and counted by the loader.
+    """
+    n = len(values)
+    kinds_found = set(map(type, values))
+    if kinds_found == {msgspec.UnsetType}:  # a file without areas
+        return np.full(n, np.nan), np.zeros(n, bool), np.zeros(0, object)
+    if kinds_found <= {float, int}:  # every area a number (nearly every file): no per-record arrays
+        try:
+            area = np.fromiter(values, np.float64, n)
+        except OverflowError:  # an integer beyond float64: the general path below says so
+            pass
+        else:
+            with np.errstate(invalid="ignore"):
+                bad = ~(np.isfinite(area) & (area >= 0))
+            if not bad.any():
+                return area, bad, np.zeros(0, object)
+    kinds = np.fromiter(map(type, values), object, n)  # in C: no Python frame per record
+    number = np.equal(kinds, float) | np.equal(kinds, int)  # exact types: a bool is no area
+    area = np.full(n, np.nan)
+    if number.any():
+        try:
+            area[number] = np.fromiter(compress(values, number), np.float64)
+        except OverflowError:  # an integer beyond float64: as unusable as Infinity
+            area[number] = [_float_or_inf(v) for v in compress(values, number)]
+    with np.errstate(invalid="ignore"):
+        usable = number & np.isfinite(area) & (area >= 0)
+    area[~usable] = np.nan
+    bad = ~usable & np.not_equal(kinds, msgspec.UnsetType)
+    return area, bad, np.asarray([_json_text(values[i]) for i in np.flatnonzero(bad)], object).reshape(-1)
+
+
+def _float_or_inf(value: float) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
+
+
+def _json_text(value: Any, limit: int = 40) -> str:
+    """A decoded JSON value as JSON writes it (NaN, Infinity as Python's json does), cut at ``limit`` characters."""
+    try:
+        text = json.dumps(value)
+    except ValueError:  # an integer over Python's digit limit for str()
+        text = "an integer of over 4300 digits"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _read_whole(path: Path) -> tuple[_ImageColumns, list[CategoryRecord], _AnnotationColumns, list[Repeat]]:
@@ -347,12 +404,12 @@ def load_coco(path: str | Path, stream: bool | None = None, block_bytes: int = B
                 Reason.DUPLICATE_ANNOTATION_ID, [f"annotations[{i}] (id {_id_text(ann_ids[i])})" for i in repeated]
             )
         )
-    xywh, iscrowd = anns.xywh, anns.iscrowd
+    xywh, iscrowd, area, area_bad, area_shown = anns.xywh, anns.iscrowd, anns.area, anns.area_bad, anns.area_shown
     del anns
 
     with np.errstate(over="ignore"):  # x + w past float64 is inf: assemble excludes it as nan_coordinate
         xywh[:, 2:] += xywh[:, :2]  # in place: now corners
-    boxes = Boxes.build(image, category, xywh, iscrowd=iscrowd)
+    boxes = Boxes.build(image, category, xywh, iscrowd=iscrowd, area=area)
 
     def describe(rows: np.ndarray) -> list[str]:
         return [f"annotations[{i}] (id {_id_text(ann_ids[i])})" for i in rows]
@@ -360,4 +417,9 @@ def load_coco(path: str | Path, stream: bool | None = None, block_bytes: int = B
     def describe_images(rows: np.ndarray) -> list[str]:
         return [f"images[{source_row[i]}] (id {_id_text(images.image_id[i])})" for i in rows]
 
-    return assemble(str(path), "coco", images, categories, boxes, describe, problems, describe_images=describe_images)
+    def describe_area(rows: np.ndarray) -> list[str]:
+        rank = np.searchsorted(np.flatnonzero(area_bad), rows)  # the rows' places among the unusable areas
+        return [f"area={area_shown[k]}" for k in rank]
+
+    return assemble(str(path), "coco", images, categories, boxes, describe, problems,
+                    describe_images=describe_images, bad_area=area_bad, describe_area=describe_area)  # fmt: skip

@@ -22,7 +22,8 @@ from imbstat.data.json_stream import MAX_DEPTH
 from imbstat.errors import ImbstatError
 
 
-# gc=False: records hold only numbers, strings and tuples of floats, so they can be in no reference cycle.
+# gc=False: records hold only numbers, strings, tuples of floats and (an annotation's area) a decoded JSON value,
+# a tree: so they can be in no reference cycle.
 # Untracked, the million records of a COCO train file cost the cyclic collector nothing: tracked, its
 # collections during the decode walked them again and again (half of msgspec's time on COCO train).
 class ImageRecord(msgspec.Struct, gc=False):
@@ -37,6 +38,8 @@ class AnnotationRecord(msgspec.Struct, gc=False):
     category_id: int | str
     bbox: tuple[float, float, float, float]
     iscrowd: int | msgspec.UnsetType = msgspec.UNSET  # 0 when absent; UNSET tells how many give it (json_keys)
+    # Any JSON value: one that is not a finite number >= 0 is counted (invalid_area), not a refused file
+    area: Any = msgspec.UNSET
     id: int | str | None = None
 
 

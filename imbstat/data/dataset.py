@@ -68,6 +68,9 @@ class Boxes:
     iscrowd: np.ndarray  # [N] bool
     difficult: np.ndarray  # [N] bool
     group_of: np.ndarray  # [N] bool
+    # [N] float64: the source's own area (COCO ``area``: the segmentation's) where it gives a usable one, else NaN;
+    # COCOeval sorts a GT into small / medium / large by it (imbstat.stats.eval)
+    area: np.ndarray
 
     def __len__(self) -> int:
         return len(self.image)
@@ -81,8 +84,9 @@ class Boxes:
         iscrowd: np.ndarray | None = None,
         difficult: np.ndarray | None = None,
         group_of: np.ndarray | None = None,
+        area: np.ndarray | None = None,
     ) -> Boxes:
-        """Boxes from columns, with absent flag columns as all False."""
+        """Boxes from columns, with absent flag columns as all False and an absent area as all NaN."""
         n = len(image)
         xyxy = np.asarray(xyxy, np.float64).reshape(n, 4)
 
@@ -96,6 +100,7 @@ class Boxes:
             flag(iscrowd),
             flag(difficult),
             flag(group_of),
+            np.full(n, np.nan) if area is None else np.asarray(area, np.float64).reshape(n),
         )
 
     def select(self, rows: np.ndarray | slice) -> Boxes:
@@ -254,6 +259,8 @@ def assemble(
     problems: Sequence[Problems] = (),
     normalized: bool = False,
     describe_images: Callable[[np.ndarray], Sequence[str]] | None = None,
+    bad_area: np.ndarray | None = None,
+    describe_area: Callable[[np.ndarray], Sequence[str]] | None = None,
 ) -> Dataset:
     """Validate raw images and boxes once, for every format, and build the Dataset.
 
@@ -268,7 +275,9 @@ def assemble(
     in place. ``describe(rows)`` returns the source location of the given raw box rows,
     called only for rows that have a problem. Each box gets the first reason
     that applies, in the order of :class:`Reason`; excluded boxes are dropped,
-    boxes partly outside their image are clipped to it.
+    boxes partly outside their image are clipped to it. ``bad_area`` ([N] bool) marks the raw rows whose
+    source gave an unusable area (``boxes.area`` NaN there, so w*h stands in): each such box that is kept
+    is counted as :attr:`Reason.INVALID_AREA` too, its detail ``describe_area(rows)``.
     """
     if len(images) == 0:
         raise ImbstatError("no images found; expected at least one image", path)
@@ -317,6 +326,10 @@ def assemble(
         details = [f"x1={a:g} y1={b:g} x2={c:g} y2={d:g}" for a, b, c, d in raw]
         parts.append(Problems(reason[bad], np.asarray(locations, object), np.asarray(details, object)))
     keep = (reason < 0) | repaired
+    if bad_area is not None and describe_area is not None:
+        rows = np.flatnonzero(bad_area & keep)  # an excluded box is counted once, by why it was excluded
+        if rows.size:
+            parts.append(Problems.of(Reason.INVALID_AREA, list(describe(rows)), list(describe_area(rows))))
     kept = boxes if keep.all() else Boxes(*(_compact(getattr(boxes, f.name), keep) for f in dataclasses.fields(Boxes)))
     return Dataset(path, format, images, kept, categories, Problems.concat(parts))
 

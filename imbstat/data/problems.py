@@ -33,6 +33,11 @@ class Reason(enum.Enum):
     DUPLICATE_ANNOTATION_ID = ("warning", "kept", "annotation id repeats an earlier annotation")
     UNLABELLED_FILE = ("warning", "kept", "label file has no matching image; its image size is unknown")
     DUPLICATE_KEY = ("warning", "kept", "key given twice: a root array's copies are all read, a record keeps the last")
+    INVALID_AREA = (
+        "warning",
+        "repaired",
+        "annotation area is not a finite number >= 0; the box's width x height is its area instead",
+    )
 
     @property
     def key(self) -> str:

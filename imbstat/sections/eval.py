@@ -117,6 +117,11 @@ def eval_tables(result: Evaluation) -> list[Table]:
     corr = result.frequency_correlation
     numbers.add_row(f"Spearman AP vs {corr['x']} ({corr['classes']} classes)", fmt_number(corr["spearman"]))
     numbers.add_row("AP per decade of instances", fmt_number(corr["slope_per_decade"]))
+    anchors = result.anchor_correlation
+    if anchors is not None:
+        what = f"({anchors['preset']}, {anchors['classes']} classes)"
+        numbers.add_row(f"Spearman AP vs foreground anchors per GT {what}", fmt_number(anchors["foreground_per_gt"]))
+        numbers.add_row(f"Spearman AP vs share of GTs without one {what}", fmt_number(anchors["no_foreground_share"]))
     for j, s in enumerate(SIZES):
         numbers.add_row(f"{s}: GT share, AR", f"{fmt_number(result.size_share[j])}, {ap(result.size_ar[j])}")
     numbers.add_row("detections read, used", f"{result.read:,}, {int(result.detections.sum()):,}")

@@ -8,9 +8,10 @@ the ground truth as imbstat reads it (docs/eval.md):
   imbstat gives them (``image_id``, ``category_id``);
 - every box of the dataset is a GT; crowd (COCO ``iscrowd``) and difficult (VOC) boxes are COCOeval's
   ignored (crowd) GTs: a detection on one is neither a true nor a false positive;
-- a GT's area, which sorts it into small / medium / large, is its box's ``w * h`` as imbstat holds it (clipped
-  to its image). The Dataset does not keep a COCO file's ``area`` field (the segmentation's area), so for COCO
-  instance files AP by size may differ slightly from pycocotools run on the file itself.
+- a GT's area, which sorts it into small / medium / large, is the COCO file's ``area`` field (the segmentation's
+  area), as COCOeval reads ``gt['area']``; where the source gives none (other formats, or an annotation without a
+  usable one: counted at load as ``invalid_area``), its box's ``w * h`` as imbstat holds it (clipped to its image).
+  A detection's area is its ``w * h``, as loadRes sets it.
 
 Per class, AP is the mean of ``precision[:, :, k, 0, -1]`` over its entries > -1 (area all, the last maxDets),
 as detectron2's ``COCOEvaluator._derive_coco_results`` computes it; a class without a GT has no AP (null),
@@ -21,6 +22,7 @@ training images, common 11–100, frequent > 100 (a class absent from training i
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import gc
 import json
@@ -43,6 +45,8 @@ from imbstat.stats.protocol import first_part
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from imbstat.stats.anchors import AnchorStats
 else:
     pd = LazyModule("pandas")  # imported where a table or an id lookup is built
 
@@ -307,9 +311,11 @@ def _coco(images: int, categories: int, annotations: list[dict[str, Any]]) -> An
     return coco
 
 
-def _annotations(image: np.ndarray, category: np.ndarray, xywh: np.ndarray, **extra: np.ndarray) -> list[dict]:
-    """COCO annotation dicts with ids 1..N (0 is COCOeval's 'unmatched'), ``area`` w*h as loadRes sets it."""
-    area = (xywh[:, 2] * xywh[:, 3]).tolist()
+def _annotations(image: np.ndarray, category: np.ndarray, xywh: np.ndarray, area: np.ndarray | None = None,
+                 **extra: np.ndarray) -> list[dict]:  # fmt: skip
+    """COCO annotation dicts with ids 1..N (0 is COCOeval's 'unmatched'); ``area`` w*h (as loadRes sets it) unless
+    given."""
+    area = (xywh[:, 2] * xywh[:, 3] if area is None else area).tolist()
     keys = ["id", "image_id", "category_id", "bbox", "area", *extra]
     columns = [range(1, len(image) + 1), image.tolist(), category.tolist(), xywh.tolist(), area,
                *(v.tolist() for v in extra.values())]  # fmt: skip
@@ -324,11 +330,13 @@ class _Engine:
     tp_gt: np.ndarray  # [P] their GT rows
 
 
-def _run_cocoeval(gt_xywh: np.ndarray, gt_image: np.ndarray, gt_category: np.ndarray, gt_crowd: np.ndarray,
-                  dets: Detections, images: int, categories: int, max_dets: int) -> _Engine:  # fmt: skip
+def _run_cocoeval(gt_xywh: np.ndarray, gt_area: np.ndarray, gt_image: np.ndarray, gt_category: np.ndarray,
+                  gt_crowd: np.ndarray, dets: Detections, images: int, categories: int,
+                  max_dets: int) -> _Engine:  # fmt: skip
     from faster_coco_eval import COCOeval_faster
 
-    coco_gt = _coco(images, categories, _annotations(gt_image, gt_category, gt_xywh, iscrowd=gt_crowd.astype(int)))
+    coco_gt = _coco(images, categories, _annotations(gt_image, gt_category, gt_xywh, gt_area,
+                                                     iscrowd=gt_crowd.astype(int)))  # fmt: skip
     # The results as loadRes builds them (id, area w*h, iscrowd 0), built here since loadRes copies them again
     coco_dt = _coco(images, categories, _annotations(dets.image, dets.category, dets.xywh, score=dets.score,
                                                      iscrowd=np.zeros(len(dets.image), int)))  # fmt: skip
@@ -336,7 +344,8 @@ def _run_cocoeval(gt_xywh: np.ndarray, gt_image: np.ndarray, gt_category: np.nda
     ev.params.maxDets = [1, 10, max_dets]
     ev.evaluate()
     ev.accumulate()
-    tp_dt, tp_gt = _true_positives(gt_xywh, gt_image * categories + gt_category, gt_crowd, dets, categories, max_dets)
+    gt_key = gt_image * categories + gt_category
+    tp_dt, tp_gt = _true_positives(gt_xywh, gt_area, gt_key, gt_crowd, dets, categories, max_dets)
     return _Engine(np.asarray(ev.eval["precision"]), np.asarray(ev.eval["recall"]), tp_dt, tp_gt)
 
 
@@ -356,16 +365,15 @@ def _silent(*args: Any, **kwargs: Any) -> None:
     """faster-coco-eval's progress lines: not printed (stdout may be the JSON document)."""
 
 
-def _true_positives(gt_xywh: np.ndarray, gt_key: np.ndarray, gt_crowd: np.ndarray, dets: Detections,
-                    categories: int, max_dets: int) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def _true_positives(gt_xywh: np.ndarray, gt_area: np.ndarray, gt_key: np.ndarray, gt_crowd: np.ndarray,
+                    dets: Detections, categories: int, max_dets: int) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """(detection rows, GT rows) of the true positives at IoU 0.5, area all, the first ``max_dets`` per image and
     class: COCOeval's matching (:mod:`imbstat.stats.eval_kernel`), one (image, class) group at a time."""
     from imbstat.stats.eval_kernel import match_groups  # numba: compiled (or read from its cache) when first used
 
     dt_key = dets.image * categories + dets.category
     dt_order = np.lexsort((-dets.score, dt_key))  # score descending, ties in input order (stable), per group
-    area = gt_xywh[:, 2] * gt_xywh[:, 3]
-    gt_ignore = gt_crowd | (area < AREA_ALL[0]) | (area > AREA_ALL[1])
+    gt_ignore = gt_crowd | (gt_area < AREA_ALL[0]) | (gt_area > AREA_ALL[1])
     gt_order = np.lexsort((gt_ignore, gt_key))  # ignored last, per group
     dt_sorted, gt_sorted = dt_key[dt_order], gt_key[gt_order]
     groups = np.intersect1d(dt_sorted, gt_sorted)  # (image, class) pairs with both
@@ -429,6 +437,11 @@ class Evaluation:
     read: int  # detections in the source
     skipped: dict[str, int]
     first_skipped: tuple[int, str] | None = None  # (position in the source, reason) of the first left out
+    # The anchors of the GT under one preset, per class (set by :meth:`with_anchors`; None without them):
+    # mean foreground anchors per labelled GT, and the share of those GTs with no foreground anchor (NaN: none)
+    anchor_foreground_per_gt: np.ndarray | None = None  # [K] float64
+    anchor_no_foreground: np.ndarray | None = None  # [K] float64
+    anchor_preset: str | None = None
 
     # -- derived numbers
 
@@ -480,17 +493,36 @@ class Evaluation:
         x = self.frequency_instances.astype(np.float64)
         use = ~np.isnan(self.ap) & (x > 0)
         x, y = x[use], self.ap[use]
-        rho = slope = math.nan
+        rho, slope = _spearman(x, y), math.nan
         if use.sum() >= 2:
-            rx = pd.Series(x).rank(method="average").to_numpy()
-            ry = pd.Series(y).rank(method="average").to_numpy()
-            if rx.std() > 0 and ry.std() > 0:
-                rho = float(np.corrcoef(rx, ry)[0, 1])
             lx = np.log10(x)
             if lx.std() > 0:
                 slope = float(np.polyfit(lx, y, 1)[0])
         return {"x": f"{'train_' if self.basis == 'train' else ''}instances", "classes": int(use.sum()),
                 "spearman": rho, "slope_per_decade": slope}  # fmt: skip
+
+    def with_anchors(self, anchors: AnchorStats) -> Evaluation:
+        """This evaluation with the anchor statistics of the same GT per class (``anchors`` of the same
+        dataset, whose category rows are this one's): foreground anchors per GT and the share of GTs with none."""
+        if not np.array_equal(anchors.category_id, self.category_id):
+            raise ImbstatError("the anchor statistics are of other categories; expected those of the GT evaluated")
+        gts = anchors.gt_count.sum(axis=1).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a class without a labelled GT: NaN
+            per_gt = np.where(gts > 0, anchors.gt_foreground.sum(axis=1) / gts, math.nan)
+            none = np.where(gts > 0, anchors.gt_unmatched.sum(axis=1) / gts, math.nan)
+        return dataclasses.replace(self, anchor_foreground_per_gt=per_gt, anchor_no_foreground=none,
+                                   anchor_preset=anchors.preset.name)  # fmt: skip
+
+    @property
+    def anchor_correlation(self) -> dict[str, Any] | None:
+        """Spearman's rho (average ranks) between per-class AP and each anchor statistic of :meth:`with_anchors`,
+        over the classes with an AP and a labelled GT; None without them."""
+        if self.anchor_foreground_per_gt is None or self.anchor_no_foreground is None:
+            return None
+        use = ~np.isnan(self.ap) & ~np.isnan(self.anchor_foreground_per_gt)
+        return {"preset": self.anchor_preset, "classes": int(use.sum()),
+                "foreground_per_gt": _spearman(self.anchor_foreground_per_gt[use], self.ap[use]),
+                "no_foreground_share": _spearman(self.anchor_no_foreground[use], self.ap[use])}  # fmt: skip
 
     @property
     def scores(self) -> dict[str, float]:
@@ -551,10 +583,17 @@ class Evaluation:
                 "ap75": self.ap75,
                 "recall": self.recall,
                 "detections": self.detections,
+                **self._anchor_columns(),
             }
         )
         order = np.lexsort((-self.frequency_images, -self.frequency_instances))
         return frame.iloc[order].reset_index(drop=True)
+
+    def _anchor_columns(self) -> dict[str, np.ndarray]:
+        """The per-class anchor columns of :meth:`with_anchors` by their JSON names; none without them."""
+        if self.anchor_foreground_per_gt is None or self.anchor_no_foreground is None:
+            return {}
+        return {"foreground_per_gt": self.anchor_foreground_per_gt, "no_foreground_share": self.anchor_no_foreground}
 
     def to_dict(self) -> dict[str, Any]:
         train, first = self.train_instances is not None, self.first_skipped
@@ -570,8 +609,13 @@ class Evaluation:
                 self.category_id, self.name, self.instances, self.images, self.group, self.ap, self.ap50,
                 self.ap75, self.recall, self.detections, strict=True))
         ]  # fmt: skip
+        for key, column in self._anchor_columns().items():
+            for row, value in zip(per_class, column, strict=True):
+                row[key] = _null(value)
         groups = {g: {k: _null(v) for k, v in body.items()} for g, body in self.groups.items()}
         corr = {k: _null(v) if isinstance(v, float) else v for k, v in self.frequency_correlation.items()}
+        anchor_corr = self.anchor_correlation
+        anchors = {} if anchor_corr is None else {"anchor_correlation": {k: _null(v) for k, v in anchor_corr.items()}}
         return {
             "max_dets": self.max_dets,
             "basis": self.basis,
@@ -587,6 +631,7 @@ class Evaluation:
             "per_class": per_class,
             "groups": {"basis": f"{'train_' if train else ''}images", **groups},
             "frequency_correlation": corr,
+            **anchors,
             "size": {
                 s: {
                     "share": _null(self.size_share[j]),
@@ -621,7 +666,18 @@ class Evaluation:
             int(d["max_dets"]), int(d["detections"]["read"]),
             {str(k): int(v) for k, v in d["detections"]["skipped"].items()},
             _first_skipped(d["detections"]["first_skipped"]),
+            *((column("foreground_per_gt"), column("no_foreground_share"), str(d["anchor_correlation"]["preset"]))
+              if "anchor_correlation" in d else ()),
         )  # fmt: skip
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rho with average ranks for ties; NaN for fewer than 2 pairs or a constant side."""
+    if len(x) < 2:
+        return math.nan
+    rx = pd.Series(x).rank(method="average").to_numpy()
+    ry = pd.Series(y).rank(method="average").to_numpy()
+    return float(np.corrcoef(rx, ry)[0, 1]) if rx.std() > 0 and ry.std() > 0 else math.nan
 
 
 def lvis_group(images: np.ndarray) -> np.ndarray:
@@ -657,6 +713,12 @@ def match_categories(gt: Dataset, train: Dataset) -> np.ndarray:
     return np.asarray(pd.Index(train.categories.category_id).get_indexer(gt.categories.category_id), np.int64)
 
 
+def gt_area(gt: Dataset) -> np.ndarray:
+    """[N] each box's area as COCOeval reads ``gt['area']``: the source's own (COCO ``area``), else ``w * h``."""
+    b = gt.boxes
+    return np.where(np.isnan(b.area), b.width * b.height, b.area)
+
+
 def evaluate_with(gt: Dataset, options: EvalOptions) -> Evaluation:
     """:func:`evaluate` with the options of a report's eval section; a path of ``train`` is loaded here."""
     train = load(options.train) if isinstance(options.train, str | Path) else options.train
@@ -678,9 +740,10 @@ def evaluate(
     k, n_img = len(gt.categories), gt.num_images
     b = gt.boxes
     xywh = np.column_stack([b.xyxy[:, :2], b.xyxy[:, 2:] - b.xyxy[:, :2]])
+    area = gt_area(gt)
     ignore = b.iscrowd | b.difficult  # COCOeval's crowd: matched last, neither TP nor FP
     with _no_gc():  # millions of small dicts: the cyclic collector would rescan them again and again
-        engine = _run_cocoeval(xywh, b.image, b.category, ignore, dets, n_img, k, max_dets)
+        engine = _run_cocoeval(xywh, area, b.image, b.category, ignore, dets, n_img, k, max_dets)
     p, r = engine.precision, engine.recall  # [T, R, K, A, M], [T, K, A, M]
     t50, t75 = 0, 5  # iouThrs 0.50 and 0.75 of np.linspace(0.5, 0.95, 10)
 
@@ -700,8 +763,8 @@ def evaluate(
     size_ar = np.asarray([_mean_valid(r[:, :, a, -1]) for a in range(1, 4)])
 
     counted = ~ignore
-    area = (xywh[:, 2] * xywh[:, 3])[counted]
-    share = np.asarray([((area >= lo) & (area < hi)).sum() for lo, hi in SIZE_RANGES.values()], np.float64)
+    share = np.asarray([((area[counted] >= lo) & (area[counted] < hi)).sum() for lo, hi in SIZE_RANGES.values()],
+                       np.float64)  # fmt: skip
     share = share / counted.sum() if counted.any() else np.full(3, math.nan)
 
     gt_counts = class_distribution(gt, box_filter=BoxFilter())
