@@ -43,6 +43,7 @@ from imbstat.lazy import LazyModule
 from imbstat.stats.anchor_sampling import trained_images
 from imbstat.stats.anchor_sums import IOU_BINS
 from imbstat.stats.histogram import plain
+from imbstat.stats.objective_loss import objective_balance
 from imbstat.stats.protocol import FieldError, check_same, consistent, counts, first_part, nested, numbers
 from imbstat.stats.scale import SIZE_BUCKETS, size_bucket
 
@@ -197,6 +198,10 @@ class RegressionLoss:
     def totals(self) -> np.ndarray:
         """[L] each loss's total over the positive anchors (from the exact histogram sums)."""
         return self.hist_sum.sum(axis=1)
+
+    def objective(self) -> dict:
+        """The classification loss at the prior against this regression loss (survey §7, :func:`objective_balance`)."""
+        return objective_balance(self.preset, len(self.category_id), self.per_image, self.per_image_loss, self.trained)
 
     def by_loss(self) -> dict[str, dict[str, float]]:
         out = {}
@@ -407,7 +412,9 @@ def regression_loss(
 
 @dataclass(frozen=True)
 class LossImbalance:
-    """The report's ``loss`` section (``anchor-iou --losses``): so far the regression part (issue 24, part 1)."""
+    """The report's ``loss`` section (``anchor-iou --losses``): the regression part (issue 24, part 1) and the
+    classification loss against it (part 2, :mod:`imbstat.stats.objective_loss`, derived from the regression's
+    per-image rows)."""
 
     regression: RegressionLoss
 
@@ -424,7 +431,7 @@ class LossImbalance:
         return self.regression.to_frame()
 
     def to_dict(self) -> dict:
-        return {"regression": self.regression.to_dict(), "scores": self.scores}
+        return {"regression": self.regression.to_dict(), **self.regression.objective(), "scores": self.scores}
 
     @classmethod
     def from_dict(cls, d: dict) -> LossImbalance:
