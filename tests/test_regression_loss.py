@@ -431,6 +431,22 @@ def test_anchor_iou_losses_section_and_its_shards_merge(tmp_path):
             lambda r: r["raw"]["sum_by_iou"]["iou"].__setitem__(3, "x"),
             "(loss.regression.raw.sum_by_iou.iou[3]): expected a finite number",
         ),
+        (  # per-image rows: written since issue 24 part 2; a shard without them is refused by name
+            lambda r: r["raw"].pop("per_image"),
+            "(loss): the loss section has no field 'per_image'",
+        ),
+        (
+            lambda r: r["raw"]["trained"].__setitem__(0, 1),
+            "(loss.regression.raw.trained): expected a list of 4 true or false, one per image",
+        ),
+        (
+            lambda r: r["raw"]["per_image"][0].__setitem__(0, r["raw"]["per_image"][0][0] + 1),
+            "(loss.regression.raw.per_image): expected foreground anchors summing to the",
+        ),
+        (
+            lambda r: r["raw"]["per_image_loss"].__setitem__(1, -0.5),
+            "(loss.regression.raw.per_image_loss): expected sums of losses, >= 0",
+        ),
     ],
 )
 def test_a_bad_shard_is_a_one_line_error(tmp_path, edit, message):
