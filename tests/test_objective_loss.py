@@ -174,3 +174,21 @@ def test_anchor_iou_losses_json_and_shards(tmp_path):
     assert merged["classification"] == pytest.approx(whole["classification"], rel=1e-9)
     assert merged["ratio"]["per_image_quantiles"] == pytest.approx(whole["ratio"]["per_image_quantiles"], rel=1e-9)
     assert merged["balancing_weight"] == pytest.approx(whole["balancing_weight"], rel=1e-9)
+
+
+def test_terminal_and_html_show_the_balance(write_json):
+    from rich.console import Console
+
+    from imbstat.sections.loss import loss_html, objective_table
+    from imbstat.stats.regression_loss import LossImbalance
+
+    result = LossImbalance(regression_loss(_toy(write_json), preset=TOY))
+    console = Console(record=True, width=200)
+    console.print(objective_table(result))
+    text = console.export_text()
+    # the toy's totals: 2 POS + 62 NEG = 2.2568 (focal, 2 outputs), 2 (0.25 + ln 1.5) = 1.3109 (l1); 1.7215 both ways
+    assert "focal, 2 output(s)" in text and "2.257" in text and "1.311" in text
+    # dataset, per-image mean and median (one image: cls1 / reg1 = 1.7215 too), balancing weight
+    assert "balancing weight of the regression term" in text and text.count("1.722") == 4
+    html = loss_html(result, "")
+    assert "1.722" in html and "2.257" in html

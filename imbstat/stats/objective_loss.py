@@ -13,13 +13,15 @@ per-image rows, :meth:`RegressionLoss.objective`). Which loss a preset trains wi
   category (``classes``), over every non-ignored anchor of every image. A negative anchor is K negatives,
   −(1 − α) π^γ ln(1 − π) each; a positive one positive output −α (1 − π)^γ ln π plus K − 1 negatives.
 
-Each framework divides both terms by the same number (the positives for RetinaNet, ATSS and FCOS; the sampled
-anchors for the RPN), so their ratio is that of the sums reported here. ATSS and FCOS add a centerness term, a
-binary cross-entropy per positive at p = 0.5: ln 2 each whatever its target, reported apart (``centerness``), not in
-the ratio. Left out: the second stage (its proposals are not anchors), ATSS's and FCOS's weighting of the box loss
-by the centerness targets, and each framework's loss weights (the regression totals are unweighted;
-``balancing_weight`` is the weight of the regression term that would make it equal the classification term:
-classification total / regression total over the dataset, so 2.0 in mmdetection's ATSS config is not applied).
+RetinaNet's and the RPN's frameworks divide both terms by the same number (the positives; the sampled anchors),
+so their ratio is that of the sums reported here. ATSS and FCOS divide the box loss instead by the sum of the
+positives' centerness targets, each positive's loss weighted by its target (a weighted mean per positive): not
+modelled, the ratio here takes the plain sum. They add a centerness term, a binary cross-entropy per positive at
+p = 0.5: ln 2 each whatever its target, reported apart (``centerness``), not in the ratio. Left out (``LEFT_OUT``):
+the second stage (its proposals are not anchors), that centerness weighting, and each framework's loss weights
+(the regression totals are unweighted; ``balancing_weight`` is the weight of the regression term that would make
+it equal the classification term, classification total / regression total over the dataset, so mmdetection's
+ATSS ``loss_weight=2.0`` for GIoU is not applied).
 """
 
 from __future__ import annotations
