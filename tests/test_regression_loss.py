@@ -17,6 +17,7 @@ from imbstat.anchors.resize import Resize
 from imbstat.stats.regression_loss import (
     CONTRIBUTION_EDGES,
     LOSSES,
+    PER_IMAGE_FIELDS,
     RegressionLoss,
     encode,
     histogram_gini,
@@ -313,9 +314,13 @@ def test_shards_merge_to_the_whole_and_json_round_trips(tmp_path):
     half = np.arange(ds.num_images) % 3 == 0
     parts = [regression_loss(ds.select_images(s), preset=preset) for s in (half, ~half)]
     merged = RegressionLoss.merge(parts)
+    order = np.concatenate([np.flatnonzero(half), np.flatnonzero(~half)])  # the parts' images, one after the other
     for f in dataclasses.fields(RegressionLoss):
         if f.name not in ("preset", "name"):
-            np.testing.assert_allclose(getattr(merged, f.name), getattr(whole, f.name), rtol=1e-12, err_msg=f.name)
+            expected = getattr(whole, f.name)
+            expected = expected[order] if f.name in PER_IMAGE_FIELDS else expected
+            np.testing.assert_allclose(getattr(merged, f.name), expected, rtol=1e-12, err_msg=f.name)
+    assert merged.per_image[:, 0].sum() == whole.positives > 0 and merged.per_image_loss.sum() > 0
     np.testing.assert_array_equal(merged.hist_count, whole.hist_count)  # the shares' and Gini's input: exact
     for loss, row in whole.to_dict()["by_loss"].items():
         assert merged.to_dict()["by_loss"][loss] == pytest.approx(row, rel=1e-12)
@@ -323,7 +328,8 @@ def test_shards_merge_to_the_whole_and_json_round_trips(tmp_path):
     back = [RegressionLoss.from_dict(json.loads(json.dumps(p.to_dict()))) for p in parts]
     assert RegressionLoss.merge(back).to_dict() == merged.to_dict()
     assert back[0].to_dict() == parts[0].to_dict()
-    assert RegressionLoss.merge([RegressionLoss.empty(ds, preset=preset), whole]).to_dict() == whole.to_dict()
+    none = ds.select_images(np.zeros(ds.num_images, bool))  # the identity of merge: a result over no image
+    assert RegressionLoss.merge([RegressionLoss.empty(none, preset=preset), whole]).to_dict() == whole.to_dict()
     with pytest.raises(imbstat.ImbstatError, match="preset"):
         RegressionLoss.merge([whole, regression_loss(ds.select_images(half), preset=TOY)])
     frame = whole.to_frame()
@@ -424,6 +430,22 @@ def test_anchor_iou_losses_section_and_its_shards_merge(tmp_path):
         (
             lambda r: r["raw"]["sum_by_iou"]["iou"].__setitem__(3, "x"),
             "(loss.regression.raw.sum_by_iou.iou[3]): expected a finite number",
+        ),
+        (  # per-image rows: written since issue 24 part 2; a shard without them is refused by name
+            lambda r: r["raw"].pop("per_image"),
+            "(loss): the loss section has no field 'per_image'",
+        ),
+        (
+            lambda r: r["raw"]["trained"].__setitem__(0, 1),
+            "(loss.regression.raw.trained): expected a list of 4 true or false, one per image",
+        ),
+        (
+            lambda r: r["raw"]["per_image"][0].__setitem__(0, r["raw"]["per_image"][0][0] + 1),
+            "(loss.regression.raw.per_image): expected foreground anchors summing to the",
+        ),
+        (
+            lambda r: r["raw"]["per_image_loss"].__setitem__(1, -0.5),
+            "(loss.regression.raw.per_image_loss): expected sums of losses, >= 0",
         ),
     ],
 )

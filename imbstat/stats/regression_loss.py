@@ -19,7 +19,8 @@ need every contribution, which no sum keeps: they are read from a fixed histogra
 the union is the sum of the shards', so merged shards give the whole run's numbers exactly; the numbers
 themselves treat the anchors of one bin as equal to the bin's mean, so a share is within one bin's width (2.3 %)
 of its value over the exact contributions (the bin's sum is exact, only the anchors a share splits off a bin are
-averaged), and the Gini misses only the inequality within bins.
+averaged), and the Gini misses only the inequality within bins. The per-image fields (anchor counts, the preset's
+loss per image, the images trained on) are rows in image order: shards hold disjoint images, so they concatenate.
 """
 
 from __future__ import annotations
@@ -32,14 +33,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from imbstat.anchors.engine import batches, cores, ground_truth, labelled, make_matcher, resolve_method
+from imbstat.anchors.engine import Batch, batches, cores, ground_truth, labelled, make_matcher, resolve_method
+from imbstat.anchors.matches import Matches
 from imbstat.anchors.options import AnchorOptions
 from imbstat.anchors.presets import LOSS_FIELDS, Preset, preset_from_dict
 from imbstat.data import BoxFilter, Dataset
 from imbstat.data.ids import id_column
 from imbstat.lazy import LazyModule
+from imbstat.stats.anchor_sampling import trained_images
 from imbstat.stats.anchor_sums import IOU_BINS
 from imbstat.stats.histogram import plain
+from imbstat.stats.objective_loss import objective_balance
 from imbstat.stats.protocol import FieldError, check_same, consistent, counts, first_part, nested, numbers
 from imbstat.stats.scale import SIZE_BUCKETS, size_bucket
 
@@ -55,6 +59,7 @@ BALANCED_ALPHA, BALANCED_GAMMA, BALANCED_BETA = 0.5, 1.5, 1.0
 CONTRIBUTION_EDGES = np.concatenate([[0.0], np.logspace(-6, 4, 1001), [np.inf]])
 CONTRIBUTION_BINS = len(CONTRIBUTION_EDGES) - 1
 TOP_SHARES = (("top1_share", 0.01), ("top10_share", 0.10))
+PER_IMAGE_FIELDS = ("per_image", "per_image_loss", "trained")  # RegressionLoss's rows in image order
 
 
 def encode(anchors: np.ndarray, gts: np.ndarray, preset: Preset) -> np.ndarray:
@@ -157,25 +162,33 @@ class RegressionLoss:
     sum_by_size: np.ndarray  # [L, 3] float64
     hist_count: np.ndarray  # [L, CONTRIBUTION_BINS] int64
     hist_sum: np.ndarray  # [L, CONTRIBUTION_BINS] float64
+    # Per image, rows in image order (the objective's balance, imbstat/stats/objective_loss.py, needs them):
+    per_image: np.ndarray  # [I, 3] int64 (foreground, background, ignored) anchors
+    per_image_loss: np.ndarray  # [I] float64 the preset's loss summed over the image's positives
+    trained: np.ndarray  # [I] bool the images the preset's framework trains on (trained_images)
 
     @classmethod
     def empty(cls, ds: Dataset, *, preset: Preset) -> RegressionLoss:
-        k, n = len(ds.categories), len(LOSSES)
+        k, n, i = len(ds.categories), len(LOSSES), ds.num_images
         return cls(
             preset, ds.categories.category_id, ds.categories.name, np.zeros(IOU_BINS, np.int64), np.zeros(k, np.int64),
             np.zeros(3, np.int64), np.zeros((n, IOU_BINS)), np.zeros((n, k)), np.zeros((n, 3)),
-            np.zeros((n, CONTRIBUTION_BINS), np.int64), np.zeros((n, CONTRIBUTION_BINS)),
+            np.zeros((n, CONTRIBUTION_BINS), np.int64), np.zeros((n, CONTRIBUTION_BINS)), np.zeros((i, 3), np.int64),
+            np.zeros(i), trained_images(ds, preset.train_images),
         )  # fmt: skip
 
     @classmethod
     def merge(cls, parts: Sequence[RegressionLoss]) -> RegressionLoss:
-        """Combine results over disjoint sets of images (shards): every array is a sum."""
+        """Combine results over disjoint sets of images (shards): the per-image rows concatenate in the parts'
+        order, every other array is a sum."""
         first = first_part(parts, "regression-loss")
         check_same(parts, "regression-loss", "preset")
         check_same(parts, "regression-loss", "category_id")
         kept = {"preset": first.preset, "category_id": first.category_id, "name": first.name}
-        summed = {f.name: sum(getattr(p, f.name) for p in parts) for f in dataclasses.fields(cls) if f.name not in kept}
-        return cls(**kept, **summed)
+        rows = {name: np.concatenate([getattr(p, name) for p in parts]) for name in PER_IMAGE_FIELDS}
+        summed = {f.name: sum(getattr(p, f.name) for p in parts) for f in dataclasses.fields(cls)
+                  if f.name not in kept and f.name not in rows}  # fmt: skip
+        return cls(**kept, **summed, **rows)
 
     @property
     def positives(self) -> int:
@@ -185,6 +198,10 @@ class RegressionLoss:
     def totals(self) -> np.ndarray:
         """[L] each loss's total over the positive anchors (from the exact histogram sums)."""
         return self.hist_sum.sum(axis=1)
+
+    def objective(self) -> dict:
+        """The classification loss at the prior against this regression loss (survey §7, :func:`objective_balance`)."""
+        return objective_balance(self.preset, len(self.category_id), self.per_image, self.per_image_loss, self.trained)
 
     def by_loss(self) -> dict[str, dict[str, float]]:
         out = {}
@@ -254,6 +271,9 @@ class RegressionLoss:
                     }
                     for i, loss in enumerate(LOSSES)
                 },
+                "per_image": self.per_image.tolist(),
+                "per_image_loss": [float(v) for v in self.per_image_loss],
+                "trained": [bool(v) for v in self.trained],
             },
         }
 
@@ -285,11 +305,22 @@ class RegressionLoss:
             hist_count[i, bins] = counts(h["count"], f"{where}.count", (len(bins),))
             hist_sum[i, bins] = numbers(h["sum"], f"{where}.sum", (len(bins),))
             consistent(bool((hist_sum[i] >= 0).all()), f"{where}.sum", "expected sums of losses, >= 0")
+        per_image = counts(raw["per_image"], "raw.per_image", (None, 3))
+        images = len(per_image)
+        count_by_iou = counts(raw["count_by_iou"], "raw.count_by_iou", (IOU_BINS,))
+        positives = int(count_by_iou.sum())
+        consistent(int(per_image[:, 0].sum()) == positives, "raw.per_image",
+                   f"expected foreground anchors summing to the {positives} positives of raw.count_by_iou")  # fmt: skip
+        per_image_loss = numbers(raw["per_image_loss"], "raw.per_image_loss", (images,))
+        consistent(bool((per_image_loss >= 0).all()), "raw.per_image_loss", "expected sums of losses, >= 0")
+        trained = raw["trained"]
+        flags = isinstance(trained, list) and len(trained) == images and all(isinstance(v, bool) for v in trained)
+        consistent(flags, "raw.trained", f"expected a list of {images} true or false, one per image")
         return cls(
             preset,
             id_column(raw["category_id"]),
             np.asarray(raw["name"], object),
-            counts(raw["count_by_iou"], "raw.count_by_iou", (IOU_BINS,)),
+            count_by_iou,
             counts(raw["count_by_class"], "raw.count_by_class", (k,)),
             counts(raw["count_by_size"], "raw.count_by_size", (len(SIZE_BUCKETS),)),
             per_loss("sum_by_iou", IOU_BINS),
@@ -297,6 +328,9 @@ class RegressionLoss:
             per_loss("sum_by_size", len(SIZE_BUCKETS)),
             hist_count,
             hist_sum,
+            per_image,
+            per_image_loss,
+            np.asarray(trained, bool),
         )
 
 
@@ -321,11 +355,15 @@ class RegressionLossSums:
         self.bucket = size_bucket((corners[:, 2] - corners[:, 0]) * (corners[:, 3] - corners[:, 1])).astype(np.int64)
         self.result = RegressionLoss.empty(ds, preset=preset)
         self.k = len(ds.categories)
+        self.own = LOSSES.index(preset.regression_loss)
 
-    def add(self, grid: Any, gts: np.ndarray, gt_rows: np.ndarray, fg_image: np.ndarray, fg_anchor: np.ndarray,
-            fg_gt: np.ndarray, fg_iou: np.ndarray) -> None:  # fmt: skip
-        """One batch's positives: ``grid`` the batch's AnchorGrid, ``gts`` [B, M, 4], ``gt_rows`` [B, M], then
-        the Matches' foreground fields."""
+    def add(self, batch: Batch, m: Matches) -> None:
+        """One labelled batch (an engine Batch and its Matches): its positives' losses and its images' counts."""
+        grid, gts, gt_rows, images = batch.grid, batch.gts, batch.gt_rows, batch.images
+        fg_image, fg_anchor, fg_gt, fg_iou = m.fg_image, m.fg_anchor, m.fg_gt, m.fg_iou
+        b, r = len(images), self.result
+        fg, ig = np.bincount(fg_image, minlength=b), np.bincount(m.ignored_image, minlength=b)
+        r.per_image[images] = np.stack([fg, len(grid) - fg - ig, ig], axis=1)
         if not len(fg_anchor):
             return
         losses = zero_prediction_losses(grid.corners(fg_anchor), gts[fg_image, fg_gt], self.preset)  # [L, F]
@@ -333,7 +371,8 @@ class RegressionLossSums:
         iou_bin = np.clip((np.asarray(fg_iou, np.float64) * IOU_BINS).astype(np.int64), 0, IOU_BINS - 1)
         category, bucket = self.category[rows], self.bucket[rows]
         contribution_bin = np.searchsorted(CONTRIBUTION_EDGES, losses, side="right") - 1  # [L, F]
-        r, n = self.result, len(LOSSES)
+        n = len(LOSSES)
+        r.per_image_loss[images] = np.bincount(fg_image, losses[self.own], minlength=b)
         r.count_by_iou[:] += np.bincount(iou_bin, minlength=IOU_BINS)
         r.count_by_class[:] += np.bincount(category, minlength=self.k)
         r.count_by_size[:] += np.bincount(bucket, minlength=3)
@@ -365,7 +404,7 @@ def regression_loss(
     matcher = make_matcher(preset, options.device, options.method, options.memory_mb)
     sums = RegressionLossSums(ds, preset, gt.box)
     for batch, m in labelled(batches(gt, preset, options.batch_size), matcher, workers):
-        sums.add(batch.grid, batch.gts, batch.gt_rows, m.fg_image, m.fg_anchor, m.fg_gt, m.fg_iou)
+        sums.add(batch, m)
         if progress:
             progress(len(batch.images))
     return sums.result
@@ -373,7 +412,9 @@ def regression_loss(
 
 @dataclass(frozen=True)
 class LossImbalance:
-    """The report's ``loss`` section (``anchor-iou --losses``): so far the regression part (issue 24, part 1)."""
+    """The report's ``loss`` section (``anchor-iou --losses``): the regression part (issue 24, part 1) and the
+    classification loss against it (part 2, :mod:`imbstat.stats.objective_loss`, derived from the regression's
+    per-image rows)."""
 
     regression: RegressionLoss
 
@@ -390,7 +431,7 @@ class LossImbalance:
         return self.regression.to_frame()
 
     def to_dict(self) -> dict:
-        return {"regression": self.regression.to_dict(), "scores": self.scores}
+        return {"regression": self.regression.to_dict(), **self.regression.objective(), "scores": self.scores}
 
     @classmethod
     def from_dict(cls, d: dict) -> LossImbalance:
