@@ -13,14 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from imbstat.analysis import check_classes, check_dataset
+from imbstat.analysis import DATASET_COUNTS, check_classes, check_dataset
 from imbstat.errors import ImbstatError
 from imbstat.report.document import check_schema, envelope
 from imbstat.sections import BY_COMMAND, CLASSES, NESTED, SECTIONS
 
 REPORT = "report"  # one JSON section per statistic; the other mergeable commands write one statistic's fields
 MERGEABLE = (*BY_COMMAND, REPORT)  # the commands whose reports merge
-_SUMMED = ("images", "boxes", "crowd", "difficult", "group_of", "images_without_boxes")
 _SAME = ("path", "format", "categories", "invalid", "invalid_total")
 
 
@@ -52,7 +51,7 @@ def merge_documents(docs: Sequence[dict[str, Any]], paths: Sequence[Path | str] 
     # not the first shard's raw counts (a one-statistic command's are at the top level): the merge writes its own
     merged: dict[str, Any] = {k: v for k, v in first.items() if k not in ("dataset", "raw")}
     merged["dataset"] = {k: v for k, v in first["dataset"].items() if k != "shard"}
-    for key in _SUMMED:
+    for key in DATASET_COUNTS:
         merged["dataset"][key] = sum(d["dataset"][key] for d in docs)
     merged["dataset"]["load_seconds"] = round(sum(d["dataset"]["load_seconds"] for d in docs), 4)
     if command == REPORT:
@@ -78,7 +77,7 @@ def _parts(docs: Sequence[dict], names: Sequence[str], key: str) -> list[Any]:
 def _check_counts(doc: dict, name: str) -> None:
     """A shard's dataset block (every count a non-negative integer, parts within totals) and, where it has
     its classes, the classes against it: what merge sums must be counts, or the sums are wrong numbers."""
-    check_dataset(doc["dataset"], name, required=(*_SUMMED, "load_seconds"))
+    check_dataset(doc["dataset"], name, required=(*DATASET_COUNTS, "load_seconds"))
     classes, prefix = (doc.get("classes"), "classes") if doc.get("command") == REPORT else (doc, "")
     if doc.get("command") in (REPORT, CLASSES.command) and isinstance(classes, dict):
         check_classes(doc["dataset"], doc.get("options"), CLASSES.parse(CLASSES.result_type, classes, name, prefix),
